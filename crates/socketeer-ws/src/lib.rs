@@ -1,0 +1,56 @@
+//! WebSocket (RFC 6455) with permessage-deflate (RFC 7692) for tokio.
+//!
+//! - [`Protocol`]: the Sans-I/O core. Bytes in, [`Message`]s out; no
+//!   sockets, no clock. Frame parsing, masking, UTF-8 validation that
+//!   fails fast, fragmentation, ping/pong, the closing handshake, limits.
+//! - [`handshake`]: the opening handshake without I/O.
+//! - [`WebSocketStream`]: the tokio driver (a `Stream` + `Sink`, split
+//!   into halves, bounded send queue, keepalive, batched vectored writes).
+//! - [`accept`] / [`accept_with_config`] on any `AsyncRead + AsyncWrite`,
+//!   [`upgrade::upgrade`] on a hyper server, [`connect`] for clients.
+//!
+//! ```no_run
+//! use socketeer_ws::{accept, Message};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     tokio::spawn(async move {
+//!         let Ok(mut ws) = accept(tcp).await else { return };
+//!         while let Some(Ok(msg)) = ws.recv().await {
+//!             if msg.is_data() && ws.feed(msg).await.is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     });
+//! }
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod close;
+pub mod deflate;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod message;
+pub mod protocol;
+pub mod server;
+pub mod stream;
+#[cfg(feature = "hyper")]
+pub mod upgrade;
+pub mod utf8;
+
+pub use client::{connect, connect_with_options, ConnectOptions, MaybeTlsStream};
+pub use close::{CloseCode, CloseFrame};
+pub use deflate::DeflateConfig;
+pub use error::{Error, ProtocolError, Result};
+pub use handshake::{ClientConfig, HandshakeError};
+pub use message::{Message, Utf8Bytes};
+pub use protocol::{CloseState, Limits, PreparedFrame, Protocol, Role};
+pub use server::{accept, accept_with_config, ServerConfig, ServerConnection};
+pub use stream::{Keepalive, StreamConfig, WebSocketStream, WsReader, WsWriter};

@@ -1,0 +1,556 @@
+//! The tokio driver: a [`Protocol`] over any `AsyncRead + AsyncWrite`.
+
+use std::future::{poll_fn, Future};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::error::{Error, Result};
+use crate::message::Message;
+use crate::protocol::{CloseState, PreparedFrame, Protocol, Role};
+
+/// Smallest free space offered to a read.
+const MIN_READ_SPACE: usize = 2048;
+/// Initial read buffer size; doubled while reads fill it, up to the max.
+const READ_BUF_START: usize = 4096;
+const READ_BUF_MAX: usize = 256 * 1024;
+/// Most buffers handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// Keepalive pings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Time between pings.
+    pub interval: Duration,
+    /// How long to wait for the pong before failing with 1011.
+    pub timeout: Duration,
+}
+
+/// Driver settings (the protocol limits live in [`crate::Limits`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamConfig {
+    /// Bytes queued for writing beyond which senders wait (default 16 MiB).
+    pub max_send_queue: usize,
+    /// How long the closing handshake and TCP close may take before the
+    /// connection is dropped (default 10 s).
+    pub close_timeout: Duration,
+    /// Optional keepalive pings (off by default). Pings are sent and
+    /// checked while the stream is being read.
+    pub keepalive: Option<Keepalive>,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            max_send_queue: 16 << 20,
+            close_timeout: Duration::from_secs(10),
+            keepalive: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct KeepaliveState {
+    config: Keepalive,
+    sleep: Pin<Box<Sleep>>,
+    awaiting_pong: bool,
+}
+
+/// A WebSocket connection over `S`: a [`Stream`] of received messages and
+/// a [`Sink`] of messages to send, plus async helpers.
+///
+/// Writes are batched: [`WebSocketStream::feed`] only queues, and queued
+/// frames leave in one vectored write on [`WebSocketStream::flush`], on
+/// [`WebSocketStream::send`], or whenever the stream waits for input. An
+/// idle connection holds no read or write buffer.
+#[derive(Debug)]
+pub struct WebSocketStream<S> {
+    io: S,
+    proto: Protocol,
+    read_buf: BytesMut,
+    read_size: usize,
+    config: StreamConfig,
+    keepalive: Option<Box<KeepaliveState>>,
+    close_deadline: Option<Pin<Box<Sleep>>>,
+    pending_error: Option<Error>,
+    eof: bool,
+    done: bool,
+}
+
+impl<S> WebSocketStream<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Wraps a transport on which the handshake is already done.
+    /// `leftover` holds bytes read past the handshake.
+    pub fn from_parts(io: S, proto: Protocol, leftover: BytesMut, config: StreamConfig) -> Self {
+        let keepalive = config.keepalive.map(|k| {
+            Box::new(KeepaliveState {
+                config: k,
+                sleep: Box::pin(tokio::time::sleep(k.interval)),
+                awaiting_pong: false,
+            })
+        });
+        WebSocketStream {
+            io,
+            proto,
+            read_buf: leftover,
+            read_size: READ_BUF_START,
+            config,
+            keepalive,
+            close_deadline: None,
+            pending_error: None,
+            eof: false,
+            done: false,
+        }
+    }
+
+    /// Wraps a transport with a fresh protocol state of the given role.
+    pub fn from_raw(io: S, role: Role) -> Self {
+        Self::from_parts(
+            io,
+            Protocol::new(role),
+            BytesMut::new(),
+            StreamConfig::default(),
+        )
+    }
+
+    /// The protocol state.
+    pub fn protocol(&self) -> &Protocol {
+        &self.proto
+    }
+
+    /// The underlying transport.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// Writes queued output until none is left or the transport blocks.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.proto.has_output() {
+            let n = if self.io.is_write_vectored() {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let count = self.proto.output_chunks(&mut slices);
+                let slices = slices.get(..count).unwrap_or_default();
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, slices))?
+            } else {
+                let mut slices = [IoSlice::new(&[]); 1];
+                self.proto.output_chunks(&mut slices);
+                ready!(Pin::new(&mut self.io).poll_write(cx, &slices[0]))?
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.proto.advance_output(n);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_write_out(cx))?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn arm_close_deadline(&mut self) {
+        if self.close_deadline.is_none() {
+            self.close_deadline = Some(Box::pin(tokio::time::sleep(self.config.close_timeout)));
+        }
+    }
+
+    /// Polls for the next message. Pending output is flushed before the
+    /// stream waits for input.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            if self.pending_error.is_none() {
+                match self.proto.receive(&mut self.read_buf) {
+                    Ok(Some(msg)) => {
+                        if let (Message::Pong(_), Some(ka)) = (&msg, self.keepalive.as_mut()) {
+                            ka.awaiting_pong = false;
+                            let next = Instant::now() + ka.config.interval;
+                            ka.sleep.as_mut().reset(next);
+                        }
+                        if matches!(msg, Message::Ping(_) | Message::Close(_)) {
+                            // Answer now if the socket takes it; else later.
+                            let _ = self.poll_write_out(cx);
+                        }
+                        return Poll::Ready(Some(Ok(msg)));
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.pending_error = Some(Error::Protocol(e)),
+                }
+            }
+            if self.pending_error.is_some() || self.proto.should_close_transport() || self.eof {
+                return self.poll_finish(cx);
+            }
+            if self.proto.close_state() != CloseState::Open {
+                self.arm_close_deadline();
+                if let Some(deadline) = self.close_deadline.as_mut() {
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        tracing::debug!("closing handshake timed out");
+                        self.proto.abort(CloseCode::PROTOCOL_ERROR, "close timeout");
+                        return self.poll_finish(cx);
+                    }
+                }
+            }
+            if let Some(ka) = self.keepalive.as_mut() {
+                if ka.sleep.as_mut().poll(cx).is_ready() {
+                    if ka.awaiting_pong {
+                        self.proto
+                            .abort(CloseCode::INTERNAL_ERROR, "keepalive ping timeout");
+                        self.pending_error = Some(Error::KeepaliveTimeout);
+                        continue;
+                    }
+                    ka.awaiting_pong = true;
+                    let next = Instant::now() + ka.config.timeout;
+                    ka.sleep.as_mut().reset(next);
+                    if self.proto.close_state() == CloseState::Open {
+                        let _ = self.proto.send(Message::Ping(Bytes::new()));
+                    }
+                    continue;
+                }
+            }
+            if self.proto.has_output() {
+                if let Poll::Ready(Err(e)) = self.poll_flush_all(cx) {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+            let spare = self.read_buf.capacity() - self.read_buf.len();
+            if spare < MIN_READ_SPACE {
+                self.read_buf.reserve(self.read_size);
+            }
+            let before = self.read_buf.len();
+            match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf) {
+                Poll::Pending => {
+                    if self.read_buf.is_empty() {
+                        // Idle: give the buffers back.
+                        self.read_buf = BytesMut::new();
+                        self.proto.shrink_idle();
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    if self.proto.close_state() == CloseState::Open {
+                        self.pending_error = Some(Error::Io(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "connection closed without a close frame",
+                        )));
+                    }
+                }
+                Poll::Ready(Ok(n)) => {
+                    if before + n >= self.read_size && self.read_size < READ_BUF_MAX {
+                        self.read_size *= 2;
+                    }
+                }
+                Poll::Ready(Err(e)) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+        }
+    }
+
+    /// Flushes what is queued (a close frame, usually), shuts the
+    /// transport down, then reports a pending error once and ends.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        self.arm_close_deadline();
+        let timed_out = self
+            .close_deadline
+            .as_mut()
+            .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+        if !timed_out && !self.eof {
+            if self.poll_flush_all(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        self.done = true;
+        self.read_buf = BytesMut::new();
+        self.proto.shrink_idle();
+        match self.pending_error.take() {
+            Some(e) => Poll::Ready(Some(Err(e))),
+            None => Poll::Ready(None),
+        }
+    }
+
+    /// Receives the next message; `None` once the connection has ended.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Waits until the send queue is under its limit.
+    pub fn poll_send_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.proto.output_len() >= self.config.max_send_queue {
+            ready!(self.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues a message without writing, waiting first if the send queue
+    /// is full. Use [`WebSocketStream::flush`] (or keep reading) to write.
+    pub async fn feed(&mut self, message: Message) -> Result<()> {
+        poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        self.proto.send(message)
+    }
+
+    /// Queues a message if the send queue has room, without waiting.
+    pub fn try_feed(&mut self, message: Message) -> Result<()> {
+        if self.proto.output_len() >= self.config.max_send_queue {
+            return Err(Error::QueueFull);
+        }
+        self.proto.send(message)
+    }
+
+    /// Queues a frame prepared once for many connections.
+    pub fn feed_prepared(&mut self, frame: &PreparedFrame) -> Result<()> {
+        if self.proto.output_len() >= self.config.max_send_queue {
+            return Err(Error::QueueFull);
+        }
+        self.proto.send_prepared(frame)
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        poll_fn(|cx| self.poll_flush_all(cx)).await?;
+        Ok(())
+    }
+
+    /// Queues and writes a message.
+    pub async fn send(&mut self, message: Message) -> Result<()> {
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// Closes the connection: sends a close frame, waits (bounded by the
+    /// close timeout) for the peer's and for the transport to close,
+    /// discarding messages that arrive meanwhile.
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.proto.close(frame)?;
+        while let Some(r) = self.recv().await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Splits into a reading half and a writing half usable from two
+    /// tasks. Received pings are still answered by the reading half.
+    pub fn split(self) -> (WsReader<S>, WsWriter<S>) {
+        let shared = Shared::new(self);
+        (
+            WsReader {
+                inner: shared.clone(),
+            },
+            WsWriter { inner: shared },
+        )
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().poll_send_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        self.get_mut().proto.send(item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().poll_flush_all(cx).map_err(Error::from)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        this.proto.close(None)?;
+        this.poll_flush_all(cx).map_err(Error::from)
+    }
+}
+
+/// Both halves of a split stream poll the same transport in both
+/// directions (the reader writes pongs), and a transport keeps one waker
+/// per direction: so each half polls with a waker that wakes both.
+#[derive(Debug, Default)]
+struct BothWaker {
+    reader: Mutex<Option<Waker>>,
+    writer: Mutex<Option<Waker>>,
+}
+
+impl Wake for BothWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        for slot in [&self.reader, &self.writer] {
+            if let Some(w) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared<S> {
+    stream: Mutex<WebSocketStream<S>>,
+    wakers: Arc<BothWaker>,
+    waker: Waker,
+}
+
+impl<S> Shared<S> {
+    fn new(stream: WebSocketStream<S>) -> Arc<Self> {
+        let wakers = Arc::new(BothWaker::default());
+        Arc::new(Shared {
+            stream: Mutex::new(stream),
+            waker: Waker::from(wakers.clone()),
+            wakers,
+        })
+    }
+
+    /// Runs `f` on the stream with a waker that wakes both halves.
+    fn poll_with<T>(
+        &self,
+        cx: &mut Context<'_>,
+        reader: bool,
+        f: impl FnOnce(&mut WebSocketStream<S>, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let slot = if reader {
+            &self.wakers.reader
+        } else {
+            &self.wakers.writer
+        };
+        {
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *slot = Some(cx.waker().clone());
+            }
+        }
+        let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        let mut both = Context::from_waker(&self.waker);
+        f(&mut stream, &mut both)
+    }
+}
+
+/// The reading half of a split [`WebSocketStream`].
+#[derive(Debug)]
+pub struct WsReader<S> {
+    inner: Arc<Shared<S>>,
+}
+
+/// The writing half of a split [`WebSocketStream`].
+#[derive(Debug)]
+pub struct WsWriter<S> {
+    inner: Arc<Shared<S>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
+    /// Receives the next message.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| self.inner.poll_with(cx, true, |s, cx| s.poll_recv(cx))).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsReader<S> {
+    type Item = Result<Message>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_with(cx, true, |s, cx| s.poll_recv(cx))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
+    /// Queues and writes a message.
+    pub async fn send(&mut self, message: Message) -> Result<()> {
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// Queues a message, waiting while the send queue is full.
+    pub async fn feed(&mut self, message: Message) -> Result<()> {
+        poll_fn(|cx| {
+            self.inner
+                .poll_with(cx, false, |s, cx| s.poll_send_ready(cx))
+        })
+        .await?;
+        self.inner
+            .stream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .proto
+            .send(message)
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        poll_fn(|cx| {
+            self.inner
+                .poll_with(cx, false, |s, cx| s.poll_flush_all(cx))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Sends a close frame; the reading half sees the peer's answer.
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.inner
+            .stream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .proto
+            .close(frame)?;
+        self.flush().await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsWriter<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.inner
+            .poll_with(cx, false, |s, cx| s.poll_send_ready(cx))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        self.inner
+            .stream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .proto
+            .send(item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.inner
+            .poll_with(cx, false, |s, cx| s.poll_flush_all(cx))
+            .map_err(Error::from)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.inner.poll_with(cx, false, |s, cx| {
+            s.proto.close(None)?;
+            s.poll_flush_all(cx).map_err(Error::from)
+        })
+    }
+}

@@ -1,0 +1,74 @@
+//! A WebSocket echo server: text and binary messages are sent back as
+//! received; permessage-deflate is offered. The target of the Autobahn
+//! test suite and of the WebSocket benchmarks.
+//!
+//! `cargo run --release --example echo -- [PORT]` (default 9001), binds
+//! 127.0.0.1. `TOKIO_WORKER_THREADS` sets the number of worker threads.
+
+use std::sync::OnceLock;
+
+use socketeer_ws::{accept_with_config, Message, ServerConfig};
+use tokio::net::{TcpListener, TcpStream};
+
+fn config() -> &'static ServerConfig {
+    static CONFIG: OnceLock<ServerConfig> = OnceLock::new();
+    CONFIG.get_or_init(ServerConfig::default)
+}
+
+async fn serve(tcp: TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    // Boxed so the handshake's state does not size every idle connection.
+    let mut ws = match Box::pin(accept_with_config(tcp, config())).await {
+        Ok(conn) => conn.ws,
+        Err(e) => {
+            tracing::debug!(error = %e, "handshake failed");
+            return;
+        }
+    };
+    while let Some(msg) = ws.recv().await {
+        match msg {
+            // Queued only: replies leave in one write when the stream next
+            // waits for input.
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
+                if ws.feed(m).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "connection ended");
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let port: u16 = match std::env::args().nth(1) {
+        Some(p) => p.parse().map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port {p:?}"))
+        })?,
+        None => 9001,
+    };
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    eprintln!("echo server listening on ws://{}", listener.local_addr()?);
+    loop {
+        match listener.accept().await {
+            Ok((tcp, _)) => {
+                tokio::spawn(serve(tcp));
+            }
+            Err(e) => {
+                // Out of file descriptors or similar: back off, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
