@@ -51,6 +51,6 @@ pub use deflate::DeflateConfig;
 pub use error::{Error, ProtocolError, Result};
 pub use handshake::{ClientConfig, HandshakeError};
 pub use message::{Message, Utf8Bytes};
-pub use protocol::{CloseState, Limits, PreparedFrame, Protocol, Role};
+pub use protocol::{CloseState, Fragment, Limits, PreparedFrame, Protocol, Role};
 pub use server::{accept, accept_with_config, ServerConfig, ServerConnection};
 pub use stream::{Keepalive, StreamConfig, WebSocketStream, WsReader, WsWriter};

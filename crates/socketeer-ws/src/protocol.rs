@@ -61,6 +61,17 @@ pub enum CloseState {
     Closed,
 }
 
+/// The frame kind for [`Protocol::send_fragment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fragment {
+    /// The first frame of a text message.
+    Text,
+    /// The first frame of a binary message.
+    Binary,
+    /// A later frame of the message in progress.
+    Continuation,
+}
+
 /// Payloads at least this long are queued by reference instead of copied.
 const ZERO_COPY_MIN: usize = 1024;
 
@@ -222,6 +233,7 @@ pub struct Protocol {
     output: Output,
     masks: Option<MaskGen>,
     close_frame_received: Option<CloseFrame>,
+    sending_fragments: bool,
 }
 
 impl Protocol {
@@ -247,6 +259,7 @@ impl Protocol {
                 Role::Server => None,
             },
             close_frame_received: None,
+            sending_fragments: false,
         }
     }
 
@@ -607,8 +620,39 @@ impl Protocol {
         Ok(())
     }
 
+    /// Queues one frame of a fragmented message: a [`Fragment::Text`] or
+    /// [`Fragment::Binary`] first frame, then [`Fragment::Continuation`]s,
+    /// the last with `fin`. Control messages may be sent in between, other
+    /// data messages may not. Fragments are sent uncompressed; the pieces
+    /// of a text message must join into UTF-8.
+    pub fn send_fragment(
+        &mut self,
+        kind: Fragment,
+        payload: Bytes,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.ensure_open()?;
+        let opcode = match (kind, self.sending_fragments) {
+            (Fragment::Text, false) => OpCode::Text,
+            (Fragment::Binary, false) => OpCode::Binary,
+            (Fragment::Continuation, true) => OpCode::Continuation,
+            (Fragment::Continuation, false) => {
+                return Err(Error::InvalidMessage(
+                    "continuation without a first fragment",
+                ))
+            }
+            (_, true) => return Err(Error::InvalidMessage("a fragmented message is in progress")),
+        };
+        self.sending_fragments = !fin;
+        self.queue_frame_fin(opcode, fin, false, payload);
+        Ok(())
+    }
+
     fn send_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
         self.ensure_open()?;
+        if self.sending_fragments {
+            return Err(Error::InvalidMessage("a fragmented message is in progress"));
+        }
         if let Some(deflate) = self.deflate.as_mut() {
             if deflate.should_compress(payload.len()) {
                 let mut compressed = BytesMut::new();
@@ -627,6 +671,9 @@ impl Protocol {
     /// re-encodes it with its own mask.
     pub fn send_prepared(&mut self, frame: &PreparedFrame) -> Result<(), Error> {
         self.ensure_open()?;
+        if self.sending_fragments {
+            return Err(Error::InvalidMessage("a fragmented message is in progress"));
+        }
         match self.role {
             Role::Server => {
                 if frame.wire.len() >= ZERO_COPY_MIN {
@@ -708,9 +755,13 @@ impl Protocol {
     }
 
     fn queue_frame(&mut self, opcode: OpCode, rsv1: bool, payload: Bytes) {
+        self.queue_frame_fin(opcode, true, rsv1, payload)
+    }
+
+    fn queue_frame_fin(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
         let mask = self.masks.as_mut().map(MaskGen::next_key);
         let header = FrameHeader {
-            fin: true,
+            fin,
             rsv1,
             rsv2: false,
             rsv3: false,

@@ -16,7 +16,7 @@ use tokio::time::{Instant, Sleep};
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::protocol::{CloseState, PreparedFrame, Protocol, Role};
+use crate::protocol::{CloseState, Fragment, PreparedFrame, Protocol, Role};
 
 /// Smallest free space offered to a read.
 const MIN_READ_SPACE: usize = 2048;
@@ -314,6 +314,13 @@ where
             return Err(Error::QueueFull);
         }
         self.proto.send(message)
+    }
+
+    /// Queues one frame of a fragmented message (see
+    /// [`Protocol::send_fragment`]), waiting first if the queue is full.
+    pub async fn feed_fragment(&mut self, kind: Fragment, payload: Bytes, fin: bool) -> Result<()> {
+        poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        self.proto.send_fragment(kind, payload, fin)
     }
 
     /// Queues a frame prepared once for many connections.

@@ -263,3 +263,37 @@ fn client_and_server_round_trip_through_each_other() {
         "the client waits for the server to close TCP"
     );
 }
+
+#[test]
+fn fragments_sent_by_a_client_reassemble_on_the_server() {
+    use socketeer_ws::Fragment;
+    let mut client = Protocol::new(Role::Client);
+    let mut server = Protocol::new(Role::Server);
+    client
+        .send_fragment(Fragment::Text, Bytes::from_static(b"ab\xf0\x9d"), false)
+        .unwrap();
+    assert!(client.send(Message::text("not now")).is_err());
+    client.send(Message::Ping(Bytes::new())).unwrap();
+    client
+        .send_fragment(
+            Fragment::Continuation,
+            Bytes::from_static(b"\x84\x9e"),
+            false,
+        )
+        .unwrap();
+    client
+        .send_fragment(Fragment::Continuation, Bytes::from_static(b"cd"), true)
+        .unwrap();
+    assert!(client
+        .send_fragment(Fragment::Continuation, Bytes::new(), true)
+        .is_err());
+    let mut wire = BytesMut::from(&client.take_output()[..]);
+    assert_eq!(
+        server.receive(&mut wire).unwrap().unwrap(),
+        Message::Ping(Bytes::new())
+    );
+    assert_eq!(
+        server.receive(&mut wire).unwrap().unwrap(),
+        Message::text("ab𝄞cd")
+    );
+}
