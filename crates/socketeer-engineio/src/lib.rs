@@ -1,0 +1,39 @@
+//! Engine.IO v4 packet codecs, Sans-I/O: no sockets, no clock, no runtime.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use socketeer_engineio::{payload, Frame, Limits, Packet, Utf8Bytes};
+//!
+//! let limits = Limits::default();
+//!
+//! // WebSocket: one packet per frame.
+//! let ping = Packet::decode(Frame::Text(Utf8Bytes::from_static("2probe")), &limits)?;
+//! assert_eq!(ping, Packet::Ping(Some(Utf8Bytes::from_static("probe"))));
+//! assert_eq!(Packet::Pong(Some("probe".into())).encode(), Frame::Text("3probe".into()));
+//!
+//! // Long-polling: packets joined by 0x1E, binary as "b" + base64.
+//! let body = Bytes::from_static("4hello\x1ebAQIDBA==".as_bytes());
+//! let packets = payload::decode(body, &limits)?;
+//! assert_eq!(packets, [Packet::text("hello"), Packet::binary(vec![1, 2, 3, 4])]);
+//! # Ok::<(), socketeer_engineio::DecodeError>(())
+//! ```
+//!
+//! - [`packet`]: [`Packet`], its WebSocket encoding ([`Frame`]), typed
+//!   [`DecodeError`]s and decoding [`Limits`].
+//! - [`payload`]: HTTP long-polling payloads.
+//! - [`Utf8Bytes`]: text in shared [`bytes::Bytes`]; received text is sliced,
+//!   never copied.
+//!
+//! Encode a packet once into a [`Frame`] and the same bytes serve every
+//! recipient: as a WebSocket frame, or through
+//! [`payload::PayloadBuilder::push_frame`] on long-polling.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod packet;
+pub mod payload;
+mod utf8;
+
+pub use packet::{DecodeError, Frame, Limits, Message, OpenPacket, Packet, PacketType};
+pub use utf8::Utf8Bytes;
