@@ -33,7 +33,7 @@
 
 pub mod packet;
 pub mod payload;
-mod utf8;
 
 pub use packet::{DecodeError, Frame, Limits, Message, OpenPacket, Packet, PacketType};
-pub use utf8::Utf8Bytes;
+pub use socketeer_ws::Utf8Bytes;
+pub mod server;

@@ -25,7 +25,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::utf8::Utf8Bytes;
+use crate::Utf8Bytes;
 
 /// Standard base64 as the JS implementations write it (padded), read with
 /// or without padding.

@@ -4,32 +4,41 @@ use bytes::Bytes;
 
 use crate::close::CloseFrame;
 
-/// UTF-8 text held in shared [`Bytes`], so that received text can be
-/// passed on (echoed, broadcast) without copying.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+/// UTF-8 text held in shared [`Bytes`], so that received text can be sliced
+/// and passed on (to the Socket.IO layer, to many recipients) without copying.
+///
+/// The invariant "the bytes are valid UTF-8" is upheld by every constructor.
+/// [`as_str`](Self::as_str) re-checks it (the crate forbids `unsafe`), which
+/// is a fast linear scan; the codecs in this crate work on
+/// [`as_bytes`](Self::as_bytes) and never need it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Utf8Bytes(Bytes);
 
 impl Utf8Bytes {
-    /// Wraps bytes that are known to be UTF-8; `None` if they are not.
-    pub fn try_from_bytes(bytes: Bytes) -> Option<Self> {
-        simdutf8::basic::from_utf8(&bytes).ok()?;
-        Some(Utf8Bytes(bytes))
+    /// Wraps `bytes` if they are valid UTF-8.
+    pub fn try_from_bytes(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
+        std::str::from_utf8(&bytes)?;
+        Ok(Utf8Bytes(bytes))
     }
 
-    /// Wraps bytes already validated by the protocol core.
-    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+    /// Wraps bytes the caller has already validated as UTF-8 (e.g. a slice
+    /// of validated text cut at an ASCII boundary), without checking again
+    /// in release builds. Breaking the promise is a bug but never undefined
+    /// behaviour: [`as_str`](Self::as_str) then yields an empty string.
+    pub fn from_trusted(bytes: Bytes) -> Self {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
         Utf8Bytes(bytes)
     }
 
-    /// A text from a static string.
+    /// Text from a static string, without copying.
     pub const fn from_static(s: &'static str) -> Self {
         Utf8Bytes(Bytes::from_static(s.as_bytes()))
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // Construction guarantees UTF-8; the fallback is never taken.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        // Every constructor guarantees UTF-8, so the fallback is never taken.
+        simdutf8::basic::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The underlying bytes.
@@ -60,6 +69,12 @@ impl std::ops::Deref for Utf8Bytes {
     }
 }
 
+impl AsRef<str> for Utf8Bytes {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl std::fmt::Debug for Utf8Bytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(self.as_str(), f)
@@ -79,8 +94,34 @@ impl From<String> for Utf8Bytes {
 }
 
 impl From<&str> for Utf8Bytes {
+    /// Copies the text.
     fn from(s: &str) -> Self {
         Utf8Bytes(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl From<Utf8Bytes> for Bytes {
+    fn from(s: Utf8Bytes) -> Self {
+        s.0
+    }
+}
+
+impl TryFrom<Bytes> for Utf8Bytes {
+    type Error = std::str::Utf8Error;
+    fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
+        Utf8Bytes::try_from_bytes(bytes)
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
     }
 }
 
@@ -127,5 +168,24 @@ impl Message {
     /// Whether the payload is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates() {
+        assert!(Utf8Bytes::try_from_bytes(Bytes::from_static(b"\xff")).is_err());
+        let t = Utf8Bytes::try_from(Bytes::from_static("h€llo".as_bytes())).unwrap();
+        assert_eq!(t.as_str(), "h€llo");
+        assert_eq!(t, "h€llo");
+        assert_eq!(t.len(), 7);
+        assert!(!t.is_empty());
+        assert_eq!(format!("{t}|{t:?}"), "h€llo|\"h€llo\"");
+        assert_eq!(Bytes::from(t.clone()), t.into_bytes());
+        assert!(Utf8Bytes::default().is_empty());
+        assert_eq!(Utf8Bytes::from(String::from("x")), Utf8Bytes::from("x"));
     }
 }

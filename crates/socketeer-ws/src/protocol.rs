@@ -583,7 +583,7 @@ impl Protocol {
     fn finish_message(&mut self, text: bool, payload: BytesMut) -> Result<Message, ProtocolError> {
         if text {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-            Ok(Message::Text(Utf8Bytes::from_validated(payload.freeze())))
+            Ok(Message::Text(Utf8Bytes::from_trusted(payload.freeze())))
         } else {
             Ok(Message::Binary(payload.freeze()))
         }

@@ -60,7 +60,10 @@ async fn echoes_text_binary_and_large_messages() {
             }
             let (mut ws, resp) = connect_with_options(&url, &opts).await.unwrap();
             assert_eq!(ws.protocol().has_deflate(), deflate);
-            assert_eq!(resp.headers().contains_key("sec-websocket-extensions"), deflate);
+            assert_eq!(
+                resp.headers().contains_key("sec-websocket-extensions"),
+                deflate
+            );
             let big: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
             let msgs = vec![
                 Message::text("hello"),

@@ -1,0 +1,672 @@
+//! The Engine.IO v4 server: HTTP long-polling, WebSocket, the upgrade
+//! between them, heartbeats, CORS and the official error responses.
+//!
+//! [`EngineIo::handle`] answers one HTTP request (mount it in hyper, axum
+//! or tower); [`EngineIo::serve`] runs a plain hyper server. Each session
+//! is driven by one task around the Sans-I/O [`session::SessionCore`].
+
+pub mod session;
+mod socket;
+mod task;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use tokio::sync::mpsc;
+
+pub use session::{CloseReason, TransportKind};
+pub use socket::{RequestInfo, SendError, Socket};
+use task::Command;
+
+/// The application side of an Engine.IO server. Called from the session's
+/// task: keep these quick, hand long work to other tasks.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// A session opened.
+    fn on_connect(&self, socket: &Socket);
+    /// A message arrived.
+    fn on_message(&self, socket: &Socket, message: crate::Message);
+    /// The session closed; `socket` can no longer send.
+    fn on_disconnect(&self, socket: &Socket, reason: CloseReason);
+}
+
+/// Which origins may make cross-origin requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowOrigin {
+    /// Any origin (`Access-Control-Allow-Origin: *`, or the request's
+    /// origin when credentials are allowed).
+    Any,
+    /// These origins only.
+    List(Vec<String>),
+}
+
+/// Cross-origin resource sharing settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    /// Allowed origins.
+    pub origin: AllowOrigin,
+    /// Send `Access-Control-Allow-Credentials: true`.
+    pub credentials: bool,
+}
+
+/// A hook that accepts or refuses a new session (e.g. by its headers).
+pub type AllowRequest = Arc<dyn Fn(&RequestInfo) -> Result<(), String> + Send + Sync>;
+
+/// Server settings. Defaults are the official server's.
+#[derive(Clone)]
+pub struct EngineIoConfig {
+    /// Where the server is mounted (default `/engine.io/`).
+    pub path: String,
+    /// Time between pings (default 25 s).
+    pub ping_interval: Duration,
+    /// Time to answer a ping (default 20 s).
+    pub ping_timeout: Duration,
+    /// Time for a WebSocket upgrade to complete (default 10 s).
+    pub upgrade_timeout: Duration,
+    /// Most bytes in one message or polling request (default 1 000 000;
+    /// over it: HTTP 413 or WebSocket close 1009).
+    pub max_payload: usize,
+    /// Accept the polling transport (default true).
+    pub allow_polling: bool,
+    /// Accept the WebSocket transport (default true).
+    pub allow_websocket: bool,
+    /// Allow polling sessions to upgrade to WebSocket (default true).
+    pub allow_upgrades: bool,
+    /// CORS headers; `None` sends none (default).
+    pub cors: Option<Cors>,
+    /// Refuse sessions with 403 `{"code":4,"message":"Forbidden"}`.
+    pub allow_request: Option<AllowRequest>,
+    /// Most messages queued for one session (default 4096); past it sends
+    /// fail with [`SendError::QueueFull`].
+    pub max_queued_messages: usize,
+    /// Most concurrent sessions (default 100 000); past it: 503.
+    pub max_sessions: usize,
+    /// WebSocket settings (limits, compression; default: no compression,
+    /// as the official server).
+    pub websocket: socketeer_ws::ServerConfig,
+}
+
+impl Default for EngineIoConfig {
+    fn default() -> Self {
+        let websocket = socketeer_ws::ServerConfig {
+            deflate: None,
+            ..Default::default()
+        };
+        EngineIoConfig {
+            path: "/engine.io/".into(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            allow_polling: true,
+            allow_websocket: true,
+            allow_upgrades: true,
+            cors: None,
+            allow_request: None,
+            max_queued_messages: 4096,
+            max_sessions: 100_000,
+            websocket,
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineIoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineIoConfig")
+            .field("path", &self.path)
+            .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("max_payload", &self.max_payload)
+            .field("cors", &self.cors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The official error codes and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineError {
+    /// 0: `Transport unknown`.
+    UnknownTransport,
+    /// 1: `Session ID unknown`.
+    UnknownSid,
+    /// 2: `Bad handshake method`.
+    BadHandshakeMethod,
+    /// 3: `Bad request`.
+    BadRequest,
+    /// 4: `Forbidden`.
+    Forbidden,
+    /// 5: `Unsupported protocol version`.
+    UnsupportedProtocolVersion,
+}
+
+impl EngineError {
+    fn code(self) -> u8 {
+        self as u8
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            EngineError::UnknownTransport => "Transport unknown",
+            EngineError::UnknownSid => "Session ID unknown",
+            EngineError::BadHandshakeMethod => "Bad handshake method",
+            EngineError::BadRequest => "Bad request",
+            EngineError::Forbidden => "Forbidden",
+            EngineError::UnsupportedProtocolVersion => "Unsupported protocol version",
+        }
+    }
+}
+
+/// The body type of every response.
+pub type Body = Full<Bytes>;
+
+pub(crate) struct SessionEntry {
+    pub(crate) socket: Socket,
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: EngineIoConfig,
+    pub(crate) handler: Arc<dyn EngineHandler>,
+    pub(crate) sessions: Mutex<HashMap<Arc<str>, SessionEntry>>,
+    pub(crate) shutting_down: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn remove(&self, sid: &str) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(sid);
+    }
+}
+
+/// An Engine.IO server.
+#[derive(Clone)]
+pub struct EngineIo {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EngineIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineIo")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Query<'a> {
+    eio: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+fn parse_query(q: &str) -> Query<'_> {
+    let mut out = Query {
+        eio: None,
+        transport: None,
+        sid: None,
+    };
+    for pair in q.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "EIO" => out.eio = Some(v),
+            "transport" => out.transport = Some(v),
+            "sid" => out.sid = Some(v),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A new unguessable session id: 15 random bytes, URL-safe base64.
+fn new_sid() -> Arc<str> {
+    use base64::Engine as _;
+    let mut raw = [0u8; 15];
+    // Without OS randomness we must not hand out guessable ids.
+    if getrandom::fill(&mut raw).is_err() {
+        tracing::error!("no OS randomness for session ids");
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(raw)
+        .into()
+}
+
+impl EngineIo {
+    /// A server with `config`, calling `handler` for every session.
+    pub fn new(config: EngineIoConfig, handler: Arc<dyn EngineHandler>) -> Self {
+        EngineIo {
+            shared: Arc::new(Shared {
+                config,
+                handler,
+                sessions: Mutex::new(HashMap::new()),
+                shutting_down: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineIoConfig {
+        &self.shared.config
+    }
+
+    /// Number of open sessions.
+    pub fn session_count(&self) -> usize {
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Whether a request path belongs to this server.
+    pub fn matches(&self, path: &str) -> bool {
+        let mount = self.shared.config.path.as_str();
+        path == mount || path == mount.trim_end_matches('/')
+    }
+
+    /// Closes every session ("server shutting down") and answers new
+    /// requests with 503.
+    pub fn shutdown(&self) {
+        self.shared.shutting_down.store(true, Ordering::Release);
+        let sockets: Vec<Socket> = self
+            .shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|e| e.socket.clone())
+            .collect();
+        for s in sockets {
+            s.close_with(CloseReason::ServerShuttingDown);
+        }
+    }
+
+    fn cors_headers(&self, req_origin: Option<&HeaderValue>, resp: &mut Response<Body>) {
+        let Some(cors) = &self.shared.config.cors else {
+            return;
+        };
+        let allowed = match (&cors.origin, req_origin) {
+            (AllowOrigin::Any, Some(o)) if cors.credentials => Some(o.clone()),
+            (AllowOrigin::Any, _) => Some(HeaderValue::from_static("*")),
+            (AllowOrigin::List(list), Some(o)) => o
+                .to_str()
+                .ok()
+                .filter(|o| list.iter().any(|l| l == o))
+                .map(|_| o.clone()),
+            (AllowOrigin::List(_), None) => None,
+        };
+        let h = resp.headers_mut();
+        if let Some(origin) = allowed {
+            h.insert("access-control-allow-origin", origin);
+            if cors.credentials {
+                h.insert(
+                    "access-control-allow-credentials",
+                    HeaderValue::from_static("true"),
+                );
+            }
+            h.insert("vary", HeaderValue::from_static("Origin"));
+        }
+    }
+
+    /// Answers one HTTP request addressed to this server.
+    pub async fn handle<B>(
+        &self,
+        req: Request<B>,
+        remote_addr: Option<SocketAddr>,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let origin = req.headers().get(http::header::ORIGIN).cloned();
+        let mut resp = self.route(req, remote_addr).await;
+        self.cors_headers(origin.as_ref(), &mut resp);
+        resp
+    }
+
+    async fn route<B>(&self, mut req: Request<B>, remote_addr: Option<SocketAddr>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let config = &self.shared.config;
+        if req.method() == Method::OPTIONS {
+            let mut r = empty(StatusCode::NO_CONTENT);
+            let h = r.headers_mut();
+            h.insert(
+                "access-control-allow-methods",
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            );
+            if let Some(v) = req.headers().get("access-control-request-headers") {
+                h.insert("access-control-allow-headers", v.clone());
+            }
+            return r;
+        }
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
+        }
+        let uri = req.uri().clone();
+        let q = parse_query(uri.query().unwrap_or(""));
+        let transport = match q.transport {
+            Some("polling") if config.allow_polling => TransportKind::Polling,
+            Some("websocket") if config.allow_websocket => TransportKind::WebSocket,
+            _ => return error(EngineError::UnknownTransport),
+        };
+        if q.eio != Some("4") {
+            return error(EngineError::UnsupportedProtocolVersion);
+        }
+        let is_ws = socketeer_ws::upgrade::is_upgrade_request(&req);
+        if transport == TransportKind::WebSocket && !is_ws {
+            return error(EngineError::BadRequest);
+        }
+        match q.sid {
+            None => {
+                if req.method() != Method::GET {
+                    return error(EngineError::BadHandshakeMethod);
+                }
+                let info = RequestInfo {
+                    uri,
+                    headers: req.headers().clone(),
+                    remote_addr,
+                };
+                if let Some(allow) = &config.allow_request {
+                    if let Err(message) = allow(&info) {
+                        return json(
+                            StatusCode::FORBIDDEN,
+                            &format!(
+                                "{{\"code\":4,\"message\":{}}}",
+                                serde_json::Value::String(message)
+                            ),
+                        );
+                    }
+                }
+                if self.session_count() >= config.max_sessions {
+                    return text(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
+                }
+                match transport {
+                    TransportKind::Polling => self.open_polling(info),
+                    TransportKind::WebSocket => self.open_websocket(&mut req, info),
+                }
+            }
+            Some(sid) => {
+                let entry = {
+                    let sessions = self
+                        .shared
+                        .sessions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    sessions
+                        .get(sid)
+                        .map(|e| (e.socket.clone(), e.commands.clone()))
+                };
+                let Some((socket, commands)) = entry else {
+                    return error(EngineError::UnknownSid);
+                };
+                match transport {
+                    TransportKind::WebSocket => {
+                        if !config.allow_upgrades {
+                            return error(EngineError::BadRequest);
+                        }
+                        // As the official server: complete the WebSocket
+                        // handshake, then close it if the session cannot
+                        // upgrade (already upgraded or upgrading).
+                        let upgradable = socket.transport() == TransportKind::Polling;
+                        match socketeer_ws::upgrade::upgrade::<_, Body>(&mut req, &config.websocket)
+                        {
+                            Ok((resp, fut)) => {
+                                tokio::spawn(async move {
+                                    if let Ok(mut ws) = fut.await {
+                                        if upgradable {
+                                            if let Err(mpsc::error::SendError(Command::Upgrade(
+                                                mut ws,
+                                            ))) = commands.send(Command::Upgrade(Box::new(ws)))
+                                            {
+                                                let _ = ws.close(None).await;
+                                            }
+                                        } else {
+                                            let _ = ws.close(None).await;
+                                        }
+                                    }
+                                });
+                                resp
+                            }
+                            Err(e) => text(e.status(), &e.to_string()),
+                        }
+                    }
+                    TransportKind::Polling => {
+                        if socket.transport() != TransportKind::Polling {
+                            return error(EngineError::BadRequest);
+                        }
+                        match *req.method() {
+                            Method::GET => {
+                                let (tx, rx) = tokio::sync::oneshot::channel();
+                                if commands.send(Command::Poll(tx)).is_err() {
+                                    return error(EngineError::UnknownSid);
+                                }
+                                rx.await.unwrap_or_else(|_| error(EngineError::UnknownSid))
+                            }
+                            Method::POST => self.post(req.into_body(), &commands).await,
+                            _ => error(EngineError::BadRequest),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn post<B>(&self, body: B, commands: &mpsc::UnboundedSender<Command>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limit = self.shared.config.max_payload;
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                let too_large = e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some();
+                let reason = if too_large {
+                    CloseReason::TransportError
+                } else {
+                    CloseReason::TransportClose
+                };
+                let _ = commands.send(Command::Fail(reason));
+                return if too_large {
+                    text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large")
+                } else {
+                    error(EngineError::BadRequest)
+                };
+            }
+        };
+        let limits = crate::Limits {
+            max_payload: limit,
+            ..Default::default()
+        };
+        match crate::payload::decode(body, &limits) {
+            Ok(packets) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if commands.send(Command::Post(packets, tx)).is_err() {
+                    return error(EngineError::UnknownSid);
+                }
+                rx.await.unwrap_or_else(|_| error(EngineError::UnknownSid))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "invalid polling payload");
+                let _ = commands.send(Command::Fail(CloseReason::ParseError));
+                error(EngineError::BadRequest)
+            }
+        }
+    }
+
+    fn register(
+        &self,
+        transport: TransportKind,
+        info: RequestInfo,
+    ) -> (Socket, mpsc::UnboundedReceiver<Command>) {
+        let sid = new_sid();
+        let socket = Socket::new(
+            sid.clone(),
+            info,
+            transport,
+            self.shared.config.max_queued_messages,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                sid,
+                SessionEntry {
+                    socket: socket.clone(),
+                    commands: tx,
+                },
+            );
+        (socket, rx)
+    }
+
+    fn open_packet(&self, sid: &str, transport: TransportKind) -> crate::Packet {
+        let config = &self.shared.config;
+        let upgrades = if transport == TransportKind::Polling
+            && config.allow_upgrades
+            && config.allow_websocket
+        {
+            vec!["websocket".to_owned()]
+        } else {
+            Vec::new()
+        };
+        crate::Packet::Open(crate::OpenPacket {
+            sid: sid.to_owned(),
+            upgrades,
+            ping_interval: config.ping_interval.as_millis() as u64,
+            ping_timeout: config.ping_timeout.as_millis() as u64,
+            max_payload: config.max_payload as u64,
+        })
+    }
+
+    fn open_polling(&self, info: RequestInfo) -> Response<Body> {
+        let (socket, commands) = self.register(TransportKind::Polling, info);
+        let open = self.open_packet(socket.id(), TransportKind::Polling);
+        let body = match crate::payload::encode([&open]) {
+            Ok(b) => b,
+            Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed"),
+        };
+        tokio::spawn(task::run(self.shared.clone(), socket, commands, None));
+        payload_response(body)
+    }
+
+    fn open_websocket<B>(&self, req: &mut Request<B>, info: RequestInfo) -> Response<Body> {
+        let (resp, fut) =
+            match socketeer_ws::upgrade::upgrade::<_, Body>(req, &self.shared.config.websocket) {
+                Ok(r) => r,
+                Err(e) => return text(e.status(), &e.to_string()),
+            };
+        let (socket, commands) = self.register(TransportKind::WebSocket, info);
+        let open = self.open_packet(socket.id(), TransportKind::WebSocket);
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            match fut.await {
+                Ok(mut ws) => {
+                    let frame = open.encode();
+                    if ws.feed(task::to_ws(frame)).await.is_ok() {
+                        task::run(shared, socket, commands, Some(Box::new(ws))).await;
+                        return;
+                    }
+                    shared.remove(socket.id());
+                }
+                Err(_) => shared.remove(socket.id()),
+            }
+        });
+        resp
+    }
+
+    /// Serves this Engine.IO server alone on `listener` with hyper until
+    /// the listener fails. Other paths get 404.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        loop {
+            let (tcp, remote) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let engine = engine.clone();
+                        async move {
+                            if !engine.matches(req.uri().path()) {
+                                return Ok::<_, std::convert::Infallible>(text(
+                                    StatusCode::NOT_FOUND,
+                                    "not found",
+                                ));
+                            }
+                            Ok(engine.handle(req, Some(remote)).await)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    }
+}
+
+pub(crate) fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    r
+}
+
+fn json(status: StatusCode, body: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// The official error response: 400 (403 for `Forbidden`) with
+/// `{"code":N,"message":"..."}`.
+pub fn error(e: EngineError) -> Response<Body> {
+    let status = if e == EngineError::Forbidden {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    json(
+        status,
+        &format!("{{\"code\":{},\"message\":\"{}\"}}", e.code(), e.message()),
+    )
+}
+
+pub(crate) fn payload_response(body: Bytes) -> Response<Body> {
+    let mut r = Response::new(Full::new(body));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    r
+}

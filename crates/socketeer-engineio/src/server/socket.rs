@@ -1,0 +1,180 @@
+//! The application's handle on one Engine.IO session.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, Uri};
+use tokio::sync::Notify;
+
+use super::session::{CloseReason, TransportKind};
+use crate::{Frame, Message, Packet};
+
+/// What the client sent with its first request.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// The request URI (path and query).
+    pub uri: Uri,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The peer's address, when the server knows it.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+/// Why a send was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The session is closed.
+    #[error("session closed")]
+    Closed,
+    /// The session's send queue is full (the client does not keep up).
+    #[error("send queue full")]
+    QueueFull,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    pub(crate) frames: VecDeque<Frame>,
+    pub(crate) close: Option<CloseReason>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SocketInner {
+    pub(crate) sid: Arc<str>,
+    pub(crate) info: RequestInfo,
+    pub(crate) outbox: Mutex<Outbox>,
+    pub(crate) notify: Notify,
+    transport: AtomicU8,
+    closed: AtomicBool,
+    max_queue: usize,
+}
+
+/// A connected Engine.IO session: send messages to it, close it.
+///
+/// Cheap to clone; all clones refer to the same session. Messages queue in
+/// order and leave in batches, whatever the transport.
+#[derive(Debug, Clone)]
+pub struct Socket {
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+impl Socket {
+    pub(crate) fn new(
+        sid: Arc<str>,
+        info: RequestInfo,
+        transport: TransportKind,
+        max_queue: usize,
+    ) -> Self {
+        Socket {
+            inner: Arc::new(SocketInner {
+                sid,
+                info,
+                outbox: Mutex::new(Outbox::default()),
+                notify: Notify::new(),
+                transport: AtomicU8::new(transport as u8),
+                closed: AtomicBool::new(false),
+                max_queue,
+            }),
+        }
+    }
+
+    /// The session id.
+    pub fn id(&self) -> &str {
+        &self.inner.sid
+    }
+
+    /// What the client sent with its first request.
+    pub fn request(&self) -> &RequestInfo {
+        &self.inner.info
+    }
+
+    /// The transport carrying the session now.
+    pub fn transport(&self) -> TransportKind {
+        if self.inner.transport.load(Ordering::Relaxed) == TransportKind::WebSocket as u8 {
+            TransportKind::WebSocket
+        } else {
+            TransportKind::Polling
+        }
+    }
+
+    pub(crate) fn set_transport(&self, t: TransportKind) {
+        self.inner.transport.store(t as u8, Ordering::Relaxed);
+    }
+
+    /// Whether the session has closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.inner.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a message.
+    pub fn send(&self, message: Message) -> Result<(), SendError> {
+        self.send_frame(Packet::Message(message).encode())
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&self, text: impl Into<crate::Utf8Bytes>) -> Result<(), SendError> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues a packet encoded once for many sessions (a broadcast): only a
+    /// reference count is added per recipient.
+    pub fn send_frame(&self, frame: Frame) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        {
+            let mut outbox = self.lock();
+            if outbox.close.is_some() {
+                return Err(SendError::Closed);
+            }
+            if outbox.frames.len() >= self.inner.max_queue {
+                return Err(SendError::QueueFull);
+            }
+            outbox.frames.push_back(frame);
+        }
+        self.inner.notify.notify_one();
+        Ok(())
+    }
+
+    /// Queues a message only if the queue is empty and the session open:
+    /// for data that is worthless late (Socket.IO `volatile`).
+    pub fn send_volatile(&self, frame: Frame) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        {
+            let mut outbox = self.lock();
+            if outbox.close.is_some() || !outbox.frames.is_empty() {
+                return false;
+            }
+            outbox.frames.push_back(frame);
+        }
+        self.inner.notify.notify_one();
+        true
+    }
+
+    /// Closes the session after the messages already queued are sent.
+    pub fn close(&self) {
+        self.close_with(CloseReason::ForcedClose);
+    }
+
+    pub(crate) fn close_with(&self, reason: CloseReason) {
+        self.lock().close.get_or_insert(reason);
+        self.inner.notify.notify_one();
+    }
+}

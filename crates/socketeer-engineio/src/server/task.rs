@@ -1,0 +1,347 @@
+//! The task that drives one session: the Sans-I/O core plus its transport.
+
+use std::future::pending;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::Response;
+use socketeer_ws::upgrade::HyperWebSocket;
+use socketeer_ws::{CloseFrame, Error as WsError};
+use tokio::sync::{mpsc, oneshot};
+
+use super::session::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
+use super::{error, payload_response, text, Body, EngineError, Shared, Socket};
+use crate::payload::PayloadBuilder;
+use crate::{Frame, Limits, Packet, Utf8Bytes};
+
+/// Requests from the HTTP side to a session's task.
+pub(crate) enum Command {
+    /// A long-polling GET, answered when there is something to send.
+    Poll(oneshot::Sender<Response<Body>>),
+    /// The packets of a long-polling POST, answered `ok` once handled.
+    Post(Vec<Packet>, oneshot::Sender<Response<Body>>),
+    /// The HTTP side found the session broken.
+    Fail(CloseReason),
+    /// A WebSocket that wants to upgrade this session.
+    Upgrade(Box<HyperWebSocket>),
+}
+
+/// An Engine.IO frame as a WebSocket message.
+pub(crate) fn to_ws(frame: Frame) -> socketeer_ws::Message {
+    match frame {
+        Frame::Text(t) => socketeer_ws::Message::Text(t),
+        Frame::Binary(b) => socketeer_ws::Message::Binary(b),
+    }
+}
+
+fn from_ws(msg: socketeer_ws::Message) -> Option<Frame> {
+    match msg {
+        socketeer_ws::Message::Text(t) => Some(Frame::Text(t)),
+        socketeer_ws::Message::Binary(b) => Some(Frame::Binary(b)),
+        _ => None,
+    }
+}
+
+async fn recv_opt(
+    ws: &mut Option<Box<HyperWebSocket>>,
+) -> Option<Result<socketeer_ws::Message, WsError>> {
+    match ws {
+        Some(ws) => ws.recv().await,
+        None => pending().await,
+    }
+}
+
+async fn sleep_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => pending().await,
+    }
+}
+
+fn noop_response() -> Response<Body> {
+    payload_response(bytes::Bytes::from_static(b"6"))
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    socket: Socket,
+    core: SessionCore,
+    limits: Limits,
+    ws: Option<Box<HyperWebSocket>>,
+    probe: Option<Box<HyperWebSocket>>,
+    pending_poll: Option<oneshot::Sender<Response<Body>>>,
+    /// Pings and pongs, sent ahead of application messages.
+    control: Vec<Frame>,
+    /// A close requested on polling waits for the next poll to deliver
+    /// what is queued and the close packet, until this deadline.
+    drain_deadline: Option<Instant>,
+}
+
+impl Driver {
+    fn handle_packet(&mut self, packet: Packet) {
+        match self.core.on_packet(packet, Instant::now()) {
+            Action::Deliver(m) => self.shared.handler.on_message(&self.socket, m),
+            Action::Close(_) | Action::None | Action::ReplyProbe | Action::CompleteUpgrade => {}
+        }
+    }
+
+    fn handle_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Poll(tx) => {
+                if self.core.transport() != TransportKind::Polling {
+                    let _ = tx.send(error(EngineError::BadRequest));
+                } else if self.pending_poll.is_some() {
+                    // Two polls at once: the official server fails the session.
+                    let _ = tx.send(error(EngineError::BadRequest));
+                    self.core.close(CloseReason::TransportError);
+                } else if self.core.upgrade_state() == UpgradeState::Probed {
+                    let _ = tx.send(noop_response());
+                } else {
+                    self.pending_poll = Some(tx);
+                }
+            }
+            Command::Post(packets, tx) => {
+                for p in packets {
+                    self.handle_packet(p);
+                }
+                let _ = tx.send(text(http::StatusCode::OK, "ok"));
+            }
+            Command::Fail(reason) => self.core.close(reason),
+            Command::Upgrade(ws) => {
+                if self.core.start_upgrade(Instant::now()) {
+                    self.probe = Some(ws);
+                } else {
+                    tokio::spawn(close_ws(ws, None));
+                }
+            }
+        }
+    }
+
+    async fn handle_probe(&mut self, msg: Option<Result<socketeer_ws::Message, WsError>>) {
+        let packet = match msg {
+            Some(Ok(m)) => match from_ws(m) {
+                Some(f) => Packet::decode(f, &self.limits).ok(),
+                None => return,
+            },
+            _ => None,
+        };
+        let action = match &packet {
+            Some(p) => self.core.on_probe_packet(p),
+            None => {
+                self.core.abort_upgrade();
+                Action::Close(CloseReason::TransportError)
+            }
+        };
+        match action {
+            Action::ReplyProbe => {
+                if let Some(probe) = self.probe.as_mut() {
+                    let pong = Packet::Pong(Some(Utf8Bytes::from_static("probe"))).encode();
+                    let _ = probe.send(to_ws(pong)).await;
+                }
+                if let Some(tx) = self.pending_poll.take() {
+                    let _ = tx.send(noop_response());
+                }
+            }
+            Action::CompleteUpgrade => {
+                self.ws = self.probe.take();
+                self.socket.set_transport(TransportKind::WebSocket);
+                if let Some(tx) = self.pending_poll.take() {
+                    let _ = tx.send(noop_response());
+                }
+            }
+            Action::Close(_) => {
+                if let Some(probe) = self.probe.take() {
+                    tokio::spawn(close_ws(probe, None));
+                }
+            }
+            Action::Deliver(_) | Action::None => {}
+        }
+    }
+
+    fn handle_ws(&mut self, msg: Option<Result<socketeer_ws::Message, WsError>>) {
+        match msg {
+            Some(Ok(m)) => {
+                let Some(frame) = from_ws(m) else { return };
+                match Packet::decode(frame, &self.limits) {
+                    Ok(p) => self.handle_packet(p),
+                    Err(e) => {
+                        tracing::debug!(sid = self.socket.id(), error = %e, "invalid packet");
+                        self.core.close(CloseReason::ParseError);
+                    }
+                }
+            }
+            Some(Err(WsError::Protocol(e))) => {
+                tracing::debug!(sid = self.socket.id(), error = %e, "websocket protocol error");
+                self.core.close(CloseReason::TransportError);
+            }
+            Some(Err(_)) | None => self.core.close(CloseReason::TransportClose),
+        }
+    }
+
+    fn handle_timeout(&mut self) {
+        let now = Instant::now();
+        if self.drain_deadline.is_some_and(|d| now >= d) {
+            let reason = self.socket.lock().close.unwrap_or(CloseReason::ForcedClose);
+            self.core.close(reason);
+            return;
+        }
+        while let Some(action) = self.core.handle_timeout(now) {
+            match action {
+                TimerAction::SendPing => self.control.push(Packet::Ping(None).encode()),
+                TimerAction::AbortUpgrade => {
+                    if let Some(probe) = self.probe.take() {
+                        tokio::spawn(close_ws(probe, None));
+                    }
+                }
+                TimerAction::Close(_) => break,
+            }
+        }
+    }
+
+    /// Moves queued packets to the transport.
+    fn flush(&mut self) {
+        if self.core.closed().is_some() {
+            return;
+        }
+        if let Some(ws) = self.ws.as_mut() {
+            let (frames, close) = {
+                let mut outbox = self.socket.lock();
+                (std::mem::take(&mut outbox.frames), outbox.close)
+            };
+            for f in self.control.drain(..).chain(frames) {
+                if let Err(e) = ws.try_feed(to_ws(f)) {
+                    tracing::debug!(sid = self.socket.id(), error = %e, "send queue over its limit");
+                    self.core.close(CloseReason::TransportError);
+                    return;
+                }
+            }
+            if let Some(reason) = close {
+                self.core.close(reason);
+            }
+            return;
+        }
+        let close = self.socket.lock().close;
+        if close.is_some() && self.drain_deadline.is_none() {
+            self.drain_deadline = Some(Instant::now() + self.shared.config.ping_timeout);
+        }
+        let has_frames = !self.socket.lock().frames.is_empty();
+        if self.pending_poll.is_none()
+            || (self.control.is_empty() && !has_frames && close.is_none())
+        {
+            return;
+        }
+        let frames = std::mem::take(&mut self.socket.lock().frames);
+        let mut payload = PayloadBuilder::new();
+        for f in self.control.drain(..).chain(frames) {
+            let _ = payload.push_frame(&f);
+        }
+        if close.is_some() {
+            let _ = payload.push(&Packet::Close);
+        }
+        if let Some(tx) = self.pending_poll.take() {
+            let _ = tx.send(payload_response(payload.finish()));
+        }
+        if let Some(reason) = close {
+            self.core.close(reason);
+        }
+    }
+}
+
+async fn close_ws(mut ws: Box<HyperWebSocket>, frame: Option<CloseFrame>) {
+    let _ = ws.close(frame).await;
+}
+
+/// Runs a session until it closes; then unregisters it and tells the
+/// application.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    socket: Socket,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    ws: Option<Box<HyperWebSocket>>,
+) {
+    let config = &shared.config;
+    let transport = if ws.is_some() {
+        TransportKind::WebSocket
+    } else {
+        TransportKind::Polling
+    };
+    let core = SessionCore::new(
+        Instant::now(),
+        transport,
+        config.ping_interval,
+        config.ping_timeout,
+        config.upgrade_timeout,
+    );
+    let limits = Limits {
+        max_payload: config.max_payload,
+        ..Limits::default()
+    };
+    let mut d = Driver {
+        shared: shared.clone(),
+        socket: socket.clone(),
+        core,
+        limits,
+        ws,
+        probe: None,
+        pending_poll: None,
+        control: Vec::new(),
+        drain_deadline: None,
+    };
+    shared.handler.on_connect(&socket);
+    let reason = loop {
+        d.flush();
+        if let Some(reason) = d.core.closed() {
+            break reason;
+        }
+        let deadline = match (d.core.poll_timeout(), d.drain_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(cmd) => d.handle_command(cmd),
+                None => d.core.close(CloseReason::TransportClose),
+            },
+            msg = recv_opt(&mut d.ws) => d.handle_ws(msg),
+            msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
+            _ = socket.inner.notify.notified() => {}
+            _ = sleep_opt(deadline) => d.handle_timeout(),
+        }
+    };
+    shared.remove(socket.id());
+    socket.mark_closed();
+    tracing::debug!(sid = socket.id(), %reason, "session closed");
+    if let Some(tx) = d.pending_poll.take() {
+        let body: &'static [u8] = if reason == CloseReason::TransportClose {
+            b"6"
+        } else {
+            b"1"
+        };
+        let _ = tx.send(payload_response(bytes::Bytes::from_static(body)));
+    }
+    // Answer anything still waiting so no HTTP request hangs.
+    commands.close();
+    while let Ok(cmd) = commands.try_recv() {
+        match cmd {
+            Command::Poll(tx) | Command::Post(_, tx) => {
+                let _ = tx.send(error(EngineError::UnknownSid));
+            }
+            Command::Upgrade(ws) => {
+                tokio::spawn(close_ws(ws, None));
+            }
+            Command::Fail(_) => {}
+        }
+    }
+    shared.handler.on_disconnect(&socket, reason);
+    if let Some(probe) = d.probe.take() {
+        tokio::spawn(close_ws(probe, None));
+    }
+    if let Some(ws) = d.ws.take() {
+        let frame = match reason {
+            CloseReason::ServerShuttingDown => Some(CloseFrame::new(1001, "server shutting down")),
+            CloseReason::ParseError => Some(CloseFrame::new(1002, "parse error")),
+            _ => None,
+        };
+        close_ws(ws, frame).await;
+    }
+}
