@@ -271,7 +271,9 @@ where
             .close_deadline
             .as_mut()
             .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-        if !timed_out && !self.eof {
+        // Also after EOF: our FIN must go out now, not when the stream is
+        // dropped (the peer waits for it to finish its close).
+        if !timed_out {
             if self.poll_flush_all(cx).is_pending() {
                 return Poll::Pending;
             }
