@@ -2,8 +2,8 @@
 //! Engine.IO / Socket.IO protocol test suites and the interop tests:
 //! `cargo run --release --example conformance -- [PORT]` (default 3000).
 //!
+//! - `/socket.io/`: Socket.IO with namespaces `/`, `/custom`, `/private`.
 //! - `/engine.io/`: raw Engine.IO, every message echoed.
-//! - `/socket.io/`: Socket.IO (not yet: answers 404 until that layer lands).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
+use socketeer::server::{ConnectError, Namespace, Socket, SocketIo, SocketIoConfig};
+use socketeer::Value;
 use socketeer_engineio::server::{
-    AllowOrigin, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig, Socket,
+    AllowOrigin, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
 };
 use socketeer_engineio::Message;
 use tokio::net::TcpListener;
@@ -20,16 +22,16 @@ use tokio::net::TcpListener;
 struct Echo;
 
 impl EngineHandler for Echo {
-    fn on_connect(&self, _socket: &Socket) {}
+    fn on_connect(&self, _socket: &socketeer_engineio::server::Socket) {}
 
-    fn on_message(&self, socket: &Socket, message: Message) {
+    fn on_message(&self, socket: &socketeer_engineio::server::Socket, message: Message) {
         let _ = socket.send(message);
     }
 
-    fn on_disconnect(&self, _socket: &Socket, _reason: CloseReason) {}
+    fn on_disconnect(&self, _socket: &socketeer_engineio::server::Socket, _reason: CloseReason) {}
 }
 
-fn contract_config(path: &str) -> EngineIoConfig {
+fn contract_engine(path: &str) -> EngineIoConfig {
     EngineIoConfig {
         path: path.into(),
         ping_interval: Duration::from_millis(300),
@@ -43,7 +45,104 @@ fn contract_config(path: &str) -> EngineIoConfig {
     }
 }
 
-#[tokio::main]
+/// The string argument at `i`, if any.
+fn str_arg(args: &[Value], i: usize) -> Option<String> {
+    args.get(i).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Handlers shared by `/` and `/custom`.
+fn basic_handlers(socket: &Socket) {
+    let _ = socket.emit("auth", vec![socket.handshake().auth.clone()]);
+    socket.on("message", |s, args, _| {
+        let _ = s.emit("message-back", args);
+    });
+    socket.on("message-with-ack", |_, args, ack| {
+        if let Some(ack) = ack {
+            let _ = ack.send(args);
+        }
+    });
+}
+
+fn main_namespace(ns: &Namespace) {
+    ns.on_connection(|socket| {
+        basic_handlers(&socket);
+        socket.on("join", |s, args, ack| {
+            if let Some(room) = str_arg(&args, 0) {
+                s.join([room]);
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::from("joined")]);
+            }
+        });
+        socket.on("leave", |s, args, ack| {
+            if let Some(room) = str_arg(&args, 0) {
+                s.leave(&room);
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::from("left")]);
+            }
+        });
+        socket.on("to-room", |s, mut args, _| {
+            if args.is_empty() {
+                return;
+            }
+            if let Value::String(room) = args.remove(0) {
+                let _ = s.to(room).emit("room-message", args);
+            }
+        });
+        socket.on("to-all", |s, args, _| {
+            let _ = s.namespace().emit("all-message", args);
+        });
+        socket.on("ask-client", |s, args, _| {
+            let request = s
+                .emit_with_ack("question", args)
+                .timeout(Duration::from_secs(1));
+            let s = s.clone();
+            tokio::spawn(async move {
+                match request.await {
+                    Ok(answer) => {
+                        let _ = s.emit("answer", answer);
+                    }
+                    Err(_) => {
+                        let _ = s.emit("answer-timeout", vec![]);
+                    }
+                }
+            });
+        });
+        socket.on("kick-me", |s, _, _| s.disconnect());
+        socket.on("echo", |s, args, _| {
+            let _ = s.emit("echo", args);
+        });
+        socket.on("broadcast", |s, args, _| {
+            let _ = s.namespace().emit("broadcast", args);
+        });
+    });
+}
+
+fn socket_io() -> SocketIo {
+    let io = SocketIo::new(SocketIoConfig {
+        engine: contract_engine("/socket.io/"),
+        connect_timeout: Duration::from_millis(1000),
+        ..Default::default()
+    });
+    main_namespace(&io.of("/"));
+    io.of("/custom")
+        .on_connection(|socket| basic_handlers(&socket));
+    let private = io.of("/private");
+    private.use_middleware(|handshake| {
+        let token = handshake.auth.get("token").and_then(Value::as_str);
+        if token == Some("secret") {
+            Ok(())
+        } else {
+            Err(ConnectError::new("unauthorized"))
+        }
+    });
+    io
+}
+
+// One thread: requests are handled in the order they arrive, as on the
+// official Node server, which the protocol test suites' timing assumes.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -57,7 +156,8 @@ async fn main() -> std::io::Result<()> {
         })?,
         None => 3000,
     };
-    let engine = EngineIo::new(contract_config("/engine.io/"), Arc::new(Echo));
+    let io = socket_io();
+    let engine = EngineIo::new(contract_engine("/engine.io/"), Arc::new(Echo));
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(
         "conformance server listening on http://{}",
@@ -73,13 +173,16 @@ async fn main() -> std::io::Result<()> {
             }
         };
         let _ = tcp.set_nodelay(true);
-        let engine = engine.clone();
+        let (io, engine) = (io.clone(), engine.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let engine = engine.clone();
+                let (io, engine) = (io.clone(), engine.clone());
                 async move {
+                    if io.matches(req.uri().path()) {
+                        return Ok::<_, Infallible>(io.handle(req, Some(remote)).await);
+                    }
                     if engine.matches(req.uri().path()) {
-                        return Ok::<_, Infallible>(engine.handle(req, Some(remote)).await);
+                        return Ok(engine.handle(req, Some(remote)).await);
                     }
                     let mut not_found = Response::new(http_body_util::Full::new(
                         bytes::Bytes::from_static(b"not found"),

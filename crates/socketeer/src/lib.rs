@@ -33,3 +33,4 @@ pub mod packet;
 mod value;
 
 pub use value::{Map, Value};
+pub mod server;

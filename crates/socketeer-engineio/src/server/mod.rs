@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
@@ -90,6 +90,11 @@ pub struct EngineIoConfig {
     /// WebSocket settings (limits, compression; default: no compression,
     /// as the official server).
     pub websocket: socketeer_ws::ServerConfig,
+    /// Pause after a frame sent with [`Socket::send_frame_flush`] (the
+    /// Socket.IO CONNECT reply) before what follows it (default 5 ms): the
+    /// official Node server leaves such a gap, and some clients rely on
+    /// reading the reply on its own.
+    pub handshake_write_gap: Duration,
 }
 
 impl Default for EngineIoConfig {
@@ -112,6 +117,7 @@ impl Default for EngineIoConfig {
             max_queued_messages: 4096,
             max_sessions: 100_000,
             websocket,
+            handshake_write_gap: Duration::from_millis(5),
         }
     }
 }
@@ -239,7 +245,12 @@ fn new_sid() -> Arc<str> {
 
 impl EngineIo {
     /// A server with `config`, calling `handler` for every session.
-    pub fn new(config: EngineIoConfig, handler: Arc<dyn EngineHandler>) -> Self {
+    pub fn new(mut config: EngineIoConfig, handler: Arc<dyn EngineHandler>) -> Self {
+        // A WebSocket message over max_payload is refused by the WebSocket
+        // layer itself (close 1009) instead of being buffered first.
+        let limits = &mut config.websocket.limits;
+        limits.max_message_size = limits.max_message_size.min(config.max_payload);
+        limits.max_frame_size = limits.max_frame_size.min(config.max_payload);
         EngineIo {
             shared: Arc::new(Shared {
                 config,
@@ -348,11 +359,13 @@ impl EngineIo {
             }
             return r;
         }
-        if self.shared.shutting_down.load(Ordering::Acquire) {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
-        }
         let uri = req.uri().clone();
         let q = parse_query(uri.query().unwrap_or(""));
+        // While shutting down, sessions may still collect their close
+        // packet; new ones are refused.
+        if q.sid.is_none() && self.shared.shutting_down.load(Ordering::Acquire) {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
+        }
         let transport = match q.transport {
             Some("polling") if config.allow_polling => TransportKind::Polling,
             Some("websocket") if config.allow_websocket => TransportKind::WebSocket,
@@ -558,7 +571,13 @@ impl EngineIo {
             Ok(b) => b,
             Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed"),
         };
-        tokio::spawn(task::run(self.shared.clone(), socket, commands, None));
+        tokio::spawn(task::run(
+            self.shared.clone(),
+            socket,
+            commands,
+            None,
+            Instant::now(),
+        ));
         payload_response(body)
     }
 
@@ -575,8 +594,9 @@ impl EngineIo {
             match fut.await {
                 Ok(mut ws) => {
                     let frame = open.encode();
+                    let opened_at = Instant::now();
                     if ws.feed(task::to_ws(frame)).await.is_ok() {
-                        task::run(shared, socket, commands, Some(Box::new(ws))).await;
+                        task::run(shared, socket, commands, Some(Box::new(ws)), opened_at).await;
                         return;
                     }
                     shared.remove(socket.id());

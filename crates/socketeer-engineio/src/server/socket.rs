@@ -38,6 +38,8 @@ pub enum SendError {
 pub(crate) struct Outbox {
     pub(crate) frames: VecDeque<Frame>,
     pub(crate) close: Option<CloseReason>,
+    /// The first this many frames leave in a write of their own.
+    pub(crate) barrier: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,7 @@ pub(crate) struct SocketInner {
     transport: AtomicU8,
     closed: AtomicBool,
     max_queue: usize,
+    extension: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// A connected Engine.IO session: send messages to it, close it.
@@ -76,6 +79,7 @@ impl Socket {
                 transport: AtomicU8::new(transport as u8),
                 closed: AtomicBool::new(false),
                 max_queue,
+                extension: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -88,6 +92,17 @@ impl Socket {
     /// What the client sent with its first request.
     pub fn request(&self) -> &RequestInfo {
         &self.inner.info
+    }
+
+    /// Attaches the layer above's state to this session, once; returns
+    /// false if something was attached already.
+    pub fn set_extension<T: std::any::Any + Send + Sync>(&self, value: Arc<T>) -> bool {
+        self.inner.extension.set(value).is_ok()
+    }
+
+    /// The state attached with [`Socket::set_extension`], if of type `T`.
+    pub fn extension<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.inner.extension.get()?.clone().downcast::<T>().ok()
     }
 
     /// The transport carrying the session now.
@@ -151,6 +166,27 @@ impl Socket {
         Ok(())
     }
 
+    /// Queues a frame and has everything queued so far written in a write
+    /// of its own, before anything queued later: peers that read a
+    /// handshake reply and then attach a listener for the next message
+    /// (the official test suites do) see them in separate reads.
+    pub fn send_frame_flush(&self, frame: Frame) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        {
+            let mut outbox = self.lock();
+            if outbox.close.is_some() {
+                return Err(SendError::Closed);
+            }
+            outbox.frames.push_back(frame);
+            let n = outbox.frames.len();
+            outbox.barrier.get_or_insert(n);
+        }
+        self.inner.notify.notify_one();
+        Ok(())
+    }
+
     /// Queues a message only if the queue is empty and the session open:
     /// for data that is worthless late (Socket.IO `volatile`).
     pub fn send_volatile(&self, frame: Frame) -> bool {
@@ -173,7 +209,8 @@ impl Socket {
         self.close_with(CloseReason::ForcedClose);
     }
 
-    pub(crate) fn close_with(&self, reason: CloseReason) {
+    /// Closes the session with a given reason (as seen by the handler).
+    pub fn close_with(&self, reason: CloseReason) {
         self.lock().close.get_or_insert(reason);
         self.inner.notify.notify_one();
     }

@@ -51,6 +51,14 @@ async fn recv_opt(
     }
 }
 
+/// Resolves when the HTTP request of a pending poll has gone away.
+async fn poll_gone(poll: &mut Option<oneshot::Sender<Response<Body>>>) {
+    match poll {
+        Some(tx) => tx.closed().await,
+        None => pending().await,
+    }
+}
+
 async fn sleep_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -86,8 +94,26 @@ impl Driver {
     }
 
     fn handle_command(&mut self, cmd: Command) {
+        // A timer due before this request arrived fires first, whatever
+        // the scheduling delay of the timer itself.
+        self.handle_timeout();
+        if self.core.closed().is_some() {
+            match cmd {
+                Command::Poll(tx) | Command::Post(_, tx) => {
+                    let _ = tx.send(error(EngineError::UnknownSid));
+                }
+                Command::Upgrade(ws) => {
+                    tokio::spawn(close_ws(ws, None));
+                }
+                Command::Fail(_) => {}
+            }
+            return;
+        }
         match cmd {
             Command::Poll(tx) => {
+                // Upgrade packets the client sent before this request count
+                // first (they may sit unread on the probing socket).
+                self.drain_probe();
                 if self.core.transport() != TransportKind::Polling {
                     let _ = tx.send(error(EngineError::BadRequest));
                 } else if self.pending_poll.is_some() {
@@ -117,7 +143,26 @@ impl Driver {
         }
     }
 
+    /// Handles what the probing WebSocket already has, without waiting.
+    fn drain_probe(&mut self) {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        while let Some(probe) = self.probe.as_mut() {
+            match probe.poll_recv(&mut cx) {
+                std::task::Poll::Ready(msg) => self.handle_probe_now(msg),
+                std::task::Poll::Pending => break,
+            }
+        }
+    }
+
     async fn handle_probe(&mut self, msg: Option<Result<socketeer_ws::Message, WsError>>) {
+        self.handle_probe_now(msg);
+        if let Some(probe) = self.probe.as_mut() {
+            let _ = probe.flush().await;
+        }
+    }
+
+    fn handle_probe_now(&mut self, msg: Option<Result<socketeer_ws::Message, WsError>>) {
         let packet = match msg {
             Some(Ok(m)) => match from_ws(m) {
                 Some(f) => Packet::decode(f, &self.limits).ok(),
@@ -136,7 +181,7 @@ impl Driver {
             Action::ReplyProbe => {
                 if let Some(probe) = self.probe.as_mut() {
                     let pong = Packet::Pong(Some(Utf8Bytes::from_static("probe"))).encode();
-                    let _ = probe.send(to_ws(pong)).await;
+                    let _ = probe.try_feed(to_ws(pong));
                 }
                 if let Some(tx) = self.pending_poll.take() {
                     let _ = tx.send(noop_response());
@@ -198,28 +243,36 @@ impl Driver {
         }
     }
 
-    /// Moves queued packets to the transport.
-    fn flush(&mut self) {
+    /// Moves queued packets to the transport. Returns true when what was
+    /// moved must be written before anything else is queued.
+    fn flush(&mut self) -> bool {
         if self.core.closed().is_some() {
-            return;
+            return false;
         }
         if let Some(ws) = self.ws.as_mut() {
-            let (frames, close) = {
+            let (frames, close, barrier) = {
                 let mut outbox = self.socket.lock();
-                (std::mem::take(&mut outbox.frames), outbox.close)
+                match outbox.barrier.take() {
+                    Some(n) if n < outbox.frames.len() => {
+                        let rest = outbox.frames.split_off(n);
+                        (std::mem::replace(&mut outbox.frames, rest), None, true)
+                    }
+                    _ => (std::mem::take(&mut outbox.frames), outbox.close, false),
+                }
             };
             for f in self.control.drain(..).chain(frames) {
                 if let Err(e) = ws.try_feed(to_ws(f)) {
                     tracing::debug!(sid = self.socket.id(), error = %e, "send queue over its limit");
                     self.core.close(CloseReason::TransportError);
-                    return;
+                    return false;
                 }
             }
             if let Some(reason) = close {
                 self.core.close(reason);
             }
-            return;
+            return barrier;
         }
+        self.socket.lock().barrier = None;
         let close = self.socket.lock().close;
         if close.is_some() && self.drain_deadline.is_none() {
             self.drain_deadline = Some(Instant::now() + self.shared.config.ping_timeout);
@@ -228,12 +281,14 @@ impl Driver {
         if self.pending_poll.is_none()
             || (self.control.is_empty() && !has_frames && close.is_none())
         {
-            return;
+            return false;
         }
         let frames = std::mem::take(&mut self.socket.lock().frames);
         let mut payload = PayloadBuilder::new();
         for f in self.control.drain(..).chain(frames) {
-            let _ = payload.push_frame(&f);
+            if let Err(e) = payload.push_frame(&f) {
+                tracing::warn!(sid = self.socket.id(), error = %e, "message dropped: cannot travel over polling");
+            }
         }
         if close.is_some() {
             let _ = payload.push(&Packet::Close);
@@ -244,6 +299,7 @@ impl Driver {
         if let Some(reason) = close {
             self.core.close(reason);
         }
+        false
     }
 }
 
@@ -258,6 +314,7 @@ pub(crate) async fn run(
     socket: Socket,
     mut commands: mpsc::UnboundedReceiver<Command>,
     ws: Option<Box<HyperWebSocket>>,
+    opened_at: Instant,
 ) {
     let config = &shared.config;
     let transport = if ws.is_some() {
@@ -265,8 +322,10 @@ pub(crate) async fn run(
     } else {
         TransportKind::Polling
     };
+    // The heartbeat counts from the handshake the client saw, not from
+    // when this task first ran.
     let core = SessionCore::new(
-        Instant::now(),
+        opened_at,
         transport,
         config.ping_interval,
         config.ping_timeout,
@@ -289,7 +348,18 @@ pub(crate) async fn run(
     };
     shared.handler.on_connect(&socket);
     let reason = loop {
-        d.flush();
+        if d.flush() {
+            if let Some(ws) = d.ws.as_mut() {
+                if ws.flush().await.is_err() {
+                    d.core.close(CloseReason::TransportError);
+                }
+                // Peers that read the handshake reply and only then listen
+                // for the next message (as the official Node server's
+                // timing lets them) must get it in a read of its own.
+                tokio::time::sleep(shared.config.handshake_write_gap).await;
+            }
+            continue;
+        }
         if let Some(reason) = d.core.closed() {
             break reason;
         }
@@ -298,13 +368,22 @@ pub(crate) async fn run(
             (a, b) => a.or(b),
         };
         tokio::select! {
+            // WebSocket input first: what a client sent there before an
+            // HTTP request must be handled before the request.
+            biased;
+            msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
+            msg = recv_opt(&mut d.ws) => d.handle_ws(msg),
             cmd = commands.recv() => match cmd {
                 Some(cmd) => d.handle_command(cmd),
                 None => d.core.close(CloseReason::TransportClose),
             },
-            msg = recv_opt(&mut d.ws) => d.handle_ws(msg),
-            msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
             _ = socket.inner.notify.notified() => {}
+            // As the official server: a poll whose connection closed early
+            // fails the session, rather than swallowing what is sent to it.
+            _ = poll_gone(&mut d.pending_poll) => {
+                d.pending_poll = None;
+                d.core.close(CloseReason::TransportError);
+            }
             _ = sleep_opt(deadline) => d.handle_timeout(),
         }
     };

@@ -1,0 +1,232 @@
+//! One Engine.IO session seen from Socket.IO: the packet decoder and the
+//! sockets of each namespace it joined.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::SystemTime;
+
+use socketeer_engineio::server::{CloseReason, EngineHandler, Socket as EngineSocket};
+use socketeer_engineio::Message;
+
+use super::socket::{DisconnectReason, Socket};
+use super::{new_id, Handshake, IoInner};
+use crate::packet::{Decoder, DecoderConfig, Packet, PacketType};
+use crate::Value;
+
+pub(crate) struct Client {
+    state: Mutex<ClientState>,
+}
+
+struct ClientState {
+    decoder: Decoder,
+    sockets: HashMap<Arc<str>, Socket>,
+    closed: bool,
+}
+
+impl Client {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClientState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes a namespace's socket after a server-side disconnect.
+    pub(crate) fn forget_socket(engine: &EngineSocket, nsp: &str) {
+        if let Some(client) = engine.extension::<Client>() {
+            client.lock().sockets.remove(nsp);
+        }
+    }
+}
+
+fn map_reason(reason: CloseReason) -> DisconnectReason {
+    match reason {
+        CloseReason::TransportClose => DisconnectReason::TransportClose,
+        CloseReason::TransportError => DisconnectReason::TransportError,
+        CloseReason::PingTimeout => DisconnectReason::PingTimeout,
+        CloseReason::ParseError => DisconnectReason::ParseError,
+        CloseReason::ForcedClose => DisconnectReason::ForcedServerClose,
+        CloseReason::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
+    }
+}
+
+/// Sends a packet that is not an event (CONNECT, CONNECT_ERROR, ...).
+fn send_packet(engine: &EngineSocket, packet: &Packet) {
+    match packet.encode_message() {
+        Ok(m) => {
+            for f in m.frames() {
+                let _ = engine.send_frame(f);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not encode packet"),
+    }
+}
+
+/// The Engine.IO handler of a Socket.IO server.
+pub(crate) struct SioHandler {
+    pub(crate) io: Weak<IoInner>,
+}
+
+impl EngineHandler for SioHandler {
+    fn on_connect(&self, engine: &EngineSocket) {
+        let Some(io) = self.io.upgrade() else { return };
+        let client = Arc::new(Client {
+            state: Mutex::new(ClientState {
+                decoder: Decoder::with_config(DecoderConfig {
+                    max_attachments: io.config.max_attachments,
+                }),
+                sockets: HashMap::new(),
+                closed: false,
+            }),
+        });
+        engine.set_extension(client.clone());
+        // A client that joins no namespace in time is dropped.
+        let timeout = io.config.connect_timeout;
+        let weak_engine = engine.clone();
+        let weak_client = Arc::downgrade(&client);
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(client) = weak_client.upgrade() {
+                let idle = {
+                    let s = client.lock();
+                    s.sockets.is_empty() && !s.closed
+                };
+                if idle && !weak_engine.is_closed() {
+                    tracing::debug!(sid = weak_engine.id(), "no namespace joined in time");
+                    weak_engine.close();
+                }
+            }
+        });
+    }
+
+    fn on_message(&self, engine: &EngineSocket, message: Message) {
+        let (Some(io), Some(client)) = (self.io.upgrade(), engine.extension::<Client>()) else {
+            return;
+        };
+        let decoded = client.lock().decoder.decode_message(message);
+        let packet = match decoded {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(sid = engine.id(), error = %e, "invalid Socket.IO packet");
+                engine.close_with(CloseReason::ParseError);
+                return;
+            }
+        };
+        match packet.kind {
+            PacketType::Connect => self.connect(&io, &client, engine, packet),
+            PacketType::Disconnect => {
+                let socket = client.lock().sockets.remove(&*packet.nsp);
+                if let Some(s) = socket {
+                    s.on_close(DisconnectReason::ClientNamespaceDisconnect);
+                }
+            }
+            PacketType::Event | PacketType::BinaryEvent => {
+                let socket = client.lock().sockets.get(&*packet.nsp).cloned();
+                let Some(socket) = socket else {
+                    tracing::debug!(nsp = &*packet.nsp, "event for a namespace not joined");
+                    return;
+                };
+                let id = packet.id;
+                let mut args = match packet.data {
+                    Some(Value::Array(a)) => a,
+                    _ => return,
+                };
+                if args.is_empty() {
+                    return;
+                }
+                let name = match args.remove(0) {
+                    Value::String(s) => s,
+                    Value::Number(n) => n.to_string(),
+                    _ => return,
+                };
+                socket.dispatch_event(&name, args, id);
+            }
+            PacketType::Ack | PacketType::BinaryAck => {
+                let socket = client.lock().sockets.get(&*packet.nsp).cloned();
+                if let (Some(socket), Some(id)) = (socket, packet.id) {
+                    let args = match packet.data {
+                        Some(Value::Array(a)) => a,
+                        _ => Vec::new(),
+                    };
+                    socket.dispatch_ack(id, args);
+                }
+            }
+            PacketType::ConnectError => {
+                engine.close_with(CloseReason::ParseError);
+            }
+        }
+    }
+
+    fn on_disconnect(&self, engine: &EngineSocket, reason: CloseReason) {
+        let Some(client) = engine.extension::<Client>() else {
+            return;
+        };
+        let sockets: Vec<Socket> = {
+            let mut s = client.lock();
+            s.closed = true;
+            s.decoder.reset();
+            s.sockets.drain().map(|(_, v)| v).collect()
+        };
+        let reason = map_reason(reason);
+        for s in sockets {
+            s.on_close(reason);
+        }
+    }
+}
+
+impl SioHandler {
+    fn connect(
+        &self,
+        io: &Arc<IoInner>,
+        client: &Arc<Client>,
+        engine: &EngineSocket,
+        packet: Packet,
+    ) {
+        let nsp = packet.nsp.clone();
+        if client.lock().sockets.contains_key(&*nsp) {
+            tracing::debug!(nsp = &*nsp, "already connected to namespace");
+            return;
+        }
+        let Some(ns) = io.namespace_for(&nsp) else {
+            let err = super::namespace::ConnectError::new("Invalid namespace");
+            send_packet(
+                engine,
+                &Packet::connect_error(nsp.into_owned(), err.to_value()),
+            );
+            return;
+        };
+        let req = engine.request();
+        let handshake = Arc::new(Handshake {
+            auth: packet
+                .data
+                .unwrap_or_else(|| Value::Object(Default::default())),
+            headers: req.headers.clone(),
+            query: req.uri.query().unwrap_or("").to_owned(),
+            url: req.uri.to_string(),
+            address: req.remote_addr,
+            issued: SystemTime::now(),
+        });
+        if let Err(err) = ns.run_middlewares(&handshake) {
+            send_packet(
+                engine,
+                &Packet::connect_error(nsp.into_owned(), err.to_value()),
+            );
+            return;
+        }
+        let socket = Socket::new(new_id(), ns.clone(), engine.clone(), handshake);
+        ns.add_socket(&socket);
+        client
+            .lock()
+            .sockets
+            .insert(Arc::from(&*nsp), socket.clone());
+        let mut data = crate::Map::new();
+        data.insert("sid".into(), Value::String(socket.id().to_owned()));
+        // The CONNECT reply leaves in its own write, ahead of what the
+        // connection handler emits (as the official server does).
+        match Packet::connect(nsp.into_owned(), Some(Value::Object(data))).encode_message() {
+            Ok(m) => {
+                let _ = engine.send_frame_flush(socketeer_engineio::Frame::Text(m.text));
+            }
+            Err(e) => tracing::warn!(error = %e, "could not encode CONNECT"),
+        }
+        ns.connected(socket);
+    }
+}

@@ -1,0 +1,175 @@
+//! Broadcast operators: `to`, `except`, `volatile`, `local`, `timeout`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::adapter::{BroadcastOptions, Room, SocketId};
+use super::namespace::Namespace;
+use super::socket::{AckError, EmitError, Socket};
+use crate::packet::EncodedMessage;
+use crate::Value;
+
+/// Chooses the sockets a broadcast reaches, then emits to them. The
+/// packet is encoded once; each recipient gets a reference to the same
+/// bytes.
+#[derive(Debug, Clone)]
+pub struct BroadcastOperator {
+    ns: Namespace,
+    opts: BroadcastOptions,
+    timeout: Option<Duration>,
+}
+
+impl BroadcastOperator {
+    pub(crate) fn new(ns: Namespace) -> Self {
+        BroadcastOperator {
+            ns,
+            opts: BroadcastOptions::default(),
+            timeout: None,
+        }
+    }
+
+    /// Also targets the sockets of this room.
+    pub fn to(mut self, room: impl Into<Room>) -> Self {
+        self.opts.rooms.push(room.into());
+        self
+    }
+
+    /// Same as [`BroadcastOperator::to`].
+    pub fn within(self, room: impl Into<Room>) -> Self {
+        self.to(room)
+    }
+
+    /// Leaves out the sockets of this room.
+    pub fn except(mut self, room: impl Into<Room>) -> Self {
+        self.opts.except.push(room.into());
+        self
+    }
+
+    /// Drops the message for clients not ready to receive it.
+    pub fn volatile(mut self) -> Self {
+        self.opts.volatile = true;
+        self
+    }
+
+    /// Only this server's sockets (matters with a multi-server adapter).
+    pub fn local(mut self) -> Self {
+        self.opts.local = true;
+        self
+    }
+
+    /// How long [`BroadcastOperator::emit_with_ack`] waits for every
+    /// recipient.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn target_ids(&self) -> Vec<SocketId> {
+        let all = self.ns.socket_ids();
+        self.ns.adapter().targets(&self.opts, &mut all.into_iter())
+    }
+
+    /// The targeted sockets.
+    pub fn sockets(&self) -> Vec<Socket> {
+        self.target_ids()
+            .into_iter()
+            .filter_map(|id| self.ns.socket(&id))
+            .collect()
+    }
+
+    fn deliver(&self, msg: &EncodedMessage) -> usize {
+        let mut delivered = 0;
+        for id in self.target_ids() {
+            let Some(socket) = self.ns.socket(&id) else {
+                continue;
+            };
+            let ok = if self.opts.volatile && msg.attachments.is_empty() {
+                socket
+                    .engine()
+                    .send_volatile(socketeer_engineio::Frame::Text(msg.text.clone()))
+            } else {
+                socket.send_encoded(msg).is_ok()
+            };
+            delivered += usize::from(ok);
+        }
+        delivered
+    }
+
+    /// Emits to every targeted socket; returns how many got it.
+    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, EmitError> {
+        let msg = EncodedMessage::event(self.ns.name(), event, None, &args)?;
+        Ok(self.deliver(&msg))
+    }
+
+    /// Emits arguments serializing to a JSON array (a tuple or `Vec`).
+    pub fn emit_serialized<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<usize, EmitError> {
+        let msg = EncodedMessage::event_serialize(self.ns.name(), event, None, args)?;
+        Ok(self.deliver(&msg))
+    }
+
+    /// Emits with one ack id to every targeted socket and collects each
+    /// answer (or its error) within the timeout (default: the namespace's).
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<(Socket, Result<Vec<Value>, AckError>)>, EmitError> {
+        let id = self.ns.next_ack_id();
+        let msg = EncodedMessage::event(self.ns.name(), event, Some(id), &args)?;
+        let timeout = self.timeout.unwrap_or(self.ns.ack_timeout());
+        let mut waiting = Vec::new();
+        for socket in self.sockets() {
+            let rx = socket.register_ack(id);
+            if socket.send_encoded(&msg).is_err() {
+                socket.forget_ack(id);
+                waiting.push((socket, None));
+            } else {
+                waiting.push((socket, Some(rx)));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut out = Vec::with_capacity(waiting.len());
+        for (socket, rx) in waiting {
+            let result = match rx {
+                None => Err(AckError::EmitFailed),
+                Some(rx) => match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(_)) => Err(AckError::Disconnected),
+                    Err(_) => {
+                        socket.forget_ack(id);
+                        Err(AckError::Timeout)
+                    }
+                },
+            };
+            out.push((socket, result));
+        }
+        Ok(out)
+    }
+
+    /// Makes the targeted sockets join rooms.
+    pub fn sockets_join<R: Into<Room> + Clone>(&self, rooms: impl IntoIterator<Item = R>) {
+        let rooms: Vec<Room> = rooms.into_iter().map(Into::into).collect();
+        for s in self.sockets() {
+            s.join(rooms.iter().cloned());
+        }
+    }
+
+    /// Makes the targeted sockets leave a room.
+    pub fn sockets_leave(&self, room: &str) {
+        for s in self.sockets() {
+            s.leave(room);
+        }
+    }
+
+    /// Disconnects the targeted sockets.
+    pub fn disconnect_sockets(&self) {
+        for s in self.sockets() {
+            s.disconnect();
+        }
+    }
+}
