@@ -59,9 +59,17 @@ async fn poll_gone(poll: &mut Option<oneshot::Sender<Response<Body>>>) {
     }
 }
 
-async fn sleep_opt(deadline: Option<Instant>) {
+/// Waits for `deadline` on one timer reused across iterations (a fresh
+/// timer per wake-up would cost a timer-wheel insertion every message).
+async fn sleep_opt(timer: &mut std::pin::Pin<Box<tokio::time::Sleep>>, deadline: Option<Instant>) {
     match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
+        Some(d) => {
+            let d = tokio::time::Instant::from_std(d);
+            if timer.deadline() != d {
+                timer.as_mut().reset(d);
+            }
+            timer.as_mut().await
+        }
         None => pending().await,
     }
 }
@@ -347,6 +355,9 @@ pub(crate) async fn run(
         drain_deadline: None,
     };
     shared.handler.on_connect(&socket);
+    let mut timer = Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+        opened_at,
+    )));
     let reason = loop {
         if d.flush() {
             if let Some(ws) = d.ws.as_mut() {
@@ -384,7 +395,7 @@ pub(crate) async fn run(
                 d.pending_poll = None;
                 d.core.close(CloseReason::TransportError);
             }
-            _ = sleep_opt(deadline) => d.handle_timeout(),
+            _ = sleep_opt(&mut timer, deadline) => d.handle_timeout(),
         }
     };
     shared.remove(socket.id());
