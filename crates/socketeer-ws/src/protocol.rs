@@ -72,6 +72,9 @@ pub enum Fragment {
     Continuation,
 }
 
+/// Most bytes reserved ahead of a large frame's arrival.
+const RESERVE_AHEAD: usize = 1 << 20;
+
 /// Payloads at least this long are queued by reference instead of copied.
 const ZERO_COPY_MIN: usize = 1024;
 
@@ -363,7 +366,9 @@ impl Protocol {
                 }
                 self.incoming = Some(inc);
                 if input.capacity() < total {
-                    input.reserve(total - input.len());
+                    // Grow towards the frame's size as its bytes arrive: a
+                    // header alone must not make us allocate its claim.
+                    input.reserve((total - input.len()).min(RESERVE_AHEAD));
                 }
                 return Ok(None);
             }

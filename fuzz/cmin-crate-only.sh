@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Minimises corpus/<target> to the hand-made seeds (gen_seeds.py) plus the
+# fewest inputs that keep every *socketeer-ws* coverage edge reached by the
+# corpus. Unlike `cargo fuzz cmin`, dependencies (http, httparse, bytes,
+# zlib-rs, ...) are not instrumented and hit counts are ignored, which keeps
+# the committed corpus small (the handshake target otherwise keeps hundreds
+# of inputs for edges inside the http crate's header tables).
+#
+# Usage (from fuzz/): ./cmin-crate-only.sh [target...]
+set -euo pipefail
+
+if [ "${CMIN_WRAPPER_MODE:-}" = 1 ]; then
+  # RUSTC_WRAPPER mode: strip SanitizerCoverage from all crates but socketeer_ws.
+  rustc="$1"; shift
+  name="" prev=""
+  for a in "$@"; do
+    [ "$prev" = "--crate-name" ] && name="$a"
+    prev="$a"
+  done
+  [ "$name" = socketeer_ws ] && exec "$rustc" "$@"
+  args=()
+  for a in "$@"; do
+    case "$a" in
+      -Cpasses=sancov-module | -Cllvm-args=-sanitizer-coverage*) ;;
+      *) args+=("$a") ;;
+    esac
+  done
+  exec "$rustc" "${args[@]}"
+fi
+
+cd "$(dirname "$0")"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(frame_decoder handshake_request)
+tdir=target/crate-only
+CMIN_WRAPPER_MODE=1 RUSTC_WRAPPER="$PWD/cmin-crate-only.sh" RUSTC_BOOTSTRAP=1 \
+  cargo fuzz build -s none --target-dir "$tdir"
+seeds=$(mktemp -d)
+python3 gen_seeds.py --out "$seeds"
+for t in "${targets[@]}"; do
+  out=$(mktemp -d)
+  cp "$seeds/$t"/* "$out/"
+  "$tdir/x86_64-unknown-linux-gnu/release/$t" -merge=1 -use_counters=0 "$out" "corpus/$t" 2>&1 |
+    grep -E '^MERGE-OUTER: [0-9]+ new files'
+  rm -rf "corpus/$t"
+  mv "$out" "corpus/$t"
+  chmod 755 "corpus/$t"
+  echo "$t: $(ls "corpus/$t" | wc -l) files, $(cat "corpus/$t"/* | wc -c) bytes"
+done
+rm -rf "$seeds"
