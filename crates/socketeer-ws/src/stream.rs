@@ -84,6 +84,8 @@ pub struct WebSocketStream<S> {
     pending_error: Option<Error>,
     eof: bool,
     done: bool,
+    /// The peer stopped answering: do not wait for it on close.
+    peer_unresponsive: bool,
 }
 
 impl<S> WebSocketStream<S>
@@ -111,6 +113,7 @@ where
             pending_error: None,
             eof: false,
             done: false,
+            peer_unresponsive: false,
         }
     }
 
@@ -199,6 +202,7 @@ where
                 if let Some(deadline) = self.close_deadline.as_mut() {
                     if deadline.as_mut().poll(cx).is_ready() {
                         tracing::debug!("closing handshake timed out");
+                        self.peer_unresponsive = true;
                         self.proto.abort(CloseCode::PROTOCOL_ERROR, "close timeout");
                         return self.poll_finish(cx);
                     }
@@ -207,6 +211,7 @@ where
             if let Some(ka) = self.keepalive.as_mut() {
                 if ka.sleep.as_mut().poll(cx).is_ready() {
                     if ka.awaiting_pong {
+                        self.peer_unresponsive = true;
                         self.proto
                             .abort(CloseCode::INTERNAL_ERROR, "keepalive ping timeout");
                         self.pending_error = Some(Error::KeepaliveTimeout);
@@ -279,6 +284,21 @@ where
             }
             if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
                 return Poll::Pending;
+            }
+            // Read and drop what the peer still sends until it closes too:
+            // closing with unread input would make the kernel answer with a
+            // reset, and the peer might lose our close frame.
+            while !self.eof && !self.peer_unresponsive {
+                self.read_buf.clear();
+                if self.read_buf.capacity() < MIN_READ_SPACE {
+                    self.read_buf.reserve(READ_BUF_START);
+                }
+                match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf)
+                {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => self.eof = true,
+                    Poll::Ready(Ok(_)) => {}
+                }
             }
         }
         self.done = true;

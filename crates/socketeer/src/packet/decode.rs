@@ -293,7 +293,18 @@ fn parse(text: &[u8], max_attachments: usize) -> Result<(Packet, usize), DecodeE
     let data = if rest.is_empty() {
         None
     } else {
-        Some(serde_json::from_slice::<Value>(rest).map_err(DecodeError::InvalidJson)?)
+        Some(match serde_json::from_slice::<Value>(rest) {
+            Ok(v) => v,
+            // JavaScript strings may hold unpaired UTF-16 surrogates, which
+            // JSON.stringify writes as `\ud83d`; Rust strings cannot hold
+            // them, so they become U+FFFD, as in a lossy UTF-16 decode.
+            Err(e) => match replace_lone_surrogates(rest) {
+                Some(fixed) => {
+                    serde_json::from_slice::<Value>(&fixed).map_err(DecodeError::InvalidJson)?
+                }
+                None => return Err(DecodeError::InvalidJson(e)),
+            },
+        })
     };
     validate(kind, data.as_ref())?;
 
@@ -332,5 +343,67 @@ fn reconstruct(value: &mut Value, buffers: &[Bytes]) -> Result<(), DecodeError> 
             None => map.values_mut().try_for_each(|v| reconstruct(v, buffers)),
         },
         _ => Ok(()),
+    }
+}
+
+/// The value of a `\uXXXX` escape starting at `json[i]` (the backslash).
+fn unicode_escape(json: &[u8], i: usize) -> Option<u16> {
+    if json.get(i + 1) != Some(&b'u') {
+        return None;
+    }
+    let hex = std::str::from_utf8(json.get(i + 2..i + 6)?).ok()?;
+    u16::from_str_radix(hex, 16).ok()
+}
+
+/// A copy of `json` with every unpaired surrogate escape replaced by
+/// `\ufffd`, or `None` if it has none.
+fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(json.len());
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&b) = json.get(i) {
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        match unicode_escape(json, i) {
+            Some(0xd800..=0xdbff) => {
+                let paired = matches!(unicode_escape(json, i + 6), Some(0xdc00..=0xdfff));
+                if paired {
+                    out.extend_from_slice(json.get(i..i + 12)?);
+                    i += 12;
+                } else {
+                    out.extend_from_slice(b"\\ufffd");
+                    changed = true;
+                    i += 6;
+                }
+            }
+            Some(0xdc00..=0xdfff) => {
+                out.extend_from_slice(b"\\ufffd");
+                changed = true;
+                i += 6;
+            }
+            _ => {
+                // Any other escape: copy it and the escaped byte as they are.
+                out.extend_from_slice(json.get(i..(i + 2).min(json.len()))?);
+                i += 2;
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod surrogate_tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let p = Packet::decode_str(r#"2["message","\ud83d","a\ude00b","\ud83d\ude00","\\ud83d"]"#)
+            .unwrap();
+        let args: Vec<&str> = p.args().iter().filter_map(Value::as_str).collect();
+        assert_eq!(args, ["\u{fffd}", "a\u{fffd}b", "😀", "\\ud83d"]);
+        assert!(Packet::decode_str(r#"2["message","\ud83d"#).is_err());
     }
 }

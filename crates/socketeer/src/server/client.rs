@@ -114,14 +114,16 @@ impl EngineHandler for SioHandler {
             PacketType::Connect => self.connect(&io, &client, engine, packet),
             PacketType::Disconnect => {
                 let socket = client.lock().sockets.remove(&*packet.nsp);
-                if let Some(s) = socket {
-                    s.on_close(DisconnectReason::ClientNamespaceDisconnect);
+                match socket {
+                    Some(s) => s.on_close(DisconnectReason::ClientNamespaceDisconnect),
+                    None => engine.close_with(CloseReason::ParseError),
                 }
             }
             PacketType::Event | PacketType::BinaryEvent => {
                 let socket = client.lock().sockets.get(&*packet.nsp).cloned();
                 let Some(socket) = socket else {
                     tracing::debug!(nsp = &*packet.nsp, "event for a namespace not joined");
+                    engine.close_with(CloseReason::ParseError);
                     return;
                 };
                 let id = packet.id;
@@ -141,12 +143,15 @@ impl EngineHandler for SioHandler {
             }
             PacketType::Ack | PacketType::BinaryAck => {
                 let socket = client.lock().sockets.get(&*packet.nsp).cloned();
-                if let (Some(socket), Some(id)) = (socket, packet.id) {
-                    let args = match packet.data {
-                        Some(Value::Array(a)) => a,
-                        _ => Vec::new(),
-                    };
-                    socket.dispatch_ack(id, args);
+                match (socket, packet.id) {
+                    (Some(socket), Some(id)) => {
+                        let args = match packet.data {
+                            Some(Value::Array(a)) => a,
+                            _ => Vec::new(),
+                        };
+                        socket.dispatch_ack(id, args);
+                    }
+                    _ => engine.close_with(CloseReason::ParseError),
                 }
             }
             PacketType::ConnectError => {
@@ -182,7 +187,10 @@ impl SioHandler {
     ) {
         let nsp = packet.nsp.clone();
         if client.lock().sockets.contains_key(&*nsp) {
+            // As the official server: a packet invalid in this state ends
+            // the connection.
             tracing::debug!(nsp = &*nsp, "already connected to namespace");
+            engine.close_with(CloseReason::ParseError);
             return;
         }
         let Some(ns) = io.namespace_for(&nsp) else {
