@@ -8,6 +8,7 @@ pub mod adapter;
 mod client;
 pub mod namespace;
 pub mod operators;
+pub mod service;
 pub mod socket;
 
 use std::collections::HashMap;
@@ -17,12 +18,14 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
-use socketeer_engineio::server::{Body, EngineIo, EngineIoConfig};
+use socketeer_engineio::server::{EngineIo, EngineIoConfig};
 
 pub use adapter::{Adapter, BroadcastOptions, InMemoryAdapter, Room, SocketId};
 pub use namespace::{ConnectError, Namespace};
 pub use operators::BroadcastOperator;
+pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::{AckError, AckRequest, AckSender, DisconnectReason, EmitError, Socket};
+pub use socketeer_engineio::server::Body;
 
 /// What a client sent when connecting to a namespace.
 #[derive(Debug, Clone)]
