@@ -314,6 +314,14 @@ impl Protocol {
             )
     }
 
+    /// Bytes still missing from the frame being received, given what
+    /// `buffered` bytes the input already holds; `None` between frames.
+    pub fn frame_remaining(&self, buffered: usize) -> Option<usize> {
+        let inc = self.incoming.as_ref()?;
+        let total = inc.header_len as u64 + inc.header.payload_len;
+        usize::try_from(total.saturating_sub(buffered as u64)).ok()
+    }
+
     /// Parses `input`, consuming what it uses, and returns the next
     /// message, or `None` when more bytes are needed.
     ///

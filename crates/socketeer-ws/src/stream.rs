@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -23,6 +23,8 @@ const MIN_READ_SPACE: usize = 2048;
 /// Initial read buffer size; doubled while reads fill it, up to the max.
 const READ_BUF_START: usize = 4096;
 const READ_BUF_MAX: usize = 256 * 1024;
+/// A frame with at least this much still to come is read alone.
+const LARGE_FRAME_REST: usize = 2048;
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
 
@@ -237,7 +239,17 @@ where
                 self.read_buf.reserve(self.read_size);
             }
             let before = self.read_buf.len();
-            match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf) {
+            // Inside a large frame, read up to its end only: bytes of the
+            // next frame would otherwise have to be copied out of a buffer
+            // still shared with queued payloads.
+            let polled = match self.proto.frame_remaining(before) {
+                Some(rest) if rest >= LARGE_FRAME_REST => {
+                    let mut limited = (&mut self.read_buf).limit(rest);
+                    tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut limited)
+                }
+                _ => tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf),
+            };
+            match polled {
                 Poll::Pending => {
                     if self.read_buf.is_empty() {
                         // Idle: give the buffers back.
