@@ -24,7 +24,9 @@ pub use adapter::{Adapter, BroadcastOptions, InMemoryAdapter, Room, SocketId};
 pub use namespace::{ConnectError, Namespace};
 pub use operators::BroadcastOperator;
 pub use service::{SocketIoLayer, SocketIoService};
-pub use socket::{AckError, AckRequest, AckSender, DisconnectReason, EmitError, Socket};
+pub use socket::{
+    AckError, AckRequest, AckSender, DisconnectReason, EmitError, MiddlewareError, Socket,
+};
 pub use socketeer_engineio::server::Body;
 
 /// What a client sent when connecting to a namespace.

@@ -124,6 +124,17 @@ pub type EventHandler = Arc<dyn Fn(&Socket, Vec<Value>, Option<AckSender>) + Sen
 pub type AnyHandler = Arc<dyn Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
 /// A disconnect handler.
 pub type DisconnectHandler = Arc<dyn Fn(&Socket, DisconnectReason) + Send + Sync>;
+/// A per-packet middleware: sees (and may change) each incoming event's
+/// name and arguments before any handler; an error drops the event.
+pub type PacketMiddleware =
+    Arc<dyn Fn(&Socket, &str, &mut Vec<Value>) -> Result<(), MiddlewareError> + Send + Sync>;
+/// Called with the error of a packet middleware that dropped an event.
+pub type ErrorHandler = Arc<dyn Fn(&Socket, &MiddlewareError) + Send + Sync>;
+
+/// Why a per-packet middleware dropped an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MiddlewareError(pub String);
 
 type AckResult = Result<Vec<Value>, AckError>;
 
@@ -135,6 +146,8 @@ pub(crate) struct SocketInner {
     handlers: RwLock<HashMap<Box<str>, EventHandler>>,
     any: RwLock<Option<AnyHandler>>,
     on_disconnect: RwLock<Vec<DisconnectHandler>>,
+    packet_middlewares: RwLock<Vec<PacketMiddleware>>,
+    on_error: RwLock<Option<ErrorHandler>>,
     acks: Mutex<HashMap<u64, oneshot::Sender<AckResult>>>,
     connected: AtomicBool,
 }
@@ -170,6 +183,8 @@ impl Socket {
                 handlers: RwLock::new(HashMap::new()),
                 any: RwLock::new(None),
                 on_disconnect: RwLock::new(Vec::new()),
+                packet_middlewares: RwLock::new(Vec::new()),
+                on_error: RwLock::new(None),
                 acks: Mutex::new(HashMap::new()),
                 connected: AtomicBool::new(true),
             }),
@@ -242,7 +257,56 @@ impl Socket {
             .push(Arc::new(handler));
     }
 
-    pub(crate) fn dispatch_event(&self, name: &str, args: Vec<Value>, ack_id: Option<u64>) {
+    /// Adds a per-packet middleware (`socket.use` in socket.io), run in
+    /// order on every incoming event before its handlers.
+    pub fn use_packet_middleware<F>(&self, middleware: F)
+    where
+        F: Fn(&Socket, &str, &mut Vec<Value>) -> Result<(), MiddlewareError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.inner
+            .packet_middlewares
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(middleware));
+    }
+
+    /// Sets the handler told when a packet middleware drops an event.
+    pub fn on_error<F>(&self, handler: F)
+    where
+        F: Fn(&Socket, &MiddlewareError) + Send + Sync + 'static,
+    {
+        *self
+            .inner
+            .on_error
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(handler));
+    }
+
+    pub(crate) fn dispatch_event(&self, name: &str, mut args: Vec<Value>, ack_id: Option<u64>) {
+        let middlewares = self
+            .inner
+            .packet_middlewares
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for m in middlewares {
+            if let Err(e) = m(self, name, &mut args) {
+                tracing::debug!(socket = self.id(), event = name, error = %e, "event dropped by middleware");
+                let handler = self
+                    .inner
+                    .on_error
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                if let Some(h) = handler {
+                    h(self, &e);
+                }
+                return;
+            }
+        }
         let any = self
             .inner
             .any
@@ -444,6 +508,16 @@ impl Socket {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         *self.inner.any.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.inner
+            .packet_middlewares
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        *self
+            .inner
+            .on_error
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
