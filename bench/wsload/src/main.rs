@@ -10,12 +10,15 @@
 //! Subcommands (see `usage()`):
 //! * `echo`: throughput, latency and CPU time per message against an echo server;
 //! * `idle`: resident memory per idle, handshaken connection in the server;
+//! * `io-echo`, `io-broadcast`: the same against a Socket.IO server (see `io`);
+//! * `io-report`: Markdown tables for the Socket.IO runs;
 //! * `report`: Markdown table of medians from the JSON lines of many runs;
 //! * `free-port`: prints a currently free loopback TCP port.
 
 mod args;
 mod echo;
 mod idle;
+mod io;
 mod procfs;
 mod report;
 mod ws;
@@ -29,7 +32,14 @@ fn usage() -> &'static str {
               [--coalesce-us 50] [--no-refill-ahead] [--splice] [--text] [--label NAME] [--round N] [--json]
   wsload idle --url ws://127.0.0.1:PORT[/path] --server-pid PID
               [--conns 10000] [--rate 2000] [--hold 2] [--label NAME] [--json]
+  wsload io-echo --url ws://127.0.0.1:PORT[/socket.io/] --server-pid PID
+              [--conns 100] [--size 64] [--depth 1] [--warmup 2] [--duration 5]
+              [--coalesce-us 50] [--label NAME] [--round N] [--json]
+  wsload io-broadcast --url ws://127.0.0.1:PORT[/socket.io/] --server-pid PID
+              [--conns 1000] [--size 64] [--window 4] [--warmup 2] [--duration 5]
+              [--coalesce-us 50] [--label NAME] [--round N] [--json]
   wsload report FILE.jsonl
+  wsload io-report FILE.jsonl
   wsload free-port
 
 Durations are in seconds (fractions allowed). `--json` prints one JSON object
@@ -46,7 +56,10 @@ fn main() -> ExitCode {
     let outcome = match command.as_str() {
         "echo" => args::Args::parse(&rest).and_then(echo::main),
         "idle" => args::Args::parse(&rest).and_then(idle::main),
+        "io-echo" => args::Args::parse(&rest).and_then(io::echo_main),
+        "io-broadcast" => args::Args::parse(&rest).and_then(io::broadcast_main),
         "report" => report::main(&rest),
+        "io-report" => io::report_main(&rest),
         "free-port" => free_port(),
         "-h" | "--help" | "help" => {
             println!("{}", usage());

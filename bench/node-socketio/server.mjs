@@ -1,0 +1,31 @@
+// Socket.IO benchmark peer on the official Node server (socket.io 4), with the
+// same `echo` and `broadcast` handlers as socketeer's `conformance` example:
+// `node server.mjs PORT` serves /socket.io/ on 127.0.0.1:PORT.
+//
+// - `echo`: emits `echo` back to the sender with the same arguments;
+// - `broadcast`: emits `broadcast` with the arguments to every socket of `/`.
+//
+// Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`.
+import { createServer } from "node:http";
+import { Server } from "socket.io";
+
+const port = Number(process.argv[2]);
+if (!Number.isInteger(port) || port <= 0) {
+  console.error("usage: node server.mjs PORT");
+  process.exit(2);
+}
+
+const httpServer = createServer();
+const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200 });
+
+io.on("connection", (socket) => {
+  socket.on("echo", (...args) => socket.emit("echo", ...args));
+  socket.on("broadcast", (...args) => io.emit("broadcast", ...args));
+});
+
+httpServer.listen(port, "127.0.0.1", () => {
+  console.error(`node socket.io listening on http://127.0.0.1:${port}`);
+});
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.on(signal, () => process.exit(0));
+}

@@ -1,0 +1,53 @@
+//! Socket.IO benchmark peer on socketioxide, with the same `echo` and
+//! `broadcast` handlers as socketeer's `conformance` example:
+//! `io-socketioxide PORT` serves `/socket.io/` on `127.0.0.1:PORT`.
+//!
+//! - `echo`: emits `echo` back to the sender with the same arguments;
+//! - `broadcast`: emits `broadcast` with the arguments to every socket of `/`.
+//!
+//! Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`.
+
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use serde_json::Value;
+use socketioxide::extract::{Data, SocketRef};
+use socketioxide::SocketIo;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .ok_or("usage: io-socketioxide PORT")?
+        .parse()?;
+
+    let (layer, io) = SocketIo::builder()
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(200))
+        .build_layer();
+
+    io.ns("/", async |socket: SocketRef| {
+        socket.on("echo", async |s: SocketRef, Data(args): Data<Value>| {
+            let _ = s.emit("echo", &args);
+        });
+        socket.on(
+            "broadcast",
+            async |io: SocketIo, Data(args): Data<Value>| {
+                let _ = io.emit("broadcast", &args).await;
+            },
+        );
+    });
+
+    let app = axum::Router::new().layer(layer);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    eprintln!(
+        "socketioxide listening on http://{}",
+        listener.local_addr()?
+    );
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await?;
+    Ok(())
+}
