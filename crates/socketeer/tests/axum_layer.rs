@@ -1,27 +1,15 @@
 //! A Socket.IO server mounted as a tower layer in an axum router, beside
 //! ordinary routes, reached over WebSocket and HTTP long-polling.
 
+mod common;
+
 use std::time::Duration;
 
+use common::next_text;
 use socketeer::server::{SocketIo, SocketIoLayer};
 use socketeer::Value;
 use socketeer_ws::{connect, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn next_text(ws: &mut socketeer_ws::WebSocketStream<socketeer_ws::MaybeTlsStream>) -> String {
-    loop {
-        match ws
-            .recv()
-            .await
-            .expect("connection ended")
-            .expect("receive failed")
-        {
-            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).await.unwrap(),
-            Message::Text(t) => return t.as_str().to_owned(),
-            _ => {}
-        }
-    }
-}
 
 #[tokio::test]
 async fn socketio_layer_serves_beside_axum_routes() {

@@ -1,25 +1,13 @@
 //! Per-packet middleware and dynamic namespaces, over a raw WebSocket.
 
+mod common;
+
 use std::time::Duration;
 
+use common::next_text;
 use socketeer::server::{MiddlewareError, SocketIo};
 use socketeer::Value;
-use socketeer_ws::{connect, MaybeTlsStream, Message, WebSocketStream};
-
-async fn next_text(ws: &mut WebSocketStream<MaybeTlsStream>) -> String {
-    loop {
-        match ws
-            .recv()
-            .await
-            .expect("connection ended")
-            .expect("receive failed")
-        {
-            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).await.unwrap(),
-            Message::Text(t) => return t.as_str().to_owned(),
-            _ => {}
-        }
-    }
-}
+use socketeer_ws::{connect, Message};
 
 #[tokio::test]
 async fn packet_middleware_and_dynamic_namespaces() {

@@ -106,15 +106,7 @@ impl Driver {
         // the scheduling delay of the timer itself.
         self.handle_timeout();
         if self.core.closed().is_some() {
-            match cmd {
-                Command::Poll(tx) | Command::Post(_, tx) => {
-                    let _ = tx.send(error(EngineError::UnknownSid));
-                }
-                Command::Upgrade(ws) => {
-                    tokio::spawn(close_ws(ws, None));
-                }
-                Command::Fail(_) => {}
-            }
+            refuse(cmd);
             return;
         }
         match cmd {
@@ -311,6 +303,19 @@ impl Driver {
     }
 }
 
+/// Answers a request addressed to a session that has closed.
+fn refuse(cmd: Command) {
+    match cmd {
+        Command::Poll(tx) | Command::Post(_, tx) => {
+            let _ = tx.send(error(EngineError::UnknownSid));
+        }
+        Command::Upgrade(ws) => {
+            tokio::spawn(close_ws(ws, None));
+        }
+        Command::Fail(_) => {}
+    }
+}
+
 async fn close_ws(mut ws: Box<HyperWebSocket>, frame: Option<CloseFrame>) {
     let _ = ws.close(frame).await;
 }
@@ -412,15 +417,7 @@ pub(crate) async fn run(
     // Answer anything still waiting so no HTTP request hangs.
     commands.close();
     while let Ok(cmd) = commands.try_recv() {
-        match cmd {
-            Command::Poll(tx) | Command::Post(_, tx) => {
-                let _ = tx.send(error(EngineError::UnknownSid));
-            }
-            Command::Upgrade(ws) => {
-                tokio::spawn(close_ws(ws, None));
-            }
-            Command::Fail(_) => {}
-        }
+        refuse(cmd);
     }
     shared.handler.on_disconnect(&socket, reason);
     if let Some(probe) = d.probe.take() {
