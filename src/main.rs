@@ -1,6 +1,12 @@
-//! The `socketeer` command.
+//! The `socketeer` command: the chat demo server, interactive clients and
+//! the load generator.
 
 use clap::{Parser, Subcommand};
+
+mod bench;
+mod io_client;
+mod serve;
+mod ws_client;
 
 #[derive(Parser)]
 #[command(
@@ -15,26 +21,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the chat demo server (Socket.IO; not yet available).
-    Serve {
-        /// Port to listen on.
-        #[arg(long, default_value_t = 3000)]
-        port: u16,
-        /// Address to bind.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-    },
+    /// Run the chat demo server (Socket.IO, with the web page).
+    Serve(serve::Args),
+    /// Interactive Socket.IO client: stdin lines `EVENT JSON_ARRAY` are emitted.
+    Io(io_client::Args),
+    /// Interactive WebSocket client: stdin lines are sent as messages.
+    Ws(ws_client::Args),
+    /// Load generator: WebSocket and Socket.IO scenarios.
+    Bench(bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { host, port } => {
-            eprintln!(
-                "socketeer serve: the Socket.IO chat demo is not implemented yet (would listen on {host}:{port}).\n\
-                 Try the WebSocket echo server: cargo run --release --example echo -- 9001"
-            );
-            std::process::ExitCode::from(2)
-        }
+        Command::Serve(args) => serve::run(args),
+        Command::Io(args) => io_client::run(args),
+        Command::Ws(args) => ws_client::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
