@@ -1,6 +1,8 @@
 //! The server of the conformance contract in DESIGN.md, for the official
 //! Engine.IO / Socket.IO protocol test suites and the interop tests:
 //! `cargo run --release --example conformance -- [PORT]` (default 3000).
+//! `--state-recovery` turns connection state recovery on (off in the
+//! contract: the official suites expect CONNECT replies without `pid`).
 //!
 //! - `/socket.io/`: Socket.IO with namespaces `/`, `/custom`, `/private`.
 //! - `/engine.io/`: raw Engine.IO, every message echoed.
@@ -11,7 +13,9 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use socketeer::server::{ConnectError, Namespace, Socket, SocketIo, SocketIoConfig};
+use socketeer::server::{
+    ConnectError, ConnectionStateRecovery, Namespace, Socket, SocketIo, SocketIoConfig,
+};
 use socketeer::Value;
 use socketeer_engineio::server::{
     AllowOrigin, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
@@ -119,10 +123,11 @@ fn main_namespace(ns: &Namespace) {
     });
 }
 
-fn socket_io() -> SocketIo {
+fn socket_io(state_recovery: bool) -> SocketIo {
     let io = SocketIo::new(SocketIoConfig {
         engine: contract_engine("/socket.io/"),
         connect_timeout: Duration::from_millis(1000),
+        connection_state_recovery: state_recovery.then(ConnectionStateRecovery::default),
         ..Default::default()
     });
     main_namespace(&io.of("/"));
@@ -150,13 +155,22 @@ async fn main() -> std::io::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let port: u16 = match std::env::args().nth(1) {
+    let (flags, positional): (Vec<String>, Vec<String>) =
+        std::env::args().skip(1).partition(|a| a.starts_with("--"));
+    let state_recovery = flags.iter().any(|f| f == "--state-recovery");
+    if let Some(f) = flags.iter().find(|f| *f != "--state-recovery") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("unknown option {f:?} (usage: conformance [PORT] [--state-recovery])"),
+        ));
+    }
+    let port: u16 = match positional.first() {
         Some(p) => p.parse().map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port {p:?}"))
         })?,
         None => 3000,
     };
-    let io = socket_io();
+    let io = socket_io(state_recovery);
     let engine = EngineIo::new(contract_engine("/engine.io/"), Arc::new(Echo));
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(

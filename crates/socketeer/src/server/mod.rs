@@ -8,6 +8,7 @@ pub mod adapter;
 mod client;
 pub mod namespace;
 pub mod operators;
+pub mod recovery;
 pub mod service;
 pub mod socket;
 
@@ -23,6 +24,7 @@ use socketeer_engineio::server::{EngineIo, EngineIoConfig};
 pub use adapter::{Adapter, BroadcastOptions, InMemoryAdapter, Room, SocketId};
 pub use namespace::{ConnectError, Namespace};
 pub use operators::BroadcastOperator;
+pub use recovery::ConnectionStateRecovery;
 pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::{
     AckError, AckRequest, AckSender, DisconnectReason, EmitError, MiddlewareError, Socket,
@@ -58,6 +60,9 @@ pub struct SocketIoConfig {
     pub ack_timeout: Duration,
     /// Most binary attachments in one packet (default 10).
     pub max_attachments: usize,
+    /// Connection state recovery (off by default, as in socket.io): see
+    /// [`recovery`].
+    pub connection_state_recovery: Option<ConnectionStateRecovery>,
 }
 
 impl Default for SocketIoConfig {
@@ -70,6 +75,7 @@ impl Default for SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             ack_timeout: Duration::from_secs(30),
             max_attachments: 10,
+            connection_state_recovery: None,
         }
     }
 }
@@ -103,7 +109,13 @@ impl IoInner {
         let ns = {
             let mut map = self.namespaces.write().unwrap_or_else(|p| p.into_inner());
             map.entry(name.to_owned())
-                .or_insert_with(|| Namespace::new(name, self.config.ack_timeout))
+                .or_insert_with(|| {
+                    Namespace::new(
+                        name,
+                        self.config.ack_timeout,
+                        self.config.connection_state_recovery.clone(),
+                    )
+                })
                 .clone()
         };
         setup(&ns);
@@ -176,7 +188,13 @@ impl SocketIo {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         map.entry(name.to_owned())
-            .or_insert_with(|| Namespace::new(name, self.inner.config.ack_timeout))
+            .or_insert_with(|| {
+                Namespace::new(
+                    name,
+                    self.inner.config.ack_timeout,
+                    self.inner.config.connection_state_recovery.clone(),
+                )
+            })
             .clone()
     }
 

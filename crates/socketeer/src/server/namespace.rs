@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use super::adapter::{Adapter, InMemoryAdapter, Room, SocketId};
 use super::operators::BroadcastOperator;
+use super::recovery::{ConnectionStateRecovery, RecoveryStore};
 use super::socket::Socket;
 use super::Handshake;
 use crate::Value;
@@ -59,6 +60,7 @@ pub(crate) struct NamespaceInner {
     on_connection: RwLock<Option<ConnectionHandler>>,
     ack_ids: AtomicU64,
     ack_timeout: Duration,
+    recovery: Option<Mutex<RecoveryStore>>,
 }
 
 /// A namespace (`/`, `/chat`, ...). Cheap to clone.
@@ -76,7 +78,11 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    pub(crate) fn new(name: &str, ack_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        ack_timeout: Duration,
+        recovery: Option<ConnectionStateRecovery>,
+    ) -> Self {
         Namespace {
             inner: Arc::new(NamespaceInner {
                 name: name.into(),
@@ -86,6 +92,7 @@ impl Namespace {
                 on_connection: RwLock::new(None),
                 ack_ids: AtomicU64::new(0),
                 ack_timeout,
+                recovery: recovery.map(|c| Mutex::new(RecoveryStore::new(c))),
             }),
         }
     }
@@ -97,6 +104,49 @@ impl Namespace {
 
     pub(crate) fn adapter(&self) -> &dyn Adapter {
         self.inner.adapter.as_ref()
+    }
+
+    /// The connection state recovery store, locked, when recovery is on.
+    /// Recorded emits, restores and session saves of the namespace take
+    /// turns on it, so a restored socket misses nothing and gets nothing
+    /// twice.
+    pub(crate) fn recovery(&self) -> Option<MutexGuard<'_, RecoveryStore>> {
+        self.inner
+            .recovery
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Whether connection state recovery is on.
+    pub fn recovery_enabled(&self) -> bool {
+        self.inner.recovery.is_some()
+    }
+
+    /// Encodes an event and hands it to `deliver`. With recovery on (and
+    /// the emit not volatile) the event first gets the next offset as its
+    /// last argument and is recorded for `opts`' targets; `deliver` then
+    /// runs with the store still locked, so each socket gets recorded
+    /// events in offset order.
+    pub(crate) fn emit_recorded<R>(
+        &self,
+        opts: &super::adapter::BroadcastOptions,
+        event: &str,
+        mut args: Vec<Value>,
+        deliver: impl FnOnce(&crate::packet::EncodedMessage) -> R,
+    ) -> Result<R, crate::packet::EncodeError> {
+        use crate::packet::EncodedMessage;
+        match self.recovery() {
+            Some(mut store) if !opts.volatile => {
+                args.push(Value::String(store.next_offset()));
+                let msg = EncodedMessage::event(self.name(), event, None, &args)?;
+                store.record(opts, msg.clone(), std::time::Instant::now());
+                Ok(deliver(&msg))
+            }
+            _ => {
+                let msg = EncodedMessage::event(self.name(), event, None, &args)?;
+                Ok(deliver(&msg))
+            }
+        }
     }
 
     pub(crate) fn next_ack_id(&self) -> u64 {

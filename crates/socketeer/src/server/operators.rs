@@ -96,10 +96,13 @@ impl BroadcastOperator {
         delivered
     }
 
-    /// Emits to every targeted socket; returns how many got it.
+    /// Emits to every targeted socket; returns how many got it. With
+    /// connection state recovery on (and not `volatile`), the event is
+    /// also kept for clients that reconnect in time.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, EmitError> {
-        let msg = EncodedMessage::event(self.ns.name(), event, None, &args)?;
-        Ok(self.deliver(&msg))
+        Ok(self
+            .ns
+            .emit_recorded(&self.opts, event, args, |m| self.deliver(m))?)
     }
 
     /// Emits arguments serializing to a JSON array (a tuple or `Vec`).
@@ -108,6 +111,9 @@ impl BroadcastOperator {
         event: &str,
         args: &T,
     ) -> Result<usize, EmitError> {
+        if self.ns.recovery_enabled() && !self.opts.volatile {
+            return self.emit(event, crate::packet::args_from_serialize(args)?);
+        }
         let msg = EncodedMessage::event_serialize(self.ns.name(), event, None, args)?;
         Ok(self.deliver(&msg))
     }
