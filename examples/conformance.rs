@@ -7,7 +7,6 @@
 //! - `/socket.io/`: Socket.IO with namespaces `/`, `/custom`, `/private`.
 //! - `/engine.io/`: raw Engine.IO, every message echoed.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use socketeer::server::{
 };
 use socketeer::Value;
 use socketeer_engineio::server::{
-    AllowOrigin, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
+    serve_http, AllowOrigin, Body, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
 };
 use socketeer_engineio::Message;
 use tokio::net::TcpListener;
@@ -177,38 +176,25 @@ async fn main() -> std::io::Result<()> {
         "conformance server listening on http://{}",
         listener.local_addr()?
     );
-    loop {
-        let (tcp, remote) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
+    let handler = move |req: Request<Incoming>, remote| {
         let (io, engine) = (io.clone(), engine.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let (io, engine) = (io.clone(), engine.clone());
-                async move {
-                    if io.matches(req.uri().path()) {
-                        return Ok::<_, Infallible>(io.handle(req, Some(remote)).await);
-                    }
-                    if engine.matches(req.uri().path()) {
-                        return Ok(engine.handle(req, Some(remote)).await);
-                    }
-                    let mut not_found = Response::new(http_body_util::Full::new(
-                        bytes::Bytes::from_static(b"not found"),
-                    ));
-                    *not_found.status_mut() = StatusCode::NOT_FOUND;
-                    Ok(not_found)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await;
-        });
-    }
+        async move {
+            if io.matches(req.uri().path()) {
+                return io.handle(req, Some(remote)).await;
+            }
+            if engine.matches(req.uri().path()) {
+                return engine.handle(req, Some(remote)).await;
+            }
+            let mut not_found = Response::new(Body::from("not found"));
+            *not_found.status_mut() = StatusCode::NOT_FOUND;
+            not_found
+        }
+    };
+    serve_http(
+        listener,
+        handler,
+        std::future::pending(),
+        Duration::from_secs(1),
+    )
+    .await
 }

@@ -245,4 +245,19 @@ impl SocketIo {
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         self.engine().clone().serve(listener).await
     }
+
+    /// Serves this server alone on `listener` until `signal` completes;
+    /// then stops accepting, disconnects every socket ("server shutting
+    /// down"), answers new handshakes with 503 and waits (up to 10 s) for
+    /// open HTTP requests to finish.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: tokio::net::TcpListener,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        self.engine()
+            .clone()
+            .serve_with_shutdown(listener, signal)
+            .await
+    }
 }
