@@ -464,7 +464,16 @@ impl EngineIo {
                                 }
                                 rx.await.unwrap_or_else(|_| error(EngineError::UnknownSid))
                             }
-                            Method::POST => self.post(req.into_body(), &commands).await,
+                            Method::POST => {
+                                let Some(_posting) = PostGuard::enter(&socket) else {
+                                    // Two POSTs at once: the official server
+                                    // fails the session.
+                                    let _ =
+                                        commands.send(Command::Fail(CloseReason::TransportError));
+                                    return error(EngineError::BadRequest);
+                                };
+                                self.post(req.into_body(), &commands).await
+                            }
                             _ => error(EngineError::BadRequest),
                         }
                     }
@@ -723,6 +732,22 @@ where
         tracing::warn!(?drain, "connections still open after the drain timeout");
     }
     Ok(())
+}
+
+/// Marks a session's POST in progress until dropped (also when the
+/// request is abandoned midway).
+struct PostGuard<'a>(&'a Socket);
+
+impl<'a> PostGuard<'a> {
+    fn enter(socket: &'a Socket) -> Option<Self> {
+        (!socket.inner.posting.swap(true, Ordering::AcqRel)).then_some(PostGuard(socket))
+    }
+}
+
+impl Drop for PostGuard<'_> {
+    fn drop(&mut self) {
+        self.0.inner.posting.store(false, Ordering::Release);
+    }
 }
 
 pub(crate) fn empty(status: StatusCode) -> Response<Body> {
