@@ -21,8 +21,11 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use socketeer_engineio::server::{EngineIo, EngineIoConfig};
 
-pub use adapter::{Adapter, BroadcastOptions, InMemoryAdapter, Room, SocketId};
-pub use namespace::{ConnectError, Namespace};
+pub use adapter::{
+    Adapter, AdapterFactory, BroadcastOptions, ClusterOp, InMemoryAdapter, RemoteSockets, Room,
+    SocketId, SocketInfo,
+};
+pub use namespace::{ConnectError, Namespace, NamespaceHandle};
 pub use operators::BroadcastOperator;
 pub use recovery::ConnectionStateRecovery;
 pub use service::{SocketIoLayer, SocketIoService};
@@ -63,6 +66,9 @@ pub struct SocketIoConfig {
     /// Connection state recovery (off by default, as in socket.io): see
     /// [`recovery`].
     pub connection_state_recovery: Option<ConnectionStateRecovery>,
+    /// Makes each namespace's [`Adapter`] (default: in memory, one
+    /// server).
+    pub adapter: AdapterFactory,
 }
 
 impl Default for SocketIoConfig {
@@ -76,6 +82,7 @@ impl Default for SocketIoConfig {
             ack_timeout: Duration::from_secs(30),
             max_attachments: 10,
             connection_state_recovery: None,
+            adapter: AdapterFactory::default(),
         }
     }
 }
@@ -109,13 +116,7 @@ impl IoInner {
         let ns = {
             let mut map = self.namespaces.write().unwrap_or_else(|p| p.into_inner());
             map.entry(name.to_owned())
-                .or_insert_with(|| {
-                    Namespace::new(
-                        name,
-                        self.config.ack_timeout,
-                        self.config.connection_state_recovery.clone(),
-                    )
-                })
+                .or_insert_with(|| Namespace::new(name, &self.config))
                 .clone()
         };
         setup(&ns);
@@ -188,13 +189,7 @@ impl SocketIo {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         map.entry(name.to_owned())
-            .or_insert_with(|| {
-                Namespace::new(
-                    name,
-                    self.inner.config.ack_timeout,
-                    self.inner.config.connection_state_recovery.clone(),
-                )
-            })
+            .or_insert_with(|| Namespace::new(name, &self.inner.config))
             .clone()
     }
 
