@@ -385,7 +385,7 @@ impl EngineIo {
                 }
                 let info = RequestInfo {
                     uri,
-                    headers: req.headers().clone(),
+                    headers: Arc::new(req.headers().clone()),
                     remote_addr,
                 };
                 if let Some(allow) = &config.allow_request {

@@ -17,8 +17,8 @@ use crate::{Frame, Message, Packet};
 pub struct RequestInfo {
     /// The request URI (path and query).
     pub uri: Uri,
-    /// The request headers.
-    pub headers: HeaderMap,
+    /// The request headers (shared with the layers above, not copied).
+    pub headers: Arc<HeaderMap>,
     /// The peer's address, when the server knows it.
     pub remote_addr: Option<SocketAddr>,
 }

@@ -40,8 +40,9 @@ pub struct Handshake {
     /// The CONNECT packet's payload (`auth` in socket.io-client), `{}` if
     /// none.
     pub auth: crate::Value,
-    /// The headers of the first HTTP request.
-    pub headers: HeaderMap,
+    /// The headers of the first HTTP request (shared by the sockets of a
+    /// connection).
+    pub headers: Arc<HeaderMap>,
     /// Its query string.
     pub query: String,
     /// Its URL (path and query).
