@@ -17,120 +17,18 @@
 //! `scripts/setup-test-deps` installs them. Missing, the test fails; it is
 //! never skipped.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod serve_support;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SETUP_HINT: &str = "run scripts/setup-test-deps (it installs chromium and the npm packages)";
+use serve_support::{drain, root, text, Guard, Server, SETUP_HINT};
+
 /// The whole browser run (the driver also bounds each of its waits).
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-type Sink = Arc<Mutex<String>>;
-
-/// Copies a child's pipe into a string, and each line to `lines` if given.
-fn drain(pipe: impl Read + Send + 'static, lines: Option<mpsc::Sender<String>>) -> Sink {
-    let sink: Sink = Arc::default();
-    let out = sink.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            {
-                let mut s = out.lock().unwrap_or_else(|p| p.into_inner());
-                s.push_str(&line);
-                s.push('\n');
-            }
-            if let Some(tx) = &lines {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    sink
-}
-
-fn text(sink: &Sink) -> String {
-    sink.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
-/// A child process, killed and reaped when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `socketeer serve` on `port` (0: any), with its log.
-struct Server {
-    child: Guard,
-    log: Sink,
-    port: u16,
-}
-
-impl Server {
-    fn start(port: u16) -> Server {
-        let bundle = root().join("web/node_modules/socket.io-client/dist/socket.io.min.js");
-        assert!(
-            bundle.is_file(),
-            "{} is missing; {SETUP_HINT}",
-            bundle.display()
-        );
-        let mut child = Command::new(env!("CARGO_BIN_EXE_socketeer"))
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .arg("--client-bundle")
-            .arg(&bundle)
-            .args(["--log-level", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start socketeer serve");
-        let (tx, rx) = mpsc::channel();
-        let log = drain(child.stderr.take().expect("stderr"), Some(tx));
-        let child = Guard(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let port = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-                        break rest.trim_end_matches('/').parse::<u16>().expect("port");
-                    }
-                }
-                Err(_) => panic!("the server did not start; its log:\n{}", text(&log)),
-            }
-        };
-        Server { child, log, port }
-    }
-
-    /// Sends SIGTERM and waits for the exit.
-    fn terminate(mut self) -> (ExitStatus, String) {
-        let pid = self.child.0.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(killed.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.0.try_wait().expect("wait") {
-                std::thread::sleep(Duration::from_millis(50)); // the log's last lines
-                return (status, text(&self.log));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within 10 s of SIGTERM; its log:\n{}",
-                text(&self.log)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 fn answer(stdin: &mut ChildStdin, line: &str) {
     stdin
@@ -155,7 +53,7 @@ fn two_pages_chat_survive_a_restart_and_polling_only_works() {
     let outdir: PathBuf = root().join("target/browser-chat");
     let _ = std::fs::create_dir_all(&outdir);
 
-    let mut server = Some(Server::start(0));
+    let mut server = Some(Server::start(0, &[]));
     let port = server.as_ref().map(|s| s.port).unwrap_or_default();
     let url = format!("http://127.0.0.1:{port}/");
 
@@ -223,7 +121,7 @@ fn two_pages_chat_survive_a_restart_and_polling_only_works() {
                 answer(&mut stdin, "stopped");
             }
             Some("start") => {
-                server = Some(Server::start(port));
+                server = Some(Server::start(port, &[]));
                 restarted = true;
                 answer(&mut stdin, "started");
             }
