@@ -610,3 +610,13 @@ async fn sigterm_closes_connections_and_exits() {
     assert!(log.contains("shut down"), "{log}");
     assert!(!log.contains("still open"), "{log}");
 }
+
+#[test]
+fn ctrl_c_shuts_down_too() {
+    let server = Server::start(0, &[]);
+    assert_eq!(http(&server.addr(), "GET", "/healthz").status, 200);
+    let (status, log) = server.signal("-INT");
+    assert!(status.success(), "{status}\n{log}");
+    assert!(log.contains("Ctrl-C received"), "{log}");
+    assert!(log.contains("shut down"), "{log}");
+}

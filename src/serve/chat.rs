@@ -46,6 +46,9 @@ pub struct Limits {
     pub history: usize,
     /// Message ids remembered per room to drop a resent duplicate.
     pub recent_ids: usize,
+    /// Most rooms and users in the lists sent to everyone (the biggest
+    /// rooms, the first users by nickname).
+    pub listed: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             rooms_per_socket: 10,
             history: 50,
             recent_ids: 256,
+            listed: 100,
         }
     }
 }
@@ -364,6 +368,28 @@ impl State {
             .collect()
     }
 
+    /// The rooms sent to clients: the `listed` biggest, by name.
+    pub fn listed_rooms(&self) -> Vec<RoomInfo> {
+        let mut rooms = self.rooms();
+        if rooms.len() > self.limits.listed {
+            rooms.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+            rooms.truncate(self.limits.listed);
+            rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        rooms
+    }
+
+    /// The users sent to clients: the first `listed` by nickname, each
+    /// with at most `rooms_per_socket` rooms.
+    pub fn listed_presence(&self) -> Vec<UserInfo> {
+        let mut users = self.presence();
+        users.truncate(self.limits.listed);
+        for u in &mut users {
+            u.rooms.truncate(self.limits.rooms_per_socket);
+        }
+        users
+    }
+
     /// Number of open connections.
     pub fn connections(&self) -> usize {
         self.members.len()
@@ -473,7 +499,7 @@ async fn send_lists(io: SocketIo, chat: Arc<Chat>) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let (rooms, presence) = {
             let s = chat.state();
-            (to_value(&s.rooms()), to_value(&s.presence()))
+            (to_value(&s.listed_rooms()), to_value(&s.listed_presence()))
         };
         let ns = io.of("/");
         let _ = ns.emit("rooms", vec![rooms]);
@@ -490,8 +516,8 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
         transport = socket.engine().transport().as_str(),
         "connection opened"
     );
-    let _ = socket.emit("rooms", vec![to_value(&chat.state().rooms())]);
-    let _ = socket.emit("presence", vec![to_value(&chat.state().presence())]);
+    let _ = socket.emit("rooms", vec![to_value(&chat.state().listed_rooms())]);
+    let _ = socket.emit("presence", vec![to_value(&chat.state().listed_presence())]);
 
     let c = chat.clone();
     socket.on("hello", move |s, args, ack| {
@@ -557,7 +583,7 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
 
     let c = chat.clone();
     socket.on("rooms", move |_, _, ack| {
-        let rooms = c.state().rooms();
+        let rooms = c.state().listed_rooms();
         reply(ack, Ok(serde_json::json!({ "rooms": rooms })));
     });
 
@@ -731,6 +757,38 @@ mod tests {
         s.disconnect("b");
         assert!(s.rooms().is_empty(), "empty rooms are dropped");
         assert_eq!(s.disconnect("gone"), (None, vec![]));
+    }
+
+    #[test]
+    fn lists_sent_to_everyone_are_bounded() {
+        let mut s = State::new(Limits {
+            listed: 2,
+            rooms_per_socket: 3,
+            ..Default::default()
+        });
+        for (sid, nick, rooms) in [
+            ("a", "ann", &["x", "y", "z"][..]),
+            ("b", "ben", &["y", "z"][..]),
+            ("c", "cat", &["z"][..]),
+            ("d", "ann", &["w"][..]),
+        ] {
+            s.connect(sid);
+            s.hello(sid, nick).unwrap();
+            for r in rooms {
+                s.join(sid, r).unwrap();
+            }
+        }
+        let names: Vec<String> = s.listed_rooms().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["y", "z"], "the two biggest rooms, by name");
+        let p = s.listed_presence();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].nickname, "ann");
+        assert_eq!(
+            p[0].rooms,
+            ["w", "x", "y"],
+            "ann's two connections, bounded"
+        );
+        assert_eq!(s.presence().len(), 3);
     }
 
     #[test]

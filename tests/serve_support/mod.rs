@@ -136,10 +136,19 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits (at most 10 s) for the exit.
-    pub fn terminate(mut self) -> (ExitStatus, String) {
+    pub fn terminate(self) -> (ExitStatus, String) {
+        self.signal("-TERM")
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`) and waits (at most 10 s) for the
+    /// exit.
+    pub fn signal(mut self, signal: &str) -> (ExitStatus, String) {
         let pid = self.child.0.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(killed.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
+        let killed = Command::new("kill").args([signal, &pid]).status();
+        assert!(
+            killed.is_ok_and(|s| s.success()),
+            "kill {signal} {pid} failed"
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.0.try_wait().expect("wait") {
@@ -148,7 +157,7 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "the server did not exit within 10 s of SIGTERM; its log:\n{}",
+                "the server did not exit within 10 s of {signal}; its log:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
