@@ -2,9 +2,9 @@
 //! `playwright-core` (`tests/interop/browser/chat.mjs`), on the chat page of
 //! `socketeer serve`.
 //!
-//! Three pages (two with the default transports, which upgrade from polling
-//! to WebSocket, one forced to polling with `?transports=polling`) join a
-//! room and chat; HTML in a message and in a room name is shown as text; a
+//! Four pages (two with the default transports, which upgrade from polling
+//! to WebSocket, one forced to polling with `?transports=polling`, one to
+//! WebSocket with `?transports=websocket`) join a room and chat; HTML in a message and in a room name is shown as text; a
 //! message over the limit is refused by the server and the connection
 //! stays. Then the server is stopped with SIGTERM (it must shut down
 //! gracefully), a message is written while offline, the server is started

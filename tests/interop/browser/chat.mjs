@@ -128,23 +128,27 @@ async function main() {
     const a = await open(browser, "ada");
     const b = await open(browser, "bob");
     const c = await open(browser, "cy", "?transports=polling");
-    for (const p of [a, b, c]) await textIs(p, "status", "connected");
+    const d = await open(browser, "dee", "?transports=websocket");
+    for (const p of [a, b, c, d]) await textIs(p, "status", "connected");
     // The default client starts on polling and upgrades.
     await textIs(a, "transport", "websocket");
     await textIs(b, "transport", "websocket");
     await textIs(c, "transport", "polling");
-    step("three pages connected (two upgraded to websocket, one polling only)");
+    await textIs(d, "transport", "websocket");
+    step("four pages connected (two upgraded to websocket, one polling only, one websocket only)");
 
     await join(a, "ada", "lobby");
     await join(b, "bob", "lobby");
     await join(c, "cy", "lobby");
+    await join(d, "dee", "lobby");
     step("all joined lobby");
 
     await send(a, "hello from ada");
     await sees(b, "ada", "hello from ada");
     await sees(c, "ada", "hello from ada");
+    await sees(d, "ada", "hello from ada");
     await delivered(a, "hello from ada");
-    step("ada -> bob, cy (click), ack ticks delivered");
+    step("ada -> bob, cy, dee (click), ack ticks delivered");
 
     await send(b, "hi ada, bob here", "enter");
     await sees(a, "bob", "hi ada, bob here");
@@ -213,7 +217,7 @@ async function main() {
     // The server goes away: every page shows it, and what ada writes now
     // is queued.
     await control("stop", "stopped");
-    for (const p of [a, b, c]) await textIs(p, "status", ["offline", "reconnecting"]);
+    for (const p of [a, b, c, d]) await textIs(p, "status", ["offline", "reconnecting"]);
     if (!(await a.locator("#banner").isVisible())) throw new Error("no offline banner");
     await send(a, "written while offline", "enter");
     await delivered(a, "written while offline", "queued");
@@ -221,11 +225,12 @@ async function main() {
     step("server stopped: pages offline, message queued");
 
     await control("start", "started");
-    for (const p of [a, b, c]) await textIs(p, "status", "connected", RECONNECT_WAIT);
+    for (const p of [a, b, c, d]) await textIs(p, "status", "connected", RECONNECT_WAIT);
     step("pages reconnected by themselves");
     await delivered(a, "written while offline");
     await sees(b, "ada", "written while offline");
     await sees(c, "ada", "written while offline");
+    await sees(d, "ada", "written while offline");
     await send(b, "bob after the restart", "enter");
     await sees(a, "bob", "bob after the restart");
     await sees(c, "bob", "bob after the restart");
