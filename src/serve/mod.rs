@@ -1,0 +1,438 @@
+//! `socketeer serve`: the chat demo. One HTTP server (plain or TLS) answers
+//! the page (`/`, `/app.js`, `/style.css`, committed under `web/` and built
+//! into the binary), the official `socket.io-client` browser bundle
+//! (`/socket.io/socket.io.js`, read from `web/node_modules`, installed by
+//! `scripts/serve`), `/healthz`, and the Socket.IO endpoint `/socket.io/`
+//! with the chat of [`chat`] on the in-memory adapter.
+//!
+//! Ctrl-C or SIGTERM shuts it down gracefully: it stops accepting, closes
+//! every Socket.IO connection ("server shutting down"), lets HTTP requests
+//! in progress finish, and exits within [`DRAIN_TIMEOUT`].
+
+pub mod chat;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use socketeer::server::{SocketIo, SocketIoConfig};
+use socketeer_engineio::server::EngineIoConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tracing_subscriber::EnvFilter;
+
+/// Longest wait for connections to close after a shutdown signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most TCP connections served at once; further ones wait in the backlog.
+const MAX_CONNECTIONS: usize = 10_000;
+/// Time for a client to send its request headers or finish a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest Engine.IO message or polling body. Chat payloads are far
+/// smaller (2000 characters); past this the transport closes, below it
+/// the chat answers with an error ack and the connection stays.
+const MAX_PAYLOAD: usize = 100_000;
+/// Where `npm ci` in `web/` puts the bundle.
+const BUNDLE_IN_WEB: &str = "web/node_modules/socket.io-client/dist/socket.io.min.js";
+
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+const APP_JS: &str = include_str!("../../web/app.js");
+const STYLE_CSS: &str = include_str!("../../web/style.css");
+
+/// The page may load only its own scripts and styles and talk only to its
+/// own origin (the WebSocket included).
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+                   img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+                   form-action 'none'; frame-ancestors 'none'";
+
+/// Command-line arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Port to listen on (0 picks a free one; the log says which).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// PEM certificate chain: serve HTTPS (and wss://) instead of HTTP.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Log filter: a level (error, warn, info, debug, trace) or directives
+    /// such as `info,socketeer=debug`.
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    log_level: String,
+    /// The socket.io-client browser bundle served at /socket.io/socket.io.js
+    /// [default: web/node_modules/socket.io-client/dist/socket.io.min.js in
+    /// the current directory, else in the source tree]
+    #[arg(long, value_name = "FILE")]
+    client_bundle: Option<PathBuf>,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> ExitCode {
+    let filter = match EnvFilter::try_new(&args.log_level) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("socketeer serve: bad --log-level {:?}: {e}", args.log_level);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(serve(args));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+/// What every request handler shares.
+struct App {
+    io: SocketIo,
+    chat: Arc<chat::Chat>,
+    bundle: PathBuf,
+    shutting_down: AtomicBool,
+}
+
+/// Finds the client bundle: the flag, else `web/...` under the current
+/// directory, else under the source tree this binary was built from.
+fn bundle_path(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(p) = flag {
+        return p;
+    }
+    let here = PathBuf::from(BUNDLE_IN_WEB);
+    if here.is_file() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(BUNDLE_IN_WEB)
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read the certificates in {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the private key in {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| format!("bad certificate or key: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve(args: Args) -> ExitCode {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match tls_acceptor(cert, key) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let listener = match TcpListener::bind((args.host.as_str(), args.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(host = %args.host, port = args.port, error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the listening address");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let io = SocketIo::new(SocketIoConfig {
+        engine: EngineIoConfig {
+            path: "/socket.io/".into(),
+            max_payload: MAX_PAYLOAD,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let chat = chat::attach(&io, chat::Limits::default());
+    let bundle = bundle_path(args.client_bundle);
+    if bundle.is_file() {
+        tracing::info!(path = %bundle.display(), "client bundle");
+    } else {
+        tracing::warn!(
+            path = %bundle.display(),
+            "socket.io-client bundle missing: /socket.io/socket.io.js will answer 404; \
+             run ./scripts/serve (or `npm ci` in web/) to install it"
+        );
+    }
+    let app = Arc::new(App {
+        io: io.clone(),
+        chat,
+        bundle,
+        shutting_down: AtomicBool::new(false),
+    });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{addr}/");
+
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut signal => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (tcp, remote) = tokio::select! {
+            _ = &mut signal => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => serve_connection(tcp, remote, app, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, remote, app, stop).await,
+                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!(
+        sessions = io.engine().session_count(),
+        "shutting down: closing connections"
+    );
+    app.shutting_down.store(true, Ordering::Release);
+    io.shutdown();
+    let _ = stop_tx.send(true);
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let idle =
+        || io.engine().session_count() == 0 && permits.available_permits() == MAX_CONNECTIONS;
+    while !idle() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if idle() {
+        tracing::info!("shut down");
+    } else {
+        tracing::warn!(
+            sessions = io.engine().session_count(),
+            connections = MAX_CONNECTIONS - permits.available_permits(),
+            "shut down with connections still open after {DRAIN_TIMEOUT:?}"
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until it closes, or gracefully
+/// (requests in progress finish) once `stop` turns true.
+async fn serve_connection<S>(
+    stream: S,
+    remote: SocketAddr,
+    app: Arc<App>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(route(&app, req, remote).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(body.as_bytes()),
+    )
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+async fn route(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if app.io.matches(path) {
+        return app.io.handle(req, Some(remote)).await;
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        r.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match path {
+        "/" | "/index.html" => {
+            let mut r = respond(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                Bytes::from_static(INDEX_HTML.as_bytes()),
+            );
+            let h = r.headers_mut();
+            h.insert("content-security-policy", HeaderValue::from_static(CSP));
+            h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+            r
+        }
+        "/app.js" => respond(StatusCode::OK, JS, Bytes::from_static(APP_JS.as_bytes())),
+        "/style.css" => respond(
+            StatusCode::OK,
+            "text/css; charset=utf-8",
+            Bytes::from_static(STYLE_CSS.as_bytes()),
+        ),
+        "/socket.io/socket.io.js" | "/socket.io/socket.io.min.js" => file(&app.bundle, JS).await,
+        "/socket.io/socket.io.min.js.map" => {
+            let mut map = app.bundle.clone().into_os_string();
+            map.push(".map");
+            file(Path::new(&map), "application/json").await
+        }
+        "/healthz" => healthz(app),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+async fn file(path: &Path, content_type: &'static str) -> Response<Full<Bytes>> {
+    match tokio::fs::read(path).await {
+        Ok(data) => respond(StatusCode::OK, content_type, Bytes::from(data)),
+        Err(e) => {
+            tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "socket.io-client bundle missing: run ./scripts/serve (or `npm ci` in web/) to install it"
+            );
+            text(
+                StatusCode::NOT_FOUND,
+                "socket.io-client bundle not installed: run ./scripts/serve (or `npm ci` in web/)\n",
+            )
+        }
+    }
+}
+
+fn healthz(app: &App) -> Response<Full<Bytes>> {
+    let (connections, rooms) = app.chat.counts();
+    let sessions = app.io.engine().session_count();
+    if app.shutting_down.load(Ordering::Acquire) {
+        let body = serde_json::json!({ "status": "shutting down", "sessions": sessions });
+        return respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "application/json",
+            Bytes::from(body.to_string()),
+        );
+    }
+    let body = serde_json::json!({
+        "status": "ok",
+        "sessions": sessions,
+        "connections": connections,
+        "rooms": rooms,
+    });
+    respond(
+        StatusCode::OK,
+        "application/json",
+        Bytes::from(body.to_string()),
+    )
+}
