@@ -64,6 +64,10 @@ async fn shutdown_closes_every_connection_and_returns() {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        // A second long-polling session with no poll waiting.
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        idle.write_all(get("").as_bytes()).await.unwrap();
+        assert!(read_response(&mut idle).await.contains("\"sid\""));
         assert_eq!(io.of("/").socket_count(), 2);
         http.write_all(get(&format!("&sid={sid}")).as_bytes())
             .await
@@ -74,6 +78,7 @@ async fn shutdown_closes_every_connection_and_returns() {
         tokio::time::sleep(Duration::from_millis(200)).await;
 
         stop_tx.send(()).unwrap();
+        let stopped_at = std::time::Instant::now();
 
         // The WebSocket is closed with 1001.
         let close = loop {
@@ -89,12 +94,29 @@ async fn shutdown_closes_every_connection_and_returns() {
         assert!(answer.ends_with('1'), "{answer:?}");
 
         server.await.unwrap().unwrap();
+        // The idle polling session was not waited for until its ping
+        // timeout (20 s by default).
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(5),
+            "shutdown took {:?}",
+            stopped_at.elapsed()
+        );
         assert!(
             tokio::net::TcpStream::connect(addr).await.is_err(),
             "still accepting after shutdown"
         );
-        let mut reasons = reasons.lock().unwrap().clone();
-        reasons.sort();
+        // Every session ends soon, the idle polling one included (not at
+        // its ping timeout, 20 s by default).
+        while io.engine().session_count() > 0 && stopped_at.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            io.engine().session_count(),
+            0,
+            "sessions left after {:?}",
+            stopped_at.elapsed()
+        );
+        let reasons = reasons.lock().unwrap().clone();
         assert_eq!(reasons, ["server shutting down", "server shutting down"]);
     })
     .await

@@ -2,7 +2,7 @@
 
 use std::future::pending;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::Response;
 use socketeer_ws::upgrade::HyperWebSocket;
@@ -275,7 +275,13 @@ impl Driver {
         self.socket.lock().barrier = None;
         let close = self.socket.lock().close;
         if close.is_some() && self.drain_deadline.is_none() {
-            self.drain_deadline = Some(Instant::now() + self.shared.config.ping_timeout);
+            // A long-polling client gets the close packet with its next
+            // poll; at shutdown it is not waited for long.
+            let grace = match close {
+                Some(CloseReason::ServerShuttingDown) => SHUTDOWN_POLL_GRACE,
+                _ => self.shared.config.ping_timeout,
+            };
+            self.drain_deadline = Some(Instant::now() + grace.min(self.shared.config.ping_timeout));
         }
         let has_frames = !self.socket.lock().frames.is_empty();
         if self.pending_poll.is_none()
@@ -302,6 +308,10 @@ impl Driver {
         false
     }
 }
+
+/// How long a long-polling session closed by a server shutdown waits for
+/// the client's next poll to deliver the close packet.
+const SHUTDOWN_POLL_GRACE: Duration = Duration::from_secs(1);
 
 /// Answers a request addressed to a session that has closed.
 fn refuse(cmd: Command) {
