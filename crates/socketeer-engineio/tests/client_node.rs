@@ -59,6 +59,10 @@ fn node() -> PathBuf {
 
 impl NodeServer {
     async fn start() -> NodeServer {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(args: &[&str]) -> NodeServer {
         let dir = package_dir();
         assert!(
             dir.join("node_modules/engine.io/package.json").is_file(),
@@ -68,6 +72,7 @@ impl NodeServer {
         let mut child = Command::new(node())
             .current_dir(&dir)
             .arg("server.mjs")
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -260,4 +265,38 @@ async fn node_server_upgrade() {
     tokio::time::timeout(TEST, interop(Transports::Both))
         .await
         .expect("test timed out");
+}
+
+/// Node closes idle kept-alive connections (asked for 100 ms, Node does it
+/// about a second later): the polling client reconnects for its next
+/// request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_server_polling_survives_keep_alive_timeouts() {
+    tokio::time::timeout(TEST, async {
+        let mut server = NodeServer::start_with(&["5000", "100"]).await;
+        let (client, mut events) = step("connect", connect(server.options(Transports::Polling)))
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        for i in 0..3 {
+            // Longer than the keep-alive timeout: the POST connection is gone.
+            tokio::time::sleep(Duration::from_millis(1400)).await;
+            client.send_text(format!("after idle {i}")).unwrap();
+            assert_eq!(
+                next_data(&mut events).await,
+                Event::Message(format!("after idle {i}").into())
+            );
+        }
+        assert!(!client.is_closed());
+        client.close();
+        assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+        let sid = client.sid().to_owned();
+        let close = server.line("close", |l| l["sid"] == sid.as_str()).await;
+        assert_eq!(close["reason"], "transport close");
+        // The handshake's (then the GET lane's), and a new POST connection
+        // after each idle period.
+        let tcp = server.seen.iter().filter(|l| l["ev"] == "tcp").count();
+        assert!(tcp >= 4, "only {tcp} TCP connections: not reconnected?");
+    })
+    .await
+    .expect("test timed out");
 }

@@ -576,8 +576,38 @@ impl Driver {
                 self.probe = None;
                 self.session.probe_failed();
             }
-            Wake::Heartbeat => self.session.handle_timeout(Instant::now()),
+            Wake::Heartbeat => {
+                // Take what has already arrived first: a ping may be
+                // waiting behind a slow event consumer.
+                self.drain_ready().await;
+                self.session.handle_timeout(Instant::now());
+            }
             Wake::CloseTimeout => self.session.transport_closed(CloseReason::ForcedClose),
+        }
+    }
+
+    /// Handles input that is ready now, without waiting.
+    async fn drain_ready(&mut self) {
+        while !self.session.is_closed() {
+            if let Some(ws) = &mut self.ws {
+                match tokio::time::timeout(Duration::ZERO, ws.recv()).await {
+                    Ok(received) => {
+                        Box::pin(self.handle(Wake::Ws(received))).await;
+                        continue;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Some(get) = &mut self.get {
+                match tokio::time::timeout(Duration::ZERO, get).await {
+                    Ok(result) => {
+                        Box::pin(self.handle(Wake::Get(result))).await;
+                        continue;
+                    }
+                    Err(_) => break,
+                }
+            }
+            break;
         }
     }
 
