@@ -622,3 +622,89 @@ async fn abrupt_server_end() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn no_upgrade_when_not_offered() {
+    within(async {
+        let mut server = TestServer::start(EngineIoConfig {
+            allow_upgrades: false,
+            ..fast()
+        })
+        .await;
+        let (client, mut events, socket) = open(&mut server, Transports::Both).await;
+        assert!(client.handshake().upgrades.is_empty());
+        // Past a heartbeat: still on polling, no Upgraded event.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        client.send_text("x").unwrap();
+        assert_eq!(
+            step("echo", events.next()).await,
+            Some(Event::Message("x".into()))
+        );
+        assert_eq!(client.transport(), TransportKind::Polling);
+        assert_eq!(socket.transport(), TransportKind::Polling);
+        client.close();
+        assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+    })
+    .await;
+}
+
+/// A TCP proxy to `upstream` that refuses connections whose first request
+/// is a WebSocket upgrade (400) and pipes every other connection through.
+async fn no_websocket_proxy(upstream: SocketAddr) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut first = vec![0u8; 8192];
+                let Ok(n) = inbound.read(&mut first).await else {
+                    return;
+                };
+                let head = String::from_utf8_lossy(&first[..n]).to_ascii_lowercase();
+                if head.contains("upgrade: websocket") {
+                    let _ = inbound
+                        .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                if outbound.write_all(&first[..n]).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn failed_probe_stays_on_polling() {
+    within(async {
+        let mut server = TestServer::start(fast()).await;
+        let (proxy, task) = no_websocket_proxy(server.addr).await;
+        let mut options = server.options(Transports::Both);
+        options.url = format!("http://{proxy}");
+        let (client, mut events) = step("connect", connect(options)).await.unwrap();
+        let socket = server.connected().await;
+        assert_eq!(client.handshake().upgrades, ["websocket"]);
+        // Past a few heartbeats: the failed probe left polling working.
+        for i in 0..3 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            client.send_text(format!("m{i}")).unwrap();
+            assert_eq!(
+                step("echo", events.next()).await,
+                Some(Event::Message(format!("m{i}").into()))
+            );
+        }
+        assert_eq!(client.transport(), TransportKind::Polling);
+        assert_eq!(socket.transport(), TransportKind::Polling);
+        server.assert_no_disconnect();
+        client.close();
+        assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+        task.abort();
+    })
+    .await;
+}

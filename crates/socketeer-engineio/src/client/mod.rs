@@ -42,7 +42,7 @@
 //! `pingInterval + pingTimeout`. Dropping [`EngineEvents`] does not end it
 //! (events are then discarded). Events not taken apply backpressure: the
 //! task stops reading the network (and so answering pings) while
-//! [`EventBuffer`](ClientOptions::event_buffer) events wait.
+//! [`ClientOptions::event_buffer`] events wait.
 
 mod driver;
 mod polling;
