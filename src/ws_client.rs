@@ -10,6 +10,7 @@
 //! - stdin EOF (or Ctrl+C) sends a close frame (1000) and waits, up to
 //!   `--close-timeout`, for the peer's; messages arriving meanwhile are
 //!   still printed.
+//! - `wss://` trusts the webpki roots, or the certificates of `--ca FILE`.
 //! - The close is reported on stderr (`closed: 1000 "reason"`). Exit
 //!   status: 0 after a normal close (1000, or 1001 "going away", or a close
 //!   frame without status), 1 after an abnormal close or an error, 2 when
@@ -52,6 +53,10 @@ pub struct Args {
     /// print received binary messages in it (default for printing: hex).
     #[arg(long, value_enum, value_name = "hex|base64")]
     pub binary: Option<BinaryMode>,
+    /// Trust the PEM certificates in FILE for wss:// (instead of the
+    /// webpki roots).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
     /// Do not offer permessage-deflate.
     #[arg(long)]
     pub no_deflate: bool,
@@ -136,6 +141,29 @@ fn decode_line(mode: BinaryMode, line: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// A rustls client configuration trusting the certificates of a PEM file.
+fn tls_config(path: &std::path::Path) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| e.to_string())? {
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    if roots.is_empty() {
+        return Err("no certificate in the file".into());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
 /// Whether a close ends the program successfully.
 fn normal_close(frame: &Option<CloseFrame>) -> bool {
     match frame {
@@ -190,6 +218,16 @@ async fn session(args: Args) -> ExitCode {
             }
         }
     }
+    let tls = match &args.ca {
+        Some(path) => match tls_config(path) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("socketeer ws: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let close_timeout =
         Duration::try_from_secs_f64(args.close_timeout.max(0.0)).unwrap_or(Duration::from_secs(5));
     let options = ConnectOptions {
@@ -202,6 +240,7 @@ async fn session(args: Args) -> ExitCode {
             close_timeout,
             ..StreamConfig::default()
         },
+        tls,
         ..ConnectOptions::default()
     };
     let (mut ws, response) = match connect_with_options(&args.url, &options).await {

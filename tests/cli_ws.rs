@@ -364,3 +364,65 @@ async fn node_ws_server() {
     let (status, _, stderr) = cli.finish().await;
     assert!(status.success(), "{status}: {stderr}");
 }
+
+// ---------------------------------------------------------------------------
+// wss://
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_with_a_custom_ca() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("socketeer-cli-ws-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let server_tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("wss://localhost:{}/", listener.local_addr().unwrap().port());
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(conn) = accept_with_config(tls, &ServerConfig::default()).await else {
+                    return;
+                };
+                let mut ws = conn.ws;
+                while let Some(Ok(m)) = ws.recv().await {
+                    if m.is_data() && ws.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+
+    let mut cli = Cli::start(&[&url, "--ca", ca.to_str().unwrap()]);
+    cli.send("over TLS").await;
+    assert_eq!(cli.line().await, "over TLS");
+    cli.close_stdin();
+    let (status, _, stderr) = cli.finish().await;
+    assert!(status.success(), "{status}: {stderr}");
+
+    // Without the CA the certificate is not trusted.
+    let cli = Cli::start(&[&url]);
+    let (status, _, stderr) = cli.finish().await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    // A file without certificates is refused before connecting.
+    std::fs::write(&ca, "nothing here").unwrap();
+    let cli = Cli::start(&[&url, "--ca", ca.to_str().unwrap()]);
+    let (status, _, stderr) = cli.finish().await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no certificate"), "{stderr}");
+    server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
