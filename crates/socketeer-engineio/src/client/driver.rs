@@ -248,6 +248,7 @@ pub(super) async fn connect(options: ClientOptions) -> Result<(EngineClient, Eng
         Opened::Polling(lane) => (None, lane),
         Opened::WebSocket(ws) => (Some(ws), None),
     };
+    let poll_path = target.polling_path(Some(&shared.handshake.sid));
     let driver = Driver {
         session,
         target,
@@ -264,7 +265,10 @@ pub(super) async fn connect(options: ClientOptions) -> Result<(EngineClient, Eng
         post_lane: None,
         close_timeout: options.close_timeout,
         close_deadline: None,
+        heartbeat: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        heartbeat_at: None,
         max_payload,
+        poll_path,
     };
     tokio::spawn(driver.run());
     Ok((EngineClient { tx, shared }, EngineEvents { rx: events_rx }))
@@ -309,8 +313,13 @@ struct Driver {
     post_lane: Lane,
     close_timeout: Duration,
     close_deadline: Option<tokio::time::Instant>,
+    /// The heartbeat watchdog: one timer, reset when the deadline moves.
+    heartbeat: Pin<Box<tokio::time::Sleep>>,
+    heartbeat_at: Option<Instant>,
     /// The server's `maxPayload`.
     max_payload: usize,
+    /// The polling URL's path and query, with the session id.
+    poll_path: String,
 }
 
 async fn next_of<T>(fut: &mut Option<BoxFut<T>>) -> T {
@@ -369,10 +378,16 @@ impl Driver {
     }
 
     async fn wait(&mut self) -> Wake {
-        let heartbeat = self
-            .session
-            .poll_timeout()
-            .map(tokio::time::Instant::from_std);
+        let deadline = self.session.poll_timeout();
+        if deadline != self.heartbeat_at {
+            self.heartbeat_at = deadline;
+            if let Some(d) = deadline {
+                self.heartbeat
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(d));
+            }
+        }
+        let heartbeat_armed = self.heartbeat_at.is_some();
         let closing = self.session.is_closing();
         let take_commands = self.rx_open && !closing && self.session.outbox_len() < OUTBOX_LIMIT;
         tokio::select! {
@@ -382,7 +397,7 @@ impl Driver {
             r = next_of(&mut self.post) => Wake::Post(r),
             m = ws_recv(&mut self.ws) => Wake::Ws(m),
             p = probe_next(&mut self.probe) => Wake::Probe(p),
-            _ = sleep_until(heartbeat) => Wake::Heartbeat,
+            _ = &mut self.heartbeat, if heartbeat_armed => Wake::Heartbeat,
             _ = sleep_until(self.close_deadline) => Wake::CloseTimeout,
         }
     }
@@ -404,13 +419,12 @@ impl Driver {
                 }
             }
         }
-        let sid = self.shared.handshake.sid.clone();
         if self.session.transport() == TransportKind::Polling && !self.session.is_pausing() {
             if self.get.is_none() && self.session.is_open() {
                 let fut = self.target.http.clone().send(
                     self.get_lane.take(),
                     Method::GET,
-                    self.target.polling_path(Some(&sid)),
+                    self.poll_path.clone(),
                     None,
                 );
                 self.get = Some(Box::pin(fut));
@@ -420,7 +434,7 @@ impl Driver {
                     let fut = self.target.http.clone().send(
                         self.post_lane.take(),
                         Method::POST,
-                        self.target.polling_path(Some(&sid)),
+                        self.poll_path.clone(),
                         Some(body),
                     );
                     self.post = Some(Box::pin(fut));
@@ -438,7 +452,10 @@ impl Driver {
         }
         if self.session.should_probe() {
             self.session.start_probe();
-            let fut = self.target.clone().ws_connect(Some(sid));
+            let fut = self
+                .target
+                .clone()
+                .ws_connect(Some(self.shared.handshake.sid.clone()));
             self.probe = Some(Probe::Connecting(Box::pin(fut)));
         }
         if self.session.is_closing() {
