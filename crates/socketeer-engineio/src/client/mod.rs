@@ -377,7 +377,8 @@ pub struct EngineEvents {
 }
 
 impl EngineEvents {
-    /// The next event; `None` after [`Event::Closed`].
+    /// The next event; `None` after [`Event::Closed`]. Cancel-safe: usable
+    /// in `tokio::select!` without losing events.
     pub async fn next(&mut self) -> Option<Event> {
         self.rx.recv().await
     }
