@@ -300,3 +300,39 @@ async fn node_server_polling_survives_keep_alive_timeouts() {
     .await
     .expect("test timed out");
 }
+
+/// The official server refuses (413, and closes the session on) a POST over
+/// its maxHttpBufferSize: the client's batches stay under the announced
+/// maxPayload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_server_polling_batches_under_max_payload() {
+    tokio::time::timeout(TEST, async {
+        let mut server = NodeServer::start_with(&["300", "default", "1000"]).await;
+        let (client, mut events) = step("connect", connect(server.options(Transports::Polling)))
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        assert_eq!(client.handshake().max_payload, 1000);
+        let message = "y".repeat(100);
+        for _ in 0..300 {
+            client.send_text(message.clone()).unwrap();
+        }
+        for _ in 0..300 {
+            assert_eq!(
+                next_data(&mut events).await,
+                Event::Message(message.clone().into())
+            );
+        }
+        assert!(
+            !server.seen.iter().any(|l| l["ev"] == "close"),
+            "closed: {:?}",
+            server.seen
+        );
+        client.close();
+        assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+        let sid = client.sid().to_owned();
+        let close = server.line("close", |l| l["sid"] == sid.as_str()).await;
+        assert_eq!(close["reason"], "transport close");
+    })
+    .await
+    .expect("test timed out");
+}
