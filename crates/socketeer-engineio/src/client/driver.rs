@@ -353,10 +353,13 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 impl Driver {
     async fn run(mut self) {
-        if self.shared.close_requested.load(Ordering::Acquire) {
-            self.session.close();
-        }
         loop {
+            // The flag, not only the notification, decides: a close is
+            // never missed whichever branch woke the task.
+            if self.session.is_open() && self.shared.close_requested.load(Ordering::Acquire) {
+                self.take_commands(usize::MAX);
+                self.session.close();
+            }
             self.start_io().await;
             self.shared.set_transport(self.session.transport());
             while let Some(event) = self.session.poll_event() {
