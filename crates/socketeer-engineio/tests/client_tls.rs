@@ -49,7 +49,7 @@ async fn tls_server() -> (u16, rustls::pki_types::CertificateDer<'static>) {
     let engine = EngineIo::new(
         EngineIoConfig {
             ping_interval: Duration::from_millis(300),
-            ping_timeout: Duration::from_millis(200),
+            ping_timeout: Duration::from_millis(1000),
             ..Default::default()
         },
         Arc::new(Echo),

@@ -3,7 +3,7 @@
 //
 //   node server.mjs [PING_INTERVAL_MS [KEEP_ALIVE_TIMEOUT_MS [MAX_HTTP_BUFFER_SIZE]]]
 //
-// pingInterval 300 ms (or PING_INTERVAL_MS), pingTimeout 200 ms,
+// pingInterval 300 ms (or PING_INTERVAL_MS), pingTimeout 1000 ms,
 // maxHttpBufferSize 4 MB (or MAX_HTTP_BUFFER_SIZE), path /engine.io/; the
 // HTTP server closes idle kept-alive connections after
 // KEEP_ALIVE_TIMEOUT_MS (Node's default, 5 s, when absent or "default"). Every message is echoed back as received (text or binary),
@@ -32,7 +32,7 @@ if (keepAlive !== "default") httpServer.keepAliveTimeout = Number(keepAlive);
 const maxHttpBufferSize = Number(process.argv[4] ?? 4e6);
 const engine = new Server({
   pingInterval,
-  pingTimeout: 200,
+  pingTimeout: 1000,
   maxHttpBufferSize,
 });
 engine.attach(httpServer);
