@@ -710,3 +710,62 @@ async fn failed_probe_stays_on_polling() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn backpressure_when_events_are_not_taken() {
+    within(async {
+        // No ping while the client is held up on purpose.
+        let mut server = TestServer::start(EngineIoConfig {
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await;
+        for mode in [Transports::WebSocket, Transports::Polling] {
+            let mut options = server.options(mode);
+            options.event_buffer = 1;
+            options.max_queued_messages = 2;
+            let (client, mut events) = step("connect", connect(options)).await.unwrap();
+            let _socket = server.connected().await;
+            // Events are not taken: the session task stops reading, stops
+            // taking messages, and the send queue fills up.
+            let mut sent = 0;
+            let full = step("a full send queue", async {
+                loop {
+                    match client.send_text(format!("m{sent}")) {
+                        Ok(()) => sent += 1,
+                        Err(SendError::QueueFull) => break sent,
+                        Err(e) => panic!("{e}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+            .await;
+            assert!(
+                full < 3000,
+                "{mode:?}: {full} messages before the queue filled"
+            );
+            // send_wait waits for room; taking events makes room.
+            let waiting = {
+                let client = client.clone();
+                tokio::spawn(async move { client.send_wait(Message::Text("last".into())).await })
+            };
+            for i in 0..full {
+                assert_eq!(
+                    next_data(&mut events).await,
+                    Event::Message(format!("m{i}").into()),
+                    "{mode:?}"
+                );
+            }
+            step("send_wait", waiting).await.unwrap().unwrap();
+            assert_eq!(next_data(&mut events).await, Event::Message("last".into()));
+            client.close();
+            assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+            assert_eq!(
+                client.send_wait(Message::Text("x".into())).await,
+                Err(SendError::Closed)
+            );
+        }
+    })
+    .await;
+}

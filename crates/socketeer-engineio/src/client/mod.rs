@@ -331,7 +331,9 @@ impl EngineClient {
             || self.shared.close_requested.load(Ordering::Acquire)
     }
 
-    /// Queues a message, without waiting.
+    /// Queues a message, without waiting: [`SendError::QueueFull`] when
+    /// [`ClientOptions::max_queued_messages`] are waiting (see
+    /// [`send_wait`](Self::send_wait)).
     pub fn send(&self, message: Message) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
@@ -347,6 +349,23 @@ impl EngineClient {
             mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
         })
+    }
+
+    /// Queues a message, waiting while the send queue is full (see
+    /// [`ClientOptions::max_queued_messages`]); fails only when the session
+    /// is closed or the text cannot cross polling.
+    pub async fn send_wait(&self, message: Message) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        if let Message::Text(text) = &message {
+            if self.transport() == TransportKind::Polling
+                && text.as_bytes().contains(&crate::payload::SEPARATOR)
+            {
+                return Err(SendError::RecordSeparator);
+            }
+        }
+        self.tx.send(message).await.map_err(|_| SendError::Closed)
     }
 
     /// Queues a text message.
