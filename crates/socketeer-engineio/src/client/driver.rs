@@ -79,10 +79,16 @@ impl Target {
             url.host.clone()
         };
         let ws_origin = format!("{scheme}://{host}:{}", url.port);
+        // One TLS configuration for both transports.
+        let tls = match (&options.tls, url.tls) {
+            (Some(config), true) => Some(config.clone()),
+            (None, true) => Some(super::polling::default_tls_config()?),
+            (_, false) => None,
+        };
         let http = Arc::new(HttpTarget::new(
             &url,
             &options.headers,
-            options.tls.clone(),
+            tls.clone(),
             options.limits.max_payload,
         )?);
         let ws_options = socketeer_ws::ConnectOptions {
@@ -98,11 +104,7 @@ impl Target {
             },
             stream: Default::default(),
             timeout: Some(options.connect_timeout),
-            tls: match (&options.tls, url.tls) {
-                (Some(config), _) => Some(config.clone()),
-                (None, true) => Some(super::polling::default_tls_config()?),
-                (None, false) => None,
-            },
+            tls,
         };
         Ok(Target {
             http,

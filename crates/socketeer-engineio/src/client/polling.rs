@@ -60,13 +60,10 @@ impl HttpTarget {
                 Ok((name, value))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let tls = if url.tls {
-            Some(tokio_rustls::TlsConnector::from(match tls {
-                Some(config) => config,
-                None => default_tls_config()?,
-            }))
-        } else {
-            None
+        let tls = match (tls, url.tls) {
+            (Some(config), true) => Some(tokio_rustls::TlsConnector::from(config)),
+            (None, true) => Some(tokio_rustls::TlsConnector::from(default_tls_config()?)),
+            (_, false) => None,
         };
         Ok(HttpTarget {
             url: url.clone(),
