@@ -436,6 +436,17 @@ mod tests {
     }
 
     #[test]
+    fn handles_cross_tasks() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<EngineClient>();
+        send_sync::<EngineEvents>();
+        send_sync::<ClientOptions>();
+        send_sync::<Error>();
+        fn send<T: Send>(_: &T) {}
+        send(&connect(ClientOptions::new("http://127.0.0.1:1")));
+    }
+
+    #[test]
     fn close_reasons() {
         assert_eq!(CloseReason::TransportClose.to_string(), "transport close");
         assert_eq!(CloseReason::TransportError.as_str(), "transport error");
