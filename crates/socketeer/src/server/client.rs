@@ -22,11 +22,24 @@ struct ClientState {
     decoder: Decoder,
     sockets: HashMap<Arc<str>, Socket>,
     closed: bool,
+    /// The task that drops the connection if it joins no namespace in
+    /// time; stopped as soon as one is joined or the connection ends, so
+    /// it does not keep the session's memory alive for the whole timeout.
+    connect_timer: Option<tokio::task::AbortHandle>,
 }
 
 impl Client {
     fn lock(&self) -> std::sync::MutexGuard<'_, ClientState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a namespace joined; the connect timeout no longer applies.
+    fn add_socket(&self, nsp: &str, socket: &Socket) {
+        let mut s = self.lock();
+        s.sockets.insert(Arc::from(nsp), socket.clone());
+        if let Some(timer) = s.connect_timer.take() {
+            timer.abort();
+        }
     }
 
     /// Removes a namespace's socket after a server-side disconnect.
@@ -75,26 +88,28 @@ impl EngineHandler for SioHandler {
                 }),
                 sockets: HashMap::new(),
                 closed: false,
+                connect_timer: None,
             }),
         });
         engine.set_extension(client.clone());
         // A client that joins no namespace in time is dropped.
         let timeout = io.config.connect_timeout;
-        let weak_engine = engine.clone();
+        let engine = engine.clone();
         let weak_client = Arc::downgrade(&client);
-        tokio::spawn(async move {
+        let timer = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             if let Some(client) = weak_client.upgrade() {
                 let idle = {
                     let s = client.lock();
                     s.sockets.is_empty() && !s.closed
                 };
-                if idle && !weak_engine.is_closed() {
-                    tracing::debug!(sid = weak_engine.id(), "no namespace joined in time");
-                    weak_engine.close();
+                if idle && !engine.is_closed() {
+                    tracing::debug!(sid = engine.id(), "no namespace joined in time");
+                    engine.close();
                 }
             }
         });
+        client.lock().connect_timer = Some(timer.abort_handle());
     }
 
     fn on_message(&self, engine: &EngineSocket, message: Message) {
@@ -169,6 +184,9 @@ impl EngineHandler for SioHandler {
             let mut s = client.lock();
             s.closed = true;
             s.decoder.reset();
+            if let Some(timer) = s.connect_timer.take() {
+                timer.abort();
+            }
             s.sockets.drain().map(|(_, v)| v).collect()
         };
         let reason = map_reason(reason);
@@ -277,10 +295,7 @@ impl SioHandler {
                     );
                     ns.add_socket(&socket);
                     socket.join(restored.rooms);
-                    client
-                        .lock()
-                        .sockets
-                        .insert(Arc::from(&*nsp), socket.clone());
+                    client.add_socket(&nsp, &socket);
                     // As the official server: the missed events go first,
                     // and the client holds them until the CONNECT reply.
                     // The store stays locked until both are queued so no
@@ -310,10 +325,7 @@ impl SioHandler {
         let pid = recovery.map(|_| new_id());
         let socket = Socket::new(new_id(), ns.clone(), engine.clone(), handshake, pid, false);
         ns.add_socket(&socket);
-        client
-            .lock()
-            .sockets
-            .insert(Arc::from(&*nsp), socket.clone());
+        client.add_socket(&nsp, &socket);
         send_connect_reply(engine, &nsp, &socket);
         ns.connected(socket);
     }
