@@ -33,4 +33,5 @@ pub mod packet;
 mod value;
 
 pub use value::{Map, Value};
+pub mod client;
 pub mod server;
