@@ -17,7 +17,7 @@
 //! core.emit("/", "hello", vec![Value::from(1)], EmitFlags::default(), now)?;
 //! core.on_open(now); // the Engine.IO connection is open
 //! assert!(matches!(core.poll_output(), Some(Output::Transmit(m)) if m.text == "40"));
-//! core.on_text(r#"40{"sid":"abc"}"#, now); // the server accepted the namespace
+//! core.on_text(r#"0{"sid":"abc"}"#, now); // the server accepted the namespace
 //! assert!(matches!(core.poll_output(), Some(Output::Transmit(m)) if m.text == r#"42["hello",1]"#));
 //! assert!(matches!(core.poll_output(), Some(Output::Event(Event::Connect { sid, .. })) if sid == "abc"));
 //! # Ok::<(), socketeer::client::EmitError>(())
