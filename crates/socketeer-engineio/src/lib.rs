@@ -36,4 +36,5 @@ pub mod payload;
 
 pub use packet::{DecodeError, Frame, Limits, Message, OpenPacket, Packet, PacketType};
 pub use socketeer_ws::Utf8Bytes;
+pub mod client;
 pub mod server;
