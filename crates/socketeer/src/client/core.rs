@@ -637,7 +637,39 @@ impl ManagerCore {
     /// next one, opening it if needed. Again after a server or client
     /// disconnect, it joins anew.
     pub fn connect(&mut self, nsp: &str, opts: SocketOptions, now: Instant) {
-        let idx = match self.by_name.get(nsp) {
+        self.register(nsp, opts);
+        self.join(nsp, now);
+    }
+
+    /// Declares namespace `nsp` with `opts` without joining it (nothing
+    /// changes if it exists), so that emits can be buffered.
+    pub fn register(&mut self, nsp: &str, opts: SocketOptions) {
+        self.index(nsp, opts);
+    }
+
+    /// Joins a namespace declared with [`register`](Self::register) (as
+    /// [`connect`](Self::connect)).
+    pub fn join(&mut self, nsp: &str, now: Instant) {
+        let Some(&idx) = self.by_name.get(nsp) else {
+            return;
+        };
+        let Some(n) = self.nsps.get_mut(idx) else {
+            return;
+        };
+        if n.connected || n.active {
+            return;
+        }
+        n.active = true;
+        if !self.reconnecting {
+            self.open(now);
+        }
+        if self.ready == Ready::Open {
+            self.send_connect(idx);
+        }
+    }
+
+    fn index(&mut self, nsp: &str, opts: SocketOptions) -> usize {
+        match self.by_name.get(nsp) {
             Some(&i) => i,
             None => {
                 let name: Arc<str> = Arc::from(nsp);
@@ -660,19 +692,6 @@ impl ManagerCore {
                 self.by_name.insert(name, i);
                 i
             }
-        };
-        let Some(n) = self.nsps.get_mut(idx) else {
-            return;
-        };
-        if n.connected || n.active {
-            return;
-        }
-        n.active = true;
-        if !self.reconnecting {
-            self.open(now);
-        }
-        if self.ready == Ready::Open {
-            self.send_connect(idx);
         }
     }
 
@@ -798,6 +817,47 @@ impl ManagerCore {
             n.send_buffer.push_back(Buffered { msg, ack_id });
         }
         Ok(token)
+    }
+
+    /// Changes how long the acknowledgement `token` is awaited: until
+    /// `since + timeout` (for a packet of a retry queue, each try waits
+    /// `timeout`). Nothing changes if it is no longer awaited.
+    pub fn set_ack_timeout(&mut self, token: AckToken, timeout: Duration, since: Instant) {
+        for (idx, n) in self.nsps.iter_mut().enumerate() {
+            let found = n
+                .acks
+                .iter_mut()
+                .find(|(_, a)| matches!(a.kind, AckKind::User(t) if t == token));
+            if let Some((&id, ack)) = found {
+                if let Some(d) = ack.deadline {
+                    self.timers.remove(&(d, idx, id));
+                }
+                let d = since + timeout;
+                ack.deadline = Some(d);
+                self.timers.insert((d, idx, id));
+                return;
+            }
+            let Some(q) = n.queue.iter_mut().find(|q| q.token == Some(token)) else {
+                continue;
+            };
+            q.timeout = Some(timeout);
+            let (qid, pending) = (q.qid, q.pending);
+            if pending {
+                let in_flight = n
+                    .acks
+                    .iter_mut()
+                    .find(|(_, a)| matches!(a.kind, AckKind::Queue(x) if x == qid));
+                if let Some((&id, ack)) = in_flight {
+                    if let Some(d) = ack.deadline {
+                        self.timers.remove(&(d, idx, id));
+                    }
+                    let d = since + timeout;
+                    ack.deadline = Some(d);
+                    self.timers.insert((d, idx, id));
+                }
+            }
+            return;
+        }
     }
 
     /// Answers the server's event that asked for an acknowledgement.
