@@ -401,6 +401,9 @@ struct Nsp {
     next_ack: u64,
     acks: HashMap<u64, PendingAck>,
     send_buffer: VecDeque<Buffered>,
+    /// Events received before the CONNECT answer (a recovered session's
+    /// missed packets come first), delivered with it.
+    receive_buffer: VecDeque<(String, Vec<Value>, Option<u64>)>,
     queue: VecDeque<Queued>,
     queue_seq: u64,
 }
@@ -685,6 +688,7 @@ impl ManagerCore {
                     next_ack: 0,
                     acks: HashMap::new(),
                     send_buffer: VecDeque::new(),
+                    receive_buffer: VecDeque::new(),
                     queue: VecDeque::new(),
                     queue_seq: 0,
                 });
@@ -1048,7 +1052,11 @@ impl ManagerCore {
                 n.connected = true;
                 let recovered = n.recovered;
                 let nsp = n.name.clone();
+                let received: Vec<_> = n.receive_buffer.drain(..).collect();
                 let buffered: Vec<Buffered> = n.send_buffer.drain(..).collect();
+                for (event, args, ack_id) in received {
+                    self.deliver(idx, event, args, ack_id);
+                }
                 for b in buffered {
                     self.push(Output::Transmit(b.msg));
                 }
@@ -1060,9 +1068,6 @@ impl ManagerCore {
                 });
             }
             PacketType::Event => {
-                if !n.connected {
-                    return;
-                }
                 let Some(Value::Array(mut items)) = p.data else {
                     return;
                 };
@@ -1074,18 +1079,13 @@ impl ManagerCore {
                     Value::Number(x) => x.to_string(),
                     _ => return,
                 };
-                if n.pid.is_some() {
-                    if let Some(Value::String(offset)) = items.last() {
-                        n.last_offset = Some(offset.clone());
-                    }
+                if n.connected {
+                    self.deliver(idx, event, items, p.id);
+                } else if n.receive_buffer.len() < self.config.max_buffered {
+                    n.receive_buffer.push_back((event, items, p.id));
+                } else {
+                    tracing::warn!("receive buffer full: event dropped");
                 }
-                let nsp = n.name.clone();
-                self.event(Event::Message {
-                    nsp,
-                    event,
-                    args: items,
-                    ack_id: p.id,
-                });
             }
             PacketType::Ack => {
                 let Some(id) = p.id else { return };
@@ -1134,6 +1134,25 @@ impl ManagerCore {
     // ----------------------------------------------------------------
     // Internals
 
+    /// Hands an event to the application; notes its recovery offset.
+    fn deliver(&mut self, idx: usize, event: String, args: Vec<Value>, ack_id: Option<u64>) {
+        let Some(n) = self.nsps.get_mut(idx) else {
+            return;
+        };
+        if n.pid.is_some() {
+            if let Some(Value::String(offset)) = args.last() {
+                n.last_offset = Some(offset.clone());
+            }
+        }
+        let nsp = n.name.clone();
+        self.event(Event::Message {
+            nsp,
+            event,
+            args,
+            ack_id,
+        });
+    }
+
     /// A namespace's disconnection: acks that cannot come any more fail.
     fn nsp_close(&mut self, idx: usize, reason: DisconnectReason, now: Instant) {
         let Some(n) = self.nsps.get_mut(idx) else {
@@ -1142,6 +1161,7 @@ impl ManagerCore {
         let was_connected = n.connected;
         n.connected = false;
         n.sid = None;
+        n.receive_buffer.clear();
         let nsp = n.name.clone();
         // Acks of buffered packets stay: those packets are yet to be sent.
         let buffered: std::collections::HashSet<u64> =

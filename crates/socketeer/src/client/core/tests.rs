@@ -620,19 +620,21 @@ fn recovery_sends_pid_and_last_offset_and_reports_recovered() {
         texts(&drain(&mut core)),
         [r#"40{"offset":"off-2","pid":"p1","u":1}"#]
     );
+    // The server replays what was missed before its CONNECT answer: held
+    // until it comes, then delivered before the Connect event.
+    core.on_text(r#"2["news",4,"off-4"]"#, t + ms(100));
+    assert!(drain(&mut core).is_empty());
     core.on_text(r#"0{"sid":"s1","pid":"p1"}"#, t + ms(100));
     let out = drain(&mut core);
-    assert!(matches!(
-        &events(&out)[..],
-        [
-            Event::Connect {
-                recovered: true,
-                ..
-            },
-            ..
-        ]
-    ));
+    assert!(
+        matches!(
+            &events(&out)[..],
+            [Event::Message { event, .. }, Event::Connect { recovered: true, .. }] if event == "news"
+        ),
+        "{out:?}"
+    );
     assert!(core.recovered("/"));
+    assert_eq!(core.last_offset("/"), Some("off-4"));
     // A new session (pid changed) is not a recovery.
     core.on_close(DisconnectReason::TransportClose, t + ms(200));
     core.handle_timeout(t + ms(300));
@@ -799,4 +801,76 @@ fn close_fails_everything_pending() {
     }));
     assert_eq!(core.poll_timeout(), None);
     assert!(!core.active("/"));
+}
+
+#[test]
+fn ack_timeouts_can_be_set_after_the_emit() {
+    let t = Instant::now();
+    let mut core = connected(config(), SocketOptions::default(), t);
+    let a = emit_ack(&mut core, 1, None, t);
+    assert_eq!(core.poll_timeout(), None);
+    core.set_ack_timeout(a, ms(300), t);
+    assert_eq!(core.poll_timeout(), Some(t + ms(300)));
+    core.handle_timeout(t + ms(300));
+    assert!(events(&drain(&mut core)).contains(&Event::Ack {
+        token: a,
+        result: Err(AckError::Timeout)
+    }));
+    // In a retry queue: each try waits the new timeout.
+    let mut core = connected(config(), with_retries(1, None), t);
+    let q = emit_ack(&mut core, 2, None, t);
+    core.set_ack_timeout(q, ms(100), t);
+    drain(&mut core);
+    core.handle_timeout(t + ms(100));
+    assert_eq!(texts(&drain(&mut core)), [r#"421["m",2]"#], "try 2");
+    core.handle_timeout(t + ms(200));
+    assert!(events(&drain(&mut core)).contains(&Event::Ack {
+        token: q,
+        result: Err(AckError::Timeout)
+    }));
+}
+
+#[test]
+fn garbage_never_panics() {
+    let t = Instant::now();
+    let mut core = connected(config(), with_retries(2, Some(ms(10))), t);
+    let inputs = [
+        "",
+        "0",
+        "0{}",
+        "0[]",
+        r#"0{"sid":1}"#,
+        "2",
+        "2{}",
+        "2[]",
+        "2[1]",
+        "2[null]",
+        "3",
+        "3x",
+        "399999999999999999999999[]",
+        "4",
+        "4[]",
+        "1/x,",
+        "5",
+        "51-[",
+        "6-1[]",
+        r#"2/nowhere,["a"]"#,
+        "\0",
+        "0/",
+    ];
+    for (i, text) in inputs.iter().enumerate() {
+        let now = t + ms(i as u64 * 10_000);
+        emit(&mut core, "m", i as i64, now);
+        core.on_text(text, now);
+        core.on_binary(Bytes::from_static(b"\xff"), now);
+        core.handle_timeout(now + ms(50));
+        drain(&mut core);
+        if !core.is_open() {
+            core.handle_timeout(now + ms(5_000));
+            core.on_open(now + ms(5_000));
+            core.on_text(r#"0{"sid":"again"}"#, now + ms(5_000));
+            drain(&mut core);
+        }
+        assert!(core.connected("/"), "after {text:?}");
+    }
 }
