@@ -1,20 +1,23 @@
 //! The server of the conformance contract in DESIGN.md, for the official
 //! Engine.IO / Socket.IO protocol test suites and the interop tests:
 //! `cargo run --release --example conformance -- [PORT]` (default 3000).
+//! `--state-recovery` turns connection state recovery on (off in the
+//! contract: the official suites expect CONNECT replies without `pid`).
 //!
 //! - `/socket.io/`: Socket.IO with namespaces `/`, `/custom`, `/private`.
 //! - `/engine.io/`: raw Engine.IO, every message echoed.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use socketeer::server::{ConnectError, Namespace, Socket, SocketIo, SocketIoConfig};
+use socketeer::server::{
+    ConnectError, ConnectionStateRecovery, Namespace, Socket, SocketIo, SocketIoConfig,
+};
 use socketeer::Value;
 use socketeer_engineio::server::{
-    AllowOrigin, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
+    serve_http, AllowOrigin, Body, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
 };
 use socketeer_engineio::Message;
 use tokio::net::TcpListener;
@@ -119,10 +122,11 @@ fn main_namespace(ns: &Namespace) {
     });
 }
 
-fn socket_io() -> SocketIo {
+fn socket_io(state_recovery: bool) -> SocketIo {
     let io = SocketIo::new(SocketIoConfig {
         engine: contract_engine("/socket.io/"),
         connect_timeout: Duration::from_millis(1000),
+        connection_state_recovery: state_recovery.then(ConnectionStateRecovery::default),
         ..Default::default()
     });
     main_namespace(&io.of("/"));
@@ -150,51 +154,47 @@ async fn main() -> std::io::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let port: u16 = match std::env::args().nth(1) {
+    let (flags, positional): (Vec<String>, Vec<String>) =
+        std::env::args().skip(1).partition(|a| a.starts_with("--"));
+    let state_recovery = flags.iter().any(|f| f == "--state-recovery");
+    if let Some(f) = flags.iter().find(|f| *f != "--state-recovery") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("unknown option {f:?} (usage: conformance [PORT] [--state-recovery])"),
+        ));
+    }
+    let port: u16 = match positional.first() {
         Some(p) => p.parse().map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port {p:?}"))
         })?,
         None => 3000,
     };
-    let io = socket_io();
+    let io = socket_io(state_recovery);
     let engine = EngineIo::new(contract_engine("/engine.io/"), Arc::new(Echo));
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(
         "conformance server listening on http://{}",
         listener.local_addr()?
     );
-    loop {
-        let (tcp, remote) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
+    let handler = move |req: Request<Incoming>, remote| {
         let (io, engine) = (io.clone(), engine.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let (io, engine) = (io.clone(), engine.clone());
-                async move {
-                    if io.matches(req.uri().path()) {
-                        return Ok::<_, Infallible>(io.handle(req, Some(remote)).await);
-                    }
-                    if engine.matches(req.uri().path()) {
-                        return Ok(engine.handle(req, Some(remote)).await);
-                    }
-                    let mut not_found = Response::new(http_body_util::Full::new(
-                        bytes::Bytes::from_static(b"not found"),
-                    ));
-                    *not_found.status_mut() = StatusCode::NOT_FOUND;
-                    Ok(not_found)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await;
-        });
-    }
+        async move {
+            if io.matches(req.uri().path()) {
+                return io.handle(req, Some(remote)).await;
+            }
+            if engine.matches(req.uri().path()) {
+                return engine.handle(req, Some(remote)).await;
+            }
+            let mut not_found = Response::new(Body::from("not found"));
+            *not_found.status_mut() = StatusCode::NOT_FOUND;
+            not_found
+        }
+    };
+    serve_http(
+        listener,
+        handler,
+        std::future::pending(),
+        Duration::from_secs(1),
+    )
+    .await
 }

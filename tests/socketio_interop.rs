@@ -181,6 +181,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// Starts the server with extra options after the port.
+    fn start_with(options: &[&str]) -> Server {
         let bin = conformance_bin();
         let mut last_error = String::new();
         // A port found free may be taken before the server binds it: retry.
@@ -191,6 +196,7 @@ impl Server {
                 .port();
             let mut child = Command::new(&bin)
                 .arg(port.to_string())
+                .args(options)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -936,6 +942,45 @@ fn server_disconnect_polling() {
 #[test]
 fn server_disconnect_upgrade() {
     kick("upgrade");
+}
+
+// ---------------------------------------------------------------------------
+// 5b. Connection state recovery after a forced transport close
+
+fn recovery(mode: &str) {
+    let mut server = Server::start_with(&["--state-recovery"]);
+    let run = node("recovery.mjs", &mut server, &[mode]);
+    run.assert_finished();
+    let r = run.one("recovered");
+    // The client closed its own transport: "forced close" on its side.
+    assert_eq!(r["reason"], json!("forced close"), "{run}");
+    assert_eq!(r["id_kept"], json!(true), "the socket id changed\n{run}");
+    assert_eq!(r["recovered"], json!(true), "not recovered\n{run}");
+    assert_eq!(
+        run.one("log")["events"],
+        json!([
+            ["room-message", "before"],
+            ["room-message", "missed 1"],
+            ["all-message", "missed 2"],
+            ["room-message", "after"]
+        ]),
+        "what the recovered client got (each once, in order)\n{run}"
+    );
+}
+
+#[test]
+fn state_recovery_websocket() {
+    recovery("websocket");
+}
+
+#[test]
+fn state_recovery_polling() {
+    recovery("polling");
+}
+
+#[test]
+fn state_recovery_upgrade() {
+    recovery("upgrade");
 }
 
 // ---------------------------------------------------------------------------

@@ -874,6 +874,38 @@ async fn overlapping_polls_fail_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_posts_fail_the_session() {
+    within(async {
+        let mut server = TestServer::start(calm()).await;
+        let (sid, _) = server.handshake().await;
+        let path = server.polling(&sid);
+        // A POST whose body is still arriving...
+        let mut slow = TcpStream::connect(server.addr).await.expect("connect");
+        let head = format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n4he");
+        tokio::io::AsyncWriteExt::write_all(&mut slow, head.as_bytes())
+            .await
+            .expect("write");
+        // ...then another one: refused, and the session fails.
+        let mut second = None;
+        for _ in 0..100 {
+            let r = server.post(&sid, "4again").await;
+            if r.status != StatusCode::OK {
+                second = Some(r);
+                break;
+            }
+            // The slow POST was not read yet: try again.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        second
+            .expect("a second POST during the first is refused")
+            .assert_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+        assert_eq!(server.disconnected(&sid).await, CloseReason::TransportError);
+        drop(slow);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_post_is_refused_and_other_sessions_go_on() {
     within(async {
         let max = 10_000;

@@ -28,7 +28,7 @@ mod decode;
 mod encode;
 
 pub use decode::{DecodeError, Decoder, DecoderConfig, DEFAULT_MAX_ATTACHMENTS};
-pub use encode::{EncodeError, Encoded, EncodedMessage};
+pub use encode::{args_from_serialize, EncodeError, Encoded, EncodedMessage};
 
 /// Event names an application may not send or receive: they have a meaning
 /// of their own on the client or the server, or in Node's EventEmitter. An

@@ -50,6 +50,8 @@ pub(crate) struct SocketInner {
     pub(crate) notify: Notify,
     transport: AtomicU8,
     closed: AtomicBool,
+    /// A long-polling POST is being read or handled.
+    pub(crate) posting: AtomicBool,
     max_queue: usize,
     extension: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
@@ -78,6 +80,7 @@ impl Socket {
                 notify: Notify::new(),
                 transport: AtomicU8::new(transport as u8),
                 closed: AtomicBool::new(false),
+                posting: AtomicBool::new(false),
                 max_queue,
                 extension: std::sync::OnceLock::new(),
             }),

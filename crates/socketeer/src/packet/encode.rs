@@ -390,3 +390,14 @@ impl WithPlaceholders for EventArray<'_> {
         seq.end()
     }
 }
+
+/// Event arguments from any value serializing to a JSON array (a tuple or
+/// a `Vec`).
+pub fn args_from_serialize<T: serde::Serialize + ?Sized>(
+    args: &T,
+) -> Result<Vec<crate::Value>, EncodeError> {
+    match crate::Value::from_serialize(args).map_err(EncodeError::Json)? {
+        crate::Value::Array(a) => Ok(a),
+        _ => Err(EncodeError::ArgsNotSequence),
+    }
+}

@@ -1,8 +1,22 @@
 //! Rooms and broadcast targeting. The [`Adapter`] trait lets a Redis
 //! adapter replace the in-memory one without touching the server.
+//!
+//! An adapter keeps this server's room membership (the in-memory adapter
+//! does only that). A multi-server adapter also says
+//! [`is_clustered`](Adapter::is_clustered): the server then hands it every
+//! operation that must reach the other servers as a [`ClusterOp`]
+//! ([`publish`](Adapter::publish)), and asks it for their sockets
+//! ([`fetch_remote_sockets`](Adapter::fetch_remote_sockets)). Operations
+//! arriving from other servers are applied here through the
+//! [`NamespaceHandle`] the adapter was made with.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+
+use super::namespace::NamespaceHandle;
+use crate::Value;
 
 /// A room name.
 pub type Room = Arc<str>;
@@ -23,7 +37,97 @@ pub struct BroadcastOptions {
     pub local: bool,
 }
 
-/// Room membership of one namespace.
+/// An operation on the sockets of every server, as a multi-server adapter
+/// forwards it. Applied on a server with [`NamespaceHandle::apply`].
+#[derive(Debug, Clone)]
+pub enum ClusterOp {
+    /// Emit an event (no acknowledgement) to the sockets `opts` targets.
+    Emit {
+        /// Who gets it.
+        opts: BroadcastOptions,
+        /// The event name.
+        event: String,
+        /// Its arguments.
+        args: Vec<Value>,
+    },
+    /// Make the targeted sockets join rooms.
+    Join {
+        /// Which sockets.
+        opts: BroadcastOptions,
+        /// The rooms.
+        rooms: Vec<Room>,
+    },
+    /// Make the targeted sockets leave rooms.
+    Leave {
+        /// Which sockets.
+        opts: BroadcastOptions,
+        /// The rooms.
+        rooms: Vec<Room>,
+    },
+    /// Disconnect the targeted sockets ("server namespace disconnect").
+    Disconnect {
+        /// Which sockets.
+        opts: BroadcastOptions,
+    },
+    /// An event for the other servers' handlers, not for clients
+    /// (`serverSideEmit` in socket.io).
+    ServerSideEmit {
+        /// The event name.
+        event: String,
+        /// Its arguments.
+        args: Vec<Value>,
+    },
+}
+
+/// A socket of this or another server, as
+/// [`BroadcastOperator::fetch_sockets`](super::BroadcastOperator::fetch_sockets)
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// The socket id.
+    pub id: SocketId,
+    /// Its rooms (its own id included).
+    pub rooms: Vec<Room>,
+    /// Whether it is connected to this server.
+    pub local: bool,
+}
+
+/// The future of [`Adapter::fetch_remote_sockets`].
+pub type RemoteSockets = Pin<Box<dyn Future<Output = Vec<SocketInfo>> + Send>>;
+
+/// Makes the adapter of each namespace; see
+/// [`SocketIoConfig::adapter`](super::SocketIoConfig::adapter).
+#[derive(Clone)]
+pub struct AdapterFactory(Arc<dyn Fn(NamespaceHandle) -> Box<dyn Adapter> + Send + Sync>);
+
+impl AdapterFactory {
+    /// A factory from a function given each new namespace's handle.
+    pub fn new<F>(make: F) -> Self
+    where
+        F: Fn(NamespaceHandle) -> Box<dyn Adapter> + Send + Sync + 'static,
+    {
+        AdapterFactory(Arc::new(make))
+    }
+
+    pub(crate) fn make(&self, ns: NamespaceHandle) -> Box<dyn Adapter> {
+        (self.0)(ns)
+    }
+}
+
+impl Default for AdapterFactory {
+    /// The in-memory adapter.
+    fn default() -> Self {
+        AdapterFactory::new(|_| Box::new(InMemoryAdapter::new()))
+    }
+}
+
+impl std::fmt::Debug for AdapterFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdapterFactory")
+    }
+}
+
+/// Room membership of one namespace, and its link to other servers.
 pub trait Adapter: Send + Sync + 'static {
     /// Adds a socket to rooms.
     fn add_all(&self, id: &SocketId, rooms: &[Room]);
@@ -41,6 +145,21 @@ pub trait Adapter: Send + Sync + 'static {
     fn socket_rooms(&self, id: &SocketId) -> Vec<Room>;
     /// All rooms with at least one socket.
     fn rooms(&self) -> Vec<Room>;
+
+    /// Whether other servers share this namespace: only then does the
+    /// server build [`ClusterOp`]s and call [`Adapter::publish`].
+    fn is_clustered(&self) -> bool {
+        false
+    }
+
+    /// Sends an operation to the other servers (this server has already
+    /// applied it to its own sockets). Not called for `local` broadcasts.
+    fn publish(&self, _op: ClusterOp) {}
+
+    /// The sockets of the other servers that `opts` targets.
+    fn fetch_remote_sockets(&self, _opts: &BroadcastOptions) -> RemoteSockets {
+        Box::pin(std::future::ready(Vec::new()))
+    }
 }
 
 #[derive(Debug, Default)]

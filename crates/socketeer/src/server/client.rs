@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use socketeer_engineio::server::{CloseReason, EngineHandler, Socket as EngineSocket};
 use socketeer_engineio::Message;
 
+use super::namespace::Namespace;
 use super::socket::{DisconnectReason, Socket};
 use super::{new_id, Handshake, IoInner};
 use crate::packet::{Decoder, DecoderConfig, Packet, PacketType};
@@ -177,7 +178,52 @@ impl EngineHandler for SioHandler {
     }
 }
 
+/// The `pid` and `offset` a client that wants its session back puts in
+/// its CONNECT payload (both strings, as the official server requires).
+fn pid_and_offset(auth: &Value) -> Option<(Arc<str>, String)> {
+    let Value::Object(map) = auth else {
+        return None;
+    };
+    match (map.get("pid"), map.get("offset")) {
+        (Some(Value::String(pid)), Some(Value::String(offset))) => {
+            Some((Arc::from(pid.as_str()), offset.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// The CONNECT reply: `{"sid"}`, plus `"pid"` with recovery on. It leaves
+/// in its own write, ahead of what the connection handler emits (as the
+/// official server does).
+fn send_connect_reply(engine: &EngineSocket, nsp: &str, socket: &Socket) {
+    let mut data = crate::Map::new();
+    data.insert("sid".into(), Value::String(socket.id().to_owned()));
+    if let Some(pid) = socket.pid() {
+        data.insert("pid".into(), Value::String(pid.to_string()));
+    }
+    match Packet::connect(nsp.to_owned(), Some(Value::Object(data))).encode_message() {
+        Ok(m) => {
+            let _ = engine.send_frame_flush(socketeer_engineio::Frame::Text(m.text));
+        }
+        Err(e) => tracing::warn!(error = %e, "could not encode CONNECT"),
+    }
+}
+
 impl SioHandler {
+    /// Runs the namespace middlewares; a refusal answers CONNECT_ERROR.
+    fn admit(ns: &Namespace, handshake: &Handshake, engine: &EngineSocket, nsp: &str) -> bool {
+        match ns.run_middlewares(handshake) {
+            Ok(()) => true,
+            Err(err) => {
+                send_packet(
+                    engine,
+                    &Packet::connect_error(nsp.to_owned(), err.to_value()),
+                );
+                false
+            }
+        }
+    }
+
     fn connect(
         &self,
         io: &Arc<IoInner>,
@@ -212,29 +258,63 @@ impl SioHandler {
             address: req.remote_addr,
             issued: SystemTime::now(),
         });
-        if let Err(err) = ns.run_middlewares(&handshake) {
-            send_packet(
-                engine,
-                &Packet::connect_error(nsp.into_owned(), err.to_value()),
-            );
+        let recovery = io.config.connection_state_recovery.as_ref();
+        let session = recovery.and_then(|_| pid_and_offset(&handshake.auth));
+        let skip_middlewares = session.is_some() && recovery.is_some_and(|r| r.skip_middlewares);
+        if !skip_middlewares && !Self::admit(&ns, &handshake, engine, &nsp) {
             return;
         }
-        let socket = Socket::new(new_id(), ns.clone(), engine.clone(), handshake);
+        if let Some((pid, offset)) = session {
+            if let Some(mut store) = ns.recovery() {
+                if let Some(restored) = store.restore(&pid, &offset, Instant::now()) {
+                    let socket = Socket::new(
+                        restored.sid,
+                        ns.clone(),
+                        engine.clone(),
+                        handshake,
+                        Some(pid),
+                        true,
+                    );
+                    ns.add_socket(&socket);
+                    socket.join(restored.rooms);
+                    client
+                        .lock()
+                        .sockets
+                        .insert(Arc::from(&*nsp), socket.clone());
+                    // As the official server: the missed events go first,
+                    // and the client holds them until the CONNECT reply.
+                    // The store stays locked until both are queued so no
+                    // newer event overtakes them.
+                    for m in &restored.missed {
+                        if socket.send_encoded(m).is_err() {
+                            tracing::debug!(sid = engine.id(), "could not replay missed events");
+                            engine.close();
+                            break;
+                        }
+                    }
+                    send_connect_reply(engine, &nsp, &socket);
+                    drop(store);
+                    tracing::debug!(
+                        sid = socket.id(),
+                        missed = restored.missed.len(),
+                        "connection state recovered"
+                    );
+                    ns.connected(socket);
+                    return;
+                }
+            }
+            if skip_middlewares && !Self::admit(&ns, &handshake, engine, &nsp) {
+                return;
+            }
+        }
+        let pid = recovery.map(|_| new_id());
+        let socket = Socket::new(new_id(), ns.clone(), engine.clone(), handshake, pid, false);
         ns.add_socket(&socket);
         client
             .lock()
             .sockets
             .insert(Arc::from(&*nsp), socket.clone());
-        let mut data = crate::Map::new();
-        data.insert("sid".into(), Value::String(socket.id().to_owned()));
-        // The CONNECT reply leaves in its own write, ahead of what the
-        // connection handler emits (as the official server does).
-        match Packet::connect(nsp.into_owned(), Some(Value::Object(data))).encode_message() {
-            Ok(m) => {
-                let _ = engine.send_frame_flush(socketeer_engineio::Frame::Text(m.text));
-            }
-            Err(e) => tracing::warn!(error = %e, "could not encode CONNECT"),
-        }
+        send_connect_reply(engine, &nsp, &socket);
         ns.connected(socket);
     }
 }

@@ -8,6 +8,7 @@ pub mod adapter;
 mod client;
 pub mod namespace;
 pub mod operators;
+pub mod recovery;
 pub mod service;
 pub mod socket;
 
@@ -20,9 +21,13 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use socketeer_engineio::server::{EngineIo, EngineIoConfig};
 
-pub use adapter::{Adapter, BroadcastOptions, InMemoryAdapter, Room, SocketId};
-pub use namespace::{ConnectError, Namespace};
+pub use adapter::{
+    Adapter, AdapterFactory, BroadcastOptions, ClusterOp, InMemoryAdapter, RemoteSockets, Room,
+    SocketId, SocketInfo,
+};
+pub use namespace::{ConnectError, Namespace, NamespaceHandle};
 pub use operators::BroadcastOperator;
+pub use recovery::ConnectionStateRecovery;
 pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::{
     AckError, AckRequest, AckSender, DisconnectReason, EmitError, MiddlewareError, Socket,
@@ -58,6 +63,12 @@ pub struct SocketIoConfig {
     pub ack_timeout: Duration,
     /// Most binary attachments in one packet (default 10).
     pub max_attachments: usize,
+    /// Connection state recovery (off by default, as in socket.io): see
+    /// [`recovery`].
+    pub connection_state_recovery: Option<ConnectionStateRecovery>,
+    /// Makes each namespace's [`Adapter`] (default: in memory, one
+    /// server).
+    pub adapter: AdapterFactory,
 }
 
 impl Default for SocketIoConfig {
@@ -70,6 +81,8 @@ impl Default for SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             ack_timeout: Duration::from_secs(30),
             max_attachments: 10,
+            connection_state_recovery: None,
+            adapter: AdapterFactory::default(),
         }
     }
 }
@@ -103,7 +116,7 @@ impl IoInner {
         let ns = {
             let mut map = self.namespaces.write().unwrap_or_else(|p| p.into_inner());
             map.entry(name.to_owned())
-                .or_insert_with(|| Namespace::new(name, self.config.ack_timeout))
+                .or_insert_with(|| Namespace::new(name, &self.config))
                 .clone()
         };
         setup(&ns);
@@ -176,7 +189,7 @@ impl SocketIo {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         map.entry(name.to_owned())
-            .or_insert_with(|| Namespace::new(name, self.inner.config.ack_timeout))
+            .or_insert_with(|| Namespace::new(name, &self.inner.config))
             .clone()
     }
 
@@ -226,5 +239,20 @@ impl SocketIo {
     /// Serves this server alone on `listener` (other paths get 404).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         self.engine().clone().serve(listener).await
+    }
+
+    /// Serves this server alone on `listener` until `signal` completes;
+    /// then stops accepting, disconnects every socket ("server shutting
+    /// down"), answers new handshakes with 503 and waits (up to 10 s) for
+    /// open HTTP requests to finish.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: tokio::net::TcpListener,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        self.engine()
+            .clone()
+            .serve_with_shutdown(listener, signal)
+            .await
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::adapter::{BroadcastOptions, Room, SocketId};
+use super::adapter::{BroadcastOptions, ClusterOp, Room, SocketId, SocketInfo};
 use super::namespace::Namespace;
 use super::socket::{AckError, EmitError, Socket};
 use crate::packet::EncodedMessage;
@@ -22,11 +22,24 @@ pub struct BroadcastOperator {
 
 impl BroadcastOperator {
     pub(crate) fn new(ns: Namespace) -> Self {
+        Self::with_options(ns, BroadcastOptions::default())
+    }
+
+    pub(crate) fn with_options(ns: Namespace, opts: BroadcastOptions) -> Self {
         BroadcastOperator {
             ns,
-            opts: BroadcastOptions::default(),
+            opts,
             timeout: None,
         }
+    }
+
+    /// Whether operations must also reach the other servers.
+    fn clustered(&self) -> bool {
+        !self.opts.local && self.ns.adapter().is_clustered()
+    }
+
+    fn publish(&self, op: ClusterOp) {
+        self.ns.adapter().publish(op);
     }
 
     /// Also targets the sockets of this room.
@@ -70,7 +83,7 @@ impl BroadcastOperator {
         self.ns.adapter().targets(&self.opts, &mut all.into_iter())
     }
 
-    /// The targeted sockets.
+    /// The targeted sockets of this server.
     pub fn sockets(&self) -> Vec<Socket> {
         self.target_ids()
             .into_iter()
@@ -96,10 +109,22 @@ impl BroadcastOperator {
         delivered
     }
 
-    /// Emits to every targeted socket; returns how many got it.
+    /// Emits to every targeted socket; returns how many got it. With
+    /// connection state recovery on (and not `volatile`), the event is
+    /// also kept for clients that reconnect in time.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, EmitError> {
-        let msg = EncodedMessage::event(self.ns.name(), event, None, &args)?;
-        Ok(self.deliver(&msg))
+        let remote = self.clustered().then(|| args.clone());
+        let delivered = self
+            .ns
+            .emit_recorded(&self.opts, event, args, |m| self.deliver(m))?;
+        if let Some(args) = remote {
+            self.publish(ClusterOp::Emit {
+                opts: self.opts.clone(),
+                event: event.to_owned(),
+                args,
+            });
+        }
+        Ok(delivered)
     }
 
     /// Emits arguments serializing to a JSON array (a tuple or `Vec`).
@@ -108,6 +133,9 @@ impl BroadcastOperator {
         event: &str,
         args: &T,
     ) -> Result<usize, EmitError> {
+        if self.clustered() || (self.ns.recovery_enabled() && !self.opts.volatile) {
+            return self.emit(event, crate::packet::args_from_serialize(args)?);
+        }
         let msg = EncodedMessage::event_serialize(self.ns.name(), event, None, args)?;
         Ok(self.deliver(&msg))
     }
@@ -151,25 +179,51 @@ impl BroadcastOperator {
         Ok(out)
     }
 
-    /// Makes the targeted sockets join rooms.
+    /// Makes the targeted sockets (of every server) join rooms.
     pub fn sockets_join<R: Into<Room> + Clone>(&self, rooms: impl IntoIterator<Item = R>) {
         let rooms: Vec<Room> = rooms.into_iter().map(Into::into).collect();
         for s in self.sockets() {
             s.join(rooms.iter().cloned());
         }
+        if self.clustered() {
+            self.publish(ClusterOp::Join {
+                opts: self.opts.clone(),
+                rooms,
+            });
+        }
     }
 
-    /// Makes the targeted sockets leave a room.
+    /// Makes the targeted sockets (of every server) leave a room.
     pub fn sockets_leave(&self, room: &str) {
         for s in self.sockets() {
             s.leave(room);
         }
+        if self.clustered() {
+            self.publish(ClusterOp::Leave {
+                opts: self.opts.clone(),
+                rooms: vec![room.into()],
+            });
+        }
     }
 
-    /// Disconnects the targeted sockets.
+    /// Disconnects the targeted sockets (of every server).
     pub fn disconnect_sockets(&self) {
         for s in self.sockets() {
             s.disconnect();
         }
+        if self.clustered() {
+            self.publish(ClusterOp::Disconnect {
+                opts: self.opts.clone(),
+            });
+        }
+    }
+
+    /// The targeted sockets of every server (this server's first).
+    pub async fn fetch_sockets(&self) -> Vec<SocketInfo> {
+        let mut out = self.ns.local_socket_infos(&self.opts);
+        if self.clustered() {
+            out.extend(self.ns.adapter().fetch_remote_sockets(&self.opts).await);
+        }
+        out
     }
 }

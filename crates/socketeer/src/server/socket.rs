@@ -5,13 +5,13 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use socketeer_engineio::server::Socket as EngineSocket;
 use tokio::sync::oneshot;
 
-use super::adapter::{Room, SocketId};
+use super::adapter::{BroadcastOptions, Room, SocketId};
 use super::namespace::Namespace;
 use super::operators::BroadcastOperator;
 use super::Handshake;
@@ -52,6 +52,21 @@ impl DisconnectReason {
             Self::ServerShuttingDown => "server shutting down",
             Self::ForcedServerClose => "forced server close",
         }
+    }
+}
+
+impl DisconnectReason {
+    /// Whether a client that lost its socket this way may get its session
+    /// back (connection state recovery).
+    pub fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            Self::TransportClose
+                | Self::TransportError
+                | Self::PingTimeout
+                | Self::ServerShuttingDown
+                | Self::ForcedServerClose
+        )
     }
 }
 
@@ -150,6 +165,9 @@ pub(crate) struct SocketInner {
     on_error: RwLock<Option<ErrorHandler>>,
     acks: Mutex<HashMap<u64, oneshot::Sender<AckResult>>>,
     connected: AtomicBool,
+    /// The private session id of connection state recovery, when on.
+    pid: Option<Arc<str>>,
+    recovered: bool,
 }
 
 /// A client's connection to one namespace. Cheap to clone.
@@ -173,6 +191,8 @@ impl Socket {
         ns: Namespace,
         engine: EngineSocket,
         handshake: Arc<Handshake>,
+        pid: Option<Arc<str>>,
+        recovered: bool,
     ) -> Self {
         Socket {
             inner: Arc::new(SocketInner {
@@ -187,6 +207,8 @@ impl Socket {
                 on_error: RwLock::new(None),
                 acks: Mutex::new(HashMap::new()),
                 connected: AtomicBool::new(true),
+                pid,
+                recovered,
             }),
         }
     }
@@ -217,6 +239,17 @@ impl Socket {
     /// The underlying Engine.IO session.
     pub fn engine(&self) -> &EngineSocket {
         &self.inner.engine
+    }
+
+    /// Whether this socket took over the session of an earlier connection
+    /// (connection state recovery): same id, same rooms, and the events
+    /// emitted meanwhile already replayed to the client.
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered
+    }
+
+    pub(crate) fn pid(&self) -> Option<&Arc<str>> {
+        self.inner.pid.as_ref()
     }
 
     /// Whether the socket is still connected.
@@ -362,9 +395,28 @@ impl Socket {
         Ok(())
     }
 
+    /// The target of this socket's own emits when they are recorded for
+    /// connection state recovery: the room of its id.
+    fn own_room(&self) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: vec![self.inner.id.clone()],
+            ..Default::default()
+        }
+    }
+
     /// Emits an event with these arguments (binary values, nested
     /// anywhere, become attachments).
+    ///
+    /// With connection state recovery on, the event gets an offset as its
+    /// last argument and is kept for replay, so a client that reconnects
+    /// in time gets it even if this socket's connection is gone.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
+        if self.inner.ns.recovery_enabled() {
+            return self
+                .inner
+                .ns
+                .emit_recorded(&self.own_room(), event, args, |m| self.send_encoded(m))?;
+        }
         let msg = EncodedMessage::event(self.namespace_name(), event, None, &args)?;
         self.send_encoded(&msg)
     }
@@ -376,6 +428,10 @@ impl Socket {
         event: &str,
         args: &T,
     ) -> Result<(), EmitError> {
+        if self.inner.ns.recovery_enabled() {
+            let args = crate::packet::args_from_serialize(args)?;
+            return self.emit(event, args);
+        }
         let msg = EncodedMessage::event_serialize(self.namespace_name(), event, None, args)?;
         self.send_encoded(&msg)
     }
@@ -486,7 +542,14 @@ impl Socket {
         if !self.inner.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        let session = match &self.inner.pid {
+            Some(pid) if reason.is_recoverable() => Some((pid.clone(), self.rooms())),
+            _ => None,
+        };
         self.inner.ns.remove_socket(&self.inner.id);
+        if let (Some((pid, rooms)), Some(mut store)) = (session, self.inner.ns.recovery()) {
+            store.persist(pid, self.inner.id.clone(), rooms, Instant::now());
+        }
         let acks = std::mem::take(&mut *self.inner.acks.lock().unwrap_or_else(|p| p.into_inner()));
         for (_, tx) in acks {
             let _ = tx.send(Err(AckError::Disconnected));
