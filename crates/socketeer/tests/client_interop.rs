@@ -10,47 +10,53 @@ use socketeer::client::Transports;
 
 const NODE: Peer = Peer::Node { recovery: false };
 
+/// One test per transport mode; `$arg` turns the started server into the
+/// scenario's first argument.
 macro_rules! per_transport {
-    ($name:ident, $scenario:ident, $peer:expr, $($mut:ident)?) => {
+    ($name:ident, $scenario:ident, $peer:expr, |$s:ident| $arg:expr) => {
         mod $name {
             use super::*;
 
+            async fn run(transports: Transports) {
+                #[allow(unused_mut)]
+                let mut $s = Server::start($peer);
+                client_support::$scenario($arg, transports).await;
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn websocket() {
-                let $($mut)? server = Server::start($peer);
-                client_support::$scenario(&$($mut)? server, Transports::WebSocket).await;
+                run(Transports::WebSocket).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn polling() {
-                let $($mut)? server = Server::start($peer);
-                client_support::$scenario(&$($mut)? server, Transports::Polling).await;
+                run(Transports::Polling).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn upgrade() {
-                let $($mut)? server = Server::start($peer);
-                client_support::$scenario(&$($mut)? server, Transports::Both).await;
+                run(Transports::Both).await;
             }
         }
     };
 }
 
-per_transport!(round_trips, round_trips, NODE,);
+per_transport!(round_trips, round_trips, NODE, |s| s.url());
 per_transport!(
     restart_delivers_buffered,
     restart_delivers_buffered,
     NODE,
-    mut
+    |s| &mut s
 );
 per_transport!(
     state_recovery,
     state_recovery,
     Peer::Node { recovery: true },
+    |s| s.url()
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_deliver_everything() {
+async fn retries_deliver_everything_websocket() {
     let mut server = Server::start(NODE);
     client_support::retries_deliver_everything(&mut server, Transports::WebSocket).await;
 }
@@ -64,11 +70,11 @@ async fn retries_deliver_everything_polling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_disconnect_is_final() {
     let server = Server::start(NODE);
-    client_support::server_disconnect_is_final(&server, Transports::Both).await;
+    client_support::server_disconnect_is_final(server.url(), Transports::Both).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn middleware_refusal() {
     let server = Server::start(NODE);
-    client_support::middleware_refusal(&server, Transports::Both).await;
+    client_support::middleware_refusal(server.url(), Transports::Both).await;
 }

@@ -1,0 +1,106 @@
+//! The Socket.IO client against socketeer's own server: the conformance
+//! example in a child process (release build; killed and restarted on the
+//! same port where a scenario needs it), and an in-process server with
+//! connection state recovery. The scenarios are in `client_support`.
+
+mod client_support;
+
+use std::time::Duration;
+
+use client_support::{Peer, Server};
+use socketeer::client::Transports;
+use socketeer::server::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
+use socketeer::Value;
+
+const OURS: Peer = Peer::Ours;
+
+/// One test per transport mode; `$arg` turns the started server into the
+/// scenario's first argument.
+macro_rules! per_transport {
+    ($name:ident, $scenario:ident, |$s:ident| $arg:expr) => {
+        mod $name {
+            use super::*;
+
+            async fn run(transports: Transports) {
+                #[allow(unused_mut)]
+                let mut $s = Server::start(OURS);
+                client_support::$scenario($arg, transports).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn websocket() {
+                run(Transports::WebSocket).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn polling() {
+                run(Transports::Polling).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn upgrade() {
+                run(Transports::Both).await;
+            }
+        }
+    };
+}
+
+per_transport!(round_trips, round_trips, |s| s.url());
+per_transport!(restart_delivers_buffered, restart_delivers_buffered, |s| {
+    &mut s
+});
+per_transport!(state_recovery, state_recovery, |_s| {
+    in_process_recovery_server().await
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_deliver_everything_websocket() {
+    let mut server = Server::start(OURS);
+    client_support::retries_deliver_everything(&mut server, Transports::WebSocket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_deliver_everything_polling() {
+    let mut server = Server::start(OURS);
+    client_support::retries_deliver_everything(&mut server, Transports::Polling).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_disconnect_is_final() {
+    let server = Server::start(OURS);
+    client_support::server_disconnect_is_final(server.url(), Transports::Both).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn middleware_refusal() {
+    let server = Server::start(OURS);
+    client_support::middleware_refusal(server.url(), Transports::Both).await;
+}
+
+/// socketeer's server with connection state recovery and the handlers of
+/// the recovery scenario (`echo`; `drop-me` closes the connection, then
+/// emits `missed` to every socket of `/`); its URL.
+async fn in_process_recovery_server() -> String {
+    let io = SocketIo::new(SocketIoConfig {
+        connection_state_recovery: Some(ConnectionStateRecovery::default()),
+        ..Default::default()
+    });
+    io.of("/").on_connection(|socket| {
+        socket.on("echo", |s, args, _| {
+            let _ = s.emit("echo", args);
+        });
+        socket.on("drop-me", |s, args, _| {
+            s.engine().close();
+            let delay = args.first().and_then(Value::as_u64).unwrap_or(0);
+            let ns = s.namespace().clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let _ = ns.emit("missed", vec![Value::from("while-away")]);
+            });
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(io.serve(listener));
+    url
+}
