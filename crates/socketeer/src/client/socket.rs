@@ -308,6 +308,13 @@ impl Socket {
         self.shared.lock().core.recovered(&self.inner.nsp)
     }
 
+    /// Packets emitted and not yet sent: held while offline, or waiting
+    /// in the retry queue.
+    pub fn buffered(&self) -> usize {
+        let state = self.shared.lock();
+        state.core.buffered(&self.inner.nsp) + state.core.queued(&self.inner.nsp)
+    }
+
     /// Joins the namespace (opening the connection if needed); again
     /// after a disconnect. Events come to the handlers set.
     pub fn connect(&self) {

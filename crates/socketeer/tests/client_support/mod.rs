@@ -31,8 +31,15 @@ const BUILD_HINT: &str = "run `cargo build --release --examples` first, or set \
 /// Bound on any single wait of a scenario.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// The workspace root (this module is also used by the root package's
+/// `tests/cli_io.rs`).
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if here.join("tests/interop").is_dir() {
+        here.to_path_buf()
+    } else {
+        here.join("../..")
+    }
 }
 
 // ---------------------------------------------------------------------
