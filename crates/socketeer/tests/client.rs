@@ -104,3 +104,50 @@ async fn in_process_recovery_server() -> String {
     tokio::spawn(io.serve(listener));
     url
 }
+
+/// Dropping every handle ends the connection; a panicking handler does not
+/// take the client down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_handles_close_the_connection_and_panics_are_contained() {
+    let io = SocketIo::new(Default::default());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    io.of("/").on_connection(move |socket| {
+        let tx = tx.clone();
+        socket.on_disconnect(move |_, reason| {
+            let _ = tx.send(reason.as_str().to_owned());
+        });
+        socket.on("boom", |s, _, _| {
+            let _ = s.emit("boom", vec![]);
+        });
+        socket.on("echo", |s, args, _| {
+            let _ = s.emit("echo", args);
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(io.serve(listener));
+
+    let (echo_tx, mut echo_rx) = tokio::sync::mpsc::unbounded_channel();
+    let socket = socketeer::client::ClientBuilder::new(url)
+        .transports(Transports::WebSocket)
+        .on("boom", |_, _, _| panic!("handler panics (expected in this test)"))
+        .on("echo", move |_, args, _| {
+            let _ = echo_tx.send(args);
+        })
+        .connect()
+        .await
+        .unwrap();
+    socket.emit("boom", vec![]).unwrap();
+    socket.emit("echo", vec![Value::from("still alive")]).unwrap();
+    let got = tokio::time::timeout(client_support::WAIT, echo_rx.recv())
+        .await
+        .unwrap();
+    assert_eq!(got, Some(vec![Value::from("still alive")]));
+
+    drop(socket);
+    let reason = tokio::time::timeout(client_support::WAIT, rx.recv())
+        .await
+        .expect("the server sees the client go");
+    // The Engine.IO connection is closed (no DISCONNECT packet first).
+    assert_eq!(reason.as_deref(), Some("transport close"));
+}

@@ -157,7 +157,11 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
                 break;
             }
             for job in jobs {
-                run_job(&shared, job);
+                // A panicking handler must not take the client down.
+                let run = std::panic::AssertUnwindSafe(|| run_job(&shared, job));
+                if std::panic::catch_unwind(run).is_err() {
+                    tracing::error!("a Socket.IO client handler panicked");
+                }
             }
         }
         let deadline = shared.lock().core.poll_timeout();
