@@ -130,7 +130,9 @@ async fn dropped_handles_close_the_connection_and_panics_are_contained() {
     let (echo_tx, mut echo_rx) = tokio::sync::mpsc::unbounded_channel();
     let socket = socketeer::client::ClientBuilder::new(url)
         .transports(Transports::WebSocket)
-        .on("boom", |_, _, _| panic!("handler panics (expected in this test)"))
+        .on("boom", |_, _, _| {
+            panic!("handler panics (expected in this test)")
+        })
         .on("echo", move |_, args, _| {
             let _ = echo_tx.send(args);
         })
@@ -138,7 +140,9 @@ async fn dropped_handles_close_the_connection_and_panics_are_contained() {
         .await
         .unwrap();
     socket.emit("boom", vec![]).unwrap();
-    socket.emit("echo", vec![Value::from("still alive")]).unwrap();
+    socket
+        .emit("echo", vec![Value::from("still alive")])
+        .unwrap();
     let got = tokio::time::timeout(client_support::WAIT, echo_rx.recv())
         .await
         .unwrap();
@@ -150,4 +154,47 @@ async fn dropped_handles_close_the_connection_and_panics_are_contained() {
         .expect("the server sees the client go");
     // The Engine.IO connection is closed (no DISCONNECT packet first).
     assert_eq!(reason.as_deref(), Some("transport close"));
+}
+
+/// Nothing listens: with a bounded number of attempts the client gives up
+/// (reconnect_failed), and `connect` fails; without reconnection, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnection_gives_up_after_its_attempts() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let attempts = tx.clone();
+    let started = std::time::Instant::now();
+    let err = socketeer::client::ClientBuilder::new(&url)
+        .transports(Transports::WebSocket)
+        .reconnection_attempts(3)
+        .reconnection_delay(Duration::from_millis(50))
+        .reconnection_delay_max(Duration::from_millis(100))
+        .on_reconnect_attempt(move |n| {
+            let _ = attempts.send(format!("attempt {n}"));
+        })
+        .on_reconnect_failed(move || {
+            let _ = tx.send("failed".into());
+        })
+        .connect()
+        .await
+        .expect_err("nothing listens");
+    assert!(!err.message.is_empty());
+    let mut seen = Vec::new();
+    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+        seen.push(s);
+    }
+    assert_eq!(seen, ["attempt 1", "attempt 2", "attempt 3", "failed"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let err = socketeer::client::ClientBuilder::new(&url)
+        .reconnection(false)
+        .connect()
+        .await
+        .expect_err("nothing listens");
+    assert!(!err.message.is_empty());
 }

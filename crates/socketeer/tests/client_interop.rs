@@ -78,3 +78,19 @@ async fn middleware_refusal() {
     let server = Server::start(NODE);
     client_support::middleware_refusal(server.url(), Transports::Both).await;
 }
+
+/// The sockets of two namespaces share one Engine.IO session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_share_one_engine_session() {
+    let server = Server::start(NODE);
+    client_support::round_trips(server.url(), Transports::WebSocket).await;
+    let sessions: Vec<_> = server
+        .node_events()
+        .into_iter()
+        .filter(|e| e["ev"] == "connection")
+        .map(|e| (e["nsp"].clone(), e["engine"].clone()))
+        .collect();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!(sessions[0].1, sessions[1].1, "{sessions:?}");
+    assert!(sessions[0].1.is_string());
+}

@@ -13,7 +13,7 @@
 // --recovery turns connectionStateRecovery on.
 //
 // Prints JSON lines: {"ev":"listening","port":N}; {"ev":"connection","nsp",
-// "sid","auth","recovered"}; {"ev":"event","nsp","event","args"} for every
+// "sid","engine" (the Engine.IO session id),"auth","recovered"}; {"ev":"event","nsp","event","args"} for every
 // event received (binary as {"$bin":"<hex>"}); {"ev":"disconnect","nsp",
 // "reason"}. Exits when stdin closes, or after 120 s.
 import { createServer } from 'node:http';
@@ -59,6 +59,7 @@ function common(nsp) {
       ev: 'connection',
       nsp: nsp.name,
       sid: socket.id,
+      engine: socket.conn.id,
       auth: socket.handshake.auth,
       recovered: socket.recovered,
     });
