@@ -659,7 +659,24 @@ pub async fn retries_deliver_everything(server: &mut Server, transports: Transpo
             .unwrap_or_else(|e| panic!("packet {i}: {e}"));
         assert_eq!(got, [Value::from(i)], "packet {i}");
     }
+    // Acknowledged after everything queued before it.
+    let done = socket
+        .emit_with_ack("message-with-ack", vec![Value::from("done")])
+        .await
+        .expect("the last packet acknowledged");
+    assert_eq!(done, [Value::from("done")]);
     if let Peer::Node { .. } = server.peer() {
+        // The server logs an event before acknowledging it; wait for our
+        // reader of its output to catch up.
+        let deadline = Instant::now() + WAIT;
+        while !server
+            .node_events()
+            .iter()
+            .any(|e| e["event"] == "message-with-ack" && e["args"][0] == "done")
+        {
+            assert!(Instant::now() < deadline, "the server's log lacks \"done\"");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         // The servers saw every packet, the first time in order.
         let mut firsts: Vec<i64> = Vec::new();
         for e in server.node_events() {
