@@ -155,11 +155,13 @@ impl TestServer {
     }
 }
 
-/// Heartbeat of 300 ms / 200 ms, and room for 1 MB messages in base64.
+/// A ping every 300 ms, 1 s to answer it (a missing pong ends the session
+/// 1.3 s in; the margin keeps a loaded machine from failing the tests),
+/// and room for 1 MB messages in base64.
 fn fast() -> EngineIoConfig {
     EngineIoConfig {
         ping_interval: Duration::from_millis(300),
-        ping_timeout: Duration::from_millis(200),
+        ping_timeout: Duration::from_millis(1000),
         max_payload: 4_000_000,
         ..Default::default()
     }
@@ -211,7 +213,7 @@ async fn echo_text_and_binary() {
         for mode in MODES {
             let (client, mut events, _socket) = open(&mut server, mode).await;
             assert_eq!(client.handshake().ping_interval, 300);
-            assert_eq!(client.ping_timeout(), Duration::from_millis(200));
+            assert_eq!(client.ping_timeout(), Duration::from_millis(1000));
             assert_eq!(client.handshake().max_payload, 4_000_000);
             let expected_start = match mode {
                 Transports::WebSocket => TransportKind::WebSocket,
@@ -343,7 +345,7 @@ async fn heartbeat_is_answered() {
         for mode in MODES {
             clients.push((mode, open(&mut server, mode).await));
         }
-        // Six ping intervals: any missed pong would end a session.
+        // Six ping intervals: a missed pong would end a session 1.3 s in.
         tokio::time::sleep(Duration::from_millis(1800)).await;
         server.assert_no_disconnect();
         for (mode, (client, events, _socket)) in &mut clients {
@@ -618,6 +620,151 @@ async fn abrupt_server_end() {
             let (_client, mut events) = step("connect", connect(options)).await.unwrap();
             assert_eq!(closed(&mut events).await, expected, "{mode:?}");
             task.abort();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_upgrade_when_not_offered() {
+    within(async {
+        let mut server = TestServer::start(EngineIoConfig {
+            allow_upgrades: false,
+            ..fast()
+        })
+        .await;
+        let (client, mut events, socket) = open(&mut server, Transports::Both).await;
+        assert!(client.handshake().upgrades.is_empty());
+        // Past a heartbeat: still on polling, no Upgraded event.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        client.send_text("x").unwrap();
+        assert_eq!(
+            step("echo", events.next()).await,
+            Some(Event::Message("x".into()))
+        );
+        assert_eq!(client.transport(), TransportKind::Polling);
+        assert_eq!(socket.transport(), TransportKind::Polling);
+        client.close();
+        assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+    })
+    .await;
+}
+
+/// A TCP proxy to `upstream` that refuses connections whose first request
+/// is a WebSocket upgrade (400) and pipes every other connection through.
+async fn no_websocket_proxy(upstream: SocketAddr) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut first = vec![0u8; 8192];
+                let Ok(n) = inbound.read(&mut first).await else {
+                    return;
+                };
+                let head = String::from_utf8_lossy(&first[..n]).to_ascii_lowercase();
+                if head.contains("upgrade: websocket") {
+                    let _ = inbound
+                        .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                if outbound.write_all(&first[..n]).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn failed_probe_stays_on_polling() {
+    within(async {
+        let mut server = TestServer::start(fast()).await;
+        let (proxy, task) = no_websocket_proxy(server.addr).await;
+        let mut options = server.options(Transports::Both);
+        options.url = format!("http://{proxy}");
+        let (client, mut events) = step("connect", connect(options)).await.unwrap();
+        let socket = server.connected().await;
+        assert_eq!(client.handshake().upgrades, ["websocket"]);
+        // Past a few heartbeats: the failed probe left polling working.
+        for i in 0..3 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            client.send_text(format!("m{i}")).unwrap();
+            assert_eq!(
+                step("echo", events.next()).await,
+                Some(Event::Message(format!("m{i}").into()))
+            );
+        }
+        assert_eq!(client.transport(), TransportKind::Polling);
+        assert_eq!(socket.transport(), TransportKind::Polling);
+        server.assert_no_disconnect();
+        client.close();
+        assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+        task.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn backpressure_when_events_are_not_taken() {
+    within(async {
+        // No ping while the client is held up on purpose.
+        let mut server = TestServer::start(EngineIoConfig {
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await;
+        for mode in [Transports::WebSocket, Transports::Polling] {
+            let mut options = server.options(mode);
+            options.event_buffer = 1;
+            options.max_queued_messages = 2;
+            let (client, mut events) = step("connect", connect(options)).await.unwrap();
+            let _socket = server.connected().await;
+            // Events are not taken: the session task stops reading, stops
+            // taking messages, and the send queue fills up.
+            let mut sent = 0;
+            let full = step("a full send queue", async {
+                loop {
+                    match client.send_text(format!("m{sent}")) {
+                        Ok(()) => sent += 1,
+                        Err(SendError::QueueFull) => break sent,
+                        Err(e) => panic!("{e}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+            .await;
+            assert!(
+                full < 3000,
+                "{mode:?}: {full} messages before the queue filled"
+            );
+            // send_wait waits for room; taking events makes room.
+            let waiting = {
+                let client = client.clone();
+                tokio::spawn(async move { client.send_wait(Message::Text("last".into())).await })
+            };
+            for i in 0..full {
+                assert_eq!(
+                    next_data(&mut events).await,
+                    Event::Message(format!("m{i}").into()),
+                    "{mode:?}"
+                );
+            }
+            step("send_wait", waiting).await.unwrap().unwrap();
+            assert_eq!(next_data(&mut events).await, Event::Message("last".into()));
+            client.close();
+            assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+            assert_eq!(
+                client.send_wait(Message::Text("x".into())).await,
+                Err(SendError::Closed)
+            );
         }
     })
     .await;

@@ -59,6 +59,10 @@ fn node() -> PathBuf {
 
 impl NodeServer {
     async fn start() -> NodeServer {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(args: &[&str]) -> NodeServer {
         let dir = package_dir();
         assert!(
             dir.join("node_modules/engine.io/package.json").is_file(),
@@ -68,6 +72,7 @@ impl NodeServer {
         let mut child = Command::new(node())
             .current_dir(&dir)
             .arg("server.mjs")
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -162,7 +167,7 @@ async fn interop(mode: Transports) {
     assert_eq!(conn["query"]["EIO"], "4");
     assert_eq!(conn["header"], "yes");
     assert_eq!(client.handshake().ping_interval, 300);
-    assert_eq!(client.handshake().ping_timeout, 200);
+    assert_eq!(client.handshake().ping_timeout, 1000);
     assert_eq!(client.handshake().max_payload, 4_000_000);
 
     // Small and large messages, text and binary, in order.
@@ -211,7 +216,8 @@ async fn interop(mode: Transports) {
     };
     assert_eq!(client.transport(), expected);
 
-    // Several heartbeats (300 ms + 200 ms): the session stays up.
+    // Several pings (every 300 ms; a missing pong would end the session
+    // 1.3 s in): the session stays up.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         !server.seen.iter().any(|l| l["ev"] == "close"),
@@ -260,4 +266,74 @@ async fn node_server_upgrade() {
     tokio::time::timeout(TEST, interop(Transports::Both))
         .await
         .expect("test timed out");
+}
+
+/// Node closes idle kept-alive connections (asked for 100 ms, Node does it
+/// about a second later): the polling client reconnects for its next
+/// request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_server_polling_survives_keep_alive_timeouts() {
+    tokio::time::timeout(TEST, async {
+        let mut server = NodeServer::start_with(&["5000", "100"]).await;
+        let (client, mut events) = step("connect", connect(server.options(Transports::Polling)))
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        for i in 0..3 {
+            // Longer than the keep-alive timeout: the POST connection is gone.
+            tokio::time::sleep(Duration::from_millis(1400)).await;
+            client.send_text(format!("after idle {i}")).unwrap();
+            assert_eq!(
+                next_data(&mut events).await,
+                Event::Message(format!("after idle {i}").into())
+            );
+        }
+        assert!(!client.is_closed());
+        client.close();
+        assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+        let sid = client.sid().to_owned();
+        let close = server.line("close", |l| l["sid"] == sid.as_str()).await;
+        assert_eq!(close["reason"], "transport close");
+        // The handshake's (then the GET lane's), and a new POST connection
+        // after each idle period.
+        let tcp = server.seen.iter().filter(|l| l["ev"] == "tcp").count();
+        assert!(tcp >= 4, "only {tcp} TCP connections: not reconnected?");
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// The official server refuses (413, and closes the session on) a POST over
+/// its maxHttpBufferSize: the client's batches stay under the announced
+/// maxPayload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_server_polling_batches_under_max_payload() {
+    tokio::time::timeout(TEST, async {
+        let mut server = NodeServer::start_with(&["300", "default", "1000"]).await;
+        let (client, mut events) = step("connect", connect(server.options(Transports::Polling)))
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        assert_eq!(client.handshake().max_payload, 1000);
+        let message = "y".repeat(100);
+        for _ in 0..300 {
+            client.send_text(message.clone()).unwrap();
+        }
+        for _ in 0..300 {
+            assert_eq!(
+                next_data(&mut events).await,
+                Event::Message(message.clone().into())
+            );
+        }
+        assert!(
+            !server.seen.iter().any(|l| l["ev"] == "close"),
+            "closed: {:?}",
+            server.seen
+        );
+        client.close();
+        assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+        let sid = client.sid().to_owned();
+        let close = server.line("close", |l| l["sid"] == sid.as_str()).await;
+        assert_eq!(close["reason"], "transport close");
+    })
+    .await
+    .expect("test timed out");
 }

@@ -1,13 +1,16 @@
 // The official engine.io server (v6) on 127.0.0.1 (an OS-chosen port), for
 // crates/socketeer-engineio/tests/client_node.rs.
 //
-//   node server.mjs
+//   node server.mjs [PING_INTERVAL_MS [KEEP_ALIVE_TIMEOUT_MS [MAX_HTTP_BUFFER_SIZE]]]
 //
-// pingInterval 300 ms, pingTimeout 200 ms, maxHttpBufferSize 4 MB, path
-// /engine.io/. Every message is echoed back as received (text or binary),
+// pingInterval 300 ms (or PING_INTERVAL_MS), pingTimeout 1000 ms,
+// maxHttpBufferSize 4 MB (or MAX_HTTP_BUFFER_SIZE), path /engine.io/; the
+// HTTP server closes idle kept-alive connections after
+// KEEP_ALIVE_TIMEOUT_MS (Node's default, 5 s, when absent or "default"). Every message is echoed back as received (text or binary),
 // except the text "close", which makes the server close the session.
 // Prints JSON lines on stdout:
 //   {"ev":"listening","port":N}
+//   {"ev":"tcp"}                       (each new TCP connection)
 //   {"ev":"connection","sid":"..","transport":"polling","query":{..},"header":".."}
 //   {"ev":"message","sid":"..","type":"text"|"binary","len":N,"transport":".."}
 //   {"ev":"upgrade","sid":"..","transport":"websocket"}
@@ -22,13 +25,18 @@ function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
 }
 
+const pingInterval = Number(process.argv[2] ?? 300);
 const httpServer = http.createServer();
+const keepAlive = process.argv[3] ?? "default";
+if (keepAlive !== "default") httpServer.keepAliveTimeout = Number(keepAlive);
+const maxHttpBufferSize = Number(process.argv[4] ?? 4e6);
 const engine = new Server({
-  pingInterval: 300,
-  pingTimeout: 200,
-  maxHttpBufferSize: 4e6,
+  pingInterval,
+  pingTimeout: 1000,
+  maxHttpBufferSize,
 });
 engine.attach(httpServer);
+httpServer.on("connection", () => emit({ ev: "tcp" }));
 
 engine.on("connection", (socket) => {
   const sid = socket.id;

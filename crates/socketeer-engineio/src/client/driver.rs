@@ -79,10 +79,16 @@ impl Target {
             url.host.clone()
         };
         let ws_origin = format!("{scheme}://{host}:{}", url.port);
+        // One TLS configuration for both transports.
+        let tls = match (&options.tls, url.tls) {
+            (Some(config), true) => Some(config.clone()),
+            (None, true) => Some(super::polling::default_tls_config()?),
+            (_, false) => None,
+        };
         let http = Arc::new(HttpTarget::new(
             &url,
             &options.headers,
-            options.tls.clone(),
+            tls.clone(),
             options.limits.max_payload,
         )?);
         let ws_options = socketeer_ws::ConnectOptions {
@@ -98,11 +104,7 @@ impl Target {
             },
             stream: Default::default(),
             timeout: Some(options.connect_timeout),
-            tls: match (&options.tls, url.tls) {
-                (Some(config), _) => Some(config.clone()),
-                (None, true) => Some(super::polling::default_tls_config()?),
-                (None, false) => None,
-            },
+            tls,
         };
         Ok(Target {
             http,
@@ -248,6 +250,7 @@ pub(super) async fn connect(options: ClientOptions) -> Result<(EngineClient, Eng
         Opened::Polling(lane) => (None, lane),
         Opened::WebSocket(ws) => (Some(ws), None),
     };
+    let poll_path = target.polling_path(Some(&shared.handshake.sid));
     let driver = Driver {
         session,
         target,
@@ -264,7 +267,10 @@ pub(super) async fn connect(options: ClientOptions) -> Result<(EngineClient, Eng
         post_lane: None,
         close_timeout: options.close_timeout,
         close_deadline: None,
+        heartbeat: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        heartbeat_at: None,
         max_payload,
+        poll_path,
     };
     tokio::spawn(driver.run());
     Ok((EngineClient { tx, shared }, EngineEvents { rx: events_rx }))
@@ -309,8 +315,13 @@ struct Driver {
     post_lane: Lane,
     close_timeout: Duration,
     close_deadline: Option<tokio::time::Instant>,
+    /// The heartbeat watchdog: one timer, reset when the deadline moves.
+    heartbeat: Pin<Box<tokio::time::Sleep>>,
+    heartbeat_at: Option<Instant>,
     /// The server's `maxPayload`.
     max_payload: usize,
+    /// The polling URL's path and query, with the session id.
+    poll_path: String,
 }
 
 async fn next_of<T>(fut: &mut Option<BoxFut<T>>) -> T {
@@ -344,10 +355,13 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 impl Driver {
     async fn run(mut self) {
-        if self.shared.close_requested.load(Ordering::Acquire) {
-            self.session.close();
-        }
         loop {
+            // The flag, not only the notification, decides: a close is
+            // never missed whichever branch woke the task.
+            if self.session.is_open() && self.shared.close_requested.load(Ordering::Acquire) {
+                self.take_commands(usize::MAX);
+                self.session.close();
+            }
             self.start_io().await;
             self.shared.set_transport(self.session.transport());
             while let Some(event) = self.session.poll_event() {
@@ -369,10 +383,16 @@ impl Driver {
     }
 
     async fn wait(&mut self) -> Wake {
-        let heartbeat = self
-            .session
-            .poll_timeout()
-            .map(tokio::time::Instant::from_std);
+        let deadline = self.session.poll_timeout();
+        if deadline != self.heartbeat_at {
+            self.heartbeat_at = deadline;
+            if let Some(d) = deadline {
+                self.heartbeat
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(d));
+            }
+        }
+        let heartbeat_armed = self.heartbeat_at.is_some();
         let closing = self.session.is_closing();
         let take_commands = self.rx_open && !closing && self.session.outbox_len() < OUTBOX_LIMIT;
         tokio::select! {
@@ -382,7 +402,7 @@ impl Driver {
             r = next_of(&mut self.post) => Wake::Post(r),
             m = ws_recv(&mut self.ws) => Wake::Ws(m),
             p = probe_next(&mut self.probe) => Wake::Probe(p),
-            _ = sleep_until(heartbeat) => Wake::Heartbeat,
+            _ = &mut self.heartbeat, if heartbeat_armed => Wake::Heartbeat,
             _ = sleep_until(self.close_deadline) => Wake::CloseTimeout,
         }
     }
@@ -404,13 +424,12 @@ impl Driver {
                 }
             }
         }
-        let sid = self.shared.handshake.sid.clone();
         if self.session.transport() == TransportKind::Polling && !self.session.is_pausing() {
             if self.get.is_none() && self.session.is_open() {
                 let fut = self.target.http.clone().send(
                     self.get_lane.take(),
                     Method::GET,
-                    self.target.polling_path(Some(&sid)),
+                    self.poll_path.clone(),
                     None,
                 );
                 self.get = Some(Box::pin(fut));
@@ -420,7 +439,7 @@ impl Driver {
                     let fut = self.target.http.clone().send(
                         self.post_lane.take(),
                         Method::POST,
-                        self.target.polling_path(Some(&sid)),
+                        self.poll_path.clone(),
                         Some(body),
                     );
                     self.post = Some(Box::pin(fut));
@@ -438,7 +457,10 @@ impl Driver {
         }
         if self.session.should_probe() {
             self.session.start_probe();
-            let fut = self.target.clone().ws_connect(Some(sid));
+            let fut = self
+                .target
+                .clone()
+                .ws_connect(Some(self.shared.handshake.sid.clone()));
             self.probe = Some(Probe::Connecting(Box::pin(fut)));
         }
         if self.session.is_closing() {
@@ -576,8 +598,38 @@ impl Driver {
                 self.probe = None;
                 self.session.probe_failed();
             }
-            Wake::Heartbeat => self.session.handle_timeout(Instant::now()),
+            Wake::Heartbeat => {
+                // Take what has already arrived first: a ping may be
+                // waiting behind a slow event consumer.
+                self.drain_ready().await;
+                self.session.handle_timeout(Instant::now());
+            }
             Wake::CloseTimeout => self.session.transport_closed(CloseReason::ForcedClose),
+        }
+    }
+
+    /// Handles input that is ready now, without waiting.
+    async fn drain_ready(&mut self) {
+        while !self.session.is_closed() {
+            if let Some(ws) = &mut self.ws {
+                match tokio::time::timeout(Duration::ZERO, ws.recv()).await {
+                    Ok(received) => {
+                        Box::pin(self.handle(Wake::Ws(received))).await;
+                        continue;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Some(get) = &mut self.get {
+                match tokio::time::timeout(Duration::ZERO, get).await {
+                    Ok(result) => {
+                        Box::pin(self.handle(Wake::Get(result))).await;
+                        continue;
+                    }
+                    Err(_) => break,
+                }
+            }
+            break;
         }
     }
 

@@ -42,7 +42,7 @@
 //! `pingInterval + pingTimeout`. Dropping [`EngineEvents`] does not end it
 //! (events are then discarded). Events not taken apply backpressure: the
 //! task stops reading the network (and so answering pings) while
-//! [`EventBuffer`](ClientOptions::event_buffer) events wait.
+//! [`ClientOptions::event_buffer`] events wait.
 
 mod driver;
 mod polling;
@@ -331,7 +331,9 @@ impl EngineClient {
             || self.shared.close_requested.load(Ordering::Acquire)
     }
 
-    /// Queues a message, without waiting.
+    /// Queues a message, without waiting: [`SendError::QueueFull`] when
+    /// [`ClientOptions::max_queued_messages`] are waiting (see
+    /// [`send_wait`](Self::send_wait)).
     pub fn send(&self, message: Message) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
@@ -347,6 +349,23 @@ impl EngineClient {
             mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
         })
+    }
+
+    /// Queues a message, waiting while the send queue is full (see
+    /// [`ClientOptions::max_queued_messages`]); fails only when the session
+    /// is closed or the text cannot cross polling.
+    pub async fn send_wait(&self, message: Message) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        if let Message::Text(text) = &message {
+            if self.transport() == TransportKind::Polling
+                && text.as_bytes().contains(&crate::payload::SEPARATOR)
+            {
+                return Err(SendError::RecordSeparator);
+            }
+        }
+        self.tx.send(message).await.map_err(|_| SendError::Closed)
     }
 
     /// Queues a text message.
@@ -377,7 +396,8 @@ pub struct EngineEvents {
 }
 
 impl EngineEvents {
-    /// The next event; `None` after [`Event::Closed`].
+    /// The next event; `None` after [`Event::Closed`]. Cancel-safe: usable
+    /// in `tokio::select!` without losing events.
     pub async fn next(&mut self) -> Option<Event> {
         self.rx.recv().await
     }
@@ -413,6 +433,17 @@ mod tests {
         let mut s = String::new();
         encode_component("a b&c=d/é~", &mut s);
         assert_eq!(s, "a%20b%26c%3Dd%2F%C3%A9~");
+    }
+
+    #[test]
+    fn handles_cross_tasks() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<EngineClient>();
+        send_sync::<EngineEvents>();
+        send_sync::<ClientOptions>();
+        send_sync::<Error>();
+        fn send<T: Send>(_: &T) {}
+        send(&connect(ClientOptions::new("http://127.0.0.1:1")));
     }
 
     #[test]

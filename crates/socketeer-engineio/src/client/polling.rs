@@ -60,13 +60,10 @@ impl HttpTarget {
                 Ok((name, value))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let tls = if url.tls {
-            Some(tokio_rustls::TlsConnector::from(match tls {
-                Some(config) => config,
-                None => default_tls_config()?,
-            }))
-        } else {
-            None
+        let tls = match (tls, url.tls) {
+            (Some(config), true) => Some(tokio_rustls::TlsConnector::from(config)),
+            (None, true) => Some(tokio_rustls::TlsConnector::from(default_tls_config()?)),
+            (_, false) => None,
         };
         Ok(HttpTarget {
             url: url.clone(),
@@ -99,13 +96,15 @@ impl HttpTarget {
         Ok(sender)
     }
 
-    fn request(&self, method: &Method, path: &str, body: &Option<Bytes>) -> Request<Full<Bytes>> {
+    fn request(
+        &self,
+        method: &Method,
+        path: &str,
+        body: &Option<Bytes>,
+    ) -> Result<Request<Full<Bytes>>, Error> {
         let mut req = Request::new(Full::new(body.clone().unwrap_or_default()));
         *req.method_mut() = method.clone();
-        // `path` was built from a validated URL and percent-encoded parts.
-        if let Ok(uri) = path.parse() {
-            *req.uri_mut() = uri;
-        }
+        *req.uri_mut() = path.parse().map_err(|_| Error::Url(path.to_owned()))?;
         let headers = req.headers_mut();
         headers.insert(HOST, self.host_header.clone());
         for (k, v) in &self.headers {
@@ -117,7 +116,7 @@ impl HttpTarget {
                 HeaderValue::from_static("text/plain;charset=UTF-8"),
             );
         }
-        req
+        Ok(req)
     }
 
     /// Sends one request on `lane` (reusing its connection, or a new one
@@ -141,7 +140,7 @@ impl HttpTarget {
                     None => self.connect().await?,
                 };
                 match sender
-                    .try_send_request(self.request(&method, &path, &body))
+                    .try_send_request(self.request(&method, &path, &body)?)
                     .await
                 {
                     Ok(response) => {

@@ -264,9 +264,12 @@ impl ClientSession {
         self.events.pop_front()
     }
 
-    /// The next frame to write while the session is on WebSocket.
+    /// The next frame to write while the session is on WebSocket (nothing
+    /// before the handshake: messages queued earlier wait for it).
     pub fn poll_ws_frame(&mut self) -> Option<Frame> {
-        if self.transport != TransportKind::WebSocket || self.state == State::Closed {
+        if self.transport != TransportKind::WebSocket
+            || matches!(self.state, State::Opening | State::Closed)
+        {
             return None;
         }
         self.outbox.pop_front().map(|p| p.encode())
@@ -279,7 +282,7 @@ impl ClientSession {
     /// queued.
     pub fn poll_payload(&mut self, max_payload: usize) -> Option<Bytes> {
         if self.transport != TransportKind::Polling
-            || self.state == State::Closed
+            || matches!(self.state, State::Opening | State::Closed)
             || self.upgrade == UpgradeState::Pausing
         {
             return None;
@@ -485,6 +488,23 @@ mod tests {
     }
 
     #[test]
+    fn messages_queued_before_the_handshake_wait_for_it() {
+        let t0 = Instant::now();
+        for transports in [Transports::WebSocket, Transports::Polling] {
+            let mut s = ClientSession::new(transports);
+            s.send(Message::Text("early".into())).unwrap();
+            assert_eq!(s.poll_ws_frame(), None);
+            assert_eq!(s.poll_payload(1000), None);
+            s.handle_packet(open_packet(&[]), t0);
+            let sent = match transports {
+                Transports::WebSocket => s.poll_ws_frame().map(|f| f.len()),
+                _ => s.poll_payload(1000).map(|b| b.len()),
+            };
+            assert_eq!(sent, Some("4early".len()));
+        }
+    }
+
+    #[test]
     fn messages_and_server_close() {
         let t0 = Instant::now();
         let mut s = opened(Transports::WebSocket, &[], t0);
@@ -657,5 +677,129 @@ mod tests {
             s.poll_event(),
             Some(Event::Closed(CloseReason::ForcedClose))
         );
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Packet(u8, String),
+            Timeout(u64),
+            Send(bool, String),
+            Close,
+            StartProbe,
+            ProbePacket(bool),
+            ProbeFailed,
+            Paused,
+            PollPayload(usize),
+            PollWs,
+            TransportClosed,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0u8..8, "[a-z\u{1e}]{0,6}").prop_map(|(t, s)| Op::Packet(t, s)),
+                2 => (0u64..2000).prop_map(Op::Timeout),
+                3 => (any::<bool>(), "[a-z\u{1e}]{0,6}").prop_map(|(b, s)| Op::Send(b, s)),
+                1 => Just(Op::Close),
+                1 => Just(Op::StartProbe),
+                1 => any::<bool>().prop_map(Op::ProbePacket),
+                1 => Just(Op::ProbeFailed),
+                1 => Just(Op::Paused),
+                2 => (1usize..40).prop_map(Op::PollPayload),
+                2 => Just(Op::PollWs),
+                1 => Just(Op::TransportClosed),
+            ]
+        }
+
+        fn packet(t: u8, s: String) -> Packet {
+            match t {
+                0 => open_packet(&["websocket"]),
+                1 => Packet::Close,
+                2 => Packet::Ping(None),
+                3 => Packet::Pong(Some(s.into())),
+                4 => Packet::text(s),
+                5 => Packet::Upgrade,
+                6 => Packet::Noop,
+                _ => Packet::binary(s.into_bytes()),
+            }
+        }
+
+        proptest! {
+            /// Whatever happens in whatever order: no panic, exactly one
+            /// `Closed` event at most and nothing after it, POST bodies
+            /// within the limit unless they hold a single packet, and
+            /// nothing written before the handshake.
+            #[test]
+            fn any_sequence_keeps_the_invariants(
+                transports in prop_oneof![
+                    Just(Transports::Polling),
+                    Just(Transports::WebSocket),
+                    Just(Transports::Both)
+                ],
+                ops in proptest::collection::vec(op(), 0..60),
+            ) {
+                let t0 = Instant::now();
+                let mut s = ClientSession::new(transports);
+                let mut closed = 0;
+                let mut events_after_close = 0;
+                for op in ops {
+                    let opened = s.handshake().is_some();
+                    match op {
+                        Op::Packet(t, text) => s.handle_packet(packet(t, text), t0),
+                        Op::Timeout(n) => s.handle_timeout(t0 + ms(n)),
+                        Op::Send(binary, text) => {
+                            let m = if binary {
+                                Message::Binary(Bytes::from(text.into_bytes()))
+                            } else {
+                                Message::Text(text.into())
+                            };
+                            let _ = s.send(m);
+                        }
+                        Op::Close => s.close(),
+                        Op::StartProbe => s.start_probe(),
+                        Op::ProbePacket(good) => {
+                            let data = if good { "probe" } else { "nope" };
+                            s.handle_probe_packet(Packet::Pong(Some(data.into())));
+                        }
+                        Op::ProbeFailed => s.probe_failed(),
+                        Op::Paused => s.paused(),
+                        Op::PollPayload(max) => {
+                            if let Some(body) = s.poll_payload(max) {
+                                prop_assert!(opened);
+                                prop_assert_eq!(s.transport(), TransportKind::Polling);
+                                let packets = payload::decode(body.clone(), &Limits::UNLIMITED)
+                                    .expect("a valid payload");
+                                prop_assert!(!packets.is_empty());
+                                prop_assert!(body.len() <= max || packets.len() == 1);
+                            }
+                        }
+                        Op::PollWs => {
+                            if s.poll_ws_frame().is_some() {
+                                prop_assert!(opened);
+                                prop_assert_eq!(s.transport(), TransportKind::WebSocket);
+                            }
+                        }
+                        Op::TransportClosed => s.transport_closed(CloseReason::TransportError),
+                    }
+                    while let Some(e) = s.poll_event() {
+                        if closed > 0 {
+                            events_after_close += 1;
+                        }
+                        if matches!(e, Event::Closed(_)) {
+                            closed += 1;
+                        }
+                    }
+                    if s.is_closed() {
+                        prop_assert_eq!(s.poll_timeout(), None);
+                        prop_assert_eq!(s.outbox_len(), 0);
+                    }
+                }
+                prop_assert!(closed <= 1);
+                prop_assert_eq!(events_after_close, 0);
+            }
+        }
     }
 }
