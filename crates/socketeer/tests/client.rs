@@ -198,3 +198,43 @@ async fn reconnection_gives_up_after_its_attempts() {
         .expect_err("nothing listens");
     assert!(!err.message.is_empty());
 }
+
+/// A full Engine.IO send queue makes the client wait for room, not drop
+/// packets: 300 events through a queue of 2 all arrive, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_send_queue_delays_but_never_drops() {
+    let io = SocketIo::new(Default::default());
+    io.of("/").on_connection(|socket| {
+        socket.on("echo", |s, args, _| {
+            let _ = s.emit("echo", args);
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(io.serve(listener));
+
+    for transports in [Transports::WebSocket, Transports::Polling] {
+        let mut options = socketeer::client::ManagerOptions::default();
+        options.engine.transports = transports;
+        options.engine.max_queued_messages = 2;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let socket = socketeer::client::ClientBuilder::new(&url)
+            .options(options)
+            .on("echo", move |_, args, _| {
+                let _ = tx.send(args);
+            })
+            .connect()
+            .await
+            .unwrap();
+        for i in 0..300 {
+            socket.emit("echo", vec![Value::from(i)]).unwrap();
+        }
+        for i in 0..300 {
+            let got = tokio::time::timeout(client_support::WAIT, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("echo {i} missing ({transports:?})"));
+            assert_eq!(got, Some(vec![Value::from(i)]), "{transports:?}");
+        }
+        socket.manager().close();
+    }
+}

@@ -7,8 +7,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+use std::collections::VecDeque;
+
 use socketeer_engineio::client::{
-    self as engine, CloseReason, EngineClient, EngineEvents, Event as EngineEvent,
+    self as engine, CloseReason, EngineClient, EngineEvents, Event as EngineEvent, SendError,
 };
 use socketeer_engineio::{Message, Utf8Bytes};
 use tokio::sync::Notify;
@@ -19,6 +21,51 @@ use crate::Value;
 
 type Connecting =
     Pin<Box<dyn Future<Output = Result<(EngineClient, EngineEvents), engine::Error>> + Send>>;
+
+/// The open Engine.IO connection.
+struct Conn {
+    client: EngineClient,
+    events: EngineEvents,
+    /// Messages waiting for room in the Engine.IO send queue, in order:
+    /// the driver waits for it rather than drop them.
+    stalled: VecDeque<Message>,
+    /// Close the connection once `stalled` is sent.
+    close_after: bool,
+}
+
+impl Conn {
+    fn send(&mut self, message: Message) {
+        if !self.stalled.is_empty() {
+            self.stalled.push_back(message);
+            return;
+        }
+        match self.client.send(message.clone()) {
+            Ok(()) => {}
+            Err(SendError::QueueFull) => self.stalled.push_back(message),
+            Err(e) => tracing::warn!(error = %e, "Socket.IO packet not sent"),
+        }
+    }
+
+    /// Sends what waited, until the queue is full again.
+    fn unstall(&mut self) {
+        while let Some(m) = self.stalled.pop_front() {
+            match self.client.send(m.clone()) {
+                Ok(()) => {}
+                Err(SendError::QueueFull) => {
+                    self.stalled.push_front(m);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Socket.IO packets not sent");
+                    self.stalled.clear();
+                }
+            }
+        }
+        if self.close_after {
+            self.client.close();
+        }
+    }
+}
 
 /// What to run once the state lock is released.
 enum Job {
@@ -36,7 +83,7 @@ enum Job {
 /// calls to make after it.
 fn step(
     shared: &Arc<Shared>,
-    conn: &mut Option<(EngineClient, EngineEvents)>,
+    conn: &mut Option<Conn>,
     connecting: &mut Option<Connecting>,
 ) -> Vec<Job> {
     let mut jobs = Vec::new();
@@ -51,29 +98,35 @@ fn step(
     while let Some(output) = state.core.poll_output() {
         match output {
             Output::Open => {
-                if let Some((client, _)) = conn.take() {
-                    client.close();
+                // An earlier connection still flushing is given up.
+                if let Some(old) = conn.take() {
+                    old.client.close();
                 }
                 *connecting = Some(Box::pin(engine::connect(shared.engine.clone())));
             }
             Output::Close => {
-                if let Some((client, _)) = conn.take() {
-                    client.close();
-                }
                 *connecting = None;
+                if let Some(c) = conn.as_mut() {
+                    if c.stalled.is_empty() {
+                        c.client.close();
+                        *conn = None;
+                    } else {
+                        // Closed once what waits is sent; the core no
+                        // longer listens to it.
+                        c.close_after = true;
+                    }
+                }
             }
             Output::Transmit(msg) => {
-                let Some((client, _)) = conn.as_ref() else {
+                let Some(c) = conn.as_mut().filter(|c| !c.close_after) else {
                     continue;
                 };
                 // The core writes Engine.IO packets ("4" + Socket.IO
                 // packet); the Engine.IO client adds the "4" itself.
                 let text = Utf8Bytes::from_trusted(msg.text.as_bytes().slice(1..));
-                let sent = std::iter::once(Message::Text(text))
-                    .chain(msg.attachments.into_iter().map(Message::Binary))
-                    .try_for_each(|m| client.send(m));
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "Socket.IO packet not sent");
+                c.send(Message::Text(text));
+                for a in msg.attachments {
+                    c.send(Message::Binary(a));
                 }
             }
             Output::Event(event) => match event {
@@ -146,7 +199,7 @@ fn run_job(shared: &Shared, job: Job) {
 }
 
 pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
-    let mut conn: Option<(EngineClient, EngineEvents)> = None;
+    let mut conn: Option<Conn> = None;
     let mut connecting: Option<Connecting> = None;
     loop {
         let Some(shared) = weak.upgrade() else { break };
@@ -166,6 +219,11 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
         }
         let deadline = shared.lock().core.poll_timeout();
         drop(shared);
+        // The first message waiting for room, if any.
+        let stalled = conn.as_ref().and_then(|c| {
+            let m = c.stalled.front()?.clone();
+            Some((c.client.clone(), m))
+        });
 
         let sleep = async {
             match deadline {
@@ -180,17 +238,52 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
                 let Some(shared) = weak.upgrade() else { break };
                 let mut state = shared.lock();
                 match r {
-                    Ok(c) => {
-                        conn = Some(c);
+                    Ok((client, events)) => {
+                        conn = Some(Conn {
+                            client,
+                            events,
+                            stalled: VecDeque::new(),
+                            close_after: false,
+                        });
                         state.core.on_open(Instant::now());
                     }
                     Err(e) => state.core.on_open_error(&e.to_string(), Instant::now()),
                 }
             }
-            ev = async { conn.as_mut().expect("guarded").1.next().await }, if conn.is_some() => {
+            r = async {
+                let (client, message) = stalled.clone().expect("guarded");
+                client.send_wait(message).await
+            }, if stalled.is_some() => {
+                if let Some(c) = conn.as_mut() {
+                    match r {
+                        Ok(()) => {
+                            c.stalled.pop_front();
+                            c.unstall();
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "Socket.IO packets not sent");
+                            c.stalled.clear();
+                            if c.close_after {
+                                c.client.close();
+                            }
+                        }
+                    }
+                    if c.close_after && c.stalled.is_empty() {
+                        conn = None;
+                    }
+                }
+            }
+            ev = async { conn.as_mut().expect("guarded").events.next().await }, if conn.is_some() => {
                 let Some(shared) = weak.upgrade() else { break };
                 let mut state = shared.lock();
                 let now = Instant::now();
+                if conn.as_ref().is_some_and(|c| c.close_after) {
+                    // Flushing before a close: the core is done with it.
+                    if matches!(ev, None | Some(EngineEvent::Closed(_))) {
+                        conn = None;
+                    }
+                    continue;
+                }
                 match ev {
                     Some(EngineEvent::Message(text)) => state.core.on_text(&text, now),
                     Some(EngineEvent::Binary(data)) => state.core.on_binary(data, now),
@@ -211,8 +304,8 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
             }
         }
     }
-    if let Some((client, _)) = conn {
-        client.close();
+    if let Some(c) = conn {
+        c.client.close();
     }
 }
 
