@@ -218,6 +218,10 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
             }
         }
         let deadline = shared.lock().core.poll_timeout();
+        let held = conn.as_ref().map_or(0, |c| c.stalled.len());
+        shared
+            .stalled
+            .store(held, std::sync::atomic::Ordering::Release);
         drop(shared);
         // The first message waiting for room, if any.
         let stalled = conn.as_ref().and_then(|c| {

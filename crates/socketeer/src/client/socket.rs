@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -112,6 +113,25 @@ pub(crate) struct Shared {
     pub(crate) wake: Arc<Notify>,
     pub(crate) engine: ClientOptions,
     pub(crate) handlers: ManagerHandlers,
+    /// Messages the driver holds for want of room in the Engine.IO send
+    /// queue: emits fail past `max_buffered`, volatile ones are dropped.
+    pub(crate) stalled: AtomicUsize,
+}
+
+impl Shared {
+    /// Whether an emit may proceed: `Ok(false)` drops a volatile one.
+    fn room(&self, state: &State, volatile: bool) -> Result<bool, EmitError> {
+        let stalled = self.stalled.load(Ordering::Acquire);
+        if stalled == 0 {
+            Ok(true)
+        } else if volatile {
+            Ok(false)
+        } else if stalled >= state.core.config().max_buffered {
+            Err(EmitError::BufferFull)
+        } else {
+            Ok(true)
+        }
+    }
 }
 
 impl Shared {
@@ -173,6 +193,7 @@ impl Manager {
             wake: wake.clone(),
             engine,
             handlers: ManagerHandlers::default(),
+            stalled: AtomicUsize::new(0),
         });
         tokio::spawn(driver::run(Arc::downgrade(&shared), wake));
         Manager { shared }
@@ -396,19 +417,25 @@ impl Socket {
         args: Vec<Value>,
         flags: EmitFlags,
     ) -> Result<Option<AckToken>, EmitError> {
-        let r = self
-            .shared
-            .lock()
-            .core
-            .emit(&self.inner.nsp, event, args, flags, Instant::now());
+        let r = {
+            let mut state = self.shared.lock();
+            if !self.shared.room(&state, flags.volatile)? {
+                return Ok(None);
+            }
+            state
+                .core
+                .emit(&self.inner.nsp, event, args, flags, Instant::now())
+        };
         self.shared.wake.notify_one();
         r
     }
 
     /// Emits an event (binary values, nested anywhere, become
     /// attachments). While disconnected it is buffered and sent, in
-    /// order, once connected again (see [`ManagerConfig::max_buffered`]);
-    /// with [`SocketOptions::retries`] it is sent until acknowledged.
+    /// order, once connected again; with [`SocketOptions::retries`] it is
+    /// sent until acknowledged. Fails with [`EmitError::BufferFull`] past
+    /// [`ManagerConfig::max_buffered`] packets held (offline, or waiting
+    /// for room in a full send queue).
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
         self.emit_flags(event, args, EmitFlags::default())
             .map(|_| ())
@@ -424,8 +451,9 @@ impl Socket {
         self.emit(event, serialize_args(args)?)
     }
 
-    /// Emits an event only if the connection is open; otherwise drops it
-    /// (`volatile`). Never buffered while offline, never retried.
+    /// Emits an event only if the connection is open and its send queue
+    /// has room; otherwise drops it (`volatile`). Never buffered while
+    /// offline, never retried.
     pub fn emit_volatile(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
         let flags = EmitFlags {
             volatile: true,
@@ -446,7 +474,8 @@ impl Socket {
         let now = Instant::now();
         let r = {
             let mut state = self.shared.lock();
-            match state.core.emit(&self.inner.nsp, event, args, flags, now) {
+            let room = self.shared.room(&state, false);
+            match room.and_then(|_| state.core.emit(&self.inner.nsp, event, args, flags, now)) {
                 Ok(Some(token)) => {
                     let (tx, rx) = oneshot::channel();
                     state.acks.insert(token, tx);
