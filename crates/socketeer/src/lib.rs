@@ -25,6 +25,8 @@
 //!   text or to Engine.IO messages ready to broadcast
 //!   ([`EncodedMessage`](packet::EncodedMessage)).
 //! - [`Value`]: JSON in which any value may be binary ([`Value::Binary`]).
+//! - [`client`]: the Socket.IO client ([`ClientBuilder`], [`Manager`]),
+//!   with reconnection, on a Sans-I/O core.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,4 +35,6 @@ pub mod packet;
 mod value;
 
 pub use value::{Map, Value};
+pub mod client;
+pub use client::{ClientBuilder, Manager};
 pub mod server;

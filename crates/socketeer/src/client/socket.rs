@@ -1,0 +1,918 @@
+//! The application's handles: [`Manager`], [`Socket`], [`ClientBuilder`].
+
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use socketeer_engineio::client::{ClientOptions, Transports};
+use tokio::sync::{oneshot, Notify};
+
+use super::core::{
+    AckError, AckToken, Auth, ConnectError, DisconnectReason, EmitError, EmitFlags, ManagerConfig,
+    ManagerCore, SocketOptions,
+};
+use super::driver;
+use crate::Value;
+
+/// An event handler: the socket, the arguments, and an
+/// [`AckSender`] when the server asked for an acknowledgement.
+pub type EventHandler = Arc<dyn Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync>;
+/// A catch-all handler: also gets the event name.
+pub type AnyHandler = Arc<dyn Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
+type ConnectHandler = Arc<dyn Fn(&Socket) + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(&Socket, DisconnectReason) + Send + Sync>;
+type ConnectErrorHandler = Arc<dyn Fn(&Socket, &ConnectError) + Send + Sync>;
+type AttemptHandler = Arc<dyn Fn(u32) + Send + Sync>;
+type ErrorHandler = Arc<dyn Fn(&str) + Send + Sync>;
+type FailedHandler = Arc<dyn Fn() + Send + Sync>;
+type AckResult = Result<Vec<Value>, AckError>;
+
+/// Settings of a [`Manager`]: the Engine.IO connection and the
+/// reconnection behaviour.
+#[derive(Debug, Clone)]
+pub struct ManagerOptions {
+    /// The Engine.IO client settings: `path` (default `/socket.io/`),
+    /// `transports`, `query`, `headers`, `tls`, limits. Its `url` is
+    /// replaced by the manager's.
+    pub engine: ClientOptions,
+    /// Reconnection (socket.io-client's defaults) and bounds.
+    pub config: ManagerConfig,
+}
+
+impl Default for ManagerOptions {
+    fn default() -> Self {
+        let mut engine = ClientOptions::new("");
+        engine.path = "/socket.io/".into();
+        ManagerOptions {
+            engine,
+            config: ManagerConfig::default(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct SocketHandlers {
+    events: RwLock<HashMap<String, EventHandler>>,
+    any: RwLock<Vec<AnyHandler>>,
+    connect: RwLock<Vec<ConnectHandler>>,
+    disconnect: RwLock<Vec<DisconnectHandler>>,
+    connect_error: RwLock<Vec<ConnectErrorHandler>>,
+}
+
+#[derive(Default)]
+pub(crate) struct ManagerHandlers {
+    pub(crate) reconnect_attempt: HandlerList<AttemptHandler>,
+    pub(crate) reconnect: HandlerList<AttemptHandler>,
+    pub(crate) reconnect_error: HandlerList<ErrorHandler>,
+    pub(crate) reconnect_failed: HandlerList<FailedHandler>,
+}
+
+pub(crate) struct HandlerList<T>(RwLock<Vec<T>>);
+
+impl<T> Default for HandlerList<T> {
+    fn default() -> Self {
+        HandlerList(RwLock::new(Vec::new()))
+    }
+}
+
+impl<T: Clone> HandlerList<T> {
+    fn push(&self, handler: T) {
+        push(&self.0, handler);
+    }
+
+    /// Calls `f` with each handler, none locked meanwhile.
+    pub(crate) fn call(&self, f: impl Fn(&T)) {
+        for h in read(&self.0) {
+            f(&h);
+        }
+    }
+}
+
+fn read<T: Clone>(lock: &RwLock<Vec<T>>) -> Vec<T> {
+    lock.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn push<T>(lock: &RwLock<Vec<T>>, item: T) {
+    lock.write().unwrap_or_else(|p| p.into_inner()).push(item);
+}
+
+pub(crate) struct State {
+    pub(crate) core: ManagerCore,
+    pub(crate) acks: HashMap<AckToken, oneshot::Sender<AckResult>>,
+    pub(crate) sockets: HashMap<Arc<str>, Arc<SocketInner>>,
+    pub(crate) connect_waiters: HashMap<Arc<str>, Vec<oneshot::Sender<Result<(), ConnectError>>>>,
+    pub(crate) last_error: Option<ConnectError>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) engine: ClientOptions,
+    pub(crate) handlers: ManagerHandlers,
+    /// Messages the driver holds for want of room in the Engine.IO send
+    /// queue: emits fail past `max_buffered`, volatile ones are dropped.
+    pub(crate) stalled: AtomicUsize,
+}
+
+impl Shared {
+    /// Whether an emit may proceed: `Ok(false)` drops a volatile one.
+    fn room(&self, state: &State, volatile: bool) -> Result<bool, EmitError> {
+        let stalled = self.stalled.load(Ordering::Acquire);
+        if stalled == 0 {
+            Ok(true)
+        } else if volatile {
+            Ok(false)
+        } else if stalled >= state.core.config().max_buffered {
+            Err(EmitError::BufferFull)
+        } else {
+            Ok(true)
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The driver holds a weak reference: let it see the end.
+        self.wake.notify_one();
+    }
+}
+
+pub(crate) struct SocketInner {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) handlers: SocketHandlers,
+}
+
+/// One Engine.IO connection (with reconnection) shared by the sockets of
+/// several namespaces, as socket.io-client's `Manager`. Cheap to clone.
+///
+/// The connection opens when a socket connects and closes when every
+/// socket has disconnected (or [`close`](Self::close)), or when every
+/// handle is dropped. Handlers that hold handles keep it alive until then.
+#[derive(Clone)]
+pub struct Manager {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("url", &self.shared.engine.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Manager {
+    /// A manager for the server at `url` (`http://`, `https://`, `ws://`
+    /// or `wss://`; the path comes from the options). Spawns its task:
+    /// call it within a tokio runtime. Nothing connects before a socket
+    /// does.
+    pub fn new(url: impl Into<String>, options: ManagerOptions) -> Manager {
+        let mut engine = options.engine;
+        engine.url = url.into();
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        let wake = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                core: ManagerCore::new(options.config, u64::from_le_bytes(seed)),
+                acks: HashMap::new(),
+                sockets: HashMap::new(),
+                connect_waiters: HashMap::new(),
+                last_error: None,
+            }),
+            wake: wake.clone(),
+            engine,
+            handlers: ManagerHandlers::default(),
+            stalled: AtomicUsize::new(0),
+        });
+        tokio::spawn(driver::run(Arc::downgrade(&shared), wake));
+        Manager { shared }
+    }
+
+    /// The socket of namespace `nsp` (the same one on every call; `opts`
+    /// count on the first). It connects when [`Socket::connect`] is
+    /// called, so handlers can be set first.
+    pub fn socket(&self, nsp: &str, opts: SocketOptions) -> Socket {
+        let nsp = if nsp.starts_with('/') {
+            nsp.to_owned()
+        } else {
+            format!("/{nsp}")
+        };
+        let mut state = self.shared.lock();
+        let inner = state
+            .sockets
+            .entry(Arc::from(nsp.as_str()))
+            .or_insert_with(|| {
+                Arc::new(SocketInner {
+                    nsp: Arc::from(nsp.as_str()),
+                    handlers: SocketHandlers::default(),
+                })
+            })
+            .clone();
+        state.core.register(&nsp, opts);
+        drop(state);
+        Socket {
+            shared: self.shared.clone(),
+            inner,
+        }
+    }
+
+    /// Whether the Engine.IO connection is open.
+    pub fn is_open(&self) -> bool {
+        self.shared.lock().core.is_open()
+    }
+
+    /// Calls `handler` with the attempt number (from 1) before each
+    /// reconnection attempt.
+    pub fn on_reconnect_attempt<F: Fn(u32) + Send + Sync + 'static>(&self, handler: F) {
+        self.shared
+            .handlers
+            .reconnect_attempt
+            .push(Arc::new(handler));
+    }
+
+    /// Calls `handler` with the number of attempts it took, on each
+    /// successful reconnection.
+    pub fn on_reconnect<F: Fn(u32) + Send + Sync + 'static>(&self, handler: F) {
+        self.shared.handlers.reconnect.push(Arc::new(handler));
+    }
+
+    /// Calls `handler` when a reconnection attempt fails.
+    pub fn on_reconnect_error<F: Fn(&str) + Send + Sync + 'static>(&self, handler: F) {
+        self.shared.handlers.reconnect_error.push(Arc::new(handler));
+    }
+
+    /// Calls `handler` when reconnection gives up
+    /// ([`ManagerConfig::reconnection_attempts`]).
+    pub fn on_reconnect_failed<F: Fn() + Send + Sync + 'static>(&self, handler: F) {
+        self.shared
+            .handlers
+            .reconnect_failed
+            .push(Arc::new(handler));
+    }
+
+    /// Disconnects every socket ("io client disconnect") and closes the
+    /// connection; no reconnection follows. Awaited acknowledgements fail.
+    pub fn close(&self) {
+        self.shared.lock().core.close(Instant::now());
+        self.shared.wake.notify_one();
+    }
+}
+
+/// A connection to one namespace, as socket.io-client's `Socket`. Cheap to
+/// clone.
+///
+/// Handlers run on the manager's task, one at a time, in the order events
+/// arrive; they must be quick (spawn tasks for slow work; an
+/// [`AckRequest`] can be awaited there).
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("nsp", &self.inner.nsp)
+            .field("id", &self.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.inner.nsp
+    }
+
+    /// The manager this socket belongs to.
+    pub fn manager(&self) -> Manager {
+        Manager {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The socket id the server gave, while connected.
+    pub fn id(&self) -> Option<String> {
+        self.shared
+            .lock()
+            .core
+            .sid(&self.inner.nsp)
+            .map(str::to_owned)
+    }
+
+    /// Whether the namespace is joined.
+    pub fn connected(&self) -> bool {
+        self.shared.lock().core.connected(&self.inner.nsp)
+    }
+
+    /// Whether the socket reconnects by itself: false after a server-side
+    /// or client-side disconnect, or a refusal.
+    pub fn active(&self) -> bool {
+        self.shared.lock().core.active(&self.inner.nsp)
+    }
+
+    /// Whether the last connection recovered the previous session
+    /// (connection state recovery): missed events were replayed.
+    pub fn recovered(&self) -> bool {
+        self.shared.lock().core.recovered(&self.inner.nsp)
+    }
+
+    /// Packets emitted and not yet sent: held while offline, or waiting
+    /// in the retry queue.
+    pub fn buffered(&self) -> usize {
+        let state = self.shared.lock();
+        state.core.buffered(&self.inner.nsp) + state.core.queued(&self.inner.nsp)
+    }
+
+    /// Joins the namespace (opening the connection if needed); again
+    /// after a disconnect. Events come to the handlers set.
+    pub fn connect(&self) {
+        self.shared
+            .lock()
+            .core
+            .join(&self.inner.nsp, Instant::now());
+        self.shared.wake.notify_one();
+    }
+
+    /// Leaves the namespace ("io client disconnect"); no reconnection
+    /// follows. The connection closes when no socket is left.
+    pub fn disconnect(&self) {
+        self.shared
+            .lock()
+            .core
+            .disconnect(&self.inner.nsp, Instant::now());
+        self.shared.wake.notify_one();
+    }
+
+    /// Sets the handler of `event` (replacing any earlier one).
+    pub fn on<F>(&self, event: &str, handler: F)
+    where
+        F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    {
+        self.inner
+            .handlers
+            .events
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(event.to_owned(), Arc::new(handler));
+    }
+
+    /// Removes the handler of `event`.
+    pub fn off(&self, event: &str) {
+        self.inner
+            .handlers
+            .events
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(event);
+    }
+
+    /// Adds a catch-all handler, called for every event before its own
+    /// handler.
+    pub fn on_any<F>(&self, handler: F)
+    where
+        F: Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    {
+        push(&self.inner.handlers.any, Arc::new(handler));
+    }
+
+    /// Adds a handler called on every (re)connection to the namespace.
+    pub fn on_connect<F: Fn(&Socket) + Send + Sync + 'static>(&self, handler: F) {
+        push(&self.inner.handlers.connect, Arc::new(handler));
+    }
+
+    /// Adds a handler called when the namespace is left, with the reason.
+    pub fn on_disconnect<F>(&self, handler: F)
+    where
+        F: Fn(&Socket, DisconnectReason) + Send + Sync + 'static,
+    {
+        push(&self.inner.handlers.disconnect, Arc::new(handler));
+    }
+
+    /// Adds a handler called when joining fails: the server's refusal
+    /// (e.g. a middleware's error; the socket then stays disconnected) or
+    /// a connection attempt that failed (reconnection goes on).
+    pub fn on_connect_error<F>(&self, handler: F)
+    where
+        F: Fn(&Socket, &ConnectError) + Send + Sync + 'static,
+    {
+        push(&self.inner.handlers.connect_error, Arc::new(handler));
+    }
+
+    fn emit_flags(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+        flags: EmitFlags,
+    ) -> Result<Option<AckToken>, EmitError> {
+        let r = {
+            let mut state = self.shared.lock();
+            if !self.shared.room(&state, flags.volatile)? {
+                return Ok(None);
+            }
+            state
+                .core
+                .emit(&self.inner.nsp, event, args, flags, Instant::now())
+        };
+        self.shared.wake.notify_one();
+        r
+    }
+
+    /// Emits an event (binary values, nested anywhere, become
+    /// attachments). While disconnected it is buffered and sent, in
+    /// order, once connected again; with [`SocketOptions::retries`] it is
+    /// sent until acknowledged. Fails with [`EmitError::BufferFull`] past
+    /// [`ManagerConfig::max_buffered`] packets held (offline, or waiting
+    /// for room in a full send queue).
+    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
+        self.emit_flags(event, args, EmitFlags::default())
+            .map(|_| ())
+    }
+
+    /// Emits an event whose arguments are any value serializing to a JSON
+    /// array (a tuple or a `Vec`).
+    pub fn emit_serialized<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), EmitError> {
+        self.emit(event, serialize_args(args)?)
+    }
+
+    /// Emits an event only if the connection is open and its send queue
+    /// has room; otherwise drops it (`volatile`). Never buffered while
+    /// offline, never retried.
+    pub fn emit_volatile(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
+        let flags = EmitFlags {
+            volatile: true,
+            ..Default::default()
+        };
+        self.emit_flags(event, args, flags).map(|_| ())
+    }
+
+    /// Emits an event (now, as [`emit`](Self::emit)) and returns the
+    /// request to await for the server's acknowledgement; `.timeout(..)`
+    /// bounds the wait (the default is [`SocketOptions::ack_timeout`],
+    /// else until answered or disconnected).
+    pub fn emit_with_ack(&self, event: &str, args: Vec<Value>) -> AckRequest {
+        let flags = EmitFlags {
+            ack: true,
+            ..Default::default()
+        };
+        let now = Instant::now();
+        let r = {
+            let mut state = self.shared.lock();
+            let room = self.shared.room(&state, false);
+            match room.and_then(|_| state.core.emit(&self.inner.nsp, event, args, flags, now)) {
+                Ok(Some(token)) => {
+                    let (tx, rx) = oneshot::channel();
+                    state.acks.insert(token, tx);
+                    Ok((token, rx))
+                }
+                Ok(None) => Err(AckError::Closed),
+                Err(e) => Err(AckError::Emit(e)),
+            }
+        };
+        self.shared.wake.notify_one();
+        AckRequest {
+            shared: self.shared.clone(),
+            emitted: now,
+            state: r,
+        }
+    }
+
+    /// [`emit_with_ack`](Self::emit_with_ack) with serialized arguments.
+    pub fn emit_serialized_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> AckRequest {
+        match serialize_args(args) {
+            Ok(args) => self.emit_with_ack(event, args),
+            Err(e) => AckRequest {
+                shared: self.shared.clone(),
+                emitted: Instant::now(),
+                state: Err(AckError::Emit(e)),
+            },
+        }
+    }
+
+    pub(crate) fn dispatch_event(&self, event: &str, args: Vec<Value>, ack_id: Option<u64>) {
+        let any = read(&self.inner.handlers.any);
+        let handler = self
+            .inner
+            .handlers
+            .events
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(event)
+            .cloned();
+        let ack = |id| AckSender {
+            socket: self.clone(),
+            id,
+        };
+        // Every handler may answer; the server takes the first answer.
+        let mut args = Some(args);
+        let last = any.len();
+        for (i, h) in any.iter().enumerate() {
+            // The last handler gets the arguments without a copy.
+            let a = if i + 1 == last && handler.is_none() {
+                args.take()
+            } else {
+                args.clone()
+            };
+            h(self, event, a.unwrap_or_default(), ack_id.map(ack));
+        }
+        if let Some(h) = handler {
+            h(self, args.unwrap_or_default(), ack_id.map(ack));
+        }
+    }
+
+    pub(crate) fn dispatch_connect(&self) {
+        for h in read(&self.inner.handlers.connect) {
+            h(self);
+        }
+    }
+
+    pub(crate) fn dispatch_disconnect(&self, reason: DisconnectReason) {
+        for h in read(&self.inner.handlers.disconnect) {
+            h(self, reason);
+        }
+    }
+
+    pub(crate) fn dispatch_connect_error(&self, error: &ConnectError) {
+        for h in read(&self.inner.handlers.connect_error) {
+            h(self, error);
+        }
+    }
+}
+
+fn serialize_args<T: Serialize + ?Sized>(args: &T) -> Result<Vec<Value>, EmitError> {
+    match Value::from_serialize(args) {
+        Ok(Value::Array(a)) => Ok(a),
+        Ok(Value::Null) => Ok(Vec::new()),
+        Ok(_) => Err(EmitError::Encode(
+            "event arguments must serialize to a JSON array".into(),
+        )),
+        Err(e) => Err(EmitError::Encode(e.to_string())),
+    }
+}
+
+/// Answers the server's event that asked for an acknowledgement (once:
+/// `send` takes it).
+#[derive(Debug)]
+pub struct AckSender {
+    socket: Socket,
+    id: u64,
+}
+
+impl AckSender {
+    /// Sends the acknowledgement with these arguments.
+    pub fn send(self, args: Vec<Value>) -> Result<(), EmitError> {
+        let r = self
+            .socket
+            .shared
+            .lock()
+            .core
+            .ack(&self.socket.inner.nsp, self.id, args);
+        self.socket.shared.wake.notify_one();
+        r
+    }
+
+    /// Sends the acknowledgement with one serializable argument.
+    pub fn send_serialized<T: Serialize>(self, arg: &T) -> Result<(), EmitError> {
+        let value = Value::from_serialize(arg).map_err(|e| EmitError::Encode(e.to_string()))?;
+        self.send(vec![value])
+    }
+
+    /// The ack id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// An emitted event waiting for its acknowledgement; `.await` it (after
+/// `.timeout(..)` if needed). Dropping it stops waiting (the event was
+/// sent all the same).
+#[must_use = "await the request for the acknowledgement"]
+pub struct AckRequest {
+    shared: Arc<Shared>,
+    emitted: Instant,
+    state: Result<(AckToken, oneshot::Receiver<AckResult>), AckError>,
+}
+
+impl std::fmt::Debug for AckRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckRequest")
+            .field("token", &self.state.as_ref().map(|s| s.0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AckRequest {
+    /// Fails with [`AckError::Timeout`] when no acknowledgement came within
+    /// `timeout` of the emit (the packet is dropped if it is still
+    /// buffered). With retries, each try waits this long.
+    pub fn timeout(self, timeout: Duration) -> Self {
+        if let Ok((token, _)) = &self.state {
+            self.shared
+                .lock()
+                .core
+                .set_ack_timeout(*token, timeout, self.emitted);
+            self.shared.wake.notify_one();
+        }
+        self
+    }
+}
+
+impl IntoFuture for AckRequest {
+    type Output = AckResult;
+    type IntoFuture = Pin<Box<dyn Future<Output = AckResult> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let (_, rx) = self.state?;
+            rx.await.unwrap_or(Err(AckError::Closed))
+        })
+    }
+}
+
+type Setup = Box<dyn FnOnce(&Socket) + Send>;
+type ManagerSetup = Box<dyn FnOnce(&Manager) + Send>;
+
+/// Builds a client for one namespace in one expression:
+///
+/// ```no_run
+/// use socketeer::client::ClientBuilder;
+/// use serde_json::json;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let socket = ClientBuilder::new("http://127.0.0.1:3000")
+///     .namespace("/chat")
+///     .auth(json!({ "token": "abc" }))
+///     .on("message", |_socket, args, _ack| println!("{args:?}"))
+///     .connect()
+///     .await?;
+/// socket.emit("message", vec!["hello".into()])?;
+/// # Ok(()) }
+/// ```
+#[must_use = "nothing happens until `connect` is awaited"]
+pub struct ClientBuilder {
+    url: String,
+    nsp: String,
+    options: ManagerOptions,
+    socket: SocketOptions,
+    setup: Vec<Setup>,
+    manager_setup: Vec<ManagerSetup>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("nsp", &self.nsp)
+            .field("options", &self.options)
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// A client of the server at `url`, namespace `/`, default options.
+    pub fn new(url: impl Into<String>) -> Self {
+        ClientBuilder {
+            url: url.into(),
+            nsp: "/".into(),
+            options: ManagerOptions::default(),
+            socket: SocketOptions::default(),
+            setup: Vec::new(),
+            manager_setup: Vec::new(),
+        }
+    }
+
+    /// The namespace to join (default `/`).
+    pub fn namespace(mut self, nsp: impl Into<String>) -> Self {
+        self.nsp = nsp.into();
+        self
+    }
+
+    /// The Engine.IO path (default `/socket.io/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.options.engine.path = path.into();
+        self
+    }
+
+    /// Which transports to use (default: polling, then an upgrade to
+    /// WebSocket).
+    pub fn transports(mut self, transports: Transports) -> Self {
+        self.options.engine.transports = transports;
+        self
+    }
+
+    /// Adds a query parameter to every request.
+    pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.engine.query.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds a header to every request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options
+            .engine
+            .headers
+            .push((name.into(), value.into()));
+        self
+    }
+
+    /// The auth payload (an object), the same on every connection.
+    pub fn auth(mut self, auth: impl Into<Value>) -> Self {
+        self.socket.auth = Auth::Static(auth.into());
+        self
+    }
+
+    /// The auth payload, computed before every connection and reconnection.
+    pub fn auth_fn<F, V>(mut self, auth: F) -> Self
+    where
+        F: Fn() -> V + Send + Sync + 'static,
+        V: Into<Value>,
+    {
+        self.socket.auth = Auth::Dynamic(Arc::new(move || auth().into()));
+        self
+    }
+
+    /// Whether to reconnect (default true).
+    pub fn reconnection(mut self, on: bool) -> Self {
+        self.options.config.reconnection = on;
+        self
+    }
+
+    /// Attempts before giving up (default: forever).
+    pub fn reconnection_attempts(mut self, attempts: u32) -> Self {
+        self.options.config.reconnection_attempts = Some(attempts);
+        self
+    }
+
+    /// First reconnection delay (default 1 s).
+    pub fn reconnection_delay(mut self, delay: Duration) -> Self {
+        self.options.config.reconnection_delay = delay;
+        self
+    }
+
+    /// Longest reconnection delay (default 5 s).
+    pub fn reconnection_delay_max(mut self, delay: Duration) -> Self {
+        self.options.config.reconnection_delay_max = delay;
+        self
+    }
+
+    /// Jitter of the reconnection delays, `0..=1` (default 0.5).
+    pub fn randomization_factor(mut self, factor: f64) -> Self {
+        self.options.config.randomization_factor = factor;
+        self
+    }
+
+    /// Packets buffered while offline, at most (default 1024).
+    pub fn max_buffered(mut self, max: usize) -> Self {
+        self.options.config.max_buffered = max;
+        self
+    }
+
+    /// Delivery at least once: see [`SocketOptions::retries`].
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.socket.retries = Some(retries);
+        self
+    }
+
+    /// Default acknowledgement timeout.
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.socket.ack_timeout = Some(timeout);
+        self
+    }
+
+    /// All manager options at once.
+    pub fn options(mut self, options: ManagerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the handler of `event`; see [`Socket::on`].
+    pub fn on<F>(mut self, event: &str, handler: F) -> Self
+    where
+        F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    {
+        let event = event.to_owned();
+        self.setup.push(Box::new(move |s| s.on(&event, handler)));
+        self
+    }
+
+    /// Adds a catch-all handler; see [`Socket::on_any`].
+    pub fn on_any<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    {
+        self.setup.push(Box::new(move |s| s.on_any(handler)));
+        self
+    }
+
+    /// Adds a connection handler; see [`Socket::on_connect`].
+    pub fn on_connect<F: Fn(&Socket) + Send + Sync + 'static>(mut self, handler: F) -> Self {
+        self.setup.push(Box::new(move |s| s.on_connect(handler)));
+        self
+    }
+
+    /// Adds a disconnection handler; see [`Socket::on_disconnect`].
+    pub fn on_disconnect<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&Socket, DisconnectReason) + Send + Sync + 'static,
+    {
+        self.setup.push(Box::new(move |s| s.on_disconnect(handler)));
+        self
+    }
+
+    /// Adds a connect error handler; see [`Socket::on_connect_error`].
+    pub fn on_connect_error<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&Socket, &ConnectError) + Send + Sync + 'static,
+    {
+        self.setup
+            .push(Box::new(move |s| s.on_connect_error(handler)));
+        self
+    }
+
+    /// See [`Manager::on_reconnect_attempt`].
+    pub fn on_reconnect_attempt<F: Fn(u32) + Send + Sync + 'static>(mut self, handler: F) -> Self {
+        self.manager_setup
+            .push(Box::new(move |m| m.on_reconnect_attempt(handler)));
+        self
+    }
+
+    /// See [`Manager::on_reconnect`].
+    pub fn on_reconnect<F: Fn(u32) + Send + Sync + 'static>(mut self, handler: F) -> Self {
+        self.manager_setup
+            .push(Box::new(move |m| m.on_reconnect(handler)));
+        self
+    }
+
+    /// See [`Manager::on_reconnect_failed`].
+    pub fn on_reconnect_failed<F: Fn() + Send + Sync + 'static>(mut self, handler: F) -> Self {
+        self.manager_setup
+            .push(Box::new(move |m| m.on_reconnect_failed(handler)));
+        self
+    }
+
+    /// Builds the socket with its handlers, without connecting: call
+    /// [`Socket::connect`].
+    pub fn build(self) -> Socket {
+        let manager = Manager::new(self.url, self.options);
+        for f in self.manager_setup {
+            f(&manager);
+        }
+        let socket = manager.socket(&self.nsp, self.socket);
+        for f in self.setup {
+            f(&socket);
+        }
+        socket
+    }
+
+    /// Connects and waits until the namespace is joined. Fails with the
+    /// server's refusal (CONNECT_ERROR), or when the client gives up
+    /// reconnecting (with reconnection off, after the first failure; with
+    /// [`reconnection_attempts`](Self::reconnection_attempts), after the
+    /// last); with the defaults it keeps trying.
+    pub async fn connect(self) -> Result<Socket, ConnectError> {
+        let socket = self.build();
+        let rx = {
+            let mut state = socket.shared.lock();
+            let (tx, rx) = oneshot::channel();
+            state
+                .connect_waiters
+                .entry(socket.inner.nsp.clone())
+                .or_default()
+                .push(tx);
+            rx
+        };
+        socket.connect();
+        match rx.await {
+            Ok(Ok(())) => Ok(socket),
+            Ok(Err(e)) => {
+                socket.manager().close();
+                Err(e)
+            }
+            Err(_) => Err(ConnectError {
+                message: "client closed".into(),
+                data: None,
+            }),
+        }
+    }
+}
