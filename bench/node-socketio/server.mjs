@@ -3,7 +3,8 @@
 // `node server.mjs PORT` serves /socket.io/ on 127.0.0.1:PORT.
 //
 // - `echo`: emits `echo` back to the sender with the same arguments;
-// - `broadcast`: emits `broadcast` with the arguments to every socket of `/`.
+// - `broadcast`: emits `broadcast` with the arguments to every socket of `/`;
+// - `message-with-ack`: calls the ack with the arguments.
 //
 // Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`.
 import { createServer } from "node:http";
@@ -20,6 +21,10 @@ const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200 });
 
 io.on("connection", (socket) => {
   socket.on("echo", (...args) => socket.emit("echo", ...args));
+  socket.on("message-with-ack", (...args) => {
+    const ack = args.pop();
+    if (typeof ack === "function") ack(...args);
+  });
   socket.on("broadcast", (...args) => io.emit("broadcast", ...args));
 });
 

@@ -3,7 +3,8 @@
 //! `io-socketioxide PORT` serves `/socket.io/` on `127.0.0.1:PORT`.
 //!
 //! - `echo`: emits `echo` back to the sender with the same arguments;
-//! - `broadcast`: emits `broadcast` with the arguments to every socket of `/`.
+//! - `broadcast`: emits `broadcast` with the arguments to every socket of `/`;
+//! - `message-with-ack`: calls the ack with the arguments.
 //!
 //! Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`.
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use serde_json::Value;
-use socketioxide::extract::{Data, SocketRef};
+use socketioxide::extract::{AckSender, Data, SocketRef};
 use socketioxide::SocketIo;
 
 #[tokio::main]
@@ -31,6 +32,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         socket.on("echo", async |s: SocketRef, Data(args): Data<Value>| {
             let _ = s.emit("echo", &args);
         });
+        socket.on(
+            "message-with-ack",
+            async |Data(args): Data<Value>, ack: AckSender| {
+                let _ = ack.send(&args);
+            },
+        );
         socket.on(
             "broadcast",
             async |io: SocketIo, Data(args): Data<Value>| {
