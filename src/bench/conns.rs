@@ -105,7 +105,7 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
     };
     let fd_limit = super::prepare(common)?;
     let runtime = super::runtime(common.coalesce_us)?;
-    let cpu_start = super::CpuSample::take(None)?;
+    let cpu_start = super::CpuSample::take(common.server_pid)?;
     let (mut report, figures) = LocalSet::new().block_on(&runtime, async {
         let setup = Rc::new(Setup {
             protocol: args.protocol,
@@ -181,6 +181,7 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
         progress.stage("hold", hold.as_millis() as u64);
         tokio::time::sleep(hold).await;
         figures.rss_open = rss()?;
+        figures.server_fds_open = common.server_pid.map(sys::open_fds).transpose()?;
         if let (Some(before), Some(open)) = (figures.rss_before, figures.rss_open) {
             figures.rss_per_conn = Some((open as f64 - before as f64) / figures.opened as f64);
         }
@@ -188,6 +189,8 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
         // 3. Heartbeat.
         if !args.no_heartbeat {
             let checked = shared.open.get();
+            let cpu_before = common.server_pid.map(sys::proc_cpu_total).transpose()?;
+            let pings_before = shared.pings.get();
             shared.answered.set(0);
             shared.round.send_modify(|r| *r += 1);
             let started = Instant::now();
@@ -209,6 +212,11 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
             figures.heartbeat_checked = checked;
             figures.heartbeat_answered = shared.answered.get();
             figures.heartbeat_s = started.elapsed().as_secs_f64();
+            figures.heartbeat_pings = shared.pings.get() - pings_before;
+            let cpu_after = common.server_pid.map(sys::proc_cpu_total).transpose()?;
+            if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+                figures.heartbeat_server_cpu_s = Some(b.saturating_sub(a).as_secs_f64());
+            }
         }
         figures.alive = shared.open.get();
 
@@ -257,6 +265,7 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
             progress.stage("hold", hold.as_millis() as u64);
             tokio::time::sleep(hold).await;
             figures.rss_after_churn = rss()?;
+            figures.server_fds_after_churn = common.server_pid.map(sys::open_fds).transpose()?;
             figures.alive_after_churn = shared.open.get();
         }
         progress.finish();
@@ -275,9 +284,11 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
         };
         Ok::<_, String>((report, figures))
     })?;
-    let cpu_end = super::CpuSample::take(None)?;
+    let cpu_end = super::CpuSample::take(common.server_pid)?;
     cpu_start.fill(&cpu_end, 1, &mut report)?;
+    // Whole-run CPU times only: there are no messages to divide them by.
     report.gen_cpu_us_per_msg = 0.0;
+    report.server_cpu_us_per_msg = None;
     report.scenario = "connections";
     report.transport = match args.protocol {
         Protocol::Ws => "websocket",

@@ -95,6 +95,10 @@ pub struct ConnFigures {
     pub rss_before: Option<u64>,
     /// Server RSS with every connection open, after `--hold`.
     pub rss_open: Option<u64>,
+    /// Server's open file descriptors with every connection open.
+    pub server_fds_open: Option<usize>,
+    /// Server's open file descriptors after the churn and `--hold`.
+    pub server_fds_after_churn: Option<usize>,
     /// `(rss_open - rss_before) / opened`, bytes.
     pub rss_per_conn: Option<f64>,
     /// Heartbeat: connections asked (WebSocket pings sent) or checked.
@@ -104,6 +108,10 @@ pub struct ConnFigures {
     pub heartbeat_answered: usize,
     /// Heartbeat: seconds until the last answer (WebSocket) or the window.
     pub heartbeat_s: f64,
+    /// Heartbeat: Engine.IO pings answered during the window (Socket.IO).
+    pub heartbeat_pings: u64,
+    /// Heartbeat: server CPU time during the window, seconds (`--server-pid`).
+    pub heartbeat_server_cpu_s: Option<f64>,
     /// Connections still open after the heartbeat round.
     pub alive: usize,
     /// Churn: connections closed and reopened.
@@ -230,6 +238,16 @@ impl Report {
                         c.heartbeat_answered, c.heartbeat_checked, c.heartbeat_s, c.alive
                     ),
                 ));
+                if let Some(cpu) = c.heartbeat_server_cpu_s {
+                    let answers = c.heartbeat_answered.max(1) as f64;
+                    rows.push((
+                        "heartbeat server CPU",
+                        format!(
+                            "{cpu:.2} s ({:.1} us per answered connection)",
+                            cpu * 1e6 / answers
+                        ),
+                    ));
+                }
                 if c.churn_s > 0.0 {
                     rows.push((
                         "churn",
@@ -240,6 +258,10 @@ impl Report {
                     ));
                     if let Some(after) = c.rss_after_churn {
                         rows.push(("server RSS after churn", kb(after)));
+                    }
+                    if let (Some(open), Some(after)) = (c.server_fds_open, c.server_fds_after_churn)
+                    {
+                        rows.push(("server fds", format!("{open} open, {after} after churn")));
                     }
                 }
                 rows.push((

@@ -79,6 +79,14 @@ pub fn rss_bytes(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| format!("{path}: no VmRSS line"))
 }
 
+/// Open file descriptors of process `pid` (entries of `/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> Result<usize, String> {
+    let path = format!("/proc/{pid}/fd");
+    Ok(std::fs::read_dir(&path)
+        .map_err(|e| format!("{path}: {e}"))?
+        .count())
+}
+
 /// Fails early, with a clear message, when process `pid` does not exist.
 pub fn check_alive(pid: u32) -> Result<(), String> {
     if std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -157,6 +165,7 @@ mod tests {
         let (user, system) = proc_cpu(None).unwrap();
         assert!(user + system < Duration::from_secs(24 * 3600));
         assert!(rss_bytes(std::process::id()).unwrap() > 0);
+        assert!(open_fds(std::process::id()).unwrap() >= 3);
         assert!(machine_busy().unwrap() > Duration::ZERO);
         check_alive(std::process::id()).unwrap();
         assert!(check_alive(u32::MAX).is_err());

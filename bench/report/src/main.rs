@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::Value;
 
 /// The row the ratios are computed against.
@@ -124,12 +125,11 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
         let protocol = r["protocol"].as_str().unwrap_or("");
         let key = format!("{scenario}/{protocol}/{transport}/{conns}/{size}/{depth}");
         let title = if connections {
-            let kind = if protocol == "io" {
-                "Socket.IO"
+            if protocol == "io" {
+                format!("Idle Socket.IO connections over {transport}: {conns}")
             } else {
-                "WebSocket"
-            };
-            format!("Idle connections: {kind} over {transport}, {conns} connections")
+                format!("Idle WebSocket connections: {conns}")
+            }
         } else if scenario == "io-broadcast" {
             format!("{scenario}: {conns} receivers x {size} B, window {depth}")
         } else {
@@ -287,12 +287,20 @@ fn chart(cells: &[Cell<'_>], path: &str) -> Result<(), String> {
             .margin(12)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d((0..n).into_segmented(), 0.0..max)
+            .build_cartesian_2d((0..n.saturating_sub(1)).into_segmented(), 0.0..max)
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .y_desc(unit.as_str())
+            .y_label_formatter(&|v| {
+                if max >= 100.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.1}")
+                }
+            })
+            .light_line_style(WHITE)
             .x_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
                 _ => String::new(),
@@ -320,7 +328,9 @@ fn chart(cells: &[Cell<'_>], path: &str) -> Result<(), String> {
                 } else {
                     format!("{v:.2}")
                 };
-                Text::new(text, (SegmentValue::CenterOf(i), *v), ("sans-serif", 13))
+                let style =
+                    TextStyle::from(("sans-serif", 13)).pos(Pos::new(HPos::Center, VPos::Bottom));
+                Text::new(text, (SegmentValue::CenterOf(i), *v), style)
             }))
             .map_err(|e| err(&e))?;
     }
