@@ -71,9 +71,7 @@ async fn serve(mut stream: TcpStream) -> std::io::Result<()> {
                 buf[pos + header - 1],
             ];
             let payload = &mut buf[pos + header..pos + header + len];
-            for (i, b) in payload.iter_mut().enumerate() {
-                *b ^= mask[i & 3];
-            }
+            unmask(payload, mask);
             let opcode = if opcode == 0x9 { 0xA } else { opcode };
             out.push(0x80 | opcode);
             match len {
@@ -102,6 +100,20 @@ async fn serve(mut stream: TcpStream) -> std::io::Result<()> {
         if stream.read_buf(&mut buf).await? == 0 {
             return Ok(());
         }
+    }
+}
+
+/// XORs `payload` with the mask, eight bytes at a time.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    let m = u32::from_ne_bytes(mask) as u64;
+    let wide = m | (m << 32);
+    let mut chunks = payload.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ wide;
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i & 3];
     }
 }
 
