@@ -488,7 +488,7 @@ impl RunState {
                 let replies = self.replies.get();
                 let rate = (replies - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
                 progress.set(
-                    now.duration_since(start).as_millis() as u64,
+                    now.duration_since(start).min(duration).as_millis() as u64,
                     format!("ms, {rate:.0} replies/s"),
                 );
                 last = (now, replies);
