@@ -7,7 +7,9 @@
 //! On namespace `/`: `echo` emits `echo` back with the same arguments,
 //! `message-with-ack` calls the ack with the arguments, `broadcast` emits
 //! `broadcast` with the arguments to every socket of `/` (as `conformance`).
-//! `TOKIO_WORKER_THREADS` sets the number of worker threads.
+//! `TOKIO_WORKER_THREADS` sets the number of worker threads;
+//! `PING_INTERVAL_MS` and `PING_TIMEOUT_MS` override the Engine.IO heartbeat
+//! (25,000 and 20,000 ms by default), as on the benchmark peers.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -18,7 +20,15 @@ use socketeer::server::{SocketIo, SocketIoConfig};
 use tokio::net::TcpListener;
 
 fn socket_io() -> SocketIo {
-    let io = SocketIo::new(SocketIoConfig::default());
+    let mut config = SocketIoConfig::default();
+    let ms = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    if let Some(interval) = ms("PING_INTERVAL_MS") {
+        config.engine.ping_interval = Duration::from_millis(interval);
+    }
+    if let Some(timeout) = ms("PING_TIMEOUT_MS") {
+        config.engine.ping_timeout = Duration::from_millis(timeout);
+    }
+    let io = SocketIo::new(config);
     io.of("/").on_connection(|socket| {
         socket.on("echo", |s, args, _| {
             let _ = s.emit("echo", args);

@@ -6,7 +6,9 @@
 // - `broadcast`: emits `broadcast` with the arguments to every socket of `/`;
 // - `message-with-ack`: calls the ack with the arguments.
 //
-// Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`.
+// Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`; the
+// environment variables PING_INTERVAL_MS and PING_TIMEOUT_MS override them
+// (scripts/bench does for its idle-connection runs).
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
@@ -17,7 +19,9 @@ if (!Number.isInteger(port) || port <= 0) {
 }
 
 const httpServer = createServer();
-const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200 });
+const pingInterval = Number(process.env.PING_INTERVAL_MS ?? 300);
+const pingTimeout = Number(process.env.PING_TIMEOUT_MS ?? 200);
+const io = new Server(httpServer, { pingInterval, pingTimeout });
 
 io.on("connection", (socket) => {
   socket.on("echo", (...args) => socket.emit("echo", ...args));

@@ -6,7 +6,9 @@
 //! - `broadcast`: emits `broadcast` with the arguments to every socket of `/`;
 //! - `message-with-ack`: calls the ack with the arguments.
 //!
-//! Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`.
+//! Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`;
+//! the environment variables `PING_INTERVAL_MS` and `PING_TIMEOUT_MS`
+//! override them (scripts/bench does for its idle-connection runs).
 
 use std::time::Duration;
 
@@ -23,9 +25,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: io-socketioxide PORT")?
         .parse()?;
 
+    let ms = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
     let (layer, io) = SocketIo::builder()
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(200))
+        .ping_interval(Duration::from_millis(ms("PING_INTERVAL_MS", 300)))
+        .ping_timeout(Duration::from_millis(ms("PING_TIMEOUT_MS", 200)))
         .build_layer();
 
     io.ns("/", async |socket: SocketRef| {
