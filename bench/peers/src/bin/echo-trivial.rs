@@ -10,7 +10,7 @@
 
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -97,8 +97,39 @@ async fn serve(mut stream: TcpStream) -> std::io::Result<()> {
             stream.write_all(&out).await?;
             out.clear();
         }
-        if stream.read_buf(&mut buf).await? == 0 {
+        if read_available(&stream, &mut buf).await? == 0 {
             return Ok(());
+        }
+    }
+}
+
+/// Waits for input and reads what the socket holds with one `recv`; a
+/// short read drained the socket, so the readiness is cleared at once
+/// instead of by a `recv` that fails with `EAGAIN` on the next turn.
+async fn read_available(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    buf.reserve(64 * 1024);
+    loop {
+        stream.readable().await?;
+        let mut got = None;
+        let result = stream.try_io(Interest::READABLE, || {
+            let space = buf.capacity() - buf.len();
+            let (n, _) = rustix::net::recv(
+                stream,
+                rustix::buffer::spare_capacity(&mut *buf),
+                rustix::net::RecvFlags::empty(),
+            )?;
+            got = Some(n);
+            if n > 0 && n < space {
+                Err(std::io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(n)
+            }
+        });
+        match (result, got) {
+            (Ok(n), _) => return Ok(n),
+            (Err(e), Some(n)) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(n),
+            (Err(e), _) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            (Err(e), _) => return Err(e),
         }
     }
 }
