@@ -3,9 +3,12 @@
 // `node server.mjs PORT` serves /socket.io/ on 127.0.0.1:PORT.
 //
 // - `echo`: emits `echo` back to the sender with the same arguments;
-// - `broadcast`: emits `broadcast` with the arguments to every socket of `/`.
+// - `broadcast`: emits `broadcast` with the arguments to every socket of `/`;
+// - `message-with-ack`: calls the ack with the arguments.
 //
-// Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`.
+// Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`; the
+// environment variables PING_INTERVAL_MS and PING_TIMEOUT_MS override them
+// (scripts/bench does for its idle-connection runs).
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
@@ -16,10 +19,16 @@ if (!Number.isInteger(port) || port <= 0) {
 }
 
 const httpServer = createServer();
-const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200 });
+const pingInterval = Number(process.env.PING_INTERVAL_MS ?? 300);
+const pingTimeout = Number(process.env.PING_TIMEOUT_MS ?? 200);
+const io = new Server(httpServer, { pingInterval, pingTimeout });
 
 io.on("connection", (socket) => {
   socket.on("echo", (...args) => socket.emit("echo", ...args));
+  socket.on("message-with-ack", (...args) => {
+    const ack = args.pop();
+    if (typeof ack === "function") ack(...args);
+  });
   socket.on("broadcast", (...args) => io.emit("broadcast", ...args));
 });
 

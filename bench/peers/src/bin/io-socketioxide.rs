@@ -3,15 +3,18 @@
 //! `io-socketioxide PORT` serves `/socket.io/` on `127.0.0.1:PORT`.
 //!
 //! - `echo`: emits `echo` back to the sender with the same arguments;
-//! - `broadcast`: emits `broadcast` with the arguments to every socket of `/`.
+//! - `broadcast`: emits `broadcast` with the arguments to every socket of `/`;
+//! - `message-with-ack`: calls the ack with the arguments.
 //!
-//! Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`.
+//! Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`;
+//! the environment variables `PING_INTERVAL_MS` and `PING_TIMEOUT_MS`
+//! override them (scripts/bench does for its idle-connection runs).
 
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use serde_json::Value;
-use socketioxide::extract::{Data, SocketRef};
+use socketioxide::extract::{AckSender, Data, SocketRef};
 use socketioxide::SocketIo;
 
 #[tokio::main]
@@ -22,15 +25,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: io-socketioxide PORT")?
         .parse()?;
 
+    let ms = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
     let (layer, io) = SocketIo::builder()
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(200))
+        .ping_interval(Duration::from_millis(ms("PING_INTERVAL_MS", 300)))
+        .ping_timeout(Duration::from_millis(ms("PING_TIMEOUT_MS", 200)))
         .build_layer();
 
     io.ns("/", async |socket: SocketRef| {
         socket.on("echo", async |s: SocketRef, Data(args): Data<Value>| {
             let _ = s.emit("echo", &args);
         });
+        socket.on(
+            "message-with-ack",
+            async |Data(args): Data<Value>, ack: AckSender| {
+                let _ = ack.send(&args);
+            },
+        );
         socket.on(
             "broadcast",
             async |io: SocketIo, Data(args): Data<Value>| {

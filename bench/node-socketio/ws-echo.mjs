@@ -1,0 +1,20 @@
+// WebSocket benchmark peer on the Node `ws` package: `node ws-echo.mjs PORT`
+// serves an echo server on 127.0.0.1:PORT (text and binary echoed as
+// received, no compression), written the way a typical `ws` user would.
+import { WebSocketServer } from "ws";
+
+const port = Number(process.argv[2]);
+if (!Number.isInteger(port) || port <= 0) {
+  console.error("usage: node ws-echo.mjs PORT");
+  process.exit(2);
+}
+
+const wss = new WebSocketServer({ host: "127.0.0.1", port, perMessageDeflate: false });
+wss.on("connection", (ws) => {
+  ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+  ws.on("error", () => {});
+});
+wss.on("listening", () => console.error(`node ws echo listening on ws://127.0.0.1:${port}`));
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.on(signal, () => process.exit(0));
+}

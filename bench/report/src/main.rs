@@ -1,0 +1,339 @@
+//! `bench-report RAW.jsonl RESULTS.md CHART.svg [HEADER.md]`: turns the JSON
+//! lines of many `socketeer bench --json` runs into Markdown tables of
+//! medians (one table per scenario cell, one row per target) and an SVG
+//! chart of the main figures.
+//!
+//! Ratios are to the `socketeer` row of the same cell: a target's median
+//! server CPU per message divided by socketeer's (above 1: the target needs
+//! more CPU than socketeer), and its messages per second divided by
+//! socketeer's. The `(min)` column is the lowest server CPU per message over
+//! the rounds: interference only ever adds cost, so it is the least disturbed
+//! figure. `max generator core use` near 100% means the generator, not the
+//! server, limited a run.
+
+use std::fmt::Write as _;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use serde_json::Value;
+
+/// The row the ratios are computed against.
+const REFERENCE: &str = "socketeer";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run(&args) {
+        eprintln!("bench-report: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let (raw, md, svg, header) = match args {
+        [raw, md, svg] => (raw, md, svg, None),
+        [raw, md, svg, header] => (raw, md, svg, Some(header)),
+        _ => return Err("usage: bench-report RAW.jsonl RESULTS.md CHART.svg [HEADER.md]".into()),
+    };
+    let text = std::fs::read_to_string(raw).map_err(|e| format!("{raw}: {e}"))?;
+    let mut runs = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if !line.trim().is_empty() {
+            runs.push(
+                serde_json::from_str::<Value>(line).map_err(|e| format!("{raw}:{}: {e}", n + 1))?,
+            );
+        }
+    }
+    let cells = cells(&runs);
+    let mut out = match header {
+        Some(h) => std::fs::read_to_string(h).map_err(|e| format!("{h}: {e}"))?,
+        None => String::new(),
+    };
+    for cell in &cells {
+        out.push_str(&render(cell));
+    }
+    std::fs::write(md, &out).map_err(|e| format!("{md}: {e}"))?;
+    chart(&cells, svg)?;
+    print!("{out}");
+    Ok(())
+}
+
+fn num(run: &Value, key: &str) -> f64 {
+    run[key].as_f64().unwrap_or(f64::NAN)
+}
+
+fn label(run: &Value) -> &str {
+    run["label"].as_str().unwrap_or("?")
+}
+
+/// Median of the non-NaN values (mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| !v.is_nan());
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// Runs of one scenario cell (same scenario, transport, conns, size, depth).
+struct Cell<'a> {
+    key: String,
+    title: String,
+    connections: bool,
+    broadcast: bool,
+    runs: Vec<&'a Value>,
+}
+
+impl Cell<'_> {
+    fn labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = Vec::new();
+        for r in &self.runs {
+            if !labels.contains(&label(r)) {
+                labels.push(label(r));
+            }
+        }
+        labels
+    }
+
+    fn median(&self, target: &str, key: &str) -> f64 {
+        median(
+            self.runs
+                .iter()
+                .filter(|r| label(r) == target)
+                .map(|r| num(r, key))
+                .collect(),
+        )
+    }
+
+    fn of(&self, target: &str) -> Vec<&Value> {
+        self.runs
+            .iter()
+            .copied()
+            .filter(|r| label(r) == target)
+            .collect()
+    }
+}
+
+fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
+    let mut cells: Vec<Cell<'_>> = Vec::new();
+    for r in runs {
+        let scenario = r["scenario"].as_str().unwrap_or("?");
+        let transport = r["transport"].as_str().unwrap_or("?");
+        let (conns, size, depth) = (&r["conns"], &r["size"], &r["depth"]);
+        let connections = scenario == "connections";
+        let protocol = r["protocol"].as_str().unwrap_or("");
+        let key = format!("{scenario}/{protocol}/{transport}/{conns}/{size}/{depth}");
+        let title = if connections {
+            if protocol == "io" {
+                format!("Idle Socket.IO connections over {transport}: {conns}")
+            } else {
+                format!("Idle WebSocket connections: {conns}")
+            }
+        } else if scenario == "io-broadcast" {
+            format!("{scenario}: {conns} receivers x {size} B, window {depth}")
+        } else {
+            format!("{scenario} over {transport}: {conns} connections x {size} B, depth {depth}")
+        };
+        match cells.iter_mut().find(|c| c.key == key) {
+            Some(cell) => cell.runs.push(r),
+            None => cells.push(Cell {
+                key,
+                title,
+                connections,
+                broadcast: scenario == "io-broadcast",
+                runs: vec![r],
+            }),
+        }
+    }
+    cells
+}
+
+fn ratio(value: f64, reference: f64) -> String {
+    if value.is_nan() || reference.is_nan() || reference <= 0.0 {
+        "n/a".into()
+    } else {
+        format!("{:.2}", value / reference)
+    }
+}
+
+fn render(cell: &Cell<'_>) -> String {
+    let mut out = format!("### {}\n\n", cell.title);
+    if cell.connections {
+        out.push_str(
+            "| target | runs | opened | connect rate /s | server RSS bytes/conn | heartbeat answered | RSS ratio to socketeer | churned | failed | RSS after churn − open (MB) | alive after churn |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        let reference = cell.median(REFERENCE, "rss_per_conn");
+        for target in cell.labels() {
+            let runs = cell.of(target);
+            let m = |k: &str| cell.median(target, k);
+            let churn_delta = median(
+                runs.iter()
+                    .map(|r| (num(r, "rss_after_churn") - num(r, "rss_open")) / 1e6)
+                    .collect(),
+            );
+            let _ = writeln!(
+                out,
+                "| {target} | {} | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} | {} | {:.0} | {:.0} | {} | {} |",
+                runs.len(),
+                m("opened"),
+                m("connect_rate"),
+                m("rss_per_conn"),
+                m("heartbeat_answered"),
+                m("heartbeat_checked"),
+                ratio(m("rss_per_conn"), reference),
+                m("churned"),
+                m("failed") + m("churn_failed"),
+                if churn_delta.is_nan() { "n/a".into() } else { format!("{churn_delta:+.1}") },
+                if m("churned").is_nan() || m("churned") == 0.0 { "n/a".into() } else { format!("{:.0}", m("alive_after_churn")) },
+            );
+        }
+        out.push('\n');
+        return out;
+    }
+    let unit = if cell.broadcast { "delivery" } else { "msg" };
+    let _ = write!(
+        out,
+        "| target | runs | msgs/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | CPU ratio to socketeer | msgs/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
+         |---|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        if cell.broadcast { " deliveries/s |" } else { "" },
+        if cell.broadcast { "---:|" } else { "" },
+    );
+    let cpu_ref = cell.median(REFERENCE, "server_cpu_us_per_msg");
+    let rate_ref = cell.median(REFERENCE, "msgs_per_s");
+    for target in cell.labels() {
+        let runs = cell.of(target);
+        let m = |k: &str| cell.median(target, k);
+        let fold = |k: &str, f: fn(f64, f64) -> f64| {
+            runs.iter()
+                .map(|r| num(r, k))
+                .filter(|v| !v.is_nan())
+                .fold(f64::NAN, f)
+        };
+        let _ = writeln!(
+            out,
+            "| {target} | {} | {:.0} |{} {:.1} | {:.1} | {:.2} | {:.2} | {} | {} | {:.2} | {:.0}% | {:.0}% |",
+            runs.len(),
+            m("msgs_per_s"),
+            if cell.broadcast { format!(" {:.0} |", m("deliveries_per_s")) } else { String::new() },
+            m("p50_us"),
+            m("p99_us"),
+            m("server_cpu_us_per_msg"),
+            fold("server_cpu_us_per_msg", f64::min),
+            ratio(m("server_cpu_us_per_msg"), cpu_ref),
+            ratio(m("msgs_per_s"), rate_ref),
+            m("gen_cpu_us_per_msg"),
+            fold("gen_cpu_util", f64::max) * 100.0,
+            fold("other_cpu_util", f64::max) * 100.0,
+        );
+    }
+    out.push('\n');
+    out
+}
+
+const COLORS: [RGBColor; 7] = [
+    RGBColor(0x2b, 0x6c, 0xb0),
+    RGBColor(0xdd, 0x84, 0x52),
+    RGBColor(0x55, 0xa8, 0x68),
+    RGBColor(0xc4, 0x4e, 0x52),
+    RGBColor(0x81, 0x72, 0xb3),
+    RGBColor(0x93, 0x78, 0x60),
+    RGBColor(0x8c, 0x8c, 0x8c),
+];
+
+/// A chart panel: title, unit, and one (target, value) per bar.
+type Panel = (String, String, Vec<(String, f64)>);
+
+/// One bar chart per cell: server CPU per message (or RSS per connection),
+/// lower is better; socketeer's bar first and in blue.
+fn chart(cells: &[Cell<'_>], path: &str) -> Result<(), String> {
+    let panels: Vec<Panel> = cells
+        .iter()
+        .map(|cell| {
+            let (key, unit) = if cell.connections {
+                ("rss_per_conn", "server RSS bytes per connection")
+            } else if cell.broadcast {
+                ("server_cpu_us_per_msg", "server CPU µs per delivery")
+            } else {
+                ("server_cpu_us_per_msg", "server CPU µs per message")
+            };
+            let mut labels = cell.labels();
+            labels.sort_by_key(|l| *l != REFERENCE);
+            let bars = labels
+                .into_iter()
+                .map(|l| (l.to_string(), cell.median(l, key)))
+                .filter(|(_, v)| v.is_finite())
+                .collect();
+            (cell.title.clone(), unit.to_string(), bars)
+        })
+        .filter(|(_, _, bars): &Panel| !bars.is_empty())
+        .collect();
+    if panels.is_empty() {
+        return Err("no run to chart".into());
+    }
+    let columns = 2usize;
+    let rows = panels.len().div_ceil(columns);
+    let root = SVGBackend::new(path, (1200, 330 * rows as u32)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| format!("{path}: {e}");
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let areas = root.split_evenly((rows, columns));
+    for ((title, unit, bars), area) in panels.iter().zip(areas.iter()) {
+        let max = bars.iter().map(|(_, v)| *v).fold(0.0, f64::max).max(1e-9) * 1.2;
+        let n = bars.len();
+        let names: Vec<String> = bars.iter().map(|(l, _)| l.clone()).collect();
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d((0..n.saturating_sub(1)).into_segmented(), 0.0..max)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_desc(unit.as_str())
+            .y_label_formatter(&|v| {
+                if max >= 100.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.1}")
+                }
+            })
+            .light_line_style(WHITE)
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .draw()
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                let color = COLORS[i % COLORS.len()];
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), *v),
+                    ],
+                    color.filled(),
+                );
+                bar.set_margin(0, 0, 12, 12);
+                bar
+            }))
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                let text = if *v >= 100.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.2}")
+                };
+                let style =
+                    TextStyle::from(("sans-serif", 13)).pos(Pos::new(HPos::Center, VPos::Bottom));
+                Text::new(text, (SegmentValue::CenterOf(i), *v), style)
+            }))
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! A Socket.IO server with the default Engine.IO settings (ping every 25 s)
+//! and the benchmark handlers, for `socketeer bench` runs where the
+//! conformance server's 300 ms heartbeat would dominate (tens of thousands
+//! of idle connections):
+//! `cargo run --release --example bench_server -- [PORT]` (default 3001).
+//!
+//! On namespace `/`: `echo` emits `echo` back with the same arguments,
+//! `message-with-ack` calls the ack with the arguments, `broadcast` emits
+//! `broadcast` with the arguments to every socket of `/` (as `conformance`).
+//! `TOKIO_WORKER_THREADS` sets the number of worker threads;
+//! `PING_INTERVAL_MS` and `PING_TIMEOUT_MS` override the Engine.IO heartbeat
+//! (25,000 and 20,000 ms by default), as on the benchmark peers.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use socketeer::server::{SocketIo, SocketIoConfig};
+use tokio::net::TcpListener;
+
+fn socket_io() -> SocketIo {
+    let mut config = SocketIoConfig::default();
+    let ms = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    if let Some(interval) = ms("PING_INTERVAL_MS") {
+        config.engine.ping_interval = Duration::from_millis(interval);
+    }
+    if let Some(timeout) = ms("PING_TIMEOUT_MS") {
+        config.engine.ping_timeout = Duration::from_millis(timeout);
+    }
+    let io = SocketIo::new(config);
+    io.of("/").on_connection(|socket| {
+        socket.on("echo", |s, args, _| {
+            let _ = s.emit("echo", args);
+        });
+        socket.on("message-with-ack", |_, args, ack| {
+            if let Some(ack) = ack {
+                let _ = ack.send(args);
+            }
+        });
+        socket.on("broadcast", |s, args, _| {
+            let _ = s.namespace().emit("broadcast", args);
+        });
+    });
+    io
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let port: u16 = match std::env::args().nth(1) {
+        Some(p) => p.parse().map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port {p:?}"))
+        })?,
+        None => 3001,
+    };
+    let io = socket_io();
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    eprintln!(
+        "bench server listening on http://{}",
+        listener.local_addr()?
+    );
+    loop {
+        let (tcp, remote) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors or similar: back off, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let io = io.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let io = io.clone();
+                async move {
+                    if io.matches(req.uri().path()) {
+                        return Ok::<_, Infallible>(io.handle(req, Some(remote)).await);
+                    }
+                    let mut not_found = Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from_static(b"not found"),
+                    ));
+                    *not_found.status_mut() = StatusCode::NOT_FOUND;
+                    Ok(not_found)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
