@@ -173,7 +173,6 @@ pub type Body = Full<Bytes>;
 
 pub(crate) struct SessionEntry {
     pub(crate) socket: Socket,
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
 }
 
 pub(crate) struct Shared {
@@ -414,11 +413,9 @@ impl EngineIo {
                         .sessions
                         .lock()
                         .unwrap_or_else(|p| p.into_inner());
-                    sessions
-                        .get(sid)
-                        .map(|e| (e.socket.clone(), e.commands.clone()))
+                    sessions.get(sid).map(|e| e.socket.clone())
                 };
-                let Some((socket, commands)) = entry else {
+                let Some(socket) = entry else {
                     return error(EngineError::UnknownSid);
                 };
                 match transport {
@@ -436,9 +433,8 @@ impl EngineIo {
                                 tokio::spawn(async move {
                                     if let Ok(mut ws) = fut.await {
                                         if upgradable {
-                                            if let Err(mpsc::error::SendError(Command::Upgrade(
-                                                mut ws,
-                                            ))) = commands.send(Command::Upgrade(Box::new(ws)))
+                                            if let Err(Command::Upgrade(mut ws)) =
+                                                socket.command(Command::Upgrade(Box::new(ws)))
                                             {
                                                 let _ = ws.close(None).await;
                                             }
@@ -459,7 +455,7 @@ impl EngineIo {
                         match *req.method() {
                             Method::GET => {
                                 let (tx, rx) = tokio::sync::oneshot::channel();
-                                if commands.send(Command::Poll(tx)).is_err() {
+                                if socket.command(Command::Poll(tx)).is_err() {
                                     return error(EngineError::UnknownSid);
                                 }
                                 rx.await.unwrap_or_else(|_| error(EngineError::UnknownSid))
@@ -469,10 +465,10 @@ impl EngineIo {
                                     // Two POSTs at once: the official server
                                     // fails the session.
                                     let _ =
-                                        commands.send(Command::Fail(CloseReason::TransportError));
+                                        socket.command(Command::Fail(CloseReason::TransportError));
                                     return error(EngineError::BadRequest);
                                 };
-                                self.post(req.into_body(), &commands).await
+                                self.post(req.into_body(), &socket).await
                             }
                             _ => error(EngineError::BadRequest),
                         }
@@ -482,7 +478,7 @@ impl EngineIo {
         }
     }
 
-    async fn post<B>(&self, body: B, commands: &mpsc::UnboundedSender<Command>) -> Response<Body>
+    async fn post<B>(&self, body: B, socket: &Socket) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -499,7 +495,7 @@ impl EngineIo {
                 } else {
                     CloseReason::TransportClose
                 };
-                let _ = commands.send(Command::Fail(reason));
+                let _ = socket.command(Command::Fail(reason));
                 return if too_large {
                     text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large")
                 } else {
@@ -514,24 +510,20 @@ impl EngineIo {
         match crate::payload::decode(body, &limits) {
             Ok(packets) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                if commands.send(Command::Post(packets, tx)).is_err() {
+                if socket.command(Command::Post(packets, tx)).is_err() {
                     return error(EngineError::UnknownSid);
                 }
                 rx.await.unwrap_or_else(|_| error(EngineError::UnknownSid))
             }
             Err(e) => {
                 tracing::debug!(error = %e, "invalid polling payload");
-                let _ = commands.send(Command::Fail(CloseReason::ParseError));
+                let _ = socket.command(Command::Fail(CloseReason::ParseError));
                 error(EngineError::BadRequest)
             }
         }
     }
 
-    fn register(
-        &self,
-        transport: TransportKind,
-        info: RequestInfo,
-    ) -> (Socket, mpsc::UnboundedReceiver<Command>) {
+    fn register(&self, transport: TransportKind, info: RequestInfo) -> Socket {
         let sid = new_sid();
         let socket = Socket::new(
             sid.clone(),
@@ -539,7 +531,6 @@ impl EngineIo {
             transport,
             self.shared.config.max_queued_messages,
         );
-        let (tx, rx) = mpsc::unbounded_channel();
         self.shared
             .sessions
             .lock()
@@ -548,10 +539,9 @@ impl EngineIo {
                 sid,
                 SessionEntry {
                     socket: socket.clone(),
-                    commands: tx,
                 },
             );
-        (socket, rx)
+        socket
     }
 
     fn open_packet(&self, sid: &str, transport: TransportKind) -> crate::Packet {
@@ -574,19 +564,13 @@ impl EngineIo {
     }
 
     fn open_polling(&self, info: RequestInfo) -> Response<Body> {
-        let (socket, commands) = self.register(TransportKind::Polling, info);
+        let socket = self.register(TransportKind::Polling, info);
         let open = self.open_packet(socket.id(), TransportKind::Polling);
         let body = match crate::payload::encode([&open]) {
             Ok(b) => b,
             Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed"),
         };
-        tokio::spawn(task::run(
-            self.shared.clone(),
-            socket,
-            commands,
-            None,
-            Instant::now(),
-        ));
+        tokio::spawn(task::run(self.shared.clone(), socket, None, Instant::now()));
         payload_response(body)
     }
 
@@ -596,7 +580,7 @@ impl EngineIo {
                 Ok(r) => r,
                 Err(e) => return text(e.status(), &e.to_string()),
             };
-        let (socket, commands) = self.register(TransportKind::WebSocket, info);
+        let socket = self.register(TransportKind::WebSocket, info);
         let open = self.open_packet(socket.id(), TransportKind::WebSocket);
         let shared = self.shared.clone();
         tokio::spawn(async move {
@@ -605,7 +589,7 @@ impl EngineIo {
                     let frame = open.encode();
                     let opened_at = Instant::now();
                     if ws.feed(task::to_ws(frame)).await.is_ok() {
-                        task::run(shared, socket, commands, Some(Box::new(ws)), opened_at).await;
+                        task::run(shared, socket, Some(Box::new(ws)), opened_at).await;
                         return;
                     }
                     shared.remove(socket.id());

@@ -47,6 +47,9 @@ pub(crate) struct SocketInner {
     pub(crate) sid: Arc<str>,
     pub(crate) info: RequestInfo,
     pub(crate) outbox: Mutex<Outbox>,
+    /// Requests of the HTTP side for the session's task.
+    pub(crate) commands: Mutex<super::task::Commands>,
+    /// Wakes the session's task: messages or commands queued.
     pub(crate) notify: Notify,
     transport: AtomicU8,
     closed: AtomicBool,
@@ -77,6 +80,7 @@ impl Socket {
                 sid,
                 info,
                 outbox: Mutex::new(Outbox::default()),
+                commands: Mutex::new(super::task::Commands::default()),
                 notify: Notify::new(),
                 transport: AtomicU8::new(transport as u8),
                 closed: AtomicBool::new(false),
@@ -132,6 +136,21 @@ impl Socket {
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Outbox> {
         self.inner.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn commands(&self) -> std::sync::MutexGuard<'_, super::task::Commands> {
+        self.inner
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands a request to the session's task; gives it back if the
+    /// session has ended.
+    pub(crate) fn command(&self, cmd: super::task::Command) -> Result<(), super::task::Command> {
+        self.commands().push(cmd)?;
+        self.inner.notify.notify_one();
+        Ok(())
     }
 
     /// Queues a message.

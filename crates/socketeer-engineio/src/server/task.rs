@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use http::Response;
 use socketeer_ws::upgrade::HyperWebSocket;
 use socketeer_ws::{CloseFrame, Error as WsError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::session::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
 use super::{error, payload_response, text, Body, EngineError, Shared, Socket};
@@ -24,6 +24,50 @@ pub(crate) enum Command {
     Fail(CloseReason),
     /// A WebSocket that wants to upgrade this session.
     Upgrade(Box<HyperWebSocket>),
+}
+
+/// Requests from the HTTP side to a session's task, in arrival order.
+/// Kept in the session itself (woken through its `Notify`) rather than a
+/// channel, whose first block of slots would cost every idle session
+/// over a kilobyte.
+#[derive(Default)]
+pub(crate) struct Commands {
+    queue: std::collections::VecDeque<Command>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Commands {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Commands")
+            .field("queued", &self.queue.len())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl Commands {
+    /// Queues a command; gives it back once the session has ended.
+    pub(crate) fn push(&mut self, cmd: Command) -> Result<(), Command> {
+        if self.closed {
+            return Err(cmd);
+        }
+        self.queue.push_back(cmd);
+        Ok(())
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Command> {
+        self.queue.pop_front()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Refuses further commands; returns those still queued.
+    pub(crate) fn close(&mut self) -> std::collections::VecDeque<Command> {
+        self.closed = true;
+        std::mem::take(&mut self.queue)
+    }
 }
 
 /// An Engine.IO frame as a WebSocket message.
@@ -335,7 +379,6 @@ async fn close_ws(mut ws: Box<HyperWebSocket>, frame: Option<CloseFrame>) {
 pub(crate) async fn run(
     shared: Arc<Shared>,
     socket: Socket,
-    mut commands: mpsc::UnboundedReceiver<Command>,
     ws: Option<Box<HyperWebSocket>>,
     opened_at: Instant,
 ) {
@@ -399,11 +442,22 @@ pub(crate) async fn run(
             biased;
             msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
             msg = recv_opt(&mut d.ws) => d.handle_ws(msg),
-            cmd = commands.recv() => match cmd {
-                Some(cmd) => d.handle_command(cmd),
-                None => d.core.close(CloseReason::TransportClose),
-            },
-            _ = socket.inner.notify.notified() => {}
+            // Woken for queued messages and for commands alike; one
+            // command per turn, so what it queues is flushed before the
+            // next one runs.
+            _ = socket.inner.notify.notified() => {
+                let (cmd, more) = {
+                    let mut commands = socket.commands();
+                    let cmd = commands.pop();
+                    (cmd, !commands.is_empty())
+                };
+                if more {
+                    socket.inner.notify.notify_one();
+                }
+                if let Some(cmd) = cmd {
+                    d.handle_command(cmd);
+                }
+            }
             // As the official server: a poll whose connection closed early
             // fails the session, rather than swallowing what is sent to it.
             _ = poll_gone(&mut d.pending_poll) => {
@@ -425,8 +479,8 @@ pub(crate) async fn run(
         let _ = tx.send(payload_response(bytes::Bytes::from_static(body)));
     }
     // Answer anything still waiting so no HTTP request hangs.
-    commands.close();
-    while let Ok(cmd) = commands.try_recv() {
+    let unanswered = socket.commands().close();
+    for cmd in unanswered {
         refuse(cmd);
     }
     shared.handler.on_disconnect(&socket, reason);
