@@ -11,11 +11,8 @@
 //! `PING_INTERVAL_MS` and `PING_TIMEOUT_MS` override the Engine.IO heartbeat
 //! (25,000 and 20,000 ms by default), as on the benchmark peers.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
 use socketeer::server::{SocketIo, SocketIoConfig};
 use tokio::net::TcpListener;
 
@@ -65,36 +62,6 @@ async fn main() -> std::io::Result<()> {
         "bench server listening on http://{}",
         listener.local_addr()?
     );
-    loop {
-        let (tcp, remote) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of file descriptors or similar: back off, keep serving.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let io = io.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let io = io.clone();
-                async move {
-                    if io.matches(req.uri().path()) {
-                        return Ok::<_, Infallible>(io.handle(req, Some(remote)).await);
-                    }
-                    let mut not_found = Response::new(http_body_util::Full::new(
-                        bytes::Bytes::from_static(b"not found"),
-                    ));
-                    *not_found.status_mut() = StatusCode::NOT_FOUND;
-                    Ok(not_found)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await;
-        });
-    }
+    // Other paths get 404; accept errors back off and keep serving.
+    io.serve(listener).await
 }
