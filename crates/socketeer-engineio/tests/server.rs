@@ -468,6 +468,8 @@ enum WsEvent {
 
 enum WsCmd {
     Send(socketeer_ws::Message),
+    /// Several messages in one write.
+    SendBatch(Vec<socketeer_ws::Message>),
     Close,
     /// Drop the TCP connection without a close frame.
     Abort,
@@ -532,6 +534,15 @@ impl WsClient {
                                 return;
                             }
                         }
+                        Some(WsCmd::SendBatch(batch)) => {
+                            for m in batch {
+                                let _ = ws.feed(m).await;
+                            }
+                            if let Err(e) = ws.flush().await {
+                                let _ = tx.send(WsEvent::Error(e.to_string()));
+                                return;
+                            }
+                        }
                         Some(WsCmd::Close) => {
                             let _ = ws.close(None).await;
                             let _ = tx.send(WsEvent::Ended);
@@ -554,6 +565,12 @@ impl WsClient {
         let _ = self
             .out
             .send(WsCmd::Send(socketeer_ws::Message::text(s.to_owned())));
+    }
+
+    /// Sends these text messages in one write.
+    fn send_text_batch(&self, texts: impl IntoIterator<Item = String>) {
+        let batch = texts.into_iter().map(socketeer_ws::Message::text).collect();
+        let _ = self.out.send(WsCmd::SendBatch(batch));
     }
 
     fn send_binary(&self, b: &[u8]) {
@@ -1114,6 +1131,52 @@ async fn websocket_session_echoes() {
             assert_eq!(ws.message().await, text(&format!("n{i}")));
         }
         server.assert_alive(&open.sid);
+    })
+    .await;
+}
+
+/// Messages that arrive together are handled in one turn of the session
+/// (a batch): all of them, in order, and a bad one in the middle ends the
+/// session without the ones behind it being delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_batch_in_one_write() {
+    within(async {
+        let mut server = TestServer::start(fast()).await;
+        let (mut ws, open) = server.websocket().await;
+        server.connected(&open.sid).await;
+        // More than one turn's batch (64), in one write.
+        ws.send_text_batch((0..300).map(|i| format!("4b{i}")));
+        for i in 0..300 {
+            assert_eq!(server.received(&open.sid).await, text(&format!("b{i}")));
+        }
+        for i in 0..300 {
+            assert_eq!(ws.message().await, text(&format!("b{i}")));
+        }
+        server.assert_alive(&open.sid);
+
+        let (mut ws, open) = server.websocket().await;
+        server.connected(&open.sid).await;
+        let batch = ["4before".to_owned(), "9bad".to_owned(), "4after".to_owned()];
+        ws.send_text_batch(batch);
+        assert_eq!(server.received(&open.sid).await, text("before"));
+        assert_eq!(
+            server.disconnected(&open.sid).await,
+            CloseReason::ParseError
+        );
+        let frame = ws.closed().await;
+        assert_eq!(frame.map(|f| f.code.0), Some(1002));
+        while let Ok(e) = server.events.try_recv() {
+            server.backlog.push(e);
+        }
+        let after = text("after");
+        assert!(
+            !server
+                .backlog
+                .iter()
+                .any(|e| matches!(e, Event::Message(s, m) if *s == open.sid && *m == after)),
+            "a message behind the bad one was delivered: {:?}",
+            server.backlog
+        );
     })
     .await;
 }

@@ -174,7 +174,7 @@ impl Socket {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        {
+        let was_empty = {
             let mut outbox = self.lock();
             if outbox.close.is_some() {
                 return Err(SendError::Closed);
@@ -182,9 +182,15 @@ impl Socket {
             if outbox.frames.len() >= self.inner.max_queue {
                 return Err(SendError::QueueFull);
             }
+            let was_empty = outbox.frames.is_empty();
             outbox.frames.push_back(frame);
+            was_empty
+        };
+        // The session task takes the whole queue whenever it runs, so the
+        // wake-up for the first queued frame covers the ones behind it.
+        if was_empty {
+            self.inner.notify.notify_one();
         }
-        self.inner.notify.notify_one();
         Ok(())
     }
 

@@ -267,6 +267,26 @@ impl Driver {
         }
     }
 
+    /// Handles the messages the WebSocket has already received, without
+    /// waiting and up to a bound: one turn of the session loop (and one
+    /// write) then serves a whole batch instead of one message.
+    fn drain_ws(&mut self) {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        for _ in 0..WS_DRAIN_BATCH {
+            if self.core.closed().is_some() {
+                return;
+            }
+            // Polled with a no-op waker: the session loop polls the
+            // WebSocket with its own waker again before it sleeps.
+            let Some(ws) = self.ws.as_mut() else { return };
+            match ws.poll_recv(&mut cx) {
+                std::task::Poll::Ready(msg) => self.handle_ws(msg),
+                std::task::Poll::Pending => return,
+            }
+        }
+    }
+
     fn handle_timeout(&mut self) {
         let now = Instant::now();
         if self.drain_deadline.is_some_and(|d| now >= d) {
@@ -352,6 +372,9 @@ impl Driver {
         false
     }
 }
+
+/// Most WebSocket messages handled in one turn of a session's loop.
+const WS_DRAIN_BATCH: usize = 64;
 
 /// How long a long-polling session closed by a server shutdown waits for
 /// the client's next poll to deliver the close packet.
@@ -441,7 +464,10 @@ pub(crate) async fn run(
             // HTTP request must be handled before the request.
             biased;
             msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
-            msg = recv_opt(&mut d.ws) => d.handle_ws(msg),
+            msg = recv_opt(&mut d.ws) => {
+                d.handle_ws(msg);
+                d.drain_ws();
+            }
             // Woken for queued messages and for commands alike; one
             // command per turn, so what it queues is flushed before the
             // next one runs.

@@ -156,20 +156,21 @@ impl Decoder {
     /// Decodes an Engine.IO message: text is a packet, binary an attachment.
     pub fn decode_message(&mut self, message: Message) -> Result<Option<Packet>, DecodeError> {
         match message {
-            Message::Text(text) => self.decode_text(text.as_bytes()),
+            Message::Text(text) => self.decode_str(&text),
             Message::Binary(data) => self.decode_binary(data),
         }
     }
 
-    /// Decodes a text packet.
-    pub fn decode_str(&mut self, text: &str) -> Result<Option<Packet>, DecodeError> {
-        self.decode_text(text.as_bytes())
+    /// Decodes a text packet given as bytes; they must be UTF-8
+    /// ([`DecodeError::InvalidUtf8`] otherwise).
+    pub fn decode_text(&mut self, text: &[u8]) -> Result<Option<Packet>, DecodeError> {
+        let text = std::str::from_utf8(text).map_err(|_| DecodeError::InvalidUtf8)?;
+        self.decode_str(text)
     }
 
-    /// Decodes a text packet given as bytes (the text of an Engine.IO
-    /// message); no separate UTF-8 pass is made, the JSON parser checks
-    /// its part.
-    pub fn decode_text(&mut self, text: &[u8]) -> Result<Option<Packet>, DecodeError> {
+    /// Decodes a text packet. Already-validated text is parsed without a
+    /// second UTF-8 pass.
+    pub fn decode_str(&mut self, text: &str) -> Result<Option<Packet>, DecodeError> {
         if self.pending.is_some() {
             self.pending = None;
             return Err(DecodeError::UnexpectedText);
@@ -223,7 +224,7 @@ impl Packet {
     /// # Ok::<(), socketeer::packet::DecodeError>(())
     /// ```
     pub fn decode_str(text: &str) -> Result<Packet, DecodeError> {
-        match parse(text.as_bytes(), usize::MAX)? {
+        match parse(text, usize::MAX)? {
             (packet, 0) => Ok(packet),
             (_, expected) => Err(DecodeError::MissingAttachments { expected }),
         }
@@ -248,17 +249,19 @@ fn digits(bytes: &[u8]) -> (Option<u64>, usize) {
 
 /// Parses a packet's text: the packet (kind normalized, placeholders still
 /// in place) and its attachment count.
-fn parse(text: &[u8], max_attachments: usize) -> Result<(Packet, usize), DecodeError> {
-    let Some((&first, mut rest)) = text.split_first() else {
+fn parse(text: &str, max_attachments: usize) -> Result<(Packet, usize), DecodeError> {
+    // Every split below is at an ASCII byte, so each piece stays a `str`.
+    let Some(&first) = text.as_bytes().first() else {
         return Err(DecodeError::Empty);
     };
     let kind =
         PacketType::from_byte(first).ok_or(DecodeError::UnknownPacketType { byte: first })?;
+    let mut rest = text.get(1..).unwrap_or_default();
 
     let mut attachments = 0;
     if kind.is_binary() {
-        let (count, len) = digits(rest);
-        if len == 0 || rest.get(len) != Some(&b'-') {
+        let (count, len) = digits(rest.as_bytes());
+        if len == 0 || rest.as_bytes().get(len) != Some(&b'-') {
             return Err(DecodeError::InvalidAttachments);
         }
         let count = count.map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
@@ -273,10 +276,9 @@ fn parse(text: &[u8], max_attachments: usize) -> Result<(Packet, usize), DecodeE
     }
 
     let mut nsp = Cow::Borrowed(MAIN_NAMESPACE);
-    if rest.first() == Some(&b'/') {
-        let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+    if rest.starts_with('/') {
+        let end = rest.find(',').unwrap_or(rest.len());
         let name = rest.get(..end).unwrap_or_default();
-        let name = std::str::from_utf8(name).map_err(|_| DecodeError::InvalidUtf8)?;
         if name != MAIN_NAMESPACE {
             nsp = Cow::Owned(name.to_owned());
         }
@@ -284,7 +286,7 @@ fn parse(text: &[u8], max_attachments: usize) -> Result<(Packet, usize), DecodeE
     }
 
     let mut id = None;
-    let (value, len) = digits(rest);
+    let (value, len) = digits(rest.as_bytes());
     if len > 0 {
         id = Some(value.ok_or(DecodeError::InvalidAckId)?);
         rest = rest.get(len..).unwrap_or_default();
@@ -293,12 +295,12 @@ fn parse(text: &[u8], max_attachments: usize) -> Result<(Packet, usize), DecodeE
     let data = if rest.is_empty() {
         None
     } else {
-        Some(match serde_json::from_slice::<Value>(rest) {
+        Some(match serde_json::from_str::<Value>(rest) {
             Ok(v) => v,
             // JavaScript strings may hold unpaired UTF-16 surrogates, which
             // JSON.stringify writes as `\ud83d`; Rust strings cannot hold
             // them, so they become U+FFFD, as in a lossy UTF-16 decode.
-            Err(e) => match replace_lone_surrogates(rest) {
+            Err(e) => match replace_lone_surrogates(rest.as_bytes()) {
                 Some(fixed) => {
                     serde_json::from_slice::<Value>(&fixed).map_err(DecodeError::InvalidJson)?
                 }

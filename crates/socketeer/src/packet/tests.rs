@@ -493,7 +493,7 @@ fn malformed() {
     // Too deep for serde_json's recursion limit: an error, not a stack overflow.
     let deep = format!("2[\"a\",{}{}]", "[".repeat(10_000), "]".repeat(10_000));
     assert!(matches!(dec(&deep), Err(DecodeError::InvalidJson(_))));
-    // A namespace that is not UTF-8 (text given as bytes).
+    // Text given as bytes that is not UTF-8, in the namespace or the data.
     let mut d = Decoder::new();
     assert!(matches!(
         d.decode_text(b"2/\xff,[\"a\"]"),
@@ -501,8 +501,10 @@ fn malformed() {
     ));
     assert!(matches!(
         d.decode_text(b"2[\"\xff\"]"),
-        Err(DecodeError::InvalidJson(_))
+        Err(DecodeError::InvalidUtf8)
     ));
+    // The decoder is still usable after either.
+    assert!(d.decode_text(b"2[\"a\"]").unwrap().is_some());
     // Every error displays.
     assert_eq!(dec("9").unwrap_err().to_string(), "unknown packet type '9'");
 }
