@@ -113,6 +113,28 @@ impl EncodedMessage {
         Ok(EncodedMessage::new(text, attachments))
     }
 
+    /// Encodes an ACK: `4` + `3[<n>-][<nsp>,]<id>[...args]`, binary
+    /// arguments as attachments (a BINARY_ACK then).
+    ///
+    /// ```
+    /// use socketeer::packet::EncodedMessage;
+    /// use socketeer::Value;
+    ///
+    /// let m = EncodedMessage::ack("/", 5, &[Value::from("ok")])?;
+    /// assert_eq!(m.text, r#"435["ok"]"#);
+    /// # Ok::<(), socketeer::packet::EncodeError>(())
+    /// ```
+    pub fn ack(nsp: &str, id: u64, args: &[Value]) -> Result<Self, EncodeError> {
+        let (text, attachments) = write(
+            Some(ENGINE_IO_MESSAGE),
+            PacketType::Ack,
+            nsp,
+            Some(id),
+            Some(args),
+        )?;
+        Ok(EncodedMessage::new(text, attachments))
+    }
+
     /// Encodes an EVENT whose arguments are any `Serialize` value that
     /// serializes to a JSON array (a tuple, a `Vec`, an array): one serde
     /// pass straight into the output, no [`Value`] tree. Binary is not
@@ -367,6 +389,21 @@ impl WithPlaceholders for Value {
             }
             scalar => scalar.serialize(s),
         }
+    }
+}
+
+/// An array of values (ack arguments) without building a [`Value::Array`].
+impl WithPlaceholders for [Value] {
+    fn serialize_placeholders<S: Serializer>(
+        &self,
+        found: &Cell<Vec<Bytes>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for value in self {
+            seq.serialize_element(&Placeholders { value, found })?;
+        }
+        seq.end()
     }
 }
 

@@ -768,6 +768,30 @@ fn engine_io_framing_and_broadcast_helpers() {
     };
     assert_eq!(Decoder::new().decode_message(msg).unwrap().unwrap(), p);
 
+    // Acks encoded straight from their arguments match the packet's encoding.
+    for (nsp, id, args) in [
+        ("/", 0, vec![]),
+        (
+            "/chat",
+            17,
+            vec![Value::from("ok"), v(json!({"a": [1, null]}))],
+        ),
+        (
+            "/",
+            u64::MAX,
+            vec![bin(&[1, 2]), v(json!([{"x": 1}])), bin(&[3])],
+        ),
+    ] {
+        assert_eq!(
+            EncodedMessage::ack(nsp, id, &args).unwrap(),
+            Packet::ack(nsp, id, args.clone()).encode_message().unwrap(),
+            "ack {id} on {nsp}"
+        );
+    }
+    let m = EncodedMessage::ack("/", 2, &[bin(&[9])]).unwrap();
+    assert_eq!(m.text, r#"461-2[{"_placeholder":true,"num":0}]"#);
+    assert!(EncodedMessage::ack("chat", 1, &[]).is_err());
+
     // Binary through the broadcast helper.
     let m =
         EncodedMessage::event("/", "file", None, &[v(json!({"name": "a"})), bin(&[7])]).unwrap();

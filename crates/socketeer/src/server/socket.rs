@@ -114,8 +114,7 @@ pub struct AckSender {
 impl AckSender {
     /// Sends the acknowledgement with these arguments.
     pub fn send(self, args: Vec<Value>) -> Result<(), EmitError> {
-        let msg =
-            Packet::ack(self.socket.namespace_name().to_owned(), self.id, args).encode_message()?;
+        let msg = EncodedMessage::ack(self.socket.namespace_name(), self.id, &args)?;
         self.socket.send_encoded(&msg)
     }
 
