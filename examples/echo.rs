@@ -3,7 +3,8 @@
 //! test suite and of the WebSocket benchmarks.
 //!
 //! `cargo run --release --example echo -- [PORT]` (default 9001), binds
-//! 127.0.0.1. `TOKIO_WORKER_THREADS` sets the number of worker threads.
+//! 127.0.0.1. `TOKIO_WORKER_THREADS` sets the number of worker threads
+//! (1: tokio's current-thread scheduler).
 
 use std::sync::OnceLock;
 
@@ -43,8 +44,23 @@ async fn serve(tcp: TcpStream) {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
+    // One worker: the current-thread scheduler, which skips the
+    // work-stealing machinery a single worker does not need.
+    let one_worker = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|v| v.trim() == "1");
+    let runtime = if one_worker {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> std::io::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
