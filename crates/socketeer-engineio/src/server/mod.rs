@@ -229,6 +229,28 @@ fn parse_query(q: &str) -> Query<'_> {
     out
 }
 
+/// A copy of `uri` in storage of its own. hyper parses the request line
+/// in place: its URI shares the connection's read buffer (8 KiB), which a
+/// session kept for its lifetime would pin.
+fn owned_uri(uri: http::Uri) -> http::Uri {
+    let owned = Bytes::copy_from_slice(uri.to_string().as_bytes());
+    http::Uri::from_maybe_shared(owned).unwrap_or(uri)
+}
+
+/// A copy of `headers` whose values own their bytes (see [`owned_uri`]:
+/// hyper's header values are slices of the connection's read buffer).
+fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut owned = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let copy = HeaderValue::from_bytes(value.as_bytes()).map(|mut v| {
+            v.set_sensitive(value.is_sensitive());
+            v
+        });
+        owned.append(name.clone(), copy.unwrap_or_else(|_| value.clone()));
+    }
+    owned
+}
+
 /// A new unguessable session id: 15 random bytes, URL-safe base64.
 fn new_sid() -> Arc<str> {
     use base64::Engine as _;
@@ -383,8 +405,8 @@ impl EngineIo {
                     return error(EngineError::BadHandshakeMethod);
                 }
                 let info = RequestInfo {
-                    uri,
-                    headers: Arc::new(req.headers().clone()),
+                    uri: owned_uri(uri),
+                    headers: Arc::new(owned_headers(req.headers())),
                     remote_addr,
                 };
                 if let Some(allow) = &config.allow_request {
@@ -779,4 +801,45 @@ pub(crate) fn payload_response(body: Bytes) -> Response<Body> {
         HeaderValue::from_static("text/plain; charset=UTF-8"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inside(buf: &Bytes, s: &[u8]) -> bool {
+        let range = buf.as_ptr_range();
+        range.contains(&s.as_ptr())
+    }
+
+    /// As hyper parses a request: URI and header values are slices of
+    /// the connection's read buffer. The session's copy must not be.
+    #[test]
+    fn request_info_does_not_pin_the_read_buffer() {
+        let buf = Bytes::from_static(b"/socket.io/?EIO=4&transport=websocket\0websocket\0s=1\0x");
+        let uri = http::Uri::from_maybe_shared(buf.slice(0..37)).unwrap();
+        let mut headers = http::HeaderMap::new();
+        let value =
+            |r: std::ops::Range<usize>| HeaderValue::from_maybe_shared(buf.slice(r)).unwrap();
+        headers.insert("upgrade", value(38..47));
+        headers.append("cookie", value(48..51));
+        let mut secret = value(52..53);
+        secret.set_sensitive(true);
+        headers.append("cookie", secret);
+        headers.insert("x-custom", value(52..53));
+        assert!(inside(&buf, headers["upgrade"].as_bytes()));
+
+        let owned = owned_headers(&headers);
+        assert_eq!(owned, headers);
+        let cookies: Vec<_> = owned.get_all("cookie").iter().collect();
+        assert_eq!(cookies.len(), 2);
+        assert!(!cookies[0].is_sensitive() && cookies[1].is_sensitive());
+        for v in owned.values() {
+            assert!(!inside(&buf, v.as_bytes()));
+        }
+        let owned_uri = owned_uri(uri.clone());
+        assert_eq!(owned_uri, uri);
+        assert_eq!(owned_uri.query(), Some("EIO=4&transport=websocket"));
+        assert!(!inside(&buf, owned_uri.path().as_bytes()));
+    }
 }
