@@ -240,13 +240,14 @@ fn owned_uri(uri: http::Uri) -> http::Uri {
 /// A copy of `headers` whose values own their bytes (see [`owned_uri`]:
 /// hyper's header values are slices of the connection's read buffer).
 fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    let mut owned = http::HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let copy = HeaderValue::from_bytes(value.as_bytes()).map(|mut v| {
-            v.set_sensitive(value.is_sensitive());
-            v
-        });
-        owned.append(name.clone(), copy.unwrap_or_else(|_| value.clone()));
+    // A clone is sized to what it holds (a map built entry by entry
+    // rounds its capacity up); only its values still need copies.
+    let mut owned = headers.clone();
+    for value in owned.values_mut() {
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            *value = copy;
+        }
     }
     owned
 }
