@@ -130,7 +130,8 @@ struct Driver {
     ws: Option<Box<HyperWebSocket>>,
     probe: Option<Box<HyperWebSocket>>,
     pending_poll: Option<oneshot::Sender<Response<Body>>>,
-    /// Pings and pongs, sent ahead of application messages.
+    /// Pings and pongs, sent ahead of application messages (taken whole
+    /// when sent: an idle session keeps no buffer here).
     control: Vec<Frame>,
     /// A close requested on polling waits for the next poll to deliver
     /// what is queued and the close packet, until this deadline.
@@ -324,7 +325,7 @@ impl Driver {
                     _ => (std::mem::take(&mut outbox.frames), outbox.close, false),
                 }
             };
-            for f in self.control.drain(..).chain(frames) {
+            for f in std::mem::take(&mut self.control).into_iter().chain(frames) {
                 if let Err(e) = ws.try_feed(to_ws(f)) {
                     tracing::debug!(sid = self.socket.id(), error = %e, "send queue over its limit");
                     self.core.close(CloseReason::TransportError);
@@ -355,7 +356,7 @@ impl Driver {
         }
         let frames = std::mem::take(&mut self.socket.lock().frames);
         let mut payload = PayloadBuilder::new();
-        for f in self.control.drain(..).chain(frames) {
+        for f in std::mem::take(&mut self.control).into_iter().chain(frames) {
             if let Err(e) = payload.push_frame(&f) {
                 tracing::warn!(sid = self.socket.id(), error = %e, "message dropped: cannot travel over polling");
             }

@@ -162,10 +162,77 @@ pub trait Adapter: Send + Sync + 'static {
     }
 }
 
+/// The sockets of a room, or the rooms of a socket. Most such sets hold one
+/// element (every socket is alone in the room named by its id, and often
+/// in no other): that one is kept inline, without a hash table of its own.
+#[derive(Debug)]
+enum Set {
+    One(Arc<str>),
+    Many(HashSet<Arc<str>>),
+}
+
+impl Set {
+    fn insert(&mut self, value: Arc<str>) {
+        match self {
+            Set::One(first) if *first == value => {}
+            Set::One(first) => {
+                let first = first.clone();
+                *self = Set::Many(HashSet::from([first, value]));
+            }
+            Set::Many(set) => {
+                set.insert(value);
+            }
+        }
+    }
+
+    /// Removes `value`; returns whether the set is now empty.
+    fn remove(&mut self, value: &str) -> bool {
+        match self {
+            Set::One(first) => **first == *value,
+            Set::Many(set) => {
+                set.remove(value);
+                set.is_empty()
+            }
+        }
+    }
+
+    fn contains(&self, value: &str) -> bool {
+        match self {
+            Set::One(first) => **first == *value,
+            Set::Many(set) => set.contains(value),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<str>> {
+        let (one, many) = match self {
+            Set::One(first) => (Some(first), None),
+            Set::Many(set) => (None, Some(set.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+/// Adds `value` to the set at `key`, creating it.
+fn add(map: &mut HashMap<Arc<str>, Set>, key: &Arc<str>, value: &Arc<str>) {
+    match map.get_mut(key) {
+        Some(set) => set.insert(value.clone()),
+        None => {
+            map.insert(key.clone(), Set::One(value.clone()));
+        }
+    }
+}
+
+/// Removes `value` from the set at `key`, and the set once empty.
+fn remove(map: &mut HashMap<Arc<str>, Set>, key: &str, value: &str) {
+    if map.get_mut(key).is_some_and(|set| set.remove(value)) {
+        map.remove(key);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Rooms {
-    members: HashMap<Room, HashSet<SocketId>>,
-    of_socket: HashMap<SocketId, HashSet<Room>>,
+    members: HashMap<Room, Set>,
+    of_socket: HashMap<SocketId, Set>,
 }
 
 /// The default adapter: rooms in this process's memory.
@@ -193,43 +260,22 @@ impl Adapter for InMemoryAdapter {
     fn add_all(&self, id: &SocketId, rooms: &[Room]) {
         let mut r = self.write();
         for room in rooms {
-            r.members
-                .entry(room.clone())
-                .or_default()
-                .insert(id.clone());
-            r.of_socket
-                .entry(id.clone())
-                .or_default()
-                .insert(room.clone());
+            add(&mut r.members, room, id);
+            add(&mut r.of_socket, id, room);
         }
     }
 
     fn del(&self, id: &SocketId, room: &str) {
         let mut r = self.write();
-        if let Some(m) = r.members.get_mut(room) {
-            m.remove(id);
-            if m.is_empty() {
-                r.members.remove(room);
-            }
-        }
-        if let Some(s) = r.of_socket.get_mut(id) {
-            s.remove(room);
-            if s.is_empty() {
-                r.of_socket.remove(id);
-            }
-        }
+        remove(&mut r.members, room, id);
+        remove(&mut r.of_socket, id, room);
     }
 
     fn del_all(&self, id: &SocketId) {
         let mut r = self.write();
         if let Some(rooms) = r.of_socket.remove(id) {
-            for room in rooms {
-                if let Some(m) = r.members.get_mut(&room) {
-                    m.remove(id);
-                    if m.is_empty() {
-                        r.members.remove(&room);
-                    }
-                }
+            for room in rooms.iter() {
+                remove(&mut r.members, room, id);
             }
         }
     }
@@ -252,7 +298,7 @@ impl Adapter for InMemoryAdapter {
         let mut out = Vec::new();
         for room in &opts.rooms {
             if let Some(m) = r.members.get(room) {
-                for id in m {
+                for id in m.iter() {
                     if !excluded(id) && seen.insert(id.clone()) {
                         out.push(id.clone());
                     }
@@ -323,5 +369,46 @@ mod tests {
         a.del_all(&s1);
         assert!(a.socket_rooms(&s1).is_empty());
         assert!(!a.rooms().iter().any(|r| &**r == "r1"));
+    }
+
+    #[test]
+    fn sets_of_one_and_many() {
+        let a = InMemoryAdapter::new();
+        let (s1, s2): (SocketId, SocketId) = ("s1".into(), "s2".into());
+        let everyone = |a: &InMemoryAdapter, room: &str| {
+            let mut t = a.targets(
+                &BroadcastOptions {
+                    rooms: vec![room.into()],
+                    ..Default::default()
+                },
+                &mut std::iter::empty(),
+            );
+            t.sort();
+            t
+        };
+        a.add_all(&s1, &["s1".into()]);
+        a.add_all(&s1, &["s1".into()]);
+        assert_eq!(a.socket_rooms(&s1), ids(&["s1"]));
+        // A second member, then a second room.
+        a.add_all(&s2, &["s1".into(), "s2".into()]);
+        assert_eq!(everyone(&a, "s1"), ids(&["s1", "s2"]));
+        a.add_all(&s1, &["r".into()]);
+        let mut rooms = a.socket_rooms(&s1);
+        rooms.sort();
+        assert_eq!(rooms, ids(&["r", "s1"]));
+        // Leaving a room one is not in changes nothing.
+        a.del(&s1, "s2");
+        a.del(&s2, "r");
+        assert_eq!(everyone(&a, "s2"), ids(&["s2"]));
+        assert_eq!(everyone(&a, "r"), ids(&["s1"]));
+        a.del(&s1, "s1");
+        assert_eq!(everyone(&a, "s1"), ids(&["s2"]));
+        a.del_all(&s2);
+        assert!(everyone(&a, "s1").is_empty());
+        assert!(everyone(&a, "s2").is_empty());
+        assert_eq!(a.rooms(), ids(&["r"]));
+        a.del(&s1, "r");
+        assert!(a.rooms().is_empty());
+        assert!(a.socket_rooms(&s1).is_empty());
     }
 }

@@ -1,7 +1,6 @@
 //! One Engine.IO session seen from Socket.IO: the packet decoder and the
 //! sockets of each namespace it joined.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Instant, SystemTime};
 
@@ -20,12 +19,43 @@ pub(crate) struct Client {
 
 struct ClientState {
     decoder: Decoder,
-    sockets: HashMap<Arc<str>, Socket>,
+    sockets: Joined,
     closed: bool,
     /// The task that drops the connection if it joins no namespace in
     /// time; stopped as soon as one is joined or the connection ends, so
     /// it does not keep the session's memory alive for the whole timeout.
     connect_timer: Option<tokio::task::AbortHandle>,
+}
+
+/// The sockets of the namespaces a client joined, by namespace name: a
+/// client joins few (most one), so a list, grown one at a time, costs less
+/// than a hash table.
+#[derive(Default)]
+struct Joined(Vec<(Arc<str>, Socket)>);
+
+impl Joined {
+    fn get(&self, nsp: &str) -> Option<&Socket> {
+        self.0.iter().find(|(n, _)| **n == *nsp).map(|(_, s)| s)
+    }
+
+    fn insert(&mut self, nsp: &str, socket: Socket) {
+        match self.0.iter_mut().find(|(n, _)| **n == *nsp) {
+            Some((_, s)) => *s = socket,
+            None => {
+                self.0.reserve_exact(1);
+                self.0.push((Arc::from(nsp), socket));
+            }
+        }
+    }
+
+    fn remove(&mut self, nsp: &str) -> Option<Socket> {
+        let i = self.0.iter().position(|(n, _)| **n == *nsp)?;
+        Some(self.0.remove(i).1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Client {
@@ -36,7 +66,7 @@ impl Client {
     /// Records a namespace joined; the connect timeout no longer applies.
     fn add_socket(&self, nsp: &str, socket: &Socket) {
         let mut s = self.lock();
-        s.sockets.insert(Arc::from(nsp), socket.clone());
+        s.sockets.insert(nsp, socket.clone());
         if let Some(timer) = s.connect_timer.take() {
             timer.abort();
         }
@@ -86,7 +116,7 @@ impl EngineHandler for SioHandler {
                 decoder: Decoder::with_config(DecoderConfig {
                     max_attachments: io.config.max_attachments,
                 }),
-                sockets: HashMap::new(),
+                sockets: Joined::default(),
                 closed: false,
                 connect_timer: None,
             }),
@@ -187,7 +217,10 @@ impl EngineHandler for SioHandler {
             if let Some(timer) = s.connect_timer.take() {
                 timer.abort();
             }
-            s.sockets.drain().map(|(_, v)| v).collect()
+            std::mem::take(&mut s.sockets.0)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect()
         };
         let reason = map_reason(reason);
         for s in sockets {
@@ -250,7 +283,7 @@ impl SioHandler {
         packet: Packet,
     ) {
         let nsp = packet.nsp.clone();
-        if client.lock().sockets.contains_key(&*nsp) {
+        if client.lock().sockets.get(&nsp).is_some() {
             // As the official server: a packet invalid in this state ends
             // the connection.
             tracing::debug!(nsp = &*nsp, "already connected to namespace");

@@ -152,16 +152,23 @@ pub struct MiddlewareError(pub String);
 
 type AckResult = Result<Vec<Value>, AckError>;
 
+/// What the application registered on a socket, under one lock (one
+/// lock per kind cost every socket its own lock for each, most unused).
+#[derive(Default)]
+struct Handlers {
+    events: HashMap<Box<str>, EventHandler>,
+    any: Option<AnyHandler>,
+    on_disconnect: Vec<DisconnectHandler>,
+    packet_middlewares: Vec<PacketMiddleware>,
+    on_error: Option<ErrorHandler>,
+}
+
 pub(crate) struct SocketInner {
     pub(crate) id: SocketId,
     pub(crate) ns: Namespace,
     pub(crate) engine: EngineSocket,
     pub(crate) handshake: Arc<Handshake>,
-    handlers: RwLock<HashMap<Box<str>, EventHandler>>,
-    any: RwLock<Option<AnyHandler>>,
-    on_disconnect: RwLock<Vec<DisconnectHandler>>,
-    packet_middlewares: RwLock<Vec<PacketMiddleware>>,
-    on_error: RwLock<Option<ErrorHandler>>,
+    handlers: RwLock<Handlers>,
     acks: Mutex<HashMap<u64, oneshot::Sender<AckResult>>>,
     connected: AtomicBool,
     /// The private session id of connection state recovery, when on.
@@ -199,11 +206,7 @@ impl Socket {
                 ns,
                 engine,
                 handshake,
-                handlers: RwLock::new(HashMap::new()),
-                any: RwLock::new(None),
-                on_disconnect: RwLock::new(Vec::new()),
-                packet_middlewares: RwLock::new(Vec::new()),
-                on_error: RwLock::new(None),
+                handlers: RwLock::new(Handlers::default()),
                 acks: Mutex::new(HashMap::new()),
                 connected: AtomicBool::new(true),
                 pid,
@@ -261,10 +264,8 @@ impl Socket {
     where
         F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
     {
-        self.inner
-            .handlers
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        self.handlers_mut()
+            .events
             .insert(event.into(), Arc::new(handler));
     }
 
@@ -274,7 +275,7 @@ impl Socket {
     where
         F: Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
     {
-        *self.inner.any.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(handler));
+        self.handlers_mut().any = Some(Arc::new(handler));
     }
 
     /// Registers a handler called once when the socket disconnects.
@@ -282,11 +283,7 @@ impl Socket {
     where
         F: Fn(&Socket, DisconnectReason) + Send + Sync + 'static,
     {
-        self.inner
-            .on_disconnect
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(handler));
+        self.handlers_mut().on_disconnect.push(Arc::new(handler));
     }
 
     /// Adds a per-packet middleware (`socket.use` in socket.io), run in
@@ -298,10 +295,8 @@ impl Socket {
             + Sync
             + 'static,
     {
-        self.inner
+        self.handlers_mut()
             .packet_middlewares
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
             .push(Arc::new(middleware));
     }
 
@@ -310,48 +305,26 @@ impl Socket {
     where
         F: Fn(&Socket, &MiddlewareError) + Send + Sync + 'static,
     {
-        *self
-            .inner
-            .on_error
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(handler));
+        self.handlers_mut().on_error = Some(Arc::new(handler));
     }
 
     pub(crate) fn dispatch_event(&self, name: &str, mut args: Vec<Value>, ack_id: Option<u64>) {
-        let middlewares = self
-            .inner
-            .packet_middlewares
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let middlewares = self.handlers().packet_middlewares.clone();
         for m in middlewares {
             if let Err(e) = m(self, name, &mut args) {
                 tracing::debug!(socket = self.id(), event = name, error = %e, "event dropped by middleware");
-                let handler = self
-                    .inner
-                    .on_error
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
+                let handler = self.handlers().on_error.clone();
                 if let Some(h) = handler {
                     h(self, &e);
                 }
                 return;
             }
         }
-        let any = self
-            .inner
-            .any
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let handler = self
-            .inner
-            .handlers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned();
+        // Read after the middlewares ran: they may register handlers.
+        let (any, handler) = {
+            let h = self.handlers();
+            (h.any.clone(), h.events.get(name).cloned())
+        };
         let ack = |s: &Socket| {
             ack_id.map(|id| AckSender {
                 socket: s.clone(),
@@ -553,33 +526,28 @@ impl Socket {
         for (_, tx) in acks {
             let _ = tx.send(Err(AckError::Disconnected));
         }
-        let handlers = std::mem::take(
-            &mut *self
-                .inner
-                .on_disconnect
-                .write()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
+        let handlers = std::mem::take(&mut self.handlers_mut().on_disconnect);
         for h in handlers {
             h(self, reason);
         }
-        // Handlers may hold clones of this socket: drop them to break cycles.
+        // Handlers may hold clones of this socket: drop them to break
+        // cycles (outside the lock: dropping them may run anything).
+        let registered = std::mem::take(&mut *self.handlers_mut());
+        drop(registered);
+    }
+
+    fn handlers(&self) -> std::sync::RwLockReadGuard<'_, Handlers> {
+        self.inner
+            .handlers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn handlers_mut(&self) -> std::sync::RwLockWriteGuard<'_, Handlers> {
         self.inner
             .handlers
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        *self.inner.any.write().unwrap_or_else(|p| p.into_inner()) = None;
-        self.inner
-            .packet_middlewares
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        *self
-            .inner
-            .on_error
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
