@@ -657,21 +657,15 @@ impl EngineIo {
 /// upgrade and sends the OPEN packet, then the session runs. This future is
 /// what every idle WebSocket session costs, so it holds no state of the
 /// handshake (see `idle_websocket_session_is_small`).
-fn websocket_session<H>(
-    shared: Arc<Shared>,
-    socket: Socket,
-    handshake: std::pin::Pin<Box<H>>,
-) -> impl std::future::Future<Output = ()> + Send + 'static
+async fn websocket_session<H>(shared: Arc<Shared>, socket: Socket, handshake: std::pin::Pin<Box<H>>)
 where
     H: std::future::Future<Output = Option<(Box<socketeer_ws::upgrade::HyperWebSocket>, Instant)>>
         + Send
         + 'static,
 {
-    async move {
-        match handshake.await {
-            Some((ws, opened_at)) => task::run(shared, socket, Some(ws), opened_at).await,
-            None => shared.remove(socket.id()),
-        }
+    match handshake.await {
+        Some((ws, opened_at)) => task::run(shared, socket, Some(ws), opened_at).await,
+        None => shared.remove(socket.id()),
     }
 }
 

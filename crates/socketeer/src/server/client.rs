@@ -159,14 +159,14 @@ impl EngineHandler for SioHandler {
         match packet.kind {
             PacketType::Connect => self.connect(&io, &client, engine, packet),
             PacketType::Disconnect => {
-                let socket = client.lock().sockets.remove(&*packet.nsp);
+                let socket = client.lock().sockets.remove(&packet.nsp);
                 match socket {
                     Some(s) => s.on_close(DisconnectReason::ClientNamespaceDisconnect),
                     None => engine.close_with(CloseReason::ParseError),
                 }
             }
             PacketType::Event | PacketType::BinaryEvent => {
-                let socket = client.lock().sockets.get(&*packet.nsp).cloned();
+                let socket = client.lock().sockets.get(&packet.nsp).cloned();
                 let Some(socket) = socket else {
                     tracing::debug!(nsp = &*packet.nsp, "event for a namespace not joined");
                     engine.close_with(CloseReason::ParseError);
@@ -188,7 +188,7 @@ impl EngineHandler for SioHandler {
                 socket.dispatch_event(&name, args, id);
             }
             PacketType::Ack | PacketType::BinaryAck => {
-                let socket = client.lock().sockets.get(&*packet.nsp).cloned();
+                let socket = client.lock().sockets.get(&packet.nsp).cloned();
                 match (socket, packet.id) {
                     (Some(socket), Some(id)) => {
                         let args = match packet.data {
