@@ -242,15 +242,6 @@ impl Namespace {
             .cloned()
     }
 
-    /// Calls `f` on every connected socket, under the map's read lock
-    /// (`f` must not join or leave the namespace).
-    pub(crate) fn for_each_socket(&self, mut f: impl FnMut(&Socket)) {
-        let sockets = self.inner.sockets.read().unwrap_or_else(|p| p.into_inner());
-        for socket in sockets.values() {
-            f(socket);
-        }
-    }
-
     pub(crate) fn socket_ids(&self) -> Vec<SocketId> {
         self.inner
             .sockets

@@ -92,27 +92,19 @@ impl BroadcastOperator {
     }
 
     fn deliver(&self, msg: &EncodedMessage) -> usize {
-        let volatile = self.opts.volatile && msg.attachments.is_empty();
-        let send = |socket: &Socket| {
-            let ok = if volatile {
+        let mut delivered = 0;
+        for id in self.target_ids() {
+            let Some(socket) = self.ns.socket(&id) else {
+                continue;
+            };
+            let ok = if self.opts.volatile && msg.attachments.is_empty() {
                 socket
                     .engine()
                     .send_volatile(socketeer_engineio::Frame::Text(msg.text.clone()))
             } else {
                 socket.send_encoded(msg).is_ok()
             };
-            usize::from(ok)
-        };
-        let mut delivered = 0;
-        if self.opts.rooms.is_empty() && self.opts.except.is_empty() {
-            // Every socket: no id list to build, no lookup per recipient.
-            self.ns.for_each_socket(|socket| delivered += send(socket));
-            return delivered;
-        }
-        for id in self.target_ids() {
-            if let Some(socket) = self.ns.socket(&id) {
-                delivered += send(&socket);
-            }
+            delivered += usize::from(ok);
         }
         delivered
     }
