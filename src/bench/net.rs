@@ -63,10 +63,38 @@ impl Target {
 /// Opens TCP connections to one server, spreading them over several loopback
 /// source addresses (`127.0.0.1` to `127.0.0.N`, bound before connecting)
 /// so that more connections can be open than one address has ephemeral ports.
+///
+/// With several source addresses the source port is picked here, cycling
+/// through the ephemeral range, and bound with `SO_REUSEADDR`: a bind to
+/// port 0 makes the kernel scan the range for a port with no socket at all,
+/// which gets slow (seconds of system time per thousand connections) once
+/// earlier runs have left tens of thousands of sockets in TIME_WAIT. A port
+/// whose 4-tuple is still taken fails at `connect` and the next one is tried.
 pub struct Connector {
     server: SocketAddr,
     sources: Vec<Ipv4Addr>,
     next: Cell<usize>,
+    /// First ephemeral port and the size of the range.
+    port_base: u16,
+    port_span: usize,
+    /// Where in the range this connector starts, so that back-to-back runs
+    /// do not retrace each other's ports.
+    port_offset: usize,
+}
+
+/// Source ports tried per connection before giving up.
+const PORT_ATTEMPTS: usize = 64;
+
+/// The kernel's ephemeral port range (`32768 60999` when unreadable).
+fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .filter(|(lo, hi)| lo <= hi)
+        .unwrap_or((32768, 60999))
 }
 
 impl Connector {
@@ -88,30 +116,72 @@ impl Connector {
         } else {
             Vec::new()
         };
+        let (lo, hi) = ephemeral_ports();
+        let port_span = usize::from(hi - lo) + 1;
+        let mut seed = [0u8; 4];
+        let _ = getrandom::fill(&mut seed);
         Ok(Connector {
             server,
             sources,
             next: Cell::new(0),
+            port_base: lo,
+            port_span,
+            port_offset: u32::from_ne_bytes(seed) as usize % port_span,
         })
     }
 
     /// Connects (with `TCP_NODELAY`: the generator batches its writes itself).
     pub async fn connect(&self) -> Result<TcpStream, String> {
         let stream = if self.sources.is_empty() {
-            TcpStream::connect(self.server).await
+            TcpStream::connect(self.server)
+                .await
+                .map_err(|e| format!("connect to {}: {e}", self.server))?
         } else {
+            self.connect_from_sources().await?
+        };
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        Ok(stream)
+    }
+
+    async fn connect_from_sources(&self) -> Result<TcpStream, String> {
+        let mut last_error = String::new();
+        for _ in 0..PORT_ATTEMPTS {
             let n = self.next.get();
             self.next.set(n.wrapping_add(1));
             let source = self.sources[n % self.sources.len()];
+            // Each address walks the range on its own: the port advances
+            // once per round over the addresses.
+            let step = (n / self.sources.len() + self.port_offset) % self.port_span;
+            let port = self.port_base + step as u16;
+            let local = SocketAddr::V4(SocketAddrV4::new(source, port));
             let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
             socket
-                .bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))
-                .map_err(|e| format!("bind {source}: {e}"))?;
-            socket.connect(self.server).await
+                .set_reuseaddr(true)
+                .map_err(|e| format!("SO_REUSEADDR: {e}"))?;
+            if let Err(e) = socket.bind(local) {
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    last_error = format!("bind {local}: {e}");
+                    continue;
+                }
+                return Err(format!("bind {local}: {e}"));
+            }
+            match socket.connect(self.server).await {
+                Ok(stream) => return Ok(stream),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::AddrInUse | std::io::ErrorKind::AddrNotAvailable
+                    ) =>
+                {
+                    last_error = format!("connect from {local}: {e}");
+                }
+                Err(e) => return Err(format!("connect to {}: {e}", self.server)),
+            }
         }
-        .map_err(|e| format!("connect to {}: {e}", self.server))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        Ok(stream)
+        Err(format!(
+            "connect to {}: no free source port in {PORT_ATTEMPTS} tries ({last_error})",
+            self.server
+        ))
     }
 }
 
@@ -287,6 +357,39 @@ pub fn filler(size: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn connector_spreads_source_addresses_and_skips_a_taken_port() {
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = Target::parse(&format!("ws://{}", server.local_addr().unwrap())).unwrap();
+        let mut connector = Connector::new(&target, 2).await.unwrap();
+        // A port with a listening socket where the first connection would
+        // bind: that connection must move on to another port.
+        let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = blocker.local_addr().unwrap().port();
+        connector.port_base = taken;
+        connector.port_span = 1000;
+        connector.port_offset = 0;
+        let accept = tokio::spawn(async move {
+            let mut peers = Vec::new();
+            for _ in 0..20 {
+                peers.push(server.accept().await.unwrap());
+            }
+            peers
+        });
+        let mut locals = std::collections::HashSet::new();
+        let mut streams = Vec::new();
+        for _ in 0..20 {
+            let stream = connector.connect().await.unwrap();
+            let local = stream.local_addr().unwrap();
+            assert_ne!(local, blocker.local_addr().unwrap());
+            assert!(locals.insert(local), "{local} used twice");
+            streams.push(stream);
+        }
+        let sources: std::collections::HashSet<_> = locals.iter().map(|a| a.ip()).collect();
+        assert_eq!(sources.len(), 2);
+        assert_eq!(accept.await.unwrap().len(), 20);
+    }
 
     #[test]
     fn frames_round_trip_through_the_parser_after_unmasking() {
