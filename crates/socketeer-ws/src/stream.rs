@@ -139,7 +139,9 @@ struct KeepaliveState {
 /// Writes are batched: [`WebSocketStream::feed`] only queues, and queued
 /// frames leave in one vectored write on [`WebSocketStream::flush`], on
 /// [`WebSocketStream::send`], or whenever the stream waits for input. An
-/// idle connection holds no read or write buffer.
+/// idle connection holds no read or write buffer: read buffers of
+/// connections waiting for input go to a small per-thread pool (at most 16
+/// buffers and 1 MiB of spare space per thread) for the next read.
 #[derive(Debug)]
 pub struct WebSocketStream<S> {
     io: S,
