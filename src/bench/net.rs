@@ -368,7 +368,7 @@ mod tests {
         let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let taken = blocker.local_addr().unwrap().port();
         connector.port_base = taken;
-        connector.port_span = 1000;
+        connector.port_span = (usize::from(u16::MAX - taken) + 1).min(1000);
         connector.port_offset = 0;
         let accept = tokio::spawn(async move {
             let mut peers = Vec::new();
