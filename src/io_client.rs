@@ -193,14 +193,17 @@ async fn session(args: Args, auth: Auth) -> ExitCode {
     let ack_timeout = Duration::from_millis(args.ack_timeout);
     let code = loop {
         tokio::select! {
-            line = lines.recv() => {
-                let Some(line) = line else { break None };
-                emit_line(&socket, &line, args.ack, ack_timeout, printer).await;
-            }
+            // An end already reported wins over stdin closing at the same
+            // time (a reader that saw the disconnect line may close it).
+            biased;
             end = end_rx.recv() => break Some(match end {
                 Some(End::ServerDisconnect) | None => ExitCode::SUCCESS,
                 Some(End::Refused) => ExitCode::FAILURE,
             }),
+            line = lines.recv() => {
+                let Some(line) = line else { break None };
+                emit_line(&socket, &line, args.ack, ack_timeout, printer).await;
+            }
         }
     };
     if let Some(code) = code {
@@ -218,8 +221,9 @@ async fn session(args: Args, auth: Auth) -> ExitCode {
         tokio::time::sleep(Duration::from_millis(args.linger)).await;
     };
     let code = tokio::select! {
-        _ = wait => None,
+        biased;
         Some(end) = end_rx.recv() => Some(end),
+        _ = wait => None,
     };
     let code = match code {
         Some(End::ServerDisconnect) => ExitCode::SUCCESS,
@@ -298,10 +302,12 @@ fn handlers(socket: &Socket, printer: Printer, end: mpsc::UnboundedSender<End>) 
     socket.on_connect(move |s| printer.print(&[("connect", json!(s.id()))]));
     let end_on_disconnect = end.clone();
     socket.on_disconnect(move |_, reason| {
-        printer.print(&[("disconnect", json!(reason.as_str()))]);
+        // Reported before it is printed: whoever reads the line and closes
+        // stdin finds the end already queued.
         if reason == DisconnectReason::IoServerDisconnect {
             let _ = end_on_disconnect.send(End::ServerDisconnect);
         }
+        printer.print(&[("disconnect", json!(reason.as_str()))]);
     });
     socket.on_connect_error(move |s, e| {
         printer.print(&[("connect_error", json!(e.message))]);
