@@ -49,12 +49,8 @@ impl Adapter for LoopbackAdapter {
     fn del_all(&self, id: &SocketId) {
         self.local.del_all(id)
     }
-    fn targets(
-        &self,
-        opts: &BroadcastOptions,
-        all: &mut dyn Iterator<Item = SocketId>,
-    ) -> Vec<SocketId> {
-        self.local.targets(opts, all)
+    fn for_each_target(&self, opts: &BroadcastOptions, each: &mut dyn FnMut(&SocketId)) {
+        self.local.for_each_target(opts, each)
     }
     fn socket_rooms(&self, id: &SocketId) -> Vec<Room> {
         self.local.socket_rooms(id)

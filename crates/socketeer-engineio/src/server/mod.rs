@@ -25,8 +25,10 @@ pub use session::{CloseReason, TransportKind};
 pub use socket::{RequestInfo, SendError, Socket};
 use task::Command;
 
-/// The application side of an Engine.IO server. Called from the session's
-/// task: keep these quick, hand long work to other tasks.
+/// The application side of an Engine.IO server, shared by every session.
+/// Called from the session's task: keep these quick, hand long work to
+/// other tasks. For state of its own per session, implement
+/// [`SessionFactory`] instead.
 pub trait EngineHandler: Send + Sync + 'static {
     /// A session opened.
     fn on_connect(&self, socket: &Socket);
@@ -34,6 +36,51 @@ pub trait EngineHandler: Send + Sync + 'static {
     fn on_message(&self, socket: &Socket, message: crate::Message);
     /// The session closed; `socket` can no longer send.
     fn on_disconnect(&self, socket: &Socket, reason: CloseReason);
+}
+
+/// The application side of one session, owned by the session's task: it
+/// gets the session's messages in order, with `&mut self` (no lock), and
+/// may ask for a timer of its own.
+pub trait SessionHandler: Send + 'static {
+    /// A message arrived.
+    fn on_message(&mut self, socket: &Socket, message: crate::Message);
+    /// The session closed; `socket` can no longer send.
+    fn on_close(self: Box<Self>, socket: &Socket, reason: CloseReason);
+    /// When [`SessionHandler::handle_timeout`] is next due, if ever.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    /// Called once the time from [`SessionHandler::poll_timeout`] has come.
+    fn handle_timeout(&mut self, _socket: &Socket, _now: Instant) {}
+}
+
+/// Makes the [`SessionHandler`] of each new session.
+pub trait SessionFactory: Send + Sync + 'static {
+    /// A session opened.
+    fn open(&self, socket: &Socket) -> Box<dyn SessionHandler>;
+}
+
+/// An [`EngineHandler`] seen as a [`SessionFactory`]: each session
+/// forwards to the one shared handler.
+struct Stateless(Arc<dyn EngineHandler>);
+
+struct StatelessSession(Arc<dyn EngineHandler>);
+
+impl SessionFactory for Stateless {
+    fn open(&self, socket: &Socket) -> Box<dyn SessionHandler> {
+        self.0.on_connect(socket);
+        Box::new(StatelessSession(self.0.clone()))
+    }
+}
+
+impl SessionHandler for StatelessSession {
+    fn on_message(&mut self, socket: &Socket, message: crate::Message) {
+        self.0.on_message(socket, message);
+    }
+
+    fn on_close(self: Box<Self>, socket: &Socket, reason: CloseReason) {
+        self.0.on_disconnect(socket, reason);
+    }
 }
 
 /// Which origins may make cross-origin requests.
@@ -177,7 +224,7 @@ pub(crate) struct SessionEntry {
 
 pub(crate) struct Shared {
     pub(crate) config: EngineIoConfig,
-    pub(crate) handler: Arc<dyn EngineHandler>,
+    pub(crate) factory: Arc<dyn SessionFactory>,
     pub(crate) sessions: Mutex<HashMap<Arc<str>, SessionEntry>>,
     pub(crate) shutting_down: AtomicBool,
 }
@@ -267,7 +314,13 @@ fn new_sid() -> Arc<str> {
 
 impl EngineIo {
     /// A server with `config`, calling `handler` for every session.
-    pub fn new(mut config: EngineIoConfig, handler: Arc<dyn EngineHandler>) -> Self {
+    pub fn new(config: EngineIoConfig, handler: Arc<dyn EngineHandler>) -> Self {
+        Self::with_sessions(config, Arc::new(Stateless(handler)))
+    }
+
+    /// A server with `config`, giving each session the handler `factory`
+    /// makes for it.
+    pub fn with_sessions(mut config: EngineIoConfig, factory: Arc<dyn SessionFactory>) -> Self {
         // A WebSocket message over max_payload is refused by the WebSocket
         // layer itself (close 1009) instead of being buffered first.
         let limits = &mut config.websocket.limits;
@@ -276,7 +329,7 @@ impl EngineIo {
         EngineIo {
             shared: Arc::new(Shared {
                 config,
-                handler,
+                factory,
                 sessions: Mutex::new(HashMap::new()),
                 shutting_down: AtomicBool::new(false),
             }),

@@ -40,6 +40,10 @@ pub(crate) struct Outbox {
     pub(crate) close: Option<CloseReason>,
     /// The first this many frames leave in a write of their own.
     pub(crate) barrier: Option<usize>,
+    /// The session's task is running the application's handler: it
+    /// flushes what is queued when the handler returns, so queueing needs
+    /// no wake-up.
+    pub(crate) in_task: bool,
 }
 
 #[derive(Debug)]
@@ -56,7 +60,6 @@ pub(crate) struct SocketInner {
     /// A long-polling POST is being read or handled.
     pub(crate) posting: AtomicBool,
     max_queue: usize,
-    extension: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// A connected Engine.IO session: send messages to it, close it.
@@ -86,7 +89,6 @@ impl Socket {
                 closed: AtomicBool::new(false),
                 posting: AtomicBool::new(false),
                 max_queue,
-                extension: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -99,17 +101,6 @@ impl Socket {
     /// What the client sent with its first request.
     pub fn request(&self) -> &RequestInfo {
         &self.inner.info
-    }
-
-    /// Attaches the layer above's state to this session, once; returns
-    /// false if something was attached already.
-    pub fn set_extension<T: std::any::Any + Send + Sync>(&self, value: Arc<T>) -> bool {
-        self.inner.extension.set(value).is_ok()
-    }
-
-    /// The state attached with [`Socket::set_extension`], if of type `T`.
-    pub fn extension<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        self.inner.extension.get()?.clone().downcast::<T>().ok()
     }
 
     /// The transport carrying the session now.
@@ -174,7 +165,7 @@ impl Socket {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        let was_empty = {
+        let wake = {
             let mut outbox = self.lock();
             if outbox.close.is_some() {
                 return Err(SendError::Closed);
@@ -182,13 +173,13 @@ impl Socket {
             if outbox.frames.len() >= self.inner.max_queue {
                 return Err(SendError::QueueFull);
             }
-            let was_empty = outbox.frames.is_empty();
+            let wake = outbox.frames.is_empty() && !outbox.in_task;
             outbox.frames.push_back(frame);
-            was_empty
+            wake
         };
         // The session task takes the whole queue whenever it runs, so the
         // wake-up for the first queued frame covers the ones behind it.
-        if was_empty {
+        if wake {
             self.inner.notify.notify_one();
         }
         Ok(())
@@ -202,7 +193,7 @@ impl Socket {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        {
+        let wake = {
             let mut outbox = self.lock();
             if outbox.close.is_some() {
                 return Err(SendError::Closed);
@@ -210,8 +201,11 @@ impl Socket {
             outbox.frames.push_back(frame);
             let n = outbox.frames.len();
             outbox.barrier.get_or_insert(n);
+            !outbox.in_task
+        };
+        if wake {
+            self.inner.notify.notify_one();
         }
-        self.inner.notify.notify_one();
         Ok(())
     }
 
@@ -221,14 +215,17 @@ impl Socket {
         if self.is_closed() {
             return false;
         }
-        {
+        let wake = {
             let mut outbox = self.lock();
             if outbox.close.is_some() || !outbox.frames.is_empty() {
                 return false;
             }
             outbox.frames.push_back(frame);
+            !outbox.in_task
+        };
+        if wake {
+            self.inner.notify.notify_one();
         }
-        self.inner.notify.notify_one();
         true
     }
 

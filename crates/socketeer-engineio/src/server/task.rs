@@ -10,7 +10,7 @@ use socketeer_ws::{CloseFrame, Error as WsError};
 use tokio::sync::oneshot;
 
 use super::session::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
-use super::{error, payload_response, text, Body, EngineError, Shared, Socket};
+use super::{error, payload_response, text, Body, EngineError, SessionHandler, Shared, Socket};
 use crate::payload::PayloadBuilder;
 use crate::{Frame, Limits, Packet, Utf8Bytes};
 
@@ -126,6 +126,8 @@ struct Driver {
     shared: Arc<Shared>,
     socket: Socket,
     core: SessionCore,
+    /// The application's side of this session (taken when it closes).
+    app: Option<Box<dyn SessionHandler>>,
     limits: Limits,
     ws: Option<Box<HyperWebSocket>>,
     probe: Option<Box<HyperWebSocket>>,
@@ -141,7 +143,15 @@ struct Driver {
 impl Driver {
     fn handle_packet(&mut self, packet: Packet) {
         match self.core.on_packet(packet, Instant::now()) {
-            Action::Deliver(m) => self.shared.handler.on_message(&self.socket, m),
+            Action::Deliver(m) => {
+                if let Some(app) = self.app.as_mut() {
+                    // What the handler queues leaves with this turn's
+                    // flush: no wake-up of this task for it.
+                    self.socket.lock().in_task = true;
+                    app.on_message(&self.socket, m);
+                    self.socket.lock().in_task = false;
+                }
+            }
             Action::Close(_) | Action::None | Action::ReplyProbe | Action::CompleteUpgrade => {}
         }
     }
@@ -295,6 +305,13 @@ impl Driver {
             self.core.close(reason);
             return;
         }
+        if let Some(app) = self.app.as_mut() {
+            if app.poll_timeout().is_some_and(|t| now >= t) {
+                self.socket.lock().in_task = true;
+                app.handle_timeout(&self.socket, now);
+                self.socket.lock().in_task = false;
+            }
+        }
         while let Some(action) = self.core.handle_timeout(now) {
             match action {
                 TimerAction::SendPing => self.control.push(Packet::Ping(None).encode()),
@@ -425,10 +442,12 @@ pub(crate) async fn run(
         max_payload: config.max_payload,
         ..Limits::default()
     };
+    let app = shared.factory.open(&socket);
     let mut d = Driver {
         shared: shared.clone(),
         socket: socket.clone(),
         core,
+        app: Some(app),
         limits,
         ws,
         probe: None,
@@ -436,7 +455,6 @@ pub(crate) async fn run(
         control: Vec::new(),
         drain_deadline: None,
     };
-    shared.handler.on_connect(&socket);
     let mut timer = Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
         opened_at,
     )));
@@ -456,10 +474,14 @@ pub(crate) async fn run(
         if let Some(reason) = d.core.closed() {
             break reason;
         }
-        let deadline = match (d.core.poll_timeout(), d.drain_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [
+            d.core.poll_timeout(),
+            d.drain_deadline,
+            d.app.as_ref().and_then(|a| a.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         tokio::select! {
             // WebSocket input first: what a client sent there before an
             // HTTP request must be handled before the request.
@@ -510,7 +532,9 @@ pub(crate) async fn run(
     for cmd in unanswered {
         refuse(cmd);
     }
-    shared.handler.on_disconnect(&socket, reason);
+    if let Some(app) = d.app.take() {
+        app.on_close(&socket, reason);
+    }
     if let Some(probe) = d.probe.take() {
         tokio::spawn(close_ws(probe, None));
     }

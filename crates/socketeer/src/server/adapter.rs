@@ -8,14 +8,15 @@
 //! ([`publish`](Adapter::publish)), and asks it for their sockets
 //! ([`fetch_remote_sockets`](Adapter::fetch_remote_sockets)). Operations
 //! arriving from other servers are applied here through the
-//! [`NamespaceHandle`] the adapter was made with.
+//! [`NamespaceHandle`] the adapter was made with: the adapter's way back
+//! into the server, defined here as the [`AdapterHost`] trait so that this
+//! module depends on nothing else of the server.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
-use super::namespace::NamespaceHandle;
 use crate::Value;
 
 /// A room name.
@@ -35,6 +36,21 @@ pub struct BroadcastOptions {
     pub volatile: bool,
     /// Only this server's sockets (no effect with the in-memory adapter).
     pub local: bool,
+}
+
+impl BroadcastOptions {
+    /// The targeting rule (socket.io's `shouldIncludePacket`): whether a
+    /// socket is a target, given whether it is in a room. Every adapter
+    /// and the recovery store apply this one rule.
+    pub fn reaches(&self, in_room: impl Fn(&str) -> bool) -> bool {
+        (self.rooms.is_empty() || self.rooms.iter().any(|r| in_room(r))) && !self.excludes(in_room)
+    }
+
+    /// Whether a socket is left out by `except`, given whether it is in a
+    /// room.
+    pub fn excludes(&self, in_room: impl Fn(&str) -> bool) -> bool {
+        self.except.iter().any(|r| in_room(r))
+    }
 }
 
 /// An operation on the sockets of every server, as a multi-server adapter
@@ -95,6 +111,63 @@ pub struct SocketInfo {
 /// The future of [`Adapter::fetch_remote_sockets`].
 pub type RemoteSockets = Pin<Box<dyn Future<Output = Vec<SocketInfo>> + Send>>;
 
+/// What an adapter may ask of the namespace it serves: how a multi-server
+/// adapter applies the other servers' operations here. The server
+/// implements it; an adapter reaches it through a [`NamespaceHandle`].
+pub trait AdapterHost: Send + Sync + 'static {
+    /// Applies another server's operation to this server's sockets
+    /// (without publishing it again).
+    fn apply(self: Arc<Self>, op: ClusterOp);
+    /// This server's sockets that `opts` targets.
+    fn local_sockets(self: Arc<Self>, opts: &BroadcastOptions) -> Vec<SocketInfo>;
+}
+
+/// A namespace as its adapter sees it: its name and its [`AdapterHost`].
+/// Holds no strong reference, so an adapter kept alive elsewhere (a Redis
+/// subscription task) does not keep the namespace alive.
+#[derive(Clone)]
+pub struct NamespaceHandle {
+    name: Arc<str>,
+    host: Weak<dyn AdapterHost>,
+}
+
+impl std::fmt::Debug for NamespaceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceHandle")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl NamespaceHandle {
+    /// A handle on `host`, the namespace `name`.
+    pub fn new(name: Arc<str>, host: Weak<dyn AdapterHost>) -> Self {
+        NamespaceHandle { name, host }
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Applies another server's operation to this server's sockets
+    /// (without publishing it again); nothing once the namespace is gone.
+    pub fn apply(&self, op: ClusterOp) {
+        if let Some(host) = self.host.upgrade() {
+            host.apply(op);
+        }
+    }
+
+    /// This server's sockets that `opts` targets, to answer another
+    /// server's `fetch_sockets`.
+    pub fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
+        self.host
+            .upgrade()
+            .map(|h| h.local_sockets(opts))
+            .unwrap_or_default()
+    }
+}
+
 /// Makes the adapter of each namespace; see
 /// [`SocketIoConfig::adapter`](super::SocketIoConfig::adapter).
 #[derive(Clone)]
@@ -135,12 +208,16 @@ pub trait Adapter: Send + Sync + 'static {
     fn del(&self, id: &SocketId, room: &str);
     /// Removes a socket from every room.
     fn del_all(&self, id: &SocketId);
+    /// Calls `each` once for every socket (of this server) a broadcast
+    /// reaches. `each` must not call back into the adapter.
+    fn for_each_target(&self, opts: &BroadcastOptions, each: &mut dyn FnMut(&SocketId));
+
     /// The sockets (of this server) a broadcast reaches.
-    fn targets(
-        &self,
-        opts: &BroadcastOptions,
-        all: &mut dyn Iterator<Item = SocketId>,
-    ) -> Vec<SocketId>;
+    fn targets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
+        let mut out = Vec::new();
+        self.for_each_target(opts, &mut |id| out.push(id.clone()));
+        out
+    }
     /// The rooms a socket is in.
     fn socket_rooms(&self, id: &SocketId) -> Vec<Room>;
     /// All rooms with at least one socket.
@@ -280,32 +357,33 @@ impl Adapter for InMemoryAdapter {
         }
     }
 
-    fn targets(
-        &self,
-        opts: &BroadcastOptions,
-        all: &mut dyn Iterator<Item = SocketId>,
-    ) -> Vec<SocketId> {
+    fn for_each_target(&self, opts: &BroadcastOptions, each: &mut dyn FnMut(&SocketId)) {
         let r = self.read();
-        let excluded = |id: &SocketId| {
-            opts.except
-                .iter()
-                .any(|room| r.members.get(room).is_some_and(|m| m.contains(id)))
-        };
+        // The candidates are the sockets of `opts.rooms` (or all of them);
+        // the rule then only has `except` left to check.
+        let excluded =
+            |id: &str| opts.excludes(|room| r.members.get(room).is_some_and(|m| m.contains(id)));
         if opts.rooms.is_empty() {
-            return all.filter(|id| !excluded(id)).collect();
+            // Every socket is in the room of its own id.
+            for id in r.of_socket.keys() {
+                if !excluded(id) {
+                    each(id);
+                }
+            }
+            return;
         }
+        // A socket in several of the rooms is reached once.
         let mut seen = HashSet::new();
-        let mut out = Vec::new();
         for room in &opts.rooms {
             if let Some(m) = r.members.get(room) {
                 for id in m.iter() {
-                    if !excluded(id) && seen.insert(id.clone()) {
-                        out.push(id.clone());
+                    let first = opts.rooms.len() == 1 || seen.insert(id.clone());
+                    if first && !excluded(id) {
+                        each(id);
                     }
                 }
             }
         }
-        out
     }
 
     fn socket_rooms(&self, id: &SocketId) -> Vec<Room> {
@@ -336,34 +414,31 @@ mod tests {
         a.add_all(&s1, &["r1".into(), "s1".into()]);
         a.add_all(&s2, &["r1".into(), "r2".into(), "s2".into()]);
         a.add_all(&s3, &["r2".into(), "s3".into()]);
-        let all = ids(&["s1", "s2", "s3"]);
-        let mut t = a.targets(
-            &BroadcastOptions {
-                rooms: vec!["r1".into(), "r2".into()],
-                except: vec!["s2".into()],
-                ..Default::default()
-            },
-            &mut all.clone().into_iter(),
-        );
+        let mut t = a.targets(&BroadcastOptions {
+            rooms: vec!["r1".into(), "r2".into()],
+            except: vec!["s2".into()],
+            ..Default::default()
+        });
         t.sort();
         assert_eq!(t, ids(&["s1", "s3"]));
-        let t = a.targets(
-            &BroadcastOptions {
-                except: vec!["r2".into()],
-                ..Default::default()
-            },
-            &mut all.clone().into_iter(),
-        );
+        let t = a.targets(&BroadcastOptions {
+            except: vec!["r2".into()],
+            ..Default::default()
+        });
         assert_eq!(t, ids(&["s1"]));
+        // No room: every socket but the excluded ones.
+        let mut t = a.targets(&BroadcastOptions {
+            except: vec!["s3".into()],
+            ..Default::default()
+        });
+        t.sort();
+        assert_eq!(t, ids(&["s1", "s2"]));
         a.del(&s2, "r1");
         assert_eq!(
-            a.targets(
-                &BroadcastOptions {
-                    rooms: vec!["r1".into()],
-                    ..Default::default()
-                },
-                &mut all.clone().into_iter()
-            ),
+            a.targets(&BroadcastOptions {
+                rooms: vec!["r1".into()],
+                ..Default::default()
+            }),
             ids(&["s1"])
         );
         a.del_all(&s1);
@@ -372,17 +447,29 @@ mod tests {
     }
 
     #[test]
+    fn the_targeting_rule() {
+        let in_rooms = |rooms: &'static [&'static str]| move |r: &str| rooms.contains(&r);
+        let opts = |rooms: &[&str], except: &[&str]| BroadcastOptions {
+            rooms: rooms.iter().map(|r| Room::from(*r)).collect(),
+            except: except.iter().map(|r| Room::from(*r)).collect(),
+            ..Default::default()
+        };
+        assert!(opts(&[], &[]).reaches(in_rooms(&["a"])));
+        assert!(opts(&["a", "b"], &[]).reaches(in_rooms(&["b"])));
+        assert!(!opts(&["a"], &[]).reaches(in_rooms(&["b"])));
+        assert!(!opts(&[], &["a"]).reaches(in_rooms(&["a", "b"])));
+        assert!(!opts(&["b"], &["a"]).reaches(in_rooms(&["a", "b"])));
+    }
+
+    #[test]
     fn sets_of_one_and_many() {
         let a = InMemoryAdapter::new();
         let (s1, s2): (SocketId, SocketId) = ("s1".into(), "s2".into());
         let everyone = |a: &InMemoryAdapter, room: &str| {
-            let mut t = a.targets(
-                &BroadcastOptions {
-                    rooms: vec![room.into()],
-                    ..Default::default()
-                },
-                &mut std::iter::empty(),
-            );
+            let mut t = a.targets(&BroadcastOptions {
+                rooms: vec![room.into()],
+                ..Default::default()
+            });
             t.sort();
             t
         };
@@ -393,6 +480,13 @@ mod tests {
         a.add_all(&s2, &["s1".into(), "s2".into()]);
         assert_eq!(everyone(&a, "s1"), ids(&["s1", "s2"]));
         a.add_all(&s1, &["r".into()]);
+        // A socket in two of the rooms is reached once.
+        let mut both = a.targets(&BroadcastOptions {
+            rooms: vec!["s1".into(), "r".into(), "s2".into()],
+            ..Default::default()
+        });
+        both.sort();
+        assert_eq!(both, ids(&["s1", "s2"]));
         let mut rooms = a.socket_rooms(&s1);
         rooms.sort();
         assert_eq!(rooms, ids(&["r", "s1"]));

@@ -1,14 +1,96 @@
-//! Broadcast operators: `to`, `except`, `volatile`, `local`, `timeout`.
+//! Broadcast operators: `to`, `except`, `volatile`, `local`, `timeout`,
+//! and every entry point that targets several sockets (`Namespace::to`,
+//! `Socket::broadcast`, ...), including the operations other servers send
+//! through the adapter ([`AdapterHost`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::adapter::{BroadcastOptions, ClusterOp, Room, SocketId, SocketInfo};
-use super::namespace::Namespace;
-use super::socket::{AckError, EmitError, Socket};
+use super::adapter::{AdapterHost, BroadcastOptions, ClusterOp, Room, SocketInfo};
+use super::error::{AckError, EmitError};
+use super::state::{Namespace, NamespaceInner, Socket};
+use crate::lock::RwLockExt;
 use crate::packet::EncodedMessage;
 use crate::Value;
+
+impl Namespace {
+    /// Targets the sockets in a room.
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Targets every socket except those in a room.
+    pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// Targets every socket of the namespace.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone())
+    }
+
+    /// Emits to every socket of the namespace.
+    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, EmitError> {
+        self.broadcast().emit(event, args)
+    }
+
+    /// Disconnects every socket (reason "server namespace disconnect").
+    pub fn disconnect_sockets(&self) {
+        self.broadcast().disconnect_sockets();
+    }
+
+    /// Every socket of the namespace, on every server.
+    pub async fn fetch_sockets(&self) -> Vec<SocketInfo> {
+        self.broadcast().fetch_sockets().await
+    }
+}
+
+impl Socket {
+    /// Broadcasts to a room, except this socket.
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Broadcasts to every socket of the namespace except this one.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.namespace().clone()).except(self.sid().clone())
+    }
+}
+
+impl AdapterHost for NamespaceInner {
+    fn apply(self: Arc<Self>, op: ClusterOp) {
+        let ns = Namespace { inner: self };
+        let local = |mut opts: BroadcastOptions| {
+            opts.local = true;
+            BroadcastOperator::with_options(ns.clone(), opts)
+        };
+        match op {
+            ClusterOp::Emit { opts, event, args } => {
+                let _ = local(opts).emit(&event, args);
+            }
+            ClusterOp::Join { opts, rooms } => local(opts).sockets_join(rooms),
+            ClusterOp::Leave { opts, rooms } => {
+                let target = local(opts);
+                for room in rooms {
+                    target.sockets_leave(&room);
+                }
+            }
+            ClusterOp::Disconnect { opts } => local(opts).disconnect_sockets(),
+            ClusterOp::ServerSideEmit { event, args } => {
+                let handler = ns.inner.on_server_side.read_ok().clone();
+                if let Some(h) = handler {
+                    h(&event, args);
+                }
+            }
+        }
+    }
+
+    fn local_sockets(self: Arc<Self>, opts: &BroadcastOptions) -> Vec<SocketInfo> {
+        Namespace { inner: self }.local_socket_infos(opts)
+    }
+}
 
 /// Chooses the sockets a broadcast reaches, then emits to them. The
 /// packet is encoded once; each recipient gets a reference to the same
@@ -78,34 +160,27 @@ impl BroadcastOperator {
         self
     }
 
-    fn target_ids(&self) -> Vec<SocketId> {
-        let all = self.ns.socket_ids();
-        self.ns.adapter().targets(&self.opts, &mut all.into_iter())
-    }
-
     /// The targeted sockets of this server.
     pub fn sockets(&self) -> Vec<Socket> {
-        self.target_ids()
-            .into_iter()
-            .filter_map(|id| self.ns.socket(&id))
-            .collect()
+        let mut out = Vec::new();
+        self.ns
+            .target_sockets(&self.opts, &mut |s| out.push(s.clone()));
+        out
     }
 
+    /// Hands the one encoded message to every target, straight from the
+    /// adapter's walk over its rooms.
     fn deliver(&self, msg: &EncodedMessage) -> usize {
         let mut delivered = 0;
-        for id in self.target_ids() {
-            let Some(socket) = self.ns.socket(&id) else {
-                continue;
-            };
-            let ok = if self.opts.volatile && msg.attachments.is_empty() {
-                socket
-                    .engine()
-                    .send_volatile(socketeer_engineio::Frame::Text(msg.text.clone()))
+        let volatile = self.opts.volatile && msg.attachments.is_empty();
+        self.ns.target_sockets(&self.opts, &mut |socket| {
+            let ok = if volatile {
+                socket.send_volatile(msg)
             } else {
                 socket.send_encoded(msg).is_ok()
             };
             delivered += usize::from(ok);
-        }
+        });
         delivered
     }
 

@@ -55,18 +55,9 @@ impl Default for ConnectionStateRecovery {
 struct StoredPacket {
     offset: u64,
     emitted_at: Instant,
-    rooms: Vec<Room>,
-    except: Vec<Room>,
+    /// Who the event was for, judged by the adapter's targeting rule.
+    targets: BroadcastOptions,
     message: EncodedMessage,
-}
-
-impl StoredPacket {
-    /// Whether a socket in `rooms` was a target (socket.io's
-    /// `shouldIncludePacket`).
-    fn reaches(&self, rooms: &[Room]) -> bool {
-        let included = self.rooms.is_empty() || rooms.iter().any(|r| self.rooms.contains(r));
-        included && !rooms.iter().any(|r| self.except.contains(r))
-    }
 }
 
 #[derive(Debug)]
@@ -148,8 +139,11 @@ impl RecoveryStore {
         self.packets.push_back(StoredPacket {
             offset,
             emitted_at: now,
-            rooms: opts.rooms.clone(),
-            except: opts.except.clone(),
+            targets: BroadcastOptions {
+                rooms: opts.rooms.clone(),
+                except: opts.except.clone(),
+                ..Default::default()
+            },
             message,
         });
     }
@@ -202,7 +196,10 @@ impl RecoveryStore {
             .packets
             .iter()
             .skip(index + 1)
-            .filter(|p| p.reaches(&session.rooms))
+            .filter(|p| {
+                p.targets
+                    .reaches(|room| session.rooms.iter().any(|r| **r == *room))
+            })
             .map(|p| p.message.clone())
             .collect();
         Some(RestoredSession {

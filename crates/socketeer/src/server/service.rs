@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Either;
 
-use super::SocketIo;
+use super::io::SocketIo;
 
 /// A tower layer that puts a [`SocketIo`] server in front of a service.
 #[derive(Debug, Clone)]

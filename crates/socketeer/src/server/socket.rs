@@ -8,108 +8,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use socketeer_engineio::server::Socket as EngineSocket;
+use socketeer_engineio::server::{SendError, Socket as EngineSocket};
 use tokio::sync::oneshot;
 
 use super::adapter::{BroadcastOptions, Room, SocketId};
-use super::namespace::Namespace;
-use super::operators::BroadcastOperator;
-use super::Handshake;
+use super::error::{AckError, DisconnectReason, EmitError, MiddlewareError};
+use super::state::{AckResult, AckSender, Handlers, Handshake, Namespace, Socket, SocketInner};
+use crate::lock::{LockExt, RwLockExt};
 use crate::packet::{EncodeError, EncodedMessage, Packet};
 use crate::Value;
-
-/// Why a socket disconnected, with the official reason strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DisconnectReason {
-    /// The server called [`Socket::disconnect`].
-    ServerNamespaceDisconnect,
-    /// The client left the namespace.
-    ClientNamespaceDisconnect,
-    /// The client's transport closed.
-    TransportClose,
-    /// The client's transport failed.
-    TransportError,
-    /// The client did not answer a ping in time.
-    PingTimeout,
-    /// The client sent an invalid packet.
-    ParseError,
-    /// The server is shutting down.
-    ServerShuttingDown,
-    /// The server closed the whole connection.
-    ForcedServerClose,
-}
-
-impl DisconnectReason {
-    /// The reason as the official server names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ServerNamespaceDisconnect => "server namespace disconnect",
-            Self::ClientNamespaceDisconnect => "client namespace disconnect",
-            Self::TransportClose => "transport close",
-            Self::TransportError => "transport error",
-            Self::PingTimeout => "ping timeout",
-            Self::ParseError => "parse error",
-            Self::ServerShuttingDown => "server shutting down",
-            Self::ForcedServerClose => "forced server close",
-        }
-    }
-}
-
-impl DisconnectReason {
-    /// Whether a client that lost its socket this way may get its session
-    /// back (connection state recovery).
-    pub fn is_recoverable(self) -> bool {
-        matches!(
-            self,
-            Self::TransportClose
-                | Self::TransportError
-                | Self::PingTimeout
-                | Self::ServerShuttingDown
-                | Self::ForcedServerClose
-        )
-    }
-}
-
-impl std::fmt::Display for DisconnectReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why an emit failed.
-#[derive(Debug, thiserror::Error)]
-pub enum EmitError {
-    /// The socket is disconnected.
-    #[error("socket disconnected")]
-    Disconnected,
-    /// The client does not keep up: its send queue is full.
-    #[error("send queue full")]
-    QueueFull,
-    /// The event or arguments cannot be encoded.
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
-}
-
-/// Why an acknowledgement did not arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AckError {
-    /// No answer within the timeout.
-    #[error("acknowledgement timed out")]
-    Timeout,
-    /// The socket disconnected first.
-    #[error("socket disconnected before acknowledging")]
-    Disconnected,
-    /// The emit itself failed.
-    #[error("emit failed")]
-    EmitFailed,
-}
-
-/// Answers a client's event that asked for an acknowledgement.
-#[derive(Debug)]
-pub struct AckSender {
-    socket: Socket,
-    id: u64,
-}
 
 impl AckSender {
     /// Sends the acknowledgement with these arguments.
@@ -128,66 +35,6 @@ impl AckSender {
     /// The ack id.
     pub fn id(&self) -> u64 {
         self.id
-    }
-}
-
-/// An event handler: the socket, the arguments, and an acknowledgement
-/// callback when the client asked for one.
-pub type EventHandler = Arc<dyn Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync>;
-/// A catch-all handler: also gets the event name.
-pub type AnyHandler = Arc<dyn Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
-/// A disconnect handler.
-pub type DisconnectHandler = Arc<dyn Fn(&Socket, DisconnectReason) + Send + Sync>;
-/// A per-packet middleware: sees (and may change) each incoming event's
-/// name and arguments before any handler; an error drops the event.
-pub type PacketMiddleware =
-    Arc<dyn Fn(&Socket, &str, &mut Vec<Value>) -> Result<(), MiddlewareError> + Send + Sync>;
-/// Called with the error of a packet middleware that dropped an event.
-pub type ErrorHandler = Arc<dyn Fn(&Socket, &MiddlewareError) + Send + Sync>;
-
-/// Why a per-packet middleware dropped an event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct MiddlewareError(pub String);
-
-type AckResult = Result<Vec<Value>, AckError>;
-
-/// What the application registered on a socket, under one lock (one
-/// lock per kind cost every socket its own lock for each, most unused).
-#[derive(Default)]
-struct Handlers {
-    events: HashMap<Box<str>, EventHandler>,
-    any: Option<AnyHandler>,
-    on_disconnect: Vec<DisconnectHandler>,
-    packet_middlewares: Vec<PacketMiddleware>,
-    on_error: Option<ErrorHandler>,
-}
-
-pub(crate) struct SocketInner {
-    pub(crate) id: SocketId,
-    pub(crate) ns: Namespace,
-    pub(crate) engine: EngineSocket,
-    pub(crate) handshake: Arc<Handshake>,
-    handlers: RwLock<Handlers>,
-    acks: Mutex<HashMap<u64, oneshot::Sender<AckResult>>>,
-    connected: AtomicBool,
-    /// The private session id of connection state recovery, when on.
-    pid: Option<Arc<str>>,
-    recovered: bool,
-}
-
-/// A client's connection to one namespace. Cheap to clone.
-#[derive(Clone)]
-pub struct Socket {
-    pub(crate) inner: Arc<SocketInner>,
-}
-
-impl std::fmt::Debug for Socket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Socket")
-            .field("id", &self.inner.id)
-            .field("nsp", &self.namespace_name())
-            .finish()
     }
 }
 
@@ -264,7 +111,9 @@ impl Socket {
     where
         F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
     {
-        self.handlers_mut()
+        self.inner
+            .handlers
+            .write_ok()
             .events
             .insert(event.into(), Arc::new(handler));
     }
@@ -275,7 +124,7 @@ impl Socket {
     where
         F: Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
     {
-        self.handlers_mut().any = Some(Arc::new(handler));
+        self.inner.handlers.write_ok().any = Some(Arc::new(handler));
     }
 
     /// Registers a handler called once when the socket disconnects.
@@ -283,7 +132,11 @@ impl Socket {
     where
         F: Fn(&Socket, DisconnectReason) + Send + Sync + 'static,
     {
-        self.handlers_mut().on_disconnect.push(Arc::new(handler));
+        self.inner
+            .handlers
+            .write_ok()
+            .on_disconnect
+            .push(Arc::new(handler));
     }
 
     /// Adds a per-packet middleware (`socket.use` in socket.io), run in
@@ -295,7 +148,9 @@ impl Socket {
             + Sync
             + 'static,
     {
-        self.handlers_mut()
+        self.inner
+            .handlers
+            .write_ok()
             .packet_middlewares
             .push(Arc::new(middleware));
     }
@@ -305,15 +160,15 @@ impl Socket {
     where
         F: Fn(&Socket, &MiddlewareError) + Send + Sync + 'static,
     {
-        self.handlers_mut().on_error = Some(Arc::new(handler));
+        self.inner.handlers.write_ok().on_error = Some(Arc::new(handler));
     }
 
     pub(crate) fn dispatch_event(&self, name: &str, mut args: Vec<Value>, ack_id: Option<u64>) {
-        let middlewares = self.handlers().packet_middlewares.clone();
+        let middlewares = self.inner.handlers.read_ok().packet_middlewares.clone();
         for m in middlewares {
             if let Err(e) = m(self, name, &mut args) {
                 tracing::debug!(socket = self.id(), event = name, error = %e, "event dropped by middleware");
-                let handler = self.handlers().on_error.clone();
+                let handler = self.inner.handlers.read_ok().on_error.clone();
                 if let Some(h) = handler {
                     h(self, &e);
                 }
@@ -322,7 +177,7 @@ impl Socket {
         }
         // Read after the middlewares ran: they may register handlers.
         let (any, handler) = {
-            let h = self.handlers();
+            let h = self.inner.handlers.read_ok();
             (h.any.clone(), h.events.get(name).cloned())
         };
         let ack = |s: &Socket| {
@@ -343,12 +198,7 @@ impl Socket {
     }
 
     pub(crate) fn dispatch_ack(&self, id: u64, args: Vec<Value>) {
-        let tx = self
-            .inner
-            .acks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        let tx = self.inner.acks.locked().remove(&id);
         if let Some(tx) = tx {
             let _ = tx.send(Ok(args));
         }
@@ -360,11 +210,22 @@ impl Socket {
         }
         for frame in msg.frames() {
             self.inner.engine.send_frame(frame).map_err(|e| match e {
-                socketeer_engineio::server::SendError::Closed => EmitError::Disconnected,
-                socketeer_engineio::server::SendError::QueueFull => EmitError::QueueFull,
+                SendError::Closed => EmitError::Disconnected,
+                SendError::QueueFull => EmitError::QueueFull,
             })?;
         }
         Ok(())
+    }
+
+    /// Queues a message only if the client is ready for it now
+    /// (`volatile`); returns whether it was queued.
+    pub(crate) fn send_volatile(&self, msg: &EncodedMessage) -> bool {
+        if msg.frame_count() != 1 || !self.connected() {
+            return false;
+        }
+        self.inner
+            .engine
+            .send_volatile(socketeer_engineio::Frame::Text(msg.text.clone()))
     }
 
     /// The target of this socket's own emits when they are recorded for
@@ -411,36 +272,22 @@ impl Socket {
     /// Emits an event only if the client is ready for it right now;
     /// otherwise drops it (`volatile`). Returns whether it was queued.
     pub fn emit_volatile(&self, event: &str, args: Vec<Value>) -> bool {
-        let Ok(msg) = EncodedMessage::event(self.namespace_name(), event, None, &args) else {
-            return false;
-        };
-        if msg.frame_count() != 1 || !self.connected() {
-            return false;
+        match EncodedMessage::event(self.namespace_name(), event, None, &args) {
+            Ok(msg) => self.send_volatile(&msg),
+            Err(_) => false,
         }
-        self.inner
-            .engine
-            .send_volatile(socketeer_engineio::Frame::Text(msg.text))
     }
 
     /// Emits an event and waits for the client's acknowledgement, by
     /// default for the namespace's ack timeout; `.timeout(d)` changes it.
     pub fn emit_with_ack(&self, event: &str, args: Vec<Value>) -> AckRequest {
         let id = self.inner.ns.next_ack_id();
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .acks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
+        let rx = self.register_ack(id);
         let sent = EncodedMessage::event(self.namespace_name(), event, Some(id), &args)
             .map_err(EmitError::from)
             .and_then(|m| self.send_encoded(&m));
         if sent.is_err() {
-            self.inner
-                .acks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+            self.forget_ack(id);
         }
         AckRequest {
             socket: self.clone(),
@@ -453,20 +300,12 @@ impl Socket {
 
     pub(crate) fn register_ack(&self, id: u64) -> oneshot::Receiver<AckResult> {
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .acks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
+        self.inner.acks.locked().insert(id, tx);
         rx
     }
 
     pub(crate) fn forget_ack(&self, id: u64) {
-        self.inner
-            .acks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.inner.acks.locked().remove(&id);
     }
 
     /// Joins rooms.
@@ -485,18 +324,10 @@ impl Socket {
         self.inner.ns.adapter().socket_rooms(&self.inner.id)
     }
 
-    /// Broadcasts to a room, except this socket.
-    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
-        self.broadcast().to(room)
-    }
-
-    /// Broadcasts to every socket of the namespace except this one.
-    pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.inner.ns.clone()).except(self.inner.id.clone())
-    }
-
     /// Disconnects this socket from its namespace (reason "server
     /// namespace disconnect"); the client is told with a DISCONNECT packet.
+    /// The connection forgets the socket when it next reads a packet for
+    /// this namespace (see `connection`), so this may run on any task.
     pub fn disconnect(&self) {
         if !self.connected() {
             return;
@@ -504,7 +335,6 @@ impl Socket {
         if let Ok(m) = Packet::disconnect(self.namespace_name().to_owned()).encode_message() {
             let _ = self.send_encoded(&m);
         }
-        super::client::Client::forget_socket(&self.inner.engine, self.namespace_name());
         self.on_close(DisconnectReason::ServerNamespaceDisconnect);
     }
 
@@ -522,32 +352,18 @@ impl Socket {
         if let (Some((pid, rooms)), Some(mut store)) = (session, self.inner.ns.recovery()) {
             store.persist(pid, self.inner.id.clone(), rooms, Instant::now());
         }
-        let acks = std::mem::take(&mut *self.inner.acks.lock().unwrap_or_else(|p| p.into_inner()));
+        let acks = std::mem::take(&mut *self.inner.acks.locked());
         for (_, tx) in acks {
             let _ = tx.send(Err(AckError::Disconnected));
         }
-        let handlers = std::mem::take(&mut self.handlers_mut().on_disconnect);
+        let handlers = std::mem::take(&mut self.inner.handlers.write_ok().on_disconnect);
         for h in handlers {
             h(self, reason);
         }
         // Handlers may hold clones of this socket: drop them to break
         // cycles (outside the lock: dropping them may run anything).
-        let registered = std::mem::take(&mut *self.handlers_mut());
+        let registered = std::mem::take(&mut *self.inner.handlers.write_ok());
         drop(registered);
-    }
-
-    fn handlers(&self) -> std::sync::RwLockReadGuard<'_, Handlers> {
-        self.inner
-            .handlers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn handlers_mut(&self) -> std::sync::RwLockWriteGuard<'_, Handlers> {
-        self.inner
-            .handlers
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -1,0 +1,43 @@
+//! The server's settings.
+
+use std::time::Duration;
+
+use socketeer_engineio::server::EngineIoConfig;
+
+use super::adapter::AdapterFactory;
+use super::recovery::ConnectionStateRecovery;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct SocketIoConfig {
+    /// The Engine.IO settings (default path `/socket.io/`).
+    pub engine: EngineIoConfig,
+    /// Time for a new connection to join a namespace (default 45 s).
+    pub connect_timeout: Duration,
+    /// Default wait for acknowledgements (default 30 s).
+    pub ack_timeout: Duration,
+    /// Most binary attachments in one packet (default 10).
+    pub max_attachments: usize,
+    /// Connection state recovery (off by default, as in socket.io): see
+    /// [`recovery`](super::recovery).
+    pub connection_state_recovery: Option<ConnectionStateRecovery>,
+    /// Makes each namespace's [`Adapter`](super::Adapter) (default: in
+    /// memory, one server).
+    pub adapter: AdapterFactory,
+}
+
+impl Default for SocketIoConfig {
+    fn default() -> Self {
+        SocketIoConfig {
+            engine: EngineIoConfig {
+                path: "/socket.io/".into(),
+                ..Default::default()
+            },
+            connect_timeout: Duration::from_secs(45),
+            ack_timeout: Duration::from_secs(30),
+            max_attachments: 10,
+            connection_state_recovery: None,
+            adapter: AdapterFactory::default(),
+        }
+    }
+}

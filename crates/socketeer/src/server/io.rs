@@ -1,0 +1,125 @@
+//! [`SocketIo`]: the server, its namespaces, and how it is served.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use socketeer_engineio::server::{Body, EngineIo};
+
+use super::config::SocketIoConfig;
+use super::connection::driver::SocketIoSessions;
+use super::namespaces::Namespaces;
+use super::state::Namespace;
+
+struct IoInner {
+    namespaces: Arc<Namespaces>,
+    engine: EngineIo,
+}
+
+/// A Socket.IO server. Cheap to clone.
+///
+/// ```no_run
+/// use socketeer::server::SocketIo;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let io = SocketIo::new(Default::default());
+/// io.of("/").on_connection(|socket| {
+///     socket.on("chat", |socket, args, _ack| {
+///         let _ = socket.broadcast().emit("chat", args);
+///     });
+/// });
+/// io.serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SocketIo {
+    inner: Arc<IoInner>,
+}
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIo")
+            .field("config", &self.inner.namespaces.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketIo {
+    /// A server with `config` and the main namespace `/`.
+    pub fn new(config: SocketIoConfig) -> Self {
+        let engine_config = config.engine.clone();
+        let namespaces = Arc::new(Namespaces::new(config));
+        let sessions = Arc::new(SocketIoSessions {
+            namespaces: Arc::downgrade(&namespaces),
+        });
+        let engine = EngineIo::with_sessions(engine_config, sessions);
+        let io = SocketIo {
+            inner: Arc::new(IoInner { namespaces, engine }),
+        };
+        io.of("/");
+        io
+    }
+
+    /// The namespace with this name, created if needed.
+    pub fn of(&self, name: &str) -> Namespace {
+        self.inner.namespaces.of(name)
+    }
+
+    /// Accepts namespaces whose names `matches` approves, calling `setup`
+    /// once for each when its first client connects.
+    pub fn of_dynamic<M, S>(&self, matches: M, setup: S)
+    where
+        M: Fn(&str) -> bool + Send + Sync + 'static,
+        S: Fn(&Namespace) + Send + Sync + 'static,
+    {
+        self.inner
+            .namespaces
+            .add_dynamic(Arc::new(matches), Arc::new(setup));
+    }
+
+    /// The Engine.IO server underneath.
+    pub fn engine(&self) -> &EngineIo {
+        &self.inner.engine
+    }
+
+    /// Whether a request path belongs to this server.
+    pub fn matches(&self, path: &str) -> bool {
+        self.engine().matches(path)
+    }
+
+    /// Answers one HTTP request addressed to this server.
+    pub async fn handle<B>(&self, req: Request<B>, remote: Option<SocketAddr>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.engine().handle(req, remote).await
+    }
+
+    /// Closes every connection ("server shutting down") and refuses new
+    /// ones with 503.
+    pub fn shutdown(&self) {
+        self.engine().shutdown();
+    }
+
+    /// Serves this server alone on `listener` (other paths get 404).
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        self.engine().clone().serve(listener).await
+    }
+
+    /// Serves this server alone on `listener` until `signal` completes;
+    /// then stops accepting, disconnects every socket ("server shutting
+    /// down"), answers new handshakes with 503 and waits (up to 10 s) for
+    /// open HTTP requests to finish.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: tokio::net::TcpListener,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        self.engine()
+            .clone()
+            .serve_with_shutdown(listener, signal)
+            .await
+    }
+}
