@@ -9,6 +9,11 @@
 //! insertion order; and on reading, notepack's legacy forms (`undefined` as
 //! `fixext 1` type 0, `ArrayBuffer` as ext type 0) map to `null` and binary.
 //! The whole format is some 250 lines either way.
+//!
+//! One deliberate difference: an integral number of 2^64 or more (e.g.
+//! `1e300`) is written as float 64. notepack writes it as uint 64 of its
+//! low 64 bits (for `1e300`: zero), which every reader decodes as a
+//! different number.
 
 use bytes::Bytes;
 
@@ -245,7 +250,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn map(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
-        let mut o = Object::new();
+        let mut o = Vec::with_capacity(len.min(self.input.len() - self.pos));
         for _ in 0..len {
             let at = self.pos;
             let key = match self.value(depth + 1)? {
@@ -255,9 +260,9 @@ impl<'a> Decoder<'a> {
                 _ => return Err(DecodeError::InvalidKey(at)),
             };
             let v = self.value(depth + 1)?;
-            o.insert(key, v);
+            o.push((key, v));
         }
-        Ok(Value::Object(o))
+        Ok(Value::Object(Object::from_pairs(o)))
     }
 
     fn ext(&mut self, len: usize, fixed: bool) -> Result<Value, DecodeError> {
@@ -394,6 +399,7 @@ mod tests {
         assert_eq!(num(1.5), [0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]);
         assert_eq!(num(f64::INFINITY)[0], 0xcb);
         assert_eq!(encode(&Value::from(-129i64)), [0xd1, 0xff, 0x7f]);
+        assert_eq!(num(1e300)[0], 0xcb);
     }
 
     #[test]
@@ -430,6 +436,16 @@ mod tests {
         assert_eq!(decode(&[0x01, 0x02]), Err(DecodeError::TrailingBytes(1)));
         assert_eq!(decode(&[0xa1, 0xff]), Err(DecodeError::InvalidUtf8(1)));
         assert_eq!(decode(&[0x81, 0xc0, 0xc0]), Err(DecodeError::InvalidKey(1)));
+        // Repeated keys: first position, last value (as in JavaScript).
+        let mut many = vec![0xde, 0, 40];
+        for i in 0..40u8 {
+            many.extend_from_slice(&[0xa1, b'a' + i % 20, i]);
+        }
+        let Value::Object(o) = decode(&many).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.len(), 20);
+        assert_eq!(o.iter().next(), Some(("a", &Value::from(20i64))));
         let deep = vec![0x91; 1000];
         assert_eq!(decode(&deep), Err(DecodeError::TooDeep(MAX_DEPTH)));
     }

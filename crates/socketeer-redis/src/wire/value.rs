@@ -92,6 +92,28 @@ impl Object {
         Some(self.0.remove(i).1)
     }
 
+    /// From decoded members: a repeated key keeps its first position and
+    /// its last value, in linear time (a decoder must not be quadratic in
+    /// the number of keys an untrusted message claims).
+    pub(crate) fn from_pairs(pairs: Vec<(String, Value)>) -> Self {
+        if pairs.len() <= 16 {
+            return pairs.into_iter().collect();
+        }
+        let mut index: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(pairs.len());
+        let mut out: Vec<(String, Value)> = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            match index.get(&k) {
+                Some(&i) => out[i].1 = v,
+                None => {
+                    index.insert(k.clone(), out.len());
+                    out.push((k, v));
+                }
+            }
+        }
+        Object(out)
+    }
+
     /// The members in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
@@ -363,10 +385,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Object::new();
-        while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            out.insert(k, v);
+        let mut out = Vec::new();
+        while let Some(kv) = map.next_entry::<String, Value>()? {
+            out.push(kv);
         }
-        Ok(Value::Object(out))
+        Ok(Value::Object(Object::from_pairs(out)))
     }
 }
