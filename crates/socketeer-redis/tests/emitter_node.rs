@@ -229,6 +229,27 @@ async fn emitter_reaches_node_clients() {
     )
     .await;
 
+    // Arguments from a Serialize value: a sequence is the argument list,
+    // anything else one argument.
+    emitter
+        .to("room1")
+        .emit_serialize("serde", &json!(["a", 1, {"k": [1, 2]}]))
+        .await
+        .unwrap();
+    expect_event(
+        &clients,
+        "serde",
+        &["alice", "bob"],
+        &json!(["a", 1, {"k": [1, 2]}]),
+    )
+    .await;
+    emitter
+        .to("room3")
+        .emit_serialize("serde-one", &json!({"x": null}))
+        .await
+        .unwrap();
+    expect_event(&clients, "serde-one", &["carol"], &json!([{"x": null}])).await;
+
     // Another namespace.
     emitter
         .of("admin")
