@@ -619,3 +619,84 @@ pub fn decode_json_or_msgpack(bytes: &[u8]) -> Result<Value, DecodeError> {
         Some(_) => msgpack::decode(bytes),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Forms the current Node adapter still reads but no longer sends
+    /// (older servers' `remoteJoin`, `sockets`…): decoded and re-encoded.
+    #[test]
+    fn older_request_forms() {
+        let cases: [&[u8]; 5] = [
+            br#"{"uid":"abc","requestId":"r1","type":0,"rooms":["a"]}"#,
+            br#"{"uid":"abc","requestId":"r2","type":2,"sid":"s1","room":"x"}"#,
+            br#"{"uid":"abc","requestId":"r3","type":3,"sid":"s1","room":"x"}"#,
+            br#"{"uid":"abc","requestId":"r4","type":4,"sid":"s1","close":true}"#,
+            br#"{"uid":"abc","type":6,"data":["e",{"type":"Buffer","data":[1]}]}"#,
+        ];
+        for bytes in cases {
+            let r = Request::decode(bytes).unwrap();
+            assert_eq!(r.encode(), bytes, "{r:?}");
+        }
+        let Request::RemoteSocket {
+            request_type,
+            sid,
+            room,
+            ..
+        } = Request::decode(cases[1]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (request_type, sid.as_str(), room.as_deref()),
+            (RequestType::RemoteJoin, "s1", Some("x"))
+        );
+    }
+
+    #[test]
+    fn responses_without_type() {
+        let cases: [&[u8]; 4] = [
+            br#"{"requestId":"r1","sockets":["a","b"]}"#,
+            br#"{"requestId":"r2","rooms":["a"]}"#,
+            br#"{"requestId":"r3"}"#,
+            br#"{"requestId":"r4","sockets":[]}"#,
+        ];
+        let decoded: Vec<Response> = cases.iter().map(|b| Response::decode(b).unwrap()).collect();
+        assert!(matches!(&decoded[0], Response::Sockets { sockets, .. } if sockets.len() == 2));
+        assert!(matches!(&decoded[1], Response::AllRooms { .. }));
+        assert!(matches!(&decoded[2], Response::Done { .. }));
+        assert!(
+            matches!(&decoded[3], Response::FetchSockets { sockets, .. } if sockets.is_empty())
+        );
+        for (r, b) in decoded.iter().zip(cases) {
+            assert_eq!(r.encode(), b);
+        }
+        assert!(
+            Response::decode(br#"{"sockets":[]}"#).is_err(),
+            "no requestId"
+        );
+        assert!(Response::decode(br#"{"requestId":"x","type":2}"#).is_err());
+    }
+
+    #[test]
+    fn foreign_input_is_an_error_not_a_panic() {
+        assert!(BroadcastMessage::decode(&msgpack::encode(&Value::from("x"))).is_err());
+        assert!(
+            BroadcastMessage::decode(&msgpack::encode(&Value::Array(vec![Value::Null; 2])))
+                .is_err()
+        );
+        let bad_packet = Value::Array(vec![
+            Value::from("u"),
+            Value::from(1i64),
+            Value::Object(Object::new()),
+        ]);
+        assert!(BroadcastMessage::decode(&msgpack::encode(&bad_packet)).is_err());
+        assert!(
+            Request::decode(b"{\"type\":5}").is_err(),
+            "fetch without requestId"
+        );
+        assert!(Request::decode(b"[1,2]").is_err());
+        assert!(Request::decode(b"\xc1").is_err());
+    }
+}
