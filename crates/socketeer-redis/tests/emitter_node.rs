@@ -19,20 +19,28 @@ use support::{find_program, node_dir, RedisServer};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-fn programs() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
-    let redis = find_program("redis-server");
-    let node = find_program("node");
-    match (redis, node) {
-        (Some(r), Some(n)) => Some((r, n)),
-        (r, n) => {
-            eprintln!(
-                "SKIPPED: {}{} not found on PATH (scripts/setup-test-deps installs them)",
-                if r.is_none() { "redis-server " } else { "" },
-                if n.is_none() { "node" } else { "" },
-            );
-            None
-        }
+/// The programs `names`, or `None` (and a printed SKIPPED line) if any is
+/// missing.
+fn programs(names: &[&str]) -> Option<Vec<std::path::PathBuf>> {
+    let found: Vec<_> = names.iter().map(|n| find_program(n)).collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .zip(&found)
+        .filter(|(_, p)| p.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if missing.is_empty() {
+        return Some(found.into_iter().map(Option::unwrap).collect());
     }
+    // Straight to stderr, not through the test harness's capture, so that
+    // the skip shows in `cargo test`'s output.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {} not found on PATH (scripts/setup-test-deps installs it)",
+        missing.join(" and ")
+    );
+    None
 }
 
 /// What a Node process printed, one JSON value per line.
@@ -124,19 +132,20 @@ async fn expect_event(clients: &Lines, event: &str, expected: &[&str], args: &Js
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emitter_reaches_node_clients() {
-    let Some((redis_bin, node)) = programs() else {
+    let Some(found) = programs(&["redis-server", "node"]) else {
         return;
     };
+    let (redis_bin, node) = (&found[0], &found[1]);
     assert!(
         node_dir().join("node_modules/socket.io").is_dir(),
         "run `npm ci` in {} (scripts/setup-test-deps does)",
         node_dir().display()
     );
-    let redis = RedisServer::start(&redis_bin);
+    let redis = RedisServer::start(redis_bin);
     let url = redis.url();
 
-    let (_s1, s1_lines) = spawn_node(&node, &["server.mjs", &url, "s1"]);
-    let (_s2, s2_lines) = spawn_node(&node, &["server.mjs", &url, "s2"]);
+    let (_s1, s1_lines) = spawn_node(node, &["server.mjs", &url, "s1"]);
+    let (_s2, s2_lines) = spawn_node(node, &["server.mjs", &url, "s2"]);
     let mut ports = vec![];
     for l in [&s1_lines, &s2_lines] {
         l.wait_for(1, "server listening", |l| l.get("listening").is_some())
@@ -154,7 +163,7 @@ async fn emitter_reaches_node_clients() {
         {"name": "dave", "port": ports[0], "nsp": "/admin", "rooms": []},
     ])
     .to_string();
-    let (_clients, clients) = spawn_node(&node, &["clients.mjs", &spec]);
+    let (_clients, clients) = spawn_node(node, &["clients.mjs", &spec]);
     clients
         .wait_for(1, "clients ready", |l| l["ready"] == true)
         .await;
@@ -328,10 +337,11 @@ async fn emitter_reaches_node_clients() {
 /// messages hold no random ids, so they can be compared).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emitter_publishes_what_the_node_emitter_publishes() {
-    let Some((redis_bin, _)) = programs() else {
+    let Some(found) = programs(&["redis-server"]) else {
         return;
     };
-    let redis = RedisServer::start(&redis_bin);
+    let redis_bin = &found[0];
+    let redis = RedisServer::start(redis_bin);
     let client = redis::Client::open(redis.url().as_str()).unwrap();
 
     // A raw PSUBSCRIBE * recorder on a thread.
