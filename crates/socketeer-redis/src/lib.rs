@@ -2,6 +2,20 @@
 //! 8.x and `@socket.io/redis-emitter`, so that socketeer can join a Node
 //! Socket.IO cluster and publish into it from a job worker.
 //!
+//! ```
+//! use socketeer_redis::wire::{BroadcastMessage, BroadcastOptions, Channels, Flags, Packet, Value};
+//!
+//! let msg = BroadcastMessage {
+//!     uid: "emitter".into(),
+//!     packet: Packet::event("/", "hello", vec![Value::from("world"), Value::from(vec![1u8, 2, 3])]),
+//!     opts: BroadcastOptions { rooms: vec!["room1".into()], except: vec![], flags: Some(Flags::default()) },
+//! };
+//! let channel = Channels::new("socket.io", "/").for_rooms(&msg.opts.rooms);
+//! assert_eq!(channel, "socket.io#/#room1#");
+//! let bytes = msg.encode();
+//! assert_eq!(BroadcastMessage::decode(&bytes).unwrap(), msg);
+//! ```
+//!
 //! - [`wire`]: the codec, Sans-I/O (no Redis client, no runtime): every
 //!   message the classic adapter (`createAdapter`), the sharded adapter
 //!   (`createShardedAdapter`) and the emitter publish, typed, decoded and
@@ -26,11 +40,13 @@
 //! the sharded adapter needs) and subscribes again each time it recovers
 //! its connections (also RESP3 only); `fred`'s `SubscriberClient`
 //! (`manage_subscriptions`) does the same for channels, patterns and shard
-//! channels, grouped by hash slot, on RESP2 as well. redis-rs wins on what
-//! this crate weighs most: it is the most used Rust client, maintained by a
-//! team under the redis-rs organisation with frequent releases (1.0 to 1.8
-//! and a 2.0 release candidate), and with `default-features = false` it
-//! brings few dependencies. Its cost: pub/sub through the reconnecting
+//! channels, grouped by hash slot, on RESP2 as well. redis-rs wins on
+//! what this crate weighs most: its release line is active (`cargo info`
+//! lists 1.0.5 through 1.8.2 and a 2.0.0 release candidate, against
+//! `fred` 10.1.0), the same crate covers a single server, the reconnecting
+//! manager and Redis Cluster with sharded pub/sub, and its features can be
+//! cut down to what is used (`default-features = false`, `tokio-comp`,
+//! `connection-manager`). Its cost: pub/sub through the reconnecting
 //! types needs RESP3 (Redis 6+; the sharded adapter already needs Redis 7),
 //! and a RESP2 `PubSub` connection does not resubscribe, so the adapter
 //! will keep its own subscription set and subscribe again itself. The
@@ -38,20 +54,6 @@
 //! workspace's `rust-version` (1.85). The emitter only publishes, so it
 //! takes any cloneable redis-rs async connection (`MultiplexedConnection`,
 //! `ConnectionManager`).
-//!
-//! ```
-//! use socketeer_redis::wire::{BroadcastMessage, BroadcastOptions, Channels, Flags, Packet, Value};
-//!
-//! let msg = BroadcastMessage {
-//!     uid: "emitter".into(),
-//!     packet: Packet::event("/", "hello", vec![Value::from("world"), Value::from(vec![1u8, 2, 3])]),
-//!     opts: BroadcastOptions { rooms: vec!["room1".into()], except: vec![], flags: Some(Flags::default()) },
-//! };
-//! let channel = Channels::new("socket.io", "/").for_rooms(&msg.opts.rooms);
-//! assert_eq!(channel, "socket.io#/#room1#");
-//! let bytes = msg.encode();
-//! assert_eq!(BroadcastMessage::decode(&bytes).unwrap(), msg);
-//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
