@@ -26,7 +26,7 @@ use socketeer_engineio::server::{
     AllowOrigin, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig, SendError, Socket,
     TransportKind,
 };
-use socketeer_engineio::{payload, Frame, Limits, Message, Packet, Utf8Bytes};
+use socketeer_engineio::{payload, Limits, Packet, Payload, Utf8Bytes};
 use socketeer_ws::CloseFrame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -57,7 +57,7 @@ async fn step<T>(what: &str, f: impl Future<Output = T>) -> T {
 #[derive(Debug)]
 enum Event {
     Connect(Socket),
-    Message(String, Message),
+    Message(String, Payload),
     Disconnect {
         sid: String,
         reason: CloseReason,
@@ -75,7 +75,7 @@ impl EngineHandler for Recorder {
         let _ = self.0.send(Event::Connect(socket.clone()));
     }
 
-    fn on_message(&self, socket: &Socket, message: Message) {
+    fn on_message(&self, socket: &Socket, message: Payload) {
         let _ = self
             .0
             .send(Event::Message(socket.id().to_owned(), message.clone()));
@@ -174,7 +174,7 @@ impl TestServer {
         .await
     }
 
-    async fn received(&mut self, sid: &str) -> Message {
+    async fn received(&mut self, sid: &str) -> Payload {
         self.event(&format!("a message from {sid}"), |e| match e {
             Event::Message(s, m) if s == sid => Some(m.clone()),
             _ => None,
@@ -364,12 +364,12 @@ async fn post(addr: SocketAddr, path: &str, body: impl Into<Bytes>) -> Resp {
     request(addr, Method::POST, path, &headers, body.into()).await
 }
 
-fn text(s: &str) -> Message {
-    Message::Text(Utf8Bytes::from(s.to_owned()))
+fn text(s: &str) -> Payload {
+    Payload::Text(Utf8Bytes::from(s.to_owned()))
 }
 
-fn binary(b: &[u8]) -> Message {
-    Message::Binary(Bytes::copy_from_slice(b))
+fn binary(b: &[u8]) -> Payload {
+    Payload::Binary(Bytes::copy_from_slice(b))
 }
 
 /// The packets that are not heartbeats.
@@ -445,7 +445,7 @@ impl Poller {
         }
     }
 
-    async fn message(&mut self) -> Message {
+    async fn message(&mut self) -> Payload {
         match self.packet().await {
             Packet::Message(m) => m,
             other => panic!("expected a message, got {other:?}"),
@@ -505,7 +505,7 @@ impl WsClient {
                 tokio::select! {
                     m = ws.recv() => match m {
                         Some(Ok(socketeer_ws::Message::Text(t))) => {
-                            let p = Packet::decode(Frame::Text(t), &limits).expect("a packet");
+                            let p = Packet::decode(Payload::Text(t), &limits).expect("a packet");
                             if p == Packet::Ping(None) && pong.load(Ordering::SeqCst) {
                                 let _ = ws.send(socketeer_ws::Message::text("3")).await;
                             }
@@ -597,7 +597,7 @@ impl WsClient {
         }
     }
 
-    async fn message(&mut self) -> Message {
+    async fn message(&mut self) -> Payload {
         match self.packet().await {
             Packet::Message(m) => m,
             other => panic!("expected a message, got {other:?}"),

@@ -56,8 +56,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
 
-use crate::packet::{DecodeError, Limits, Message, OpenPacket};
+use crate::packet::{DecodeError, Limits, OpenPacket};
 pub use crate::server::TransportKind;
+use crate::Payload;
 use crate::Utf8Bytes;
 
 /// The default [`ClientOptions::path`].
@@ -291,7 +292,7 @@ impl Shared {
 /// task. Messages from all clones leave in the order they were queued.
 #[derive(Debug, Clone)]
 pub struct EngineClient {
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Payload>,
     shared: Arc<Shared>,
 }
 
@@ -334,11 +335,11 @@ impl EngineClient {
     /// Queues a message, without waiting: [`SendError::QueueFull`] when
     /// [`ClientOptions::max_queued_messages`] are waiting (see
     /// [`send_wait`](Self::send_wait)).
-    pub fn send(&self, message: Message) -> Result<(), SendError> {
+    pub fn send(&self, message: Payload) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        if let Message::Text(text) = &message {
+        if let Payload::Text(text) = &message {
             if self.transport() == TransportKind::Polling
                 && text.as_bytes().contains(&crate::payload::SEPARATOR)
             {
@@ -354,11 +355,11 @@ impl EngineClient {
     /// Queues a message, waiting while the send queue is full (see
     /// [`ClientOptions::max_queued_messages`]); fails only when the session
     /// is closed or the text cannot cross polling.
-    pub async fn send_wait(&self, message: Message) -> Result<(), SendError> {
+    pub async fn send_wait(&self, message: Payload) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        if let Message::Text(text) = &message {
+        if let Payload::Text(text) = &message {
             if self.transport() == TransportKind::Polling
                 && text.as_bytes().contains(&crate::payload::SEPARATOR)
             {
@@ -370,12 +371,12 @@ impl EngineClient {
 
     /// Queues a text message.
     pub fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
-        self.send(Message::Text(text.into()))
+        self.send(Payload::Text(text.into()))
     }
 
     /// Queues a binary message.
     pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), SendError> {
-        self.send(Message::Binary(data.into()))
+        self.send(Payload::Binary(data.into()))
     }
 
     /// Closes the session: what was queued before is delivered (bounded by

@@ -31,7 +31,7 @@ pub trait EngineHandler: Send + Sync + 'static {
     /// A session opened.
     fn on_connect(&self, socket: &Socket);
     /// A message arrived.
-    fn on_message(&self, socket: &Socket, message: crate::Message);
+    fn on_message(&self, socket: &Socket, message: crate::Payload);
     /// The session closed; `socket` can no longer send.
     fn on_disconnect(&self, socket: &Socket, reason: CloseReason);
 }
@@ -860,7 +860,7 @@ mod tests {
 
     impl EngineHandler for Nothing {
         fn on_connect(&self, _: &Socket) {}
-        fn on_message(&self, _: &Socket, _: crate::Message) {}
+        fn on_message(&self, _: &Socket, _: crate::Payload) {}
         fn on_disconnect(&self, _: &Socket, _: CloseReason) {}
     }
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Instant, SystemTime};
 
 use socketeer_engineio::server::{CloseReason, EngineHandler, Socket as EngineSocket};
-use socketeer_engineio::Message;
+use socketeer_engineio::Payload;
 
 use super::namespace::Namespace;
 use super::socket::{DisconnectReason, Socket};
@@ -142,7 +142,7 @@ impl EngineHandler for SioHandler {
         client.lock().connect_timer = Some(timer.abort_handle());
     }
 
-    fn on_message(&self, engine: &EngineSocket, message: Message) {
+    fn on_message(&self, engine: &EngineSocket, message: Payload) {
         let (Some(io), Some(client)) = (self.io.upgrade(), engine.extension::<Client>()) else {
             return;
         };
@@ -254,7 +254,7 @@ fn send_connect_reply(engine: &EngineSocket, nsp: &str, socket: &Socket) {
     }
     match Packet::connect(nsp.to_owned(), Some(Value::Object(data))).encode_message() {
         Ok(m) => {
-            let _ = engine.send_frame_flush(socketeer_engineio::Frame::Text(m.text));
+            let _ = engine.send_frame_flush(socketeer_engineio::Payload::Text(m.text));
         }
         Err(e) => tracing::warn!(error = %e, "could not encode CONNECT"),
     }

@@ -100,7 +100,7 @@ impl BroadcastOperator {
             let ok = if self.opts.volatile && msg.attachments.is_empty() {
                 socket
                     .engine()
-                    .send_volatile(socketeer_engineio::Frame::Text(msg.text.clone()))
+                    .send_volatile(socketeer_engineio::Payload::Text(msg.text.clone()))
             } else {
                 socket.send_encoded(msg).is_ok()
             };

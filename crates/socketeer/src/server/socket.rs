@@ -419,7 +419,7 @@ impl Socket {
         }
         self.inner
             .engine
-            .send_volatile(socketeer_engineio::Frame::Text(msg.text))
+            .send_volatile(socketeer_engineio::Payload::Text(msg.text))
     }
 
     /// Emits an event and waits for the client's acknowledgement, by
