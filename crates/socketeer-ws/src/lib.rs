@@ -53,6 +53,7 @@ pub mod mask;
 pub mod message;
 pub mod payload;
 pub mod protocol;
+pub mod role;
 #[cfg(feature = "tokio")]
 pub mod server;
 #[cfg(feature = "tokio")]
@@ -69,7 +70,8 @@ pub use error::{Error, ProtocolError, Result};
 pub use handshake::{ClientConfig, HandshakeError};
 pub use message::{Message, Utf8Bytes};
 pub use payload::Payload;
-pub use protocol::{CloseState, Fragment, Limits, PreparedFrame, Protocol, Role};
+pub use protocol::{CloseState, Fragment, Limits, PreparedFrame, Protocol};
+pub use role::Role;
 #[cfg(feature = "tokio")]
 pub use server::{accept, accept_with_config, ServerConfig, ServerConnection};
 #[cfg(feature = "tokio")]
