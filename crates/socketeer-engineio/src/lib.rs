@@ -24,6 +24,14 @@
 //! - [`Utf8Bytes`]: text in shared [`bytes::Bytes`]; received text is sliced,
 //!   never copied.
 //!
+//! - [`server`]: the session core [`server::session::SessionCore`] and,
+//!   with the `server` feature (default), the tokio + hyper server.
+//! - [`client`]: the session core [`client::core::ClientSession`] and,
+//!   with the `client` feature (default), the tokio client.
+//!
+//! Without default features the crate is Sans-I/O only: no tokio, hyper
+//! or rustls.
+//!
 //! Encode a packet once into a [`Payload`] and the same bytes serve every
 //! recipient: as a WebSocket frame, or through
 //! [`payload::PayloadBuilder::push_frame`] on long-polling.
@@ -37,4 +45,11 @@ pub mod payload;
 pub use packet::{DecodeError, Limits, OpenPacket, Packet, PacketType};
 pub use socketeer_ws::{Payload, Utf8Bytes};
 pub mod client;
+#[cfg(feature = "server")]
 pub mod server;
+/// The Engine.IO server. Without the `server` feature only its Sans-I/O
+/// session core is here.
+#[cfg(not(feature = "server"))]
+pub mod server {
+    pub mod session;
+}

@@ -14,14 +14,13 @@ use socketeer_ws::handshake::WsUrl;
 use socketeer_ws::{CloseFrame, MaybeTlsStream, WebSocketStream};
 use tokio::sync::{mpsc, Notify};
 
+use super::core::ClientSession;
+use super::handle::{encode_component, ClientOptions, EngineClient, EngineEvents, Error, Shared};
 use super::polling::{HttpTarget, Lane};
-use super::session::ClientSession;
-use super::{
-    encode_component, ClientOptions, CloseReason, EngineClient, EngineEvents, Error, Event, Shared,
-    TransportKind,
-};
+use super::types::{CloseReason, Event};
 use crate::packet::{Limits, Packet};
 use crate::payload;
+use crate::server::session::TransportKind;
 use crate::Payload;
 
 /// Boxed: the stream is large and moves between the probe and the session.

@@ -1,7 +1,7 @@
 //! The Sans-I/O Engine.IO client session: handshake, heartbeat watchdog,
 //! outgoing queue and the polling → WebSocket upgrade, with time passed in.
 //!
-//! The driver in [`super`] owns the sockets and the clock; it feeds this
+//! The driver (`client/driver.rs`) owns the sockets and the clock; it feeds this
 //! state machine the packets it receives and the instants at which things
 //! happen, and asks it what to write where:
 //!
@@ -21,7 +21,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use socketeer_engineio::client::session::ClientSession;
+//! use socketeer_engineio::client::core::ClientSession;
 //! use socketeer_engineio::client::{CloseReason, Event, Transports};
 //! use socketeer_engineio::{Limits, Packet, Payload, Utf8Bytes};
 //!
@@ -44,10 +44,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{CloseReason, Event, SendError, Transports};
+use super::types::{CloseReason, Event, SendError, Transports};
 use crate::packet::{OpenPacket, Packet};
 use crate::payload::{PayloadBuilder, SEPARATOR};
-use crate::server::TransportKind;
+use crate::server::session::TransportKind;
 use crate::Payload;
 
 /// Where the upgrade from polling to WebSocket stands.
