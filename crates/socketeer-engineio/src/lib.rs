@@ -29,6 +29,8 @@
 //! - [`client`]: the session core [`client::core::ClientSession`] and,
 //!   with the `client` feature (default), the tokio client.
 //!
+//! - [`id`]: unguessable session ids; [`sync`]: poison-tolerant locking.
+//!
 //! Without default features the crate is Sans-I/O only: no tokio, hyper
 //! or rustls.
 //!
@@ -39,8 +41,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod id;
 pub mod packet;
 pub mod payload;
+pub mod sync;
 
 pub use packet::{DecodeError, Limits, OpenPacket, Packet, PacketType};
 pub use socketeer_ws::{Payload, Utf8Bytes};

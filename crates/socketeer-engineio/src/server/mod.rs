@@ -25,6 +25,8 @@ pub use session::{CloseReason, TransportKind};
 pub use socket::{RequestInfo, SendError, Socket};
 use task::Command;
 
+use crate::sync::LockExt;
+
 /// The application side of an Engine.IO server. Called from the session's
 /// task: keep these quick, hand long work to other tasks.
 pub trait EngineHandler: Send + Sync + 'static {
@@ -252,19 +254,6 @@ fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
     owned
 }
 
-/// A new unguessable session id: 15 random bytes, URL-safe base64.
-fn new_sid() -> Arc<str> {
-    use base64::Engine as _;
-    let mut raw = [0u8; 15];
-    // Without OS randomness we must not hand out guessable ids.
-    if getrandom::fill(&mut raw).is_err() {
-        tracing::error!("no OS randomness for session ids");
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(raw)
-        .into()
-}
-
 impl EngineIo {
     /// A server with `config`, calling `handler` for every session.
     pub fn new(mut config: EngineIoConfig, handler: Arc<dyn EngineHandler>) -> Self {
@@ -290,11 +279,7 @@ impl EngineIo {
 
     /// Number of open sessions.
     pub fn session_count(&self) -> usize {
-        self.shared
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.shared.sessions.locked().len()
     }
 
     /// Whether a request path belongs to this server.
@@ -310,8 +295,7 @@ impl EngineIo {
         let sockets: Vec<Socket> = self
             .shared
             .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .values()
             .map(|e| e.socket.clone())
             .collect();
@@ -431,11 +415,7 @@ impl EngineIo {
             }
             Some(sid) => {
                 let entry = {
-                    let sessions = self
-                        .shared
-                        .sessions
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
+                    let sessions = self.shared.sessions.locked();
                     sessions.get(sid).map(|e| e.socket.clone())
                 };
                 let Some(socket) = entry else {
@@ -547,23 +527,19 @@ impl EngineIo {
     }
 
     fn register(&self, transport: TransportKind, info: RequestInfo) -> Socket {
-        let sid = new_sid();
+        let sid = crate::id::random_id();
         let socket = Socket::new(
             sid.clone(),
             info,
             transport,
             self.shared.config.max_queued_messages,
         );
-        self.shared
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                sid,
-                SessionEntry {
-                    socket: socket.clone(),
-                },
-            );
+        self.shared.sessions.locked().insert(
+            sid,
+            SessionEntry {
+                socket: socket.clone(),
+            },
+        );
         socket
     }
 
