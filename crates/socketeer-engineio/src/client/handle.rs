@@ -138,7 +138,7 @@ pub enum Error {
 }
 
 /// Connects and performs the Engine.IO handshake; the returned halves run
-/// the session (see the [module docs](self)). Must be called within a
+/// the session (see the [module docs](super)). Must be called within a
 /// tokio runtime (a task is spawned).
 pub async fn connect(options: ClientOptions) -> Result<(EngineClient, EngineEvents), Error> {
     driver::connect(options).await
