@@ -19,7 +19,7 @@ use socketeer::Value;
 use socketeer_engineio::server::{
     serve_http, AllowOrigin, Body, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
 };
-use socketeer_engineio::Message;
+use socketeer_engineio::Payload;
 use tokio::net::TcpListener;
 
 struct Echo;
@@ -27,7 +27,7 @@ struct Echo;
 impl EngineHandler for Echo {
     fn on_connect(&self, _socket: &socketeer_engineio::server::Socket) {}
 
-    fn on_message(&self, socket: &socketeer_engineio::server::Socket, message: Message) {
+    fn on_message(&self, socket: &socketeer_engineio::server::Socket, message: Payload) {
         let _ = socket.send(message);
     }
 

@@ -30,6 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use socketeer::server::{AckSender, Socket, SocketIo};
 use socketeer::Value;
+use socketeer_engineio::sync::LockExt;
 
 /// The application's limits.
 #[derive(Debug, Clone, Copy)]
@@ -411,7 +412,7 @@ pub struct Chat {
 
 impl Chat {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 
     /// Open connections and rooms, for `/healthz`.

@@ -2,14 +2,14 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use socketeer_engineio::{payload, Frame, Limits, Packet, Utf8Bytes};
+//! use socketeer_engineio::{payload, Limits, Packet, Payload, Utf8Bytes};
 //!
 //! let limits = Limits::default();
 //!
 //! // WebSocket: one packet per frame.
-//! let ping = Packet::decode(Frame::Text(Utf8Bytes::from_static("2probe")), &limits)?;
+//! let ping = Packet::decode(Payload::Text(Utf8Bytes::from_static("2probe")), &limits)?;
 //! assert_eq!(ping, Packet::Ping(Some(Utf8Bytes::from_static("probe"))));
-//! assert_eq!(Packet::Pong(Some("probe".into())).encode(), Frame::Text("3probe".into()));
+//! assert_eq!(Packet::Pong(Some("probe".into())).encode(), Payload::Text("3probe".into()));
 //!
 //! // Long-polling: packets joined by 0x1E, binary as "b" + base64.
 //! let body = Bytes::from_static("4hello\x1ebAQIDBA==".as_bytes());
@@ -18,23 +18,42 @@
 //! # Ok::<(), socketeer_engineio::DecodeError>(())
 //! ```
 //!
-//! - [`packet`]: [`Packet`], its WebSocket encoding ([`Frame`]), typed
+//! - [`packet`]: [`Packet`], its WebSocket encoding ([`Payload`]), typed
 //!   [`DecodeError`]s and decoding [`Limits`].
 //! - [`payload`]: HTTP long-polling payloads.
 //! - [`Utf8Bytes`]: text in shared [`bytes::Bytes`]; received text is sliced,
 //!   never copied.
 //!
-//! Encode a packet once into a [`Frame`] and the same bytes serve every
+//! - [`server`]: the session core [`server::session::SessionCore`] and,
+//!   with the `server` feature (default), the tokio + hyper server.
+//! - [`client`]: the session core [`client::core::ClientSession`] and,
+//!   with the `client` feature (default), the tokio client.
+//!
+//! - [`id`]: unguessable session ids; [`sync`]: poison-tolerant locking.
+//!
+//! Without default features the crate is Sans-I/O only: no tokio, hyper
+//! or rustls.
+//!
+//! Encode a packet once into a [`Payload`] and the same bytes serve every
 //! recipient: as a WebSocket frame, or through
 //! [`payload::PayloadBuilder::push_frame`] on long-polling.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod id;
 pub mod packet;
 pub mod payload;
+pub mod sync;
 
-pub use packet::{DecodeError, Frame, Limits, Message, OpenPacket, Packet, PacketType};
-pub use socketeer_ws::Utf8Bytes;
+pub use packet::{DecodeError, Limits, OpenPacket, Packet, PacketType};
+pub use socketeer_ws::{Payload, Utf8Bytes};
 pub mod client;
+#[cfg(feature = "server")]
 pub mod server;
+/// The Engine.IO server. Without the `server` feature only its Sans-I/O
+/// session core is here.
+#[cfg(not(feature = "server"))]
+pub mod server {
+    pub mod session;
+}

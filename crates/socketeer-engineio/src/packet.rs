@@ -12,7 +12,7 @@
 //! | [`Upgrade`](Packet::Upgrade) | `5` | — |
 //! | [`Noop`](Packet::Noop) | `6` | — |
 //!
-//! Over WebSocket every packet is one frame ([`Frame`]): a text frame holds
+//! Over WebSocket every packet is one frame ([`Payload`]): a text frame holds
 //! the type character and the data, and a binary frame is a binary message,
 //! its raw bytes with no prefix. Long-polling joins the same text encodings
 //! into one payload, see [`crate::payload`], with binary messages as `b` +
@@ -25,7 +25,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::Utf8Bytes;
+use crate::{Payload, Utf8Bytes};
 
 /// Standard base64 as the JS implementations write it (padded), read with
 /// or without padding.
@@ -148,63 +148,6 @@ pub struct OpenPacket {
     pub max_payload: u64,
 }
 
-/// The data of a [`Packet::Message`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Message {
-    /// UTF-8 text, without the `4` type prefix.
-    Text(Utf8Bytes),
-    /// Binary data.
-    Binary(Bytes),
-}
-
-impl Message {
-    /// The data's length in bytes.
-    pub fn len(&self) -> usize {
-        match self {
-            Message::Text(t) => t.len(),
-            Message::Binary(b) => b.len(),
-        }
-    }
-
-    /// Whether the data is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// One encoded packet: a WebSocket frame, and the unit a long-polling
-/// payload is built from ([`crate::payload::PayloadBuilder::push_frame`]).
-///
-/// Encode a packet once into a `Frame` and hand clones (reference-count
-/// bumps) to any number of connections, whatever their transport.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Frame {
-    /// A text frame: the type character followed by the packet's data.
-    Text(Utf8Bytes),
-    /// A binary frame: a binary message's raw bytes.
-    Binary(Bytes),
-}
-
-impl Frame {
-    /// The frame's length in bytes.
-    pub fn len(&self) -> usize {
-        match self {
-            Frame::Text(t) => t.len(),
-            Frame::Binary(b) => b.len(),
-        }
-    }
-
-    /// Whether the frame is empty (an empty text frame is not a packet).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Decodes the frame; see [`Packet::decode`].
-    pub fn decode(self, limits: &Limits) -> Result<Packet, DecodeError> {
-        Packet::decode(self, limits)
-    }
-}
-
 /// An Engine.IO packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
@@ -218,7 +161,7 @@ pub enum Packet {
     /// `3`: pong, with optional text; empty text decodes as `None`.
     Pong(Option<Utf8Bytes>),
     /// `4`: a message, text or binary.
-    Message(Message),
+    Message(Payload),
     /// `5`: upgrade.
     Upgrade,
     /// `6`: noop.
@@ -316,12 +259,12 @@ pub(crate) fn tail(bytes: &Bytes, from: usize) -> Bytes {
 impl Packet {
     /// A text message.
     pub fn text(text: impl Into<Utf8Bytes>) -> Packet {
-        Packet::Message(Message::Text(text.into()))
+        Packet::Message(Payload::Text(text.into()))
     }
 
     /// A binary message.
     pub fn binary(data: impl Into<Bytes>) -> Packet {
-        Packet::Message(Message::Binary(data.into()))
+        Packet::Message(Payload::Binary(data.into()))
     }
 
     /// The packet's type.
@@ -345,23 +288,23 @@ impl Packet {
     /// too). Text data is sliced out of the frame, not copied.
     ///
     /// ```
-    /// use socketeer_engineio::{Frame, Limits, Message, Packet, Utf8Bytes};
+    /// use socketeer_engineio::{Limits, Packet, Payload, Utf8Bytes};
     ///
-    /// let p = Packet::decode(Frame::Text(Utf8Bytes::from_static("2probe")), &Limits::default())?;
+    /// let p = Packet::decode(Payload::Text(Utf8Bytes::from_static("2probe")), &Limits::default())?;
     /// assert_eq!(p, Packet::Ping(Some(Utf8Bytes::from_static("probe"))));
     /// # Ok::<(), socketeer_engineio::DecodeError>(())
     /// ```
-    pub fn decode(frame: Frame, limits: &Limits) -> Result<Packet, DecodeError> {
+    pub fn decode(frame: Payload, limits: &Limits) -> Result<Packet, DecodeError> {
         match frame {
-            Frame::Text(text) => Packet::decode_text(text, limits),
-            Frame::Binary(data) => Packet::decode_binary(data, limits),
+            Payload::Text(text) => Packet::decode_text(text, limits),
+            Payload::Binary(data) => Packet::decode_binary(data, limits),
         }
     }
 
     /// Decodes a WebSocket binary frame: a binary message.
     pub fn decode_binary(data: Bytes, limits: &Limits) -> Result<Packet, DecodeError> {
         limits.check_size(data.len())?;
-        Ok(Packet::Message(Message::Binary(data)))
+        Ok(Packet::Message(Payload::Binary(data)))
     }
 
     /// Decodes one text-encoded packet (a WebSocket text frame, or one
@@ -389,7 +332,7 @@ impl Packet {
             let data = BASE64
                 .decode(encoded)
                 .map_err(|_| DecodeError::InvalidBase64)?;
-            return Ok(Packet::Message(Message::Binary(Bytes::from(data))));
+            return Ok(Packet::Message(Payload::Binary(Bytes::from(data))));
         }
         let kind =
             PacketType::from_byte(first).ok_or(DecodeError::UnknownPacketType { byte: first })?;
@@ -404,7 +347,7 @@ impl Packet {
             PacketType::Close => Packet::Close,
             PacketType::Ping => Packet::Ping(optional(data)),
             PacketType::Pong => Packet::Pong(optional(data)),
-            PacketType::Message => Packet::Message(Message::Text(Utf8Bytes::from_trusted(data))),
+            PacketType::Message => Packet::Message(Payload::Text(Utf8Bytes::from_trusted(data))),
             PacketType::Upgrade => Packet::Upgrade,
             PacketType::Noop => Packet::Noop,
         })
@@ -415,15 +358,15 @@ impl Packet {
     /// Packets without data are static frames and do not allocate.
     ///
     /// ```
-    /// use socketeer_engineio::{Frame, Packet};
+    /// use socketeer_engineio::{Packet, Payload};
     ///
-    /// assert_eq!(Packet::text("hello").encode(), Frame::Text("4hello".into()));
-    /// assert_eq!(Packet::binary(vec![1, 2, 3, 4]).encode(), Frame::Binary(vec![1, 2, 3, 4].into()));
+    /// assert_eq!(Packet::text("hello").encode(), Payload::Text("4hello".into()));
+    /// assert_eq!(Packet::binary(vec![1, 2, 3, 4]).encode(), Payload::Binary(vec![1, 2, 3, 4].into()));
     /// ```
-    pub fn encode(&self) -> Frame {
-        let fixed = |s: &'static str| Frame::Text(Utf8Bytes::from_static(s));
+    pub fn encode(&self) -> Payload {
+        let fixed = |s: &'static str| Payload::Text(Utf8Bytes::from_static(s));
         match self {
-            Packet::Message(Message::Binary(b)) => Frame::Binary(b.clone()),
+            Packet::Message(Payload::Binary(b)) => Payload::Binary(b.clone()),
             Packet::Close => fixed("1"),
             Packet::Ping(None) => fixed("2"),
             Packet::Pong(None) => fixed("3"),
@@ -432,7 +375,7 @@ impl Packet {
             _ => {
                 let mut out = Vec::with_capacity(self.text_len_hint());
                 self.write_text(&mut out);
-                Frame::Text(Utf8Bytes::from_trusted(Bytes::from(out)))
+                Payload::Text(Utf8Bytes::from_trusted(Bytes::from(out)))
             }
         }
     }
@@ -443,10 +386,10 @@ impl Packet {
             Packet::Open(o) => {
                 96 + o.sid.len() + o.upgrades.iter().map(|u| u.len() + 3).sum::<usize>()
             }
-            Packet::Ping(Some(t)) | Packet::Pong(Some(t)) | Packet::Message(Message::Text(t)) => {
+            Packet::Ping(Some(t)) | Packet::Pong(Some(t)) | Packet::Message(Payload::Text(t)) => {
                 t.len()
             }
-            Packet::Message(Message::Binary(b)) => b.len().div_ceil(3) * 4,
+            Packet::Message(Payload::Binary(b)) => b.len().div_ceil(3) * 4,
             _ => 0,
         }
     }
@@ -455,7 +398,7 @@ impl Packet {
     /// as in polling) to `out`.
     pub(crate) fn write_text(&self, out: &mut Vec<u8>) {
         match self {
-            Packet::Message(Message::Binary(b)) => {
+            Packet::Message(Payload::Binary(b)) => {
                 out.push(b'b');
                 write_base64(out, b);
                 return;
@@ -468,7 +411,7 @@ impl Packet {
                 let written = serde_json::to_writer(&mut *out, open);
                 debug_assert!(written.is_ok());
             }
-            Packet::Ping(Some(t)) | Packet::Pong(Some(t)) | Packet::Message(Message::Text(t)) => {
+            Packet::Ping(Some(t)) | Packet::Pong(Some(t)) | Packet::Message(Payload::Text(t)) => {
                 out.extend_from_slice(t.as_bytes())
             }
             _ => {}
@@ -491,8 +434,8 @@ pub(crate) fn write_base64(out: &mut Vec<u8>, data: &[u8]) {
 mod tests {
     use super::*;
 
-    fn text(s: &'static str) -> Frame {
-        Frame::Text(Utf8Bytes::from_static(s))
+    fn text(s: &'static str) -> Payload {
+        Payload::Text(Utf8Bytes::from_static(s))
     }
 
     fn dec(s: &'static str) -> Result<Packet, DecodeError> {
@@ -571,12 +514,12 @@ mod tests {
         assert_eq!(Packet::text("hello").encode(), text("4hello"));
         let bin = Bytes::from_static(&[1, 2, 3, 4]);
         assert_eq!(
-            Packet::decode(Frame::Binary(bin.clone()), &Limits::default()).unwrap(),
+            Packet::decode(Payload::Binary(bin.clone()), &Limits::default()).unwrap(),
             Packet::binary(bin.clone())
         );
         assert_eq!(
             Packet::binary(bin.clone()).encode(),
-            Frame::Binary(bin.clone())
+            Payload::Binary(bin.clone())
         );
         // A base64 text frame is a binary message too.
         assert_eq!(dec("bAQIDBA==").unwrap(), Packet::binary(bin.clone()));
@@ -589,7 +532,7 @@ mod tests {
         let frame = Bytes::from(String::from("4some text"));
         let ptr = frame.as_ptr();
         let p = Packet::decode_text_bytes(frame, &Limits::default()).unwrap();
-        let Packet::Message(Message::Text(t)) = p else {
+        let Packet::Message(Payload::Text(t)) = p else {
             panic!()
         };
         assert_eq!(t.as_bytes().as_ptr(), ptr.wrapping_add(1));
@@ -638,10 +581,10 @@ mod tests {
             Err(DecodeError::PayloadTooLarge { size: 5, limit: 4 })
         ));
         assert!(matches!(
-            Packet::decode(Frame::Binary(Bytes::from_static(&[0; 5])), &limits),
+            Packet::decode(Payload::Binary(Bytes::from_static(&[0; 5])), &limits),
             Err(DecodeError::PayloadTooLarge { size: 5, limit: 4 })
         ));
-        assert!(Packet::decode(Frame::Binary(Bytes::from_static(&[0; 4])), &limits).is_ok());
+        assert!(Packet::decode(Payload::Binary(Bytes::from_static(&[0; 4])), &limits).is_ok());
     }
 
     #[test]
@@ -663,14 +606,14 @@ mod tests {
     fn frame_and_message_helpers() {
         assert_eq!(text("4ab").len(), 3);
         assert!(!text("4").is_empty());
-        assert!(Frame::Binary(Bytes::new()).is_empty());
+        assert!(Payload::Binary(Bytes::new()).is_empty());
         assert_eq!(
-            text("3").decode(&Limits::UNLIMITED).unwrap(),
+            Packet::decode(text("3"), &Limits::UNLIMITED).unwrap(),
             Packet::Pong(None)
         );
-        assert_eq!(Message::Text("ab".into()).len(), 2);
-        assert!(Message::Binary(Bytes::new()).is_empty());
-        assert_eq!(format!("{:?}", Message::Text("a".into())), "Text(\"a\")");
+        assert_eq!(Payload::Text("ab".into()).len(), 2);
+        assert!(Payload::Binary(Bytes::new()).is_empty());
+        assert_eq!(format!("{:?}", Payload::Text("a".into())), "Text(\"a\")");
         assert_eq!(Packet::binary(vec![1]).packet_type(), PacketType::Message);
     }
 }

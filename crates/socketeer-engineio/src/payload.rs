@@ -19,7 +19,8 @@
 use bytes::Bytes;
 
 use crate::packet::{tail, write_base64};
-use crate::packet::{DecodeError, Frame, Limits, Packet};
+use crate::packet::{DecodeError, Limits, Packet};
+use crate::Payload;
 
 /// The record separator between the packets of a payload.
 pub const SEPARATOR: u8 = 0x1e;
@@ -160,21 +161,21 @@ impl PayloadBuilder {
         packet.write_text(&mut self.buf);
         self.end_packet(
             start,
-            !matches!(packet, Packet::Message(crate::Message::Binary(_))),
+            !matches!(packet, Packet::Message(crate::Payload::Binary(_))),
         )
     }
 
     /// Appends an already encoded packet: a text frame as it is (text
     /// packets are encoded alike on both transports), a binary frame as `b`
     /// + base64.
-    pub fn push_frame(&mut self, frame: &Frame) -> Result<(), EncodeError> {
+    pub fn push_frame(&mut self, frame: &Payload) -> Result<(), EncodeError> {
         match frame {
-            Frame::Text(text) => {
+            Payload::Text(text) => {
                 let start = self.start_packet(text.len());
                 self.buf.extend_from_slice(text.as_bytes());
                 self.end_packet(start, true)
             }
-            Frame::Binary(data) => {
+            Payload::Binary(data) => {
                 let start = self.start_packet(1 + data.len().div_ceil(3) * 4);
                 self.buf.push(b'b');
                 write_base64(&mut self.buf, data);
@@ -285,7 +286,7 @@ mod tests {
         let offsets: Vec<usize> = packets
             .iter()
             .map(|p| match p {
-                Packet::Message(crate::Message::Text(t)) => t.as_bytes().as_ptr() as usize - base,
+                Packet::Message(crate::Payload::Text(t)) => t.as_bytes().as_ptr() as usize - base,
                 _ => usize::MAX,
             })
             .collect();
@@ -345,7 +346,7 @@ mod tests {
             Err(EncodeError::RecordSeparator)
         );
         assert_eq!(
-            b.push_frame(&Frame::Text(Utf8Bytes::from_static("4x\x1e"))),
+            b.push_frame(&Payload::Text(Utf8Bytes::from_static("4x\x1e"))),
             Err(EncodeError::RecordSeparator)
         );
         assert_eq!(b.len(), 6);

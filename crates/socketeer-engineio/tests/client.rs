@@ -15,7 +15,7 @@ use socketeer_engineio::client::{
 use socketeer_engineio::server::{
     CloseReason as ServerReason, EngineHandler, EngineIo, EngineIoConfig, Socket,
 };
-use socketeer_engineio::Message;
+use socketeer_engineio::Payload;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -46,7 +46,7 @@ const MODES: [Transports; 3] = [Transports::Polling, Transports::WebSocket, Tran
 #[derive(Debug)]
 enum ServerEvent {
     Connect(Socket),
-    Message(String, Message),
+    Message(String, Payload),
     Disconnect(String, ServerReason),
 }
 
@@ -59,12 +59,12 @@ impl EngineHandler for Echo {
         let _ = self.0.send(ServerEvent::Connect(socket.clone()));
     }
 
-    fn on_message(&self, socket: &Socket, message: Message) {
+    fn on_message(&self, socket: &Socket, message: Payload) {
         let _ = self.0.send(ServerEvent::Message(
             socket.id().to_owned(),
             message.clone(),
         ));
-        if matches!(&message, Message::Text(t) if t.as_str() == "close") {
+        if matches!(&message, Payload::Text(t) if t.as_str() == "close") {
             socket.close();
             return;
         }
@@ -135,7 +135,7 @@ impl TestServer {
     }
 
     /// The next message the server received (skipping other events).
-    async fn received(&mut self) -> (String, Message) {
+    async fn received(&mut self) -> (String, Payload) {
         loop {
             match step("server message", self.events.recv()).await {
                 Some(ServerEvent::Message(sid, m)) => return (sid, m),
@@ -411,7 +411,7 @@ async fn dropping_every_handle_closes() {
             drop(clone);
             // What was queued leaves before the close packet.
             let (sid, message) = server.received().await;
-            assert_eq!(message, Message::Text("last".into()));
+            assert_eq!(message, Payload::Text("last".into()));
             assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
             assert_eq!(
                 server.disconnected().await,
@@ -748,7 +748,7 @@ async fn backpressure_when_events_are_not_taken() {
             // send_wait waits for room; taking events makes room.
             let waiting = {
                 let client = client.clone();
-                tokio::spawn(async move { client.send_wait(Message::Text("last".into())).await })
+                tokio::spawn(async move { client.send_wait(Payload::Text("last".into())).await })
             };
             for i in 0..full {
                 assert_eq!(
@@ -762,7 +762,7 @@ async fn backpressure_when_events_are_not_taken() {
             client.close();
             assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
             assert_eq!(
-                client.send_wait(Message::Text("x".into())).await,
+                client.send_wait(Payload::Text("x".into())).await,
                 Err(SendError::Closed)
             );
         }

@@ -11,7 +11,7 @@ use socketeer_engineio::client::{
     connect, ClientOptions, CloseReason, Event, TransportKind, Transports,
 };
 use socketeer_engineio::server::{EngineHandler, EngineIo, EngineIoConfig, Socket};
-use socketeer_engineio::Message;
+use socketeer_engineio::Payload;
 use tokio::net::TcpListener;
 
 const STEP: Duration = Duration::from_secs(10);
@@ -27,7 +27,7 @@ impl EngineHandler for Echo {
 
     fn on_disconnect(&self, _socket: &Socket, _reason: socketeer_engineio::server::CloseReason) {}
 
-    fn on_message(&self, socket: &Socket, message: Message) {
+    fn on_message(&self, socket: &Socket, message: Payload) {
         let _ = socket.send(message);
     }
 }

@@ -21,7 +21,7 @@ use serde_json::Value;
 use socketeer_engineio::server::{
     CloseReason, EngineHandler, EngineIo, EngineIoConfig, Socket, TransportKind,
 };
-use socketeer_engineio::{Message, Utf8Bytes};
+use socketeer_engineio::{Payload, Utf8Bytes};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -40,7 +40,7 @@ const PLEASE_CLOSE: &str = "please close";
 #[derive(Debug)]
 enum Event {
     Connect(String),
-    Message(String, Message),
+    Message(String, Payload),
     Disconnect {
         sid: String,
         reason: CloseReason,
@@ -56,11 +56,11 @@ impl EngineHandler for EchoUntilAsked {
         let _ = self.0.send(Event::Connect(socket.id().to_owned()));
     }
 
-    fn on_message(&self, socket: &Socket, message: Message) {
+    fn on_message(&self, socket: &Socket, message: Payload) {
         let _ = self
             .0
             .send(Event::Message(socket.id().to_owned(), message.clone()));
-        if matches!(&message, Message::Text(t) if t.as_str() == PLEASE_CLOSE) {
+        if matches!(&message, Payload::Text(t) if t.as_str() == PLEASE_CLOSE) {
             socket.close();
         } else {
             let _ = socket.send(message);
@@ -237,25 +237,25 @@ fn big_binary() -> Vec<u8> {
         .collect()
 }
 
-fn messages() -> Vec<Message> {
-    let text = |s: &str| Message::Text(Utf8Bytes::from(s.to_owned()));
+fn messages() -> Vec<Payload> {
+    let text = |s: &str| Payload::Text(Utf8Bytes::from(s.to_owned()));
     vec![
         text("hello"),
         text("κόσμε 𝄞"),
         text(""),
-        Message::Binary(Bytes::from_static(&[0, 1, 2, 255])),
-        Message::Text(Utf8Bytes::from(big_text())),
-        Message::Binary(Bytes::from(big_binary())),
+        Payload::Binary(Bytes::from_static(&[0, 1, 2, 255])),
+        Payload::Text(Utf8Bytes::from(big_text())),
+        Payload::Binary(Bytes::from(big_binary())),
         text("last"),
     ]
 }
 
-fn show(m: &Message) -> String {
+fn show(m: &Payload) -> String {
     match m {
-        Message::Text(t) if t.len() <= 40 => format!("text {:?}", t.as_str()),
-        Message::Text(t) => format!("text of {} bytes", t.len()),
-        Message::Binary(b) if b.len() <= 40 => format!("binary {b:?}"),
-        Message::Binary(b) => format!("binary of {} bytes", b.len()),
+        Payload::Text(t) if t.len() <= 40 => format!("text {:?}", t.as_str()),
+        Payload::Text(t) => format!("text of {} bytes", t.len()),
+        Payload::Binary(b) if b.len() <= 40 => format!("binary {b:?}"),
+        Payload::Binary(b) => format!("binary of {} bytes", b.len()),
     }
 }
 
@@ -276,7 +276,7 @@ async fn exchange(mode: &str, expected_transport: &str) -> Run {
     // Every message came back intact and in order.
     let mut expected = messages();
     if mode == "upgrade" {
-        expected.insert(0, Message::Text(Utf8Bytes::from_static("sent on polling")));
+        expected.insert(0, Payload::Text(Utf8Bytes::from_static("sent on polling")));
     }
     let echoes = run.events("echo");
     assert_eq!(echoes.len(), expected.len(), "echo count\n{run}");
@@ -284,8 +284,8 @@ async fn exchange(mode: &str, expected_transport: &str) -> Run {
         assert_eq!(echo["i"], i, "{run}");
         assert_eq!(echo["ok"], true, "echo {i} ({}) differs\n{run}", show(sent));
         let (kind, len) = match sent {
-            Message::Text(t) => ("text", t.len()),
-            Message::Binary(b) => ("binary", b.len()),
+            Payload::Text(t) => ("text", t.len()),
+            Payload::Binary(b) => ("binary", b.len()),
         };
         assert_eq!(echo["type"], kind, "echo {i}\n{run}");
         assert_eq!(echo["len"], len, "echo {i}\n{run}");
@@ -325,7 +325,7 @@ async fn exchange(mode: &str, expected_transport: &str) -> Run {
             }
         }
     };
-    expected.push(Message::Text(Utf8Bytes::from_static(PLEASE_CLOSE)));
+    expected.push(Payload::Text(Utf8Bytes::from_static(PLEASE_CLOSE)));
     assert_eq!(got.len(), expected.len(), "messages the server got");
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
         assert!(g == e, "message {i}: got {}, sent {}", show(g), show(e));

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use socketeer_engineio::payload::{self, PayloadBuilder};
-use socketeer_engineio::{Frame, Limits, Message, OpenPacket, Packet, Utf8Bytes};
+use socketeer_engineio::{Limits, OpenPacket, Packet, Payload, Utf8Bytes};
 
 fn text(allow_separator: bool) -> impl Strategy<Value = String> {
     any::<String>().prop_map(move |s| {
@@ -47,9 +47,9 @@ fn packet(allow_separator: bool) -> impl Strategy<Value = Packet> {
         Just(Packet::Close),
         nonempty(allow_separator).prop_map(Packet::Ping),
         nonempty(allow_separator).prop_map(Packet::Pong),
-        text(allow_separator).prop_map(|s| Packet::Message(Message::Text(s.into()))),
+        text(allow_separator).prop_map(|s| Packet::Message(Payload::Text(s.into()))),
         prop::collection::vec(any::<u8>(), 0..64)
-            .prop_map(|b| Packet::Message(Message::Binary(b.into()))),
+            .prop_map(|b| Packet::Message(Payload::Binary(b.into()))),
         Just(Packet::Upgrade),
         Just(Packet::Noop),
     ]
@@ -79,7 +79,7 @@ proptest! {
         let data = Bytes::from(data);
         let _ = Packet::decode_text_bytes(data.clone(), &Limits::default());
         let _ = payload::decode(data, &Limits::default());
-        let _ = Packet::decode(Frame::Text(s.clone().into()), &Limits::default());
+        let _ = Packet::decode(Payload::Text(s.clone().into()), &Limits::default());
         let _ = payload::decode(Bytes::from(s), &Limits::default());
     }
 }

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::handshake::{
     self, ClientConfig, HandshakeError, Negotiated, WsUrl, DEFAULT_MAX_HEADER_SIZE,
 };
-use crate::protocol::{Limits, Protocol, Role};
+use crate::protocol::{Limits, Protocol};
+use crate::role::Role;
 use crate::stream::{StreamConfig, WebSocketStream};
 
 /// Everything a client decides about its connection.

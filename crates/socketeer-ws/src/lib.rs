@@ -4,12 +4,23 @@
 //!   sockets, no clock. Frame parsing, masking, UTF-8 validation that
 //!   fails fast, fragmentation, ping/pong, the closing handshake, limits.
 //! - [`handshake`]: the opening handshake without I/O.
-//! - [`WebSocketStream`]: the tokio driver (a `Stream` + `Sink`, split
+//! - [`payload`]: [`Payload`], a message's text or binary data, the unit
+//!   the layers above carry.
+//!
+//! With the `tokio` feature (on by default; `hyper` and `tls` imply it):
+//!
+//! - `WebSocketStream`: the tokio driver (a `Stream` + `Sink`, split
 //!   into halves, bounded send queue, keepalive, batched vectored writes).
-//! - [`accept`] / [`accept_with_config`] on any `AsyncRead + AsyncWrite`,
-//!   [`upgrade::upgrade`] on a hyper server, [`connect`] for clients.
+//! - `accept` / `accept_with_config` on any `AsyncRead + AsyncWrite`,
+//!   `upgrade::upgrade` on a hyper server (feature `hyper`), `connect` for
+//!   clients (`wss://` with feature `tls`).
+//!
+//! Without default features the crate is the Sans-I/O core alone and
+//! depends on no runtime, no hyper and no TLS.
 //!
 //! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # mod example {
 //! use socketeer_ws::{accept, Message};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,10 +37,12 @@
 //!     });
 //! }
 //! # }
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
 pub mod client;
 pub mod close;
 pub mod deflate;
@@ -38,19 +51,28 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+pub mod payload;
 pub mod protocol;
+pub mod role;
+#[cfg(feature = "tokio")]
 pub mod server;
+#[cfg(feature = "tokio")]
 pub mod stream;
 #[cfg(feature = "hyper")]
 pub mod upgrade;
 pub mod utf8;
 
+#[cfg(feature = "tokio")]
 pub use client::{connect, connect_with_options, ConnectOptions, MaybeTlsStream};
 pub use close::{CloseCode, CloseFrame};
 pub use deflate::DeflateConfig;
 pub use error::{Error, ProtocolError, Result};
 pub use handshake::{ClientConfig, HandshakeError};
 pub use message::{Message, Utf8Bytes};
-pub use protocol::{CloseState, Fragment, Limits, PreparedFrame, Protocol, Role};
+pub use payload::Payload;
+pub use protocol::{CloseState, Fragment, Limits, PreparedFrame, Protocol};
+pub use role::Role;
+#[cfg(feature = "tokio")]
 pub use server::{accept, accept_with_config, ServerConfig, ServerConnection};
+#[cfg(feature = "tokio")]
 pub use stream::{Keepalive, StreamConfig, WebSocketStream, WsReader, WsWriter};

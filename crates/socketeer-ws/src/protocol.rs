@@ -12,16 +12,8 @@ use crate::error::{Error, ProtocolError};
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
 use crate::message::{Message, Utf8Bytes};
+use crate::role::Role;
 use crate::utf8::Utf8Validator;
-
-/// Which end of the connection this endpoint is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Accepts connections; receives masked frames, sends unmasked ones.
-    Server,
-    /// Opens connections; masks every frame it sends.
-    Client,
-}
 
 /// Limits of one connection.
 #[derive(Debug, Clone, Copy)]

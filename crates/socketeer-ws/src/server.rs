@@ -10,7 +10,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::deflate::{DeflateConfig, PerMessageDeflate};
 use crate::error::{Error, Result};
 use crate::handshake::{self, AcceptConfig, HandshakeError, DEFAULT_MAX_HEADER_SIZE};
-use crate::protocol::{Limits, Protocol, Role};
+use crate::protocol::{Limits, Protocol};
+use crate::role::Role;
 use crate::stream::{StreamConfig, WebSocketStream};
 
 /// A hook that inspects each upgrade request (its `Origin`, cookies, path)

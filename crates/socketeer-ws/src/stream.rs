@@ -16,7 +16,8 @@ use tokio::time::{Instant, Sleep};
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::protocol::{CloseState, Fragment, PreparedFrame, Protocol, Role};
+use crate::protocol::{CloseState, Fragment, PreparedFrame, Protocol};
+use crate::role::Role;
 
 /// Smallest free space offered to a read.
 const MIN_READ_SPACE: usize = 2048;

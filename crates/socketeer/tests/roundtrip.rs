@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use socketeer::packet::{is_reserved_event, Decoder, DecoderConfig, Packet, PacketType};
 use socketeer::{Map, Value};
 use socketeer_engineio::payload::{self, PayloadBuilder};
-use socketeer_engineio::{Limits, Message};
+use socketeer_engineio::{Limits, Payload};
 
 fn number() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -163,7 +163,7 @@ proptest! {
         let mut d = Decoder::new();
         for (text, data) in inputs {
             let _ = if text {
-                d.decode_message(Message::Text(match socketeer_engineio::Utf8Bytes::try_from_bytes(Bytes::from(data.clone())) {
+                d.decode_message(Payload::Text(match socketeer_engineio::Utf8Bytes::try_from_bytes(Bytes::from(data.clone())) {
                     Ok(t) => t,
                     Err(_) => { let _ = d.decode_text(&data); continue; }
                 }))

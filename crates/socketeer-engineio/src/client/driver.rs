@@ -14,14 +14,14 @@ use socketeer_ws::handshake::WsUrl;
 use socketeer_ws::{CloseFrame, MaybeTlsStream, WebSocketStream};
 use tokio::sync::{mpsc, Notify};
 
+use super::core::ClientSession;
+use super::handle::{encode_component, ClientOptions, EngineClient, EngineEvents, Error, Shared};
 use super::polling::{HttpTarget, Lane};
-use super::session::ClientSession;
-use super::{
-    encode_component, ClientOptions, CloseReason, EngineClient, EngineEvents, Error, Event, Shared,
-    TransportKind,
-};
-use crate::packet::{Frame, Limits, Message, Packet};
+use super::types::{CloseReason, Event};
+use crate::packet::{Limits, Packet};
 use crate::payload;
+use crate::server::session::TransportKind;
+use crate::Payload;
 
 /// Boxed: the stream is large and moves between the probe and the session.
 type WsStream = Box<WebSocketStream<MaybeTlsStream>>;
@@ -161,10 +161,10 @@ fn ws_packet(
     }
 }
 
-fn ws_message(frame: Frame) -> socketeer_ws::Message {
+fn ws_message(frame: Payload) -> socketeer_ws::Message {
     match frame {
-        Frame::Text(text) => socketeer_ws::Message::Text(text),
-        Frame::Binary(data) => socketeer_ws::Message::Binary(data),
+        Payload::Text(text) => socketeer_ws::Message::Text(text),
+        Payload::Binary(data) => socketeer_ws::Message::Binary(data),
     }
 }
 
@@ -288,7 +288,7 @@ enum ProbeOut {
 
 /// What woke the session task.
 enum Wake {
-    Command(Option<Message>),
+    Command(Option<Payload>),
     CloseRequested,
     Get(HttpResult),
     Post(HttpResult),
@@ -302,7 +302,7 @@ struct Driver {
     session: ClientSession,
     target: Arc<Target>,
     shared: Arc<Shared>,
-    rx: mpsc::Receiver<Message>,
+    rx: mpsc::Receiver<Payload>,
     rx_open: bool,
     events: mpsc::Sender<Event>,
     events_open: bool,

@@ -16,7 +16,7 @@ use socketeer_ws::handshake::WsUrl;
 use socketeer_ws::MaybeTlsStream;
 use tokio::net::TcpStream;
 
-use super::Error;
+use super::handle::Error;
 
 /// A kept-alive HTTP/1.1 connection (`None`: connect on next use).
 pub(crate) type Lane = Option<SendRequest<Full<Bytes>>>;

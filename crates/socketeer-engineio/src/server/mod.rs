@@ -5,25 +5,26 @@
 //! or tower); [`EngineIo::serve`] runs a plain hyper server. Each session
 //! is driven by one task around the Sans-I/O [`session::SessionCore`].
 
+mod config;
+mod http;
+mod serve;
 pub mod session;
 mod socket;
 mod task;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use tokio::sync::mpsc;
-
+pub use self::http::{error, Body, EngineError};
+pub(crate) use self::http::{payload_response, text};
+pub use config::{AllowOrigin, AllowRequest, Cors, EngineIoConfig};
+pub use serve::serve_http;
 pub use session::{CloseReason, TransportKind};
 pub use socket::{RequestInfo, SendError, Socket};
-use task::Command;
+
+use crate::sync::LockExt;
 
 /// The application side of an Engine.IO server, shared by every session.
 /// Called from the session's task: keep these quick, hand long work to
@@ -33,7 +34,7 @@ pub trait EngineHandler: Send + Sync + 'static {
     /// A session opened.
     fn on_connect(&self, socket: &Socket);
     /// A message arrived.
-    fn on_message(&self, socket: &Socket, message: crate::Message);
+    fn on_message(&self, socket: &Socket, message: crate::Payload);
     /// The session closed; `socket` can no longer send.
     fn on_disconnect(&self, socket: &Socket, reason: CloseReason);
 }
@@ -43,7 +44,7 @@ pub trait EngineHandler: Send + Sync + 'static {
 /// may ask for a timer of its own.
 pub trait SessionHandler: Send + 'static {
     /// A message arrived.
-    fn on_message(&mut self, socket: &Socket, message: crate::Message);
+    fn on_message(&mut self, socket: &Socket, message: crate::Payload);
     /// The session closed; `socket` can no longer send.
     fn on_close(self: Box<Self>, socket: &Socket, reason: CloseReason);
     /// When [`SessionHandler::handle_timeout`] is next due, if ever.
@@ -74,7 +75,7 @@ impl SessionFactory for Stateless {
 }
 
 impl SessionHandler for StatelessSession {
-    fn on_message(&mut self, socket: &Socket, message: crate::Message) {
+    fn on_message(&mut self, socket: &Socket, message: crate::Payload) {
         self.0.on_message(socket, message);
     }
 
@@ -82,141 +83,6 @@ impl SessionHandler for StatelessSession {
         self.0.on_disconnect(socket, reason);
     }
 }
-
-/// Which origins may make cross-origin requests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowOrigin {
-    /// Any origin (`Access-Control-Allow-Origin: *`, or the request's
-    /// origin when credentials are allowed).
-    Any,
-    /// These origins only.
-    List(Vec<String>),
-}
-
-/// Cross-origin resource sharing settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cors {
-    /// Allowed origins.
-    pub origin: AllowOrigin,
-    /// Send `Access-Control-Allow-Credentials: true`.
-    pub credentials: bool,
-}
-
-/// A hook that accepts or refuses a new session (e.g. by its headers).
-pub type AllowRequest = Arc<dyn Fn(&RequestInfo) -> Result<(), String> + Send + Sync>;
-
-/// Server settings. Defaults are the official server's.
-#[derive(Clone)]
-pub struct EngineIoConfig {
-    /// Where the server is mounted (default `/engine.io/`).
-    pub path: String,
-    /// Time between pings (default 25 s).
-    pub ping_interval: Duration,
-    /// Time to answer a ping (default 20 s).
-    pub ping_timeout: Duration,
-    /// Time for a WebSocket upgrade to complete (default 10 s).
-    pub upgrade_timeout: Duration,
-    /// Most bytes in one message or polling request (default 1 000 000;
-    /// over it: HTTP 413 or WebSocket close 1009).
-    pub max_payload: usize,
-    /// Accept the polling transport (default true).
-    pub allow_polling: bool,
-    /// Accept the WebSocket transport (default true).
-    pub allow_websocket: bool,
-    /// Allow polling sessions to upgrade to WebSocket (default true).
-    pub allow_upgrades: bool,
-    /// CORS headers; `None` sends none (default).
-    pub cors: Option<Cors>,
-    /// Refuse sessions with 403 `{"code":4,"message":"Forbidden"}`.
-    pub allow_request: Option<AllowRequest>,
-    /// Most messages queued for one session (default 4096); past it sends
-    /// fail with [`SendError::QueueFull`].
-    pub max_queued_messages: usize,
-    /// Most concurrent sessions (default 100 000); past it: 503.
-    pub max_sessions: usize,
-    /// WebSocket settings (limits, compression; default: no compression,
-    /// as the official server).
-    pub websocket: socketeer_ws::ServerConfig,
-    /// Pause after a frame sent with [`Socket::send_frame_flush`] (the
-    /// Socket.IO CONNECT reply) before what follows it (default 5 ms): the
-    /// official Node server leaves such a gap, and some clients rely on
-    /// reading the reply on its own.
-    pub handshake_write_gap: Duration,
-}
-
-impl Default for EngineIoConfig {
-    fn default() -> Self {
-        let websocket = socketeer_ws::ServerConfig {
-            deflate: None,
-            ..Default::default()
-        };
-        EngineIoConfig {
-            path: "/engine.io/".into(),
-            ping_interval: Duration::from_millis(25_000),
-            ping_timeout: Duration::from_millis(20_000),
-            upgrade_timeout: Duration::from_millis(10_000),
-            max_payload: 1_000_000,
-            allow_polling: true,
-            allow_websocket: true,
-            allow_upgrades: true,
-            cors: None,
-            allow_request: None,
-            max_queued_messages: 4096,
-            max_sessions: 100_000,
-            websocket,
-            handshake_write_gap: Duration::from_millis(5),
-        }
-    }
-}
-
-impl std::fmt::Debug for EngineIoConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineIoConfig")
-            .field("path", &self.path)
-            .field("ping_interval", &self.ping_interval)
-            .field("ping_timeout", &self.ping_timeout)
-            .field("max_payload", &self.max_payload)
-            .field("cors", &self.cors)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The official error codes and messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineError {
-    /// 0: `Transport unknown`.
-    UnknownTransport,
-    /// 1: `Session ID unknown`.
-    UnknownSid,
-    /// 2: `Bad handshake method`.
-    BadHandshakeMethod,
-    /// 3: `Bad request`.
-    BadRequest,
-    /// 4: `Forbidden`.
-    Forbidden,
-    /// 5: `Unsupported protocol version`.
-    UnsupportedProtocolVersion,
-}
-
-impl EngineError {
-    fn code(self) -> u8 {
-        self as u8
-    }
-
-    fn message(self) -> &'static str {
-        match self {
-            EngineError::UnknownTransport => "Transport unknown",
-            EngineError::UnknownSid => "Session ID unknown",
-            EngineError::BadHandshakeMethod => "Bad handshake method",
-            EngineError::BadRequest => "Bad request",
-            EngineError::Forbidden => "Forbidden",
-            EngineError::UnsupportedProtocolVersion => "Unsupported protocol version",
-        }
-    }
-}
-
-/// The body type of every response.
-pub type Body = Full<Bytes>;
 
 pub(crate) struct SessionEntry {
     pub(crate) socket: Socket,
@@ -232,8 +98,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn remove(&self, sid: &str) {
         self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .remove(sid);
     }
 }
@@ -250,66 +115,6 @@ impl std::fmt::Debug for EngineIo {
             .field("config", &self.shared.config)
             .finish_non_exhaustive()
     }
-}
-
-struct Query<'a> {
-    eio: Option<&'a str>,
-    transport: Option<&'a str>,
-    sid: Option<&'a str>,
-}
-
-fn parse_query(q: &str) -> Query<'_> {
-    let mut out = Query {
-        eio: None,
-        transport: None,
-        sid: None,
-    };
-    for pair in q.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "EIO" => out.eio = Some(v),
-            "transport" => out.transport = Some(v),
-            "sid" => out.sid = Some(v),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// A copy of `uri` in storage of its own. hyper parses the request line
-/// in place: its URI shares the connection's read buffer (8 KiB), which a
-/// session kept for its lifetime would pin.
-fn owned_uri(uri: http::Uri) -> http::Uri {
-    let owned = Bytes::copy_from_slice(uri.to_string().as_bytes());
-    http::Uri::from_maybe_shared(owned).unwrap_or(uri)
-}
-
-/// A copy of `headers` whose values own their bytes (see [`owned_uri`]:
-/// hyper's header values are slices of the connection's read buffer).
-fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    // A clone is sized to what it holds (a map built entry by entry
-    // rounds its capacity up); only its values still need copies.
-    let mut owned = headers.clone();
-    for value in owned.values_mut() {
-        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
-            copy.set_sensitive(value.is_sensitive());
-            *value = copy;
-        }
-    }
-    owned
-}
-
-/// A new unguessable session id: 15 random bytes, URL-safe base64.
-fn new_sid() -> Arc<str> {
-    use base64::Engine as _;
-    let mut raw = [0u8; 15];
-    // Without OS randomness we must not hand out guessable ids.
-    if getrandom::fill(&mut raw).is_err() {
-        tracing::error!("no OS randomness for session ids");
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(raw)
-        .into()
 }
 
 impl EngineIo {
@@ -343,11 +148,7 @@ impl EngineIo {
 
     /// Number of open sessions.
     pub fn session_count(&self) -> usize {
-        self.shared
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.shared.sessions.locked().len()
     }
 
     /// Whether a request path belongs to this server.
@@ -363,579 +164,12 @@ impl EngineIo {
         let sockets: Vec<Socket> = self
             .shared
             .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .values()
             .map(|e| e.socket.clone())
             .collect();
         for s in sockets {
             s.close_with(CloseReason::ServerShuttingDown);
         }
-    }
-
-    fn cors_headers(&self, req_origin: Option<&HeaderValue>, resp: &mut Response<Body>) {
-        let Some(cors) = &self.shared.config.cors else {
-            return;
-        };
-        let allowed = match (&cors.origin, req_origin) {
-            (AllowOrigin::Any, Some(o)) if cors.credentials => Some(o.clone()),
-            (AllowOrigin::Any, _) => Some(HeaderValue::from_static("*")),
-            (AllowOrigin::List(list), Some(o)) => o
-                .to_str()
-                .ok()
-                .filter(|o| list.iter().any(|l| l == o))
-                .map(|_| o.clone()),
-            (AllowOrigin::List(_), None) => None,
-        };
-        let h = resp.headers_mut();
-        if let Some(origin) = allowed {
-            h.insert("access-control-allow-origin", origin);
-            if cors.credentials {
-                h.insert(
-                    "access-control-allow-credentials",
-                    HeaderValue::from_static("true"),
-                );
-            }
-            h.insert("vary", HeaderValue::from_static("Origin"));
-        }
-    }
-
-    /// Answers one HTTP request addressed to this server.
-    pub async fn handle<B>(
-        &self,
-        req: Request<B>,
-        remote_addr: Option<SocketAddr>,
-    ) -> Response<Body>
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let origin = req.headers().get(http::header::ORIGIN).cloned();
-        let mut resp = self.route(req, remote_addr).await;
-        self.cors_headers(origin.as_ref(), &mut resp);
-        resp
-    }
-
-    async fn route<B>(&self, mut req: Request<B>, remote_addr: Option<SocketAddr>) -> Response<Body>
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let config = &self.shared.config;
-        if req.method() == Method::OPTIONS {
-            let mut r = empty(StatusCode::NO_CONTENT);
-            let h = r.headers_mut();
-            h.insert(
-                "access-control-allow-methods",
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            );
-            if let Some(v) = req.headers().get("access-control-request-headers") {
-                h.insert("access-control-allow-headers", v.clone());
-            }
-            return r;
-        }
-        let uri = req.uri().clone();
-        let q = parse_query(uri.query().unwrap_or(""));
-        // While shutting down, sessions may still collect their close
-        // packet; new ones are refused.
-        if q.sid.is_none() && self.shared.shutting_down.load(Ordering::Acquire) {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
-        }
-        let transport = match q.transport {
-            Some("polling") if config.allow_polling => TransportKind::Polling,
-            Some("websocket") if config.allow_websocket => TransportKind::WebSocket,
-            _ => return error(EngineError::UnknownTransport),
-        };
-        if q.eio != Some("4") {
-            return error(EngineError::UnsupportedProtocolVersion);
-        }
-        let is_ws = socketeer_ws::upgrade::is_upgrade_request(&req);
-        if transport == TransportKind::WebSocket && !is_ws {
-            return error(EngineError::BadRequest);
-        }
-        match q.sid {
-            None => {
-                if req.method() != Method::GET {
-                    return error(EngineError::BadHandshakeMethod);
-                }
-                let info = RequestInfo {
-                    uri: owned_uri(uri),
-                    headers: Arc::new(owned_headers(req.headers())),
-                    remote_addr,
-                };
-                if let Some(allow) = &config.allow_request {
-                    if let Err(message) = allow(&info) {
-                        return json(
-                            StatusCode::FORBIDDEN,
-                            &format!(
-                                "{{\"code\":4,\"message\":{}}}",
-                                serde_json::Value::String(message)
-                            ),
-                        );
-                    }
-                }
-                if self.session_count() >= config.max_sessions {
-                    return text(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
-                }
-                match transport {
-                    TransportKind::Polling => self.open_polling(info),
-                    TransportKind::WebSocket => self.open_websocket(&mut req, info),
-                }
-            }
-            Some(sid) => {
-                let entry = {
-                    let sessions = self
-                        .shared
-                        .sessions
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
-                    sessions.get(sid).map(|e| e.socket.clone())
-                };
-                let Some(socket) = entry else {
-                    return error(EngineError::UnknownSid);
-                };
-                match transport {
-                    TransportKind::WebSocket => {
-                        if !config.allow_upgrades {
-                            return error(EngineError::BadRequest);
-                        }
-                        // As the official server: complete the WebSocket
-                        // handshake, then close it if the session cannot
-                        // upgrade (already upgraded or upgrading).
-                        let upgradable = socket.transport() == TransportKind::Polling;
-                        match socketeer_ws::upgrade::upgrade::<_, Body>(&mut req, &config.websocket)
-                        {
-                            Ok((resp, fut)) => {
-                                tokio::spawn(async move {
-                                    if let Ok(mut ws) = fut.await {
-                                        if upgradable {
-                                            if let Err(Command::Upgrade(mut ws)) =
-                                                socket.command(Command::Upgrade(Box::new(ws)))
-                                            {
-                                                let _ = ws.close(None).await;
-                                            }
-                                        } else {
-                                            let _ = ws.close(None).await;
-                                        }
-                                    }
-                                });
-                                resp
-                            }
-                            Err(e) => text(e.status(), &e.to_string()),
-                        }
-                    }
-                    TransportKind::Polling => {
-                        if socket.transport() != TransportKind::Polling {
-                            return error(EngineError::BadRequest);
-                        }
-                        match *req.method() {
-                            Method::GET => {
-                                let (tx, rx) = tokio::sync::oneshot::channel();
-                                if socket.command(Command::Poll(tx)).is_err() {
-                                    return error(EngineError::UnknownSid);
-                                }
-                                rx.await.unwrap_or_else(|_| error(EngineError::UnknownSid))
-                            }
-                            Method::POST => {
-                                let Some(_posting) = PostGuard::enter(&socket) else {
-                                    // Two POSTs at once: the official server
-                                    // fails the session.
-                                    let _ =
-                                        socket.command(Command::Fail(CloseReason::TransportError));
-                                    return error(EngineError::BadRequest);
-                                };
-                                self.post(req.into_body(), &socket).await
-                            }
-                            _ => error(EngineError::BadRequest),
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    async fn post<B>(&self, body: B, socket: &Socket) -> Response<Body>
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let limit = self.shared.config.max_payload;
-        let body = match Limited::new(body, limit).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                let too_large = e
-                    .downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some();
-                let reason = if too_large {
-                    CloseReason::TransportError
-                } else {
-                    CloseReason::TransportClose
-                };
-                let _ = socket.command(Command::Fail(reason));
-                return if too_large {
-                    text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large")
-                } else {
-                    error(EngineError::BadRequest)
-                };
-            }
-        };
-        let limits = crate::Limits {
-            max_payload: limit,
-            ..Default::default()
-        };
-        match crate::payload::decode(body, &limits) {
-            Ok(packets) => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                if socket.command(Command::Post(packets, tx)).is_err() {
-                    return error(EngineError::UnknownSid);
-                }
-                rx.await.unwrap_or_else(|_| error(EngineError::UnknownSid))
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "invalid polling payload");
-                let _ = socket.command(Command::Fail(CloseReason::ParseError));
-                error(EngineError::BadRequest)
-            }
-        }
-    }
-
-    fn register(&self, transport: TransportKind, info: RequestInfo) -> Socket {
-        let sid = new_sid();
-        let socket = Socket::new(
-            sid.clone(),
-            info,
-            transport,
-            self.shared.config.max_queued_messages,
-        );
-        self.shared
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                sid,
-                SessionEntry {
-                    socket: socket.clone(),
-                },
-            );
-        socket
-    }
-
-    fn open_packet(&self, sid: &str, transport: TransportKind) -> crate::Packet {
-        let config = &self.shared.config;
-        let upgrades = if transport == TransportKind::Polling
-            && config.allow_upgrades
-            && config.allow_websocket
-        {
-            vec!["websocket".to_owned()]
-        } else {
-            Vec::new()
-        };
-        crate::Packet::Open(crate::OpenPacket {
-            sid: sid.to_owned(),
-            upgrades,
-            ping_interval: config.ping_interval.as_millis() as u64,
-            ping_timeout: config.ping_timeout.as_millis() as u64,
-            max_payload: config.max_payload as u64,
-        })
-    }
-
-    fn open_polling(&self, info: RequestInfo) -> Response<Body> {
-        let socket = self.register(TransportKind::Polling, info);
-        let open = self.open_packet(socket.id(), TransportKind::Polling);
-        let body = match crate::payload::encode([&open]) {
-            Ok(b) => b,
-            Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed"),
-        };
-        tokio::spawn(task::run(self.shared.clone(), socket, None, Instant::now()));
-        payload_response(body)
-    }
-
-    fn open_websocket<B>(&self, req: &mut Request<B>, info: RequestInfo) -> Response<Body> {
-        let (resp, fut) =
-            match socketeer_ws::upgrade::upgrade::<_, Body>(req, &self.shared.config.websocket) {
-                Ok(r) => r,
-                Err(e) => return text(e.status(), &e.to_string()),
-            };
-        let socket = self.register(TransportKind::WebSocket, info);
-        let open = self.open_packet(socket.id(), TransportKind::WebSocket);
-        // The upgrade and the OPEN packet run in a future of their own,
-        // freed once done: its state (the pending upgrade, the stream before
-        // it is boxed) would otherwise stay part of the session's task for
-        // the session's whole life.
-        let handshake = Box::pin(async move {
-            let mut ws = fut.await.ok()?;
-            let opened_at = Instant::now();
-            ws.feed(task::to_ws(open.encode())).await.ok()?;
-            Some((Box::new(ws), opened_at))
-        });
-        tokio::spawn(websocket_session(self.shared.clone(), socket, handshake));
-        resp
-    }
-
-    /// Serves this Engine.IO server alone on `listener` with hyper until
-    /// the listener fails. Other paths get 404.
-    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        self.serve_with_shutdown(listener, std::future::pending())
-            .await
-    }
-
-    /// Serves this Engine.IO server alone on `listener` until `signal`
-    /// completes; then stops accepting, closes every session ("server
-    /// shutting down", WebSocket close 1001), answers new handshakes with
-    /// 503 and waits (up to 10 s) for open HTTP requests to finish.
-    pub async fn serve_with_shutdown(
-        self,
-        listener: tokio::net::TcpListener,
-        signal: impl std::future::Future<Output = ()>,
-    ) -> std::io::Result<()> {
-        let engine = self.clone();
-        let handler = move |req: Request<hyper::body::Incoming>, remote: SocketAddr| {
-            let engine = engine.clone();
-            async move {
-                if !engine.matches(req.uri().path()) {
-                    return text(StatusCode::NOT_FOUND, "not found");
-                }
-                engine.handle(req, Some(remote)).await
-            }
-        };
-        let shutdown = async move {
-            signal.await;
-            self.shutdown();
-        };
-        serve_http(listener, handler, shutdown, Duration::from_secs(10)).await
-    }
-}
-
-/// The task of a session opened on a WebSocket: `handshake` completes the
-/// upgrade and sends the OPEN packet, then the session runs. This future is
-/// what every idle WebSocket session costs, so it holds no state of the
-/// handshake (see `idle_websocket_session_is_small`).
-async fn websocket_session<H>(shared: Arc<Shared>, socket: Socket, handshake: std::pin::Pin<Box<H>>)
-where
-    H: std::future::Future<Output = Option<(Box<socketeer_ws::upgrade::HyperWebSocket>, Instant)>>
-        + Send
-        + 'static,
-{
-    match handshake.await {
-        Some((ws, opened_at)) => task::run(shared, socket, Some(ws), opened_at).await,
-        None => shared.remove(socket.id()),
-    }
-}
-
-/// Accepts HTTP/1.1 connections (with upgrades) on `listener` and answers
-/// each request with `handler`, until `shutdown` completes. Then it stops
-/// accepting, asks every open connection to end after its current request
-/// and waits up to `drain` for them. Upgraded connections (WebSockets) are
-/// no longer HTTP connections: the server that owns them closes them (as
-/// [`EngineIo::shutdown`] does).
-///
-/// ```no_run
-/// use socketeer_engineio::server::{serve_http, EngineIo};
-///
-/// # async fn run(engine: EngineIo) -> std::io::Result<()> {
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-/// let handler = move |req, remote| {
-///     let engine = engine.clone();
-///     async move { engine.handle(req, Some(remote)).await }
-/// };
-/// let ctrl_c = async {
-///     let _ = tokio::signal::ctrl_c().await;
-/// };
-/// serve_http(listener, handler, ctrl_c, std::time::Duration::from_secs(10)).await
-/// # }
-/// ```
-pub async fn serve_http<H, R, S>(
-    listener: tokio::net::TcpListener,
-    handler: H,
-    shutdown: S,
-    drain: Duration,
-) -> std::io::Result<()>
-where
-    H: Fn(Request<hyper::body::Incoming>, SocketAddr) -> R + Clone + Send + Sync + 'static,
-    R: std::future::Future<Output = Response<Body>> + Send + 'static,
-    S: std::future::Future<Output = ()>,
-{
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // Each connection task holds a clone; recv() returns None once all
-    // have ended.
-    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (tcp, remote) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait, go on.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let handler = handler.clone();
-        let mut stop = stop_rx.clone();
-        let alive = alive_tx.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let response = handler(req, remote);
-                async move { Ok::<_, std::convert::Infallible>(response.await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                // The Ref wait_for yields is not Send: drop it at once.
-                () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-            drop(alive);
-        });
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    drop(alive_tx);
-    if tokio::time::timeout(drain, alive_rx.recv()).await.is_err() {
-        tracing::warn!(?drain, "connections still open after the drain timeout");
-    }
-    Ok(())
-}
-
-/// Marks a session's POST in progress until dropped (also when the
-/// request is abandoned midway).
-struct PostGuard<'a>(&'a Socket);
-
-impl<'a> PostGuard<'a> {
-    fn enter(socket: &'a Socket) -> Option<Self> {
-        (!socket.inner.posting.swap(true, Ordering::AcqRel)).then_some(PostGuard(socket))
-    }
-}
-
-impl Drop for PostGuard<'_> {
-    fn drop(&mut self) {
-        self.0.inner.posting.store(false, Ordering::Release);
-    }
-}
-
-pub(crate) fn empty(status: StatusCode) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = status;
-    r
-}
-
-pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
-    r
-}
-
-fn json(status: StatusCode, body: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-/// The official error response: 400 (403 for `Forbidden`) with
-/// `{"code":N,"message":"..."}`.
-pub fn error(e: EngineError) -> Response<Body> {
-    let status = if e == EngineError::Forbidden {
-        StatusCode::FORBIDDEN
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    json(
-        status,
-        &format!("{{\"code\":{},\"message\":\"{}\"}}", e.code(), e.message()),
-    )
-}
-
-pub(crate) fn payload_response(body: Bytes) -> Response<Body> {
-    let mut r = Response::new(Full::new(body));
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
-    r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn inside(buf: &Bytes, s: &[u8]) -> bool {
-        let range = buf.as_ptr_range();
-        range.contains(&s.as_ptr())
-    }
-
-    /// As hyper parses a request: URI and header values are slices of
-    /// the connection's read buffer. The session's copy must not be.
-    #[test]
-    fn request_info_does_not_pin_the_read_buffer() {
-        let buf = Bytes::from_static(b"/socket.io/?EIO=4&transport=websocket\0websocket\0s=1\0x");
-        let uri = http::Uri::from_maybe_shared(buf.slice(0..37)).unwrap();
-        let mut headers = http::HeaderMap::new();
-        let value =
-            |r: std::ops::Range<usize>| HeaderValue::from_maybe_shared(buf.slice(r)).unwrap();
-        headers.insert("upgrade", value(38..47));
-        headers.append("cookie", value(48..51));
-        let mut secret = value(52..53);
-        secret.set_sensitive(true);
-        headers.append("cookie", secret);
-        headers.insert("x-custom", value(52..53));
-        assert!(inside(&buf, headers["upgrade"].as_bytes()));
-
-        let owned = owned_headers(&headers);
-        assert_eq!(owned, headers);
-        let cookies: Vec<_> = owned.get_all("cookie").iter().collect();
-        assert_eq!(cookies.len(), 2);
-        assert!(!cookies[0].is_sensitive() && cookies[1].is_sensitive());
-        for v in owned.values() {
-            assert!(!inside(&buf, v.as_bytes()));
-        }
-        let owned_uri = owned_uri(uri.clone());
-        assert_eq!(owned_uri, uri);
-        assert_eq!(owned_uri.query(), Some("EIO=4&transport=websocket"));
-        assert!(!inside(&buf, owned_uri.path().as_bytes()));
-    }
-
-    struct Nothing;
-
-    impl EngineHandler for Nothing {
-        fn on_connect(&self, _: &Socket) {}
-        fn on_message(&self, _: &Socket, _: crate::Message) {}
-        fn on_disconnect(&self, _: &Socket, _: CloseReason) {}
-    }
-
-    /// Every idle WebSocket session keeps its task's future: it must not
-    /// carry the handshake's state (it was 2,432 bytes with it, 648 without,
-    /// in a release build).
-    #[test]
-    fn idle_websocket_session_is_small() {
-        let engine = EngineIo::new(EngineIoConfig::default(), Arc::new(Nothing));
-        let info = RequestInfo {
-            uri: http::Uri::from_static("/engine.io/?EIO=4&transport=websocket"),
-            headers: Arc::new(http::HeaderMap::new()),
-            remote_addr: None,
-        };
-        let socket = engine.register(TransportKind::WebSocket, info);
-        let session = websocket_session(
-            engine.shared.clone(),
-            socket,
-            Box::pin(async { None::<(Box<socketeer_ws::upgrade::HyperWebSocket>, Instant)> }),
-        );
-        let size = std::mem::size_of_val(&session);
-        println!("websocket session future: {size} bytes");
-        assert!(size <= 1024, "websocket session future is {size} bytes");
     }
 }

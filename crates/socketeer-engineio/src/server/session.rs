@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{Message, Packet};
+use crate::{Packet, Payload};
 
 /// Which transport carries a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub enum UpgradeState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Hand this message to the application.
-    Deliver(Message),
+    Deliver(Payload),
     /// Answer the probe with `3probe` on the probing WebSocket, and release
     /// a pending poll with `6`.
     ReplyProbe,
@@ -361,7 +361,7 @@ mod tests {
         let mut s = core(t0, TransportKind::WebSocket);
         assert_eq!(
             s.on_packet(Packet::text("hi"), t0),
-            Action::Deliver(Message::Text(Utf8Bytes::from_static("hi")))
+            Action::Deliver(Payload::Text(Utf8Bytes::from_static("hi")))
         );
         assert_eq!(
             s.on_packet(Packet::Close, t0),

@@ -10,7 +10,8 @@ use http::{HeaderMap, Uri};
 use tokio::sync::Notify;
 
 use super::session::{CloseReason, TransportKind};
-use crate::{Frame, Message, Packet};
+use crate::{Packet, Payload};
+use crate::sync::LockExt;
 
 /// What the client sent with its first request.
 #[derive(Debug, Clone)]
@@ -36,7 +37,7 @@ pub enum SendError {
 
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    pub(crate) frames: VecDeque<Frame>,
+    pub(crate) frames: VecDeque<Payload>,
     pub(crate) close: Option<CloseReason>,
     /// The first this many frames leave in a write of their own.
     pub(crate) barrier: Option<usize>,
@@ -126,14 +127,13 @@ impl Socket {
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Outbox> {
-        self.inner.outbox.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.outbox.locked()
     }
 
     pub(crate) fn commands(&self) -> std::sync::MutexGuard<'_, super::task::Commands> {
         self.inner
             .commands
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
     }
 
     /// Hands a request to the session's task; gives it back if the
@@ -145,23 +145,23 @@ impl Socket {
     }
 
     /// Queues a message.
-    pub fn send(&self, message: Message) -> Result<(), SendError> {
+    pub fn send(&self, message: Payload) -> Result<(), SendError> {
         self.send_frame(Packet::Message(message).encode())
     }
 
     /// Queues a text message.
     pub fn send_text(&self, text: impl Into<crate::Utf8Bytes>) -> Result<(), SendError> {
-        self.send(Message::Text(text.into()))
+        self.send(Payload::Text(text.into()))
     }
 
     /// Queues a binary message.
     pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), SendError> {
-        self.send(Message::Binary(data.into()))
+        self.send(Payload::Binary(data.into()))
     }
 
     /// Queues a packet encoded once for many sessions (a broadcast): only a
     /// reference count is added per recipient.
-    pub fn send_frame(&self, frame: Frame) -> Result<(), SendError> {
+    pub fn send_frame(&self, frame: Payload) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
@@ -189,7 +189,7 @@ impl Socket {
     /// of its own, before anything queued later: peers that read a
     /// handshake reply and then attach a listener for the next message
     /// (the official test suites do) see them in separate reads.
-    pub fn send_frame_flush(&self, frame: Frame) -> Result<(), SendError> {
+    pub fn send_frame_flush(&self, frame: Payload) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
@@ -211,7 +211,7 @@ impl Socket {
 
     /// Queues a message only if the queue is empty and the session open:
     /// for data that is worthless late (Socket.IO `volatile`).
-    pub fn send_volatile(&self, frame: Frame) -> bool {
+    pub fn send_volatile(&self, frame: Payload) -> bool {
         if self.is_closed() {
             return false;
         }

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::session::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
 use super::{error, payload_response, text, Body, EngineError, SessionHandler, Shared, Socket};
 use crate::payload::PayloadBuilder;
-use crate::{Frame, Limits, Packet, Utf8Bytes};
+use crate::{Limits, Packet, Payload, Utf8Bytes};
 
 /// Requests from the HTTP side to a session's task.
 pub(crate) enum Command {
@@ -71,17 +71,17 @@ impl Commands {
 }
 
 /// An Engine.IO frame as a WebSocket message.
-pub(crate) fn to_ws(frame: Frame) -> socketeer_ws::Message {
+pub(crate) fn to_ws(frame: Payload) -> socketeer_ws::Message {
     match frame {
-        Frame::Text(t) => socketeer_ws::Message::Text(t),
-        Frame::Binary(b) => socketeer_ws::Message::Binary(b),
+        Payload::Text(t) => socketeer_ws::Message::Text(t),
+        Payload::Binary(b) => socketeer_ws::Message::Binary(b),
     }
 }
 
-fn from_ws(msg: socketeer_ws::Message) -> Option<Frame> {
+fn from_ws(msg: socketeer_ws::Message) -> Option<Payload> {
     match msg {
-        socketeer_ws::Message::Text(t) => Some(Frame::Text(t)),
-        socketeer_ws::Message::Binary(b) => Some(Frame::Binary(b)),
+        socketeer_ws::Message::Text(t) => Some(Payload::Text(t)),
+        socketeer_ws::Message::Binary(b) => Some(Payload::Binary(b)),
         _ => None,
     }
 }
@@ -134,7 +134,7 @@ struct Driver {
     pending_poll: Option<oneshot::Sender<Response<Body>>>,
     /// Pings and pongs, sent ahead of application messages (taken whole
     /// when sent: an idle session keeps no buffer here).
-    control: Vec<Frame>,
+    control: Vec<Payload>,
     /// A close requested on polling waits for the next poll to deliver
     /// what is queued and the close packet, until this deadline.
     drain_deadline: Option<Instant>,

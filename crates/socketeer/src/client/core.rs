@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use socketeer_engineio::Message;
+use socketeer_engineio::Payload;
 
 use super::backoff::{Backoff, Rng};
 use crate::packet::{
@@ -1001,7 +1001,7 @@ impl ManagerCore {
     }
 
     /// A message from the Engine.IO connection.
-    pub fn on_message(&mut self, message: Message, now: Instant) {
+    pub fn on_message(&mut self, message: Payload, now: Instant) {
         let r = self.decoder.decode_message(message);
         self.decoded(r, now);
     }

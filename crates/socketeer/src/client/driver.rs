@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use socketeer_engineio::client::{
     self as engine, CloseReason, EngineClient, EngineEvents, Event as EngineEvent, SendError,
 };
-use socketeer_engineio::{Message, Utf8Bytes};
+use socketeer_engineio::{Payload, Utf8Bytes};
 use tokio::sync::Notify;
 
 use super::core::{ConnectError, DisconnectReason, Event, Output};
@@ -28,13 +28,13 @@ struct Conn {
     events: EngineEvents,
     /// Messages waiting for room in the Engine.IO send queue, in order:
     /// the driver waits for it rather than drop them.
-    stalled: VecDeque<Message>,
+    stalled: VecDeque<Payload>,
     /// Close the connection once `stalled` is sent.
     close_after: bool,
 }
 
 impl Conn {
-    fn send(&mut self, message: Message) {
+    fn send(&mut self, message: Payload) {
         if !self.stalled.is_empty() {
             self.stalled.push_back(message);
             return;
@@ -124,9 +124,9 @@ fn step(
                 // The core writes Engine.IO packets ("4" + Socket.IO
                 // packet); the Engine.IO client adds the "4" itself.
                 let text = Utf8Bytes::from_trusted(msg.text.as_bytes().slice(1..));
-                c.send(Message::Text(text));
+                c.send(Payload::Text(text));
                 for a in msg.attachments {
-                    c.send(Message::Binary(a));
+                    c.send(Payload::Binary(a));
                 }
             }
             Output::Event(event) => match event {

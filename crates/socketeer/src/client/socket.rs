@@ -17,6 +17,7 @@ use super::core::{
 };
 use super::driver;
 use crate::Value;
+use socketeer_engineio::sync::{LockExt, RwLockExt};
 
 /// An event handler: the socket, the arguments, and an
 /// [`AckSender`] when the server asked for an acknowledgement.
@@ -93,11 +94,11 @@ impl<T: Clone> HandlerList<T> {
 }
 
 fn read<T: Clone>(lock: &RwLock<Vec<T>>) -> Vec<T> {
-    lock.read().unwrap_or_else(|p| p.into_inner()).clone()
+    lock.read_ok().clone()
 }
 
 fn push<T>(lock: &RwLock<Vec<T>>, item: T) {
-    lock.write().unwrap_or_else(|p| p.into_inner()).push(item);
+    lock.write_ok().push(item);
 }
 
 pub(crate) struct State {
@@ -136,7 +137,7 @@ impl Shared {
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 }
 
@@ -364,8 +365,7 @@ impl Socket {
         self.inner
             .handlers
             .events
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .write_ok()
             .insert(event.to_owned(), Arc::new(handler));
     }
 
@@ -374,8 +374,7 @@ impl Socket {
         self.inner
             .handlers
             .events
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .write_ok()
             .remove(event);
     }
 
@@ -515,8 +514,7 @@ impl Socket {
             .inner
             .handlers
             .events
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .read_ok()
             .get(event)
             .cloned();
         let ack = |id| AckSender {

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use socketeer_engineio::Message;
+use socketeer_engineio::Payload;
 
 use super::{validate, Packet, PacketType, PayloadError, MAIN_NAMESPACE};
 use crate::value::{Map, Value};
@@ -154,10 +154,10 @@ impl Decoder {
     }
 
     /// Decodes an Engine.IO message: text is a packet, binary an attachment.
-    pub fn decode_message(&mut self, message: Message) -> Result<Option<Packet>, DecodeError> {
+    pub fn decode_message(&mut self, message: Payload) -> Result<Option<Packet>, DecodeError> {
         match message {
-            Message::Text(text) => self.decode_str(&text),
-            Message::Binary(data) => self.decode_binary(data),
+            Payload::Text(text) => self.decode_str(&text),
+            Payload::Binary(data) => self.decode_binary(data),
         }
     }
 

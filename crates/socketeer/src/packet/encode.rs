@@ -10,7 +10,7 @@ use std::cell::Cell;
 use bytes::Bytes;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
-use socketeer_engineio::{Frame, Utf8Bytes};
+use socketeer_engineio::{Payload, Utf8Bytes};
 
 use super::{is_reserved_event, validate, Packet, PacketType, PayloadError, MAIN_NAMESPACE};
 use crate::value::Value;
@@ -73,9 +73,9 @@ impl EncodedMessage {
     /// attachment. Each is sent as it is over WebSocket, or through
     /// `socketeer_engineio::payload::PayloadBuilder::push_frame` on
     /// long-polling.
-    pub fn frames(&self) -> impl Iterator<Item = Frame> + '_ {
-        std::iter::once(Frame::Text(self.text.clone()))
-            .chain(self.attachments.iter().cloned().map(Frame::Binary))
+    pub fn frames(&self) -> impl Iterator<Item = Payload> + '_ {
+        std::iter::once(Payload::Text(self.text.clone()))
+            .chain(self.attachments.iter().cloned().map(Payload::Binary))
     }
 
     /// The number of Engine.IO packets: 1 + attachments.

@@ -1,6 +1,6 @@
 use bytes::Bytes;
 use serde_json::json;
-use socketeer_engineio::{Frame, Message, Utf8Bytes};
+use socketeer_engineio::{Payload, Utf8Bytes};
 
 use super::*;
 use crate::value::Map;
@@ -155,7 +155,7 @@ fn spec_binary() {
 
 fn feed(d: &mut Decoder, eio_text: &str) -> Result<Option<Packet>, DecodeError> {
     // Strip the Engine.IO "4" as the transport layer does.
-    let frame = Frame::Text(Utf8Bytes::from(eio_text));
+    let frame = Payload::Text(Utf8Bytes::from(eio_text));
     let packet = socketeer_engineio::Packet::decode(frame, &Default::default()).unwrap();
     match packet {
         socketeer_engineio::Packet::Message(m) => d.decode_message(m),
@@ -272,11 +272,11 @@ fn test_suite_binary() {
     let text = r#"452-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
     assert!(feed(&mut d, text).unwrap().is_none());
     assert!(d
-        .decode_message(Message::Binary(Bytes::from_static(&[1, 2, 3])))
+        .decode_message(Payload::Binary(Bytes::from_static(&[1, 2, 3])))
         .unwrap()
         .is_none());
     let p = d
-        .decode_message(Message::Binary(Bytes::from_static(&[4, 5, 6])))
+        .decode_message(Payload::Binary(Bytes::from_static(&[4, 5, 6])))
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -290,11 +290,11 @@ fn test_suite_binary() {
     assert_eq!(
         m.frames().collect::<Vec<_>>(),
         [
-            Frame::Text(Utf8Bytes::from(
+            Payload::Text(Utf8Bytes::from(
                 r#"452-["message-back",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#
             )),
-            Frame::Binary(Bytes::from_static(&[1, 2, 3])),
-            Frame::Binary(Bytes::from_static(&[4, 5, 6])),
+            Payload::Binary(Bytes::from_static(&[1, 2, 3])),
+            Payload::Binary(Bytes::from_static(&[4, 5, 6])),
         ]
     );
     assert_eq!(m.frame_count(), 3);
@@ -761,8 +761,9 @@ fn engine_io_framing_and_broadcast_helpers() {
     let copy = m.clone();
     assert_eq!(copy.text.as_bytes().as_ptr(), m.text.as_bytes().as_ptr());
     // The Engine.IO layer reads it back.
-    let eio = socketeer_engineio::Packet::decode(Frame::Text(m.text.clone()), &Default::default())
-        .unwrap();
+    let eio =
+        socketeer_engineio::Packet::decode(Payload::Text(m.text.clone()), &Default::default())
+            .unwrap();
     let socketeer_engineio::Packet::Message(msg) = eio else {
         panic!()
     };

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock, Weak};
 
 use crate::Value;
+use socketeer_engineio::sync::RwLockExt;
 
 /// A room name.
 pub type Room = Arc<str>;
@@ -325,11 +326,11 @@ impl InMemoryAdapter {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Rooms> {
-        self.rooms.read().unwrap_or_else(|p| p.into_inner())
+        self.rooms.read_ok()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Rooms> {
-        self.rooms.write().unwrap_or_else(|p| p.into_inner())
+        self.rooms.write_ok()
     }
 }
 

@@ -12,7 +12,7 @@ use super::config::SocketIoConfig;
 use super::error::ConnectError;
 use super::recovery::RecoveryStore;
 use super::state::{Handshake, Namespace, NamespaceInner, Socket};
-use crate::lock::{LockExt, RwLockExt};
+use socketeer_engineio::sync::{LockExt, RwLockExt};
 use crate::packet::{EncodeError, EncodedMessage};
 use crate::Value;
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use super::config::SocketIoConfig;
 use super::state::Namespace;
-use crate::lock::RwLockExt;
+use socketeer_engineio::sync::RwLockExt;
 
 type NamespaceMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 type NamespaceSetup = Arc<dyn Fn(&Namespace) + Send + Sync>;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::adapter::{AdapterHost, BroadcastOptions, ClusterOp, Room, SocketInfo};
 use super::error::{AckError, EmitError};
 use super::state::{Namespace, NamespaceInner, Socket};
-use crate::lock::RwLockExt;
+use socketeer_engineio::sync::RwLockExt;
 use crate::packet::EncodedMessage;
 use crate::Value;
 

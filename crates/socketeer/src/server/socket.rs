@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::adapter::{BroadcastOptions, Room, SocketId};
 use super::error::{AckError, DisconnectReason, EmitError, MiddlewareError};
 use super::state::{AckResult, AckSender, Handlers, Handshake, Namespace, Socket, SocketInner};
-use crate::lock::{LockExt, RwLockExt};
+use socketeer_engineio::sync::{LockExt, RwLockExt};
 use crate::packet::{EncodeError, EncodedMessage, Packet};
 use crate::Value;
 
@@ -225,7 +225,7 @@ impl Socket {
         }
         self.inner
             .engine
-            .send_volatile(socketeer_engineio::Frame::Text(msg.text.clone()))
+            .send_volatile(socketeer_engineio::Payload::Text(msg.text.clone()))
     }
 
     /// The target of this socket's own emits when they are recorded for

@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use socketeer_engineio::{Frame, Message};
+use socketeer_engineio::Payload;
 
 use crate::packet::{DecodeError, Decoder, DecoderConfig, EncodeError, Packet, PacketType};
 use crate::Value;
@@ -97,7 +97,7 @@ pub enum ConnectionError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transmit {
     /// The Engine.IO packet (`4` + the Socket.IO packet).
-    pub frame: Frame,
+    pub frame: Payload,
     /// Whether it and what was queued before it must leave in a write of
     /// their own (the CONNECT reply, which clients read before listening
     /// for events).
@@ -159,7 +159,7 @@ impl<S: NamespaceSocket> ConnectionCore<S> {
     /// Handles one Engine.IO message from the client.
     pub fn handle_message(
         &mut self,
-        message: Message,
+        message: Payload,
     ) -> Result<Option<Incoming<'_, S>>, ConnectionError> {
         if self.closed {
             return Ok(None);
@@ -262,7 +262,7 @@ impl<S: NamespaceSocket> ConnectionCore<S> {
         self.joined.push((Arc::from(nsp), socket));
         self.connect_deadline = None;
         self.transmit.push_back(Transmit {
-            frame: Frame::Text(message.text),
+            frame: Payload::Text(message.text),
             flush: true,
         });
         Ok(true)
@@ -277,7 +277,7 @@ impl<S: NamespaceSocket> ConnectionCore<S> {
         }
         let message = Packet::connect_error(nsp.to_owned(), error).encode_message()?;
         self.transmit.push_back(Transmit {
-            frame: Frame::Text(message.text),
+            frame: Payload::Text(message.text),
             flush: false,
         });
         Ok(())

@@ -9,11 +9,11 @@ use std::time::{Instant, SystemTime};
 use socketeer_engineio::server::{
     CloseReason, SessionFactory, SessionHandler, Socket as EngineSocket,
 };
-use socketeer_engineio::Message;
+use socketeer_engineio::id::random_id;
+use socketeer_engineio::Payload;
 
 use super::core::{ConnectionCore, Incoming, NamespaceSocket, Transmit};
 use crate::packet::DecoderConfig;
-use crate::server::adapter::SocketId;
 use crate::server::error::{ConnectError, DisconnectReason};
 use crate::server::namespaces::Namespaces;
 use crate::server::state::{Handshake, Namespace, Socket};
@@ -23,16 +23,6 @@ impl NamespaceSocket for Socket {
     fn is_connected(&self) -> bool {
         self.connected()
     }
-}
-
-/// A new random id: 15 bytes, URL-safe base64.
-pub(crate) fn new_id() -> SocketId {
-    use base64::Engine as _;
-    let mut raw = [0u8; 15];
-    let _ = getrandom::fill(&mut raw);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(raw)
-        .into()
 }
 
 /// Makes the Socket.IO side of each Engine.IO session.
@@ -71,7 +61,7 @@ fn map_reason(reason: CloseReason) -> DisconnectReason {
 }
 
 impl SessionHandler for Connection {
-    fn on_message(&mut self, engine: &EngineSocket, message: Message) {
+    fn on_message(&mut self, engine: &EngineSocket, message: Payload) {
         let incoming = match self.core.handle_message(message) {
             Ok(Some(incoming)) => incoming,
             Ok(None) => return,
@@ -248,8 +238,8 @@ fn connect(
             return;
         }
     }
-    let pid = recovery.map(|_| new_id());
-    let socket = Socket::new(new_id(), ns.clone(), engine.clone(), handshake, pid, false);
+    let pid = recovery.map(|_| random_id());
+    let socket = Socket::new(random_id(), ns.clone(), engine.clone(), handshake, pid, false);
     ns.add_socket(&socket);
     accept(core, engine, nsp, &socket);
     ns.connected(socket);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use socketeer_engineio::{Frame, Limits, Message, Packet as EioPacket};
+use socketeer_engineio::{Limits, Packet as EioPacket, Payload};
 use socketeer_ws::{Protocol, Role};
 
 use super::core::{ConnectionCore, ConnectionError, Incoming, NamespaceSocket};
@@ -48,16 +48,16 @@ fn core(now: Instant) -> ConnectionCore<FakeSocket> {
     )
 }
 
-fn text(s: &str) -> Message {
-    Message::Text(s.to_owned().into())
+fn text(s: &str) -> Payload {
+    Payload::Text(s.to_owned().into())
 }
 
 /// What the core queued for the client, as text.
 fn sent(core: &mut ConnectionCore<FakeSocket>) -> Vec<(String, bool)> {
     std::iter::from_fn(|| core.poll_transmit())
         .map(|t| match t.frame {
-            Frame::Text(s) => (s.to_string(), t.flush),
-            Frame::Binary(b) => (format!("<{} bytes>", b.len()), t.flush),
+            Payload::Text(s) => (s.to_string(), t.flush),
+            Payload::Binary(b) => (format!("<{} bytes>", b.len()), t.flush),
         })
         .collect()
 }
@@ -235,7 +235,7 @@ fn binary_event_waits_for_its_attachments() {
     join(&mut c, "/");
     let head = r#"51-7["file",{"_placeholder":true,"num":0}]"#;
     assert!(c.handle_message(text(head)).expect("ok").is_none());
-    match c.handle_message(Message::Binary(Bytes::from_static(&[1, 2, 3]))) {
+    match c.handle_message(Payload::Binary(Bytes::from_static(&[1, 2, 3]))) {
         Ok(Some(Incoming::Event {
             name, args, ack, ..
         })) => {
@@ -327,8 +327,8 @@ fn the_whole_stack_fed_bytes_in_random_splits() {
             input.extend_from_slice(piece);
             while let Some(msg) = server.receive(&mut input).expect("valid frames") {
                 let frame = match msg {
-                    socketeer_ws::Message::Text(t) => Frame::Text(t),
-                    socketeer_ws::Message::Binary(b) => Frame::Binary(b),
+                    socketeer_ws::Message::Text(t) => Payload::Text(t),
+                    socketeer_ws::Message::Binary(b) => Payload::Binary(b),
                     _ => continue,
                 };
                 let EioPacket::Message(m) = EioPacket::decode(frame, &limits).expect("eio") else {

@@ -1,7 +1,7 @@
 //! The Sans-I/O Engine.IO client session: handshake, heartbeat watchdog,
 //! outgoing queue and the polling → WebSocket upgrade, with time passed in.
 //!
-//! The driver in [`super`] owns the sockets and the clock; it feeds this
+//! The driver (`client/driver.rs`) owns the sockets and the clock; it feeds this
 //! state machine the packets it receives and the instants at which things
 //! happen, and asks it what to write where:
 //!
@@ -21,9 +21,9 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use socketeer_engineio::client::session::ClientSession;
+//! use socketeer_engineio::client::core::ClientSession;
 //! use socketeer_engineio::client::{CloseReason, Event, Transports};
-//! use socketeer_engineio::{Frame, Limits, Packet, Utf8Bytes};
+//! use socketeer_engineio::{Limits, Packet, Payload, Utf8Bytes};
 //!
 //! let t0 = Instant::now();
 //! let mut s = ClientSession::new(Transports::WebSocket);
@@ -32,7 +32,7 @@
 //! assert!(s.is_open());
 //! // The server pings; the session answers.
 //! s.handle_packet(Packet::Ping(None), t0 + Duration::from_millis(300));
-//! assert_eq!(s.poll_ws_frame(), Some(Frame::Text("3".into())));
+//! assert_eq!(s.poll_ws_frame(), Some(Payload::Text("3".into())));
 //! // No ping within pingInterval + pingTimeout: the transport is closed.
 //! assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(800)));
 //! s.handle_timeout(t0 + Duration::from_millis(800));
@@ -44,10 +44,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{CloseReason, Event, SendError, Transports};
-use crate::packet::{Frame, Message, OpenPacket, Packet};
+use super::types::{CloseReason, Event, SendError, Transports};
+use crate::packet::{OpenPacket, Packet};
 use crate::payload::{PayloadBuilder, SEPARATOR};
-use crate::server::TransportKind;
+use crate::server::session::TransportKind;
+use crate::Payload;
 
 /// Where the upgrade from polling to WebSocket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,8 +178,8 @@ impl ClientSession {
                         self.outbox.push_back(Packet::Pong(data));
                     }
                 }
-                Packet::Message(Message::Text(text)) => self.events.push_back(Event::Message(text)),
-                Packet::Message(Message::Binary(data)) => {
+                Packet::Message(Payload::Text(text)) => self.events.push_back(Event::Message(text)),
+                Packet::Message(Payload::Binary(data)) => {
                     self.events.push_back(Event::Binary(data))
                 }
                 Packet::Close => self.transport_closed(CloseReason::TransportClose),
@@ -211,11 +212,11 @@ impl ClientSession {
     /// Queues a message. Text containing the record separator `0x1E`
     /// cannot cross long-polling: it is refused while the session is on
     /// polling.
-    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+    pub fn send(&mut self, message: Payload) -> Result<(), SendError> {
         if matches!(self.state, State::Closing | State::Closed) {
             return Err(SendError::Closed);
         }
-        if let Message::Text(text) = &message {
+        if let Payload::Text(text) = &message {
             if self.transport == TransportKind::Polling && text.as_bytes().contains(&SEPARATOR) {
                 return Err(SendError::RecordSeparator);
             }
@@ -266,7 +267,7 @@ impl ClientSession {
 
     /// The next frame to write while the session is on WebSocket (nothing
     /// before the handshake: messages queued earlier wait for it).
-    pub fn poll_ws_frame(&mut self) -> Option<Frame> {
+    pub fn poll_ws_frame(&mut self) -> Option<Payload> {
         if self.transport != TransportKind::WebSocket
             || matches!(self.state, State::Opening | State::Closed)
         {
@@ -327,7 +328,7 @@ impl ClientSession {
     }
 
     /// The `2probe` frame to send on a freshly opened probe WebSocket.
-    pub fn probe_frame() -> Frame {
+    pub fn probe_frame() -> Payload {
         Packet::Ping(Some(crate::Utf8Bytes::from_static("probe"))).encode()
     }
 
@@ -389,8 +390,8 @@ fn heartbeat(open: &OpenPacket) -> Duration {
 /// A packet's length in a polling payload.
 fn encoded_len(packet: &Packet) -> usize {
     match packet {
-        Packet::Message(Message::Binary(b)) => 1 + b.len().div_ceil(3) * 4,
-        Packet::Message(Message::Text(t)) => 1 + t.len(),
+        Packet::Message(Payload::Binary(b)) => 1 + b.len().div_ceil(3) * 4,
+        Packet::Message(Payload::Text(t)) => 1 + t.len(),
         Packet::Ping(Some(t)) | Packet::Pong(Some(t)) => 1 + t.len(),
         _ => 1,
     }
@@ -451,7 +452,7 @@ mod tests {
             Some(Event::Closed(CloseReason::TransportError))
         );
         assert_eq!(s.poll_event(), None);
-        assert!(s.send(Message::Text("x".into())).is_err());
+        assert!(s.send(Payload::Text("x".into())).is_err());
     }
 
     #[test]
@@ -465,7 +466,7 @@ mod tests {
         // Pings re-arm the watchdog and are answered in order.
         for i in 1..=5u64 {
             s.handle_packet(Packet::Ping(None), t0 + ms(300 * i));
-            assert_eq!(s.poll_ws_frame(), Some(Frame::Text("3".into())));
+            assert_eq!(s.poll_ws_frame(), Some(Payload::Text("3".into())));
             assert_eq!(s.poll_timeout(), Some(t0 + ms(300 * i + 500)));
             s.handle_timeout(t0 + ms(300 * i + 499));
             assert!(s.is_open());
@@ -492,7 +493,7 @@ mod tests {
         let t0 = Instant::now();
         for transports in [Transports::WebSocket, Transports::Polling] {
             let mut s = ClientSession::new(transports);
-            s.send(Message::Text("early".into())).unwrap();
+            s.send(Payload::Text("early".into())).unwrap();
             assert_eq!(s.poll_ws_frame(), None);
             assert_eq!(s.poll_payload(1000), None);
             s.handle_packet(open_packet(&[]), t0);
@@ -529,21 +530,21 @@ mod tests {
     fn websocket_sends_in_order() {
         let t0 = Instant::now();
         let mut s = opened(Transports::WebSocket, &[], t0);
-        s.send(Message::Text("one".into())).unwrap();
-        s.send(Message::Binary(Bytes::from_static(b"\x01")))
+        s.send(Payload::Text("one".into())).unwrap();
+        s.send(Payload::Binary(Bytes::from_static(b"\x01")))
             .unwrap();
         // 0x1E is fine on WebSocket-only sessions.
-        s.send(Message::Text("a\x1eb".into())).unwrap();
+        s.send(Payload::Text("a\x1eb".into())).unwrap();
         assert_eq!(s.outbox_len(), 3);
-        assert_eq!(s.poll_ws_frame(), Some(Frame::Text("4one".into())));
+        assert_eq!(s.poll_ws_frame(), Some(Payload::Text("4one".into())));
         assert_eq!(
             s.poll_ws_frame(),
-            Some(Frame::Binary(Bytes::from_static(b"\x01")))
+            Some(Payload::Binary(Bytes::from_static(b"\x01")))
         );
-        assert_eq!(s.poll_ws_frame(), Some(Frame::Text("4a\x1eb".into())));
+        assert_eq!(s.poll_ws_frame(), Some(Payload::Text("4a\x1eb".into())));
         assert_eq!(s.poll_ws_frame(), None);
         // Polling payloads are not produced on WebSocket.
-        s.send(Message::Text("x".into())).unwrap();
+        s.send(Payload::Text("x".into())).unwrap();
         assert_eq!(s.poll_payload(1000), None);
     }
 
@@ -554,13 +555,13 @@ mod tests {
         assert!(!s.should_probe(), "polling-only never upgrades");
         assert_eq!(s.poll_payload(100), None);
         assert_eq!(
-            s.send(Message::Text("a\x1eb".into())),
+            s.send(Payload::Text("a\x1eb".into())),
             Err(SendError::RecordSeparator)
         );
         for text in ["aaaa", "bbbb", "cccc"] {
-            s.send(Message::Text(Utf8Bytes::from_static(text))).unwrap();
+            s.send(Payload::Text(Utf8Bytes::from_static(text))).unwrap();
         }
-        s.send(Message::Binary(Bytes::from_static(&[1, 2, 3, 4])))
+        s.send(Payload::Binary(Bytes::from_static(&[1, 2, 3, 4])))
             .unwrap();
         // "4aaaa" + 0x1E + "4bbbb" = 11 bytes; a third packet would make 17.
         assert_eq!(
@@ -574,8 +575,8 @@ mod tests {
         );
         assert_eq!(s.poll_payload(15), None);
         // One packet larger than the limit still goes, alone.
-        s.send(Message::Text("0123456789".into())).unwrap();
-        s.send(Message::Text("x".into())).unwrap();
+        s.send(Payload::Text("0123456789".into())).unwrap();
+        s.send(Payload::Text("x".into())).unwrap();
         assert_eq!(s.poll_payload(4).as_deref(), Some(&b"40123456789"[..]));
         assert_eq!(s.poll_payload(4).as_deref(), Some(&b"4x"[..]));
         // A ping is answered on the next POST.
@@ -595,14 +596,14 @@ mod tests {
         s.start_probe();
         assert_eq!(s.upgrade_state(), UpgradeState::Probing);
         assert!(!s.should_probe());
-        assert_eq!(ClientSession::probe_frame(), Frame::Text("2probe".into()));
+        assert_eq!(ClientSession::probe_frame(), Payload::Text("2probe".into()));
         // While probing, polling goes on.
-        s.send(Message::Text("before".into())).unwrap();
+        s.send(Payload::Text("before".into())).unwrap();
         assert_eq!(s.poll_payload(1000).as_deref(), Some(&b"4before"[..]));
         assert!(s.handle_probe_packet(Packet::Pong(Some("probe".into()))));
         assert!(s.is_pausing());
         // Pausing: nothing more is posted.
-        s.send(Message::Text("during".into())).unwrap();
+        s.send(Payload::Text("during".into())).unwrap();
         assert_eq!(s.poll_payload(1000), None);
         assert_eq!(s.poll_ws_frame(), None);
         // The last poll's packets still count.
@@ -612,8 +613,8 @@ mod tests {
         assert_eq!(s.transport(), TransportKind::WebSocket);
         assert_eq!(s.upgrade_state(), UpgradeState::Done);
         assert!(!s.is_pausing());
-        assert_eq!(s.poll_ws_frame(), Some(Frame::Text("5".into())));
-        assert_eq!(s.poll_ws_frame(), Some(Frame::Text("4during".into())));
+        assert_eq!(s.poll_ws_frame(), Some(Payload::Text("5".into())));
+        assert_eq!(s.poll_ws_frame(), Some(Payload::Text("4during".into())));
         assert_eq!(s.poll_ws_frame(), None);
         assert_eq!(s.poll_event(), Some(Event::Message("late".into())));
         assert_eq!(s.poll_event(), Some(Event::Upgraded));
@@ -635,7 +636,7 @@ mod tests {
         assert!(!s.should_probe());
         assert!(!s.handle_probe_packet(Packet::Pong(Some("probe".into()))));
         assert!(!s.is_pausing());
-        s.send(Message::Text("x".into())).unwrap();
+        s.send(Payload::Text("x".into())).unwrap();
         assert_eq!(s.poll_payload(1000).as_deref(), Some(&b"4x"[..]));
 
         let mut s = opened(Transports::Both, &["websocket"], t0);
@@ -651,11 +652,11 @@ mod tests {
         let t0 = Instant::now();
         let mut s = opened(Transports::Both, &["websocket"], t0);
         s.start_probe();
-        s.send(Message::Text("last".into())).unwrap();
+        s.send(Payload::Text("last".into())).unwrap();
         s.close();
         assert!(s.is_closing());
         assert_eq!(s.upgrade_state(), UpgradeState::Failed);
-        assert_eq!(s.send(Message::Text("x".into())), Err(SendError::Closed));
+        assert_eq!(s.send(Payload::Text("x".into())), Err(SendError::Closed));
         // A ping while closing re-arms the watchdog but is not answered.
         s.handle_packet(Packet::Ping(None), t0 + ms(100));
         assert_eq!(
@@ -752,9 +753,9 @@ mod tests {
                         Op::Timeout(n) => s.handle_timeout(t0 + ms(n)),
                         Op::Send(binary, text) => {
                             let m = if binary {
-                                Message::Binary(Bytes::from(text.into_bytes()))
+                                Payload::Binary(Bytes::from(text.into_bytes()))
                             } else {
-                                Message::Text(text.into())
+                                Payload::Text(text.into())
                             };
                             let _ = s.send(m);
                         }

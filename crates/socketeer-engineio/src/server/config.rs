@@ -1,0 +1,104 @@
+//! Server settings: [`EngineIoConfig`] and its CORS and admission hooks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::RequestInfo;
+
+/// Which origins may make cross-origin requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowOrigin {
+    /// Any origin (`Access-Control-Allow-Origin: *`, or the request's
+    /// origin when credentials are allowed).
+    Any,
+    /// These origins only.
+    List(Vec<String>),
+}
+
+/// Cross-origin resource sharing settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    /// Allowed origins.
+    pub origin: AllowOrigin,
+    /// Send `Access-Control-Allow-Credentials: true`.
+    pub credentials: bool,
+}
+
+/// A hook that accepts or refuses a new session (e.g. by its headers).
+pub type AllowRequest = Arc<dyn Fn(&RequestInfo) -> Result<(), String> + Send + Sync>;
+
+/// Server settings. Defaults are the official server's.
+#[derive(Clone)]
+pub struct EngineIoConfig {
+    /// Where the server is mounted (default `/engine.io/`).
+    pub path: String,
+    /// Time between pings (default 25 s).
+    pub ping_interval: Duration,
+    /// Time to answer a ping (default 20 s).
+    pub ping_timeout: Duration,
+    /// Time for a WebSocket upgrade to complete (default 10 s).
+    pub upgrade_timeout: Duration,
+    /// Most bytes in one message or polling request (default 1 000 000;
+    /// over it: HTTP 413 or WebSocket close 1009).
+    pub max_payload: usize,
+    /// Accept the polling transport (default true).
+    pub allow_polling: bool,
+    /// Accept the WebSocket transport (default true).
+    pub allow_websocket: bool,
+    /// Allow polling sessions to upgrade to WebSocket (default true).
+    pub allow_upgrades: bool,
+    /// CORS headers; `None` sends none (default).
+    pub cors: Option<Cors>,
+    /// Refuse sessions with 403 `{"code":4,"message":"Forbidden"}`.
+    pub allow_request: Option<AllowRequest>,
+    /// Most messages queued for one session (default 4096); past it sends
+    /// fail with [`SendError::QueueFull`](super::SendError::QueueFull).
+    pub max_queued_messages: usize,
+    /// Most concurrent sessions (default 100 000); past it: 503.
+    pub max_sessions: usize,
+    /// WebSocket settings (limits, compression; default: no compression,
+    /// as the official server).
+    pub websocket: socketeer_ws::ServerConfig,
+    /// Pause after a frame sent with [`Socket::send_frame_flush`](super::Socket::send_frame_flush) (the
+    /// Socket.IO CONNECT reply) before what follows it (default 5 ms): the
+    /// official Node server leaves such a gap, and some clients rely on
+    /// reading the reply on its own.
+    pub handshake_write_gap: Duration,
+}
+
+impl Default for EngineIoConfig {
+    fn default() -> Self {
+        let websocket = socketeer_ws::ServerConfig {
+            deflate: None,
+            ..Default::default()
+        };
+        EngineIoConfig {
+            path: "/engine.io/".into(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            allow_polling: true,
+            allow_websocket: true,
+            allow_upgrades: true,
+            cors: None,
+            allow_request: None,
+            max_queued_messages: 4096,
+            max_sessions: 100_000,
+            websocket,
+            handshake_write_gap: Duration::from_millis(5),
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineIoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineIoConfig")
+            .field("path", &self.path)
+            .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("max_payload", &self.max_payload)
+            .field("cors", &self.cors)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,386 @@
+//! The permessage-deflate codec (RFC 7692 §7.2): [`PerMessageDeflate`].
+
+use std::fmt;
+
+use bytes::BytesMut;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::{
+    DeflateConfig, DeflateError, DeflateParams, MAX_OUTPUT_CHUNK, MAX_WINDOW_BITS,
+    MIN_OUTPUT_CHUNK, MIN_ZLIB_WINDOW_BITS, TAIL,
+};
+use crate::role::Role;
+
+// ---------------------------------------------------------------------------
+// The codec.
+// ---------------------------------------------------------------------------
+
+/// Per-connection permessage-deflate codec.
+///
+/// * Outgoing: if [`should_compress`](Self::should_compress) says so, pass the
+///   whole message payload to [`compress`](Self::compress), send the result
+///   (fragmented or not) with RSV1 set on the first frame. Control frames are
+///   never compressed. With context takeover, once `compress` has been called
+///   its output **must** be sent: the peer's inflater has to see every message
+///   our compressor saw.
+/// * Incoming: for a message whose first frame has RSV1 set, pass every
+///   frame's payload to [`decompress`](Self::decompress) in order, with `fin`
+///   on the last one, appending to one buffer for the message.
+///
+/// zlib state is allocated lazily, on the first message that needs it, and
+/// released after each message when the corresponding `*_no_context_takeover`
+/// applies, so that an idle connection costs only the size of this struct.
+/// After an error the affected half is reset; the caller is expected to fail
+/// the connection (close code 1007 for `Corrupt`, 1009 for `TooBig`).
+#[allow(clippy::struct_excessive_bools)]
+pub struct PerMessageDeflate {
+    role: Role,
+    params: DeflateParams,
+    level: u32,
+    min_compress_size: usize,
+    /// Window zlib compresses with (9..=15).
+    compress_window: u8,
+    /// Window zlib inflates with (9..=15, at least the peer's window).
+    decompress_window: u8,
+    /// False when the peer demanded a window we cannot compress with.
+    window_allows_compression: bool,
+    /// We reset our compressor after every message.
+    own_no_context_takeover: bool,
+    /// The peer resets its compressor after every message.
+    peer_no_context_takeover: bool,
+    compressor: Option<Box<Compress>>,
+    decompressor: Option<Box<Decompress>>,
+    /// The current incoming message has carried at least one payload byte.
+    message_has_data: bool,
+    /// The inflater reached the end of a deflate stream (a block with BFINAL
+    /// set) and must be reset before it can take more data.
+    stream_ended: bool,
+}
+
+impl fmt::Debug for PerMessageDeflate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerMessageDeflate")
+            .field("role", &self.role)
+            .field("params", &self.params)
+            .field("level", &self.level)
+            .field("min_compress_size", &self.min_compress_size)
+            .field("compressor_allocated", &self.compressor.is_some())
+            .field("decompressor_allocated", &self.decompressor.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PerMessageDeflate {
+    /// Creates the codec for a connection on which `params` were agreed.
+    /// Only `compression_level` and `min_compress_size` are taken from
+    /// `config`. No zlib state is allocated here.
+    #[must_use]
+    pub fn new(role: Role, params: DeflateParams, config: &DeflateConfig) -> Self {
+        let (own_bits, peer_bits, own_nct, peer_nct) = match role {
+            Role::Server => (
+                params.server_max_window_bits,
+                params.client_max_window_bits,
+                params.server_no_context_takeover,
+                params.client_no_context_takeover,
+            ),
+            Role::Client => (
+                params.client_max_window_bits,
+                params.server_max_window_bits,
+                params.client_no_context_takeover,
+                params.server_no_context_takeover,
+            ),
+        };
+        PerMessageDeflate {
+            role,
+            params,
+            level: config.compression_level.min(9),
+            min_compress_size: config.min_compress_size,
+            compress_window: own_bits.clamp(MIN_ZLIB_WINDOW_BITS, MAX_WINDOW_BITS),
+            decompress_window: peer_bits.clamp(MIN_ZLIB_WINDOW_BITS, MAX_WINDOW_BITS),
+            window_allows_compression: own_bits >= MIN_ZLIB_WINDOW_BITS,
+            own_no_context_takeover: own_nct,
+            peer_no_context_takeover: peer_nct,
+            compressor: None,
+            decompressor: None,
+            message_has_data: false,
+            stream_ended: false,
+        }
+    }
+
+    /// The parameters this codec was created with.
+    #[must_use]
+    pub fn params(&self) -> DeflateParams {
+        self.params
+    }
+
+    /// The role this codec was created for.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether zlib compression state is currently allocated (only between
+    /// messages with context takeover, or never if nothing was compressed).
+    #[must_use]
+    pub fn compressor_allocated(&self) -> bool {
+        self.compressor.is_some()
+    }
+
+    /// Whether zlib decompression state is currently allocated.
+    #[must_use]
+    pub fn decompressor_allocated(&self) -> bool {
+        self.decompressor.is_some()
+    }
+
+    /// Whether a message of this length should be compressed.
+    ///
+    /// False below `min_compress_size`, with compression level 0, and when
+    /// the peer demanded a window of 8 bits for our compressor.
+    #[must_use]
+    pub fn should_compress(&self, len: usize) -> bool {
+        self.window_allows_compression && self.level > 0 && len >= self.min_compress_size
+    }
+
+    /// Compress one whole message payload, appending the compressed bytes
+    /// (with the trailing `00 00 ff ff` removed, §7.2.1) to `out`.
+    ///
+    /// Our outgoing window: a server uses `server_max_window_bits`, a client
+    /// `client_max_window_bits`. On error nothing is appended and the
+    /// compressor is reset (the peer never sees the failed message, so the
+    /// two windows stay in step).
+    ///
+    /// # Errors
+    ///
+    /// [`DeflateError::Compress`] if zlib fails, which does not happen with
+    /// valid parameters.
+    pub fn compress(&mut self, payload: &[u8], out: &mut BytesMut) -> Result<(), DeflateError> {
+        if payload.is_empty() {
+            // An empty stored block, minus the tail: valid at any point of a
+            // stream (sync flushes leave it byte-aligned) and it leaves the
+            // window untouched, so zlib is not needed (§7.2.3.6).
+            out.extend_from_slice(&[0x00]);
+            return Ok(());
+        }
+        let start = out.len();
+        let level = if self.window_allows_compression {
+            self.level
+        } else {
+            0 // stored blocks only: no back-references, valid for any window
+        };
+        let window = if self.own_no_context_takeover {
+            // The compressor lives for this message only, so a window larger
+            // than the message buys nothing; a smaller one is cheaper to set
+            // up (zlib keeps 4 bytes per window byte). zlib matches reach at
+            // most 2^bits - 262 bytes back.
+            window_for_len(payload.len()).min(self.compress_window)
+        } else {
+            self.compress_window
+        };
+        let compressor = self.compressor.get_or_insert_with(|| {
+            Box::new(Compress::new_with_window_bits(
+                Compression::new(level),
+                false,
+                window,
+            ))
+        });
+        let result = deflate_sync_flush(compressor, payload, out).and_then(|()| {
+            if out.len() >= start + TAIL.len() && out.ends_with(&TAIL) {
+                out.truncate(out.len() - TAIL.len());
+                Ok(())
+            } else {
+                Err(DeflateError::Compress)
+            }
+        });
+        if result.is_err() {
+            out.truncate(start);
+            self.compressor = None;
+        } else if self.own_no_context_takeover {
+            self.compressor = None;
+        }
+        result
+    }
+
+    /// Decompress one frame's payload of a compressed message.
+    ///
+    /// Messages may be fragmented: call once per frame (empty frames are
+    /// fine), with `fin` on the last one, at which point `00 00 ff ff` is fed
+    /// (§7.2.2). Output is appended to `out`, which should hold the message
+    /// being assembled: fails with [`DeflateError::TooBig`] as soon as
+    /// `out.len()` would exceed `max_message_size` (at most one small chunk is
+    /// ever inflated past the limit, so a zip bomb costs about the limit), and
+    /// with [`DeflateError::Corrupt`] on bad data. On error, what this call
+    /// appended is removed again and the inflater is reset.
+    ///
+    /// After the message (`fin`), the inflater is freed when the peer's
+    /// `*_no_context_takeover` applies. A block with BFINAL set (§7.2.3.4) is
+    /// accepted; data after it starts a fresh deflate stream, whose window
+    /// does not include what came before.
+    ///
+    /// # Errors
+    ///
+    /// [`DeflateError::TooBig`] when the output would exceed
+    /// `max_message_size`, [`DeflateError::Corrupt`] when the input is not
+    /// valid deflate data.
+    pub fn decompress(
+        &mut self,
+        frame_payload: &[u8],
+        fin: bool,
+        max_message_size: usize,
+        out: &mut BytesMut,
+    ) -> Result<(), DeflateError> {
+        let start = out.len();
+        let result = self.decompress_frame(frame_payload, fin, max_message_size, out);
+        if result.is_err() {
+            out.truncate(start);
+            self.decompressor = None;
+            self.message_has_data = false;
+            self.stream_ended = false;
+        }
+        result
+    }
+
+    /// [`Self::decompress`] without the clean-up on error.
+    fn decompress_frame(
+        &mut self,
+        frame_payload: &[u8],
+        fin: bool,
+        limit: usize,
+        out: &mut BytesMut,
+    ) -> Result<(), DeflateError> {
+        if !frame_payload.is_empty() {
+            self.message_has_data = true;
+            self.inflate(frame_payload, false, limit, out)?;
+        }
+        if fin {
+            // A message without any payload byte carries no deflate data:
+            // it is empty, and feeding the tail alone would leave the
+            // inflater inside a stored-block header.
+            if std::mem::take(&mut self.message_has_data) && !self.stream_ended {
+                self.inflate(&TAIL, true, limit, out)?;
+            }
+            if self.peer_no_context_takeover {
+                self.decompressor = None;
+                self.stream_ended = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `input` through the inflater, appending to `out` under `limit`.
+    /// `is_tail`: `input` is our own appended `00 00 ff ff`, to be ignored if
+    /// the deflate stream ends before it is used up.
+    fn inflate(
+        &mut self,
+        mut input: &[u8],
+        is_tail: bool,
+        limit: usize,
+        out: &mut BytesMut,
+    ) -> Result<(), DeflateError> {
+        loop {
+            if self.stream_ended {
+                if is_tail || input.is_empty() {
+                    return Ok(());
+                }
+                // Peer data after a final block: a new deflate stream.
+                self.decompressor = None;
+                self.stream_ended = false;
+            }
+            let window = self.decompress_window;
+            let inflater = self
+                .decompressor
+                .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, window)));
+
+            let room = limit.saturating_sub(out.len());
+            // One byte past the room, so that "would exceed" is detected.
+            let chunk = input
+                .len()
+                .saturating_mul(4)
+                .clamp(MIN_OUTPUT_CHUNK, MAX_OUTPUT_CHUNK)
+                .min(room.saturating_add(1));
+            let old_len = out.len();
+            let new_len = old_len
+                .checked_add(chunk)
+                .ok_or(DeflateError::TooBig { limit })?;
+            out.resize(new_len, 0);
+            let in_before = inflater.total_in();
+            let out_before = inflater.total_out();
+            let status = match out.get_mut(old_len..) {
+                Some(buf) => inflater.decompress(input, buf, FlushDecompress::None),
+                None => Ok(Status::BufError),
+            };
+            let consumed = counter_delta(in_before, inflater.total_in());
+            let produced = counter_delta(out_before, inflater.total_out()).min(chunk);
+            out.truncate(old_len + produced);
+            let status = status.map_err(|_| DeflateError::Corrupt)?;
+            input = input.get(consumed..).unwrap_or_default();
+            if out.len() > limit {
+                return Err(DeflateError::TooBig { limit });
+            }
+            match status {
+                Status::StreamEnd => self.stream_ended = true,
+                Status::Ok | Status::BufError => {
+                    if input.is_empty() && produced < chunk {
+                        return Ok(());
+                    }
+                    if consumed == 0 && produced == 0 {
+                        // Input left, output room left, and no progress.
+                        return Err(DeflateError::Corrupt);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The smallest zlib window (9..=15 bits) whose matches can reach from the
+/// end of a `len`-byte message back to its start.
+pub(super) fn window_for_len(len: usize) -> u8 {
+    /// zlib's `MIN_LOOKAHEAD`: a window of 2^bits allows distances up to
+    /// 2^bits - 262.
+    const LOOKAHEAD: usize = 262;
+    let mut bits = MIN_ZLIB_WINDOW_BITS;
+    while bits < MAX_WINDOW_BITS && (1usize << bits) - LOOKAHEAD < len {
+        bits += 1;
+    }
+    bits
+}
+
+/// The difference of two zlib byte counters, as a `usize`.
+fn counter_delta(before: u64, after: u64) -> usize {
+    usize::try_from(after.saturating_sub(before)).unwrap_or(usize::MAX)
+}
+
+/// Compresses all of `input` with a sync flush, appending to `out`.
+fn deflate_sync_flush(
+    compressor: &mut Compress,
+    mut input: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), DeflateError> {
+    loop {
+        let chunk = input
+            .len()
+            .saturating_add(64)
+            .clamp(MIN_OUTPUT_CHUNK, 2 * MAX_OUTPUT_CHUNK);
+        let old_len = out.len();
+        let new_len = old_len.checked_add(chunk).ok_or(DeflateError::Compress)?;
+        out.resize(new_len, 0);
+        let in_before = compressor.total_in();
+        let out_before = compressor.total_out();
+        let status = match out.get_mut(old_len..) {
+            Some(buf) => compressor.compress(input, buf, FlushCompress::Sync),
+            None => Ok(Status::BufError),
+        };
+        let consumed = counter_delta(in_before, compressor.total_in());
+        let produced = counter_delta(out_before, compressor.total_out()).min(chunk);
+        out.truncate(old_len + produced);
+        status.map_err(|_| DeflateError::Compress)?;
+        input = input.get(consumed..).unwrap_or_default();
+        if input.is_empty() && produced < chunk {
+            // Everything consumed and the flush fit: done.
+            return Ok(());
+        }
+        if consumed == 0 && produced == 0 {
+            return Err(DeflateError::Compress);
+        }
+    }
+}
