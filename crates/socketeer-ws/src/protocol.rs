@@ -12,6 +12,7 @@ use crate::error::{Error, ProtocolError};
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
 use crate::message::{Message, Utf8Bytes};
+use crate::payload::Payload;
 use crate::role::Role;
 use crate::utf8::Utf8Validator;
 
@@ -89,10 +90,34 @@ struct Assembly {
     buf: BytesMut,
 }
 
-/// A server frame encoded once, to be sent to many connections.
+/// A data message encoded once as a server frame, to be sent to many
+/// connections (a broadcast).
 ///
 /// Server frames are not masked, so the same bytes serve every recipient:
-/// [`Protocol::send_prepared`] queues them by reference.
+/// [`Protocol::send_prepared`] on a server queues them by reference (a
+/// reference-count bump; frames under 1 KiB are copied, as a normal send
+/// copies them). A client re-encodes the payload with its own mask.
+///
+/// The frame is always one unfragmented frame with RSV1 clear, i.e. never
+/// compressed: on a connection that negotiated permessage-deflate it is
+/// sent as is, uncompressed. RFC 7692 lets an endpoint send any data
+/// message uncompressed (RSV1 clear), and the peer's decompression
+/// context (with context takeover) covers compressed messages only, so
+/// prepared frames interleave freely with compressed ones. Compressing per
+/// connection would need that connection's own compressor and defeat
+/// preparing the frame once.
+///
+/// ```
+/// use socketeer_ws::{Message, Payload, PreparedFrame, Protocol, Role};
+///
+/// let frame = PreparedFrame::from_payload(Payload::text("hello"));
+/// let mut a = Protocol::new(Role::Server);
+/// let mut b = Protocol::new(Role::Server);
+/// a.send_prepared(&frame).unwrap();
+/// b.send(Message::text("hello")).unwrap();
+/// assert_eq!(a.take_output(), b.take_output());
+/// assert_eq!(frame.payload(), Payload::text("hello"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct PreparedFrame {
     wire: Bytes,
@@ -101,12 +126,12 @@ pub struct PreparedFrame {
 }
 
 impl PreparedFrame {
-    /// Encodes a text or binary message once.
-    pub fn new(message: &Message) -> Result<Self, Error> {
-        let (opcode, payload): (OpCode, &[u8]) = match message {
-            Message::Text(t) => (OpCode::Text, t.as_bytes()),
-            Message::Binary(b) => (OpCode::Binary, b),
-            _ => return Err(Error::InvalidMessage("only data messages can be prepared")),
+    /// Encodes a text or binary payload once (the payload is copied once,
+    /// behind the frame header).
+    pub fn from_payload(payload: Payload) -> Self {
+        let (opcode, payload) = match &payload {
+            Payload::Text(t) => (OpCode::Text, t.as_bytes()),
+            Payload::Binary(b) => (OpCode::Binary, b),
         };
         let header = FrameHeader {
             fin: true,
@@ -122,21 +147,54 @@ impl PreparedFrame {
         let mut wire = BytesMut::with_capacity(header_len + payload.len());
         wire.put_slice(&head[..header_len]);
         wire.put_slice(payload);
-        Ok(PreparedFrame {
+        PreparedFrame {
             wire: wire.freeze(),
             opcode,
             header_len,
-        })
+        }
     }
 
-    /// The encoded frame.
+    /// Encodes a text or binary message once; control messages are refused
+    /// with [`Error::InvalidMessage`].
+    pub fn new(message: &Message) -> Result<Self, Error> {
+        match message {
+            Message::Text(t) => Ok(Self::from_payload(Payload::Text(t.clone()))),
+            Message::Binary(b) => Ok(Self::from_payload(Payload::Binary(b.clone()))),
+            _ => Err(Error::InvalidMessage("only data messages can be prepared")),
+        }
+    }
+
+    /// The encoded frame, header and payload.
     pub fn wire_bytes(&self) -> &Bytes {
         &self.wire
     }
 
-    /// The payload within the frame.
-    pub fn payload(&self) -> Bytes {
-        self.wire.slice(self.header_len..)
+    /// The payload, sliced out of the encoded frame: no copy, and text
+    /// is not validated again (it was UTF-8 when the frame was built).
+    /// Use it for recipients that are not WebSocket connections.
+    pub fn payload(&self) -> Payload {
+        let data = self.wire.slice(self.header_len..);
+        if self.opcode == OpCode::Text {
+            Payload::Text(Utf8Bytes::from_trusted(data))
+        } else {
+            Payload::Binary(data)
+        }
+    }
+
+    /// Whether the frame is a text frame.
+    pub fn is_text(&self) -> bool {
+        self.opcode == OpCode::Text
+    }
+
+    /// The payload's length in bytes.
+    pub fn payload_len(&self) -> usize {
+        self.wire.len() - self.header_len
+    }
+}
+
+impl From<Payload> for PreparedFrame {
+    fn from(payload: Payload) -> Self {
+        PreparedFrame::from_payload(payload)
     }
 }
 
@@ -672,8 +730,11 @@ impl Protocol {
         Ok(())
     }
 
-    /// Queues a frame encoded once for many connections. A client
-    /// re-encodes it with its own mask.
+    /// Queues a frame encoded once for many connections (see
+    /// [`PreparedFrame`]). A server queues its bytes as they are; a client
+    /// re-encodes the payload with its own mask. With permessage-deflate
+    /// negotiated the frame still goes uncompressed (RSV1 clear), which
+    /// RFC 7692 allows for any message.
     pub fn send_prepared(&mut self, frame: &PreparedFrame) -> Result<(), Error> {
         self.ensure_open()?;
         if self.sending_fragments {
@@ -687,7 +748,7 @@ impl Protocol {
                     self.output.put(&frame.wire);
                 }
             }
-            Role::Client => self.queue_frame(frame.opcode, false, frame.payload()),
+            Role::Client => self.queue_frame(frame.opcode, false, frame.payload().into_bytes()),
         }
         Ok(())
     }
