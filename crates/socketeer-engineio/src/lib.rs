@@ -47,7 +47,7 @@ pub mod payload;
 pub mod sync;
 
 pub use packet::{DecodeError, Limits, OpenPacket, Packet, PacketType};
-pub use socketeer_ws::{Payload, Utf8Bytes};
+pub use socketeer_ws::{Payload, PreparedFrame, Utf8Bytes};
 pub mod client;
 #[cfg(feature = "server")]
 pub mod server;

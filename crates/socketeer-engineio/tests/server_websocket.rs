@@ -144,3 +144,41 @@ async fn websocket_message_over_max_payload_closes_1009() {
     })
     .await;
 }
+
+/// A broadcast's frame, built once: a WebSocket session writes it as it
+/// is, a polling session sends the packet it holds; both in order with
+/// what is sent the usual way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_frames_reach_websocket_and_polling_sessions() {
+    use socketeer_engineio::{Packet, PreparedFrame};
+    within(async {
+        let mut server = TestServer::start(calm()).await;
+        let hello = PreparedFrame::from_payload(Packet::text("hello").encode());
+        let blob = PreparedFrame::from_payload(Packet::binary(vec![7u8; 3000]).encode());
+
+        let (mut ws, open) = server.websocket().await;
+        let socket = server.connected(&open.sid).await;
+        socket.send_prepared(hello.clone()).expect("queued");
+        socket.send_text("between").expect("queued");
+        socket.send_prepared(blob.clone()).expect("queued");
+        assert_eq!(ws.message().await, text("hello"));
+        assert_eq!(ws.message().await, text("between"));
+        assert_eq!(ws.message().await, binary(&[7u8; 3000]));
+
+        let (sid, _) = server.handshake().await;
+        let socket = server.connected(&sid).await;
+        socket.send_prepared(hello).expect("queued");
+        socket.send_text("between").expect("queued");
+        socket.send_prepared(blob).expect("queued");
+        let packets = without_pings(server.poll(&sid).await.packets());
+        assert_eq!(
+            packets,
+            [
+                Packet::text("hello"),
+                Packet::text("between"),
+                Packet::binary(vec![7u8; 3000])
+            ]
+        );
+    })
+    .await;
+}

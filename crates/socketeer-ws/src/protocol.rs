@@ -326,6 +326,14 @@ impl Protocol {
         self.deflate.is_some()
     }
 
+    /// Whether a data message of `len` bytes would go out compressed:
+    /// permessage-deflate is on and the message reaches its threshold.
+    pub fn would_compress(&self, len: usize) -> bool {
+        self.deflate
+            .as_ref()
+            .is_some_and(|d| d.should_compress(len))
+    }
+
     /// This endpoint's role.
     pub fn role(&self) -> Role {
         self.role

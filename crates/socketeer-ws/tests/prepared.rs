@@ -213,3 +213,13 @@ mod stream {
         );
     }
 }
+
+/// What a driver asks before writing a prepared frame as it is: whether
+/// this connection would compress a message of that size.
+#[test]
+fn would_compress_follows_negotiation_and_threshold() {
+    let server = with_deflate(Role::Server);
+    assert!(server.would_compress(100_000));
+    assert!(!server.would_compress(1));
+    assert!(!Protocol::new(Role::Server).would_compress(100_000));
+}

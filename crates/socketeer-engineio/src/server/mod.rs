@@ -97,9 +97,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn remove(&self, sid: &str) {
-        self.sessions
-            .locked()
-            .remove(sid);
+        self.sessions.locked().remove(sid);
     }
 }
 

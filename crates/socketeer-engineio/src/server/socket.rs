@@ -10,8 +10,8 @@ use http::{HeaderMap, Uri};
 use tokio::sync::Notify;
 
 use super::session::{CloseReason, TransportKind};
-use crate::{Packet, Payload};
 use crate::sync::LockExt;
+use crate::{Packet, Payload, PreparedFrame};
 
 /// What the client sent with its first request.
 #[derive(Debug, Clone)]
@@ -35,9 +35,29 @@ pub enum SendError {
     QueueFull,
 }
 
+/// A packet queued for a session.
+#[derive(Debug, Clone)]
+pub(crate) enum Outgoing {
+    /// An encoded Engine.IO packet.
+    Payload(Payload),
+    /// The same, with its WebSocket frame built once for every recipient
+    /// of a broadcast.
+    Prepared(PreparedFrame),
+}
+
+impl Outgoing {
+    /// The Engine.IO packet (sliced from the prepared frame, no copy).
+    pub(crate) fn into_payload(self) -> Payload {
+        match self {
+            Outgoing::Payload(p) => p,
+            Outgoing::Prepared(f) => f.payload(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    pub(crate) frames: VecDeque<Payload>,
+    pub(crate) frames: VecDeque<Outgoing>,
     pub(crate) close: Option<CloseReason>,
     /// The first this many frames leave in a write of their own.
     pub(crate) barrier: Option<usize>,
@@ -131,9 +151,7 @@ impl Socket {
     }
 
     pub(crate) fn commands(&self) -> std::sync::MutexGuard<'_, super::task::Commands> {
-        self.inner
-            .commands
-            .locked()
+        self.inner.commands.locked()
     }
 
     /// Hands a request to the session's task; gives it back if the
@@ -162,6 +180,18 @@ impl Socket {
     /// Queues a packet encoded once for many sessions (a broadcast): only a
     /// reference count is added per recipient.
     pub fn send_frame(&self, frame: Payload) -> Result<(), SendError> {
+        self.push(Outgoing::Payload(frame))
+    }
+
+    /// Queues a packet whose WebSocket frame was built once for many
+    /// sessions (a broadcast): a WebSocket session writes those bytes as
+    /// they are (unless it compresses messages of that size), a polling
+    /// session sends the packet it holds.
+    pub fn send_prepared(&self, frame: PreparedFrame) -> Result<(), SendError> {
+        self.push(Outgoing::Prepared(frame))
+    }
+
+    fn push(&self, item: Outgoing) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
@@ -174,7 +204,7 @@ impl Socket {
                 return Err(SendError::QueueFull);
             }
             let wake = outbox.frames.is_empty() && !outbox.in_task;
-            outbox.frames.push_back(frame);
+            outbox.frames.push_back(item);
             wake
         };
         // The session task takes the whole queue whenever it runs, so the
@@ -198,7 +228,7 @@ impl Socket {
             if outbox.close.is_some() {
                 return Err(SendError::Closed);
             }
-            outbox.frames.push_back(frame);
+            outbox.frames.push_back(Outgoing::Payload(frame));
             let n = outbox.frames.len();
             outbox.barrier.get_or_insert(n);
             !outbox.in_task
@@ -220,7 +250,7 @@ impl Socket {
             if outbox.close.is_some() || !outbox.frames.is_empty() {
                 return false;
             }
-            outbox.frames.push_back(frame);
+            outbox.frames.push_back(Outgoing::Payload(frame));
             !outbox.in_task
         };
         if wake {

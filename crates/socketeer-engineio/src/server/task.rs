@@ -10,6 +10,7 @@ use socketeer_ws::{CloseFrame, Error as WsError};
 use tokio::sync::oneshot;
 
 use super::session::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
+use super::socket::Outgoing;
 use super::{error, payload_response, text, Body, EngineError, SessionHandler, Shared, Socket};
 use crate::payload::PayloadBuilder;
 use crate::{Limits, Packet, Payload, Utf8Bytes};
@@ -72,17 +73,22 @@ impl Commands {
 
 /// An Engine.IO frame as a WebSocket message.
 pub(crate) fn to_ws(frame: Payload) -> socketeer_ws::Message {
-    match frame {
-        Payload::Text(t) => socketeer_ws::Message::Text(t),
-        Payload::Binary(b) => socketeer_ws::Message::Binary(b),
-    }
+    frame.into()
 }
 
 fn from_ws(msg: socketeer_ws::Message) -> Option<Payload> {
-    match msg {
-        socketeer_ws::Message::Text(t) => Some(Payload::Text(t)),
-        socketeer_ws::Message::Binary(b) => Some(Payload::Binary(b)),
-        _ => None,
+    msg.into_payload()
+}
+
+/// Queues one packet on the WebSocket: a prepared frame as it is, unless
+/// this connection would compress a message of its size (then it is
+/// compressed like any other).
+fn feed(ws: &mut HyperWebSocket, item: Outgoing) -> Result<(), WsError> {
+    match item {
+        Outgoing::Prepared(f) if !ws.protocol().would_compress(f.payload_len()) => {
+            ws.feed_prepared(&f)
+        }
+        other => ws.try_feed(to_ws(other.into_payload())),
     }
 }
 
@@ -342,8 +348,9 @@ impl Driver {
                     _ => (std::mem::take(&mut outbox.frames), outbox.close, false),
                 }
             };
-            for f in std::mem::take(&mut self.control).into_iter().chain(frames) {
-                if let Err(e) = ws.try_feed(to_ws(f)) {
+            let control = std::mem::take(&mut self.control).into_iter();
+            for item in control.map(Outgoing::Payload).chain(frames) {
+                if let Err(e) = feed(ws, item) {
                     tracing::debug!(sid = self.socket.id(), error = %e, "send queue over its limit");
                     self.core.close(CloseReason::TransportError);
                     return false;
@@ -373,6 +380,7 @@ impl Driver {
         }
         let frames = std::mem::take(&mut self.socket.lock().frames);
         let mut payload = PayloadBuilder::new();
+        let frames = frames.into_iter().map(Outgoing::into_payload);
         for f in std::mem::take(&mut self.control).into_iter().chain(frames) {
             if let Err(e) = payload.push_frame(&f) {
                 tracing::warn!(sid = self.socket.id(), error = %e, "message dropped: cannot travel over polling");

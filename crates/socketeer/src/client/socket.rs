@@ -371,11 +371,7 @@ impl Socket {
 
     /// Removes the handler of `event`.
     pub fn off(&self, event: &str) {
-        self.inner
-            .handlers
-            .events
-            .write_ok()
-            .remove(event);
+        self.inner.handlers.events.write_ok().remove(event);
     }
 
     /// Adds a catch-all handler, called for every event before its own
@@ -510,13 +506,7 @@ impl Socket {
 
     pub(crate) fn dispatch_event(&self, event: &str, args: Vec<Value>, ack_id: Option<u64>) {
         let any = read(&self.inner.handlers.any);
-        let handler = self
-            .inner
-            .handlers
-            .events
-            .read_ok()
-            .get(event)
-            .cloned();
+        let handler = self.inner.handlers.events.read_ok().get(event).cloned();
         let ack = |id| AckSender {
             socket: self.clone(),
             id,

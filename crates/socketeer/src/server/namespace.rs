@@ -12,9 +12,9 @@ use super::config::SocketIoConfig;
 use super::error::ConnectError;
 use super::recovery::RecoveryStore;
 use super::state::{Handshake, Namespace, NamespaceInner, Socket};
-use socketeer_engineio::sync::{LockExt, RwLockExt};
 use crate::packet::{EncodeError, EncodedMessage};
 use crate::Value;
+use socketeer_engineio::sync::{LockExt, RwLockExt};
 
 impl Namespace {
     pub(crate) fn new(name: &str, config: &SocketIoConfig) -> Self {

@@ -11,9 +11,10 @@ use serde::Serialize;
 use super::adapter::{AdapterHost, BroadcastOptions, ClusterOp, Room, SocketInfo};
 use super::error::{AckError, EmitError};
 use super::state::{Namespace, NamespaceInner, Socket};
-use socketeer_engineio::sync::RwLockExt;
 use crate::packet::EncodedMessage;
 use crate::Value;
+use socketeer_engineio::sync::RwLockExt;
+use socketeer_engineio::PreparedFrame;
 
 impl Namespace {
     /// Targets the sockets in a room.
@@ -173,11 +174,17 @@ impl BroadcastOperator {
     fn deliver(&self, msg: &EncodedMessage) -> usize {
         let mut delivered = 0;
         let volatile = self.opts.volatile && msg.attachments.is_empty();
+        // The WebSocket frames too are built once, for every recipient.
+        let prepared: Vec<PreparedFrame> = if volatile {
+            Vec::new()
+        } else {
+            msg.frames().map(PreparedFrame::from_payload).collect()
+        };
         self.ns.target_sockets(&self.opts, &mut |socket| {
             let ok = if volatile {
                 socket.send_volatile(msg)
             } else {
-                socket.send_encoded(msg).is_ok()
+                socket.send_prepared(&prepared).is_ok()
             };
             delivered += usize::from(ok);
         });

@@ -9,14 +9,22 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use socketeer_engineio::server::{SendError, Socket as EngineSocket};
+use socketeer_engineio::PreparedFrame;
 use tokio::sync::oneshot;
 
 use super::adapter::{BroadcastOptions, Room, SocketId};
 use super::error::{AckError, DisconnectReason, EmitError, MiddlewareError};
 use super::state::{AckResult, AckSender, Handlers, Handshake, Namespace, Socket, SocketInner};
-use socketeer_engineio::sync::{LockExt, RwLockExt};
 use crate::packet::{EncodeError, EncodedMessage, Packet};
 use crate::Value;
+use socketeer_engineio::sync::{LockExt, RwLockExt};
+
+fn send_error(e: SendError) -> EmitError {
+    match e {
+        SendError::Closed => EmitError::Disconnected,
+        SendError::QueueFull => EmitError::QueueFull,
+    }
+}
 
 impl AckSender {
     /// Sends the acknowledgement with these arguments.
@@ -209,10 +217,21 @@ impl Socket {
             return Err(EmitError::Disconnected);
         }
         for frame in msg.frames() {
-            self.inner.engine.send_frame(frame).map_err(|e| match e {
-                SendError::Closed => EmitError::Disconnected,
-                SendError::QueueFull => EmitError::QueueFull,
-            })?;
+            self.inner.engine.send_frame(frame).map_err(send_error)?;
+        }
+        Ok(())
+    }
+
+    /// Queues a broadcast's frames, built once for every recipient.
+    pub(crate) fn send_prepared(&self, frames: &[PreparedFrame]) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        for frame in frames {
+            self.inner
+                .engine
+                .send_prepared(frame.clone())
+                .map_err(send_error)?;
         }
         Ok(())
     }

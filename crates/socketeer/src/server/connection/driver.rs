@@ -6,10 +6,10 @@
 use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime};
 
+use socketeer_engineio::id::random_id;
 use socketeer_engineio::server::{
     CloseReason, SessionFactory, SessionHandler, Socket as EngineSocket,
 };
-use socketeer_engineio::id::random_id;
 use socketeer_engineio::Payload;
 
 use super::core::{ConnectionCore, Incoming, NamespaceSocket, Transmit};
@@ -239,7 +239,14 @@ fn connect(
         }
     }
     let pid = recovery.map(|_| random_id());
-    let socket = Socket::new(random_id(), ns.clone(), engine.clone(), handshake, pid, false);
+    let socket = Socket::new(
+        random_id(),
+        ns.clone(),
+        engine.clone(),
+        handshake,
+        pid,
+        false,
+    );
     ns.add_socket(&socket);
     accept(core, engine, nsp, &socket);
     ns.connected(socket);
