@@ -9,3 +9,8 @@
 #[doc = include_str!("../../README.md")]
 #[doc(hidden)]
 pub struct ReadmeDoctests;
+
+/// `docs/usage.md`, so that `cargo test --doc` compiles its Rust code blocks.
+#[doc = include_str!("../../docs/usage.md")]
+#[doc(hidden)]
+pub struct UsageDoctests;

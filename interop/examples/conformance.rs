@@ -1,4 +1,4 @@
-//! The server of the conformance contract in DESIGN.md, for the official
+//! The server of the conformance contract in docs/conformance.md, for the official
 //! Engine.IO / Socket.IO protocol test suites and the interop tests:
 //! `cargo run --release --example conformance -- [PORT]` (default 3000).
 //! `--state-recovery` turns connection state recovery on (off in the

@@ -1,6 +1,6 @@
 //! Interop tests: the official `socket.io-client` (Node) and
 //! `python-socketio` against our Socket.IO server, the release build of the
-//! conformance example (DESIGN.md, "Conformance contract"), started on a
+//! conformance example (docs/conformance.md, "The contract"), started on a
 //! free port of 127.0.0.1 for each test.
 //!
 //! The clients are `interop/peers/node-socketio-client/*.mjs` and

@@ -4,7 +4,7 @@
 //   node server.mjs [--port N] [--recovery]
 //
 // Listens on 127.0.0.1:N (0, the default: a free port) with the handlers of
-// the conformance contract (DESIGN.md) on "/" and "/custom", the "/private"
+// the conformance contract (docs/conformance.md) on "/" and "/custom", the "/private"
 // namespace refusing any auth but {"token":"secret"}, and for the client's
 // scenarios:
 //   drop-me (delayMs)  closes this client's connection (a transport close the

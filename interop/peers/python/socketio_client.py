@@ -1,5 +1,5 @@
 """A python-socketio client for interop/tests/socketio_interop.rs, against the
-conformance server (DESIGN.md, "Conformance contract"):
+conformance server (docs/conformance.md, "The contract"):
 
     python socketio_client.py URL websocket|polling|upgrade
 
