@@ -1,11 +1,11 @@
 //! Interop tests: our Engine.IO client against the official Node
-//! `engine.io` v6 server, `tests/interop/eioserver/server.mjs` (at the
+//! `engine.io` v6 server, `interop/peers/node-engineio-server/server.mjs` (at the
 //! workspace root), started as a child process on a free port.
 //!
 //! The server echoes every message, closes the session on the text
 //! "close", and prints what it sees as JSON lines; the tests assert on
 //! those and on the client's events. Needs `node` on `PATH` and the npm
-//! packages in `tests/interop/eioserver/node_modules`:
+//! packages in `interop/peers/node-engineio-server/node_modules`:
 //! `scripts/setup-test-deps` installs them. A missing peer fails the test;
 //! it is never skipped.
 
@@ -44,9 +44,9 @@ struct NodeServer {
 
 fn package_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/interop/eioserver")
+        .join("../../interop/peers/node-engineio-server")
         .canonicalize()
-        .unwrap_or_else(|e| panic!("tests/interop/eioserver not found: {e}"))
+        .unwrap_or_else(|e| panic!("interop/peers/node-engineio-server not found: {e}"))
 }
 
 fn node() -> PathBuf {

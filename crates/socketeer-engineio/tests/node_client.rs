@@ -1,14 +1,14 @@
 //! Interop tests: the official `engine.io-client` (Node) against our
 //! Engine.IO server, started in-process on 127.0.0.1.
 //!
-//! The client program is `tests/interop/engineio/client.mjs` (at the
+//! The client program is `interop/peers/node-engineio-client/client.mjs` (at the
 //! workspace root). It exchanges text and binary messages (up to 520 KB)
 //! with the server, which echoes them, waits for two heartbeats, asks the
 //! server to close the session, and prints what it observes as JSON lines;
 //! these tests assert on those lines and on what the server saw.
 //!
 //! Needs `node` on `PATH` and the npm packages in
-//! `tests/interop/engineio/node_modules`: `scripts/setup-test-deps`
+//! `interop/peers/node-engineio-client/node_modules`: `scripts/setup-test-deps`
 //! installs them. A missing peer fails the test; it is never skipped.
 
 use std::path::{Path, PathBuf};
@@ -113,12 +113,12 @@ async fn start_server() -> Server {
 // ---------------------------------------------------------------------------
 // The client process
 
-/// `tests/interop/engineio` at the workspace root.
+/// `interop/peers/node-engineio-client` at the workspace root.
 fn package_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/interop/engineio")
+        .join("../../interop/peers/node-engineio-client")
         .canonicalize()
-        .unwrap_or_else(|e| panic!("tests/interop/engineio not found: {e}"))
+        .unwrap_or_else(|e| panic!("interop/peers/node-engineio-client not found: {e}"))
 }
 
 /// `node` from `PATH`.

@@ -1,5 +1,5 @@
 //! The Socket.IO client against the official Node `socket.io` server
-//! (`tests/interop/sioserver/server.mjs`, started per test on a free port;
+//! (`interop/peers/node-socketio-server/server.mjs`, started per test on a free port;
 //! killed and restarted on the same port where a scenario needs it). The
 //! scenarios are in `client_support`.
 

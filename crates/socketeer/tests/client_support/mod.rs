@@ -1,9 +1,9 @@
 //! The scenarios of the Socket.IO client tests, run against a server in a
 //! child process that a test can kill and restart on the same port: the
-//! official Node `socket.io` server (`tests/interop/sioserver/server.mjs`)
+//! official Node `socket.io` server (`interop/peers/node-socketio-server/server.mjs`)
 //! or socketeer's conformance example.
 //!
-//! Needs `node` with the npm packages of `tests/interop/sioserver`
+//! Needs `node` with the npm packages of `interop/peers/node-socketio-server`
 //! (`scripts/setup-test-deps`) and the release build of the conformance
 //! example (`cargo build --release --examples`, or
 //! `SOCKETEER_CONFORMANCE_BIN`). A missing peer fails the test.
@@ -31,11 +31,11 @@ const BUILD_HINT: &str = "run `cargo build --release --examples` first, or set \
 /// Bound on any single wait of a scenario.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// The workspace root (this module is also used by the root package's
-/// `tests/cli_io.rs`).
+/// The workspace root (this module is also used by
+/// `crates/socketeer-cli/tests/cli_io.rs`).
 fn workspace() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if here.join("tests/interop").is_dir() {
+    if here.join("interop/peers").is_dir() {
         here.to_path_buf()
     } else {
         here.join("../..")
@@ -118,7 +118,7 @@ impl Server {
                 c
             }
             Peer::Node { recovery } => {
-                let dir = workspace().join("tests/interop/sioserver");
+                let dir = workspace().join("interop/peers/node-socketio-server");
                 assert!(
                     dir.join("node_modules/socket.io").is_dir(),
                     "{} has no node_modules; {SETUP_HINT}",

@@ -1,0 +1,809 @@
+//! Socket.IO scenarios: `io-echo` (event + ack round-trips, or `echo`
+//! events) and `io-broadcast` (one sender, C receivers; deliveries per second
+//! and the time for the LAST receiver to get each broadcast).
+//!
+//! Over WebSocket, every connection does the Socket.IO handshake by hand:
+//! upgrade on `/socket.io/?EIO=4&transport=websocket`, the Engine.IO open
+//! packet `0{..}`, then `40` and the server's `40{"sid":..}`; every Engine.IO
+//! ping `2` is answered with `3`. Other events (such as `auth`) are ignored.
+//! Writes are batched and wake-ups coalesced as in `ws-echo`. Long-polling
+//! (`io-echo --transport polling`) is in `poll.rs`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+use tokio::task::LocalSet;
+
+use super::net::{self, Connector, Target};
+use super::wire::{
+    ack_id, ack_packet, classify, engine_target, event_packet, parse_open, OpenInfo, Packet,
+};
+use super::{
+    bounded, bump, sys, IoBroadcastArgs, IoEchoArgs, Phase, Progress, Reply, Report, RunState,
+    Transport,
+};
+
+/// One reply in 16 is compared byte for byte with the expected packet.
+pub const CONTENT_CHECK_EVERY: u64 = 16;
+/// Largest frame accepted from a server.
+pub const MAX_FRAME: usize = 1 << 20;
+/// Connections start in waves of this many, 5 ms apart, so that the server's
+/// listen backlog (511 on Node) never overflows.
+const CONNECT_WAVE: usize = 100;
+
+/// Checks one reply of `io-echo` and returns the ack id it answers, if any.
+pub struct EchoChecker {
+    reply: Reply,
+    payload: Vec<u8>,
+    expected_event: Vec<u8>,
+    received: u64,
+}
+
+impl EchoChecker {
+    /// For replies of `reply` kind to messages carrying `payload`.
+    pub fn new(reply: Reply, payload: Vec<u8>) -> EchoChecker {
+        let mut expected_event = Vec::new();
+        event_packet(&mut expected_event, "echo", None, &payload);
+        EchoChecker {
+            reply,
+            payload,
+            expected_event,
+            received: 0,
+        }
+    }
+
+    /// Appends the packet of message `id` (the ack id, in ack mode).
+    pub fn message(&self, out: &mut Vec<u8>, id: u64) {
+        match self.reply {
+            Reply::Ack => event_packet(out, "message-with-ack", Some(id), &self.payload),
+            Reply::Event => event_packet(out, "echo", None, &self.payload),
+        }
+    }
+
+    /// Checks `packet` if it is a reply: `None` when it is not one, else
+    /// the ack id it answers (`Some(None)` for an event reply). Acks may
+    /// come in any order (a server may run handlers concurrently).
+    pub fn check(&mut self, packet: &Packet<'_>) -> Result<Option<Option<u64>>, String> {
+        let (packet, expected, id) = match (self.reply, packet) {
+            (Reply::Ack, Packet::Ack(p)) => {
+                let id = ack_id(p).ok_or("ack without an id")?;
+                (*p, ack_packet(id, &self.payload), Some(id))
+            }
+            (Reply::Event, Packet::Event(p)) if p.starts_with(b"42[\"echo\"") => {
+                (*p, self.expected_event.clone(), None)
+            }
+            _ => return Ok(None),
+        };
+        if packet.len() != expected.len() {
+            return Err(format!(
+                "reply of {} bytes, expected {}",
+                packet.len(),
+                expected.len()
+            ));
+        }
+        self.received += 1;
+        if self.received % CONTENT_CHECK_EVERY == 1 && packet != expected.as_slice() {
+            return Err(format!(
+                "unexpected reply {:?}",
+                String::from_utf8_lossy(packet)
+            ));
+        }
+        Ok(Some(id))
+    }
+}
+
+/// One Socket.IO connection over WebSocket: stream, input buffer, output.
+pub struct WsConn {
+    pub stream: TcpStream,
+    pub mask: [u8; 4],
+    buf: Vec<u8>,
+    out: Vec<u8>,
+    /// Bytes of `out` already written.
+    out_pos: usize,
+    /// Engine.IO pings answered.
+    pub pings: u64,
+    /// Settings of the open packet.
+    pub open: OpenInfo,
+}
+
+impl WsConn {
+    /// Connects, upgrades, and joins namespace `/`.
+    pub async fn connect(
+        connector: &Connector,
+        target: &Target,
+        id: usize,
+    ) -> Result<WsConn, String> {
+        let mut stream = connector.connect().await?;
+        let leftover = net::ws_handshake(&mut stream, target).await?;
+        let mask = (id as u32 ^ 0x5A5A_A5A5)
+            .wrapping_mul(0x9E37_79B9)
+            .to_le_bytes();
+        let mut conn = WsConn {
+            stream,
+            mask,
+            buf: leftover,
+            out: Vec::new(),
+            out_pos: 0,
+            pings: 0,
+            open: OpenInfo::default(),
+        };
+        let mut opened = None;
+        while opened.is_none() {
+            conn.parse(|p| {
+                if let Packet::Open(p) = p {
+                    opened = Some(parse_open(p)?.1);
+                }
+                Ok(())
+            })?;
+            if opened.is_none() {
+                conn.read_more().await?;
+            }
+        }
+        conn.open = opened.unwrap_or_default();
+        conn.queue_text(b"40");
+        conn.flush_all().await?;
+        let mut joined = false;
+        while !joined {
+            conn.parse(|p| {
+                joined |= p == Packet::Connected;
+                Ok(())
+            })?;
+            if !joined {
+                conn.read_more().await?;
+            }
+        }
+        conn.flush_all().await?;
+        Ok(conn)
+    }
+
+    /// Queues a masked text frame.
+    pub fn queue_text(&mut self, text: &[u8]) {
+        net::push_masked_frame(&mut self.out, net::OP_TEXT, text, self.mask);
+    }
+
+    /// Queues raw bytes (a frame built elsewhere).
+    pub fn queue_raw(&mut self, frame: &[u8]) {
+        self.out.extend_from_slice(frame);
+    }
+
+    /// Whether some output is not written yet.
+    pub fn output_pending(&self) -> bool {
+        self.out_pos < self.out.len()
+    }
+
+    /// Writes as much as the socket takes now.
+    pub fn flush(&mut self) -> Result<(), String> {
+        while self.output_pending() {
+            match self
+                .stream
+                .try_write(self.out.get(self.out_pos..).unwrap_or_default())
+            {
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(format!("write: {e}")),
+            }
+        }
+        if !self.output_pending() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes everything queued (async).
+    pub async fn flush_all(&mut self) -> Result<(), String> {
+        let pending = self.out.get(self.out_pos..).unwrap_or_default();
+        self.stream
+            .write_all(pending)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        self.out.clear();
+        self.out_pos = 0;
+        Ok(())
+    }
+
+    /// Waits (async) for more input.
+    pub async fn read_more(&mut self) -> Result<(), String> {
+        self.buf.reserve(4096);
+        let n = self
+            .stream
+            .read_buf(&mut self.buf)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("server closed the connection".into());
+        }
+        Ok(())
+    }
+
+    /// One non-blocking `recv` of what the socket holds; `Ok(0)` is EOF.
+    pub fn read_available(&mut self) -> io::Result<usize> {
+        self.buf.reserve(64 * 1024);
+        sys::read_available(&self.stream, &mut self.buf)
+    }
+
+    /// Parses every complete frame in the input, answers pings (queued), and
+    /// hands every other packet to `on_packet`. Returns `false` when the
+    /// server closed the WebSocket.
+    pub fn parse(
+        &mut self,
+        mut on_packet: impl FnMut(Packet<'_>) -> Result<(), String>,
+    ) -> Result<bool, String> {
+        let mut pos = 0;
+        let mut pings = 0;
+        let mut open = true;
+        while let Some(head) = net::parse_frame(self.buf.get(pos..).unwrap_or_default(), MAX_FRAME)?
+        {
+            let payload = self
+                .buf
+                .get(pos + head.header_len..pos + head.total_len())
+                .unwrap_or_default();
+            pos += head.total_len();
+            if !head.fin || head.opcode == net::OP_CONTINUATION {
+                return Err("fragmented messages are not expected".into());
+            }
+            match head.opcode {
+                net::OP_CLOSE => {
+                    open = false;
+                    break;
+                }
+                net::OP_PING | net::OP_PONG => continue,
+                net::OP_BINARY => return Err("unexpected binary message".into()),
+                _ => {}
+            }
+            match classify(payload)? {
+                Packet::Ping => pings += 1,
+                packet => on_packet(packet)?,
+            }
+        }
+        if pos >= self.buf.len() {
+            self.buf.clear();
+        } else {
+            self.buf.drain(..pos);
+        }
+        for _ in 0..pings {
+            self.queue_text(b"3");
+        }
+        self.pings += pings;
+        Ok(open)
+    }
+
+    /// Waits for readiness (read, and write while output is pending).
+    pub async fn ready(&self) -> Result<tokio::io::Ready, String> {
+        let interest = match self.output_pending() {
+            false => Interest::READABLE,
+            true => Interest::READABLE | Interest::WRITABLE,
+        };
+        self.stream
+            .ready(interest)
+            .await
+            .map_err(|e| format!("poll: {e}"))
+    }
+}
+
+// ---- io-echo -----------------------------------------------------------------
+
+/// Shared state of `io-echo`.
+pub struct EchoShared {
+    run: RunState,
+    messages: Cell<u64>,
+    pings: Cell<u64>,
+    latency: RefCell<Histogram<u64>>,
+}
+
+/// Runs `io-echo`.
+pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
+    let common = &args.common;
+    let conns = bounded("conns", args.conns, super::MAX_CONNS)?;
+    let depth = bounded("depth", args.depth, super::MAX_DEPTH)?;
+    if args.size > MAX_FRAME / 2 {
+        return Err(format!("--size must be at most {}", MAX_FRAME / 2));
+    }
+    let target = engine_target(&common.url, args.transport)?;
+    super::prepare(common)?;
+    let runtime = super::runtime(common.coalesce_us)?;
+    let mut report = LocalSet::new().block_on(&runtime, async {
+        let connector = Rc::new(Connector::new(&target, common.source_addrs).await?);
+        let shared = Rc::new(EchoShared {
+            run: RunState::new(),
+            messages: Cell::new(0),
+            pings: Cell::new(0),
+            latency: RefCell::new(super::histogram()?),
+        });
+        let progress = Progress::new(common, conns as u64, "");
+        let tasks: Vec<_> = (0..conns)
+            .map(|id| {
+                let (shared, connector, target) =
+                    (shared.clone(), connector.clone(), target.clone());
+                let (reply, size, transport) = (args.reply, args.size, args.transport);
+                tokio::task::spawn_local(async move {
+                    tokio::time::sleep(Duration::from_millis(5 * (id / CONNECT_WAVE) as u64)).await;
+                    let checker = EchoChecker::new(reply, net::filler(size));
+                    let result = match transport {
+                        Transport::Websocket => {
+                            echo_ws(&shared, &connector, &target, id, depth, checker).await
+                        }
+                        Transport::Polling => {
+                            super::poll::echo(&shared, &connector, &target, depth, checker).await
+                        }
+                    };
+                    if let Err(e) = result {
+                        shared.run.fail(format!("connection {id}: {e}"));
+                    }
+                })
+            })
+            .collect();
+        shared.run.wait_ready(conns, &progress).await?;
+        let (start, end) = shared
+            .run
+            .warm_up_and_measure(&args.timing, common.server_pid, &progress)
+            .await?;
+        super::join_all(tasks).await;
+        let messages = shared.messages.get();
+        if messages == 0 {
+            return Err("no reply received during the measured phase".to_string());
+        }
+        let mut report = Report {
+            messages,
+            deliveries: messages,
+            pings: shared.pings.get(),
+            ..Report::default()
+        };
+        start.fill(&end, messages, &mut report)?;
+        report.elapsed_s = end.at.duration_since(start.at).as_secs_f64();
+        report.msgs_per_s = messages as f64 / report.elapsed_s;
+        report.deliveries_per_s = report.msgs_per_s;
+        super::fill_latency(&shared.latency.borrow(), &mut report);
+        Ok(report)
+    })?;
+    report.scenario = "io-echo";
+    report.transport = args.transport.name();
+    fill_common(&mut report, common, conns, args.size, depth, &args.timing);
+    Ok(report)
+}
+
+fn fill_common(
+    report: &mut Report,
+    common: &super::Common,
+    conns: usize,
+    size: usize,
+    depth: usize,
+    timing: &super::Timing,
+) {
+    report.label = common.label.clone();
+    report.round = common.round;
+    report.url = common.url.clone();
+    report.conns = conns;
+    report.size = size;
+    report.depth = depth;
+    report.source_addrs = common.source_addrs;
+    report.coalesce_us = common.coalesce_us;
+    report.warmup_s = timing.warmup;
+    report.duration_s = timing.duration;
+}
+
+/// State of the echo pipeline of one connection, whatever the transport.
+pub struct EchoPipe {
+    pub checker: EchoChecker,
+    pub depth: usize,
+    /// Send instants and ack ids of the messages in flight, oldest first.
+    pub in_flight: VecDeque<(Instant, u64)>,
+    pub next_id: u64,
+}
+
+impl EchoPipe {
+    /// Appends the packets needed to have `depth` in flight, each with
+    /// `frame` applied to turn the packet into what the transport sends.
+    pub fn top_up(&mut self, phase: Phase, mut emit: impl FnMut(&[u8])) {
+        if phase == Phase::Done {
+            return;
+        }
+        let now = Instant::now();
+        let mut packet = Vec::new();
+        while self.in_flight.len() < self.depth {
+            packet.clear();
+            self.checker.message(&mut packet, self.next_id);
+            self.in_flight.push_back((now, self.next_id));
+            self.next_id += 1;
+            emit(&packet);
+        }
+    }
+
+    /// Handles one received packet; returns whether it completed a round-trip.
+    pub fn on_packet(
+        &mut self,
+        packet: &Packet<'_>,
+        shared: &EchoSharedRef<'_>,
+        received_at: Instant,
+    ) -> Result<(), String> {
+        let Some(id) = self.checker.check(packet)? else {
+            return Ok(());
+        };
+        let index = match id {
+            Some(id) => self
+                .in_flight
+                .iter()
+                .position(|(_, pending)| *pending == id)
+                .ok_or_else(|| format!("ack {id} answers no message in flight"))?,
+            None => 0,
+        };
+        let (sent, _) = self
+            .in_flight
+            .remove(index)
+            .ok_or("reply to a message that was never sent")?;
+        bump(&shared.0.run.replies, 1);
+        if shared.0.run.phase.get() == Phase::Measure {
+            super::record(&mut shared.0.latency.borrow_mut(), sent, received_at);
+            bump(&shared.0.messages, 1);
+        }
+        Ok(())
+    }
+}
+
+/// A borrowed handle on the shared state of `io-echo` (for `poll.rs`).
+pub struct EchoSharedRef<'a>(&'a EchoShared);
+
+impl EchoShared {
+    /// The run's state.
+    pub fn run(&self) -> &RunState {
+        &self.run
+    }
+
+    /// Adds answered pings.
+    pub fn add_pings(&self, n: u64) {
+        bump(&self.pings, n);
+    }
+
+    /// A handle for [`EchoPipe::on_packet`].
+    pub fn handle(&self) -> EchoSharedRef<'_> {
+        EchoSharedRef(self)
+    }
+}
+
+async fn echo_ws(
+    shared: &EchoShared,
+    connector: &Connector,
+    target: &Target,
+    id: usize,
+    depth: usize,
+    checker: EchoChecker,
+) -> Result<(), String> {
+    let mut conn = WsConn::connect(connector, target, id).await?;
+    shared.run.set_ready();
+    let mut pipe = EchoPipe {
+        checker,
+        depth,
+        in_flight: VecDeque::with_capacity(depth),
+        next_id: 0,
+    };
+    let mask = conn.mask;
+    let mut frames = Vec::new();
+    pipe.top_up(shared.run.phase.get(), |p| {
+        net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
+    });
+    conn.queue_raw(&frames);
+    conn.flush()?;
+    let mut closing = false;
+    let pings_before = conn.pings;
+    let result = loop {
+        if shared.run.phase.get() == Phase::Done && !closing && !conn.output_pending() {
+            closing = true;
+            let _ = conn.stream.write_all(&net::close_frame(mask)).await;
+        }
+        let ready = conn.ready().await?;
+        if ready.is_writable() {
+            conn.flush()?;
+        }
+        if !(ready.is_readable() || ready.is_read_closed()) {
+            continue;
+        }
+        let n = match conn.read_available() {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => break Err(format!("read: {e}")),
+        };
+        let received_at = Instant::now();
+        let handle = shared.handle();
+        let open = conn.parse(|p| pipe.on_packet(&p, &handle, received_at))?;
+        if !open || n == 0 {
+            break match shared.run.phase.get() {
+                Phase::Done => Ok(()),
+                _ => Err("server closed the connection".into()),
+            };
+        }
+        frames.clear();
+        pipe.top_up(shared.run.phase.get(), |p| {
+            net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
+        });
+        conn.queue_raw(&frames);
+        conn.flush()?;
+    };
+    shared.add_pings(conn.pings - pings_before);
+    result
+}
+
+// ---- io-broadcast ------------------------------------------------------------
+
+/// A broadcast on its way: when it was sent and how many receivers still
+/// have to get it.
+struct InFlight {
+    sent_at: Instant,
+    missing: usize,
+}
+
+struct BroadcastShared {
+    run: RunState,
+    /// Broadcasts that reached every receiver in the measured phase.
+    messages: Cell<u64>,
+    deliveries: Cell<u64>,
+    pings: Cell<u64>,
+    latency: RefCell<Histogram<u64>>,
+    /// Sequence number of `in_flight[0]`.
+    first_seq: Cell<u64>,
+    in_flight: RefCell<VecDeque<InFlight>>,
+    /// Broadcasts completed, which the sender must replace.
+    to_send: Cell<usize>,
+    /// Wakes the sender when `to_send` grows.
+    send_wake: tokio::sync::Notify,
+}
+
+/// Runs `io-broadcast`.
+pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
+    let common = &args.common;
+    let conns = bounded("conns", args.conns, super::MAX_CONNS)?;
+    let window = bounded("window", args.window, super::MAX_DEPTH)?;
+    if args.size < 10 || args.size > MAX_FRAME / 2 {
+        return Err(format!(
+            "--size must be between 10 (the payload carries a sequence number) and {}",
+            MAX_FRAME / 2
+        ));
+    }
+    let target = engine_target(&common.url, Transport::Websocket)?;
+    super::prepare(common)?;
+    let runtime = super::runtime(common.coalesce_us)?;
+    let size = args.size;
+    let mut report = LocalSet::new().block_on(&runtime, async {
+        let connector = Rc::new(Connector::new(&target, common.source_addrs).await?);
+        let shared = Rc::new(BroadcastShared {
+            run: RunState::new(),
+            messages: Cell::new(0),
+            deliveries: Cell::new(0),
+            pings: Cell::new(0),
+            latency: RefCell::new(super::histogram()?),
+            first_seq: Cell::new(0),
+            in_flight: RefCell::new(VecDeque::new()),
+            to_send: Cell::new(0),
+            send_wake: tokio::sync::Notify::new(),
+        });
+        let progress = Progress::new(common, conns as u64, "");
+        let tasks: Vec<_> = (0..conns)
+            .map(|id| {
+                let (shared, connector, target) =
+                    (shared.clone(), connector.clone(), target.clone());
+                tokio::task::spawn_local(async move {
+                    tokio::time::sleep(Duration::from_millis(5 * (id / CONNECT_WAVE) as u64)).await;
+                    if let Err(e) =
+                        broadcast_conn(&shared, &connector, &target, id, conns, size).await
+                    {
+                        shared.run.fail(format!("connection {id}: {e}"));
+                    }
+                })
+            })
+            .collect();
+        shared.run.wait_ready(conns, &progress).await?;
+        // Everybody has joined: the sender may start.
+        shared.to_send.set(window);
+        shared.send_wake.notify_one();
+        let (start, end) = shared
+            .run
+            .warm_up_and_measure(&args.timing, common.server_pid, &progress)
+            .await?;
+        shared.send_wake.notify_one();
+        super::join_all(tasks).await;
+        let (messages, deliveries) = (shared.messages.get(), shared.deliveries.get());
+        if messages == 0 || deliveries == 0 {
+            return Err("no broadcast completed during the measured phase".to_string());
+        }
+        let mut report = Report {
+            messages,
+            deliveries,
+            pings: shared.pings.get(),
+            ..Report::default()
+        };
+        start.fill(&end, deliveries, &mut report)?;
+        report.elapsed_s = end.at.duration_since(start.at).as_secs_f64();
+        report.msgs_per_s = messages as f64 / report.elapsed_s;
+        report.deliveries_per_s = deliveries as f64 / report.elapsed_s;
+        super::fill_latency(&shared.latency.borrow(), &mut report);
+        Ok(report)
+    })?;
+    report.scenario = "io-broadcast";
+    report.transport = "websocket";
+    fill_common(&mut report, common, conns, size, window, &args.timing);
+    Ok(report)
+}
+
+/// Payload of broadcast `seq`: the sequence number in 10 digits, then filler.
+fn broadcast_payload(seq: u64, size: usize) -> Vec<u8> {
+    let mut payload = format!("{seq:010}").into_bytes();
+    payload.extend(net::filler(size.saturating_sub(10)));
+    payload
+}
+
+async fn broadcast_conn(
+    shared: &BroadcastShared,
+    connector: &Connector,
+    target: &Target,
+    id: usize,
+    conns: usize,
+    size: usize,
+) -> Result<(), String> {
+    const PREFIX: &[u8] = b"42[\"broadcast\",\"";
+    let sender = id == 0;
+    let mut conn = WsConn::connect(connector, target, id).await?;
+    shared.run.set_ready();
+    let mut expected = Vec::new();
+    event_packet(&mut expected, "broadcast", None, &net::filler(size));
+    let packet_len = expected.len();
+    let mut next_seq = 0u64;
+    let mut received = 0u64;
+    let mut closing = false;
+    let mut packet = Vec::new();
+    let result = loop {
+        if sender && shared.run.phase.get() != Phase::Done {
+            let now = Instant::now();
+            let mut in_flight = shared.in_flight.borrow_mut();
+            for _ in 0..shared.to_send.replace(0) {
+                in_flight.push_back(InFlight {
+                    sent_at: now,
+                    missing: conns,
+                });
+                packet.clear();
+                event_packet(
+                    &mut packet,
+                    "broadcast",
+                    None,
+                    &broadcast_payload(next_seq, size),
+                );
+                next_seq += 1;
+                conn.queue_text(&packet);
+            }
+            drop(in_flight);
+            conn.flush()?;
+        }
+        if shared.run.phase.get() == Phase::Done && !closing && !conn.output_pending() {
+            closing = true;
+            let _ = conn.stream.write_all(&net::close_frame(conn.mask)).await;
+        }
+        let ready = if sender && !closing {
+            tokio::select! {
+                ready = conn.ready() => ready?,
+                () = shared.send_wake.notified() => continue,
+            }
+        } else {
+            conn.ready().await?
+        };
+        if ready.is_writable() {
+            conn.flush()?;
+        }
+        if !(ready.is_readable() || ready.is_read_closed()) {
+            continue;
+        }
+        let n = match conn.read_available() {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => break Err(format!("read: {e}")),
+        };
+        let received_at = Instant::now();
+        let measuring = shared.run.phase.get() == Phase::Measure;
+        let mut measured = 0;
+        let open = conn.parse(|p| {
+            let Packet::Event(packet) = p else {
+                return Ok(());
+            };
+            if !packet.starts_with(PREFIX) {
+                return Ok(()); // another event (`auth`...)
+            }
+            if packet.len() != packet_len {
+                return Err(format!(
+                    "broadcast packet of {} bytes, expected {packet_len}",
+                    packet.len()
+                ));
+            }
+            let seq: u64 = packet
+                .get(PREFIX.len()..PREFIX.len() + 10)
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .and_then(|s| s.parse().ok())
+                .ok_or("broadcast without a sequence number")?;
+            received += 1;
+            if received % CONTENT_CHECK_EVERY == 1 {
+                let mut want = Vec::new();
+                event_packet(&mut want, "broadcast", None, &broadcast_payload(seq, size));
+                if packet != want.as_slice() {
+                    return Err(format!(
+                        "unexpected broadcast {:?}",
+                        String::from_utf8_lossy(packet)
+                    ));
+                }
+            }
+            if measuring {
+                measured += 1;
+            }
+            bump(&shared.run.replies, 1);
+            let first = shared.first_seq.get();
+            let mut in_flight = shared.in_flight.borrow_mut();
+            let entry = seq
+                .checked_sub(first)
+                .and_then(|i| in_flight.get_mut(usize::try_from(i).ok()?))
+                .ok_or_else(|| format!("broadcast {seq} delivered twice or never sent"))?;
+            entry.missing = entry
+                .missing
+                .checked_sub(1)
+                .ok_or_else(|| format!("broadcast {seq} delivered too often"))?;
+            // Retire completed broadcasts in order (one window's worth at most).
+            while in_flight.front().is_some_and(|f| f.missing == 0) {
+                let Some(done) = in_flight.pop_front() else {
+                    break;
+                };
+                bump(&shared.first_seq, 1);
+                shared.to_send.set(shared.to_send.get() + 1);
+                if measuring {
+                    super::record(&mut shared.latency.borrow_mut(), done.sent_at, received_at);
+                    bump(&shared.messages, 1);
+                }
+                shared.send_wake.notify_one();
+            }
+            Ok(())
+        })?;
+        bump(&shared.deliveries, measured);
+        if !open || n == 0 {
+            break match shared.run.phase.get() {
+                Phase::Done => Ok(()),
+                _ => Err("server closed the connection".into()),
+            };
+        }
+        conn.flush()?;
+    };
+    bump(&shared.pings, conn.pings);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_and_checks_acks() {
+        let mut checker = EchoChecker::new(Reply::Ack, b"abc".to_vec());
+        let mut out = Vec::new();
+        checker.message(&mut out, 7);
+        assert_eq!(out, b"427[\"message-with-ack\",\"abc\"]");
+        let reply = ack_packet(7, b"abc");
+        assert_eq!(reply, b"437[\"abc\"]");
+        assert_eq!(ack_id(&reply), Some(7));
+        assert_eq!(checker.check(&Packet::Ack(&reply)).unwrap(), Some(Some(7)));
+        // Content is compared on one reply in 16 (the first was checked).
+        assert!(checker.check(&Packet::Ack(b"437[\"abd\"]")).is_ok());
+        assert!(checker.check(&Packet::Ack(b"437[\"abcd\"]")).is_err());
+        assert_eq!(
+            checker.check(&Packet::Event(b"42[\"auth\",{}]")).unwrap(),
+            None
+        );
+        let mut events = EchoChecker::new(Reply::Event, b"abc".to_vec());
+        assert_eq!(
+            events
+                .check(&Packet::Event(b"42[\"echo\",\"abc\"]"))
+                .unwrap(),
+            Some(None)
+        );
+        assert!(events
+            .check(&Packet::Event(b"42[\"echo\",\"abcd\"]"))
+            .is_err());
+    }
+}

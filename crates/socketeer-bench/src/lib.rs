@@ -1,0 +1,575 @@
+//! `socketeer bench`: a load generator for WebSocket and Socket.IO servers.
+//!
+//! Scenarios (one subcommand each):
+//! * `ws-echo`: C WebSocket connections keep D messages of S bytes in flight
+//!   against an echo server; messages/s, latency, CPU per message;
+//! * `io-echo`: Socket.IO event + acknowledgement round-trips (or `echo`
+//!   events answered by `echo` events), over WebSocket or long-polling;
+//! * `io-broadcast`: C receivers, one sender; deliveries/s and the time for
+//!   the LAST receiver to get each broadcast;
+//! * `connections`: opens C idle connections (WebSocket or Socket.IO) at a
+//!   given rate, holds them, checks that every one answers a heartbeat, can
+//!   churn them, and reports the server's resident memory per connection.
+//!
+//! The generator is built not to be the bottleneck: one thread (pin it to a
+//! core), hand-made client frames masked once, every connection's output in
+//! one `write`, every complete frame parsed out of each `recv`, and wake-ups
+//! coalesced (`--coalesce-us`). Its own CPU time is reported beside the
+//! server's (`--server-pid`, from `/proc/PID/stat`) so that a run limited by
+//! the generator shows it.
+
+#![forbid(unsafe_code)]
+
+mod conns;
+mod io;
+mod net;
+mod poll;
+mod report;
+mod sys;
+mod wire;
+mod ws_echo;
+
+use std::cell::Cell;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub use report::Report;
+
+/// Upper bounds on what a run may ask for (everything is bounded).
+const MAX_DURATION_S: f64 = 3600.0;
+const MAX_CONNS: usize = 1_000_000;
+const MAX_SIZE: usize = 16 * 1024 * 1024;
+const MAX_DEPTH: usize = 4096;
+
+/// Command-line arguments of `socketeer bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// WebSocket echo: C connections x S bytes, D messages in flight each.
+    WsEcho(WsEchoArgs),
+    /// Socket.IO event + ack round-trips (or echo events).
+    IoEcho(IoEchoArgs),
+    /// Socket.IO broadcast: C receivers, one sender, fan-out deliveries/s.
+    IoBroadcast(IoBroadcastArgs),
+    /// Idle connections: open C at a rate, hold, heartbeat, churn, RSS.
+    Connections(ConnArgs),
+}
+
+/// Options every scenario takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Common {
+    /// Server URL: ws://HOST:PORT[/PATH] (http:// is accepted too).
+    /// Socket.IO scenarios default the path to /socket.io/.
+    #[arg(long)]
+    url: String,
+    /// PID of the server: its CPU time and RSS are read from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Spread connections over the loopback source addresses 127.0.0.1 to
+    /// 127.0.0.N (bound before connect), to exceed one address's ephemeral ports.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
+    source_addrs: u8,
+    /// Sleep this long before each poll for events, so that one wake-up
+    /// serves a burst of replies (0 disables).
+    #[arg(long, default_value_t = 50)]
+    coalesce_us: u64,
+    /// Print one JSON object on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar (it is drawn on stderr, and only on a terminal).
+    #[arg(long)]
+    no_progress: bool,
+    /// Free-form label copied into the report (the target's name).
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Round number copied into the report.
+    #[arg(long, default_value_t = 0)]
+    round: u32,
+}
+
+/// Options of the throughput scenarios.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Timing {
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+}
+
+/// `ws-echo` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct WsEchoArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    timing: Timing,
+    /// Connections.
+    #[arg(long, short = 'c', default_value_t = 100)]
+    conns: usize,
+    /// Message size in bytes.
+    #[arg(long, short = 's', default_value_t = 64)]
+    size: usize,
+    /// Messages in flight per connection.
+    #[arg(long, short = 'd', default_value_t = 4)]
+    depth: usize,
+    /// Send text messages (default binary).
+    #[arg(long)]
+    text: bool,
+    /// Do not write refills before reading the echoes they replace.
+    #[arg(long)]
+    no_refill_ahead: bool,
+}
+
+/// Engine.IO transport of the Socket.IO scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// WebSocket from the start (`transport=websocket`).
+    Websocket,
+    /// HTTP long-polling only.
+    Polling,
+}
+
+impl Transport {
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Websocket => "websocket",
+            Transport::Polling => "polling",
+        }
+    }
+}
+
+/// How the server answers an `io-echo` message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Reply {
+    /// `message-with-ack` with an ack id; the server calls the ack.
+    Ack,
+    /// `echo` event; the server emits `echo` back.
+    Event,
+}
+
+/// `io-echo` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct IoEchoArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    timing: Timing,
+    /// Connections.
+    #[arg(long, short = 'c', default_value_t = 100)]
+    conns: usize,
+    /// Payload string length in bytes.
+    #[arg(long, short = 's', default_value_t = 64)]
+    size: usize,
+    /// Round-trips in flight per connection.
+    #[arg(long, short = 'd', default_value_t = 1)]
+    depth: usize,
+    /// Engine.IO transport.
+    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
+    transport: Transport,
+    /// What the server does with each message.
+    #[arg(long, value_enum, default_value_t = Reply::Ack)]
+    reply: Reply,
+}
+
+/// `io-broadcast` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct IoBroadcastArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    timing: Timing,
+    /// Receivers (the sender is one of them).
+    #[arg(long, short = 'c', default_value_t = 1000)]
+    conns: usize,
+    /// Payload string length in bytes (at least 10: a sequence number).
+    #[arg(long, short = 's', default_value_t = 64)]
+    size: usize,
+    /// Broadcasts in flight: a new one leaves when the oldest reached everyone.
+    #[arg(long, short = 'w', default_value_t = 4)]
+    window: usize,
+}
+
+/// Protocol of the `connections` scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// Plain WebSocket connections.
+    Ws,
+    /// Socket.IO sessions (namespace `/`).
+    Io,
+}
+
+/// `connections` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ConnArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Connections to open.
+    #[arg(long, short = 'c', default_value_t = 1000)]
+    conns: usize,
+    /// Connections opened per second (at most).
+    #[arg(long, default_value_t = 2000.0)]
+    rate: f64,
+    /// Connection attempts in progress at once, at most.
+    #[arg(long, default_value_t = 256)]
+    max_pending: usize,
+    /// Seconds to let the server settle before reading its RSS.
+    #[arg(long, default_value_t = 2.0)]
+    hold: f64,
+    /// WebSocket or Socket.IO.
+    #[arg(long, value_enum, default_value_t = Protocol::Ws)]
+    protocol: Protocol,
+    /// Engine.IO transport (Socket.IO only).
+    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
+    transport: Transport,
+    /// Skip the heartbeat round.
+    #[arg(long)]
+    no_heartbeat: bool,
+    /// Seconds to wait for heartbeat answers (WebSocket); Socket.IO waits
+    /// one ping interval plus this.
+    #[arg(long, default_value_t = 10.0)]
+    heartbeat_timeout: f64,
+    /// Churn: connections closed and reopened per second (0: no churn).
+    #[arg(long, default_value_t = 0.0)]
+    churn_rate: f64,
+    /// Churn: seconds.
+    #[arg(long, default_value_t = 30.0)]
+    churn_duration: f64,
+    /// Give up when this many connection attempts failed.
+    #[arg(long, default_value_t = 100)]
+    max_failures: usize,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> ExitCode {
+    let (common, outcome) = match args.scenario {
+        Scenario::WsEcho(a) => (a.common.clone(), ws_echo::run(a)),
+        Scenario::IoEcho(a) => (a.common.clone(), io::run_echo(a)),
+        Scenario::IoBroadcast(a) => (a.common.clone(), io::run_broadcast(a)),
+        Scenario::Connections(a) => (a.common.clone(), conns::run(a)),
+    };
+    match outcome {
+        Ok(report) => {
+            if common.json {
+                match serde_json::to_string(&report) {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => {
+                        eprintln!("socketeer bench: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", report.table());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("socketeer bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Checks a seconds option and turns it into a `Duration`.
+fn seconds(name: &str, value: f64) -> Result<Duration, String> {
+    if !(0.0..=MAX_DURATION_S).contains(&value) {
+        return Err(format!("--{name} must be between 0 and {MAX_DURATION_S} s"));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Checks a count option against `1..=max`.
+fn bounded(name: &str, value: usize, max: usize) -> Result<usize, String> {
+    if value == 0 || value > max {
+        return Err(format!("--{name} must be between 1 and {max}"));
+    }
+    Ok(value)
+}
+
+/// Prepares the process: raises the open-file limit, checks the server PID.
+fn prepare(common: &Common) -> Result<u64, String> {
+    let limit = sys::raise_nofile_limit()?;
+    if let Some(pid) = common.server_pid {
+        sys::check_alive(pid)?;
+    }
+    Ok(limit)
+}
+
+/// Builds the single-threaded runtime every scenario runs on.
+///
+/// With a non-zero `coalesce`, the thread sleeps that long each time it runs
+/// out of work, just before it blocks in `epoll_wait`. Replies that arrive
+/// meanwhile are picked up together: one wake-up, one `read` per connection
+/// for a burst and one `write` for all the frames owed in return.
+fn runtime(coalesce_us: u64) -> Result<tokio::runtime::Runtime, String> {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all();
+    if coalesce_us > 0 {
+        let coalesce = Duration::from_micros(coalesce_us.min(10_000));
+        builder.on_thread_park(move || std::thread::sleep(coalesce));
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the tokio runtime: {e}"))
+}
+
+/// The phase of a throughput run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Warmup,
+    Measure,
+    Done,
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal, or with
+/// `--no-progress`).
+struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    fn new(common: &Common, len: u64, unit: &str) -> Progress {
+        let target = if common.no_progress {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr_with_hz(4)
+        };
+        let bar = ProgressBar::with_draw_target(Some(len), target);
+        let template = format!("{{prefix:>9}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{msg}}");
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Progress { bar }
+    }
+
+    fn stage(&self, prefix: &'static str, len: u64) {
+        self.bar.set_prefix(prefix);
+        self.bar.set_length(len);
+        self.bar.set_position(0);
+    }
+
+    fn set(&self, pos: u64, message: String) {
+        self.bar.set_position(pos);
+        self.bar.set_message(message);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// CPU figures over one measured phase.
+#[derive(Clone, Copy, Debug)]
+struct CpuSample {
+    at: Instant,
+    server: Option<Duration>,
+    gen: Duration,
+    gen_split: (Duration, Duration),
+    machine: Duration,
+}
+
+impl CpuSample {
+    fn take(server_pid: Option<u32>) -> Result<CpuSample, String> {
+        Ok(CpuSample {
+            at: Instant::now(),
+            server: server_pid.map(sys::proc_cpu_total).transpose()?,
+            gen: sys::self_cpu(),
+            gen_split: sys::proc_cpu(None)?,
+            machine: sys::machine_busy()?,
+        })
+    }
+
+    /// Fills the CPU fields of `report` for the phase from `self` to `end`,
+    /// per `units` (messages or deliveries).
+    fn fill(&self, end: &CpuSample, units: u64, report: &mut Report) -> Result<(), String> {
+        let secs = end.at.duration_since(self.at).as_secs_f64().max(1e-9);
+        let per_unit = |d: Duration| d.as_secs_f64() * 1e6 / units.max(1) as f64;
+        let gen = end.gen.saturating_sub(self.gen);
+        report.gen_cpu_s = gen.as_secs_f64();
+        report.gen_user_s = end
+            .gen_split
+            .0
+            .saturating_sub(self.gen_split.0)
+            .as_secs_f64();
+        report.gen_sys_s = end
+            .gen_split
+            .1
+            .saturating_sub(self.gen_split.1)
+            .as_secs_f64();
+        report.gen_cpu_util = gen.as_secs_f64() / secs;
+        report.gen_cpu_us_per_msg = per_unit(gen);
+        let mut other = end.machine.saturating_sub(self.machine).as_secs_f64() - gen.as_secs_f64();
+        if let (Some(a), Some(b)) = (self.server, end.server) {
+            let server = b
+                .checked_sub(a)
+                .ok_or("server CPU time went backwards (was the server restarted?)")?;
+            report.server_cpu_s = Some(server.as_secs_f64());
+            report.server_cpu_us_per_msg = Some(per_unit(server));
+            report.server_cpu_util = Some(server.as_secs_f64() / secs);
+            other -= server.as_secs_f64();
+        }
+        report.other_cpu_util = (other / secs).max(0.0);
+        Ok(())
+    }
+}
+
+/// A counter that only one thread touches.
+fn bump(cell: &Cell<u64>, by: u64) {
+    cell.set(cell.get() + by);
+}
+
+/// State every connection of a throughput run shares (one thread, so `Cell`s).
+struct RunState {
+    phase: Cell<Phase>,
+    /// Connections ready (handshake done).
+    ready: Cell<usize>,
+    /// Replies received in every phase (for the progress bar).
+    replies: Cell<u64>,
+    /// First connection failure; the run is invalid once set.
+    failure: std::cell::RefCell<Option<String>>,
+    /// Wakes the main task on progress (a connection ready or failed).
+    wake: tokio::sync::Notify,
+}
+
+/// How long to wait for all connections to be ready.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long connections get to close cleanly after the measured phase.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+impl RunState {
+    fn new() -> RunState {
+        RunState {
+            phase: Cell::new(Phase::Warmup),
+            ready: Cell::new(0),
+            replies: Cell::new(0),
+            failure: std::cell::RefCell::new(None),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn fail(&self, message: String) {
+        if self.phase.get() != Phase::Done {
+            self.failure.borrow_mut().get_or_insert(message);
+        }
+        self.wake.notify_one();
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match &*self.failure.borrow() {
+            None => Ok(()),
+            Some(message) => Err(message.clone()),
+        }
+    }
+
+    fn set_ready(&self) {
+        self.ready.set(self.ready.get() + 1);
+        self.wake.notify_one();
+    }
+
+    /// Sleeps `duration` (ticking the progress bar) unless a connection fails.
+    async fn sleep(&self, duration: Duration, progress: &Progress) -> Result<(), String> {
+        let start = tokio::time::Instant::now();
+        let deadline = start + duration;
+        let mut last = (start, self.replies.get());
+        loop {
+            self.check()?;
+            let tick = (tokio::time::Instant::now() + Duration::from_millis(250)).min(deadline);
+            let _ = tokio::time::timeout_at(tick, self.wake.notified()).await;
+            let now = tokio::time::Instant::now();
+            if now.duration_since(last.0) >= Duration::from_millis(200) {
+                let replies = self.replies.get();
+                let rate = (replies - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
+                progress.set(
+                    now.duration_since(start).min(duration).as_millis() as u64,
+                    format!("ms, {rate:.0} replies/s"),
+                );
+                last = (now, replies);
+            }
+            if now >= deadline {
+                return self.check();
+            }
+        }
+    }
+
+    /// Waits until `conns` connections are ready.
+    async fn wait_ready(&self, conns: usize, progress: &Progress) -> Result<(), String> {
+        progress.stage("connect", conns as u64);
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        while self.ready.get() < conns {
+            self.check()?;
+            progress.set(self.ready.get() as u64, String::new());
+            let tick = (tokio::time::Instant::now() + Duration::from_millis(250)).min(deadline);
+            let _ = tokio::time::timeout_at(tick, self.wake.notified()).await;
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "only {} of {conns} connections ready after {CONNECT_TIMEOUT:?}",
+                    self.ready.get()
+                ));
+            }
+        }
+        self.check()
+    }
+
+    /// Warm-up, then the measured phase between two CPU samples.
+    async fn warm_up_and_measure(
+        &self,
+        timing: &Timing,
+        server_pid: Option<u32>,
+        progress: &Progress,
+    ) -> Result<(CpuSample, CpuSample), String> {
+        let warmup = seconds("warmup", timing.warmup)?;
+        let duration = seconds("duration", timing.duration)?;
+        progress.stage("warm-up", warmup.as_millis() as u64);
+        self.sleep(warmup, progress).await?;
+        let start = CpuSample::take(server_pid)?;
+        self.phase.set(Phase::Measure);
+        progress.stage("measure", duration.as_millis() as u64);
+        self.sleep(duration, progress).await?;
+        self.phase.set(Phase::Done);
+        let end = CpuSample::take(server_pid)?;
+        progress.finish();
+        Ok((start, end))
+    }
+}
+
+/// Waits (bounded) for the connection tasks to end after the run.
+async fn join_all(mut tasks: Vec<tokio::task::JoinHandle<()>>) {
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        for task in &mut tasks.iter_mut() {
+            let _ = task.await;
+        }
+    })
+    .await;
+    for task in tasks {
+        task.abort();
+    }
+}
+
+/// Latency percentiles from a histogram of nanoseconds into `report`.
+fn fill_latency(histogram: &hdrhistogram::Histogram<u64>, report: &mut Report) {
+    let us = |q: f64| histogram.value_at_quantile(q) as f64 / 1e3;
+    report.p50_us = us(0.5);
+    report.p99_us = us(0.99);
+    report.p999_us = us(0.999);
+    report.max_us = histogram.max() as f64 / 1e3;
+}
+
+/// A latency histogram: 1 ns to 60 s, 3 significant digits.
+fn histogram() -> Result<hdrhistogram::Histogram<u64>, String> {
+    hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())
+}
+
+/// Records one latency sample.
+fn record(histogram: &mut hdrhistogram::Histogram<u64>, sent: Instant, received: Instant) {
+    let nanos = received.saturating_duration_since(sent).as_nanos();
+    histogram.saturating_record(u64::try_from(nanos).unwrap_or(u64::MAX));
+}

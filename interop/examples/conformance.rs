@@ -1,0 +1,200 @@
+//! The server of the conformance contract in docs/conformance.md, for the official
+//! Engine.IO / Socket.IO protocol test suites and the interop tests:
+//! `cargo run --release --example conformance -- [PORT]` (default 3000).
+//! `--state-recovery` turns connection state recovery on (off in the
+//! contract: the official suites expect CONNECT replies without `pid`).
+//!
+//! - `/socket.io/`: Socket.IO with namespaces `/`, `/custom`, `/private`.
+//! - `/engine.io/`: raw Engine.IO, every message echoed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use socketeer::server::{
+    ConnectError, ConnectionStateRecovery, Namespace, Socket, SocketIo, SocketIoConfig,
+};
+use socketeer::Value;
+use socketeer_engineio::server::{
+    serve_http, AllowOrigin, Body, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
+};
+use socketeer_engineio::Payload;
+use tokio::net::TcpListener;
+
+struct Echo;
+
+impl EngineHandler for Echo {
+    fn on_connect(&self, _socket: &socketeer_engineio::server::Socket) {}
+
+    fn on_message(&self, socket: &socketeer_engineio::server::Socket, message: Payload) {
+        let _ = socket.send(message);
+    }
+
+    fn on_disconnect(&self, _socket: &socketeer_engineio::server::Socket, _reason: CloseReason) {}
+}
+
+fn contract_engine(path: &str) -> EngineIoConfig {
+    EngineIoConfig {
+        path: path.into(),
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        max_payload: 1_000_000,
+        cors: Some(Cors {
+            origin: AllowOrigin::Any,
+            credentials: false,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The string argument at `i`, if any.
+fn str_arg(args: &[Value], i: usize) -> Option<String> {
+    args.get(i).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Handlers shared by `/` and `/custom`.
+fn basic_handlers(socket: &Socket) {
+    let _ = socket.emit("auth", vec![socket.handshake().auth.clone()]);
+    socket.on("message", |s, args, _| {
+        let _ = s.emit("message-back", args);
+    });
+    socket.on("message-with-ack", |_, args, ack| {
+        if let Some(ack) = ack {
+            let _ = ack.send(args);
+        }
+    });
+}
+
+fn main_namespace(ns: &Namespace) {
+    ns.on_connection(|socket| {
+        basic_handlers(&socket);
+        socket.on("join", |s, args, ack| {
+            if let Some(room) = str_arg(&args, 0) {
+                s.join([room]);
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::from("joined")]);
+            }
+        });
+        socket.on("leave", |s, args, ack| {
+            if let Some(room) = str_arg(&args, 0) {
+                s.leave(&room);
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::from("left")]);
+            }
+        });
+        socket.on("to-room", |s, mut args, _| {
+            if args.is_empty() {
+                return;
+            }
+            if let Value::String(room) = args.remove(0) {
+                let _ = s.to(room).emit("room-message", args);
+            }
+        });
+        socket.on("to-all", |s, args, _| {
+            let _ = s.namespace().emit("all-message", args);
+        });
+        socket.on("ask-client", |s, args, _| {
+            let request = s
+                .emit_with_ack("question", args)
+                .timeout(Duration::from_secs(1));
+            let s = s.clone();
+            tokio::spawn(async move {
+                match request.await {
+                    Ok(answer) => {
+                        let _ = s.emit("answer", answer);
+                    }
+                    Err(_) => {
+                        let _ = s.emit("answer-timeout", vec![]);
+                    }
+                }
+            });
+        });
+        socket.on("kick-me", |s, _, _| s.disconnect());
+        socket.on("echo", |s, args, _| {
+            let _ = s.emit("echo", args);
+        });
+        socket.on("broadcast", |s, args, _| {
+            let _ = s.namespace().emit("broadcast", args);
+        });
+    });
+}
+
+fn socket_io(state_recovery: bool) -> SocketIo {
+    let io = SocketIo::new(SocketIoConfig {
+        engine: contract_engine("/socket.io/"),
+        connect_timeout: Duration::from_millis(1000),
+        connection_state_recovery: state_recovery.then(ConnectionStateRecovery::default),
+        ..Default::default()
+    });
+    main_namespace(&io.of("/"));
+    io.of("/custom")
+        .on_connection(|socket| basic_handlers(&socket));
+    let private = io.of("/private");
+    private.use_middleware(|handshake| {
+        let token = handshake.auth.get("token").and_then(Value::as_str);
+        if token == Some("secret") {
+            Ok(())
+        } else {
+            Err(ConnectError::new("unauthorized"))
+        }
+    });
+    io
+}
+
+// One thread: requests are handled in the order they arrive, as on the
+// official Node server, which the protocol test suites' timing assumes.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let (flags, positional): (Vec<String>, Vec<String>) =
+        std::env::args().skip(1).partition(|a| a.starts_with("--"));
+    let state_recovery = flags.iter().any(|f| f == "--state-recovery");
+    if let Some(f) = flags.iter().find(|f| *f != "--state-recovery") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("unknown option {f:?} (usage: conformance [PORT] [--state-recovery])"),
+        ));
+    }
+    let port: u16 = match positional.first() {
+        Some(p) => p.parse().map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port {p:?}"))
+        })?,
+        None => 3000,
+    };
+    let io = socket_io(state_recovery);
+    let engine = EngineIo::new(contract_engine("/engine.io/"), Arc::new(Echo));
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    eprintln!(
+        "conformance server listening on http://{}",
+        listener.local_addr()?
+    );
+    let handler = move |req: Request<Incoming>, remote| {
+        let (io, engine) = (io.clone(), engine.clone());
+        async move {
+            if io.matches(req.uri().path()) {
+                return io.handle(req, Some(remote)).await;
+            }
+            if engine.matches(req.uri().path()) {
+                return engine.handle(req, Some(remote)).await;
+            }
+            let mut not_found = Response::new(Body::from("not found"));
+            *not_found.status_mut() = StatusCode::NOT_FOUND;
+            not_found
+        }
+    };
+    serve_http(
+        listener,
+        handler,
+        std::future::pending(),
+        Duration::from_secs(1),
+    )
+    .await
+}
