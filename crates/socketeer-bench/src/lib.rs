@@ -372,6 +372,8 @@ impl Progress {
 struct CpuSample {
     at: Instant,
     server: Option<Duration>,
+    /// The server's user and system time.
+    server_split: Option<(Duration, Duration)>,
     gen: Duration,
     gen_split: (Duration, Duration),
     machine: Duration,
@@ -382,6 +384,7 @@ impl CpuSample {
         Ok(CpuSample {
             at: Instant::now(),
             server: server_pid.map(sys::proc_cpu_total).transpose()?,
+            server_split: server_pid.map(|p| sys::proc_cpu(Some(p))).transpose()?,
             gen: sys::self_cpu(),
             gen_split: sys::proc_cpu(None)?,
             machine: sys::machine_busy()?,
@@ -416,6 +419,10 @@ impl CpuSample {
             report.server_cpu_us_per_msg = Some(per_unit(server));
             report.server_cpu_util = Some(server.as_secs_f64() / secs);
             other -= server.as_secs_f64();
+        }
+        if let (Some((u0, s0)), Some((u1, s1))) = (self.server_split, end.server_split) {
+            report.server_user_us_per_msg = Some(per_unit(u1.saturating_sub(u0)));
+            report.server_sys_us_per_msg = Some(per_unit(s1.saturating_sub(s0)));
         }
         report.other_cpu_util = (other / secs).max(0.0);
         Ok(())

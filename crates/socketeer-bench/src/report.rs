@@ -57,6 +57,10 @@ pub struct Report {
     pub server_cpu_us_per_msg: Option<f64>,
     /// Server's share of one core.
     pub server_cpu_util: Option<f64>,
+    /// Server user CPU per delivery, microseconds (tick resolution).
+    pub server_user_us_per_msg: Option<f64>,
+    /// Server system CPU per delivery, microseconds (tick resolution).
+    pub server_sys_us_per_msg: Option<f64>,
     /// Generator CPU time (user + system), seconds.
     pub gen_cpu_s: f64,
     /// Generator user time, seconds (tick resolution).
@@ -189,6 +193,11 @@ impl Report {
                         "server CPU",
                         format!("{per:.2} us/{unit} ({:.0}% of a core)", util * 100.0),
                     ));
+                    if let (Some(u), Some(s)) =
+                        (self.server_user_us_per_msg, self.server_sys_us_per_msg)
+                    {
+                        rows.push(("server user/sys", format!("{u:.2} / {s:.2} us/{unit}")));
+                    }
                 } else {
                     rows.push(("server CPU", "(no --server-pid)".into()));
                 }
