@@ -195,8 +195,8 @@ fn render(cell: &Cell<'_>) -> String {
     let unit = if cell.broadcast { "delivery" } else { "msg" };
     let _ = write!(
         out,
-        "| target | runs | msgs/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | CPU ratio to socketeer | msgs/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
-         |---|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| target | runs | msgs/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | CPU ratio to socketeer | msgs/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
+         |---|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         if cell.broadcast { " deliveries/s |" } else { "" },
         if cell.broadcast { "---:|" } else { "" },
     );
@@ -213,7 +213,7 @@ fn render(cell: &Cell<'_>) -> String {
         };
         let _ = writeln!(
             out,
-            "| {target} | {} | {:.0} |{} {:.1} | {:.1} | {:.2} | {:.2} | {} | {} | {:.2} | {:.0}% | {:.0}% |",
+            "| {target} | {} | {:.0} |{} {:.1} | {:.1} | {:.2} | {:.2} | {:.2} / {:.2} | {} | {} | {:.2} | {:.0}% | {:.0}% |",
             runs.len(),
             m("msgs_per_s"),
             if cell.broadcast { format!(" {:.0} |", m("deliveries_per_s")) } else { String::new() },
@@ -221,6 +221,8 @@ fn render(cell: &Cell<'_>) -> String {
             m("p99_us"),
             m("server_cpu_us_per_msg"),
             fold("server_cpu_us_per_msg", f64::min),
+            m("server_user_us_per_msg"),
+            m("server_sys_us_per_msg"),
             ratio(m("server_cpu_us_per_msg"), cpu_ref),
             ratio(m("msgs_per_s"), rate_ref),
             m("gen_cpu_us_per_msg"),
