@@ -11,7 +11,6 @@
 
 pub mod chat;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,12 +23,9 @@ use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use socketeer::server::{SocketIo, SocketIoConfig};
-use socketeer_engineio::server::EngineIoConfig;
-use tokio::io::{AsyncRead, AsyncWrite};
+use socketeer_engineio::server::{serve_http_with, EngineIoConfig, HttpOptions};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
 use tracing_subscriber::EnvFilter;
 
 /// Longest wait for connections to close after a shutdown signal.
@@ -205,59 +201,41 @@ async fn serve(args: Args) -> ExitCode {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{addr}/");
 
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
-    loop {
-        let permit = tokio::select! {
-            _ = &mut signal => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let (tcp, remote) = tokio::select! {
-            _ = &mut signal => break,
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
+    // The one accept loop of socketeer's servers: connection cap, request
+    // head and TLS handshake timeouts, graceful drain.
+    let options = HttpOptions {
+        max_connections: MAX_CONNECTIONS,
+        header_read_timeout: HANDSHAKE_TIMEOUT,
+        drain: DRAIN_TIMEOUT,
+        tls,
+    };
+    let handler = {
         let app = app.clone();
-        let tls = tls.clone();
-        let stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tls {
-                None => serve_connection(tcp, remote, app, stop).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, remote, app, stop).await,
-                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                    }
-                }
-            }
-        });
+        move |req: Request<Incoming>, remote: SocketAddr| {
+            let app = app.clone();
+            async move { route(&app, req, remote).await }
+        }
+    };
+    let stopping = {
+        let app = app.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!(
+                sessions = app.io.engine().session_count(),
+                "shutting down: closing connections"
+            );
+            app.shutting_down.store(true, Ordering::Release);
+            app.io.shutdown();
+        }
+    };
+    if let Err(e) = serve_http_with(listener, handler, stopping, &options).await {
+        tracing::error!(error = %e, "server failed");
+        return ExitCode::FAILURE;
     }
-
-    drop(listener);
-    tracing::info!(
-        sessions = io.engine().session_count(),
-        "shutting down: closing connections"
-    );
-    app.shutting_down.store(true, Ordering::Release);
-    io.shutdown();
-    let _ = stop_tx.send(true);
+    // The WebSocket sessions are the engine's, not HTTP connections: wait
+    // (within the drain timeout) for them to have closed.
     let deadline = Instant::now() + DRAIN_TIMEOUT;
-    let idle =
-        || io.engine().session_count() == 0 && permits.available_permits() == MAX_CONNECTIONS;
+    let idle = || io.engine().session_count() == 0;
     while !idle() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -266,8 +244,7 @@ async fn serve(args: Args) -> ExitCode {
     } else {
         tracing::warn!(
             sessions = io.engine().session_count(),
-            connections = MAX_CONNECTIONS - permits.available_permits(),
-            "shut down with connections still open after {DRAIN_TIMEOUT:?}"
+            "shut down with sessions still open after {DRAIN_TIMEOUT:?}"
         );
     }
     ExitCode::SUCCESS
@@ -298,38 +275,6 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!("Ctrl-C received"),
         _ = term => tracing::info!("SIGTERM received"),
-    }
-}
-
-/// Serves HTTP/1.1 on one connection until it closes, or gracefully
-/// (requests in progress finish) once `stop` turns true.
-async fn serve_connection<S>(
-    stream: S,
-    remote: SocketAddr,
-    app: Arc<App>,
-    mut stop: watch::Receiver<bool>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(route(&app, req, remote).await) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
-            conn.as_mut().graceful_shutdown();
-            conn.as_mut().await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::Instant;
 pub use self::http::{error, Body, EngineError};
 pub(crate) use self::http::{payload_response, text};
 pub use config::{AllowOrigin, AllowRequest, Cors, EngineIoConfig};
-pub use serve::serve_http;
+pub use serve::{serve_http, serve_http_with, HttpOptions};
 pub use session::{CloseReason, TransportKind};
 pub use socket::{RequestInfo, SendError, Socket};
 

@@ -3,10 +3,11 @@
 //! [`serve_http`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::http::{text, Body};
 use super::EngineIo;
@@ -46,12 +47,56 @@ impl EngineIo {
     }
 }
 
+/// How [`serve_http_with`] accepts and serves connections. Every field
+/// bounds something a peer could otherwise hold open.
+#[derive(Clone)]
+pub struct HttpOptions {
+    /// Most connections open at once (default 10,000): past it the accept
+    /// loop waits for one to end before accepting the next.
+    pub max_connections: usize,
+    /// Time for a request head to arrive, and for a TLS handshake (default
+    /// 10 s): a slow client is dropped, not waited for.
+    pub header_read_timeout: Duration,
+    /// After shutdown, how long open HTTP connections get to finish
+    /// (default 10 s).
+    pub drain: Duration,
+    /// Serves `https://` (and `wss://`) with this rustls acceptor (feature
+    /// `tls`).
+    #[cfg(feature = "tls")]
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            drain: Duration::from_secs(10),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("HttpOptions");
+        d.field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("drain", &self.drain);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls.is_some());
+        d.finish()
+    }
+}
+
 /// Accepts HTTP/1.1 connections (with upgrades) on `listener` and answers
 /// each request with `handler`, until `shutdown` completes. Then it stops
 /// accepting, asks every open connection to end after its current request
 /// and waits up to `drain` for them. Upgraded connections (WebSockets) are
 /// no longer HTTP connections: the server that owns them closes them (as
-/// [`EngineIo::shutdown`] does).
+/// [`EngineIo::shutdown`] does). [`serve_http_with`] with the default
+/// [`HttpOptions`] but `drain`.
 ///
 /// ```no_run
 /// use socketeer_engineio::server::{serve_http, EngineIo};
@@ -79,12 +124,41 @@ where
     R: std::future::Future<Output = Response<Body>> + Send + 'static,
     S: std::future::Future<Output = ()>,
 {
+    let options = HttpOptions {
+        drain,
+        ..HttpOptions::default()
+    };
+    serve_http_with(listener, handler, shutdown, &options).await
+}
+
+/// The accept loop of every socketeer server: [`serve_http`] with a
+/// connection cap, a request-head (and TLS handshake) timeout and
+/// optional TLS, as `options` says.
+pub async fn serve_http_with<H, R, S>(
+    listener: tokio::net::TcpListener,
+    handler: H,
+    shutdown: S,
+    options: &HttpOptions,
+) -> std::io::Result<()>
+where
+    H: Fn(Request<hyper::body::Incoming>, SocketAddr) -> R + Clone + Send + Sync + 'static,
+    R: std::future::Future<Output = Response<Body>> + Send + 'static,
+    S: std::future::Future<Output = ()>,
+{
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Each connection task holds a clone; recv() returns None once all
     // have ended.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
         let (tcp, remote) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -99,33 +173,70 @@ where
         };
         let _ = tcp.set_nodelay(true);
         let handler = handler.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
         let alive = alive_tx.clone();
+        let timeout = options.header_read_timeout;
+        #[cfg(feature = "tls")]
+        let tls = options.tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let response = handler(req, remote);
-                async move { Ok::<_, std::convert::Infallible>(response.await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                // The Ref wait_for yields is not Send: drop it at once.
-                () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            let _permit = permit;
+            #[cfg(feature = "tls")]
+            if let Some(acceptor) = tls {
+                match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        serve_connection(stream, remote, handler, stop, timeout).await
+                    }
+                    Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
                 }
+                drop(alive);
+                return;
             }
+            serve_connection(tcp, remote, handler, stop, timeout).await;
             drop(alive);
         });
     }
     drop(listener);
     let _ = stop_tx.send(true);
     drop(alive_tx);
-    if tokio::time::timeout(drain, alive_rx.recv()).await.is_err() {
-        tracing::warn!(?drain, "connections still open after the drain timeout");
+    if tokio::time::timeout(options.drain, alive_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!(drain = ?options.drain, "connections still open after the drain timeout");
     }
     Ok(())
+}
+
+/// Serves HTTP/1.1 on one connection until it closes, or gracefully
+/// (the request in progress finishes) once `stop` turns true.
+async fn serve_connection<T, H, R>(
+    stream: T,
+    remote: SocketAddr,
+    handler: H,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    header_read_timeout: Duration,
+) where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<hyper::body::Incoming>, SocketAddr) -> R + Clone + Send + Sync + 'static,
+    R: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let response = handler(req, remote);
+        async move { Ok::<_, std::convert::Infallible>(response.await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        // The Ref wait_for yields is not Send: drop it at once.
+        () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
