@@ -1,5 +1,7 @@
 //! What can go wrong in the server's API, and why sockets end.
 
+use socketeer_engineio::server::CloseReason;
+
 use crate::packet::EncodeError;
 use crate::Value;
 
@@ -25,17 +27,18 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
-    /// The reason as the official server names it.
+    /// The reason as the official server names it (those that end the
+    /// whole connection as Engine.IO names them).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ServerNamespaceDisconnect => "server namespace disconnect",
             Self::ClientNamespaceDisconnect => "client namespace disconnect",
-            Self::TransportClose => "transport close",
-            Self::TransportError => "transport error",
-            Self::PingTimeout => "ping timeout",
-            Self::ParseError => "parse error",
-            Self::ServerShuttingDown => "server shutting down",
             Self::ForcedServerClose => "forced server close",
+            Self::TransportClose => CloseReason::TransportClose.as_str(),
+            Self::TransportError => CloseReason::TransportError.as_str(),
+            Self::PingTimeout => CloseReason::PingTimeout.as_str(),
+            Self::ParseError => CloseReason::ParseError.as_str(),
+            Self::ServerShuttingDown => CloseReason::ServerShuttingDown.as_str(),
         }
     }
 
@@ -50,6 +53,20 @@ impl DisconnectReason {
                 | Self::ServerShuttingDown
                 | Self::ForcedServerClose
         )
+    }
+}
+
+impl From<CloseReason> for DisconnectReason {
+    /// Why the sockets of a connection end when its Engine.IO session does.
+    fn from(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::TransportClose => Self::TransportClose,
+            CloseReason::TransportError => Self::TransportError,
+            CloseReason::PingTimeout => Self::PingTimeout,
+            CloseReason::ParseError => Self::ParseError,
+            CloseReason::ForcedClose => Self::ForcedServerClose,
+            CloseReason::ServerShuttingDown => Self::ServerShuttingDown,
+        }
     }
 }
 
@@ -125,5 +142,31 @@ impl ConnectError {
             map.insert("data".into(), d.clone());
         }
         Value::Object(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_read_as_the_official_server_names_them() {
+        let all = [
+            (CloseReason::TransportClose, "transport close"),
+            (CloseReason::TransportError, "transport error"),
+            (CloseReason::PingTimeout, "ping timeout"),
+            (CloseReason::ParseError, "parse error"),
+            (CloseReason::ForcedClose, "forced server close"),
+            (CloseReason::ServerShuttingDown, "server shutting down"),
+        ];
+        for (engine, name) in all {
+            assert_eq!(DisconnectReason::from(engine).as_str(), name);
+        }
+        assert_eq!(
+            DisconnectReason::ServerNamespaceDisconnect.to_string(),
+            "server namespace disconnect"
+        );
+        assert!(DisconnectReason::PingTimeout.is_recoverable());
+        assert!(!DisconnectReason::ClientNamespaceDisconnect.is_recoverable());
     }
 }

@@ -49,17 +49,6 @@ struct Connection {
     core: ConnectionCore<Socket>,
 }
 
-fn map_reason(reason: CloseReason) -> DisconnectReason {
-    match reason {
-        CloseReason::TransportClose => DisconnectReason::TransportClose,
-        CloseReason::TransportError => DisconnectReason::TransportError,
-        CloseReason::PingTimeout => DisconnectReason::PingTimeout,
-        CloseReason::ParseError => DisconnectReason::ParseError,
-        CloseReason::ForcedClose => DisconnectReason::ForcedServerClose,
-        CloseReason::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
-    }
-}
-
 impl SessionHandler for Connection {
     fn on_message(&mut self, engine: &EngineSocket, message: Payload) {
         let incoming = match self.core.handle_message(message) {
@@ -92,7 +81,7 @@ impl SessionHandler for Connection {
     }
 
     fn on_close(mut self: Box<Self>, _engine: &EngineSocket, reason: CloseReason) {
-        let reason = map_reason(reason);
+        let reason = DisconnectReason::from(reason);
         for socket in self.core.handle_close() {
             socket.on_close(reason);
         }
