@@ -106,6 +106,11 @@ pub struct SocketInfo {
     pub rooms: Vec<Room>,
     /// Whether it is connected to this server.
     pub local: bool,
+    /// Its handshake as socket.io's `socket.handshake` object (`headers`,
+    /// `time`, `address`, `xdomain`, `issued`, `url`, `query`, `auth`),
+    /// when known: this server's sockets always, another server's when its
+    /// adapter reports it.
+    pub handshake: Option<Value>,
 }
 
 /// The future of [`Adapter::fetch_remote_sockets`].
