@@ -24,9 +24,15 @@
 //!   (`tests/node/capture.mjs`, `tests/data/`).
 //! - [`Emitter`]: publishes into a cluster what `@socket.io/redis-emitter`
 //!   publishes, from any process.
-//!
-//! The adapter itself (plugging into the server's adapter trait) is not
-//! here yet.
+//! - [`RedisAdapter`] ([`adapter_factory`]): the server's adapter over
+//!   Redis, wire-compatible with `@socket.io/redis-adapter` 8.x
+//!   `createAdapter`, so socketeer and Node servers share rooms,
+//!   broadcasts, `fetch_sockets`, `sockets_join`/`sockets_leave`,
+//!   `disconnect_sockets` and server-side emits. Not yet: broadcasts with
+//!   acknowledgements across servers, and server-side emits with an
+//!   acknowledgement (a Node server asking for one times out waiting for
+//!   socketeer's answer).
+//! - [`convert`]: the server's values to the wire's and back.
 //!
 //! # Why redis-rs
 //!
@@ -57,7 +63,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod adapter;
+pub mod convert;
 mod emitter;
 pub mod wire;
 
+pub use adapter::{adapter_factory, AdapterError, RedisAdapter, RedisAdapterOptions};
 pub use emitter::{EmitError, Emitter, EmitterOptions, RESERVED_EVENTS};

@@ -1,0 +1,84 @@
+// A Node Socket.IO server with @socket.io/redis-adapter (classic) for the
+// mixed cluster of tests/cluster_node.rs, with the same event handlers as
+// the test's socketeer servers:
+//
+//   node cluster_server.mjs REDIS_URL NAME
+//
+// Listens on 127.0.0.1 and a free port, prints `{"listening":PORT}`.
+// Handlers (each acknowledges once done):
+//   join(rooms)                          socket.join(rooms)
+//   to-all(event, ...args)               io.emit(event, ...args)
+//   to-room(room, except, event, ...args) io.to(room).except(except?).emit(...)
+//   fetch-count(rooms)                   acks (count, sorted ids) of io.in(rooms).fetchSockets()
+//   cluster-join(room, newRoom)          io.in(room).socketsJoin(newRoom)
+//   cluster-kick(room)                   io.in(room).disconnectSockets()
+//   peer-say(msg)                        io.serverSideEmit("peer-said", NAME, msg)
+// and a server-side "peer-said" (from, msg) relays to this server's own
+// clients as "peer-said-at" (NAME, from, msg). Exits when stdin closes.
+import { createServer } from "node:http";
+import { Server } from "socket.io";
+import { createAdapter } from "@socket.io/redis-adapter";
+import { freePort, redisClient } from "./common.mjs";
+
+const [url, name] = process.argv.slice(2);
+const pub = await redisClient(url);
+const sub = pub.duplicate();
+sub.on("error", () => {});
+await sub.connect();
+
+const http = createServer();
+const io = new Server(http);
+io.adapter(createAdapter(pub, sub));
+const done = (cb, ...args) => typeof cb === "function" && cb(...args);
+io.on("connection", (socket) => {
+  socket.on("join", (rooms, cb) => {
+    socket.join(rooms);
+    done(cb);
+  });
+  socket.on("to-all", (event, ...rest) => {
+    const cb = typeof rest[rest.length - 1] === "function" ? rest.pop() : null;
+    io.emit(event, ...rest);
+    done(cb);
+  });
+  socket.on("to-room", (room, except, event, ...rest) => {
+    const cb = typeof rest[rest.length - 1] === "function" ? rest.pop() : null;
+    let op = io.to(room);
+    if (except) op = op.except(except);
+    op.emit(event, ...rest);
+    done(cb);
+  });
+  socket.on("fetch-count", async (rooms, cb) => {
+    try {
+      const found = await io.in(rooms).fetchSockets();
+      done(cb, found.length, found.map((s) => s.id).sort());
+    } catch (e) {
+      done(cb, -1, [String(e)]);
+    }
+  });
+  socket.on("cluster-join", (room, newRoom, cb) => {
+    io.in(room).socketsJoin(newRoom);
+    done(cb);
+  });
+  socket.on("cluster-kick", (room, cb) => {
+    io.in(room).disconnectSockets();
+    done(cb);
+  });
+  socket.on("peer-say", (msg, cb) => {
+    io.serverSideEmit("peer-said", name, msg);
+    done(cb);
+  });
+});
+io.on("peer-said", (from, msg) => {
+  io.local.emit("peer-said-at", name, from, msg);
+});
+
+const port = await freePort();
+http.listen(port, "127.0.0.1", () => console.log(JSON.stringify({ listening: port })));
+
+process.stdin.resume();
+process.stdin.on("end", async () => {
+  io.close();
+  await pub.quit().catch(() => {});
+  await sub.quit().catch(() => {});
+  process.exit(0);
+});
