@@ -252,11 +252,11 @@ impl Shared {
     }
 
     /// How many servers subscribe to a namespace's request channel (this
-    /// one included).
-    async fn server_count(&self, ns: &NsState) -> Option<usize> {
+    /// one included); `None` if Redis does not answer by `deadline`.
+    async fn server_count(&self, ns: &NsState, deadline: tokio::time::Instant) -> Option<usize> {
         let mut conn = self.commands.clone();
-        let reply = tokio::time::timeout(
-            self.options.request_timeout,
+        let reply = tokio::time::timeout_at(
+            deadline,
             redis::cmd("PUBSUB")
                 .arg("NUMSUB")
                 .arg(ns.channels.request())
@@ -775,7 +775,7 @@ impl Adapter for RedisAdapter {
         let opts = wire_options(opts, None);
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + shared.options.request_timeout;
-            let Some(count) = shared.server_count(&ns).await else {
+            let Some(count) = shared.server_count(&ns, deadline).await else {
                 return Vec::new();
             };
             if count <= 1 {

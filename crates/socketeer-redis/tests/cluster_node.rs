@@ -153,9 +153,23 @@ fn handlers(socket: Socket, name: &'static str) {
             let mut ids: Vec<String> = found.iter().map(|s| s.id.to_string()).collect();
             ids.sort();
             let ids: Vec<Value> = ids.into_iter().map(Value::from).collect();
+            let with_url = found
+                .iter()
+                .filter(|s| {
+                    s.handshake
+                        .as_ref()
+                        .and_then(|h| h.get("url"))
+                        .and_then(Value::as_str)
+                        .is_some_and(|u| u.starts_with("/socket.io/"))
+                })
+                .count();
             done(
                 ack,
-                vec![Value::from(found.len() as u64), Value::Array(ids)],
+                vec![
+                    Value::from(found.len() as u64),
+                    Value::Array(ids),
+                    Value::from(with_url as u64),
+                ],
             );
         });
     });
@@ -278,6 +292,25 @@ impl Clients {
     }
 }
 
+/// How many PUBLISH commands Redis has run.
+async fn publish_calls(url: &str) -> u64 {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 async fn request_subscribers(url: &str) -> i64 {
     let mut conn = redis::Client::open(url)
         .unwrap()
@@ -373,6 +406,16 @@ async fn run(node: &std::path::Path, url: &str) {
     c.call("b1", json!(["to-all", "all-from-b", 2.5])).await;
     c.expect("all-from-b", &all, &json!([2.5])).await;
 
+    // One PUBLISH per broadcast, whatever the number of recipients.
+    let before = publish_calls(url).await;
+    c.call("a1", json!(["to-all", "counted"])).await;
+    c.expect("counted", &all, &json!([])).await;
+    assert_eq!(
+        publish_calls(url).await - before,
+        1,
+        "PUBLISHes for one broadcast"
+    );
+
     // Rooms, and except.
     c.call("b1", json!(["to-room", "red", null, "red-from-b", "r"]))
         .await;
@@ -412,11 +455,15 @@ async fn run(node: &std::path::Path, url: &str) {
         let ack = c.call(asker, json!(["fetch-count", ["red"]])).await;
         assert_eq!(
             ack,
-            json!([3, c.sorted_ids(&["a1", "b1", "n1"])]),
-            "red, asked at {asker}"
+            json!([3, c.sorted_ids(&["a1", "b1", "n1"]), 3]),
+            "red, asked at {asker} (count, ids, handshakes with a url)"
         );
         let ack = c.call(asker, json!(["fetch-count", []])).await;
-        assert_eq!(ack, json!([5, c.sorted_ids(&all)]), "all, asked at {asker}");
+        assert_eq!(
+            ack,
+            json!([5, c.sorted_ids(&all), 5]),
+            "all, asked at {asker}"
+        );
     }
 
     // socketsJoin: Rust makes a Node client join, Node makes Rust clients
@@ -490,7 +537,7 @@ async fn run(node: &std::path::Path, url: &str) {
         let ack = c.call(asker, json!(["fetch-count", []])).await;
         assert_eq!(
             ack,
-            json!([2, c.sorted_ids(&["a1", "n1"])]),
+            json!([2, c.sorted_ids(&["a1", "n1"]), 2]),
             "after the kicks, at {asker}"
         );
     }
@@ -500,4 +547,167 @@ async fn run(node: &std::path::Path, url: &str) {
     c.expect("still-here", &["a1", "n1"], &json!([])).await;
     drop(c);
     let _ = child.wait().await;
+}
+
+/// Redis killed and restarted under two socketeer servers: local
+/// deliveries never stop, a request in flight fails within its timeout
+/// (with this server's answer), malformed messages are dropped, and
+/// cross-server delivery resumes by itself within 5 s of Redis coming
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_under_the_cluster() {
+    let Some(found) = programs(&["redis-server", "node"]) else {
+        return;
+    };
+    let (redis_bin, node) = (found[0].clone(), found[1].clone());
+    assert!(
+        node_dir().join("node_modules/socket.io").is_dir(),
+        "run `npm ci` in {} (scripts/setup-test-deps does)",
+        node_dir().display()
+    );
+    let mut redis = RedisServer::start(&redis_bin);
+    let url = redis.url();
+    let run = async {
+        let (_a, port_a) = rust_server(&url, "A").await;
+        let (_b, port_b) = rust_server(&url, "B").await;
+        for _ in 0..100 {
+            if request_subscribers(&url).await >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let spec = json!([
+            {"name": "a1", "port": port_a, "transport": "websocket", "rooms": []},
+            {"name": "a2", "port": port_a, "transport": "polling", "rooms": []},
+            {"name": "b1", "port": port_b, "transport": "websocket", "rooms": []},
+        ])
+        .to_string();
+        let (mut child, lines) = spawn_node(&node, &["cluster_clients.mjs", &spec]);
+        let ready = lines
+            .wait_for("clients ready", |l| l["ready"] == true)
+            .await;
+        let mut c = Clients {
+            stdin: child.stdin.take().unwrap(),
+            lines,
+            next_id: 0,
+            ids: ready["ids"].clone(),
+        };
+        c.call("a1", json!(["to-all", "before"])).await;
+        c.expect("before", &["a1", "a2", "b1"], &json!([])).await;
+
+        // Malformed and foreign messages are dropped.
+        let mut conn = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        for channel in [
+            "socket.io#/#",
+            "socket.io#/#room#",
+            "socket.io-request#/#",
+            "socket.io-response#/#",
+        ] {
+            for payload in [
+                &b"\xc1"[..],
+                b"{not json",
+                b"\x93\x01\x02\x03",
+                br#"{"type":99}"#,
+                br#"{"uid":"x","type":5}"#,
+                b"",
+            ] {
+                let _: i64 = redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg(payload)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+        c.call("b1", json!(["to-all", "after-garbage"])).await;
+        c.expect("after-garbage", &["a1", "a2", "b1"], &json!([]))
+            .await;
+
+        tokio::task::block_in_place(|| redis.stop());
+
+        // Local deliveries go on, at once.
+        for (i, sender) in ["a1", "b1", "a2"].iter().enumerate() {
+            let event = format!("during-{i}");
+            let started = std::time::Instant::now();
+            c.call(sender, json!(["to-all", event])).await;
+            let local: &[&str] = if *sender == "b1" {
+                &["b1"]
+            } else {
+                &["a1", "a2"]
+            };
+            for who in local {
+                c.lines
+                    .wait_for(&format!("{who} gets {event}"), |l| {
+                        l["client"] == *who && l["event"] == event.as_str()
+                    })
+                    .await;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{event}: local delivery took {:?}",
+                started.elapsed()
+            );
+        }
+
+        // A request in flight fails within its timeout (5 s), with this
+        // server's own sockets.
+        let started = std::time::Instant::now();
+        let ack = c.call("a1", json!(["fetch-count", []])).await;
+        assert_eq!(ack[0], 2, "a1 and a2 only: {ack}");
+        assert!(
+            started.elapsed() < Duration::from_secs(7),
+            "fetch took {:?}",
+            started.elapsed()
+        );
+
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::task::block_in_place(|| redis.restart(&redis_bin));
+        let back = std::time::Instant::now();
+
+        // Cross-server delivery resumes by itself, both ways.
+        for (sender, receiver) in [("a1", "b1"), ("b1", "a1")] {
+            let mut k = 0;
+            loop {
+                let event = format!("resume-{sender}-{k}");
+                c.call(sender, json!(["to-all", event])).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let prefix = format!("resume-{sender}-");
+                let arrived = !c
+                    .lines
+                    .matching(|l| {
+                        l["client"] == receiver
+                            && l["event"].as_str().is_some_and(|e| e.starts_with(&prefix))
+                    })
+                    .is_empty();
+                if arrived {
+                    break;
+                }
+                assert!(
+                    back.elapsed() < Duration::from_secs(5),
+                    "{sender} → {receiver}: nothing crossed within 5 s of Redis coming back"
+                );
+                k += 1;
+            }
+        }
+        let resumed = back.elapsed();
+        assert!(
+            resumed < Duration::from_secs(5),
+            "resumed after {resumed:?}"
+        );
+
+        // And exactly once again, remote operations included.
+        c.call("b1", json!(["to-all", "final"])).await;
+        c.expect("final", &["a1", "a2", "b1"], &json!([])).await;
+        let ack = c.call("b1", json!(["fetch-count", []])).await;
+        assert_eq!(ack, json!([3, c.sorted_ids(&["a1", "a2", "b1"]), 3]));
+        drop(c);
+        let _ = child.wait().await;
+    };
+    tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the restart test took over 120 s");
 }

@@ -9,7 +9,8 @@
 //   join(rooms)                          socket.join(rooms)
 //   to-all(event, ...args)               io.emit(event, ...args)
 //   to-room(room, except, event, ...args) io.to(room).except(except?).emit(...)
-//   fetch-count(rooms)                   acks (count, sorted ids) of io.in(rooms).fetchSockets()
+//   fetch-count(rooms)                   acks (count, sorted ids, how many have a
+//                                        handshake url) of io.in(rooms).fetchSockets()
 //   cluster-join(room, newRoom)          io.in(room).socketsJoin(newRoom)
 //   cluster-kick(room)                   io.in(room).disconnectSockets()
 //   peer-say(msg)                        io.serverSideEmit("peer-said", NAME, msg)
@@ -50,7 +51,8 @@ io.on("connection", (socket) => {
   socket.on("fetch-count", async (rooms, cb) => {
     try {
       const found = await io.in(rooms).fetchSockets();
-      done(cb, found.length, found.map((s) => s.id).sort());
+      const withUrl = found.filter((s) => typeof s.handshake?.url === "string" && s.handshake.url.startsWith("/socket.io/"));
+      done(cb, found.length, found.map((s) => s.id).sort(), withUrl.length);
     } catch (e) {
       done(cb, -1, [String(e)]);
     }
