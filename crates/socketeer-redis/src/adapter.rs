@@ -123,6 +123,9 @@ type Waiter = mpsc::UnboundedSender<Response>;
 /// What the namespaces of one server share.
 struct Shared {
     uid: String,
+    /// The runtime [`adapter_factory`] ran in: namespaces may be made
+    /// outside of it.
+    runtime: tokio::runtime::Handle,
     options: RedisAdapterOptions,
     /// For commands that answer (`PUBSUB NUMSUB`).
     commands: ConnectionManager,
@@ -228,6 +231,7 @@ impl Shared {
         tokio::spawn(publish_task(commands.clone(), outbox_rx));
         let shared = Arc::new(Shared {
             uid: random_hex(8),
+            runtime: tokio::runtime::Handle::current(),
             options,
             commands,
             subscriber,
@@ -634,6 +638,35 @@ async fn subscribe_task(shared: Weak<Shared>, channels: Channels, uid: String) {
     }
 }
 
+impl Drop for RedisAdapter {
+    /// Forgets the namespace and unsubscribes its channels.
+    fn drop(&mut self) {
+        let mut namespaces = lock(&self.shared.namespaces);
+        let nsp = self.ns.channels.nsp();
+        if !namespaces
+            .get(nsp)
+            .is_some_and(|ns| Arc::ptr_eq(ns, &self.ns))
+        {
+            return; // replaced by a newer namespace of the same name
+        }
+        namespaces.remove(nsp);
+        drop(namespaces);
+        let mut conn = self.shared.subscriber.clone();
+        let channels = self.ns.channels.clone();
+        let uid = self.shared.uid.clone();
+        self.shared.runtime.spawn(async move {
+            let _ = conn.punsubscribe(channels.pattern()).await;
+            let _ = conn
+                .unsubscribe(&[
+                    channels.request(),
+                    channels.response(),
+                    channels.response_for(&uid),
+                ])
+                .await;
+        });
+    }
+}
+
 /// Removes a request's waiter when the request ends (even cancelled).
 struct WaitGuard<'a> {
     shared: &'a Shared,
@@ -670,7 +703,7 @@ impl RedisAdapter {
             handle,
         });
         lock(&shared.namespaces).insert(channels.nsp().to_owned(), ns.clone());
-        tokio::spawn(subscribe_task(
+        shared.runtime.spawn(subscribe_task(
             Arc::downgrade(shared),
             channels,
             shared.uid.clone(),
