@@ -116,6 +116,47 @@ pub struct SocketInfo {
 /// The future of [`Adapter::fetch_remote_sockets`].
 pub type RemoteSockets = Pin<Box<dyn Future<Output = Vec<SocketInfo>> + Send>>;
 
+/// Answers another server's server-side emit that asked for an
+/// acknowledgement (socket.io's `serverSideEmit(event, ...args, callback)`):
+/// the handler set with
+/// [`Namespace::on_server_side_emit_with_ack`](super::Namespace::on_server_side_emit_with_ack)
+/// gets one and sends its answer with it, once.
+pub struct ServerSideAck(Box<dyn FnOnce(Value) + Send>);
+
+impl ServerSideAck {
+    /// An acknowledgement that hands the answer to `answer` (the adapter
+    /// sends it back to the requesting server).
+    pub fn new(answer: impl FnOnce(Value) + Send + 'static) -> Self {
+        ServerSideAck(Box::new(answer))
+    }
+
+    /// Sends the answer to the requesting server.
+    pub fn send(self, answer: Value) {
+        (self.0)(answer)
+    }
+}
+
+impl std::fmt::Debug for ServerSideAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerSideAck")
+    }
+}
+
+/// What the other servers answered to
+/// [`Namespace::server_side_emit_with_ack`](super::Namespace::server_side_emit_with_ack).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerSideAcks {
+    /// Their answers, in the order they arrived.
+    pub responses: Vec<Value>,
+    /// Whether every other server answered in time; `false` when the
+    /// request timed out with only `responses` (socket.io then calls the
+    /// callback with an error and these).
+    pub complete: bool,
+}
+
+/// The future of [`Adapter::server_side_emit_with_ack`].
+pub type ServerSideAcksFuture = Pin<Box<dyn Future<Output = ServerSideAcks> + Send>>;
+
 /// What an adapter may ask of the namespace it serves: how a multi-server
 /// adapter applies the other servers' operations here. The server
 /// implements it; an adapter reaches it through a [`NamespaceHandle`].
@@ -125,6 +166,15 @@ pub trait AdapterHost: Send + Sync + 'static {
     fn apply(self: Arc<Self>, op: ClusterOp);
     /// This server's sockets that `opts` targets.
     fn local_sockets(self: Arc<Self>, opts: &BroadcastOptions) -> Vec<SocketInfo>;
+    /// Hands another server's server-side emit that expects an answer to
+    /// this namespace's handler, with the acknowledgement that answers it
+    /// (dropped unanswered if there is no handler).
+    fn server_side_emit_with_ack(
+        self: Arc<Self>,
+        event: String,
+        args: Vec<Value>,
+        ack: ServerSideAck,
+    );
 }
 
 /// A namespace as its adapter sees it: its name and its [`AdapterHost`].
@@ -160,6 +210,14 @@ impl NamespaceHandle {
     pub fn apply(&self, op: ClusterOp) {
         if let Some(host) = self.host.upgrade() {
             host.apply(op);
+        }
+    }
+
+    /// Hands another server's server-side emit that expects an answer to
+    /// this namespace's handler; nothing once the namespace is gone.
+    pub fn server_side_emit_with_ack(&self, event: String, args: Vec<Value>, ack: ServerSideAck) {
+        if let Some(host) = self.host.upgrade() {
+            host.server_side_emit_with_ack(event, args, ack);
         }
     }
 
@@ -241,6 +299,16 @@ pub trait Adapter: Send + Sync + 'static {
     /// The sockets of the other servers that `opts` targets.
     fn fetch_remote_sockets(&self, _opts: &BroadcastOptions) -> RemoteSockets {
         Box::pin(std::future::ready(Vec::new()))
+    }
+
+    /// Sends a server-side emit to the other servers and collects one
+    /// answer from each (within the adapter's request timeout). The
+    /// default, for a single server: no answers, complete.
+    fn server_side_emit_with_ack(&self, _event: String, _args: Vec<Value>) -> ServerSideAcksFuture {
+        Box::pin(std::future::ready(ServerSideAcks {
+            responses: Vec::new(),
+            complete: true,
+        }))
     }
 }
 

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
 use super::adapter::{
-    Adapter, AdapterHost, BroadcastOptions, ClusterOp, NamespaceHandle, Room, SocketId, SocketInfo,
+    Adapter, AdapterHost, BroadcastOptions, ClusterOp, NamespaceHandle, Room, ServerSideAck,
+    ServerSideAcks, SocketId, SocketInfo,
 };
 use super::config::SocketIoConfig;
 use super::error::ConnectError;
@@ -173,11 +174,42 @@ impl Namespace {
         }
     }
 
+    /// Sends an event to the handlers of the other servers and collects
+    /// one answer from each (set with
+    /// [`Namespace::on_server_side_emit_with_ack`]), within the adapter's
+    /// request timeout; with a single server, no answers at once.
+    pub async fn server_side_emit_with_ack(&self, event: &str, args: Vec<Value>) -> ServerSideAcks {
+        if !self.adapter().is_clustered() {
+            return ServerSideAcks {
+                responses: Vec::new(),
+                complete: true,
+            };
+        }
+        let answers = self
+            .adapter()
+            .server_side_emit_with_ack(event.to_owned(), args);
+        answers.await
+    }
+
     /// Sets the handler of events other servers send with
-    /// [`Namespace::server_side_emit`].
+    /// [`Namespace::server_side_emit`] (replacing any handler set with
+    /// [`Namespace::on_server_side_emit_with_ack`]; a server asking for an
+    /// answer gets none from this server).
     pub fn on_server_side_emit<F>(&self, handler: F)
     where
         F: Fn(&str, Vec<Value>) + Send + Sync + 'static,
+    {
+        *self.inner.on_server_side.write_ok() =
+            Some(Arc::new(move |event, args, _ack| handler(event, args)));
+    }
+
+    /// Sets the handler of events other servers send, with the
+    /// acknowledgement to answer when the sender asked for one
+    /// ([`Namespace::server_side_emit_with_ack`]); replaces the handler
+    /// set with [`Namespace::on_server_side_emit`].
+    pub fn on_server_side_emit_with_ack<F>(&self, handler: F)
+    where
+        F: Fn(&str, Vec<Value>, Option<ServerSideAck>) + Send + Sync + 'static,
     {
         *self.inner.on_server_side.write_ok() = Some(Arc::new(handler));
     }

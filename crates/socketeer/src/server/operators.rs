@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::adapter::{AdapterHost, BroadcastOptions, ClusterOp, Room, SocketInfo};
+use super::adapter::{AdapterHost, BroadcastOptions, ClusterOp, Room, ServerSideAck, SocketInfo};
 use super::error::{AckError, EmitError};
 use super::state::{Namespace, NamespaceInner, Socket};
 use crate::lock::RwLockExt;
@@ -81,7 +81,7 @@ impl AdapterHost for NamespaceInner {
             ClusterOp::ServerSideEmit { event, args } => {
                 let handler = ns.inner.on_server_side.read_ok().clone();
                 if let Some(h) = handler {
-                    h(&event, args);
+                    h(&event, args, None);
                 }
             }
         }
@@ -89,6 +89,18 @@ impl AdapterHost for NamespaceInner {
 
     fn local_sockets(self: Arc<Self>, opts: &BroadcastOptions) -> Vec<SocketInfo> {
         Namespace { inner: self }.local_socket_infos(opts)
+    }
+
+    fn server_side_emit_with_ack(
+        self: Arc<Self>,
+        event: String,
+        args: Vec<Value>,
+        ack: ServerSideAck,
+    ) {
+        let handler = self.on_server_side.read_ok().clone();
+        if let Some(h) = handler {
+            h(&event, args, Some(ack));
+        }
     }
 }
 
