@@ -24,7 +24,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, ProtocolVersion, PushInfo, PushKind};
 use socketeer::server::{
     Adapter, AdapterFactory, BroadcastOptions as ServerOptions, ClusterOp, InMemoryAdapter,
-    NamespaceHandle, RemoteSockets, Room, SocketId, SocketInfo,
+    NamespaceHandle, RemoteSockets, Room, ServerSideAck, ServerSideAcks, ServerSideAcksFuture,
+    SocketId, SocketInfo,
 };
 use tokio::sync::mpsc;
 
@@ -123,6 +124,8 @@ type Waiter = mpsc::UnboundedSender<Response>;
 /// What the namespaces of one server share.
 struct Shared {
     uid: String,
+    /// Itself, for acknowledgements that answer later.
+    weak: Weak<Shared>,
     /// The runtime [`adapter_factory`] ran in: namespaces may be made
     /// outside of it.
     runtime: tokio::runtime::Handle,
@@ -229,7 +232,8 @@ impl Shared {
 
         let (outbox, outbox_rx) = mpsc::channel(options.publish_queue.max(1));
         tokio::spawn(publish_task(commands.clone(), outbox_rx));
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|weak| Shared {
+            weak: weak.clone(),
             uid: random_hex(8),
             runtime: tokio::runtime::Handle::current(),
             options,
@@ -468,16 +472,31 @@ impl Shared {
                     tracing::warn!("redis adapter: server-side emit without an event name dropped");
                     return;
                 };
-                if request_id.is_some() {
-                    tracing::debug!(
-                        event,
-                        "redis adapter: server-side emit expects an acknowledgement, which is not supported yet; the requester will time out"
-                    );
-                }
-                ns.handle.apply(ClusterOp::ServerSideEmit {
-                    event: event.to_owned(),
-                    args: data.map(from_wire).collect(),
+                let event = event.to_owned();
+                let args = data.map(from_wire).collect();
+                let Some(request_id) = request_id else {
+                    ns.handle.apply(ClusterOp::ServerSideEmit { event, args });
+                    return;
+                };
+                // The answer goes back as `{type: 6, requestId, data}`.
+                let shared = self.weak.clone();
+                let channels = ns.channels.clone();
+                let ack = ServerSideAck::new(move |answer| {
+                    if let Some(shared) = shared.upgrade() {
+                        let response = Response::ServerSideEmit {
+                            request_id,
+                            data: Some(to_wire(&answer)),
+                        };
+                        let channel = match requester {
+                            Some(uid) if shared.options.publish_on_specific_response_channel => {
+                                channels.response_for(&uid)
+                            }
+                            _ => channels.response(),
+                        };
+                        shared.publish(channel, response.encode());
+                    }
                 });
+                ns.handle.server_side_emit_with_ack(event, args, ack);
             }
             Request::Broadcast { .. } => {
                 tracing::warn!(
@@ -800,6 +819,67 @@ impl Adapter for RedisAdapter {
                 });
             }
         }
+    }
+
+    fn server_side_emit_with_ack(
+        &self,
+        event: String,
+        args: Vec<socketeer::Value>,
+    ) -> ServerSideAcksFuture {
+        let shared = self.shared.clone();
+        let ns = self.ns.clone();
+        let mut data = Vec::with_capacity(args.len() + 1);
+        data.push(Value::String(event));
+        data.extend(args.iter().map(to_wire));
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + shared.options.request_timeout;
+            let Some(count) = shared.server_count(&ns, deadline).await else {
+                return ServerSideAcks::default();
+            };
+            let mut answers = ServerSideAcks {
+                responses: Vec::new(),
+                complete: true,
+            };
+            if count <= 1 {
+                return answers;
+            }
+            let request_id = random_hex(6);
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            lock(&shared.waiting).insert(request_id.clone(), tx);
+            let _guard = WaitGuard {
+                shared: &shared,
+                id: request_id.clone(),
+            };
+            let request = Request::ServerSideEmit {
+                uid: Some(shared.uid.clone()),
+                request_id: Some(request_id),
+                data,
+            };
+            shared.publish(ns.channels.request(), request.encode());
+            while answers.responses.len() < count - 1 {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(Response::ServerSideEmit { data, .. })) => answers
+                        .responses
+                        .push(data.as_ref().map(from_wire).unwrap_or_default()),
+                    Ok(Some(other)) => {
+                        tracing::debug!(
+                            ?other,
+                            "redis adapter: unexpected answer to serverSideEmit ignored"
+                        );
+                    }
+                    Ok(None) | Err(_) => {
+                        tracing::warn!(
+                            answered = answers.responses.len(),
+                            expected = count - 1,
+                            "redis adapter: serverSideEmit timed out; returning the answers received"
+                        );
+                        answers.complete = false;
+                        break;
+                    }
+                }
+            }
+            answers
+        })
     }
 
     fn fetch_remote_sockets(&self, opts: &ServerOptions) -> RemoteSockets {

@@ -183,6 +183,18 @@ fn handlers(socket: Socket, name: &'static str) {
         s.namespace().to(str_arg(&args, 0)).disconnect_sockets();
         done(ack, vec![]);
     });
+    socket.on("peer-ask", |s, args, ack| {
+        let ns = s.namespace().clone();
+        tokio::spawn(async move {
+            let answers = ns.server_side_emit_with_ack("peer-ask", args).await;
+            let mut responses = answers.responses;
+            responses.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            done(
+                ack,
+                vec![Value::Bool(answers.complete), Value::Array(responses)],
+            );
+        });
+    });
     socket.on("peer-say", move |s, args, ack| {
         let msg = args.first().cloned().unwrap_or_default();
         s.namespace()
@@ -204,12 +216,17 @@ async fn rust_server(url: &str, name: &'static str) -> (SocketIo, u16) {
     let ns = io.of("/");
     ns.on_connection(move |socket| handlers(socket, name));
     let relay = ns.clone();
-    ns.on_server_side_emit(move |event, args| {
-        if event == "peer-said" {
+    ns.on_server_side_emit_with_ack(move |event, args, ack| match (event, ack) {
+        ("peer-said", _) => {
             let mut out = vec![Value::from(name)];
             out.extend(args);
             let _ = relay.broadcast().local().emit("peer-said-at", out);
         }
+        ("peer-ask", Some(ack)) => {
+            let msg = args.first().and_then(Value::as_str).unwrap_or_default();
+            ack.send(Value::from(format!("{name}:{msg}")));
+        }
+        _ => {}
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -509,6 +526,23 @@ async fn run(node: &std::path::Path, url: &str) {
             &each,
         )
         .await;
+    }
+
+    // serverSideEmit with an acknowledgement: one answer from each other
+    // server.
+    for (asker, answers) in [
+        ("a1", json!(["B:q-a1", "N:q-a1"])),
+        ("n1", json!(["A:q-n1", "B:q-n1"])),
+        ("b1", json!(["A:q-b1", "N:q-b1"])),
+    ] {
+        let ack = c
+            .call(asker, json!(["peer-ask", format!("q-{asker}")]))
+            .await;
+        assert_eq!(
+            ack,
+            json!([true, answers]),
+            "serverSideEmit with ack from {asker}"
+        );
     }
 
     // disconnectSockets: Node disconnects Rust clients (one on each Rust

@@ -14,8 +14,11 @@
 //   cluster-join(room, newRoom)          io.in(room).socketsJoin(newRoom)
 //   cluster-kick(room)                   io.in(room).disconnectSockets()
 //   peer-say(msg)                        io.serverSideEmit("peer-said", NAME, msg)
+//   peer-ask(msg)                        io.serverSideEmit("peer-ask", msg, callback), acks
+//                                        (complete, sorted answers)
 // and a server-side "peer-said" (from, msg) relays to this server's own
-// clients as "peer-said-at" (NAME, from, msg). Exits when stdin closes.
+// clients as "peer-said-at" (NAME, from, msg), and a server-side
+// "peer-ask" (msg, cb) answers `NAME:msg`. Exits when stdin closes.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-adapter";
@@ -65,6 +68,9 @@ io.on("connection", (socket) => {
     io.in(room).disconnectSockets();
     done(cb);
   });
+  socket.on("peer-ask", (msg, cb) => {
+    io.serverSideEmit("peer-ask", msg, (err, responses) => done(cb, !err, responses.map(String).sort()));
+  });
   socket.on("peer-say", (msg, cb) => {
     io.serverSideEmit("peer-said", name, msg);
     done(cb);
@@ -72,6 +78,9 @@ io.on("connection", (socket) => {
 });
 io.on("peer-said", (from, msg) => {
   io.local.emit("peer-said-at", name, from, msg);
+});
+io.on("peer-ask", (msg, cb) => {
+  if (typeof cb === "function") cb(`${name}:${msg}`);
 });
 
 const port = await freePort();
