@@ -353,6 +353,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn handshakes_in_socket_io_shape() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("x-a", "1".parse().unwrap());
+        headers.append("x-a", "2".parse().unwrap());
+        headers.insert("origin", "http://example".parse().unwrap());
+        let h = Handshake {
+            auth: Value::Object(Default::default()),
+            headers: Arc::new(headers),
+            query: "EIO=4&transport=polling&k=a%20b&k=c".into(),
+            url: "/socket.io/?EIO=4&transport=polling&k=a%20b&k=c".into(),
+            address: Some("127.0.0.1:5000".parse().unwrap()),
+            issued: std::time::UNIX_EPOCH + Duration::from_millis(1_796_524_226_123),
+        };
+        let v = h.to_node_value();
+        let expected: Value = serde_json::json!({
+            "headers": {"x-a": "1, 2", "origin": "http://example"},
+            "time": "Sun Dec 06 2026 02:30:26 GMT+0000 (Coordinated Universal Time)",
+            "address": "127.0.0.1",
+            "xdomain": true,
+            "issued": 1_796_524_226_123u64,
+            "url": "/socket.io/?EIO=4&transport=polling&k=a%20b&k=c",
+            "query": {"EIO": "4", "transport": "polling", "k": ["a b", "c"]},
+            "auth": {},
+        })
+        .into();
+        assert_eq!(v, expected);
+    }
+
+    #[test]
     fn javascript_dates_and_query_components() {
         assert_eq!(
             js_date_string(1_796_524_226),
