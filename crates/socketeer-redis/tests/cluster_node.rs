@@ -483,6 +483,13 @@ async fn run(node: &std::path::Path, url: &str) {
         );
     }
 
+    // allRooms, asked by Node: every server's rooms, socket ids included.
+    let ack = c.call("n1", json!(["all-rooms"])).await;
+    let mut want: Vec<String> = ["blue", "green", "red"].map(String::from).to_vec();
+    want.extend(all.iter().map(|n| c.ids[n].as_str().unwrap().to_owned()));
+    want.sort();
+    assert_eq!(ack, json!([want]), "allRooms at n1");
+
     // socketsJoin: Rust makes a Node client join, Node makes Rust clients
     // join, then broadcasts to the new rooms.
     c.call("a1", json!(["cluster-join", "green", "joined-1"]))

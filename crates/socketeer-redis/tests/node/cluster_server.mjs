@@ -11,6 +11,8 @@
 //   to-room(room, except, event, ...args) io.to(room).except(except?).emit(...)
 //   fetch-count(rooms)                   acks (count, sorted ids, how many have a
 //                                        handshake url) of io.in(rooms).fetchSockets()
+//   all-rooms()                          acks the sorted io.of("/").adapter.allRooms()
+//                                        (Node only)
 //   cluster-join(room, newRoom)          io.in(room).socketsJoin(newRoom)
 //   cluster-kick(room)                   io.in(room).disconnectSockets()
 //   peer-say(msg)                        io.serverSideEmit("peer-said", NAME, msg)
@@ -59,6 +61,10 @@ io.on("connection", (socket) => {
     } catch (e) {
       done(cb, -1, [String(e)]);
     }
+  });
+  socket.on("all-rooms", async (cb) => {
+    const rooms = await io.of("/").adapter.allRooms();
+    done(cb, [...rooms].sort());
   });
   socket.on("cluster-join", (room, newRoom, cb) => {
     io.in(room).socketsJoin(newRoom);
