@@ -154,6 +154,36 @@ pub struct ServerSideAcks {
     pub complete: bool,
 }
 
+/// One answer of another server to a broadcast with acknowledgements
+/// ([`Adapter::broadcast_with_ack`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteAck {
+    /// How many of that server's clients got the event.
+    ClientCount(usize),
+    /// One client's answer: the first argument of its acknowledgement
+    /// (`null` if none), as socket.io passes it on.
+    Ack(Value),
+}
+
+/// The answers of the other servers to [`Adapter::broadcast_with_ack`], as
+/// they arrive; closed when no more can come.
+pub type RemoteAcks = tokio::sync::mpsc::UnboundedReceiver<RemoteAck>;
+
+/// The future of [`Adapter::server_count`].
+pub type ServerCount = Pin<Box<dyn Future<Output = usize> + Send>>;
+
+/// What the clients of every server answered to
+/// [`BroadcastOperator::emit_with_ack_everywhere`](super::BroadcastOperator::emit_with_ack_everywhere).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterAcks {
+    /// Each answering client's answer (the first argument of its
+    /// acknowledgement, `null` if none): this server's clients first.
+    pub responses: Vec<Value>,
+    /// Whether every server reported and every targeted client answered
+    /// in time (socket.io's callback then gets no error).
+    pub complete: bool,
+}
+
 /// The future of [`Adapter::server_side_emit_with_ack`].
 pub type ServerSideAcksFuture = Pin<Box<dyn Future<Output = ServerSideAcks> + Send>>;
 
@@ -174,6 +204,19 @@ pub trait AdapterHost: Send + Sync + 'static {
         event: String,
         args: Vec<Value>,
         ack: ServerSideAck,
+    );
+    /// Emits, for another server, an event with acknowledgements to this
+    /// server's sockets that `opts` targets: `on_count` gets how many got
+    /// it, then `on_ack` each client's answer (its first argument) that
+    /// comes within `timeout`.
+    fn broadcast_with_ack(
+        self: Arc<Self>,
+        opts: BroadcastOptions,
+        event: String,
+        args: Vec<Value>,
+        timeout: std::time::Duration,
+        on_count: Box<dyn FnOnce(usize) + Send>,
+        on_ack: Arc<dyn Fn(Value) + Send + Sync>,
     );
 }
 
@@ -218,6 +261,25 @@ impl NamespaceHandle {
     pub fn server_side_emit_with_ack(&self, event: String, args: Vec<Value>, ack: ServerSideAck) {
         if let Some(host) = self.host.upgrade() {
             host.server_side_emit_with_ack(event, args, ack);
+        }
+    }
+
+    /// Emits, for another server, an event with acknowledgements to this
+    /// server's sockets that `opts` targets (see
+    /// [`AdapterHost::broadcast_with_ack`]); once the namespace is gone,
+    /// `on_count` gets 0.
+    pub fn broadcast_with_ack(
+        &self,
+        opts: BroadcastOptions,
+        event: String,
+        args: Vec<Value>,
+        timeout: std::time::Duration,
+        on_count: Box<dyn FnOnce(usize) + Send>,
+        on_ack: Arc<dyn Fn(Value) + Send + Sync>,
+    ) {
+        match self.host.upgrade() {
+            Some(host) => host.broadcast_with_ack(opts, event, args, timeout, on_count, on_ack),
+            None => on_count(0),
         }
     }
 
@@ -299,6 +361,26 @@ pub trait Adapter: Send + Sync + 'static {
     /// The sockets of the other servers that `opts` targets.
     fn fetch_remote_sockets(&self, _opts: &BroadcastOptions) -> RemoteSockets {
         Box::pin(std::future::ready(Vec::new()))
+    }
+
+    /// How many servers share this namespace, this one included (1 by
+    /// default).
+    fn server_count(&self) -> ServerCount {
+        Box::pin(std::future::ready(1))
+    }
+
+    /// Sends an emit with acknowledgements to the other servers (not
+    /// called for `local` ones); their client counts and their clients'
+    /// answers come on the returned receiver, for `timeout` at most. The
+    /// default (a single server): closed at once.
+    fn broadcast_with_ack(
+        &self,
+        _opts: &BroadcastOptions,
+        _event: &str,
+        _args: &[Value],
+        _timeout: std::time::Duration,
+    ) -> RemoteAcks {
+        tokio::sync::mpsc::unbounded_channel().1
     }
 
     /// Sends a server-side emit to the other servers and collects one

@@ -26,9 +26,9 @@ mod socket;
 mod state;
 
 pub use adapter::{
-    Adapter, AdapterFactory, AdapterHost, BroadcastOptions, ClusterOp, InMemoryAdapter,
-    NamespaceHandle, RemoteSockets, Room, ServerSideAck, ServerSideAcks, ServerSideAcksFuture,
-    SocketId, SocketInfo,
+    Adapter, AdapterFactory, AdapterHost, BroadcastOptions, ClusterAcks, ClusterOp,
+    InMemoryAdapter, NamespaceHandle, RemoteAck, RemoteAcks, RemoteSockets, Room, ServerCount,
+    ServerSideAck, ServerSideAcks, ServerSideAcksFuture, SocketId, SocketInfo,
 };
 pub use config::SocketIoConfig;
 pub use connection::ConnectionCore;
