@@ -15,6 +15,10 @@
 //! (RESP3) subscribes again by itself; a heartbeat `PING` on the
 //! subscriber makes it retry while Redis stays away. A malformed or
 //! foreign message is logged and dropped.
+//!
+//! Broadcasts with acknowledgements go as Node sends them: a `BROADCAST`
+//! request (msgpack), answered by each server's client count (type 8) and
+//! each client's acknowledgement (type 9).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -24,8 +28,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, ProtocolVersion, PushInfo, PushKind};
 use socketeer::server::{
     Adapter, AdapterFactory, BroadcastOptions as ServerOptions, ClusterOp, InMemoryAdapter,
-    NamespaceHandle, RemoteSockets, Room, ServerSideAck, ServerSideAcks, ServerSideAcksFuture,
-    SocketId, SocketInfo,
+    NamespaceHandle, RemoteAck, RemoteAcks, RemoteSockets, Room, ServerCount, ServerSideAck,
+    ServerSideAcks, ServerSideAcksFuture, SocketId, SocketInfo,
 };
 use tokio::sync::mpsc;
 
@@ -498,21 +502,67 @@ impl Shared {
                 });
                 ns.handle.server_side_emit_with_ack(event, args, ack);
             }
-            Request::Broadcast { .. } => {
-                tracing::warn!(
-                    "redis adapter: broadcast with acknowledgements from another server is not supported yet; dropped"
+            Request::Broadcast {
+                request_id,
+                packet,
+                opts,
+                ..
+            } => {
+                let Some(event) = packet.event_name() else {
+                    tracing::warn!("redis adapter: broadcast with acknowledgements without an event name dropped");
+                    return;
+                };
+                let timeout = opts
+                    .flags
+                    .as_ref()
+                    .and_then(|f| f.timeout)
+                    .map(Duration::from_millis)
+                    .unwrap_or(self.options.request_timeout);
+                let channel = self.response_channel(ns, requester.as_deref());
+                let (weak, id, to) = (self.weak.clone(), request_id.clone(), channel.clone());
+                let on_count = Box::new(move |n: usize| {
+                    if let Some(shared) = weak.upgrade() {
+                        let response = Response::BroadcastClientCount {
+                            request_id: id,
+                            client_count: n as u64,
+                        };
+                        shared.publish(to, response.encode());
+                    }
+                });
+                let weak = self.weak.clone();
+                let on_ack = Arc::new(move |answer: socketeer::Value| {
+                    if let Some(shared) = weak.upgrade() {
+                        let response = Response::BroadcastAck {
+                            request_id: request_id.clone(),
+                            packet: Some(to_wire(&answer)),
+                        };
+                        shared.publish(channel.clone(), response.encode());
+                    }
+                });
+                ns.handle.broadcast_with_ack(
+                    server_options(&opts, false),
+                    event.to_owned(),
+                    packet.args().iter().map(from_wire).collect(),
+                    timeout,
+                    on_count,
+                    on_ack,
                 );
             }
         }
     }
 
-    fn respond(&self, ns: &NsState, requester: Option<String>, response: Response) {
-        let channel = match requester {
+    /// Where the answers to `requester`'s request go.
+    fn response_channel(&self, ns: &NsState, requester: Option<&str>) -> String {
+        match requester {
             Some(uid) if self.options.publish_on_specific_response_channel => {
-                ns.channels.response_for(&uid)
+                ns.channels.response_for(uid)
             }
             _ => ns.channels.response(),
-        };
+        }
+    }
+
+    fn respond(&self, ns: &NsState, requester: Option<String>, response: Response) {
+        let channel = self.response_channel(ns, requester.as_deref());
         self.publish(channel, response.encode());
     }
 
@@ -819,6 +869,67 @@ impl Adapter for RedisAdapter {
                 });
             }
         }
+    }
+
+    fn server_count(&self) -> ServerCount {
+        let shared = self.shared.clone();
+        let ns = self.ns.clone();
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + shared.options.request_timeout;
+            shared.server_count(&ns, deadline).await.unwrap_or(1)
+        })
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        opts: &ServerOptions,
+        event: &str,
+        args: &[socketeer::Value],
+        timeout: Duration,
+    ) -> RemoteAcks {
+        let (out, answers) = mpsc::unbounded_channel();
+        let request_id = random_hex(6);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        lock(&self.shared.waiting).insert(request_id.clone(), tx);
+        let flags = Flags {
+            timeout: Some(timeout.as_millis().try_into().unwrap_or(u64::MAX)),
+            ..Flags::default()
+        };
+        let request = Request::Broadcast {
+            uid: self.shared.uid.clone(),
+            request_id: request_id.clone(),
+            packet: Packet::event(
+                self.ns.channels.nsp(),
+                event,
+                args.iter().map(to_wire).collect(),
+            ),
+            opts: wire_options(opts, Some(flags)),
+        };
+        self.shared
+            .publish(self.ns.channels.request(), request.encode());
+        let shared = self.shared.clone();
+        self.shared.runtime.spawn(async move {
+            let _guard = WaitGuard {
+                shared: &shared,
+                id: request_id,
+            };
+            let deadline = tokio::time::Instant::now() + timeout;
+            while let Ok(Some(response)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                let answer = match response {
+                    Response::BroadcastClientCount { client_count, .. } => {
+                        RemoteAck::ClientCount(usize::try_from(client_count).unwrap_or(usize::MAX))
+                    }
+                    Response::BroadcastAck { packet, .. } => {
+                        RemoteAck::Ack(packet.as_ref().map(from_wire).unwrap_or_default())
+                    }
+                    _ => continue,
+                };
+                if out.send(answer).is_err() {
+                    return;
+                }
+            }
+        });
+        answers
     }
 
     fn server_side_emit_with_ack(

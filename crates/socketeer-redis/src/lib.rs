@@ -28,12 +28,10 @@
 //!   Redis, wire-compatible with `@socket.io/redis-adapter` 8.x
 //!   `createAdapter`, so socketeer and Node servers share rooms,
 //!   broadcasts, `fetch_sockets`, `sockets_join`/`sockets_leave`,
-//!   `disconnect_sockets` and server-side emits (with or without
-//!   acknowledgements). Not yet: broadcasts with acknowledgements across
-//!   servers (`emit_with_ack` reaches this server's sockets only, and a
-//!   Node server's `timeout(...).emit(..., callback)` gets no answer from
-//!   socketeer's clients), and `disconnectSockets(true)` closes only the
-//!   namespace, not the underlying connection.
+//!   `disconnect_sockets`, server-side emits (with or without
+//!   acknowledgements) and broadcasts with acknowledgements
+//!   (`emit_with_ack_everywhere`). Not yet: `disconnectSockets(true)`
+//!   closes only the namespace, not the underlying connection.
 //! - [`convert`]: the server's values to the wire's and back.
 //!
 //! # Why redis-rs

@@ -183,6 +183,20 @@ fn handlers(socket: Socket, name: &'static str) {
         s.namespace().to(str_arg(&args, 0)).disconnect_sockets();
         done(ack, vec![]);
     });
+    socket.on("ask-all", |s, args, ack| {
+        let op = s.namespace().broadcast().timeout(Duration::from_secs(5));
+        tokio::spawn(async move {
+            let Ok(answers) = op.emit_with_ack_everywhere("question", args).await else {
+                return done(ack, vec![Value::from("emit failed")]);
+            };
+            let mut responses = answers.responses;
+            responses.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            done(
+                ack,
+                vec![Value::Bool(answers.complete), Value::Array(responses)],
+            );
+        });
+    });
     socket.on("peer-ask", |s, args, ack| {
         let ns = s.namespace().clone();
         tokio::spawn(async move {
@@ -550,6 +564,15 @@ async fn run(node: &std::path::Path, url: &str) {
             json!([true, answers]),
             "serverSideEmit with ack from {asker}"
         );
+    }
+
+    // Broadcasts with acknowledgements: every server's clients answer.
+    for asker in ["a1", "n1", "b1"] {
+        let q = format!("q-{asker}");
+        let mut answers: Vec<String> = all.iter().map(|c| format!("{c}:{q}")).collect();
+        answers.sort();
+        let ack = c.call(asker, json!(["ask-all", q])).await;
+        assert_eq!(ack, json!([true, answers]), "emit with acks from {asker}");
     }
 
     // disconnectSockets: Node disconnects Rust clients (one on each Rust

@@ -10,7 +10,8 @@
 // it with an acknowledgement and prints `{"id":N,"ack":[...]}` when it
 // comes. Prints one line per event a client receives,
 // `{"client":NAME,"event":EVENT,"args":[...]}`, and
-// `{"client":NAME,"disconnect":REASON}`. A binary value is written
+// `{"client":NAME,"disconnect":REASON}`. A client answers an event that
+// asks for an acknowledgement with `NAME:FIRST_ARG`. A binary value is written
 // `{"$bin":"<hex>"}` both ways, wherever it is. Exits when stdin closes.
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
@@ -44,6 +45,8 @@ await Promise.all(
         const s = io(`http://127.0.0.1:${port}/`, { transports: [transport], reconnection: false });
         sockets.set(name, s);
         s.onAny((event, ...args) => {
+          // An event asking for an acknowledgement gets `NAME:FIRST_ARG`.
+          if (typeof args[args.length - 1] === "function") args.pop()(`${name}:${args[0]}`);
           console.log(JSON.stringify({ client: name, event, args: plain(args) }));
         });
         s.on("disconnect", (reason) => console.log(JSON.stringify({ client: name, disconnect: reason })));

@@ -16,6 +16,8 @@
 //   cluster-join(room, newRoom)          io.in(room).socketsJoin(newRoom)
 //   cluster-kick(room)                   io.in(room).disconnectSockets()
 //   peer-say(msg)                        io.serverSideEmit("peer-said", NAME, msg)
+//   ask-all(msg)                         io.timeout(5000).emit("question", msg, callback),
+//                                        acks (complete, sorted answers)
 //   peer-ask(msg)                        io.serverSideEmit("peer-ask", msg, callback), acks
 //                                        (complete, sorted answers)
 // and a server-side "peer-said" (from, msg) relays to this server's own
@@ -73,6 +75,9 @@ io.on("connection", (socket) => {
   socket.on("cluster-kick", (room, cb) => {
     io.in(room).disconnectSockets();
     done(cb);
+  });
+  socket.on("ask-all", (msg, cb) => {
+    io.timeout(5000).emit("question", msg, (err, responses) => done(cb, !err, responses.map(String).sort()));
   });
   socket.on("peer-ask", (msg, cb) => {
     io.serverSideEmit("peer-ask", msg, (err, responses) => done(cb, !err, responses.map(String).sort()));
