@@ -145,6 +145,10 @@ struct Shared {
 /// One namespace: its channels, its rooms, its way into the server.
 struct NsState {
     channels: Channels,
+    /// `{key}-request#{nsp}#`.
+    request_channel: String,
+    /// `{key}-response#{nsp}#` and `{key}-response#{nsp}#{uid}#`.
+    response_channels: [String; 2],
     rooms: InMemoryAdapter,
     handle: NamespaceHandle,
 }
@@ -305,10 +309,10 @@ impl Shared {
             if let Some(room) = ns.channels.broadcast_room(channel) {
                 return self.on_broadcast(&ns, room, payload);
             }
-            if channel == ns.channels.request() {
+            if channel == ns.request_channel {
                 return self.on_request(&ns, payload);
             }
-            if channel == ns.channels.response() || channel == ns.channels.response_for(&self.uid) {
+            if ns.response_channels.iter().any(|c| c == channel) {
                 return self.on_response(payload);
             }
         }
@@ -767,6 +771,8 @@ impl RedisAdapter {
     fn new(shared: &Arc<Shared>, handle: NamespaceHandle) -> Self {
         let channels = Channels::new(shared.options.key.clone(), handle.name());
         let ns = Arc::new(NsState {
+            request_channel: channels.request(),
+            response_channels: [channels.response(), channels.response_for(&shared.uid)],
             channels: channels.clone(),
             rooms: InMemoryAdapter::new(),
             handle,
