@@ -54,8 +54,10 @@
 //! cut down to what is used (`default-features = false`, `tokio-comp`,
 //! `connection-manager`). Its cost: pub/sub through the reconnecting
 //! types needs RESP3 (Redis 6+; the sharded adapter already needs Redis 7),
-//! and a RESP2 `PubSub` connection does not resubscribe, so the adapter
-//! will keep its own subscription set and subscribe again itself. The
+//! and a RESP2 `PubSub` connection does not resubscribe. The adapter
+//! therefore subscribes over RESP3 (whatever protocol the given client
+//! names; so it needs Redis 6 or later) through a `ConnectionManager` with
+//! automatic resubscription, and publishes through a second one. The
 //! crate pins `redis ~1.1`: 1.2 and later need Rust 1.88, above the
 //! workspace's `rust-version` (1.85). The emitter only publishes, so it
 //! takes any cloneable redis-rs async connection (`MultiplexedConnection`,
