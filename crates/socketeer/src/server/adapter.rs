@@ -84,6 +84,9 @@ pub enum ClusterOp {
     Disconnect {
         /// Which sockets.
         opts: BroadcastOptions,
+        /// Also close their underlying connections, every namespace of
+        /// their clients with them (socket.io's `disconnectSockets(true)`).
+        close: bool,
     },
     /// An event for the other servers' handlers, not for clients
     /// (`serverSideEmit` in socket.io).

@@ -80,7 +80,7 @@ impl AdapterHost for NamespaceInner {
                     target.sockets_leave(&room);
                 }
             }
-            ClusterOp::Disconnect { opts } => local(opts).disconnect_sockets(),
+            ClusterOp::Disconnect { opts, close } => local(opts).disconnect_sockets_with(close),
             ClusterOp::ServerSideEmit { event, args } => {
                 let handler = ns.inner.on_server_side.read_ok().clone();
                 if let Some(h) = handler {
@@ -412,12 +412,27 @@ impl BroadcastOperator {
 
     /// Disconnects the targeted sockets (of every server).
     pub fn disconnect_sockets(&self) {
+        self.disconnect_sockets_with(false);
+    }
+
+    /// Disconnects the targeted sockets (of every server); with `close`,
+    /// also closes their underlying connections, once the DISCONNECT
+    /// packet is sent (socket.io's `disconnectSockets(true)`; the client's
+    /// other namespaces see the transport close). Over long-polling the
+    /// DISCONNECT and close packets travel in one poll response, which
+    /// socket.io-client reports as "transport close" then "io server
+    /// disconnect" (socket.io sends them in two).
+    pub fn disconnect_sockets_with(&self, close: bool) {
         for s in self.sockets() {
             s.disconnect();
+            if close {
+                s.engine().close();
+            }
         }
         if self.clustered() {
             self.publish(ClusterOp::Disconnect {
                 opts: self.opts.clone(),
+                close,
             });
         }
     }
