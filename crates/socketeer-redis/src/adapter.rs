@@ -418,14 +418,18 @@ impl Shared {
                 opts: server_options(&opts, false),
                 rooms: rooms.iter().map(|r| Room::from(r.as_str())).collect(),
             }),
-            Request::RemoteDisconnect { opts, .. } => ns.handle.apply(ClusterOp::Disconnect {
-                opts: server_options(&opts, false),
-            }),
+            Request::RemoteDisconnect { opts, close, .. } => {
+                ns.handle.apply(ClusterOp::Disconnect {
+                    opts: server_options(&opts, false),
+                    close,
+                })
+            }
             Request::RemoteSocket {
                 request_id,
                 request_type,
                 sid,
                 room,
+                close,
                 ..
             } => {
                 let sid: SocketId = sid.as_str().into();
@@ -442,7 +446,10 @@ impl Shared {
                 let op = match request_type {
                     T::RemoteJoin => ClusterOp::Join { opts, rooms },
                     T::RemoteLeave => ClusterOp::Leave { opts, rooms },
-                    _ => ClusterOp::Disconnect { opts },
+                    _ => ClusterOp::Disconnect {
+                        opts,
+                        close: close.unwrap_or(false),
+                    },
                 };
                 ns.handle.apply(op);
                 if let Some(request_id) = request_id {
@@ -859,10 +866,10 @@ impl Adapter for RedisAdapter {
                 opts: wire_options(&opts, None),
                 rooms: rooms.iter().map(|r| r.to_string()).collect(),
             }),
-            ClusterOp::Disconnect { opts } => self.request(Request::RemoteDisconnect {
+            ClusterOp::Disconnect { opts, close } => self.request(Request::RemoteDisconnect {
                 uid,
                 opts: wire_options(&opts, None),
-                close: false,
+                close,
             }),
             ClusterOp::ServerSideEmit { event, args } => {
                 let mut data = Vec::with_capacity(args.len() + 1);

@@ -30,8 +30,7 @@
 //!   broadcasts, `fetch_sockets`, `sockets_join`/`sockets_leave`,
 //!   `disconnect_sockets`, server-side emits (with or without
 //!   acknowledgements) and broadcasts with acknowledgements
-//!   (`emit_with_ack_everywhere`). Not yet: `disconnectSockets(true)`
-//!   closes only the namespace, not the underlying connection.
+//!   (`emit_with_ack_everywhere`).
 //! - [`convert`]: the server's values to the wire's and back.
 //!
 //! # Why redis-rs

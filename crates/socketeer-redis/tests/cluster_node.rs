@@ -180,7 +180,10 @@ fn handlers(socket: Socket, name: &'static str) {
         done(ack, vec![]);
     });
     socket.on("cluster-kick", |s, args, ack| {
-        s.namespace().to(str_arg(&args, 0)).disconnect_sockets();
+        let close = args.get(1).and_then(Value::as_bool).unwrap_or(false);
+        s.namespace()
+            .to(str_arg(&args, 0))
+            .disconnect_sockets_with(close);
         done(ack, vec![]);
     });
     socket.on("ask-all", |s, args, ack| {
@@ -609,6 +612,60 @@ async fn run(node: &std::path::Path, url: &str) {
     // The others are still connected and reachable.
     c.call("n1", json!(["to-all", "still-here"])).await;
     c.expect("still-here", &["a1", "n1"], &json!([])).await;
+
+    // disconnectSockets(true) closes the connections too: Node closes a
+    // Rust server's client, Rust closes a Node server's client (socket.io
+    // sends the DISCONNECT packet first, so the clients see "io server
+    // disconnect"). Both over WebSocket: over long-polling socketeer's
+    // Engine.IO sends the DISCONNECT packet and the close packet in one
+    // poll response, which socket.io-client reports as "transport close"
+    // and then "io server disconnect" (Node sends them in two responses).
+    let spec = json!([
+        {"name": "a3", "port": port_a, "transport": "websocket", "rooms": []},
+        {"name": "n3", "port": port_n, "transport": "websocket", "rooms": []},
+    ])
+    .to_string();
+    let (mut child2, lines2) = spawn_node(node, &["cluster_clients.mjs", &spec]);
+    let ready = lines2
+        .wait_for("second clients ready", |l| l["ready"] == true)
+        .await;
+    let mut c2 = Clients {
+        stdin: child2.stdin.take().unwrap(),
+        lines: lines2,
+        next_id: 0,
+        ids: ready["ids"].clone(),
+    };
+    let a3 = c2.ids["a3"].as_str().unwrap().to_owned();
+    let n3 = c2.ids["n3"].as_str().unwrap().to_owned();
+    c2.call("n3", json!(["cluster-kick", a3, true])).await;
+    c2.lines
+        .wait_for("a3 closed", |l| {
+            l["client"] == "a3" && l.get("disconnect").is_some()
+        })
+        .await;
+    c.call("a1", json!(["cluster-kick", n3, true])).await;
+    c2.lines
+        .wait_for("n3 closed", |l| {
+            l["client"] == "n3" && l.get("disconnect").is_some()
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut gone = c2.lines.matching(|l| l.get("disconnect").is_some());
+    gone.sort_by_key(|l| l["client"].as_str().unwrap().to_owned());
+    assert_eq!(
+        gone,
+        [
+            json!({"client": "a3", "disconnect": "io server disconnect"}),
+            json!({"client": "n3", "disconnect": "io server disconnect"}),
+        ]
+    );
+    assert_eq!(
+        c.lines.matching(|l| l.get("disconnect").is_some()).len(),
+        3,
+        "a1 and n1 still connected"
+    );
+    drop(c2);
+    let _ = child2.wait().await;
     drop(c);
     let _ = child.wait().await;
 }

@@ -14,7 +14,7 @@
 //   all-rooms()                          acks the sorted io.of("/").adapter.allRooms()
 //                                        (Node only)
 //   cluster-join(room, newRoom)          io.in(room).socketsJoin(newRoom)
-//   cluster-kick(room)                   io.in(room).disconnectSockets()
+//   cluster-kick(room, close?)           io.in(room).disconnectSockets(close)
 //   peer-say(msg)                        io.serverSideEmit("peer-said", NAME, msg)
 //   ask-all(msg)                         io.timeout(5000).emit("question", msg, callback),
 //                                        acks (complete, sorted answers)
@@ -72,8 +72,9 @@ io.on("connection", (socket) => {
     io.in(room).socketsJoin(newRoom);
     done(cb);
   });
-  socket.on("cluster-kick", (room, cb) => {
-    io.in(room).disconnectSockets();
+  socket.on("cluster-kick", (room, close, cb) => {
+    if (typeof close === "function") [cb, close] = [close, false];
+    io.in(room).disconnectSockets(close);
     done(cb);
   });
   socket.on("ask-all", (msg, cb) => {
