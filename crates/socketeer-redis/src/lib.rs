@@ -24,9 +24,14 @@
 //!   (`tests/node/capture.mjs`, `tests/data/`).
 //! - [`Emitter`]: publishes into a cluster what `@socket.io/redis-emitter`
 //!   publishes, from any process.
-//!
-//! The adapter itself (plugging into the server's adapter trait) is not
-//! here yet.
+//! - [`RedisAdapter`] ([`adapter_factory`]): the server's adapter over
+//!   Redis, wire-compatible with `@socket.io/redis-adapter` 8.x
+//!   `createAdapter`, so socketeer and Node servers share rooms,
+//!   broadcasts, `fetch_sockets`, `sockets_join`/`sockets_leave`,
+//!   `disconnect_sockets`, server-side emits (with or without
+//!   acknowledgements) and broadcasts with acknowledgements
+//!   (`emit_with_ack_everywhere`).
+//! - [`convert`]: the server's values to the wire's and back.
 //!
 //! # Why redis-rs
 //!
@@ -48,8 +53,10 @@
 //! cut down to what is used (`default-features = false`, `tokio-comp`,
 //! `connection-manager`). Its cost: pub/sub through the reconnecting
 //! types needs RESP3 (Redis 6+; the sharded adapter already needs Redis 7),
-//! and a RESP2 `PubSub` connection does not resubscribe, so the adapter
-//! will keep its own subscription set and subscribe again itself. The
+//! and a RESP2 `PubSub` connection does not resubscribe. The adapter
+//! therefore subscribes over RESP3 (whatever protocol the given client
+//! names; so it needs Redis 6 or later) through a `ConnectionManager` with
+//! automatic resubscription, and publishes through a second one. The
 //! crate pins `redis ~1.1`: 1.2 and later need Rust 1.88, above the
 //! workspace's `rust-version` (1.85). The emitter only publishes, so it
 //! takes any cloneable redis-rs async connection (`MultiplexedConnection`,
@@ -57,7 +64,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod adapter;
+pub mod convert;
 mod emitter;
 pub mod wire;
 
+pub use adapter::{adapter_factory, AdapterError, RedisAdapter, RedisAdapterOptions};
 pub use emitter::{EmitError, Emitter, EmitterOptions, RESERVED_EVENTS};

@@ -11,7 +11,8 @@ use std::time::Duration;
 use common::next_text;
 use socketeer::server::{
     Adapter, AdapterFactory, BroadcastOptions, ClusterOp, InMemoryAdapter, NamespaceHandle,
-    RemoteSockets, Room, SocketId, SocketInfo, SocketIo, SocketIoConfig,
+    RemoteAck, RemoteAcks, RemoteSockets, Room, ServerCount, ServerSideAck, ServerSideAcks,
+    ServerSideAcksFuture, SocketId, SocketInfo, SocketIo, SocketIoConfig,
 };
 use socketeer::Value;
 use socketeer_ws::{connect, MaybeTlsStream, Message, WebSocketStream};
@@ -77,6 +78,59 @@ impl Adapter for LoopbackAdapter {
             .map(|s| SocketInfo { local: false, ..s })
             .collect();
         Box::pin(std::future::ready(found))
+    }
+    fn server_count(&self) -> ServerCount {
+        Box::pin(std::future::ready(self.others().len() + 1))
+    }
+    fn broadcast_with_ack(
+        &self,
+        opts: &BroadcastOptions,
+        event: &str,
+        args: &[Value],
+        timeout: Duration,
+    ) -> RemoteAcks {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for other in self.others() {
+            let (opts, event, args) = (opts.clone(), event.to_owned(), args.to_vec());
+            let (count_tx, ack_tx) = (tx.clone(), tx.clone());
+            tokio::spawn(async move {
+                other.broadcast_with_ack(
+                    opts,
+                    event,
+                    args,
+                    timeout,
+                    Box::new(move |n| {
+                        let _ = count_tx.send(RemoteAck::ClientCount(n));
+                    }),
+                    Arc::new(move |v| {
+                        let _ = ack_tx.send(RemoteAck::Ack(v));
+                    }),
+                )
+            });
+        }
+        rx
+    }
+    fn server_side_emit_with_ack(&self, event: String, args: Vec<Value>) -> ServerSideAcksFuture {
+        let others = self.others();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for other in &others {
+            let tx = tx.clone();
+            let ack = ServerSideAck::new(move |v| {
+                let _ = tx.send(v);
+            });
+            other.server_side_emit_with_ack(event.clone(), args.clone(), ack);
+        }
+        Box::pin(async move {
+            let mut acks = ServerSideAcks::default();
+            while acks.responses.len() < others.len() {
+                match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+                    Ok(Some(v)) => acks.responses.push(v),
+                    _ => return acks,
+                }
+            }
+            acks.complete = true;
+            acks
+        })
     }
 }
 
@@ -214,6 +268,47 @@ async fn two_servers_act_as_one() {
             *got.lock().unwrap(),
             vec![("b", "hello".to_owned(), vec![Value::from("from a")])]
         );
+
+        // Server-side emits with an acknowledgement: one answer per other
+        // server.
+        b.of("/").on_server_side_emit_with_ack(|event, args, ack| {
+            if let Some(ack) = ack {
+                ack.send(Value::from(format!("b got {event} {}", args.len())));
+            }
+        });
+        let answers = a.of("/").server_side_emit_with_ack("ask", vec![]).await;
+        assert_eq!(
+            answers,
+            ServerSideAcks {
+                responses: vec![Value::from("b got ask 0")],
+                complete: true
+            }
+        );
+
+        // A broadcast with acknowledgements reaches both servers' clients;
+        // each answers with its first argument doubled.
+        let asking = {
+            let a = a.clone();
+            tokio::spawn(async move {
+                a.of("/")
+                    .to("red")
+                    .timeout(Duration::from_secs(5))
+                    .emit_with_ack_everywhere("q", vec![Value::from(21)])
+                    .await
+            })
+        };
+        for ws in [&mut on_a, &mut on_b] {
+            let frame = next_text(ws).await;
+            let (id, rest) = frame
+                .strip_prefix("42")
+                .and_then(|f| f.split_once('['))
+                .expect("an event with an ack id");
+            assert_eq!(rest, r#""q",21]"#);
+            ws.send(Message::text(format!("43{id}[42]"))).await.unwrap();
+        }
+        let acks = asking.await.unwrap().unwrap();
+        assert!(acks.complete);
+        assert_eq!(acks.responses, vec![Value::from(42), Value::from(42)]);
 
         // Disconnecting from A reaches B's client.
         a.of("/").to("blue").disconnect_sockets();

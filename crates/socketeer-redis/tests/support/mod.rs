@@ -39,16 +39,7 @@ impl RedisServer {
         for _attempt in 0..5 {
             let port = free_port();
             let child = Command::new(program)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
+                .args(Self::args(port).iter())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -68,6 +59,48 @@ impl RedisServer {
             let _ = server.child.kill();
         }
         panic!("redis-server did not answer PING");
+    }
+
+    /// Kills the server (as a crash would), keeping its port.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts `program` again on the same port, after [`RedisServer::stop`],
+    /// and waits until it answers PING (10 s at most).
+    pub fn restart(&mut self, program: &Path) {
+        self.child = Command::new(program)
+            .args(Self::args(self.port).iter())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not answer PING after a restart");
+    }
+
+    fn args(port: u16) -> Vec<String> {
+        [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     }
 
     /// `redis://127.0.0.1:PORT`.

@@ -85,6 +85,9 @@ pub enum ClusterOp {
     Disconnect {
         /// Which sockets.
         opts: BroadcastOptions,
+        /// Also close their underlying connections, every namespace of
+        /// their clients with them (socket.io's `disconnectSockets(true)`).
+        close: bool,
     },
     /// An event for the other servers' handlers, not for clients
     /// (`serverSideEmit` in socket.io).
@@ -107,10 +110,86 @@ pub struct SocketInfo {
     pub rooms: Vec<Room>,
     /// Whether it is connected to this server.
     pub local: bool,
+    /// Its handshake as socket.io's `socket.handshake` object (`headers`,
+    /// `time`, `address`, `xdomain`, `issued`, `url`, `query`, `auth`),
+    /// when known: this server's sockets always, another server's when its
+    /// adapter reports it.
+    pub handshake: Option<Value>,
 }
 
 /// The future of [`Adapter::fetch_remote_sockets`].
 pub type RemoteSockets = Pin<Box<dyn Future<Output = Vec<SocketInfo>> + Send>>;
+
+/// Answers another server's server-side emit that asked for an
+/// acknowledgement (socket.io's `serverSideEmit(event, ...args, callback)`):
+/// the handler set with
+/// [`Namespace::on_server_side_emit_with_ack`](super::Namespace::on_server_side_emit_with_ack)
+/// gets one and sends its answer with it, once.
+pub struct ServerSideAck(Box<dyn FnOnce(Value) + Send>);
+
+impl ServerSideAck {
+    /// An acknowledgement that hands the answer to `answer` (the adapter
+    /// sends it back to the requesting server).
+    pub fn new(answer: impl FnOnce(Value) + Send + 'static) -> Self {
+        ServerSideAck(Box::new(answer))
+    }
+
+    /// Sends the answer to the requesting server.
+    pub fn send(self, answer: Value) {
+        (self.0)(answer)
+    }
+}
+
+impl std::fmt::Debug for ServerSideAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerSideAck")
+    }
+}
+
+/// What the other servers answered to
+/// [`Namespace::server_side_emit_with_ack`](super::Namespace::server_side_emit_with_ack).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerSideAcks {
+    /// Their answers, in the order they arrived.
+    pub responses: Vec<Value>,
+    /// Whether every other server answered in time; `false` when the
+    /// request timed out with only `responses` (socket.io then calls the
+    /// callback with an error and these).
+    pub complete: bool,
+}
+
+/// One answer of another server to a broadcast with acknowledgements
+/// ([`Adapter::broadcast_with_ack`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteAck {
+    /// How many of that server's clients got the event.
+    ClientCount(usize),
+    /// One client's answer: the first argument of its acknowledgement
+    /// (`null` if none), as socket.io passes it on.
+    Ack(Value),
+}
+
+/// The answers of the other servers to [`Adapter::broadcast_with_ack`], as
+/// they arrive; closed when no more can come.
+pub type RemoteAcks = tokio::sync::mpsc::UnboundedReceiver<RemoteAck>;
+
+/// The future of [`Adapter::server_count`].
+pub type ServerCount = Pin<Box<dyn Future<Output = usize> + Send>>;
+
+/// What the clients of every server answered to
+/// [`BroadcastOperator::emit_with_ack_everywhere`](super::BroadcastOperator::emit_with_ack_everywhere).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterAcks {
+    /// Each answering client's answer (the first argument of its
+    /// acknowledgement, `null` if none): this server's clients first.
+    pub responses: Vec<Value>,
+    /// Whether every server reported and every targeted client answered
+    /// in time (socket.io's callback then gets no error).
+    pub complete: bool,
+}
+
+/// The future of [`Adapter::server_side_emit_with_ack`].
+pub type ServerSideAcksFuture = Pin<Box<dyn Future<Output = ServerSideAcks> + Send>>;
 
 /// What an adapter may ask of the namespace it serves: how a multi-server
 /// adapter applies the other servers' operations here. The server
@@ -121,6 +200,28 @@ pub trait AdapterHost: Send + Sync + 'static {
     fn apply(self: Arc<Self>, op: ClusterOp);
     /// This server's sockets that `opts` targets.
     fn local_sockets(self: Arc<Self>, opts: &BroadcastOptions) -> Vec<SocketInfo>;
+    /// Hands another server's server-side emit that expects an answer to
+    /// this namespace's handler, with the acknowledgement that answers it
+    /// (dropped unanswered if there is no handler).
+    fn server_side_emit_with_ack(
+        self: Arc<Self>,
+        event: String,
+        args: Vec<Value>,
+        ack: ServerSideAck,
+    );
+    /// Emits, for another server, an event with acknowledgements to this
+    /// server's sockets that `opts` targets: `on_count` gets how many got
+    /// it, then `on_ack` each client's answer (its first argument) that
+    /// comes within `timeout`.
+    fn broadcast_with_ack(
+        self: Arc<Self>,
+        opts: BroadcastOptions,
+        event: String,
+        args: Vec<Value>,
+        timeout: std::time::Duration,
+        on_count: Box<dyn FnOnce(usize) + Send>,
+        on_ack: Arc<dyn Fn(Value) + Send + Sync>,
+    );
 }
 
 /// A namespace as its adapter sees it: its name and its [`AdapterHost`].
@@ -156,6 +257,33 @@ impl NamespaceHandle {
     pub fn apply(&self, op: ClusterOp) {
         if let Some(host) = self.host.upgrade() {
             host.apply(op);
+        }
+    }
+
+    /// Hands another server's server-side emit that expects an answer to
+    /// this namespace's handler; nothing once the namespace is gone.
+    pub fn server_side_emit_with_ack(&self, event: String, args: Vec<Value>, ack: ServerSideAck) {
+        if let Some(host) = self.host.upgrade() {
+            host.server_side_emit_with_ack(event, args, ack);
+        }
+    }
+
+    /// Emits, for another server, an event with acknowledgements to this
+    /// server's sockets that `opts` targets (see
+    /// [`AdapterHost::broadcast_with_ack`]); once the namespace is gone,
+    /// `on_count` gets 0.
+    pub fn broadcast_with_ack(
+        &self,
+        opts: BroadcastOptions,
+        event: String,
+        args: Vec<Value>,
+        timeout: std::time::Duration,
+        on_count: Box<dyn FnOnce(usize) + Send>,
+        on_ack: Arc<dyn Fn(Value) + Send + Sync>,
+    ) {
+        match self.host.upgrade() {
+            Some(host) => host.broadcast_with_ack(opts, event, args, timeout, on_count, on_ack),
+            None => on_count(0),
         }
     }
 
@@ -237,6 +365,36 @@ pub trait Adapter: Send + Sync + 'static {
     /// The sockets of the other servers that `opts` targets.
     fn fetch_remote_sockets(&self, _opts: &BroadcastOptions) -> RemoteSockets {
         Box::pin(std::future::ready(Vec::new()))
+    }
+
+    /// How many servers share this namespace, this one included (1 by
+    /// default).
+    fn server_count(&self) -> ServerCount {
+        Box::pin(std::future::ready(1))
+    }
+
+    /// Sends an emit with acknowledgements to the other servers (not
+    /// called for `local` ones); their client counts and their clients'
+    /// answers come on the returned receiver, for `timeout` at most. The
+    /// default (a single server): closed at once.
+    fn broadcast_with_ack(
+        &self,
+        _opts: &BroadcastOptions,
+        _event: &str,
+        _args: &[Value],
+        _timeout: std::time::Duration,
+    ) -> RemoteAcks {
+        tokio::sync::mpsc::unbounded_channel().1
+    }
+
+    /// Sends a server-side emit to the other servers and collects one
+    /// answer from each (within the adapter's request timeout). The
+    /// default, for a single server: no answers, complete.
+    fn server_side_emit_with_ack(&self, _event: String, _args: Vec<Value>) -> ServerSideAcksFuture {
+        Box::pin(std::future::ready(ServerSideAcks {
+            responses: Vec::new(),
+            complete: true,
+        }))
     }
 }
 

@@ -26,8 +26,9 @@ mod socket;
 mod state;
 
 pub use adapter::{
-    Adapter, AdapterFactory, AdapterHost, BroadcastOptions, ClusterOp, InMemoryAdapter,
-    NamespaceHandle, RemoteSockets, Room, SocketId, SocketInfo,
+    Adapter, AdapterFactory, AdapterHost, BroadcastOptions, ClusterAcks, ClusterOp,
+    InMemoryAdapter, NamespaceHandle, RemoteAck, RemoteAcks, RemoteSockets, Room, ServerCount,
+    ServerSideAck, ServerSideAcks, ServerSideAcksFuture, SocketId, SocketInfo,
 };
 pub use config::SocketIoConfig;
 pub use connection::ConnectionCore;
@@ -40,5 +41,6 @@ pub use socket::AckRequest;
 pub use socketeer_engineio::server::Body;
 pub use state::{
     AckSender, AnyHandler, ConnectionHandler, DisconnectHandler, ErrorHandler, EventHandler,
-    Handshake, Middleware, Namespace, PacketMiddleware, ServerSideHandler, Socket,
+    Handshake, Middleware, Namespace, PacketMiddleware, ServerSideAckHandler, ServerSideHandler,
+    Socket,
 };

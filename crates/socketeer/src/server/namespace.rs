@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
 use super::adapter::{
-    Adapter, AdapterHost, BroadcastOptions, ClusterOp, NamespaceHandle, Room, SocketId, SocketInfo,
+    Adapter, AdapterHost, BroadcastOptions, ClusterOp, NamespaceHandle, Room, ServerSideAck,
+    ServerSideAcks, SocketId, SocketInfo,
 };
 use super::config::SocketIoConfig;
 use super::error::ConnectError;
@@ -173,25 +174,224 @@ impl Namespace {
         }
     }
 
+    /// Sends an event to the handlers of the other servers and collects
+    /// one answer from each (set with
+    /// [`Namespace::on_server_side_emit_with_ack`]), within the adapter's
+    /// request timeout; with a single server, no answers at once.
+    pub async fn server_side_emit_with_ack(&self, event: &str, args: Vec<Value>) -> ServerSideAcks {
+        if !self.adapter().is_clustered() {
+            return ServerSideAcks {
+                responses: Vec::new(),
+                complete: true,
+            };
+        }
+        let answers = self
+            .adapter()
+            .server_side_emit_with_ack(event.to_owned(), args);
+        answers.await
+    }
+
     /// Sets the handler of events other servers send with
-    /// [`Namespace::server_side_emit`].
+    /// [`Namespace::server_side_emit`] (replacing any handler set with
+    /// [`Namespace::on_server_side_emit_with_ack`]; a server asking for an
+    /// answer gets none from this server).
     pub fn on_server_side_emit<F>(&self, handler: F)
     where
         F: Fn(&str, Vec<Value>) + Send + Sync + 'static,
+    {
+        *self.inner.on_server_side.write_ok() =
+            Some(Arc::new(move |event, args, _ack| handler(event, args)));
+    }
+
+    /// Sets the handler of events other servers send, with the
+    /// acknowledgement to answer when the sender asked for one
+    /// ([`Namespace::server_side_emit_with_ack`]); replaces the handler
+    /// set with [`Namespace::on_server_side_emit`].
+    pub fn on_server_side_emit_with_ack<F>(&self, handler: F)
+    where
+        F: Fn(&str, Vec<Value>, Option<ServerSideAck>) + Send + Sync + 'static,
     {
         *self.inner.on_server_side.write_ok() = Some(Arc::new(handler));
     }
 
     /// This server's sockets that `opts` targets.
     pub(crate) fn local_socket_infos(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
-        self.adapter()
-            .targets(opts)
-            .into_iter()
-            .map(|id| SocketInfo {
+        let ids = self.adapter().targets(opts);
+        let handshakes: Vec<Option<Value>> = {
+            let sockets = self.inner.sockets.read_ok();
+            ids.iter()
+                .map(|id| sockets.get(id).map(|s| s.inner.handshake.to_node_value()))
+                .collect()
+        };
+        ids.into_iter()
+            .zip(handshakes)
+            .map(|(id, handshake)| SocketInfo {
                 rooms: self.adapter().socket_rooms(&id),
                 id,
                 local: true,
+                handshake,
             })
             .collect()
+    }
+}
+
+impl Handshake {
+    /// As socket.io's `socket.handshake` object: `headers` (lower-case
+    /// names; repeated headers joined with `", "`), `time` (as JavaScript's
+    /// `Date.prototype.toString`, in UTC), `address`, `xdomain` (whether
+    /// the request had an `Origin`), `issued` (milliseconds since the
+    /// epoch), `url`, `query` (decoded; a repeated key gives an array) and
+    /// `auth`. socket.io's `secure` is left out: the handshake does not
+    /// record whether the connection was TLS.
+    pub fn to_node_value(&self) -> Value {
+        let mut headers = crate::Map::new();
+        for name in self.headers.keys() {
+            let joined: Vec<&str> = self
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            headers.insert(name.as_str().to_owned(), Value::from(joined.join(", ")));
+        }
+        let mut query = crate::Map::new();
+        for pair in self.query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (k, v) = (decode_component(k), Value::from(decode_component(v)));
+            match query.get_mut(&k) {
+                Some(Value::Array(a)) => a.push(v),
+                Some(first) => *first = Value::Array(vec![std::mem::take(first), v]),
+                None => {
+                    query.insert(k, v);
+                }
+            }
+        }
+        let millis = self
+            .issued
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut o = crate::Map::new();
+        o.insert("headers".into(), Value::Object(headers));
+        o.insert("time".into(), Value::from(js_date_string(millis / 1000)));
+        o.insert(
+            "address".into(),
+            self.address
+                .map(|a| Value::from(a.ip().to_string()))
+                .unwrap_or(Value::Null),
+        );
+        o.insert(
+            "xdomain".into(),
+            Value::Bool(self.headers.contains_key(http::header::ORIGIN)),
+        );
+        o.insert("issued".into(), Value::from(millis));
+        o.insert("url".into(), Value::from(self.url.clone()));
+        o.insert("query".into(), Value::Object(query));
+        o.insert("auth".into(), self.auth.clone());
+        Value::Object(o)
+    }
+}
+
+/// A query string component, `+` and `%XX` decoded (invalid UTF-8 replaced).
+fn decode_component(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `secs` since the epoch as JavaScript's `Date.prototype.toString` writes
+/// it in UTC: `Sun Dec 06 2026 02:30:26 GMT+0000 (Coordinated Universal Time)`.
+fn js_date_string(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {:02} {} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshakes_in_socket_io_shape() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("x-a", "1".parse().unwrap());
+        headers.append("x-a", "2".parse().unwrap());
+        headers.insert("origin", "http://example".parse().unwrap());
+        let h = Handshake {
+            auth: Value::Object(Default::default()),
+            headers: Arc::new(headers),
+            query: "EIO=4&transport=polling&k=a%20b&k=c".into(),
+            url: "/socket.io/?EIO=4&transport=polling&k=a%20b&k=c".into(),
+            address: Some("127.0.0.1:5000".parse().unwrap()),
+            issued: std::time::UNIX_EPOCH + Duration::from_millis(1_796_524_226_123),
+        };
+        let v = h.to_node_value();
+        let expected: Value = serde_json::json!({
+            "headers": {"x-a": "1, 2", "origin": "http://example"},
+            "time": "Sun Dec 06 2026 02:30:26 GMT+0000 (Coordinated Universal Time)",
+            "address": "127.0.0.1",
+            "xdomain": true,
+            "issued": 1_796_524_226_123u64,
+            "url": "/socket.io/?EIO=4&transport=polling&k=a%20b&k=c",
+            "query": {"EIO": "4", "transport": "polling", "k": ["a b", "c"]},
+            "auth": {},
+        })
+        .into();
+        assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn javascript_dates_and_query_components() {
+        assert_eq!(
+            js_date_string(1_796_524_226),
+            "Sun Dec 06 2026 02:30:26 GMT+0000 (Coordinated Universal Time)"
+        );
+        assert_eq!(
+            js_date_string(0),
+            "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)"
+        );
+        assert_eq!(decode_component("a%20b+c%2"), "a b c%2");
+        assert_eq!(decode_component("%C3%A9%zzé%"), "é%zzé%");
     }
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::adapter::{AdapterHost, BroadcastOptions, ClusterOp, Room, SocketInfo};
+use super::adapter::{
+    AdapterHost, BroadcastOptions, ClusterAcks, ClusterOp, RemoteAck, Room, ServerSideAck,
+    SocketInfo,
+};
 use super::error::{AckError, EmitError};
 use super::state::{Namespace, NamespaceInner, Socket};
 use crate::packet::EncodedMessage;
@@ -78,11 +81,11 @@ impl AdapterHost for NamespaceInner {
                     target.sockets_leave(&room);
                 }
             }
-            ClusterOp::Disconnect { opts } => local(opts).disconnect_sockets(),
+            ClusterOp::Disconnect { opts, close } => local(opts).disconnect_sockets_with(close),
             ClusterOp::ServerSideEmit { event, args } => {
                 let handler = ns.inner.on_server_side.read_ok().clone();
                 if let Some(h) = handler {
-                    h(&event, args);
+                    h(&event, args, None);
                 }
             }
         }
@@ -91,7 +94,65 @@ impl AdapterHost for NamespaceInner {
     fn local_sockets(self: Arc<Self>, opts: &BroadcastOptions) -> Vec<SocketInfo> {
         Namespace { inner: self }.local_socket_infos(opts)
     }
+
+    fn server_side_emit_with_ack(
+        self: Arc<Self>,
+        event: String,
+        args: Vec<Value>,
+        ack: ServerSideAck,
+    ) {
+        let handler = self.on_server_side.read_ok().clone();
+        if let Some(h) = handler {
+            h(&event, args, Some(ack));
+        }
+    }
+
+    fn broadcast_with_ack(
+        self: Arc<Self>,
+        mut opts: BroadcastOptions,
+        event: String,
+        args: Vec<Value>,
+        timeout: Duration,
+        on_count: Box<dyn FnOnce(usize) + Send>,
+        on_ack: Arc<dyn Fn(Value) + Send + Sync>,
+    ) {
+        opts.local = true;
+        let target =
+            BroadcastOperator::with_options(Namespace { inner: self }, opts).timeout(timeout);
+        let sent = match target.send_with_ack(&event, &args) {
+            Ok(sent) => sent,
+            Err(e) => {
+                tracing::warn!(error = %e, "another server's broadcast with acknowledgements could not be encoded");
+                return on_count(0);
+            }
+        };
+        let waiting: Vec<(Socket, AckReceiver, u64)> = sent
+            .into_iter()
+            .filter_map(|(s, rx)| rx.map(|(rx, id)| (s, rx, id)))
+            .collect();
+        on_count(waiting.len());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (socket, rx, id) in waiting {
+            let on_ack = on_ack.clone();
+            runtime.spawn(async move {
+                match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(Ok(answer))) => on_ack(answer.into_iter().next().unwrap_or_default()),
+                    Ok(_) => {}
+                    Err(_) => socket.forget_ack(id),
+                }
+            });
+        }
+    }
 }
+
+/// The receiver of one socket's acknowledgement.
+type AckReceiver = tokio::sync::oneshot::Receiver<Result<Vec<Value>, AckError>>;
+/// A socket an event with an ack id went to, with the receiver of its
+/// answer and the ack id (`None` if the send failed).
+type Sent = (Socket, Option<(AckReceiver, u64)>);
 
 /// Chooses the sockets a broadcast reaches, then emits to them. The
 /// packet is encoded once; each recipient gets a reference to the same
@@ -222,16 +283,12 @@ impl BroadcastOperator {
         Ok(self.deliver(&msg))
     }
 
-    /// Emits with one ack id to every targeted socket and collects each
-    /// answer (or its error) within the timeout (default: the namespace's).
-    pub async fn emit_with_ack(
-        &self,
-        event: &str,
-        args: Vec<Value>,
-    ) -> Result<Vec<(Socket, Result<Vec<Value>, AckError>)>, EmitError> {
+    /// Sends the event with one ack id to every targeted socket of this
+    /// server: each socket with the receiver of its answer and the ack id,
+    /// or `None` if the send failed.
+    fn send_with_ack(&self, event: &str, args: &[Value]) -> Result<Vec<Sent>, EmitError> {
         let id = self.ns.next_ack_id();
-        let msg = EncodedMessage::event(self.ns.name(), event, Some(id), &args)?;
-        let timeout = self.timeout.unwrap_or(self.ns.ack_timeout());
+        let msg = EncodedMessage::event(self.ns.name(), event, Some(id), args)?;
         let mut waiting = Vec::new();
         for socket in self.sockets() {
             let rx = socket.register_ack(id);
@@ -239,15 +296,29 @@ impl BroadcastOperator {
                 socket.forget_ack(id);
                 waiting.push((socket, None));
             } else {
-                waiting.push((socket, Some(rx)));
+                waiting.push((socket, Some((rx, id))));
             }
         }
+        Ok(waiting)
+    }
+
+    /// Emits with one ack id to every targeted socket (of this server) and
+    /// collects each answer (or its error) within the timeout (default: the
+    /// namespace's); [`BroadcastOperator::emit_with_ack_everywhere`] reaches
+    /// every server's.
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<(Socket, Result<Vec<Value>, AckError>)>, EmitError> {
+        let timeout = self.timeout.unwrap_or(self.ns.ack_timeout());
+        let waiting = self.send_with_ack(event, &args)?;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut out = Vec::with_capacity(waiting.len());
         for (socket, rx) in waiting {
             let result = match rx {
                 None => Err(AckError::EmitFailed),
-                Some(rx) => match tokio::time::timeout_at(deadline, rx).await {
+                Some((rx, id)) => match tokio::time::timeout_at(deadline, rx).await {
                     Ok(Ok(r)) => r,
                     Ok(Err(_)) => Err(AckError::Disconnected),
                     Err(_) => {
@@ -259,6 +330,64 @@ impl BroadcastOperator {
             out.push((socket, result));
         }
         Ok(out)
+    }
+
+    /// Emits with acknowledgements to the targeted sockets of every server
+    /// (socket.io's `io.timeout(ms).emit(event, ...args, callback)` with a
+    /// multi-server adapter) and collects each client's answer (the first
+    /// argument of its acknowledgement) within the timeout (default: the
+    /// namespace's ack timeout). `complete` says whether every server
+    /// reported and every targeted client answered in time.
+    pub async fn emit_with_ack_everywhere(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+    ) -> Result<ClusterAcks, EmitError> {
+        let timeout = self.timeout.unwrap_or(self.ns.ack_timeout());
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (servers, mut remote) = if self.clustered() {
+            let adapter = self.ns.adapter();
+            let count = adapter.server_count();
+            let remote = adapter.broadcast_with_ack(&self.opts, event, &args, timeout);
+            let servers = tokio::time::timeout_at(deadline, count).await.unwrap_or(1);
+            (servers, Some(remote))
+        } else {
+            (1, None)
+        };
+        let local = self.emit_with_ack(event, args);
+        let remote = async {
+            let mut answers = Vec::new();
+            let Some(rx) = remote.as_mut() else {
+                return (answers, true);
+            };
+            let (mut reported, mut expected) = (0usize, 0usize);
+            while reported + 1 < servers || answers.len() < expected {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(RemoteAck::ClientCount(n))) => {
+                        reported += 1;
+                        expected += n;
+                    }
+                    Ok(Some(RemoteAck::Ack(v))) => answers.push(v),
+                    Ok(None) | Err(_) => return (answers, false),
+                }
+            }
+            (answers, true)
+        };
+        let (local, (remote, remote_complete)) = tokio::join!(local, remote);
+        let mut acks = ClusterAcks {
+            responses: Vec::new(),
+            complete: remote_complete,
+        };
+        for (_, result) in local? {
+            match result {
+                Ok(args) => acks
+                    .responses
+                    .push(args.into_iter().next().unwrap_or_default()),
+                Err(_) => acks.complete = false,
+            }
+        }
+        acks.responses.extend(remote);
+        Ok(acks)
     }
 
     /// Makes the targeted sockets (of every server) join rooms.
@@ -290,12 +419,27 @@ impl BroadcastOperator {
 
     /// Disconnects the targeted sockets (of every server).
     pub fn disconnect_sockets(&self) {
+        self.disconnect_sockets_with(false);
+    }
+
+    /// Disconnects the targeted sockets (of every server); with `close`,
+    /// also closes their underlying connections, once the DISCONNECT
+    /// packet is sent (socket.io's `disconnectSockets(true)`; the client's
+    /// other namespaces see the transport close). Over long-polling the
+    /// DISCONNECT and close packets travel in one poll response, which
+    /// socket.io-client reports as "transport close" then "io server
+    /// disconnect" (socket.io sends them in two).
+    pub fn disconnect_sockets_with(&self, close: bool) {
         for s in self.sockets() {
             s.disconnect();
+            if close {
+                s.engine().close();
+            }
         }
         if self.clustered() {
             self.publish(ClusterOp::Disconnect {
                 opts: self.opts.clone(),
+                close,
             });
         }
     }

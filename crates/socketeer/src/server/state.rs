@@ -13,7 +13,7 @@ use http::HeaderMap;
 use socketeer_engineio::server::Socket as EngineSocket;
 use tokio::sync::oneshot;
 
-use super::adapter::{Adapter, SocketId};
+use super::adapter::{Adapter, ServerSideAck, SocketId};
 use super::error::{AckError, ConnectError, DisconnectReason, MiddlewareError};
 use super::recovery::RecoveryStore;
 use crate::Value;
@@ -44,6 +44,10 @@ pub type ConnectionHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 /// A handler of events other servers send with
 /// [`Namespace::server_side_emit`].
 pub type ServerSideHandler = Arc<dyn Fn(&str, Vec<Value>) + Send + Sync>;
+/// A handler of events other servers send, which may answer: the
+/// acknowledgement is there when the sending server asked for one
+/// ([`Namespace::server_side_emit_with_ack`]).
+pub type ServerSideAckHandler = Arc<dyn Fn(&str, Vec<Value>, Option<ServerSideAck>) + Send + Sync>;
 
 /// An event handler: the socket, the arguments, and an acknowledgement
 /// callback when the client asked for one.
@@ -65,7 +69,7 @@ pub(crate) struct NamespaceInner {
     pub(crate) adapter: Box<dyn Adapter>,
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
     pub(crate) on_connection: RwLock<Option<ConnectionHandler>>,
-    pub(crate) on_server_side: RwLock<Option<ServerSideHandler>>,
+    pub(crate) on_server_side: RwLock<Option<ServerSideAckHandler>>,
     pub(crate) ack_ids: AtomicU64,
     pub(crate) ack_timeout: Duration,
     pub(crate) recovery: Option<Mutex<RecoveryStore>>,
