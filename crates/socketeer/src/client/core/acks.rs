@@ -1,6 +1,8 @@
 //! Acknowledgement bookkeeping: the [`AckToken`] the application holds,
-//! and what a namespace remembers of each acknowledgement it awaits.
+//! what a namespace remembers of each acknowledgement it awaits, and the
+//! `AckTimers` of their deadlines.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 /// Identifies an acknowledgement the application waits for; given back in
@@ -17,4 +19,42 @@ pub(super) enum AckKind {
 pub(super) struct PendingAck {
     pub(super) kind: AckKind,
     pub(super) deadline: Option<Instant>,
+}
+
+/// The deadlines of awaited acknowledgements, across namespaces, soonest
+/// first: (when, namespace index, ack id).
+#[derive(Debug, Default)]
+pub(super) struct AckTimers(BTreeSet<(Instant, usize, u64)>);
+
+impl AckTimers {
+    pub(super) fn insert(&mut self, at: Instant, nsp: usize, id: u64) {
+        self.0.insert((at, nsp, id));
+    }
+
+    /// Forgets the timer of an acknowledgement with this `deadline`, if any.
+    pub(super) fn cancel(&mut self, deadline: Option<Instant>, nsp: usize, id: u64) {
+        if let Some(d) = deadline {
+            self.0.remove(&(d, nsp, id));
+        }
+    }
+
+    /// The soonest deadline.
+    pub(super) fn next(&self) -> Option<Instant> {
+        self.0.first().map(|t| t.0)
+    }
+
+    /// Removes and returns the soonest timer due at `now`: (namespace
+    /// index, ack id).
+    pub(super) fn pop_due(&mut self, now: Instant) -> Option<(usize, u64)> {
+        let &(at, nsp, id) = self.0.first()?;
+        if at > now {
+            return None;
+        }
+        self.0.pop_first();
+        Some((nsp, id))
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
 }

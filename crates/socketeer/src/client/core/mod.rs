@@ -23,7 +23,7 @@
 //! # Ok::<(), socketeer::client::EmitError>(())
 //! ```
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use socketeer_engineio::Payload;
 
-use self::acks::{AckKind, PendingAck};
+use self::acks::{AckKind, AckTimers, PendingAck};
 use self::namespace::{Buffered, Nsp, Queued};
 use super::backoff::{Backoff, Rng};
 use crate::packet::{
@@ -48,6 +48,7 @@ mod output;
 pub use self::acks::AckToken;
 pub use self::errors::{AckError, ConnectError, DisconnectReason, EmitError};
 pub use self::options::{Auth, EmitFlags, ManagerConfig, SocketOptions};
+use self::output::Outbox;
 pub use self::output::{Event, Output};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +80,8 @@ pub struct ManagerCore {
     nsps: Vec<Nsp>,
     by_name: HashMap<Arc<str>, usize>,
     decoder: Decoder,
-    /// Ack deadlines: (when, namespace index, ack id).
-    timers: BTreeSet<(Instant, usize, u64)>,
-    out: VecDeque<Output>,
-    out_transmits: usize,
+    timers: AckTimers,
+    out: Outbox,
     next_token: AckToken,
 }
 
@@ -119,9 +118,8 @@ impl ManagerCore {
             nsps: Vec::new(),
             by_name: HashMap::new(),
             decoder,
-            timers: BTreeSet::new(),
-            out: VecDeque::new(),
-            out_transmits: 0,
+            timers: AckTimers::default(),
+            out: Outbox::default(),
             next_token: 0,
         }
     }
@@ -200,33 +198,21 @@ impl ManagerCore {
 
     /// The next output, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
-        let o = self.out.pop_front()?;
-        if matches!(o, Output::Transmit(_)) {
-            self.out_transmits = self.out_transmits.saturating_sub(1);
-        }
-        Some(o)
+        self.out.pop()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.reconnect_at,
-            self.open_deadline,
-            self.timers.first().map(|t| t.0),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.reconnect_at, self.open_deadline, self.timers.next()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs what is due at `now`: acknowledgement timeouts, a connection
     /// attempt that takes too long, the next reconnection attempt.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(at, idx, id)) = self.timers.first() {
-            if at > now {
-                break;
-            }
-            self.timers.pop_first();
+        while let Some((idx, id)) = self.timers.pop_due(now) {
             let Some(ack) = self.nsps.get_mut(idx).and_then(|n| n.acks.remove(&id)) else {
                 continue;
             };
@@ -235,7 +221,7 @@ impl ManagerCore {
                     if let Some(n) = self.nsps.get_mut(idx) {
                         n.send_buffer.retain(|b| b.ack_id != Some(id));
                     }
-                    self.event(Event::Ack {
+                    self.out.event(Event::Ack {
                         token,
                         result: Err(AckError::Timeout),
                     });
@@ -244,7 +230,7 @@ impl ManagerCore {
             }
         }
         if self.ready == Ready::Opening && self.open_deadline.is_some_and(|d| d <= now) {
-            self.push(Output::Close);
+            self.out.push(Output::Close);
             self.on_open_error("timeout", now);
         }
         if self.reconnect_at.is_some_and(|at| at <= now) {
@@ -252,26 +238,9 @@ impl ManagerCore {
             if self.skip_reconnect {
                 return;
             }
-            self.event(Event::ReconnectAttempt(self.backoff.attempts()));
+            self.out
+                .event(Event::ReconnectAttempt(self.backoff.attempts()));
             self.open(now);
-        }
-    }
-
-    fn push(&mut self, o: Output) {
-        if matches!(o, Output::Transmit(_)) {
-            self.out_transmits += 1;
-        }
-        self.out.push_back(o);
-    }
-
-    fn event(&mut self, e: Event) {
-        self.out.push_back(Output::Event(e));
-    }
-
-    fn transmit(&mut self, packet: &Packet) {
-        match packet.encode_message() {
-            Ok(m) => self.push(Output::Transmit(m)),
-            Err(e) => tracing::warn!(error = %e, "cannot encode packet; dropped"),
         }
     }
 
@@ -349,7 +318,7 @@ impl ManagerCore {
         self.ready = Ready::Opening;
         self.skip_reconnect = false;
         self.open_deadline = self.config.timeout.map(|t| now + t);
-        self.push(Output::Open);
+        self.out.push(Output::Open);
     }
 
     fn send_connect(&mut self, idx: usize) {
@@ -366,7 +335,7 @@ impl ManagerCore {
             data = Some(m);
         }
         let packet = Packet::connect(n.name.to_string(), data.map(Value::Object));
-        self.transmit(&packet);
+        self.out.transmit(&packet);
     }
 
     /// Emits `event` with `args` on `nsp`. Sent at once when the namespace
@@ -391,7 +360,7 @@ impl ManagerCore {
         let max = self.config.max_buffered;
         let max_acks = self.config.max_pending_acks;
         let open = self.ready == Ready::Open;
-        let out_full = self.out_transmits >= max;
+        let out_full = self.out.transmits() >= max;
         let token = flags.ack.then_some(self.next_token);
         let Some(n) = self.nsps.get_mut(idx) else {
             return Err(EmitError::UnknownNamespace(nsp.to_owned()));
@@ -427,7 +396,7 @@ impl ManagerCore {
             // writable; an ack will never come.
             if let Some(token) = token {
                 self.next_token += 1;
-                self.event(Event::Ack {
+                self.out.event(Event::Ack {
                     token,
                     result: Err(AckError::Disconnected),
                 });
@@ -455,11 +424,11 @@ impl ManagerCore {
                 },
             );
             if let Some(d) = deadline {
-                self.timers.insert((d, idx, id));
+                self.timers.insert(d, idx, id);
             }
         }
         if send_now {
-            self.push(Output::Transmit(msg));
+            self.out.push(Output::Transmit(msg));
         } else {
             n.send_buffer.push_back(Buffered { msg, ack_id });
         }
@@ -476,12 +445,10 @@ impl ManagerCore {
                 .iter_mut()
                 .find(|(_, a)| matches!(a.kind, AckKind::User(t) if t == token));
             if let Some((&id, ack)) = found {
-                if let Some(d) = ack.deadline {
-                    self.timers.remove(&(d, idx, id));
-                }
+                self.timers.cancel(ack.deadline, idx, id);
                 let d = since + timeout;
                 ack.deadline = Some(d);
-                self.timers.insert((d, idx, id));
+                self.timers.insert(d, idx, id);
                 return;
             }
             let Some(q) = n.queue.iter_mut().find(|q| q.token == Some(token)) else {
@@ -495,12 +462,10 @@ impl ManagerCore {
                     .iter_mut()
                     .find(|(_, a)| matches!(a.kind, AckKind::Queue(x) if x == qid));
                 if let Some((&id, ack)) = in_flight {
-                    if let Some(d) = ack.deadline {
-                        self.timers.remove(&(d, idx, id));
-                    }
+                    self.timers.cancel(ack.deadline, idx, id);
                     let d = since + timeout;
                     ack.deadline = Some(d);
-                    self.timers.insert((d, idx, id));
+                    self.timers.insert(d, idx, id);
                 }
             }
             return;
@@ -513,7 +478,7 @@ impl ManagerCore {
             return Err(EmitError::Closed);
         }
         let msg = Packet::ack(nsp.to_owned(), id, args).encode_message()?;
-        self.push(Output::Transmit(msg));
+        self.out.push(Output::Transmit(msg));
         Ok(())
     }
 
@@ -527,7 +492,7 @@ impl ManagerCore {
         let was_connected = n.connected;
         if was_connected {
             let p = Packet::disconnect(n.name.to_string());
-            self.transmit(&p);
+            self.out.transmit(&p);
         }
         self.nsp_close(idx, DisconnectReason::IoClientDisconnect, now);
         self.destroy(idx, now);
@@ -551,7 +516,7 @@ impl ManagerCore {
             let queue: Vec<Queued> = n.queue.drain(..).collect();
             for a in acks {
                 if let AckKind::User(token) = a.kind {
-                    self.event(Event::Ack {
+                    self.out.event(Event::Ack {
                         token,
                         result: Err(AckError::Closed),
                     });
@@ -559,7 +524,7 @@ impl ManagerCore {
             }
             for q in queue {
                 if let Some(token) = q.token {
-                    self.event(Event::Ack {
+                    self.out.event(Event::Ack {
                         token,
                         result: Err(AckError::Closed),
                     });
@@ -590,7 +555,7 @@ impl ManagerCore {
             let attempt = self.backoff.attempts();
             self.reconnecting = false;
             self.backoff.reset();
-            self.event(Event::Reconnect(attempt));
+            self.out.event(Event::Reconnect(attempt));
         }
     }
 
@@ -607,7 +572,7 @@ impl ManagerCore {
             };
             if n.active && !n.connected {
                 let nsp = n.name.clone();
-                self.event(Event::ConnectError {
+                self.out.event(Event::ConnectError {
                     nsp,
                     error: ConnectError::new(error),
                 });
@@ -616,7 +581,7 @@ impl ManagerCore {
         if self.reconnecting {
             self.reconnecting = false;
             self.reconnect(now);
-            self.event(Event::ReconnectError(error.to_owned()));
+            self.out.event(Event::ReconnectError(error.to_owned()));
         } else if self.config.reconnection && self.backoff.attempts() == 0 {
             self.reconnect(now);
         }
@@ -678,7 +643,7 @@ impl ManagerCore {
                 let sid = p.data.as_ref().and_then(|d| d.get("sid")?.as_str());
                 let Some(sid) = sid.map(str::to_owned) else {
                     let nsp = n.name.clone();
-                    self.event(Event::ConnectError {
+                    self.out.event(Event::ConnectError {
                         nsp,
                         error: ConnectError::new("invalid CONNECT packet: no sid"),
                     });
@@ -701,10 +666,10 @@ impl ManagerCore {
                     self.deliver(idx, event, args, ack_id);
                 }
                 for b in buffered {
-                    self.push(Output::Transmit(b.msg));
+                    self.out.push(Output::Transmit(b.msg));
                 }
                 self.drain_queue(idx, true, now);
-                self.event(Event::Connect {
+                self.out.event(Event::Connect {
                     nsp,
                     sid,
                     recovered,
@@ -735,15 +700,13 @@ impl ManagerCore {
                 let Some(ack) = n.acks.remove(&id) else {
                     return;
                 };
-                if let Some(d) = ack.deadline {
-                    self.timers.remove(&(d, idx, id));
-                }
+                self.timers.cancel(ack.deadline, idx, id);
                 let args = match p.data {
                     Some(Value::Array(a)) => a,
                     _ => Vec::new(),
                 };
                 match ack.kind {
-                    AckKind::User(token) => self.event(Event::Ack {
+                    AckKind::User(token) => self.out.event(Event::Ack {
                         token,
                         result: Ok(args),
                     }),
@@ -768,7 +731,7 @@ impl ManagerCore {
                 };
                 let nsp = n.name.clone();
                 self.destroy(idx, now);
-                self.event(Event::ConnectError { nsp, error });
+                self.out.event(Event::ConnectError { nsp, error });
             }
             PacketType::BinaryEvent | PacketType::BinaryAck => {}
         }
@@ -788,7 +751,7 @@ impl ManagerCore {
             }
         }
         let nsp = n.name.clone();
-        self.event(Event::Message {
+        self.out.event(Event::Message {
             nsp,
             event,
             args,
@@ -818,18 +781,16 @@ impl ManagerCore {
         let mut failed = Vec::new();
         for id in gone {
             if let Some(a) = n.acks.remove(&id) {
-                if let Some(d) = a.deadline {
-                    self.timers.remove(&(d, idx, id));
-                }
+                self.timers.cancel(a.deadline, idx, id);
                 failed.push(a);
             }
         }
         if was_connected {
-            self.event(Event::Disconnect { nsp, reason });
+            self.out.event(Event::Disconnect { nsp, reason });
         }
         for a in failed {
             match a.kind {
-                AckKind::User(token) => self.event(Event::Ack {
+                AckKind::User(token) => self.out.event(Event::Ack {
                     token,
                     result: Err(AckError::Disconnected),
                 }),
@@ -871,7 +832,7 @@ impl ManagerCore {
 
     fn closed(&mut self, reason: DisconnectReason, ask_close: bool, now: Instant) {
         if ask_close {
-            self.push(Output::Close);
+            self.out.push(Output::Close);
         }
         self.decoder.reset();
         self.backoff.reset();
@@ -894,7 +855,7 @@ impl ManagerCore {
         let limit = self.config.reconnection_attempts.unwrap_or(u32::MAX);
         if self.backoff.attempts() >= limit {
             self.backoff.reset();
-            self.event(Event::ReconnectFailed);
+            self.out.event(Event::ReconnectFailed);
             self.reconnecting = false;
         } else {
             let delay = self.backoff.duration(self.rng.next_f64());
@@ -935,9 +896,7 @@ impl ManagerCore {
             .collect();
         for (i, d) in stale {
             n.acks.remove(&i);
-            if let Some(d) = d {
-                self.timers.remove(&(d, idx, i));
-            }
+            self.timers.cancel(d, idx, i);
         }
         let Ok(msg) = msg else {
             // Checked when queued; cannot happen.
@@ -953,9 +912,9 @@ impl ManagerCore {
             );
         }
         if let Some(d) = deadline {
-            self.timers.insert((d, idx, id));
+            self.timers.insert(d, idx, id);
         }
-        self.push(Output::Transmit(msg));
+        self.out.push(Output::Transmit(msg));
     }
 
     fn queue_result(
@@ -984,7 +943,7 @@ impl ManagerCore {
         if done {
             let token = n.queue.pop_front().and_then(|q| q.token);
             if let Some(token) = token {
-                self.event(Event::Ack { token, result });
+                self.out.event(Event::Ack { token, result });
             }
         }
         self.drain_queue(idx, false, now);

@@ -1,11 +1,13 @@
-//! What the core gives back: [`Output`]s for the driver, and among them
-//! the [`Event`]s for the application.
+//! What the core gives back: [`Output`]s for the driver, among them the
+//! [`Event`]s for the application, and the `Outbox` that holds them
+//! until polled.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::acks::AckToken;
 use super::errors::{AckError, ConnectError, DisconnectReason};
-use crate::packet::EncodedMessage;
+use crate::packet::{EncodedMessage, Packet};
 use crate::value::Value;
 
 /// What the core asks the driver to do, or tells the application.
@@ -80,4 +82,48 @@ pub enum Event {
     /// Reconnection gave up after
     /// [`ManagerConfig::reconnection_attempts`](super::ManagerConfig::reconnection_attempts).
     ReconnectFailed,
+}
+
+/// The outputs not yet polled, in order, with a count of the transmits
+/// among them (bounded by [`ManagerConfig::max_buffered`](super::ManagerConfig::max_buffered)).
+#[derive(Debug, Default)]
+pub(super) struct Outbox {
+    queue: VecDeque<Output>,
+    transmits: usize,
+}
+
+impl Outbox {
+    /// The next output, in order.
+    pub(super) fn pop(&mut self) -> Option<Output> {
+        let o = self.queue.pop_front()?;
+        if matches!(o, Output::Transmit(_)) {
+            self.transmits = self.transmits.saturating_sub(1);
+        }
+        Some(o)
+    }
+
+    pub(super) fn push(&mut self, o: Output) {
+        if matches!(o, Output::Transmit(_)) {
+            self.transmits += 1;
+        }
+        self.queue.push_back(o);
+    }
+
+    pub(super) fn event(&mut self, e: Event) {
+        self.queue.push_back(Output::Event(e));
+    }
+
+    /// Queues `packet` for writing (dropped, with a warning, if it cannot
+    /// be encoded).
+    pub(super) fn transmit(&mut self, packet: &Packet) {
+        match packet.encode_message() {
+            Ok(m) => self.push(Output::Transmit(m)),
+            Err(e) => tracing::warn!(error = %e, "cannot encode packet; dropped"),
+        }
+    }
+
+    /// How many transmits wait to be polled.
+    pub(super) fn transmits(&self) -> usize {
+        self.transmits
+    }
 }
