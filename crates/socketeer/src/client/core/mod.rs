@@ -23,7 +23,7 @@
 //! # Ok::<(), socketeer::client::EmitError>(())
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,13 +37,15 @@ use super::backoff::{Backoff, Rng};
 use crate::packet::{
     is_reserved_event, DecodeError, Decoder, DecoderConfig, EncodedMessage, Packet, PacketType,
 };
-use crate::value::{Map, Value};
+use crate::value::Value;
 
 mod acks;
 mod errors;
 mod namespace;
 mod options;
 mod output;
+mod retry;
+mod session;
 
 pub use self::acks::AckToken;
 pub use self::errors::{AckError, ConnectError, DisconnectReason, EmitError};
@@ -226,7 +228,17 @@ impl ManagerCore {
                         result: Err(AckError::Timeout),
                     });
                 }
-                AckKind::Queue(qid) => self.queue_result(idx, qid, Err(AckError::Timeout), now),
+                AckKind::Queue(qid) => {
+                    if let Some(n) = self.nsps.get_mut(idx) {
+                        n.queue_result(
+                            qid,
+                            Err(AckError::Timeout),
+                            now,
+                            &mut self.timers,
+                            &mut self.out,
+                        );
+                    }
+                }
             }
         }
         if self.ready == Ready::Opening && self.open_deadline.is_some_and(|d| d <= now) {
@@ -288,23 +300,8 @@ impl ManagerCore {
             Some(&i) => i,
             None => {
                 let name: Arc<str> = Arc::from(nsp);
-                self.nsps.push(Nsp {
-                    name: name.clone(),
-                    opts,
-                    active: false,
-                    connected: false,
-                    sid: None,
-                    pid: None,
-                    last_offset: None,
-                    recovered: false,
-                    next_ack: 0,
-                    acks: HashMap::new(),
-                    send_buffer: VecDeque::new(),
-                    receive_buffer: VecDeque::new(),
-                    queue: VecDeque::new(),
-                    queue_seq: 0,
-                });
-                let i = self.nsps.len() - 1;
+                let i = self.nsps.len();
+                self.nsps.push(Nsp::new(i, name.clone(), opts));
                 self.by_name.insert(name, i);
                 i
             }
@@ -323,19 +320,7 @@ impl ManagerCore {
 
     fn send_connect(&mut self, idx: usize) {
         let Some(n) = self.nsps.get(idx) else { return };
-        let mut data = n.opts.auth.get();
-        if let Some(pid) = &n.pid {
-            let mut m = Map::new();
-            m.insert("pid".into(), Value::from(pid.as_str()));
-            if let Some(offset) = &n.last_offset {
-                m.insert("offset".into(), Value::from(offset.as_str()));
-            }
-            // The auth payload's own keys win, as in socket.io-client.
-            m.extend(data.take().unwrap_or_default());
-            data = Some(m);
-        }
-        let packet = Packet::connect(n.name.to_string(), data.map(Value::Object));
-        self.out.transmit(&packet);
+        self.out.transmit(&n.connect_packet());
     }
 
     /// Emits `event` with `args` on `nsp`. Sent at once when the namespace
@@ -368,26 +353,11 @@ impl ManagerCore {
         let timeout = flags.timeout.or(n.opts.ack_timeout);
 
         if n.retries().is_some() && !flags.volatile {
-            if n.queue.len() >= max {
-                return Err(EmitError::BufferFull);
-            }
-            // Encoded once here to report bad input now.
-            EncodedMessage::event(&n.name, event, Some(0), &args)?;
-            let qid = n.queue_seq;
-            n.queue_seq += 1;
-            n.queue.push_back(Queued {
-                qid,
-                event: event.to_owned(),
-                args,
-                token,
-                timeout,
-                tries: 0,
-                pending: false,
-            });
+            n.enqueue(event, args, token, timeout, max)?;
             if token.is_some() {
                 self.next_token += 1;
             }
-            self.drain_queue(idx, false, now);
+            n.drain_queue(false, now, &mut self.timers, &mut self.out);
             return Ok(token);
         }
 
@@ -439,36 +409,10 @@ impl ManagerCore {
     /// `since + timeout` (for a packet of a retry queue, each try waits
     /// `timeout`). Nothing changes if it is no longer awaited.
     pub fn set_ack_timeout(&mut self, token: AckToken, timeout: Duration, since: Instant) {
-        for (idx, n) in self.nsps.iter_mut().enumerate() {
-            let found = n
-                .acks
-                .iter_mut()
-                .find(|(_, a)| matches!(a.kind, AckKind::User(t) if t == token));
-            if let Some((&id, ack)) = found {
-                self.timers.cancel(ack.deadline, idx, id);
-                let d = since + timeout;
-                ack.deadline = Some(d);
-                self.timers.insert(d, idx, id);
+        for n in &mut self.nsps {
+            if n.set_ack_timeout(token, timeout, since, &mut self.timers) {
                 return;
             }
-            let Some(q) = n.queue.iter_mut().find(|q| q.token == Some(token)) else {
-                continue;
-            };
-            q.timeout = Some(timeout);
-            let (qid, pending) = (q.qid, q.pending);
-            if pending {
-                let in_flight = n
-                    .acks
-                    .iter_mut()
-                    .find(|(_, a)| matches!(a.kind, AckKind::Queue(x) if x == qid));
-                if let Some((&id, ack)) = in_flight {
-                    self.timers.cancel(ack.deadline, idx, id);
-                    let d = since + timeout;
-                    ack.deadline = Some(d);
-                    self.timers.insert(d, idx, id);
-                }
-            }
-            return;
         }
     }
 
@@ -639,79 +583,11 @@ impl ManagerCore {
             return;
         }
         match p.kind.normalized() {
-            PacketType::Connect => {
-                let sid = p.data.as_ref().and_then(|d| d.get("sid")?.as_str());
-                let Some(sid) = sid.map(str::to_owned) else {
-                    let nsp = n.name.clone();
-                    self.out.event(Event::ConnectError {
-                        nsp,
-                        error: ConnectError::new("invalid CONNECT packet: no sid"),
-                    });
-                    return;
-                };
-                let pid = p
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("pid")?.as_str())
-                    .map(str::to_owned);
-                n.recovered = pid.is_some() && n.pid == pid;
-                n.pid = pid;
-                n.sid = Some(sid.clone());
-                n.connected = true;
-                let recovered = n.recovered;
-                let nsp = n.name.clone();
-                let received: Vec<_> = n.receive_buffer.drain(..).collect();
-                let buffered: Vec<Buffered> = n.send_buffer.drain(..).collect();
-                for (event, args, ack_id) in received {
-                    self.deliver(idx, event, args, ack_id);
-                }
-                for b in buffered {
-                    self.out.push(Output::Transmit(b.msg));
-                }
-                self.drain_queue(idx, true, now);
-                self.out.event(Event::Connect {
-                    nsp,
-                    sid,
-                    recovered,
-                });
-            }
-            PacketType::Event => {
-                let Some(Value::Array(mut items)) = p.data else {
-                    return;
-                };
-                if items.is_empty() {
-                    return;
-                }
-                let event = match items.remove(0) {
-                    Value::String(s) => s,
-                    Value::Number(x) => x.to_string(),
-                    _ => return,
-                };
-                if n.connected {
-                    self.deliver(idx, event, items, p.id);
-                } else if n.receive_buffer.len() < self.config.max_buffered {
-                    n.receive_buffer.push_back((event, items, p.id));
-                } else {
-                    tracing::warn!("receive buffer full: event dropped");
-                }
-            }
+            PacketType::Connect => n.accept(p.data.as_ref(), now, &mut self.timers, &mut self.out),
+            PacketType::Event => n.receive(p.data, p.id, self.config.max_buffered, &mut self.out),
             PacketType::Ack => {
                 let Some(id) = p.id else { return };
-                let Some(ack) = n.acks.remove(&id) else {
-                    return;
-                };
-                self.timers.cancel(ack.deadline, idx, id);
-                let args = match p.data {
-                    Some(Value::Array(a)) => a,
-                    _ => Vec::new(),
-                };
-                match ack.kind {
-                    AckKind::User(token) => self.out.event(Event::Ack {
-                        token,
-                        result: Ok(args),
-                    }),
-                    AckKind::Queue(qid) => self.queue_result(idx, qid, Ok(args), now),
-                }
+                n.acked(id, p.data, now, &mut self.timers, &mut self.out);
             }
             PacketType::Disconnect => {
                 self.nsp_close(idx, DisconnectReason::IoServerDisconnect, now);
@@ -740,74 +616,10 @@ impl ManagerCore {
     // ----------------------------------------------------------------
     // Internals
 
-    /// Hands an event to the application; notes its recovery offset.
-    fn deliver(&mut self, idx: usize, event: String, args: Vec<Value>, ack_id: Option<u64>) {
-        let Some(n) = self.nsps.get_mut(idx) else {
-            return;
-        };
-        if n.pid.is_some() {
-            if let Some(Value::String(offset)) = args.last() {
-                n.last_offset = Some(offset.clone());
-            }
-        }
-        let nsp = n.name.clone();
-        self.out.event(Event::Message {
-            nsp,
-            event,
-            args,
-            ack_id,
-        });
-    }
-
     /// A namespace's disconnection: acks that cannot come any more fail.
     fn nsp_close(&mut self, idx: usize, reason: DisconnectReason, now: Instant) {
-        let Some(n) = self.nsps.get_mut(idx) else {
-            return;
-        };
-        let was_connected = n.connected;
-        n.connected = false;
-        n.sid = None;
-        n.receive_buffer.clear();
-        let nsp = n.name.clone();
-        // Acks of buffered packets stay: those packets are yet to be sent.
-        let buffered: std::collections::HashSet<u64> =
-            n.send_buffer.iter().filter_map(|b| b.ack_id).collect();
-        let gone: Vec<u64> = n
-            .acks
-            .keys()
-            .copied()
-            .filter(|id| !buffered.contains(id))
-            .collect();
-        let mut failed = Vec::new();
-        for id in gone {
-            if let Some(a) = n.acks.remove(&id) {
-                self.timers.cancel(a.deadline, idx, id);
-                failed.push(a);
-            }
-        }
-        if was_connected {
-            self.out.event(Event::Disconnect { nsp, reason });
-        }
-        for a in failed {
-            match a.kind {
-                AckKind::User(token) => self.out.event(Event::Ack {
-                    token,
-                    result: Err(AckError::Disconnected),
-                }),
-                AckKind::Queue(qid) => {
-                    // As socket.io-client: only an ack with a timeout
-                    // hears of the disconnection; without, the packet is
-                    // sent again on reconnection.
-                    let with_timeout = self
-                        .nsps
-                        .get(idx)
-                        .and_then(|n| n.queue.front())
-                        .is_some_and(|q| q.qid == qid && q.timeout.is_some());
-                    if with_timeout {
-                        self.queue_result(idx, qid, Err(AckError::Disconnected), now);
-                    }
-                }
-            }
+        if let Some(n) = self.nsps.get_mut(idx) {
+            n.close(reason, now, &mut self.timers, &mut self.out);
         }
     }
 
@@ -862,91 +674,6 @@ impl ManagerCore {
             self.reconnecting = true;
             self.reconnect_at = Some(now + delay);
         }
-    }
-
-    /// Sends the retry queue's head unless it is in flight (or `force`).
-    fn drain_queue(&mut self, idx: usize, force: bool, now: Instant) {
-        let Some(n) = self.nsps.get_mut(idx) else {
-            return;
-        };
-        if !n.connected {
-            return;
-        }
-        let id = n.next_ack;
-        let Some(head) = n.queue.front_mut() else {
-            return;
-        };
-        if head.pending && !force {
-            return;
-        }
-        head.pending = true;
-        head.tries = head.tries.saturating_add(1);
-        let deadline = head.timeout.map(|t| now + t);
-        let (qid, msg) = (
-            head.qid,
-            EncodedMessage::event(&n.name, &head.event, Some(id), &head.args),
-        );
-        n.next_ack += 1;
-        // A resent packet replaces its earlier ack id.
-        let stale: Vec<(u64, Option<Instant>)> = n
-            .acks
-            .iter()
-            .filter(|(_, a)| matches!(a.kind, AckKind::Queue(q) if q == qid))
-            .map(|(&i, a)| (i, a.deadline))
-            .collect();
-        for (i, d) in stale {
-            n.acks.remove(&i);
-            self.timers.cancel(d, idx, i);
-        }
-        let Ok(msg) = msg else {
-            // Checked when queued; cannot happen.
-            return;
-        };
-        if let Some(n) = self.nsps.get_mut(idx) {
-            n.acks.insert(
-                id,
-                PendingAck {
-                    kind: AckKind::Queue(qid),
-                    deadline,
-                },
-            );
-        }
-        if let Some(d) = deadline {
-            self.timers.insert(d, idx, id);
-        }
-        self.out.push(Output::Transmit(msg));
-    }
-
-    fn queue_result(
-        &mut self,
-        idx: usize,
-        qid: u64,
-        result: Result<Vec<Value>, AckError>,
-        now: Instant,
-    ) {
-        let Some(n) = self.nsps.get_mut(idx) else {
-            return;
-        };
-        let retries = n.retries().unwrap_or(0);
-        let Some(head) = n.queue.front_mut() else {
-            return;
-        };
-        if head.qid != qid {
-            // Already acknowledged (a late answer to an earlier try).
-            return;
-        }
-        head.pending = false;
-        let done = match &result {
-            Ok(_) => true,
-            Err(_) => head.tries > retries,
-        };
-        if done {
-            let token = n.queue.pop_front().and_then(|q| q.token);
-            if let Some(token) = token {
-                self.out.event(Event::Ack { token, result });
-            }
-        }
-        self.drain_queue(idx, false, now);
     }
 }
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use super::acks::{AckToken, PendingAck};
 use super::options::SocketOptions;
-use crate::packet::EncodedMessage;
-use crate::value::Value;
+use super::output::{Event, Outbox};
+use crate::packet::{EncodedMessage, Packet};
+use crate::value::{Map, Value};
 
 #[derive(Debug)]
 pub(super) struct Buffered {
@@ -30,6 +31,8 @@ pub(super) struct Queued {
 
 #[derive(Debug)]
 pub(super) struct Nsp {
+    /// Its index in the core (also in its ack timers).
+    pub(super) idx: usize,
     pub(super) name: Arc<str>,
     pub(super) opts: SocketOptions,
     pub(super) active: bool,
@@ -49,7 +52,97 @@ pub(super) struct Nsp {
 }
 
 impl Nsp {
+    /// A namespace declared, neither wanted nor joined yet; `idx` is its
+    /// index in the core.
+    pub(super) fn new(idx: usize, name: Arc<str>, opts: SocketOptions) -> Nsp {
+        Nsp {
+            idx,
+            name,
+            opts,
+            active: false,
+            connected: false,
+            sid: None,
+            pid: None,
+            last_offset: None,
+            recovered: false,
+            next_ack: 0,
+            acks: HashMap::new(),
+            send_buffer: VecDeque::new(),
+            receive_buffer: VecDeque::new(),
+            queue: VecDeque::new(),
+            queue_seq: 0,
+        }
+    }
+
+    /// The number of retries, when the namespace has a retry queue.
     pub(super) fn retries(&self) -> Option<u32> {
         self.opts.retries.filter(|&r| r > 0)
+    }
+
+    /// The CONNECT packet that joins the namespace: the auth payload, with
+    /// the recovery `pid` and `offset` when there is a session to recover.
+    pub(super) fn connect_packet(&self) -> Packet {
+        let mut data = self.opts.auth.get();
+        if let Some(pid) = &self.pid {
+            let mut m = Map::new();
+            m.insert("pid".into(), Value::from(pid.as_str()));
+            if let Some(offset) = &self.last_offset {
+                m.insert("offset".into(), Value::from(offset.as_str()));
+            }
+            // The auth payload's own keys win, as in socket.io-client.
+            m.extend(data.take().unwrap_or_default());
+            data = Some(m);
+        }
+        Packet::connect(self.name.to_string(), data.map(Value::Object))
+    }
+
+    /// An EVENT from the server (its data): delivered when joined, else
+    /// held (up to `max_buffered`) until the CONNECT answer.
+    pub(super) fn receive(
+        &mut self,
+        data: Option<Value>,
+        ack_id: Option<u64>,
+        max_buffered: usize,
+        out: &mut Outbox,
+    ) {
+        let Some(Value::Array(mut items)) = data else {
+            return;
+        };
+        if items.is_empty() {
+            return;
+        }
+        let event = match items.remove(0) {
+            Value::String(s) => s,
+            Value::Number(x) => x.to_string(),
+            _ => return,
+        };
+        if self.connected {
+            self.deliver(event, items, ack_id, out);
+        } else if self.receive_buffer.len() < max_buffered {
+            self.receive_buffer.push_back((event, items, ack_id));
+        } else {
+            tracing::warn!("receive buffer full: event dropped");
+        }
+    }
+
+    /// Hands an event to the application; notes its recovery offset.
+    pub(super) fn deliver(
+        &mut self,
+        event: String,
+        args: Vec<Value>,
+        ack_id: Option<u64>,
+        out: &mut Outbox,
+    ) {
+        if self.pid.is_some() {
+            if let Some(Value::String(offset)) = args.last() {
+                self.last_offset = Some(offset.clone());
+            }
+        }
+        out.event(Event::Message {
+            nsp: self.name.clone(),
+            event,
+            args,
+            ack_id,
+        });
     }
 }
