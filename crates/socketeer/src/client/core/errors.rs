@@ -67,6 +67,22 @@ impl ConnectError {
             data: None,
         }
     }
+
+    /// The error of a CONNECT_ERROR packet's data: a string (older
+    /// servers) or `{ message, data }`.
+    pub(super) fn from_data(data: Option<Value>) -> ConnectError {
+        match data {
+            Some(Value::String(s)) => ConnectError::new(s),
+            Some(Value::Object(mut m)) => ConnectError {
+                message: match m.remove("message") {
+                    Some(Value::String(s)) => s,
+                    _ => String::new(),
+                },
+                data: m.remove("data"),
+            },
+            _ => ConnectError::new(""),
+        }
+    }
 }
 
 /// Why an acknowledgement did not arrive.

@@ -31,15 +31,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use socketeer_engineio::Payload;
 
-use self::acks::{AckKind, AckTimers, PendingAck};
-use self::namespace::{Buffered, Nsp, Queued};
+use self::acks::{AckKind, AckTimers};
+use self::namespace::Nsp;
 use super::backoff::{Backoff, Rng};
-use crate::packet::{
-    is_reserved_event, DecodeError, Decoder, DecoderConfig, EncodedMessage, Packet, PacketType,
-};
+use crate::packet::{is_reserved_event, DecodeError, Decoder, DecoderConfig, Packet, PacketType};
 use crate::value::Value;
 
 mod acks;
+mod emit;
 mod errors;
 mod namespace;
 mod options;
@@ -343,9 +342,7 @@ impl ManagerCore {
             .get(nsp)
             .ok_or_else(|| EmitError::UnknownNamespace(nsp.to_owned()))?;
         let max = self.config.max_buffered;
-        let max_acks = self.config.max_pending_acks;
         let open = self.ready == Ready::Open;
-        let out_full = self.out.transmits() >= max;
         let token = flags.ack.then_some(self.next_token);
         let Some(n) = self.nsps.get_mut(idx) else {
             return Err(EmitError::UnknownNamespace(nsp.to_owned()));
@@ -373,34 +370,17 @@ impl ManagerCore {
             }
             return Ok(token);
         }
-        let send_now = n.connected;
-        if send_now && out_full || !send_now && n.send_buffer.len() >= max {
-            return Err(EmitError::BufferFull);
-        }
-        if token.is_some() && n.acks.len() >= max_acks {
-            return Err(EmitError::TooManyPendingAcks);
-        }
-        let ack_id = token.map(|_| n.next_ack);
-        let msg = EncodedMessage::event(&n.name, event, ack_id, &args)?;
-        if let (Some(token), Some(id)) = (token, ack_id) {
-            n.next_ack += 1;
+        let ack = token.map(|t| (t, timeout.map(|d| now + d)));
+        n.send(
+            event,
+            args,
+            ack,
+            &self.config,
+            &mut self.timers,
+            &mut self.out,
+        )?;
+        if token.is_some() {
             self.next_token += 1;
-            let deadline = timeout.map(|t| now + t);
-            n.acks.insert(
-                id,
-                PendingAck {
-                    kind: AckKind::User(token),
-                    deadline,
-                },
-            );
-            if let Some(d) = deadline {
-                self.timers.insert(d, idx, id);
-            }
-        }
-        if send_now {
-            self.out.push(Output::Transmit(msg));
-        } else {
-            n.send_buffer.push_back(Buffered { msg, ack_id });
         }
         Ok(token)
     }
@@ -451,29 +431,8 @@ impl ManagerCore {
             self.disconnect(&name, now);
         }
         self.close_manager(now);
-        for idx in 0..self.nsps.len() {
-            let Some(n) = self.nsps.get_mut(idx) else {
-                continue;
-            };
-            n.send_buffer.clear();
-            let acks: Vec<PendingAck> = n.acks.drain().map(|(_, a)| a).collect();
-            let queue: Vec<Queued> = n.queue.drain(..).collect();
-            for a in acks {
-                if let AckKind::User(token) = a.kind {
-                    self.out.event(Event::Ack {
-                        token,
-                        result: Err(AckError::Closed),
-                    });
-                }
-            }
-            for q in queue {
-                if let Some(token) = q.token {
-                    self.out.event(Event::Ack {
-                        token,
-                        result: Err(AckError::Closed),
-                    });
-                }
-            }
+        for n in &mut self.nsps {
+            n.abandon(&mut self.out);
         }
         self.timers.clear();
     }
@@ -594,17 +553,7 @@ impl ManagerCore {
                 self.destroy(idx, now);
             }
             PacketType::ConnectError => {
-                let error = match p.data {
-                    Some(Value::String(s)) => ConnectError::new(s),
-                    Some(Value::Object(mut m)) => ConnectError {
-                        message: match m.remove("message") {
-                            Some(Value::String(s)) => s,
-                            _ => String::new(),
-                        },
-                        data: m.remove("data"),
-                    },
-                    _ => ConnectError::new(""),
-                };
+                let error = ConnectError::from_data(p.data);
                 let nsp = n.name.clone();
                 self.destroy(idx, now);
                 self.out.event(Event::ConnectError { nsp, error });

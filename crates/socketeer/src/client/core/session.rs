@@ -1,14 +1,15 @@
 //! A namespace's session as the server drives it: the CONNECT answer that
 //! joins it (delivering and sending what waited), the answers to its
 //! acknowledgements, changes to their deadlines, and its disconnection
-//! (failing the acknowledgements that cannot come any more).
+//! (failing the acknowledgements that cannot come any more), and its end
+//! when the client closes.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use super::acks::{AckKind, AckTimers, AckToken};
+use super::acks::{AckKind, AckTimers, AckToken, PendingAck};
 use super::errors::{AckError, ConnectError, DisconnectReason};
-use super::namespace::{Buffered, Nsp};
+use super::namespace::{Buffered, Nsp, Queued};
 use super::output::{Event, Outbox, Output};
 use crate::value::Value;
 
@@ -171,6 +172,31 @@ impl Nsp {
                         self.queue_result(qid, Err(AckError::Disconnected), now, timers, out);
                     }
                 }
+            }
+        }
+    }
+
+    /// The client closes: buffered and queued packets are dropped, and
+    /// every acknowledgement still awaited fails with
+    /// [`AckError::Closed`].
+    pub(super) fn abandon(&mut self, out: &mut Outbox) {
+        self.send_buffer.clear();
+        let acks: Vec<PendingAck> = self.acks.drain().map(|(_, a)| a).collect();
+        let queue: Vec<Queued> = self.queue.drain(..).collect();
+        for a in acks {
+            if let AckKind::User(token) = a.kind {
+                out.event(Event::Ack {
+                    token,
+                    result: Err(AckError::Closed),
+                });
+            }
+        }
+        for q in queue {
+            if let Some(token) = q.token {
+                out.event(Event::Ack {
+                    token,
+                    result: Err(AckError::Closed),
+                });
             }
         }
     }
