@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use socketeer_engineio::Payload;
 
-use self::acks::{AckKind, AckTimers};
+use self::acks::AckTimers;
 use self::namespace::Nsp;
 use super::backoff::{Backoff, Rng};
 use crate::packet::{is_reserved_event, DecodeError, Decoder, DecoderConfig, Packet, PacketType};
@@ -214,30 +214,8 @@ impl ManagerCore {
     /// attempt that takes too long, the next reconnection attempt.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((idx, id)) = self.timers.pop_due(now) {
-            let Some(ack) = self.nsps.get_mut(idx).and_then(|n| n.acks.remove(&id)) else {
-                continue;
-            };
-            match ack.kind {
-                AckKind::User(token) => {
-                    if let Some(n) = self.nsps.get_mut(idx) {
-                        n.send_buffer.retain(|b| b.ack_id != Some(id));
-                    }
-                    self.out.event(Event::Ack {
-                        token,
-                        result: Err(AckError::Timeout),
-                    });
-                }
-                AckKind::Queue(qid) => {
-                    if let Some(n) = self.nsps.get_mut(idx) {
-                        n.queue_result(
-                            qid,
-                            Err(AckError::Timeout),
-                            now,
-                            &mut self.timers,
-                            &mut self.out,
-                        );
-                    }
-                }
+            if let Some(n) = self.nsps.get_mut(idx) {
+                n.timed_out(id, now, &mut self.timers, &mut self.out);
             }
         }
         if self.ready == Ready::Opening && self.open_deadline.is_some_and(|d| d <= now) {

@@ -81,6 +81,33 @@ impl Nsp {
         }
     }
 
+    /// The deadline of acknowledgement `id` passed: it fails with
+    /// [`AckError::Timeout`] (its packet, if still buffered, is dropped),
+    /// or its queued packet is tried again.
+    pub(super) fn timed_out(
+        &mut self,
+        id: u64,
+        now: Instant,
+        timers: &mut AckTimers,
+        out: &mut Outbox,
+    ) {
+        let Some(ack) = self.acks.remove(&id) else {
+            return;
+        };
+        match ack.kind {
+            AckKind::User(token) => {
+                self.send_buffer.retain(|b| b.ack_id != Some(id));
+                out.event(Event::Ack {
+                    token,
+                    result: Err(AckError::Timeout),
+                });
+            }
+            AckKind::Queue(qid) => {
+                self.queue_result(qid, Err(AckError::Timeout), now, timers, out);
+            }
+        }
+    }
+
     /// Moves the deadline of acknowledgement `token` to `since + timeout`
     /// if this namespace awaits it; returns whether it does.
     pub(super) fn set_ack_timeout(
