@@ -32,12 +32,13 @@ use bytes::Bytes;
 use socketeer_engineio::Payload;
 
 use self::acks::AckTimers;
+use self::connection::{Connection, Ready};
 use self::namespace::Nsp;
-use super::backoff::{Backoff, Rng};
 use crate::packet::{is_reserved_event, DecodeError, Decoder, DecoderConfig, Packet, PacketType};
 use crate::value::Value;
 
 mod acks;
+mod connection;
 mod emit;
 mod errors;
 mod namespace;
@@ -52,13 +53,6 @@ pub use self::options::{Auth, EmitFlags, ManagerConfig, SocketOptions};
 use self::output::Outbox;
 pub use self::output::{Event, Output};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ready {
-    Closed,
-    Opening,
-    Open,
-}
-
 /// The client state machine: see the [module docs](self).
 ///
 /// Inputs: [`connect`](Self::connect), [`emit`](Self::emit),
@@ -71,13 +65,7 @@ enum Ready {
 /// [`poll_output`](Self::poll_output).
 pub struct ManagerCore {
     config: ManagerConfig,
-    backoff: Backoff,
-    rng: Rng,
-    ready: Ready,
-    open_deadline: Option<Instant>,
-    reconnecting: bool,
-    reconnect_at: Option<Instant>,
-    skip_reconnect: bool,
+    conn: Connection,
     nsps: Vec<Nsp>,
     by_name: HashMap<Arc<str>, usize>,
     decoder: Decoder,
@@ -89,8 +77,8 @@ pub struct ManagerCore {
 impl fmt::Debug for ManagerCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ManagerCore")
-            .field("ready", &self.ready)
-            .field("reconnecting", &self.reconnecting)
+            .field("ready", &self.conn.ready)
+            .field("reconnecting", &self.conn.reconnecting)
             .field("namespaces", &self.by_name.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
@@ -99,23 +87,12 @@ impl fmt::Debug for ManagerCore {
 impl ManagerCore {
     /// A core with `config`; `seed` seeds the backoff jitter.
     pub fn new(config: ManagerConfig, seed: u64) -> ManagerCore {
-        let backoff = Backoff::new(
-            config.reconnection_delay,
-            config.reconnection_delay_max,
-            config.randomization_factor,
-        );
         let decoder = Decoder::with_config(DecoderConfig {
             max_attachments: config.max_attachments,
         });
         ManagerCore {
+            conn: Connection::new(&config, seed),
             config,
-            backoff,
-            rng: Rng::new(seed),
-            ready: Ready::Closed,
-            open_deadline: None,
-            reconnecting: false,
-            reconnect_at: None,
-            skip_reconnect: false,
             nsps: Vec::new(),
             by_name: HashMap::new(),
             decoder,
@@ -135,12 +112,12 @@ impl ManagerCore {
 
     /// Whether the Engine.IO connection is open.
     pub fn is_open(&self) -> bool {
-        self.ready == Ready::Open
+        self.conn.ready == Ready::Open
     }
 
     /// Whether a reconnection is scheduled or under way.
     pub fn is_reconnecting(&self) -> bool {
-        self.reconnecting
+        self.conn.reconnecting
     }
 
     /// Whether the namespace is joined.
@@ -187,7 +164,7 @@ impl ManagerCore {
 
     /// Reconnection attempts counted by the backoff.
     pub fn attempts(&self) -> u32 {
-        self.backoff.attempts()
+        self.conn.backoff.attempts()
     }
 
     fn nsp(&self, name: &str) -> Option<&Nsp> {
@@ -204,10 +181,14 @@ impl ManagerCore {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.reconnect_at, self.open_deadline, self.timers.next()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.conn.reconnect_at,
+            self.conn.open_deadline,
+            self.timers.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs what is due at `now`: acknowledgement timeouts, a connection
@@ -218,18 +199,14 @@ impl ManagerCore {
                 n.timed_out(id, now, &mut self.timers, &mut self.out);
             }
         }
-        if self.ready == Ready::Opening && self.open_deadline.is_some_and(|d| d <= now) {
+        if self.conn.open_timed_out(now) {
             self.out.push(Output::Close);
             self.on_open_error("timeout", now);
         }
-        if self.reconnect_at.is_some_and(|at| at <= now) {
-            self.reconnect_at = None;
-            if self.skip_reconnect {
-                return;
-            }
+        if self.conn.attempt_due(now) {
             self.out
-                .event(Event::ReconnectAttempt(self.backoff.attempts()));
-            self.open(now);
+                .event(Event::ReconnectAttempt(self.conn.backoff.attempts()));
+            self.conn.open(now, &mut self.out);
         }
     }
 
@@ -264,10 +241,10 @@ impl ManagerCore {
             return;
         }
         n.active = true;
-        if !self.reconnecting {
-            self.open(now);
+        if !self.conn.reconnecting {
+            self.conn.open(now, &mut self.out);
         }
-        if self.ready == Ready::Open {
+        if self.conn.ready == Ready::Open {
             self.send_connect(idx);
         }
     }
@@ -283,16 +260,6 @@ impl ManagerCore {
                 i
             }
         }
-    }
-
-    fn open(&mut self, now: Instant) {
-        if self.ready != Ready::Closed {
-            return;
-        }
-        self.ready = Ready::Opening;
-        self.skip_reconnect = false;
-        self.open_deadline = self.config.timeout.map(|t| now + t);
-        self.out.push(Output::Open);
     }
 
     fn send_connect(&mut self, idx: usize) {
@@ -320,7 +287,7 @@ impl ManagerCore {
             .get(nsp)
             .ok_or_else(|| EmitError::UnknownNamespace(nsp.to_owned()))?;
         let max = self.config.max_buffered;
-        let open = self.ready == Ready::Open;
+        let open = self.conn.ready == Ready::Open;
         let token = flags.ack.then_some(self.next_token);
         let Some(n) = self.nsps.get_mut(idx) else {
             return Err(EmitError::UnknownNamespace(nsp.to_owned()));
@@ -376,7 +343,7 @@ impl ManagerCore {
 
     /// Answers the server's event that asked for an acknowledgement.
     pub fn ack(&mut self, nsp: &str, id: u64, args: Vec<Value>) -> Result<(), EmitError> {
-        if self.ready != Ready::Open {
+        if self.conn.ready != Ready::Open {
             return Err(EmitError::Closed);
         }
         let msg = Packet::ack(nsp.to_owned(), id, args).encode_message()?;
@@ -421,32 +388,27 @@ impl ManagerCore {
     /// The Engine.IO connection asked for with [`Output::Open`] is open:
     /// every wanted namespace is joined.
     pub fn on_open(&mut self, _now: Instant) {
-        if self.ready != Ready::Opening {
+        if self.conn.ready != Ready::Opening {
             return;
         }
-        self.ready = Ready::Open;
-        self.open_deadline = None;
+        let reconnected = self.conn.opened();
         self.decoder.reset();
         for idx in 0..self.nsps.len() {
             if self.nsps.get(idx).is_some_and(|n| n.active) {
                 self.send_connect(idx);
             }
         }
-        if self.reconnecting {
-            let attempt = self.backoff.attempts();
-            self.reconnecting = false;
-            self.backoff.reset();
+        if let Some(attempt) = reconnected {
             self.out.event(Event::Reconnect(attempt));
         }
     }
 
     /// The Engine.IO connection did not open (`error` says why).
     pub fn on_open_error(&mut self, error: &str, now: Instant) {
-        if self.ready != Ready::Opening {
+        if self.conn.ready != Ready::Opening {
             return;
         }
-        self.ready = Ready::Closed;
-        self.open_deadline = None;
+        self.conn.open_failed();
         for idx in 0..self.nsps.len() {
             let Some(n) = self.nsps.get(idx) else {
                 continue;
@@ -459,18 +421,12 @@ impl ManagerCore {
                 });
             }
         }
-        if self.reconnecting {
-            self.reconnecting = false;
-            self.reconnect(now);
-            self.out.event(Event::ReconnectError(error.to_owned()));
-        } else if self.config.reconnection && self.backoff.attempts() == 0 {
-            self.reconnect(now);
-        }
+        self.conn.retry_after_failure(error, now, &mut self.out);
     }
 
     /// The open Engine.IO connection ended.
     pub fn on_close(&mut self, reason: DisconnectReason, now: Instant) {
-        if self.ready == Ready::Closed {
+        if self.conn.ready == Ready::Closed {
             return;
         }
         self.closed(reason, false, now);
@@ -496,7 +452,7 @@ impl ManagerCore {
     }
 
     fn decoded(&mut self, r: Result<Option<Packet>, DecodeError>, now: Instant) {
-        if self.ready != Ready::Open {
+        if self.conn.ready != Ready::Open {
             return;
         }
         match r {
@@ -561,10 +517,8 @@ impl ManagerCore {
     }
 
     fn close_manager(&mut self, now: Instant) {
-        self.skip_reconnect = true;
-        self.reconnecting = false;
-        self.reconnect_at = None;
-        if self.ready != Ready::Closed {
+        self.conn.give_up();
+        if self.conn.ready != Ready::Closed {
             self.closed(DisconnectReason::IoClientDisconnect, true, now);
         }
     }
@@ -574,33 +528,13 @@ impl ManagerCore {
             self.out.push(Output::Close);
         }
         self.decoder.reset();
-        self.backoff.reset();
-        self.ready = Ready::Closed;
-        self.open_deadline = None;
+        self.conn.closed();
         for idx in 0..self.nsps.len() {
             if self.nsps.get(idx).is_some_and(|n| n.active) {
                 self.nsp_close(idx, reason, now);
             }
         }
-        if self.config.reconnection && !self.skip_reconnect {
-            self.reconnect(now);
-        }
-    }
-
-    fn reconnect(&mut self, now: Instant) {
-        if self.reconnecting || self.skip_reconnect {
-            return;
-        }
-        let limit = self.config.reconnection_attempts.unwrap_or(u32::MAX);
-        if self.backoff.attempts() >= limit {
-            self.backoff.reset();
-            self.out.event(Event::ReconnectFailed);
-            self.reconnecting = false;
-        } else {
-            let delay = self.backoff.duration(self.rng.next_f64());
-            self.reconnecting = true;
-            self.reconnect_at = Some(now + delay);
-        }
+        self.conn.reconnect_after_close(now, &mut self.out);
     }
 }
 
