@@ -1,22 +1,70 @@
-//! How a namespace without a retry queue takes an emit: written at once
-//! when joined, else held in its offline buffer until it is, with the
+//! How a namespace takes an emit: into its retry queue if it has one;
+//! dropped if volatile while there is no connection; else written at once
+//! when joined, or held in its offline buffer until it is, with the
 //! acknowledgement it awaits registered (and its deadline timed).
 
 use std::time::Instant;
 
 use super::acks::{AckKind, AckTimers, AckToken, PendingAck};
-use super::errors::EmitError;
+use super::errors::{AckError, EmitError};
 use super::namespace::{Buffered, Nsp};
-use super::options::ManagerConfig;
-use super::output::{Outbox, Output};
+use super::options::{EmitFlags, ManagerConfig};
+use super::output::{Event, Outbox, Output};
 use crate::packet::EncodedMessage;
 use crate::value::Value;
 
+/// One emit, as the application asked for it.
+pub(super) struct Emit<'a> {
+    pub(super) event: &'a str,
+    pub(super) args: Vec<Value>,
+    pub(super) flags: EmitFlags,
+    /// The token of its acknowledgement, when asked for one.
+    pub(super) token: Option<AckToken>,
+}
+
 impl Nsp {
+    /// Takes an emit; `open`: whether the Engine.IO connection is. The
+    /// token, if any, is used when this succeeds.
+    pub(super) fn emit(
+        &mut self,
+        e: Emit<'_>,
+        open: bool,
+        config: &ManagerConfig,
+        now: Instant,
+        timers: &mut AckTimers,
+        out: &mut Outbox,
+    ) -> Result<(), EmitError> {
+        let Emit {
+            event,
+            args,
+            flags,
+            token,
+        } = e;
+        let timeout = flags.timeout.or(self.opts.ack_timeout);
+        if self.retries().is_some() && !flags.volatile {
+            self.enqueue(event, args, token, timeout, config.max_buffered)?;
+            self.drain_queue(false, now, timers, out);
+            return Ok(());
+        }
+        if flags.volatile && !open {
+            // Dropped, as socket.io-client does when the transport is not
+            // writable; an ack will never come.
+            if let Some(token) = token {
+                out.event(Event::Ack {
+                    token,
+                    result: Err(AckError::Disconnected),
+                });
+            }
+            return Ok(());
+        }
+        let ack = token.map(|t| (t, timeout.map(|d| now + d)));
+        self.send(event, args, ack, config, timers, out)
+    }
+
     /// Sends `event` now (joined) or buffers it; `ack` is the token
     /// awaited and its deadline. Fails when the output queue (joined) or
     /// the offline buffer is full, or too many acks are awaited.
-    pub(super) fn send(
+    fn send(
         &mut self,
         event: &str,
         args: Vec<Value>,

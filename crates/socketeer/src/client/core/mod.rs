@@ -33,6 +33,7 @@ use socketeer_engineio::Payload;
 
 use self::acks::AckTimers;
 use self::connection::{Connection, Ready};
+use self::emit::Emit;
 use self::namespace::Nsp;
 use crate::packet::{is_reserved_event, DecodeError, Decoder, DecoderConfig, Packet, PacketType};
 use crate::value::Value;
@@ -286,44 +287,18 @@ impl ManagerCore {
             .by_name
             .get(nsp)
             .ok_or_else(|| EmitError::UnknownNamespace(nsp.to_owned()))?;
-        let max = self.config.max_buffered;
         let open = self.conn.ready == Ready::Open;
         let token = flags.ack.then_some(self.next_token);
         let Some(n) = self.nsps.get_mut(idx) else {
             return Err(EmitError::UnknownNamespace(nsp.to_owned()));
         };
-        let timeout = flags.timeout.or(n.opts.ack_timeout);
-
-        if n.retries().is_some() && !flags.volatile {
-            n.enqueue(event, args, token, timeout, max)?;
-            if token.is_some() {
-                self.next_token += 1;
-            }
-            n.drain_queue(false, now, &mut self.timers, &mut self.out);
-            return Ok(token);
-        }
-
-        if flags.volatile && !open {
-            // Dropped, as socket.io-client does when the transport is not
-            // writable; an ack will never come.
-            if let Some(token) = token {
-                self.next_token += 1;
-                self.out.event(Event::Ack {
-                    token,
-                    result: Err(AckError::Disconnected),
-                });
-            }
-            return Ok(token);
-        }
-        let ack = token.map(|t| (t, timeout.map(|d| now + d)));
-        n.send(
+        let e = Emit {
             event,
             args,
-            ack,
-            &self.config,
-            &mut self.timers,
-            &mut self.out,
-        )?;
+            flags,
+            token,
+        };
+        n.emit(e, open, &self.config, now, &mut self.timers, &mut self.out)?;
         if token.is_some() {
             self.next_token += 1;
         }
