@@ -368,10 +368,8 @@ impl ManagerCore {
         }
         let reconnected = self.conn.opened();
         self.decoder.reset();
-        for idx in 0..self.nsps.len() {
-            if self.nsps.get(idx).is_some_and(|n| n.active) {
-                self.send_connect(idx);
-            }
+        for n in self.nsps.iter().filter(|n| n.active) {
+            self.out.transmit(&n.connect_packet());
         }
         if let Some(attempt) = reconnected {
             self.out.event(Event::Reconnect(attempt));
@@ -384,17 +382,8 @@ impl ManagerCore {
             return;
         }
         self.conn.open_failed();
-        for idx in 0..self.nsps.len() {
-            let Some(n) = self.nsps.get(idx) else {
-                continue;
-            };
-            if n.active && !n.connected {
-                let nsp = n.name.clone();
-                self.out.event(Event::ConnectError {
-                    nsp,
-                    error: ConnectError::new(error),
-                });
-            }
+        for n in &self.nsps {
+            n.open_failed(error, &mut self.out);
         }
         self.conn.retry_after_failure(error, now, &mut self.out);
     }
@@ -504,10 +493,8 @@ impl ManagerCore {
         }
         self.decoder.reset();
         self.conn.closed();
-        for idx in 0..self.nsps.len() {
-            if self.nsps.get(idx).is_some_and(|n| n.active) {
-                self.nsp_close(idx, reason, now);
-            }
+        for n in self.nsps.iter_mut().filter(|n| n.active) {
+            n.close(reason, now, &mut self.timers, &mut self.out);
         }
         self.conn.reconnect_after_close(now, &mut self.out);
     }

@@ -55,6 +55,17 @@ impl Nsp {
         });
     }
 
+    /// The Engine.IO connection did not open: if wanted and not joined,
+    /// the namespace hears of it ([`Event::ConnectError`]).
+    pub(super) fn open_failed(&self, error: &str, out: &mut Outbox) {
+        if self.active && !self.connected {
+            out.event(Event::ConnectError {
+                nsp: self.name.clone(),
+                error: ConnectError::new(error),
+            });
+        }
+    }
+
     /// The server's ACK `id` (its data), if awaited.
     pub(super) fn acked(
         &mut self,
