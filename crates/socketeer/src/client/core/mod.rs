@@ -23,7 +23,6 @@
 //! # Ok::<(), socketeer::client::EmitError>(())
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +33,7 @@ use socketeer_engineio::Payload;
 use self::acks::AckTimers;
 use self::connection::{Connection, Ready};
 use self::emit::Emit;
-use self::namespace::Nsp;
+use self::namespace::{Namespaces, Nsp};
 use crate::packet::{is_reserved_event, DecodeError, Decoder, DecoderConfig, Packet, PacketType};
 use crate::value::Value;
 
@@ -67,8 +66,7 @@ pub use self::output::{Event, Output};
 pub struct ManagerCore {
     config: ManagerConfig,
     conn: Connection,
-    nsps: Vec<Nsp>,
-    by_name: HashMap<Arc<str>, usize>,
+    nsps: Namespaces,
     decoder: Decoder,
     timers: AckTimers,
     out: Outbox,
@@ -80,7 +78,7 @@ impl fmt::Debug for ManagerCore {
         f.debug_struct("ManagerCore")
             .field("ready", &self.conn.ready)
             .field("reconnecting", &self.conn.reconnecting)
-            .field("namespaces", &self.by_name.keys().collect::<Vec<_>>())
+            .field("namespaces", &self.nsps.names().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -94,8 +92,7 @@ impl ManagerCore {
         ManagerCore {
             conn: Connection::new(&config, seed),
             config,
-            nsps: Vec::new(),
-            by_name: HashMap::new(),
+            nsps: Namespaces::default(),
             decoder,
             timers: AckTimers::default(),
             out: Outbox::default(),
@@ -169,7 +166,7 @@ impl ManagerCore {
     }
 
     fn nsp(&self, name: &str) -> Option<&Nsp> {
-        self.nsps.get(*self.by_name.get(name)?)
+        self.nsps.named(name)
     }
 
     // ----------------------------------------------------------------
@@ -226,16 +223,13 @@ impl ManagerCore {
     /// Declares namespace `nsp` with `opts` without joining it (nothing
     /// changes if it exists), so that emits can be buffered.
     pub fn register(&mut self, nsp: &str, opts: SocketOptions) {
-        self.index(nsp, opts);
+        self.nsps.declare(nsp, opts);
     }
 
     /// Joins a namespace declared with [`register`](Self::register) (as
     /// [`connect`](Self::connect)).
     pub fn join(&mut self, nsp: &str, now: Instant) {
-        let Some(&idx) = self.by_name.get(nsp) else {
-            return;
-        };
-        let Some(n) = self.nsps.get_mut(idx) else {
+        let Some(n) = self.nsps.named_mut(nsp) else {
             return;
         };
         if n.connected || n.active {
@@ -246,26 +240,8 @@ impl ManagerCore {
             self.conn.open(now, &mut self.out);
         }
         if self.conn.ready == Ready::Open {
-            self.send_connect(idx);
+            self.out.transmit(&n.connect_packet());
         }
-    }
-
-    fn index(&mut self, nsp: &str, opts: SocketOptions) -> usize {
-        match self.by_name.get(nsp) {
-            Some(&i) => i,
-            None => {
-                let name: Arc<str> = Arc::from(nsp);
-                let i = self.nsps.len();
-                self.nsps.push(Nsp::new(i, name.clone(), opts));
-                self.by_name.insert(name, i);
-                i
-            }
-        }
-    }
-
-    fn send_connect(&mut self, idx: usize) {
-        let Some(n) = self.nsps.get(idx) else { return };
-        self.out.transmit(&n.connect_packet());
     }
 
     /// Emits `event` with `args` on `nsp`. Sent at once when the namespace
@@ -283,9 +259,9 @@ impl ManagerCore {
         if is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        let idx = *self
-            .by_name
-            .get(nsp)
+        let idx = self
+            .nsps
+            .index_of(nsp)
             .ok_or_else(|| EmitError::UnknownNamespace(nsp.to_owned()))?;
         let open = self.conn.ready == Ready::Open;
         let token = flags.ack.then_some(self.next_token);
@@ -309,7 +285,7 @@ impl ManagerCore {
     /// `since + timeout` (for a packet of a retry queue, each try waits
     /// `timeout`). Nothing changes if it is no longer awaited.
     pub fn set_ack_timeout(&mut self, token: AckToken, timeout: Duration, since: Instant) {
-        for n in &mut self.nsps {
+        for n in self.nsps.iter_mut() {
             if n.set_ack_timeout(token, timeout, since, &mut self.timers) {
                 return;
             }
@@ -329,7 +305,7 @@ impl ManagerCore {
     /// Leaves `nsp` ("io client disconnect"): no reconnection for it. When
     /// no namespace is left, the connection closes.
     pub fn disconnect(&mut self, nsp: &str, now: Instant) {
-        let Some(&idx) = self.by_name.get(nsp) else {
+        let Some(idx) = self.nsps.index_of(nsp) else {
             return;
         };
         let Some(n) = self.nsps.get(idx) else { return };
@@ -351,7 +327,7 @@ impl ManagerCore {
             self.disconnect(&name, now);
         }
         self.close_manager(now);
-        for n in &mut self.nsps {
+        for n in self.nsps.iter_mut() {
             n.abandon(&mut self.out);
         }
         self.timers.clear();
@@ -382,7 +358,7 @@ impl ManagerCore {
             return;
         }
         self.conn.open_failed();
-        for n in &self.nsps {
+        for n in self.nsps.iter() {
             n.open_failed(error, &mut self.out);
         }
         self.conn.retry_after_failure(error, now, &mut self.out);
@@ -430,7 +406,7 @@ impl ManagerCore {
     }
 
     fn on_packet(&mut self, p: Packet, now: Instant) {
-        let Some(&idx) = self.by_name.get(&*p.nsp) else {
+        let Some(idx) = self.nsps.index_of(&p.nsp) else {
             return;
         };
         let Some(n) = self.nsps.get_mut(idx) else {

@@ -1,8 +1,10 @@
 //! The state of one namespace: whether it is wanted and joined, its
 //! session (sid, recovery pid and offset), the acknowledgements it awaits,
-//! the packets buffered until it is joined and its retry queue.
+//! the packets buffered until it is joined and its retry queue; and
+//! `Namespaces`, all of them by index and by name.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,5 +146,60 @@ impl Nsp {
             args,
             ack_id,
         });
+    }
+}
+
+/// The client's namespaces, in the order declared (an index never
+/// changes), found by name.
+#[derive(Debug, Default)]
+pub(super) struct Namespaces {
+    list: Vec<Nsp>,
+    by_name: HashMap<Arc<str>, usize>,
+}
+
+impl Namespaces {
+    /// The index of namespace `name`, declaring it with `opts` if new.
+    pub(super) fn declare(&mut self, name: &str, opts: SocketOptions) -> usize {
+        match self.by_name.get(name) {
+            Some(&i) => i,
+            None => {
+                let name: Arc<str> = Arc::from(name);
+                let i = self.list.len();
+                self.list.push(Nsp::new(i, name.clone(), opts));
+                self.by_name.insert(name, i);
+                i
+            }
+        }
+    }
+
+    pub(super) fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    pub(super) fn named(&self, name: &str) -> Option<&Nsp> {
+        self.list.get(self.index_of(name)?)
+    }
+
+    pub(super) fn named_mut(&mut self, name: &str) -> Option<&mut Nsp> {
+        let i = self.index_of(name)?;
+        self.list.get_mut(i)
+    }
+
+    pub(super) fn names(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.by_name.keys()
+    }
+}
+
+impl Deref for Namespaces {
+    type Target = [Nsp];
+
+    fn deref(&self) -> &[Nsp] {
+        &self.list
+    }
+}
+
+impl DerefMut for Namespaces {
+    fn deref_mut(&mut self) -> &mut [Nsp] {
+        &mut self.list
     }
 }
