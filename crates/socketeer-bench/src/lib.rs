@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod conns;
+mod echo;
 mod io;
 mod net;
 mod poll;

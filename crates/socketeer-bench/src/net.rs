@@ -13,6 +13,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
+/// Largest frame accepted from a server (and, over long-polling, largest
+/// response body).
+pub const MAX_FRAME: usize = 1 << 20;
+
 /// Frame opcodes (RFC 6455 §5.2).
 pub const OP_CONTINUATION: u8 = 0x0;
 pub const OP_TEXT: u8 = 0x1;

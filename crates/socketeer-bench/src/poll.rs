@@ -16,8 +16,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
-use super::io::{EchoChecker, EchoPipe, EchoShared, MAX_FRAME};
-use super::net::{Connector, Target};
+use super::echo::{EchoChecker, EchoPipe, EchoShared};
+use super::net::{Connector, Target, MAX_FRAME};
 use super::wire::{classify, parse_open, OpenInfo, Packet};
 use super::Phase;
 

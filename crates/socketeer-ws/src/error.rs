@@ -1,6 +1,6 @@
 //! Error types.
 
-use crate::close::CloseCode;
+use crate::close_code::CloseCode;
 
 /// A violation of RFC 6455 / 7692 by the peer, or of one of our limits.
 /// Each maps to the close code sent before the connection is dropped.

@@ -45,6 +45,7 @@
 #[cfg(feature = "tokio")]
 pub mod client;
 pub mod close;
+mod close_code;
 pub mod deflate;
 pub mod error;
 pub mod frame;

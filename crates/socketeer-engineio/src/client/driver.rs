@@ -226,7 +226,10 @@ async fn open(target: &Target, session: &mut ClientSession) -> Result<Opened, Er
     }
 }
 
-pub(super) async fn connect(options: ClientOptions) -> Result<(EngineClient, EngineEvents), Error> {
+/// Connects and performs the Engine.IO handshake; the returned halves run
+/// the session (see the [module docs](super)). Must be called within a
+/// tokio runtime (a task is spawned).
+pub async fn connect(options: ClientOptions) -> Result<(EngineClient, EngineEvents), Error> {
     let target = Arc::new(Target::new(&options)?);
     let mut session = ClientSession::new(options.transports);
     let opened = tokio::time::timeout(options.connect_timeout, open(&target, &mut session))
@@ -673,5 +676,16 @@ impl Driver {
             let close = ws.close(Some(CloseFrame::new(1000u16, "")));
             let _ = tokio::time::timeout(bound.max(Duration::from_millis(100)), close).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_is_send() {
+        fn send<T: Send>(_: &T) {}
+        send(&connect(ClientOptions::new("http://127.0.0.1:1")));
     }
 }

@@ -1,6 +1,8 @@
-//! The tokio side of a client session: [`connect`], its options and errors,
-//! and the two handles ([`EngineClient`], [`EngineEvents`]) the task
-//! spawned by [`connect`] (in [`super::driver`]) serves.
+//! What the application holds of a client session: the options and errors
+//! of [`connect`](super::connect), and the two handles ([`EngineClient`],
+//! [`EngineEvents`]) the task it spawns (in `driver.rs`) serves, with the
+//! state they share with that task. The driver builds on this module; this
+//! module does not know the driver.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -10,7 +12,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
 
-use super::driver;
 use super::types::{Event, SendError, Transports};
 use crate::packet::{DecodeError, Limits, OpenPacket};
 use crate::server::session::TransportKind;
@@ -97,7 +98,7 @@ impl std::fmt::Debug for ClientOptions {
     }
 }
 
-/// Why [`connect`] failed.
+/// Why [`connect`](super::connect) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -135,13 +136,6 @@ pub enum Error {
     /// No handshake within [`ClientOptions::connect_timeout`].
     #[error("connection timed out")]
     Timeout,
-}
-
-/// Connects and performs the Engine.IO handshake; the returned halves run
-/// the session (see the [module docs](super)). Must be called within a
-/// tokio runtime (a task is spawned).
-pub async fn connect(options: ClientOptions) -> Result<(EngineClient, EngineEvents), Error> {
-    driver::connect(options).await
 }
 
 const TRANSPORT_POLLING: u8 = 0;
@@ -322,7 +316,5 @@ mod tests {
         send_sync::<EngineEvents>();
         send_sync::<ClientOptions>();
         send_sync::<Error>();
-        fn send<T: Send>(_: &T) {}
-        send(&connect(ClientOptions::new("http://127.0.0.1:1")));
     }
 }

@@ -55,5 +55,7 @@ mod types;
 
 pub use crate::server::session::TransportKind;
 #[cfg(feature = "client")]
-pub use handle::{connect, ClientOptions, EngineClient, EngineEvents, Error, DEFAULT_PATH};
+pub use driver::connect;
+#[cfg(feature = "client")]
+pub use handle::{ClientOptions, EngineClient, EngineEvents, Error, DEFAULT_PATH};
 pub use types::{CloseReason, Event, SendError, Transports};

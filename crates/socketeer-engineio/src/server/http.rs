@@ -1,6 +1,6 @@
 //! One HTTP request to the server: query parsing and routing, CORS
-//! headers, the handshake of a new session (polling or WebSocket), polling
-//! GET/POST, and the official error and payload responses.
+//! headers, the handshake of a new session (polling or WebSocket) and
+//! polling GET/POST. The responses it builds are in `response.rs`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -8,52 +8,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 
-use super::task::{self, Command};
-use super::{
-    AllowOrigin, CloseReason, EngineIo, RequestInfo, SessionEntry, Shared, Socket, TransportKind,
-};
+use super::command::Command;
+use super::config::AllowOrigin;
+use super::engine::{EngineIo, SessionEntry, Shared};
+use super::response::{empty, error, json, payload_response, text, Body, EngineError};
+use super::session::{CloseReason, TransportKind};
+use super::socket::{RequestInfo, Socket};
+use super::task;
 use crate::sync::LockExt;
-
-/// The official error codes and messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineError {
-    /// 0: `Transport unknown`.
-    UnknownTransport,
-    /// 1: `Session ID unknown`.
-    UnknownSid,
-    /// 2: `Bad handshake method`.
-    BadHandshakeMethod,
-    /// 3: `Bad request`.
-    BadRequest,
-    /// 4: `Forbidden`.
-    Forbidden,
-    /// 5: `Unsupported protocol version`.
-    UnsupportedProtocolVersion,
-}
-
-impl EngineError {
-    fn code(self) -> u8 {
-        self as u8
-    }
-
-    fn message(self) -> &'static str {
-        match self {
-            EngineError::UnknownTransport => "Transport unknown",
-            EngineError::UnknownSid => "Session ID unknown",
-            EngineError::BadHandshakeMethod => "Bad handshake method",
-            EngineError::BadRequest => "Bad request",
-            EngineError::Forbidden => "Forbidden",
-            EngineError::UnsupportedProtocolVersion => "Unsupported protocol version",
-        }
-    }
-}
-
-/// The body type of every response.
-pub type Body = Full<Bytes>;
 
 struct Query<'a> {
     eio: Option<&'a str>,
@@ -427,57 +393,11 @@ impl Drop for PostGuard<'_> {
     }
 }
 
-pub(crate) fn empty(status: StatusCode) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = status;
-    r
-}
-
-pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
-    r
-}
-
-fn json(status: StatusCode, body: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-/// The official error response: 400 (403 for `Forbidden`) with
-/// `{"code":N,"message":"..."}`.
-pub fn error(e: EngineError) -> Response<Body> {
-    let status = if e == EngineError::Forbidden {
-        StatusCode::FORBIDDEN
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    json(
-        status,
-        &format!("{{\"code\":{},\"message\":\"{}\"}}", e.code(), e.message()),
-    )
-}
-
-pub(crate) fn payload_response(body: Bytes) -> Response<Body> {
-    let mut r = Response::new(Full::new(body));
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::{EngineHandler, EngineIoConfig};
+    use crate::server::config::EngineIoConfig;
+    use crate::server::handler::EngineHandler;
 
     fn inside(buf: &Bytes, s: &[u8]) -> bool {
         let range = buf.as_ptr_range();

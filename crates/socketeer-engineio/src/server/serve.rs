@@ -9,8 +9,8 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::http::{text, Body};
-use super::EngineIo;
+use super::engine::EngineIo;
+use super::response::{text, Body};
 
 impl EngineIo {
     /// Serves this Engine.IO server alone on `listener` with hyper until

@@ -73,7 +73,7 @@ pub(crate) struct SocketInner {
     pub(crate) info: RequestInfo,
     pub(crate) outbox: Mutex<Outbox>,
     /// Requests of the HTTP side for the session's task.
-    pub(crate) commands: Mutex<super::task::Commands>,
+    pub(crate) commands: Mutex<super::command::Commands>,
     /// Wakes the session's task: messages or commands queued.
     pub(crate) notify: Notify,
     transport: AtomicU8,
@@ -104,7 +104,7 @@ impl Socket {
                 sid,
                 info,
                 outbox: Mutex::new(Outbox::default()),
-                commands: Mutex::new(super::task::Commands::default()),
+                commands: Mutex::new(super::command::Commands::default()),
                 notify: Notify::new(),
                 transport: AtomicU8::new(transport as u8),
                 closed: AtomicBool::new(false),
@@ -150,13 +150,16 @@ impl Socket {
         self.inner.outbox.locked()
     }
 
-    pub(crate) fn commands(&self) -> std::sync::MutexGuard<'_, super::task::Commands> {
+    pub(crate) fn commands(&self) -> std::sync::MutexGuard<'_, super::command::Commands> {
         self.inner.commands.locked()
     }
 
     /// Hands a request to the session's task; gives it back if the
     /// session has ended.
-    pub(crate) fn command(&self, cmd: super::task::Command) -> Result<(), super::task::Command> {
+    pub(crate) fn command(
+        &self,
+        cmd: super::command::Command,
+    ) -> Result<(), super::command::Command> {
         self.commands().push(cmd)?;
         self.inner.notify.notify_one();
         Ok(())

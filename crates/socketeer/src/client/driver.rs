@@ -16,7 +16,7 @@ use socketeer_engineio::{Payload, Utf8Bytes};
 use tokio::sync::Notify;
 
 use super::core::{ConnectError, DisconnectReason, Event, Output};
-use super::socket::{Shared, Socket, SocketInner};
+use super::shared::{Shared, Socket, SocketInner};
 use crate::Value;
 
 type Connecting =

@@ -74,6 +74,7 @@
 pub mod backoff;
 pub mod core;
 mod driver;
+mod shared;
 mod socket;
 
 pub use self::backoff::Backoff;
@@ -81,7 +82,6 @@ pub use self::core::{
     AckError, AckToken, Auth, ConnectError, DisconnectReason, EmitError, ManagerConfig,
     SocketOptions,
 };
-pub use self::socket::{
-    AckRequest, AckSender, AnyHandler, ClientBuilder, EventHandler, Manager, ManagerOptions, Socket,
-};
+pub use self::shared::{AckSender, AnyHandler, EventHandler, Socket};
+pub use self::socket::{AckRequest, ClientBuilder, Manager, ManagerOptions};
 pub use socketeer_engineio::client::Transports;

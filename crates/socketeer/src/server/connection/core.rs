@@ -243,6 +243,10 @@ impl<S: NamespaceSocket> ConnectionCore<S> {
         match self.connecting.iter().position(|n| **n == *nsp) {
             Some(i) => {
                 self.connecting.swap_remove(i);
+                if self.connecting.is_empty() {
+                    // As for replies: an idle connection keeps no buffer.
+                    self.connecting = Vec::new();
+                }
                 true
             }
             None => false,
@@ -285,7 +289,13 @@ impl<S: NamespaceSocket> ConnectionCore<S> {
 
     /// The next packet to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmit.pop_front()
+        let next = self.transmit.pop_front();
+        if self.transmit.is_empty() && self.transmit.capacity() > 0 {
+            // Replies are rare (one per CONNECT): an idle connection keeps
+            // no buffer for them.
+            self.transmit = VecDeque::new();
+        }
+        next
     }
 
     /// When [`ConnectionCore::handle_timeout`] is next due.

@@ -1,0 +1,102 @@
+//! [`EngineIo`], the server handle, and the state it shares with the HTTP
+//! side (`http.rs`) and the session tasks (`task.rs`): the configuration,
+//! the session factory and the open sessions. Answering requests is in
+//! `http.rs`, serving a listener in `serve.rs`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::config::EngineIoConfig;
+use super::handler::{EngineHandler, SessionFactory, Stateless};
+use super::session::CloseReason;
+use super::socket::Socket;
+use crate::sync::LockExt;
+
+pub(crate) struct SessionEntry {
+    pub(crate) socket: Socket,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: EngineIoConfig,
+    pub(crate) factory: Arc<dyn SessionFactory>,
+    pub(crate) sessions: Mutex<HashMap<Arc<str>, SessionEntry>>,
+    pub(crate) shutting_down: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn remove(&self, sid: &str) {
+        self.sessions.locked().remove(sid);
+    }
+}
+
+/// An Engine.IO server.
+#[derive(Clone)]
+pub struct EngineIo {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EngineIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineIo")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineIo {
+    /// A server with `config`, calling `handler` for every session.
+    pub fn new(config: EngineIoConfig, handler: Arc<dyn EngineHandler>) -> Self {
+        Self::with_sessions(config, Arc::new(Stateless(handler)))
+    }
+
+    /// A server with `config`, giving each session the handler `factory`
+    /// makes for it.
+    pub fn with_sessions(mut config: EngineIoConfig, factory: Arc<dyn SessionFactory>) -> Self {
+        // A WebSocket message over max_payload is refused by the WebSocket
+        // layer itself (close 1009) instead of being buffered first.
+        let limits = &mut config.websocket.limits;
+        limits.max_message_size = limits.max_message_size.min(config.max_payload);
+        limits.max_frame_size = limits.max_frame_size.min(config.max_payload);
+        EngineIo {
+            shared: Arc::new(Shared {
+                config,
+                factory,
+                sessions: Mutex::new(HashMap::new()),
+                shutting_down: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineIoConfig {
+        &self.shared.config
+    }
+
+    /// Number of open sessions.
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions.locked().len()
+    }
+
+    /// Whether a request path belongs to this server.
+    pub fn matches(&self, path: &str) -> bool {
+        let mount = self.shared.config.path.as_str();
+        path == mount || path == mount.trim_end_matches('/')
+    }
+
+    /// Closes every session ("server shutting down") and answers new
+    /// requests with 503.
+    pub fn shutdown(&self) {
+        self.shared.shutting_down.store(true, Ordering::Release);
+        let sockets: Vec<Socket> = self
+            .shared
+            .sessions
+            .locked()
+            .values()
+            .map(|e| e.socket.clone())
+            .collect();
+        for s in sockets {
+            s.close_with(CloseReason::ServerShuttingDown);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! What the application's handles ([`Manager`](super::Manager),
+//! [`Socket`]) share with the manager's task (`driver.rs`): the state under
+//! the lock, the registered handlers and how they are called, the
+//! [`Socket`] handle itself (handlers get one) and the [`AckSender`] they
+//! answer with. `socket.rs` builds on it the application's API, and starts
+//! the task; the task only needs this module.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use serde::Serialize;
+use socketeer_engineio::client::ClientOptions;
+use tokio::sync::{oneshot, Notify};
+
+use super::core::{AckError, AckToken, ConnectError, DisconnectReason, EmitError, ManagerCore};
+use crate::Value;
+use socketeer_engineio::sync::{LockExt, RwLockExt};
+
+/// An event handler: the socket, the arguments, and an
+/// [`AckSender`] when the server asked for an acknowledgement.
+pub type EventHandler = Arc<dyn Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync>;
+/// A catch-all handler: also gets the event name.
+pub type AnyHandler = Arc<dyn Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
+type ConnectHandler = Arc<dyn Fn(&Socket) + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(&Socket, DisconnectReason) + Send + Sync>;
+type ConnectErrorHandler = Arc<dyn Fn(&Socket, &ConnectError) + Send + Sync>;
+type AttemptHandler = Arc<dyn Fn(u32) + Send + Sync>;
+type ErrorHandler = Arc<dyn Fn(&str) + Send + Sync>;
+type FailedHandler = Arc<dyn Fn() + Send + Sync>;
+pub(crate) type AckResult = Result<Vec<Value>, AckError>;
+
+#[derive(Default)]
+pub(crate) struct SocketHandlers {
+    pub(crate) events: RwLock<HashMap<String, EventHandler>>,
+    pub(crate) any: RwLock<Vec<AnyHandler>>,
+    pub(crate) connect: RwLock<Vec<ConnectHandler>>,
+    pub(crate) disconnect: RwLock<Vec<DisconnectHandler>>,
+    pub(crate) connect_error: RwLock<Vec<ConnectErrorHandler>>,
+}
+
+#[derive(Default)]
+pub(crate) struct ManagerHandlers {
+    pub(crate) reconnect_attempt: HandlerList<AttemptHandler>,
+    pub(crate) reconnect: HandlerList<AttemptHandler>,
+    pub(crate) reconnect_error: HandlerList<ErrorHandler>,
+    pub(crate) reconnect_failed: HandlerList<FailedHandler>,
+}
+
+pub(crate) struct HandlerList<T>(RwLock<Vec<T>>);
+
+impl<T> Default for HandlerList<T> {
+    fn default() -> Self {
+        HandlerList(RwLock::new(Vec::new()))
+    }
+}
+
+impl<T: Clone> HandlerList<T> {
+    pub(crate) fn push(&self, handler: T) {
+        push(&self.0, handler);
+    }
+
+    /// Calls `f` with each handler, none locked meanwhile.
+    pub(crate) fn call(&self, f: impl Fn(&T)) {
+        for h in read(&self.0) {
+            f(&h);
+        }
+    }
+}
+
+fn read<T: Clone>(lock: &RwLock<Vec<T>>) -> Vec<T> {
+    lock.read_ok().clone()
+}
+
+pub(crate) fn push<T>(lock: &RwLock<Vec<T>>, item: T) {
+    lock.write_ok().push(item);
+}
+
+pub(crate) struct State {
+    pub(crate) core: ManagerCore,
+    pub(crate) acks: HashMap<AckToken, oneshot::Sender<AckResult>>,
+    pub(crate) sockets: HashMap<Arc<str>, Arc<SocketInner>>,
+    pub(crate) connect_waiters: HashMap<Arc<str>, Vec<oneshot::Sender<Result<(), ConnectError>>>>,
+    pub(crate) last_error: Option<ConnectError>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) engine: ClientOptions,
+    pub(crate) handlers: ManagerHandlers,
+    /// Messages the driver holds for want of room in the Engine.IO send
+    /// queue: emits fail past `max_buffered`, volatile ones are dropped.
+    pub(crate) stalled: AtomicUsize,
+}
+
+impl Shared {
+    /// Whether an emit may proceed: `Ok(false)` drops a volatile one.
+    pub(crate) fn room(&self, state: &State, volatile: bool) -> Result<bool, EmitError> {
+        let stalled = self.stalled.load(Ordering::Acquire);
+        if stalled == 0 {
+            Ok(true)
+        } else if volatile {
+            Ok(false)
+        } else if stalled >= state.core.config().max_buffered {
+            Err(EmitError::BufferFull)
+        } else {
+            Ok(true)
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.locked()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The driver holds a weak reference: let it see the end.
+        self.wake.notify_one();
+    }
+}
+
+pub(crate) struct SocketInner {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) handlers: SocketHandlers,
+}
+
+/// A connection to one namespace, as socket.io-client's `Socket`. Cheap to
+/// clone.
+///
+/// Handlers run on the manager's task, one at a time, in the order events
+/// arrive; they must be quick (spawn tasks for slow work; an
+/// [`AckRequest`](super::AckRequest) can be awaited there).
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("nsp", &self.inner.nsp)
+            .field("id", &self.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    pub(crate) fn dispatch_event(&self, event: &str, args: Vec<Value>, ack_id: Option<u64>) {
+        let any = read(&self.inner.handlers.any);
+        let handler = self.inner.handlers.events.read_ok().get(event).cloned();
+        let ack = |id| AckSender {
+            socket: self.clone(),
+            id,
+        };
+        // Every handler may answer; the server takes the first answer.
+        let mut args = Some(args);
+        let last = any.len();
+        for (i, h) in any.iter().enumerate() {
+            // The last handler gets the arguments without a copy.
+            let a = if i + 1 == last && handler.is_none() {
+                args.take()
+            } else {
+                args.clone()
+            };
+            h(self, event, a.unwrap_or_default(), ack_id.map(ack));
+        }
+        if let Some(h) = handler {
+            h(self, args.unwrap_or_default(), ack_id.map(ack));
+        }
+    }
+
+    pub(crate) fn dispatch_connect(&self) {
+        for h in read(&self.inner.handlers.connect) {
+            h(self);
+        }
+    }
+
+    pub(crate) fn dispatch_disconnect(&self, reason: DisconnectReason) {
+        for h in read(&self.inner.handlers.disconnect) {
+            h(self, reason);
+        }
+    }
+
+    pub(crate) fn dispatch_connect_error(&self, error: &ConnectError) {
+        for h in read(&self.inner.handlers.connect_error) {
+            h(self, error);
+        }
+    }
+}
+
+/// Answers the server's event that asked for an acknowledgement (once:
+/// `send` takes it).
+#[derive(Debug)]
+pub struct AckSender {
+    socket: Socket,
+    id: u64,
+}
+
+impl AckSender {
+    /// Sends the acknowledgement with these arguments.
+    pub fn send(self, args: Vec<Value>) -> Result<(), EmitError> {
+        let r = self
+            .socket
+            .shared
+            .lock()
+            .core
+            .ack(&self.socket.inner.nsp, self.id, args);
+        self.socket.shared.wake.notify_one();
+        r
+    }
+
+    /// Sends the acknowledgement with one serializable argument.
+    pub fn send_serialized<T: Serialize>(self, arg: &T) -> Result<(), EmitError> {
+        let value = Value::from_serialize(arg).map_err(|e| EmitError::Encode(e.to_string()))?;
+        self.send(vec![value])
+    }
+
+    /// The ack id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
