@@ -61,10 +61,6 @@ pub(crate) struct Outbox {
     pub(crate) close: Option<CloseReason>,
     /// The first this many frames leave in a write of their own.
     pub(crate) barrier: Option<usize>,
-    /// The session's task is running the application's handler: it
-    /// flushes what is queued when the handler returns, so queueing needs
-    /// no wake-up.
-    pub(crate) in_task: bool,
 }
 
 #[derive(Debug)]
@@ -206,7 +202,7 @@ impl Socket {
             if outbox.frames.len() >= self.inner.max_queue {
                 return Err(SendError::QueueFull);
             }
-            let wake = outbox.frames.is_empty() && !outbox.in_task;
+            let wake = outbox.frames.is_empty();
             outbox.frames.push_back(item);
             wake
         };
@@ -226,7 +222,7 @@ impl Socket {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        let wake = {
+        {
             let mut outbox = self.lock();
             if outbox.close.is_some() {
                 return Err(SendError::Closed);
@@ -234,11 +230,8 @@ impl Socket {
             outbox.frames.push_back(Outgoing::Payload(frame));
             let n = outbox.frames.len();
             outbox.barrier.get_or_insert(n);
-            !outbox.in_task
-        };
-        if wake {
-            self.inner.notify.notify_one();
         }
+        self.inner.notify.notify_one();
         Ok(())
     }
 
@@ -248,17 +241,14 @@ impl Socket {
         if self.is_closed() {
             return false;
         }
-        let wake = {
+        {
             let mut outbox = self.lock();
             if outbox.close.is_some() || !outbox.frames.is_empty() {
                 return false;
             }
             outbox.frames.push_back(Outgoing::Payload(frame));
-            !outbox.in_task
-        };
-        if wake {
-            self.inner.notify.notify_one();
         }
+        self.inner.notify.notify_one();
         true
     }
 

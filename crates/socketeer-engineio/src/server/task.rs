@@ -98,11 +98,7 @@ impl Driver {
         match self.core.on_packet(packet, Instant::now()) {
             Action::Deliver(m) => {
                 if let Some(app) = self.app.as_mut() {
-                    // What the handler queues leaves with this turn's
-                    // flush: no wake-up of this task for it.
-                    self.socket.lock().in_task = true;
                     app.on_message(&self.socket, m);
-                    self.socket.lock().in_task = false;
                 }
             }
             Action::Close(_) | Action::None | Action::ReplyProbe | Action::CompleteUpgrade => {}
@@ -260,9 +256,7 @@ impl Driver {
         }
         if let Some(app) = self.app.as_mut() {
             if app.poll_timeout().is_some_and(|t| now >= t) {
-                self.socket.lock().in_task = true;
                 app.handle_timeout(&self.socket, now);
-                self.socket.lock().in_task = false;
             }
         }
         while let Some(action) = self.core.handle_timeout(now) {
