@@ -24,7 +24,7 @@
 //! - [`Utf8Bytes`]: text in shared [`bytes::Bytes`]; received text is sliced,
 //!   never copied.
 //!
-//! - [`server`]: the session core [`server::session::SessionCore`] and,
+//! - [`server`]: the session core [`server::core::SessionCore`] and,
 //!   with the `server` feature (default), the tokio + hyper server.
 //! - [`client`]: the session core [`client::core::ClientSession`] and,
 //!   with the `client` feature (default), the tokio client.
@@ -55,5 +55,5 @@ pub mod server;
 /// session core is here.
 #[cfg(not(feature = "server"))]
 pub mod server {
-    pub mod session;
+    pub mod core;
 }

@@ -47,7 +47,7 @@ use bytes::Bytes;
 use super::types::{CloseReason, Event, SendError, Transports};
 use crate::packet::{OpenPacket, Packet};
 use crate::payload::{PayloadBuilder, SEPARATOR};
-use crate::server::session::TransportKind;
+use crate::server::core::TransportKind;
 use crate::Payload;
 
 /// Where the upgrade from polling to WebSocket stands.

@@ -20,7 +20,7 @@ use super::polling::{HttpTarget, Lane};
 use super::types::{CloseReason, Event};
 use crate::packet::{Limits, Packet};
 use crate::payload;
-use crate::server::session::TransportKind;
+use crate::server::core::TransportKind;
 use crate::Payload;
 
 /// Boxed: the stream is large and moves between the probe and the session.

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::types::{Event, SendError, Transports};
 use crate::packet::{DecodeError, Limits, OpenPacket};
-use crate::server::session::TransportKind;
+use crate::server::core::TransportKind;
 use crate::{Payload, Utf8Bytes};
 
 /// The default [`ClientOptions::path`].

@@ -53,7 +53,7 @@ mod handle;
 mod polling;
 mod types;
 
-pub use crate::server::session::TransportKind;
+pub use crate::server::core::TransportKind;
 #[cfg(feature = "client")]
 pub use driver::connect;
 #[cfg(feature = "client")]

@@ -1,13 +1,13 @@
 //! The requests of the HTTP side (`http.rs`) to a session's task
-//! (`task.rs`), and the queue in the session ([`Socket`](super::Socket))
+//! (`driver.rs`), and the queue in the session ([`Socket`](super::Socket))
 //! that carries them.
 
 use http::Response;
 use socketeer_ws::upgrade::HyperWebSocket;
 use tokio::sync::oneshot;
 
+use super::core::CloseReason;
 use super::response::Body;
-use super::session::CloseReason;
 use crate::Packet;
 
 /// Requests from the HTTP side to a session's task.

@@ -1,5 +1,5 @@
 //! [`EngineIo`], the server handle, and the state it shares with the HTTP
-//! side (`http.rs`) and the session tasks (`task.rs`): the configuration,
+//! side (`http.rs`) and the session tasks (`driver.rs`): the configuration,
 //! the session factory and the open sessions. Answering requests is in
 //! `http.rs`, serving a listener in `serve.rs`.
 
@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::config::EngineIoConfig;
+use super::core::CloseReason;
 use super::handler::{EngineHandler, SessionFactory, Stateless};
-use super::session::CloseReason;
 use super::socket::Socket;
 use crate::sync::LockExt;
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::session::CloseReason;
+use super::core::CloseReason;
 use super::socket::Socket;
 
 /// The application side of an Engine.IO server, shared by every session.

@@ -14,11 +14,11 @@ use http_body_util::{BodyExt, Limited};
 
 use super::command::Command;
 use super::config::AllowOrigin;
+use super::core::{CloseReason, TransportKind};
+use super::driver;
 use super::engine::{EngineIo, SessionEntry, Shared};
 use super::response::{empty, error, json, payload_response, text, Body, EngineError};
-use super::session::{CloseReason, TransportKind};
 use super::socket::{RequestInfo, Socket};
-use super::task;
 use crate::sync::LockExt;
 
 struct Query<'a> {
@@ -334,7 +334,12 @@ impl EngineIo {
             Ok(b) => b,
             Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed"),
         };
-        tokio::spawn(task::run(self.shared.clone(), socket, None, Instant::now()));
+        tokio::spawn(driver::run(
+            self.shared.clone(),
+            socket,
+            None,
+            Instant::now(),
+        ));
         payload_response(body)
     }
 
@@ -353,7 +358,7 @@ impl EngineIo {
         let handshake = Box::pin(async move {
             let mut ws = fut.await.ok()?;
             let opened_at = Instant::now();
-            ws.feed(task::to_ws(open.encode())).await.ok()?;
+            ws.feed(driver::to_ws(open.encode())).await.ok()?;
             Some((Box::new(ws), opened_at))
         });
         tokio::spawn(websocket_session(self.shared.clone(), socket, handshake));
@@ -372,7 +377,7 @@ where
         + 'static,
 {
     match handshake.await {
-        Some((ws, opened_at)) => task::run(shared, socket, Some(ws), opened_at).await,
+        Some((ws, opened_at)) => driver::run(shared, socket, Some(ws), opened_at).await,
         None => shared.remove(socket.id()),
     }
 }

@@ -3,23 +3,23 @@
 //!
 //! [`EngineIo::handle`] answers one HTTP request (mount it in hyper, axum
 //! or tower); [`EngineIo::serve`] runs a plain hyper server. Each session
-//! is driven by one task around the Sans-I/O [`session::SessionCore`].
+//! is driven by one task around the Sans-I/O [`core::SessionCore`].
 
 mod command;
 mod config;
+pub mod core;
+mod driver;
 mod engine;
 mod handler;
 mod http;
 mod response;
 mod serve;
-pub mod session;
 mod socket;
-mod task;
 
+pub use self::core::{CloseReason, TransportKind};
 pub use config::{AllowOrigin, AllowRequest, Cors, EngineIoConfig};
 pub use engine::EngineIo;
 pub use handler::{EngineHandler, SessionFactory, SessionHandler};
 pub use response::{error, Body, EngineError};
 pub use serve::{serve_http, serve_http_with, HttpOptions};
-pub use session::{CloseReason, TransportKind};
 pub use socket::{RequestInfo, SendError, Socket};

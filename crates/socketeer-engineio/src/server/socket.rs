@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Uri};
 use tokio::sync::Notify;
 
-use super::session::{CloseReason, TransportKind};
+use super::core::{CloseReason, TransportKind};
 use crate::sync::LockExt;
 use crate::{Packet, Payload, PreparedFrame};
 

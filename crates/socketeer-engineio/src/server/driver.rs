@@ -10,10 +10,10 @@ use socketeer_ws::{CloseFrame, Error as WsError};
 use tokio::sync::oneshot;
 
 use super::command::Command;
+use super::core::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
 use super::engine::Shared;
 use super::handler::SessionHandler;
 use super::response::{error, payload_response, text, Body, EngineError};
-use super::session::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
 use super::socket::{Outgoing, Socket};
 use crate::payload::PayloadBuilder;
 use crate::{Limits, Packet, Payload, Utf8Bytes};
