@@ -9,14 +9,14 @@ use http::Response;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::core::{Limits, Protocol};
 use crate::deflate::PerMessageDeflate;
+use crate::driver::{StreamConfig, WebSocketStream};
 use crate::error::{Error, Result};
 use crate::handshake::{
     self, ClientConfig, HandshakeError, Negotiated, WsUrl, DEFAULT_MAX_HEADER_SIZE,
 };
-use crate::protocol::{Limits, Protocol};
 use crate::role::Role;
-use crate::stream::{StreamConfig, WebSocketStream};
 
 /// Everything a client decides about its connection.
 #[derive(Clone, Default)]

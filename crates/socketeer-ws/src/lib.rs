@@ -46,34 +46,34 @@
 pub mod client;
 pub mod close;
 mod close_code;
+pub mod core;
 pub mod deflate;
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
 pub mod payload;
-pub mod protocol;
 pub mod role;
 #[cfg(feature = "tokio")]
 pub mod server;
-#[cfg(feature = "tokio")]
-pub mod stream;
 #[cfg(feature = "hyper")]
 pub mod upgrade;
 pub mod utf8;
 
+pub use self::core::{CloseState, Fragment, Limits, PreparedFrame, Protocol};
 #[cfg(feature = "tokio")]
 pub use client::{connect, connect_with_options, ConnectOptions, MaybeTlsStream};
 pub use close::{CloseCode, CloseFrame};
 pub use deflate::DeflateConfig;
+#[cfg(feature = "tokio")]
+pub use driver::{Keepalive, StreamConfig, WebSocketStream, WsReader, WsWriter};
 pub use error::{Error, ProtocolError, Result};
 pub use handshake::{ClientConfig, HandshakeError};
 pub use message::{Message, Utf8Bytes};
 pub use payload::Payload;
-pub use protocol::{CloseState, Fragment, Limits, PreparedFrame, Protocol};
 pub use role::Role;
 #[cfg(feature = "tokio")]
 pub use server::{accept, accept_with_config, ServerConfig, ServerConnection};
-#[cfg(feature = "tokio")]
-pub use stream::{Keepalive, StreamConfig, WebSocketStream, WsReader, WsWriter};

@@ -7,12 +7,12 @@ use bytes::BytesMut;
 use http::Request;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::core::{Limits, Protocol};
 use crate::deflate::{DeflateConfig, PerMessageDeflate};
+use crate::driver::{StreamConfig, WebSocketStream};
 use crate::error::{Error, Result};
 use crate::handshake::{self, AcceptConfig, HandshakeError, DEFAULT_MAX_HEADER_SIZE};
-use crate::protocol::{Limits, Protocol};
 use crate::role::Role;
-use crate::stream::{StreamConfig, WebSocketStream};
 
 /// A hook that inspects each upgrade request (its `Origin`, cookies, path)
 /// and may refuse it with [`HandshakeError::Rejected`].

@@ -10,11 +10,11 @@ use http::{Request, Response};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 
+use crate::core::Protocol;
+use crate::driver::{StreamConfig, WebSocketStream};
 use crate::error::{Error, Result};
 use crate::handshake::{self, HandshakeError};
-use crate::protocol::Protocol;
 use crate::server::ServerConfig;
-use crate::stream::{StreamConfig, WebSocketStream};
 
 /// A WebSocket over a hyper upgraded connection.
 pub type HyperWebSocket = WebSocketStream<TokioIo<Upgraded>>;

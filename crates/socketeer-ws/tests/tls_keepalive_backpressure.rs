@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use socketeer_ws::stream::Keepalive;
+use socketeer_ws::driver::Keepalive;
 use socketeer_ws::{
     accept_with_config, connect_with_options, CloseCode, ConnectOptions, Error, Message,
     ServerConfig, StreamConfig, WebSocketStream,

@@ -14,9 +14,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
 use crate::close::{CloseCode, CloseFrame};
+use crate::core::{CloseState, Fragment, PreparedFrame, Protocol};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::protocol::{CloseState, Fragment, PreparedFrame, Protocol};
 use crate::role::Role;
 
 /// Smallest free space offered to a read.
