@@ -11,93 +11,16 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 use socketeer::server::{AckSender, Socket, SocketIo, SocketIoConfig};
 use socketeer::Value;
 use socketeer_redis::{adapter_factory, RedisAdapterOptions};
-use support::{find_program, node_dir, RedisServer};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
-
-/// The programs `names`, or `None` (and a printed SKIPPED line) if any is
-/// missing.
-fn programs(names: &[&str]) -> Option<Vec<std::path::PathBuf>> {
-    let found: Vec<_> = names.iter().map(|n| find_program(n)).collect();
-    let missing: Vec<&str> = names
-        .iter()
-        .zip(&found)
-        .filter(|(_, p)| p.is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if missing.is_empty() {
-        return Some(found.into_iter().map(Option::unwrap).collect());
-    }
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {} not found on PATH (scripts/setup-test-deps installs it)",
-        missing.join(" and ")
-    );
-    None
-}
-
-/// What a Node process printed, one JSON value per line.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<Json>>>);
-
-impl Lines {
-    fn matching(&self, pred: impl Fn(&Json) -> bool) -> Vec<Json> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| pred(l))
-            .cloned()
-            .collect()
-    }
-
-    /// Waits (30 s at most) until a line matches; returns it.
-    async fn wait_for(&self, what: &str, pred: impl Fn(&Json) -> bool) -> Json {
-        for _ in 0..300 {
-            if let Some(l) = self.matching(&pred).into_iter().next() {
-                return l;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "timed out waiting for {what}; got: {:?}",
-            self.0.lock().unwrap()
-        );
-    }
-}
-
-fn spawn_node(node: &std::path::Path, args: &[&str]) -> (Child, Lines) {
-    let mut child = Command::new(node)
-        .args(args)
-        .current_dir(node_dir())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn node");
-    let lines = Lines::default();
-    let out = child.stdout.take().unwrap();
-    let sink = lines.clone();
-    tokio::spawn(async move {
-        let mut r = BufReader::new(out).lines();
-        while let Ok(Some(line)) = r.next_line().await {
-            match serde_json::from_str(&line) {
-                Ok(v) => sink.0.lock().unwrap().push(v),
-                Err(_) => eprintln!("node: {line}"),
-            }
-        }
-    });
-    (child, lines)
-}
+use support::node::{programs, spawn_node, Lines};
+use support::{node_dir, RedisServer};
+use tokio::io::AsyncWriteExt;
+use tokio::process::ChildStdin;
 
 fn str_arg(args: &[Value], i: usize) -> String {
     args.get(i)

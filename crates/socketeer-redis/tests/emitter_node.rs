@@ -9,98 +9,13 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 use socketeer_redis::wire::{Object, Value};
 use socketeer_redis::{Emitter, EmitterOptions};
-use support::{find_program, node_dir, RedisServer};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// The programs `names`, or `None` (and a printed SKIPPED line) if any is
-/// missing.
-fn programs(names: &[&str]) -> Option<Vec<std::path::PathBuf>> {
-    let found: Vec<_> = names.iter().map(|n| find_program(n)).collect();
-    let missing: Vec<&str> = names
-        .iter()
-        .zip(&found)
-        .filter(|(_, p)| p.is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if missing.is_empty() {
-        return Some(found.into_iter().map(Option::unwrap).collect());
-    }
-    // Straight to stderr, not through the test harness's capture, so that
-    // the skip shows in `cargo test`'s output.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {} not found on PATH (scripts/setup-test-deps installs it)",
-        missing.join(" and ")
-    );
-    None
-}
-
-/// What a Node process printed, one JSON value per line.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<Json>>>);
-
-impl Lines {
-    fn count(&self, pred: impl Fn(&Json) -> bool) -> usize {
-        self.0.lock().unwrap().iter().filter(|l| pred(l)).count()
-    }
-
-    fn matching(&self, pred: impl Fn(&Json) -> bool) -> Vec<Json> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| pred(l))
-            .cloned()
-            .collect()
-    }
-
-    /// Waits (30 s at most) until `n` lines match.
-    async fn wait_for(&self, n: usize, what: &str, pred: impl Fn(&Json) -> bool) {
-        for _ in 0..300 {
-            if self.count(&pred) >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "timed out waiting for {n} lines: {what}; got: {:?}",
-            self.0.lock().unwrap()
-        );
-    }
-}
-
-fn spawn_node(node: &std::path::Path, args: &[&str]) -> (Child, Lines) {
-    let mut child = Command::new(node)
-        .args(args)
-        .current_dir(node_dir())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn node");
-    let lines = Lines::default();
-    let out = child.stdout.take().unwrap();
-    let sink = lines.clone();
-    tokio::spawn(async move {
-        let mut r = BufReader::new(out).lines();
-        while let Ok(Some(line)) = r.next_line().await {
-            match serde_json::from_str(&line) {
-                Ok(v) => sink.0.lock().unwrap().push(v),
-                Err(_) => eprintln!("node: {line}"),
-            }
-        }
-    });
-    (child, lines)
-}
+use support::node::{programs, spawn_node, Lines};
+use support::{node_dir, RedisServer};
 
 fn event_is<'a>(client: &'a str, event: &'a str) -> impl Fn(&Json) -> bool + 'a {
     move |l| l["client"] == client && l["event"] == event
@@ -115,7 +30,7 @@ fn any_event(event: &str) -> impl Fn(&Json) -> bool + '_ {
 async fn expect_event(clients: &Lines, event: &str, expected: &[&str], args: &Json) {
     for c in expected {
         clients
-            .wait_for(1, &format!("{c} gets {event}"), event_is(c, event))
+            .wait_for(&format!("{c} gets {event}"), event_is(c, event))
             .await;
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -148,7 +63,7 @@ async fn emitter_reaches_node_clients() {
     let (_s2, s2_lines) = spawn_node(node, &["server.mjs", &url, "s2"]);
     let mut ports = vec![];
     for l in [&s1_lines, &s2_lines] {
-        l.wait_for(1, "server listening", |l| l.get("listening").is_some())
+        l.wait_for("server listening", |l| l.get("listening").is_some())
             .await;
         ports.push(
             l.matching(|l| l.get("listening").is_some())[0]["listening"]
@@ -165,7 +80,7 @@ async fn emitter_reaches_node_clients() {
     .to_string();
     let (_clients, clients) = spawn_node(node, &["clients.mjs", &spec]);
     clients
-        .wait_for(1, "clients ready", |l| l["ready"] == true)
+        .wait_for("clients ready", |l| l["ready"] == true)
         .await;
 
     let conn = redis::Client::open(url.as_str())
@@ -294,7 +209,7 @@ async fn emitter_reaches_node_clients() {
         .unwrap();
     for (name, lines) in [("s1", &s1_lines), ("s2", &s2_lines)] {
         lines
-            .wait_for(1, "serverSideEmit", |l| l.get("sse").is_some())
+            .wait_for("serverSideEmit", |l| l.get("sse").is_some())
             .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let got = lines.matching(|l| l.get("sse").is_some());
@@ -316,7 +231,7 @@ async fn emitter_reaches_node_clients() {
     // disconnectSockets: only bob (room2).
     emitter.to("room2").disconnect_sockets(false).await.unwrap();
     clients
-        .wait_for(1, "bob disconnected", |l| {
+        .wait_for("bob disconnected", |l| {
             l["client"] == "bob" && l.get("disconnect").is_some()
         })
         .await;
