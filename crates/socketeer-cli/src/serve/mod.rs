@@ -216,10 +216,15 @@ async fn serve(args: Args) -> ExitCode {
             async move { route(&app, req, remote).await }
         }
     };
+    // One drain deadline from the signal on, for the HTTP connections and
+    // the sessions alike.
+    let signalled = Arc::new(std::sync::OnceLock::new());
     let stopping = {
         let app = app.clone();
+        let signalled = signalled.clone();
         async move {
             shutdown_signal().await;
+            let _ = signalled.set(Instant::now());
             tracing::info!(
                 sessions = app.io.engine().session_count(),
                 "shutting down: closing connections"
@@ -234,7 +239,7 @@ async fn serve(args: Args) -> ExitCode {
     }
     // The WebSocket sessions are the engine's, not HTTP connections: wait
     // (within the drain timeout) for them to have closed.
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let deadline = *signalled.get_or_init(Instant::now) + DRAIN_TIMEOUT;
     let idle = || io.engine().session_count() == 0;
     while !idle() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
