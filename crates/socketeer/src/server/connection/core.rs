@@ -132,12 +132,6 @@ impl<S: NamespaceSocket> ConnectionCore<S> {
         }
     }
 
-    /// The socket of a joined namespace, if still connected.
-    pub fn socket(&mut self, nsp: &str) -> Option<&S> {
-        let i = self.position(nsp)?;
-        Some(&self.joined[i].1)
-    }
-
     /// Where `nsp` is in `joined`, forgetting it if the server has
     /// disconnected its socket meanwhile.
     fn position(&mut self, nsp: &str) -> Option<usize> {
