@@ -467,7 +467,7 @@ impl Shared {
                         id: s.id.to_string(),
                         handshake: s.handshake.as_ref().map(to_wire).unwrap_or(Value::Null),
                         rooms: s.rooms.iter().map(|r| r.to_string()).collect(),
-                        data: None,
+                        data: (!s.data.is_null()).then(|| to_wire(&s.data)),
                     })
                     .collect();
                 self.respond(
@@ -1042,6 +1042,7 @@ impl Adapter for RedisAdapter {
                             rooms: s.rooms.iter().map(|r| Room::from(r.as_str())).collect(),
                             local: false,
                             handshake: (!s.handshake.is_null()).then(|| from_wire(&s.handshake)),
+                            data: s.data.as_ref().map(from_wire).unwrap_or_default(),
                         }));
                     }
                     Ok(Some(other)) => {

@@ -48,6 +48,15 @@ async fn recv_opt(
     }
 }
 
+/// Resolves when the application's own work made progress (see
+/// [`SessionHandler::poll_work`]).
+async fn app_work(app: &mut Option<Box<dyn SessionHandler>>, socket: &Socket) {
+    match app {
+        Some(app) => std::future::poll_fn(|cx| app.poll_work(socket, cx)).await,
+        None => pending().await,
+    }
+}
+
 /// Resolves when the HTTP request of a pending poll has gone away.
 async fn poll_gone(poll: &mut Option<oneshot::Sender<Response<Body>>>) {
     match poll {
@@ -456,6 +465,9 @@ pub(crate) async fn run(
                     d.handle_command(cmd);
                 }
             }
+            // What the application awaits (async middlewares) finished:
+            // the loop turns and sends what it queued.
+            _ = app_work(&mut d.app, &socket) => {}
             // As the official server: a poll whose connection closed early
             // fails the session, rather than swallowing what is sent to it.
             _ = poll_gone(&mut d.pending_poll) => {

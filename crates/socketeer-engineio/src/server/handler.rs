@@ -3,6 +3,7 @@
 //! [`SessionFactory`]) and the adapter that runs the former as the latter.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use super::core::CloseReason;
@@ -35,6 +36,14 @@ pub trait SessionHandler: Send + 'static {
     }
     /// Called once the time from [`SessionHandler::poll_timeout`] has come.
     fn handle_timeout(&mut self, _socket: &Socket, _now: Instant) {}
+    /// Polls the handler's own pending work (futures it keeps, such as an
+    /// async check before it answers a message), on the session's task.
+    /// Return `Ready` when some of it finished, so the session sends what
+    /// it queued, and `Pending` otherwise, with `cx`'s waker registered
+    /// by what is still pending.
+    fn poll_work(&mut self, _socket: &Socket, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
 }
 
 /// Makes the [`SessionHandler`] of each new session.

@@ -115,6 +115,9 @@ pub struct SocketInfo {
     /// when known: this server's sockets always, another server's when its
     /// adapter reports it.
     pub handshake: Option<Value>,
+    /// Its `socket.data`, serialized (`null` when it has none); read it
+    /// back with [`Value::into_typed`].
+    pub data: Value,
 }
 
 /// The future of [`Adapter::fetch_remote_sockets`].

@@ -1,5 +1,6 @@
 //! The server's settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use socketeer_engineio::server::EngineIoConfig;
@@ -24,6 +25,23 @@ pub struct SocketIoConfig {
     /// Makes each namespace's [`Adapter`](super::Adapter) (default: in
     /// memory, one server).
     pub adapter: AdapterFactory,
+    /// Application state for the [`State`](super::State) extractor (set
+    /// with [`SocketIoConfig::with_state`]).
+    pub state: Arc<http::Extensions>,
+    /// Most events one socket may have waiting while one of its handlers
+    /// awaits (default 1,024); a client that sends more is flooding a
+    /// slow handler, and its connection is closed ("transport error").
+    pub max_pending_events: usize,
+}
+
+impl SocketIoConfig {
+    /// Adds application state, given to handlers that take
+    /// [`State<T>`](super::State) (one value per type; a second value of
+    /// the same type replaces the first).
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
+        Arc::make_mut(&mut self.state).insert(state);
+        self
+    }
 }
 
 impl Default for SocketIoConfig {
@@ -38,6 +56,8 @@ impl Default for SocketIoConfig {
             max_attachments: 10,
             connection_state_recovery: None,
             adapter: AdapterFactory::default(),
+            state: Arc::default(),
+            max_pending_events: 1024,
         }
     }
 }

@@ -109,6 +109,46 @@ pub enum AckError {
 #[error("{0}")]
 pub struct MiddlewareError(pub String);
 
+/// Why a handler's arguments could not be extracted: the handler is not
+/// called, the socket's error listeners are told, and a client waiting for
+/// an acknowledgement gets `{"error": "<this message>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgumentError {
+    /// The arguments do not have the shape the handler asked for.
+    #[error("invalid arguments for \"{event}\": {message}")]
+    Invalid {
+        /// The event.
+        event: String,
+        /// What serde said.
+        message: String,
+    },
+    /// The handler takes an acknowledgement ([`AckSender`](super::AckSender))
+    /// but the client did not ask for one (take `Option<AckSender>` to
+    /// accept both).
+    #[error("\"{0}\" was sent without an acknowledgement")]
+    NoAck(String),
+    /// The handler takes a value (a [`State`](super::State), a
+    /// [`SocketData`](super::SocketData), a [`DisconnectReason`]) that is
+    /// not there.
+    #[error("nothing to extract for {0}")]
+    Missing(&'static str),
+}
+
+/// What a socket's error listeners (`socket.on_error`) are told of.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SocketError {
+    /// A packet middleware dropped an event.
+    #[error(transparent)]
+    Middleware(#[from] MiddlewareError),
+    /// A handler could not take the arguments it was sent.
+    #[error(transparent)]
+    Arguments(#[from] ArgumentError),
+    /// More events waited behind a slow handler than the server allows;
+    /// the connection is closed.
+    #[error("too many events waiting for a handler")]
+    Overloaded,
+}
+
 /// A middleware's refusal: the client gets CONNECT_ERROR with this message
 /// (and data, if any).
 #[derive(Debug, Clone, PartialEq)]

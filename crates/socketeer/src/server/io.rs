@@ -10,7 +10,12 @@ use socketeer_engineio::server::{Body, EngineIo};
 use super::config::SocketIoConfig;
 use super::connection::driver::SocketIoSessions;
 use super::namespaces::Namespaces;
-use super::state::Namespace;
+use super::adapter::{Room, SocketInfo};
+use super::error::EmitError;
+use super::operators::BroadcastOperator;
+use super::handler::Handler;
+use super::state::{ListenerId, Namespace};
+use crate::Value;
 
 struct IoInner {
     namespaces: Arc<Namespaces>,
@@ -20,12 +25,12 @@ struct IoInner {
 /// A Socket.IO server. Cheap to clone.
 ///
 /// ```no_run
-/// use socketeer::server::SocketIo;
+/// use socketeer::server::{Args, Socket, SocketIo};
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// let io = SocketIo::new(Default::default());
-/// io.of("/").on_connection(|socket| {
-///     socket.on("chat", |socket, args, _ack| {
+/// io.on_connection(|socket: Socket| {
+///     socket.on("chat", |socket: Socket, Args(args): Args| {
 ///         let _ = socket.broadcast().emit("chat", args);
 ///     });
 /// });
@@ -59,6 +64,46 @@ impl SocketIo {
         };
         io.of("/");
         io
+    }
+
+    /// The main namespace, `/`.
+    pub fn main_namespace(&self) -> Namespace {
+        self.of("/")
+    }
+
+    /// Targets the sockets of the main namespace in a room (`io.to`).
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.main_namespace().to(room)
+    }
+
+    /// Targets every socket of the main namespace except those in a room
+    /// (`io.except`).
+    pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.main_namespace().except(room)
+    }
+
+    /// Targets every socket of the main namespace, to chain operators
+    /// (`io.timeout(d).emit_with_ack(..)`, `io.local()`, ...).
+    pub fn broadcast(&self) -> BroadcastOperator {
+        self.main_namespace().broadcast()
+    }
+
+    /// Emits to every socket of the main namespace (`io.emit`); returns
+    /// how many sockets of this server got it.
+    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, EmitError> {
+        self.main_namespace().emit(event, args)
+    }
+
+    /// Every socket of the main namespace, on every server
+    /// (`io.fetchSockets()`).
+    pub async fn fetch_sockets(&self) -> Vec<SocketInfo> {
+        self.main_namespace().fetch_sockets().await
+    }
+
+    /// Adds a connection handler on the main namespace (see
+    /// [`Namespace::on_connection`]).
+    pub fn on_connection<H: Handler<M>, M: 'static>(&self, handler: H) -> ListenerId {
+        self.main_namespace().on_connection(handler)
     }
 
     /// The namespace with this name, created if needed.

@@ -1,13 +1,17 @@
 //! The Socket.IO v5 server: namespaces, events, acknowledgements, rooms,
 //! broadcasts and middlewares, on top of the Engine.IO server.
 //!
-//! Handlers run on the connection's task and must be quick; spawn tasks
-//! for slow work (an [`AckRequest`] can be awaited there).
+//! Handlers ([`Handler`]) take [extractors](extract) as arguments
+//! ([`Data<T>`] for typed arguments, [`AckSender`], [`State<T>`], ...) and
+//! may be sync or async. A socket's events are handled in order; a
+//! handler that awaits holds up only its own socket's later events.
 //!
 //! The modules import one way, each only from those before it:
 //! `error`, `adapter` (rooms and targeting; the [`AdapterHost`] trait is
-//! the adapter's way back into the server), `recovery`, `config`, `state`
-//! (what a namespace and a socket hold), `namespace`, `socket`,
+//! the adapter's way back into the server), `data` (`socket.data`),
+//! `recovery`, `config`, `state` (what a namespace and a socket hold),
+//! `namespace`, `socket`, `extract` and `handler` (what handlers are),
+//! `dispatch` (running them in order), `listeners` (registering them),
 //! `operators` (everything that targets several sockets), `namespaces`,
 //! `connection` (the Sans-I/O [`ConnectionCore`] and its driver), `io`
 //! ([`SocketIo`]) and `service` (tower).
@@ -15,8 +19,13 @@
 pub mod adapter;
 mod config;
 pub mod connection;
+mod data;
+mod dispatch;
 mod error;
+pub mod extract;
+pub mod handler;
 mod io;
+mod listeners;
 mod namespace;
 mod namespaces;
 pub mod operators;
@@ -32,7 +41,12 @@ pub use adapter::{
 };
 pub use config::SocketIoConfig;
 pub use connection::ConnectionCore;
-pub use error::{AckError, ConnectError, DisconnectReason, EmitError, MiddlewareError};
+pub use error::{
+    AckError, ArgumentError, ConnectError, DisconnectReason, EmitError, MiddlewareError,
+    SocketError,
+};
+pub use extract::{Args, Data, Event, FromEvent, SocketData, State, TryData};
+pub use handler::Handler;
 pub use io::SocketIo;
 pub use operators::BroadcastOperator;
 pub use recovery::ConnectionStateRecovery;
@@ -40,7 +54,6 @@ pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::AckRequest;
 pub use socketeer_engineio::server::Body;
 pub use state::{
-    AckSender, AnyHandler, ConnectionHandler, DisconnectHandler, ErrorHandler, EventHandler,
-    Handshake, Middleware, Namespace, PacketMiddleware, ServerSideAckHandler, ServerSideHandler,
-    Socket,
+    AckSender, EventParts, Handshake, ListenerId, Namespace, ServerSideAckHandler,
+    ServerSideHandler, Socket,
 };

@@ -10,7 +10,6 @@ use super::adapter::{
     ServerSideAcks, SocketId, SocketInfo,
 };
 use super::config::SocketIoConfig;
-use super::error::ConnectError;
 use super::recovery::RecoveryStore;
 use super::state::{Handshake, Namespace, NamespaceInner, Socket};
 use crate::packet::{EncodeError, EncodedMessage};
@@ -28,7 +27,7 @@ impl Namespace {
                     sockets: RwLock::new(HashMap::new()),
                     adapter: config.adapter.make(NamespaceHandle::new(name, host)),
                     middlewares: RwLock::new(Vec::new()),
-                    on_connection: RwLock::new(None),
+                    on_connection: RwLock::new(Vec::new()),
                     on_server_side: RwLock::new(None),
                     ack_ids: AtomicU64::new(0),
                     ack_timeout: config.ack_timeout,
@@ -36,6 +35,9 @@ impl Namespace {
                         .connection_state_recovery
                         .clone()
                         .map(|c| Mutex::new(RecoveryStore::new(c))),
+                    state: config.state.clone(),
+                    max_pending_events: config.max_pending_events,
+                    listener_ids: AtomicU64::new(0),
                 }
             }),
         }
@@ -73,18 +75,18 @@ impl Namespace {
         opts: &BroadcastOptions,
         event: &str,
         mut args: Vec<Value>,
-        deliver: impl FnOnce(&EncodedMessage) -> R,
+        deliver: impl FnOnce(&EncodedMessage, &[Value]) -> R,
     ) -> Result<R, EncodeError> {
         match self.recovery() {
             Some(mut store) if !opts.volatile => {
                 args.push(Value::String(store.next_offset()));
                 let msg = EncodedMessage::event(self.name(), event, None, &args)?;
                 store.record(opts, msg.clone(), std::time::Instant::now());
-                Ok(deliver(&msg))
+                Ok(deliver(&msg, &args))
             }
             _ => {
                 let msg = EncodedMessage::event(self.name(), event, None, &args)?;
-                Ok(deliver(&msg))
+                Ok(deliver(&msg, &args))
             }
         }
     }
@@ -97,30 +99,6 @@ impl Namespace {
         self.inner.ack_timeout
     }
 
-    /// Sets the handler called for each new socket.
-    pub fn on_connection<F>(&self, handler: F)
-    where
-        F: Fn(Socket) + Send + Sync + 'static,
-    {
-        *self.inner.on_connection.write_ok() = Some(Arc::new(handler));
-    }
-
-    /// Adds a middleware, run in order for each connection attempt.
-    pub fn use_middleware<F>(&self, middleware: F)
-    where
-        F: Fn(&Handshake) -> Result<(), ConnectError> + Send + Sync + 'static,
-    {
-        self.inner.middlewares.write_ok().push(Arc::new(middleware));
-    }
-
-    pub(crate) fn run_middlewares(&self, handshake: &Handshake) -> Result<(), ConnectError> {
-        let middlewares = self.inner.middlewares.read_ok().clone();
-        for m in middlewares {
-            m(handshake)?;
-        }
-        Ok(())
-    }
-
     pub(crate) fn add_socket(&self, socket: &Socket) {
         let id = &socket.inner.id;
         self.inner
@@ -128,13 +106,6 @@ impl Namespace {
             .write_ok()
             .insert(id.clone(), socket.clone());
         self.adapter().add_all(id, std::slice::from_ref(id));
-    }
-
-    pub(crate) fn connected(&self, socket: Socket) {
-        let handler = self.inner.on_connection.read_ok().clone();
-        if let Some(h) = handler {
-            h(socket);
-        }
     }
 
     pub(crate) fn remove_socket(&self, id: &SocketId) {
@@ -217,19 +188,23 @@ impl Namespace {
     /// This server's sockets that `opts` targets.
     pub(crate) fn local_socket_infos(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
         let ids = self.adapter().targets(opts);
-        let handshakes: Vec<Option<Value>> = {
+        let found: Vec<(Option<Value>, Value)> = {
             let sockets = self.inner.sockets.read_ok();
             ids.iter()
-                .map(|id| sockets.get(id).map(|s| s.inner.handshake.to_node_value()))
+                .map(|id| match sockets.get(id) {
+                    Some(s) => (Some(s.inner.handshake.to_node_value()), s.data_value()),
+                    None => (None, Value::Null),
+                })
                 .collect()
         };
         ids.into_iter()
-            .zip(handshakes)
-            .map(|(id, handshake)| SocketInfo {
+            .zip(found)
+            .map(|(id, (handshake, data))| SocketInfo {
                 rooms: self.adapter().socket_rooms(&id),
                 id,
                 local: true,
                 handshake,
+                data,
             })
             .collect()
     }

@@ -232,8 +232,12 @@ impl BroadcastOperator {
 
     /// Hands the one encoded message to every target, straight from the
     /// adapter's walk over its rooms.
-    fn deliver(&self, msg: &EncodedMessage) -> usize {
+    ///
+    /// Recipients with outgoing listeners are told of the event first;
+    /// `args` gives its arguments (made at most once, and only then).
+    fn deliver(&self, msg: &EncodedMessage, event: &str, args: &dyn Fn() -> Vec<Value>) -> usize {
         let mut delivered = 0;
+        let outgoing_args = std::cell::OnceCell::new();
         let volatile = self.opts.volatile && msg.attachments.is_empty();
         // The WebSocket frames too are built once, for every recipient.
         let prepared: Vec<PreparedFrame> = if volatile {
@@ -242,6 +246,9 @@ impl BroadcastOperator {
             msg.frames().map(PreparedFrame::from_payload).collect()
         };
         self.ns.target_sockets(&self.opts, &mut |socket| {
+            if socket.has_outgoing_listeners() {
+                socket.notify_outgoing(event, outgoing_args.get_or_init(args));
+            }
             let ok = if volatile {
                 socket.send_volatile(msg)
             } else {
@@ -259,7 +266,7 @@ impl BroadcastOperator {
         let remote = self.clustered().then(|| args.clone());
         let delivered = self
             .ns
-            .emit_recorded(&self.opts, event, args, |m| self.deliver(m))?;
+            .emit_recorded(&self.opts, event, args, |m, a| self.deliver(m, event, &|| a.to_vec()))?;
         if let Some(args) = remote {
             self.publish(ClusterOp::Emit {
                 opts: self.opts.clone(),
@@ -280,7 +287,8 @@ impl BroadcastOperator {
             return self.emit(event, crate::packet::args_from_serialize(args)?);
         }
         let msg = EncodedMessage::event_serialize(self.ns.name(), event, None, args)?;
-        Ok(self.deliver(&msg))
+        let values = || crate::packet::args_from_serialize(args).unwrap_or_default();
+        Ok(self.deliver(&msg, event, &values))
     }
 
     /// Sends the event with one ack id to every targeted socket of this

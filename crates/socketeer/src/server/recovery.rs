@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::adapter::{BroadcastOptions, Room, SocketId};
+use super::data::DataSlot;
 use crate::packet::EncodedMessage;
 
 /// Settings of connection state recovery
@@ -64,6 +65,7 @@ struct StoredPacket {
 struct Session {
     sid: SocketId,
     rooms: Vec<Room>,
+    data: Option<DataSlot>,
     disconnected_at: Instant,
 }
 
@@ -76,6 +78,8 @@ pub(crate) struct RestoredSession {
     pub(crate) rooms: Vec<Room>,
     /// The events emitted to it since its last offset, in order.
     pub(crate) missed: Vec<EncodedMessage>,
+    /// Its `socket.data`.
+    pub(crate) data: Option<DataSlot>,
 }
 
 /// The events and disconnected sessions of one namespace.
@@ -149,7 +153,14 @@ impl RecoveryStore {
     }
 
     /// Keeps the session of a socket that ended in a recoverable way.
-    pub(crate) fn persist(&mut self, pid: Arc<str>, sid: SocketId, rooms: Vec<Room>, now: Instant) {
+    pub(crate) fn persist(
+        &mut self,
+        pid: Arc<str>,
+        sid: SocketId,
+        rooms: Vec<Room>,
+        data: Option<DataSlot>,
+        now: Instant,
+    ) {
         self.prune(now);
         if self.config.max_sessions == 0 {
             return;
@@ -172,9 +183,15 @@ impl RecoveryStore {
             Session {
                 sid,
                 rooms,
+                data,
                 disconnected_at: now,
             },
         );
+    }
+
+    /// The socket id of the kept session `pid`, if any (not taken).
+    pub(crate) fn session_sid(&self, pid: &str) -> Option<SocketId> {
+        self.sessions.get(pid).map(|s| s.sid.clone())
     }
 
     /// Takes back the session `pid` if it has not expired and `offset` is
@@ -206,6 +223,7 @@ impl RecoveryStore {
             sid: session.sid,
             rooms: session.rooms,
             missed,
+            data: session.data,
         })
     }
 
@@ -273,7 +291,7 @@ mod tests {
         let mut s = store();
         assert_eq!(s.next_offset(), "100");
         s.record(&to(&[], &[]), msg("seen"), t0);
-        s.persist("p1".into(), "s1".into(), rooms(&["s1", "red"]), t0);
+        s.persist("p1".into(), "s1".into(), rooms(&["s1", "red"]), None, t0);
         s.record(&to(&["red"], &[]), msg("to red"), t0);
         s.record(&to(&["blue"], &[]), msg("to blue"), t0);
         s.record(&to(&[], &["red"]), msg("all but red"), t0);
@@ -300,7 +318,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = store();
         s.record(&to(&[], &[]), msg("a"), t0);
-        s.persist("p1".into(), "s1".into(), rooms(&["s1"]), t0);
+        s.persist("p1".into(), "s1".into(), rooms(&["s1"]), None, t0);
         assert!(s.restore("nope", "100", t0).is_none());
         assert!(s.restore("p1", "99", t0).is_none());
         assert!(s.restore("p1", "not a number", t0).is_none());
@@ -313,7 +331,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = store();
         s.record(&to(&[], &[]), msg("a"), t0);
-        s.persist("p1".into(), "s1".into(), rooms(&["s1"]), t0);
+        s.persist("p1".into(), "s1".into(), rooms(&["s1"]), None, t0);
         let later = t0 + Duration::from_secs(121);
         assert!(s.restore("p1", "100", later).is_none());
         assert_eq!(s.stored(), (0, 0));
@@ -334,7 +352,7 @@ mod tests {
             s.record(&to(&[], &[]), msg(&i.to_string()), t0);
         }
         for i in 0..3 {
-            s.persist(format!("p{i}").into(), "s".into(), rooms(&["s"]), t0);
+            s.persist(format!("p{i}").into(), "s".into(), rooms(&["s"]), None, t0);
         }
         assert_eq!(s.stored(), (3, 2));
         // Offset 1 fell out; 2 is the oldest left.
@@ -352,9 +370,9 @@ mod tests {
         let t0 = Instant::now();
         let mut s = store();
         s.record(&to(&[], &[]), msg("a"), t0);
-        s.persist("p1".into(), "s1".into(), rooms(&["s1"]), t0);
+        s.persist("p1".into(), "s1".into(), rooms(&["s1"]), None, t0);
         let t1 = t0 + Duration::from_secs(100);
-        s.persist("p1".into(), "s1".into(), rooms(&["s1", "x"]), t1);
+        s.persist("p1".into(), "s1".into(), rooms(&["s1", "x"]), None, t1);
         // The first entry's expiry must not remove the second.
         let t2 = t0 + Duration::from_secs(150);
         s.record(&to(&[], &[]), msg("b"), t1);

@@ -13,8 +13,10 @@ use socketeer_engineio::PreparedFrame;
 use tokio::sync::oneshot;
 
 use super::adapter::{BroadcastOptions, Room, SocketId};
-use super::error::{AckError, DisconnectReason, EmitError, MiddlewareError};
-use super::state::{AckResult, AckSender, Handlers, Handshake, Namespace, Socket, SocketInner};
+use super::error::{AckError, DisconnectReason, EmitError};
+use super::state::{
+    AckResult, AckSender, Handlers, Handshake, Lane, Namespace, Socket, SocketInner,
+};
 use crate::packet::{EncodeError, EncodedMessage, Packet};
 use crate::Value;
 use socketeer_engineio::sync::{LockExt, RwLockExt};
@@ -27,17 +29,34 @@ fn send_error(e: SendError) -> EmitError {
 }
 
 impl AckSender {
-    /// Sends the acknowledgement with these arguments.
-    pub fn send(self, args: Vec<Value>) -> Result<(), EmitError> {
+    pub(crate) fn new(socket: Socket, id: u64) -> Self {
+        AckSender {
+            socket,
+            id,
+            sent: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Sends the acknowledgement with these arguments. Only the first
+    /// answer leaves; later ones (from a clone) are ignored.
+    pub fn send(&self, args: Vec<Value>) -> Result<(), EmitError> {
+        if self.sent.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
         let msg = EncodedMessage::ack(self.socket.namespace_name(), self.id, &args)?;
         self.socket.send_encoded(&msg)
     }
 
     /// Sends the acknowledgement with one serializable argument.
-    pub fn send_serialized<T: Serialize>(self, arg: &T) -> Result<(), EmitError> {
+    pub fn send_serialized<T: Serialize + ?Sized>(&self, arg: &T) -> Result<(), EmitError> {
         let value =
             Value::from_serialize(arg).map_err(|e| EmitError::Encode(EncodeError::Json(e)))?;
         self.send(vec![value])
+    }
+
+    /// Whether an answer was sent.
+    pub fn is_sent(&self) -> bool {
+        self.sent.load(Ordering::Acquire)
     }
 
     /// The ack id.
@@ -62,6 +81,9 @@ impl Socket {
                 engine,
                 handshake,
                 handlers: RwLock::new(Handlers::default()),
+                has_outgoing: AtomicBool::new(false),
+                lane: Mutex::new(Lane::default()),
+                data: Mutex::new(None),
                 acks: Mutex::new(HashMap::new()),
                 connected: AtomicBool::new(true),
                 pid,
@@ -112,97 +134,6 @@ impl Socket {
     /// Whether the socket is still connected.
     pub fn connected(&self) -> bool {
         self.inner.connected.load(Ordering::Acquire)
-    }
-
-    /// Registers the handler of an event (replacing an earlier one).
-    pub fn on<F>(&self, event: &str, handler: F)
-    where
-        F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
-    {
-        self.inner
-            .handlers
-            .write_ok()
-            .events
-            .insert(event.into(), Arc::new(handler));
-    }
-
-    /// Registers a catch-all handler, called for every event before the
-    /// event's own handler.
-    pub fn on_any<F>(&self, handler: F)
-    where
-        F: Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
-    {
-        self.inner.handlers.write_ok().any = Some(Arc::new(handler));
-    }
-
-    /// Registers a handler called once when the socket disconnects.
-    pub fn on_disconnect<F>(&self, handler: F)
-    where
-        F: Fn(&Socket, DisconnectReason) + Send + Sync + 'static,
-    {
-        self.inner
-            .handlers
-            .write_ok()
-            .on_disconnect
-            .push(Arc::new(handler));
-    }
-
-    /// Adds a per-packet middleware (`socket.use` in socket.io), run in
-    /// order on every incoming event before its handlers.
-    pub fn use_packet_middleware<F>(&self, middleware: F)
-    where
-        F: Fn(&Socket, &str, &mut Vec<Value>) -> Result<(), MiddlewareError>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.inner
-            .handlers
-            .write_ok()
-            .packet_middlewares
-            .push(Arc::new(middleware));
-    }
-
-    /// Sets the handler told when a packet middleware drops an event.
-    pub fn on_error<F>(&self, handler: F)
-    where
-        F: Fn(&Socket, &MiddlewareError) + Send + Sync + 'static,
-    {
-        self.inner.handlers.write_ok().on_error = Some(Arc::new(handler));
-    }
-
-    pub(crate) fn dispatch_event(&self, name: &str, mut args: Vec<Value>, ack_id: Option<u64>) {
-        let middlewares = self.inner.handlers.read_ok().packet_middlewares.clone();
-        for m in middlewares {
-            if let Err(e) = m(self, name, &mut args) {
-                tracing::debug!(socket = self.id(), event = name, error = %e, "event dropped by middleware");
-                let handler = self.inner.handlers.read_ok().on_error.clone();
-                if let Some(h) = handler {
-                    h(self, &e);
-                }
-                return;
-            }
-        }
-        // Read after the middlewares ran: they may register handlers.
-        let (any, handler) = {
-            let h = self.inner.handlers.read_ok();
-            (h.any.clone(), h.events.get(name).cloned())
-        };
-        let ack = |s: &Socket| {
-            ack_id.map(|id| AckSender {
-                socket: s.clone(),
-                id,
-            })
-        };
-        match (any, handler) {
-            (Some(any), Some(h)) => {
-                any(self, name, args.clone(), None);
-                h(self, args, ack(self));
-            }
-            (Some(any), None) => any(self, name, args, ack(self)),
-            (None, Some(h)) => h(self, args, ack(self)),
-            (None, None) => {}
-        }
     }
 
     pub(crate) fn dispatch_ack(&self, id: u64, args: Vec<Value>) {
@@ -263,11 +194,12 @@ impl Socket {
     /// last argument and is kept for replay, so a client that reconnects
     /// in time gets it even if this socket's connection is gone.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
+        self.notify_outgoing(event, &args);
         if self.inner.ns.recovery_enabled() {
             return self
                 .inner
                 .ns
-                .emit_recorded(&self.own_room(), event, args, |m| self.send_encoded(m))?;
+                .emit_recorded(&self.own_room(), event, args, |m, _| self.send_encoded(m))?;
         }
         let msg = EncodedMessage::event(self.namespace_name(), event, None, &args)?;
         self.send_encoded(&msg)
@@ -280,7 +212,7 @@ impl Socket {
         event: &str,
         args: &T,
     ) -> Result<(), EmitError> {
-        if self.inner.ns.recovery_enabled() {
+        if self.inner.ns.recovery_enabled() || self.has_outgoing_listeners() {
             let args = crate::packet::args_from_serialize(args)?;
             return self.emit(event, args);
         }
@@ -291,6 +223,7 @@ impl Socket {
     /// Emits an event only if the client is ready for it right now;
     /// otherwise drops it (`volatile`). Returns whether it was queued.
     pub fn emit_volatile(&self, event: &str, args: Vec<Value>) -> bool {
+        self.notify_outgoing(event, &args);
         match EncodedMessage::event(self.namespace_name(), event, None, &args) {
             Ok(msg) => self.send_volatile(&msg),
             Err(_) => false,
@@ -300,6 +233,7 @@ impl Socket {
     /// Emits an event and waits for the client's acknowledgement, by
     /// default for the namespace's ack timeout; `.timeout(d)` changes it.
     pub fn emit_with_ack(&self, event: &str, args: Vec<Value>) -> AckRequest {
+        self.notify_outgoing(event, &args);
         let id = self.inner.ns.next_ack_id();
         let rx = self.register_ack(id);
         let sent = EncodedMessage::event(self.namespace_name(), event, Some(id), &args)
@@ -363,26 +297,46 @@ impl Socket {
         if !self.inner.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        // `disconnecting` sees the rooms; `disconnect` comes after they
+        // are left.
+        let disconnecting = std::mem::take(&mut self.inner.handlers.write_ok().disconnecting);
+        self.dispatch_disconnect("disconnecting", disconnecting, reason);
         let session = match &self.inner.pid {
             Some(pid) if reason.is_recoverable() => Some((pid.clone(), self.rooms())),
             _ => None,
         };
         self.inner.ns.remove_socket(&self.inner.id);
         if let (Some((pid, rooms)), Some(mut store)) = (session, self.inner.ns.recovery()) {
-            store.persist(pid, self.inner.id.clone(), rooms, Instant::now());
+            let data = self.inner.data.locked().take();
+            store.persist(pid, self.inner.id.clone(), rooms, data, Instant::now());
         }
         let acks = std::mem::take(&mut *self.inner.acks.locked());
         for (_, tx) in acks {
             let _ = tx.send(Err(AckError::Disconnected));
         }
-        let handlers = std::mem::take(&mut self.inner.handlers.write_ok().on_disconnect);
-        for h in handlers {
-            h(self, reason);
+        let disconnect = std::mem::take(&mut self.inner.handlers.write_ok().disconnect);
+        self.dispatch_disconnect("disconnect", disconnect, reason);
+        self.forget_handlers();
+    }
+
+    /// Drops what the application registered: handlers may hold clones of
+    /// this socket, a cycle. Events already queued behind a handler that
+    /// awaits still run first.
+    fn forget_handlers(&self) {
+        let socket = self.clone();
+        let forget = move || {
+            // Outside the lock: dropping handlers may run anything.
+            let registered = std::mem::take(&mut *socket.inner.handlers.write_ok());
+            drop(registered);
+            None
+        };
+        let mut lane = self.inner.lane.locked();
+        if lane.busy {
+            lane.queue.push_back(Box::new(forget));
+        } else {
+            drop(lane);
+            forget();
         }
-        // Handlers may hold clones of this socket: drop them to break
-        // cycles (outside the lock: dropping them may run anything).
-        let registered = std::mem::take(&mut *self.inner.handlers.write_ok());
-        drop(registered);
     }
 }
 

@@ -3,8 +3,10 @@
 //! `socket.rs` and `operators.rs`, so the server's modules import one way:
 //! adapter ← state ← namespace ← socket ← operators ← connection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -14,7 +16,10 @@ use socketeer_engineio::server::Socket as EngineSocket;
 use tokio::sync::oneshot;
 
 use super::adapter::{Adapter, ServerSideAck, SocketId};
-use super::error::{AckError, ConnectError, DisconnectReason, MiddlewareError};
+use super::data::DataSlot;
+use super::error::{
+    AckError, ArgumentError, ConnectError, DisconnectReason, MiddlewareError, SocketError,
+};
 use super::recovery::RecoveryStore;
 use crate::Value;
 
@@ -37,10 +42,33 @@ pub struct Handshake {
     pub issued: SystemTime,
 }
 
-/// A namespace middleware: accepts or refuses each connection.
-pub type Middleware = Arc<dyn Fn(&Handshake) -> Result<(), ConnectError> + Send + Sync>;
-/// A connection handler.
-pub type ConnectionHandler = Arc<dyn Fn(Socket) + Send + Sync>;
+/// A boxed future, as the server keeps the pending work of async
+/// handlers and middlewares.
+pub(crate) type BoxFuture<T = ()> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A connection middleware, sync or async (see `Namespace::use_middleware`
+/// and `Namespace::use_async_middleware`).
+#[derive(Clone)]
+pub(crate) enum Middleware {
+    Sync(Arc<dyn Fn(&Socket) -> Result<(), ConnectError> + Send + Sync>),
+    Async(Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>),
+}
+
+/// A per-packet middleware, sync (may change the arguments in place) or
+/// async (gets them and gives them back).
+#[derive(Clone)]
+pub(crate) enum PacketMiddleware {
+    Sync(Arc<dyn Fn(&Socket, &str, &mut Vec<Value>) -> Result<(), MiddlewareError> + Send + Sync>),
+    #[allow(clippy::type_complexity)]
+    Async(
+        Arc<
+            dyn Fn(Socket, String, Vec<Value>) -> BoxFuture<Result<Vec<Value>, MiddlewareError>>
+                + Send
+                + Sync,
+        >,
+    ),
+}
+
 /// A handler of events other servers send with
 /// [`Namespace::server_side_emit`].
 pub type ServerSideHandler = Arc<dyn Fn(&str, Vec<Value>) + Send + Sync>;
@@ -49,30 +77,80 @@ pub type ServerSideHandler = Arc<dyn Fn(&str, Vec<Value>) + Send + Sync>;
 /// ([`Namespace::server_side_emit_with_ack`]).
 pub type ServerSideAckHandler = Arc<dyn Fn(&str, Vec<Value>, Option<ServerSideAck>) + Send + Sync>;
 
-/// An event handler: the socket, the arguments, and an acknowledgement
-/// callback when the client asked for one.
-pub type EventHandler = Arc<dyn Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync>;
-/// A catch-all handler: also gets the event name.
-pub type AnyHandler = Arc<dyn Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
-/// A disconnect handler.
-pub type DisconnectHandler = Arc<dyn Fn(&Socket, DisconnectReason) + Send + Sync>;
-/// A per-packet middleware: sees (and may change) each incoming event's
-/// name and arguments before any handler; an error drops the event.
-pub type PacketMiddleware =
-    Arc<dyn Fn(&Socket, &str, &mut Vec<Value>) -> Result<(), MiddlewareError> + Send + Sync>;
-/// Called with the error of a packet middleware that dropped an event.
-pub type ErrorHandler = Arc<dyn Fn(&Socket, &MiddlewareError) + Send + Sync>;
+/// What a handler is called with: the socket, and what the call is about.
+/// [Extractors](super::FromEvent) take their values from it.
+pub struct EventParts<'a> {
+    /// The socket.
+    pub socket: &'a Socket,
+    /// The event's name (`"connection"`, `"disconnecting"` and
+    /// `"disconnect"` for those handlers).
+    pub event: &'a str,
+    /// The event's arguments (the `auth` payload for a connection
+    /// handler); `None` once an extractor has taken them.
+    pub args: Option<Vec<Value>>,
+    /// The acknowledgement, when the client asked for one.
+    pub ack: Option<AckSender>,
+    /// Why the socket disconnects, for disconnect handlers.
+    pub reason: Option<DisconnectReason>,
+}
+
+impl std::fmt::Debug for EventParts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventParts")
+            .field("socket", &self.socket.inner.id)
+            .field("event", &self.event)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handler with its types erased: extracts its arguments from the parts
+/// and runs; returns the rest of its work when it awaits, or why its
+/// arguments could not be extracted.
+pub(crate) trait ErasedHandler: Send + Sync + 'static {
+    fn call(&self, parts: EventParts<'_>) -> Result<Option<BoxFuture>, ArgumentError>;
+}
+
+/// The handle of a registered listener, to remove it with `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(pub(crate) u64);
+
+pub(crate) struct Listener<H: ?Sized> {
+    pub(crate) id: ListenerId,
+    pub(crate) once: bool,
+    pub(crate) handler: Arc<H>,
+}
+
+impl<H: ?Sized> Clone for Listener<H> {
+    fn clone(&self) -> Self {
+        Listener {
+            id: self.id,
+            once: self.once,
+            handler: self.handler.clone(),
+        }
+    }
+}
+
+/// Told of each event a socket sends (`onAnyOutgoing`).
+pub(crate) type OutgoingListener = dyn Fn(&Socket, &str, &[Value]) + Send + Sync;
+/// Told of a socket's errors (a middleware's refusal, bad arguments).
+pub(crate) type ErrorListener = dyn Fn(&Socket, &SocketError) + Send + Sync;
 
 pub(crate) struct NamespaceInner {
     pub(crate) name: Arc<str>,
     pub(crate) sockets: RwLock<HashMap<SocketId, Socket>>,
     pub(crate) adapter: Box<dyn Adapter>,
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
-    pub(crate) on_connection: RwLock<Option<ConnectionHandler>>,
+    pub(crate) on_connection: RwLock<Vec<Listener<dyn ErasedHandler>>>,
     pub(crate) on_server_side: RwLock<Option<ServerSideAckHandler>>,
     pub(crate) ack_ids: AtomicU64,
     pub(crate) ack_timeout: Duration,
     pub(crate) recovery: Option<Mutex<RecoveryStore>>,
+    /// Application state for the [`State`](super::State) extractor.
+    pub(crate) state: Arc<http::Extensions>,
+    /// Most events one socket may have waiting behind a handler that
+    /// awaits.
+    pub(crate) max_pending_events: usize,
+    pub(crate) listener_ids: AtomicU64,
 }
 
 /// A namespace (`/`, `/chat`, ...). Cheap to clone.
@@ -95,12 +173,26 @@ pub(crate) type AckResult = Result<Vec<Value>, AckError>;
 /// lock per kind cost every socket its own lock for each, most unused).
 #[derive(Default)]
 pub(crate) struct Handlers {
-    pub(crate) events: HashMap<Box<str>, EventHandler>,
-    pub(crate) any: Option<AnyHandler>,
-    pub(crate) on_disconnect: Vec<DisconnectHandler>,
+    pub(crate) events: HashMap<Box<str>, Vec<Listener<dyn ErasedHandler>>>,
+    pub(crate) any: Vec<Listener<dyn ErasedHandler>>,
+    pub(crate) any_outgoing: Vec<Listener<OutgoingListener>>,
+    pub(crate) disconnecting: Vec<Listener<dyn ErasedHandler>>,
+    pub(crate) disconnect: Vec<Listener<dyn ErasedHandler>>,
     pub(crate) packet_middlewares: Vec<PacketMiddleware>,
-    pub(crate) on_error: Option<ErrorHandler>,
+    pub(crate) errors: Vec<Listener<ErrorListener>>,
 }
+
+/// The per-socket queue that keeps a socket's events in order while one
+/// of its handlers awaits: `busy` while a task runs the socket's work.
+#[derive(Default)]
+pub(crate) struct Lane {
+    pub(crate) busy: bool,
+    pub(crate) queue: VecDeque<Job>,
+}
+
+/// One unit of a socket's work: runs now, and returns what is left when
+/// it has to wait.
+pub(crate) type Job = Box<dyn FnOnce() -> Option<BoxFuture> + Send>;
 
 pub(crate) struct SocketInner {
     pub(crate) id: SocketId,
@@ -108,6 +200,11 @@ pub(crate) struct SocketInner {
     pub(crate) engine: EngineSocket,
     pub(crate) handshake: Arc<Handshake>,
     pub(crate) handlers: RwLock<Handlers>,
+    /// Whether any outgoing listener is registered (checked without the
+    /// lock on every emit).
+    pub(crate) has_outgoing: AtomicBool,
+    pub(crate) lane: Mutex<Lane>,
+    pub(crate) data: Mutex<Option<DataSlot>>,
     pub(crate) acks: Mutex<HashMap<u64, oneshot::Sender<AckResult>>>,
     pub(crate) connected: AtomicBool,
     /// The private session id of connection state recovery, when on.
@@ -130,9 +227,12 @@ impl std::fmt::Debug for Socket {
     }
 }
 
-/// Answers a client's event that asked for an acknowledgement.
-#[derive(Debug)]
+/// Answers a client's event that asked for an acknowledgement. Clones
+/// share it: the first answer is sent, later ones are ignored (as the
+/// official server's callback).
+#[derive(Debug, Clone)]
 pub struct AckSender {
     pub(crate) socket: Socket,
     pub(crate) id: u64,
+    pub(crate) sent: Arc<AtomicBool>,
 }

@@ -4,6 +4,7 @@
 //! It turns the core's [`Incoming`] into namespace and socket calls.
 
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use socketeer_engineio::id::random_id;
@@ -16,8 +17,9 @@ use super::core::{ConnectionCore, Incoming, NamespaceSocket, Transmit};
 use crate::packet::DecoderConfig;
 use crate::server::error::{ConnectError, DisconnectReason};
 use crate::server::namespaces::Namespaces;
-use crate::server::state::{Handshake, Namespace, Socket};
+use crate::server::state::{BoxFuture, Handshake, Middleware, Namespace, Socket};
 use crate::Value;
+use socketeer_engineio::sync::{LockExt, RwLockExt};
 
 impl NamespaceSocket for Socket {
     fn is_connected(&self) -> bool {
@@ -39,6 +41,7 @@ impl SessionFactory for SocketIoSessions {
         Box::new(Connection {
             namespaces: self.namespaces.clone(),
             core: ConnectionCore::new(Instant::now(), timeout, DecoderConfig { max_attachments }),
+            pending: Vec::new(),
         })
     }
 }
@@ -47,6 +50,8 @@ impl SessionFactory for SocketIoSessions {
 struct Connection {
     namespaces: Weak<Namespaces>,
     core: ConnectionCore<Socket>,
+    /// CONNECTs waiting for an async middleware.
+    pending: Vec<PendingConnect>,
 }
 
 impl SessionHandler for Connection {
@@ -65,14 +70,21 @@ impl SessionHandler for Connection {
                 let Some(namespaces) = self.namespaces.upgrade() else {
                     return;
                 };
-                connect(&namespaces, &mut self.core, engine, &nsp, auth);
+                connect(
+                    &namespaces,
+                    &mut self.core,
+                    engine,
+                    &mut self.pending,
+                    nsp,
+                    auth,
+                );
             }
             Incoming::Event {
                 socket,
                 name,
                 args,
                 ack,
-            } => socket.dispatch_event(&name, args, ack),
+            } => socket.dispatch_event(name, args, ack),
             Incoming::Ack { socket, id, args } => socket.dispatch_ack(id, args),
             Incoming::Leave { socket } => {
                 socket.on_close(DisconnectReason::ClientNamespaceDisconnect)
@@ -89,6 +101,34 @@ impl SessionHandler for Connection {
 
     fn poll_timeout(&self) -> Option<Instant> {
         self.core.poll_timeout()
+    }
+
+    fn poll_work(&mut self, engine: &EngineSocket, cx: &mut Context<'_>) -> Poll<()> {
+        let mut done = false;
+        let mut i = 0;
+        while i < self.pending.len() {
+            match self.pending[i].check.as_mut().poll(cx) {
+                Poll::Ready(result) => {
+                    let p = self.pending.swap_remove(i);
+                    admit(
+                        &mut self.core,
+                        engine,
+                        &p.ns,
+                        &p.nsp,
+                        p.socket,
+                        p.session,
+                        result,
+                    );
+                    done = true;
+                }
+                Poll::Pending => i += 1,
+            }
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     fn handle_timeout(&mut self, engine: &EngineSocket, now: Instant) {
@@ -152,17 +192,44 @@ fn accept(core: &mut ConnectionCore<Socket>, engine: &EngineSocket, nsp: &str, s
     }
 }
 
-/// Answers a CONNECT: runs the middlewares, restores a recovered session
-/// or makes a new socket, and calls the connection handler.
+/// A CONNECT whose middlewares are still running.
+struct PendingConnect {
+    nsp: Arc<str>,
+    ns: Namespace,
+    socket: Socket,
+    session: Option<(Arc<str>, String)>,
+    check: BoxFuture<Result<(), ConnectError>>,
+}
+
+/// Runs the namespace's middlewares on `socket`, in order; sync ones run
+/// at once, an async one is awaited before the next.
+fn run_middlewares(ns: &Namespace, socket: &Socket) -> BoxFuture<Result<(), ConnectError>> {
+    let middlewares = ns.inner.middlewares.read_ok().clone();
+    let socket = socket.clone();
+    Box::pin(async move {
+        for m in middlewares {
+            match m {
+                Middleware::Sync(f) => f(&socket)?,
+                Middleware::Async(f) => f(socket.clone()).await?,
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Answers a CONNECT: restores a recovered session when the middlewares
+/// are to be skipped for it, else makes the socket and runs the
+/// middlewares (waiting in `pending` if one awaits).
 fn connect(
     namespaces: &Namespaces,
     core: &mut ConnectionCore<Socket>,
     engine: &EngineSocket,
-    nsp: &str,
+    pending: &mut Vec<PendingConnect>,
+    nsp: Arc<str>,
     auth: Value,
 ) {
-    let Some(ns) = namespaces.namespace_for(nsp) else {
-        refuse(core, engine, nsp, &ConnectError::new("Invalid namespace"));
+    let Some(ns) = namespaces.namespace_for(&nsp) else {
+        refuse(core, engine, &nsp, &ConnectError::new("Invalid namespace"));
         return;
     };
     let req = engine.request();
@@ -176,67 +243,120 @@ fn connect(
     });
     let recovery = namespaces.config.connection_state_recovery.as_ref();
     let session = recovery.and_then(|_| pid_and_offset(&handshake.auth));
-    let skip_middlewares = session.is_some() && recovery.is_some_and(|r| r.skip_middlewares);
-    let admit =
-        |core: &mut ConnectionCore<Socket>, ns: &Namespace| match ns.run_middlewares(&handshake) {
-            Ok(()) => true,
-            Err(err) => {
-                refuse(core, engine, nsp, &err);
-                false
-            }
-        };
-    if !skip_middlewares && !admit(core, &ns) {
-        return;
-    }
-    if let Some((pid, offset)) = session {
-        if let Some(mut store) = ns.recovery() {
-            if let Some(restored) = store.restore(&pid, &offset, Instant::now()) {
-                let socket = Socket::new(
-                    restored.sid,
-                    ns.clone(),
-                    engine.clone(),
-                    handshake.clone(),
-                    Some(pid),
-                    true,
-                );
-                ns.add_socket(&socket);
-                socket.join(restored.rooms);
-                // As the official server: the missed events go first, and
-                // the client holds them until the CONNECT reply. The store
-                // stays locked until both are queued so no newer event
-                // overtakes them.
-                for m in &restored.missed {
-                    if socket.send_encoded(m).is_err() {
-                        tracing::debug!(sid = engine.id(), "could not replay missed events");
-                        engine.close();
-                        break;
-                    }
-                }
-                accept(core, engine, nsp, &socket);
-                drop(store);
-                tracing::debug!(
-                    sid = socket.id(),
-                    missed = restored.missed.len(),
-                    "connection state recovered"
-                );
-                ns.connected(socket);
-                return;
-            }
-        }
-        if skip_middlewares && !admit(core, &ns) {
+    let skip_middlewares = recovery.is_some_and(|r| r.skip_middlewares);
+    if let (Some((pid, offset)), true) = (&session, skip_middlewares) {
+        if restore(core, engine, &ns, &nsp, &handshake, pid, offset, None) {
             return;
         }
     }
+    // The middlewares see the id the socket will have if its session is
+    // restored after them.
+    let sid = session
+        .as_ref()
+        .and_then(|(pid, _)| ns.recovery()?.session_sid(pid))
+        .unwrap_or_else(random_id);
     let pid = recovery.map(|_| random_id());
-    let socket = Socket::new(
-        random_id(),
-        ns.clone(),
-        engine.clone(),
-        handshake,
-        pid,
-        false,
-    );
+    let socket = Socket::new(sid, ns.clone(), engine.clone(), handshake, pid, false);
+    let session = session.filter(|_| !skip_middlewares);
+    match poll_now(run_middlewares(&ns, &socket)) {
+        Ok(result) => admit(core, engine, &ns, &nsp, socket, session, result),
+        Err(check) => pending.push(PendingConnect {
+            nsp,
+            ns,
+            socket,
+            session,
+            check,
+        }),
+    }
+}
+
+/// Polls a future once with a waker that does nothing: its output if it
+/// is done at once, else the future (polled again by the session's task).
+fn poll_now<T>(mut fut: BoxFuture<T>) -> Result<T, BoxFuture<T>> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(out) => Ok(out),
+        Poll::Pending => Err(fut),
+    }
+}
+
+/// Ends a CONNECT once its middlewares have answered: refuses it, or
+/// restores the client's session, or connects `socket`.
+fn admit(
+    core: &mut ConnectionCore<Socket>,
+    engine: &EngineSocket,
+    ns: &Namespace,
+    nsp: &str,
+    socket: Socket,
+    session: Option<(Arc<str>, String)>,
+    result: Result<(), ConnectError>,
+) {
+    if let Err(err) = result {
+        refuse(core, engine, nsp, &err);
+        return;
+    }
+    if let Some((pid, offset)) = &session {
+        let handshake = socket.inner.handshake.clone();
+        if restore(core, engine, ns, nsp, &handshake, pid, offset, Some(&socket)) {
+            return;
+        }
+    }
     ns.add_socket(&socket);
     accept(core, engine, nsp, &socket);
-    ns.connected(socket);
+    socket.dispatch_connection();
+}
+
+/// Restores the session `pid` if it is still kept: the socket gets its
+/// id, rooms and data back (the data a middleware set on `checked`
+/// wins), and the events it missed. False when there is none to restore.
+#[allow(clippy::too_many_arguments)]
+fn restore(
+    core: &mut ConnectionCore<Socket>,
+    engine: &EngineSocket,
+    ns: &Namespace,
+    nsp: &str,
+    handshake: &Arc<Handshake>,
+    pid: &Arc<str>,
+    offset: &str,
+    checked: Option<&Socket>,
+) -> bool {
+    let Some(mut store) = ns.recovery() else {
+        return false;
+    };
+    let Some(restored) = store.restore(pid, offset, Instant::now()) else {
+        return false;
+    };
+    let socket = Socket::new(
+        restored.sid,
+        ns.clone(),
+        engine.clone(),
+        handshake.clone(),
+        Some(pid.clone()),
+        true,
+    );
+    let data = checked
+        .and_then(|s| s.inner.data.locked().take())
+        .or(restored.data);
+    *socket.inner.data.locked() = data;
+    ns.add_socket(&socket);
+    socket.join(restored.rooms);
+    // As the official server: the missed events go first, and the client
+    // holds them until the CONNECT reply. The store stays locked until
+    // both are queued so no newer event overtakes them.
+    for m in &restored.missed {
+        if socket.send_encoded(m).is_err() {
+            tracing::debug!(sid = engine.id(), "could not replay missed events");
+            engine.close();
+            break;
+        }
+    }
+    accept(core, engine, nsp, &socket);
+    drop(store);
+    tracing::debug!(
+        sid = socket.id(),
+        missed = restored.missed.len(),
+        "connection state recovered"
+    );
+    socket.dispatch_connection();
+    true
 }
