@@ -5,6 +5,7 @@
 //! `cargo run --example axum -- [PORT]` (default 3000; 0 picks a free
 //! port), on 127.0.0.1.
 
+use socketeer::server::{AckSender, Args, Socket};
 use socketeer::server::{SocketIo, SocketIoLayer};
 use socketeer::Value;
 
@@ -16,23 +17,29 @@ async fn main() -> std::io::Result<()> {
     };
 
     let io = SocketIo::new(Default::default());
-    io.of("/").on_connection(|socket| {
+    io.of("/").on_connection(|socket: Socket| {
         let _ = socket.emit("welcome", vec![Value::from(socket.id())]);
 
-        socket.on("join", |socket, args, ack| {
-            if let Some(room) = args.first().and_then(Value::as_str) {
-                socket.join([room]);
-            }
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![Value::from("joined")]);
-            }
-        });
+        socket.on(
+            "join",
+            |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+                if let Some(room) = args.first().and_then(Value::as_str) {
+                    socket.join([room]);
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(vec![Value::from("joined")]);
+                }
+            },
+        );
 
-        socket.on("chat", |socket, args, _ack| {
-            if let Some(room) = args.first().and_then(Value::as_str) {
-                let _ = socket.to(room).emit("chat", args[1..].to_vec());
-            }
-        });
+        socket.on(
+            "chat",
+            |socket: Socket, Args(args): Args, _ack: Option<AckSender>| {
+                if let Some(room) = args.first().and_then(Value::as_str) {
+                    let _ = socket.to(room).emit("chat", args[1..].to_vec());
+                }
+            },
+        );
     });
 
     let app = axum::Router::new()

@@ -11,6 +11,7 @@
 //! - `chat` (room, text): emits `chat` (text) to the room's other members.
 
 use socketeer::server::SocketIo;
+use socketeer::server::{AckSender, Args, Socket};
 use socketeer::Value;
 
 #[tokio::main]
@@ -22,24 +23,30 @@ async fn main() -> std::io::Result<()> {
 
     // Engine.IO + Socket.IO at /socket.io/, default settings.
     let io = SocketIo::new(Default::default());
-    io.of("/").on_connection(|socket| {
+    io.of("/").on_connection(|socket: Socket| {
         let _ = socket.emit("welcome", vec![Value::from(socket.id())]);
 
-        socket.on("join", |socket, args, ack| {
-            if let Some(room) = args.first().and_then(Value::as_str) {
-                socket.join([room]);
-            }
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![Value::from("joined")]);
-            }
-        });
+        socket.on(
+            "join",
+            |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+                if let Some(room) = args.first().and_then(Value::as_str) {
+                    socket.join([room]);
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(vec![Value::from("joined")]);
+                }
+            },
+        );
 
-        socket.on("chat", |socket, args, _ack| {
-            if let Some(room) = args.first().and_then(Value::as_str) {
-                // Encoded once, written to every other member of the room.
-                let _ = socket.to(room).emit("chat", args[1..].to_vec());
-            }
-        });
+        socket.on(
+            "chat",
+            |socket: Socket, Args(args): Args, _ack: Option<AckSender>| {
+                if let Some(room) = args.first().and_then(Value::as_str) {
+                    // Encoded once, written to every other member of the room.
+                    let _ = socket.to(room).emit("chat", args[1..].to_vec());
+                }
+            },
+        );
     });
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use socketeer::client::ClientBuilder;
 use socketeer::server::SocketIo;
+use socketeer::server::{AckSender, Args, Socket};
 use socketeer::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -177,20 +178,26 @@ async fn client_example() {
     // A server with the events the client example uses.
     let io = SocketIo::new(Default::default());
     let (chat_tx, mut chat_rx) = tokio::sync::mpsc::unbounded_channel();
-    io.of("/").on_connection(move |socket| {
+    io.of("/").on_connection(move |socket: Socket| {
         let _ = socket.emit("welcome", vec![Value::from(socket.id())]);
-        socket.on("join", |socket, args, ack| {
-            if let Some(room) = args.first().and_then(Value::as_str) {
-                socket.join([room]);
-            }
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![Value::from("joined")]);
-            }
-        });
+        socket.on(
+            "join",
+            |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+                if let Some(room) = args.first().and_then(Value::as_str) {
+                    socket.join([room]);
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(vec![Value::from("joined")]);
+                }
+            },
+        );
         let chat_tx = chat_tx.clone();
-        socket.on("chat", move |_socket, args, _ack| {
-            let _ = chat_tx.send(args);
-        });
+        socket.on(
+            "chat",
+            move |_socket: Socket, Args(args): Args, _ack: Option<AckSender>| {
+                let _ = chat_tx.send(args);
+            },
+        );
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use socketeer::server::{AckSender, Args, Socket};
 use socketeer::server::{SocketIo, SocketIoConfig};
 use tokio::net::TcpListener;
 
@@ -26,16 +27,19 @@ fn socket_io() -> SocketIo {
         config.engine.ping_timeout = Duration::from_millis(timeout);
     }
     let io = SocketIo::new(config);
-    io.of("/").on_connection(|socket| {
-        socket.on("echo", |s, args, _| {
+    io.of("/").on_connection(|socket: Socket| {
+        socket.on("echo", |s: Socket, Args(args): Args| {
             let _ = s.emit("echo", args);
         });
-        socket.on("message-with-ack", |_, args, ack| {
-            if let Some(ack) = ack {
-                let _ = ack.send(args);
-            }
-        });
-        socket.on("broadcast", |s, args, _| {
+        socket.on(
+            "message-with-ack",
+            |Args(args): Args, ack: Option<AckSender>| {
+                if let Some(ack) = ack {
+                    let _ = ack.send(args);
+                }
+            },
+        );
+        socket.on("broadcast", |s: Socket, Args(args): Args| {
             let _ = s.namespace().emit("broadcast", args);
         });
     });

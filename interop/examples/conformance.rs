@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
+use socketeer::server::{AckSender, Args};
 use socketeer::server::{
     ConnectError, ConnectionStateRecovery, Namespace, Socket, SocketIo, SocketIoConfig,
 };
@@ -56,36 +57,45 @@ fn str_arg(args: &[Value], i: usize) -> Option<String> {
 /// Handlers shared by `/` and `/custom`.
 fn basic_handlers(socket: &Socket) {
     let _ = socket.emit("auth", vec![socket.handshake().auth.clone()]);
-    socket.on("message", |s, args, _| {
+    socket.on("message", |s: Socket, Args(args): Args| {
         let _ = s.emit("message-back", args);
     });
-    socket.on("message-with-ack", |_, args, ack| {
-        if let Some(ack) = ack {
-            let _ = ack.send(args);
-        }
-    });
+    socket.on(
+        "message-with-ack",
+        |Args(args): Args, ack: Option<AckSender>| {
+            if let Some(ack) = ack {
+                let _ = ack.send(args);
+            }
+        },
+    );
 }
 
 fn main_namespace(ns: &Namespace) {
-    ns.on_connection(|socket| {
+    ns.on_connection(|socket: Socket| {
         basic_handlers(&socket);
-        socket.on("join", |s, args, ack| {
-            if let Some(room) = str_arg(&args, 0) {
-                s.join([room]);
-            }
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![Value::from("joined")]);
-            }
-        });
-        socket.on("leave", |s, args, ack| {
-            if let Some(room) = str_arg(&args, 0) {
-                s.leave(&room);
-            }
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![Value::from("left")]);
-            }
-        });
-        socket.on("to-room", |s, mut args, _| {
+        socket.on(
+            "join",
+            |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+                if let Some(room) = str_arg(&args, 0) {
+                    s.join([room]);
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(vec![Value::from("joined")]);
+                }
+            },
+        );
+        socket.on(
+            "leave",
+            |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+                if let Some(room) = str_arg(&args, 0) {
+                    s.leave(&room);
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(vec![Value::from("left")]);
+                }
+            },
+        );
+        socket.on("to-room", |s: Socket, Args(mut args): Args| {
             if args.is_empty() {
                 return;
             }
@@ -93,10 +103,10 @@ fn main_namespace(ns: &Namespace) {
                 let _ = s.to(room).emit("room-message", args);
             }
         });
-        socket.on("to-all", |s, args, _| {
+        socket.on("to-all", |s: Socket, Args(args): Args| {
             let _ = s.namespace().emit("all-message", args);
         });
-        socket.on("ask-client", |s, args, _| {
+        socket.on("ask-client", |s: Socket, Args(args): Args| {
             let request = s
                 .emit_with_ack("question", args)
                 .timeout(Duration::from_secs(1));
@@ -112,11 +122,11 @@ fn main_namespace(ns: &Namespace) {
                 }
             });
         });
-        socket.on("kick-me", |s, _, _| s.disconnect());
-        socket.on("echo", |s, args, _| {
+        socket.on("kick-me", |s: Socket| s.disconnect());
+        socket.on("echo", |s: Socket, Args(args): Args| {
             let _ = s.emit("echo", args);
         });
-        socket.on("broadcast", |s, args, _| {
+        socket.on("broadcast", |s: Socket, Args(args): Args| {
             let _ = s.namespace().emit("broadcast", args);
         });
     });
@@ -131,10 +141,10 @@ fn socket_io(state_recovery: bool) -> SocketIo {
     });
     main_namespace(&io.of("/"));
     io.of("/custom")
-        .on_connection(|socket| basic_handlers(&socket));
+        .on_connection(|socket: Socket| basic_handlers(&socket));
     let private = io.of("/private");
-    private.use_middleware(|handshake| {
-        let token = handshake.auth.get("token").and_then(Value::as_str);
+    private.use_middleware(|socket: &Socket| {
+        let token = socket.handshake().auth.get("token").and_then(Value::as_str);
         if token == Some("secret") {
             Ok(())
         } else {

@@ -14,6 +14,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
+use socketeer::server::Args;
 use socketeer::server::{AckSender, Socket, SocketIo, SocketIoConfig};
 use socketeer::Value;
 use socketeer_redis::{adapter_factory, RedisAdapterOptions};
@@ -49,98 +50,125 @@ fn done(ack: Option<AckSender>, args: Vec<Value>) {
 
 /// The handlers of `cluster_server.mjs`, on a socketeer socket.
 fn handlers(socket: Socket, name: &'static str) {
-    socket.on("join", |s, args, ack| {
-        s.join(rooms_arg(args.first()));
-        done(ack, vec![]);
-    });
-    socket.on("to-all", |s, args, ack| {
-        let event = str_arg(&args, 0);
-        let _ = s.namespace().emit(&event, args[1..].to_vec());
-        done(ack, vec![]);
-    });
-    socket.on("to-room", |s, args, ack| {
-        let mut op = s.namespace().to(str_arg(&args, 0));
-        if let Some(except) = args.get(1).and_then(Value::as_str) {
-            op = op.except(except);
-        }
-        let _ = op.emit(&str_arg(&args, 2), args.get(3..).unwrap_or(&[]).to_vec());
-        done(ack, vec![]);
-    });
-    socket.on("fetch-count", |s, args, ack| {
-        let mut op = s.namespace().broadcast();
-        for room in rooms_arg(args.first()) {
-            op = op.to(room);
-        }
-        tokio::spawn(async move {
-            let found = op.fetch_sockets().await;
-            let mut ids: Vec<String> = found.iter().map(|s| s.id.to_string()).collect();
-            ids.sort();
-            let ids: Vec<Value> = ids.into_iter().map(Value::from).collect();
-            let with_url = found
-                .iter()
-                .filter(|s| {
-                    s.handshake
-                        .as_ref()
-                        .and_then(|h| h.get("url"))
-                        .and_then(Value::as_str)
-                        .is_some_and(|u| u.starts_with("/socket.io/"))
-                })
-                .count();
-            done(
-                ack,
-                vec![
-                    Value::from(found.len() as u64),
-                    Value::Array(ids),
-                    Value::from(with_url as u64),
-                ],
-            );
-        });
-    });
-    socket.on("cluster-join", |s, args, ack| {
-        s.namespace()
-            .to(str_arg(&args, 0))
-            .sockets_join([str_arg(&args, 1)]);
-        done(ack, vec![]);
-    });
-    socket.on("cluster-kick", |s, args, ack| {
-        let close = args.get(1).and_then(Value::as_bool).unwrap_or(false);
-        s.namespace()
-            .to(str_arg(&args, 0))
-            .disconnect_sockets_with(close);
-        done(ack, vec![]);
-    });
-    socket.on("ask-all", |s, args, ack| {
-        let op = s.namespace().broadcast().timeout(Duration::from_secs(5));
-        tokio::spawn(async move {
-            let Ok(answers) = op.emit_with_ack_everywhere("question", args).await else {
-                return done(ack, vec![Value::from("emit failed")]);
-            };
-            let mut responses = answers.responses;
-            responses.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            done(
-                ack,
-                vec![Value::Bool(answers.complete), Value::Array(responses)],
-            );
-        });
-    });
-    socket.on("peer-ask", |s, args, ack| {
-        let ns = s.namespace().clone();
-        tokio::spawn(async move {
-            let answers = ns.server_side_emit_with_ack("peer-ask", args).await;
-            let mut responses = answers.responses;
-            responses.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            done(
-                ack,
-                vec![Value::Bool(answers.complete), Value::Array(responses)],
-            );
-        });
-    });
-    socket.on("peer-say", move |s, args, ack| {
-        let msg = args.first().cloned().unwrap_or_default();
-        s.namespace()
-            .server_side_emit("peer-said", vec![Value::from(name), msg]);
-        done(ack, vec![]);
-    });
+    socket.on(
+        "join",
+        |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            s.join(rooms_arg(args.first()));
+            done(ack, vec![]);
+        },
+    );
+    socket.on(
+        "to-all",
+        |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let event = str_arg(&args, 0);
+            let _ = s.namespace().emit(&event, args[1..].to_vec());
+            done(ack, vec![]);
+        },
+    );
+    socket.on(
+        "to-room",
+        |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let mut op = s.namespace().to(str_arg(&args, 0));
+            if let Some(except) = args.get(1).and_then(Value::as_str) {
+                op = op.except(except);
+            }
+            let _ = op.emit(&str_arg(&args, 2), args.get(3..).unwrap_or(&[]).to_vec());
+            done(ack, vec![]);
+        },
+    );
+    socket.on(
+        "fetch-count",
+        |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let mut op = s.namespace().broadcast();
+            for room in rooms_arg(args.first()) {
+                op = op.to(room);
+            }
+            tokio::spawn(async move {
+                let found = op.fetch_sockets().await;
+                let mut ids: Vec<String> = found.iter().map(|s| s.id.to_string()).collect();
+                ids.sort();
+                let ids: Vec<Value> = ids.into_iter().map(Value::from).collect();
+                let with_url = found
+                    .iter()
+                    .filter(|s| {
+                        s.handshake
+                            .as_ref()
+                            .and_then(|h| h.get("url"))
+                            .and_then(Value::as_str)
+                            .is_some_and(|u| u.starts_with("/socket.io/"))
+                    })
+                    .count();
+                done(
+                    ack,
+                    vec![
+                        Value::from(found.len() as u64),
+                        Value::Array(ids),
+                        Value::from(with_url as u64),
+                    ],
+                );
+            });
+        },
+    );
+    socket.on(
+        "cluster-join",
+        |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            s.namespace()
+                .to(str_arg(&args, 0))
+                .sockets_join([str_arg(&args, 1)]);
+            done(ack, vec![]);
+        },
+    );
+    socket.on(
+        "cluster-kick",
+        |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let close = args.get(1).and_then(Value::as_bool).unwrap_or(false);
+            s.namespace()
+                .to(str_arg(&args, 0))
+                .disconnect_sockets_with(close);
+            done(ack, vec![]);
+        },
+    );
+    socket.on(
+        "ask-all",
+        |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let op = s.namespace().broadcast().timeout(Duration::from_secs(5));
+            tokio::spawn(async move {
+                let Ok(answers) = op.emit_with_ack_everywhere("question", args).await else {
+                    return done(ack, vec![Value::from("emit failed")]);
+                };
+                let mut responses = answers.responses;
+                responses.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                done(
+                    ack,
+                    vec![Value::Bool(answers.complete), Value::Array(responses)],
+                );
+            });
+        },
+    );
+    socket.on(
+        "peer-ask",
+        |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let ns = s.namespace().clone();
+            tokio::spawn(async move {
+                let answers = ns.server_side_emit_with_ack("peer-ask", args).await;
+                let mut responses = answers.responses;
+                responses.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                done(
+                    ack,
+                    vec![Value::Bool(answers.complete), Value::Array(responses)],
+                );
+            });
+        },
+    );
+    socket.on(
+        "peer-say",
+        move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let msg = args.first().cloned().unwrap_or_default();
+            s.namespace()
+                .server_side_emit("peer-said", vec![Value::from(name), msg]);
+            done(ack, vec![]);
+        },
+    );
 }
 
 /// A socketeer server with the Redis adapter on a free port.
@@ -154,7 +182,7 @@ async fn rust_server(url: &str, name: &'static str) -> (SocketIo, u16) {
         ..Default::default()
     });
     let ns = io.of("/");
-    ns.on_connection(move |socket| handlers(socket, name));
+    ns.on_connection(move |socket: Socket| handlers(socket, name));
     let relay = ns.clone();
     ns.on_server_side_emit_with_ack(move |event, args, ack| match (event, ack) {
         ("peer-said", _) => {

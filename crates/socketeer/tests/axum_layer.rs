@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::next_text;
+use socketeer::server::{Args, Socket};
 use socketeer::server::{SocketIo, SocketIoLayer};
 use socketeer::Value;
 use socketeer_ws::{connect, Message};
@@ -14,9 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::test]
 async fn socketio_layer_serves_beside_axum_routes() {
     let io = SocketIo::new(Default::default());
-    io.of("/").on_connection(|socket| {
+    io.of("/").on_connection(|socket: Socket| {
         let _ = socket.emit("welcome", vec![Value::from(socket.id())]);
-        socket.on("echo", |s, args, _| {
+        socket.on("echo", |s: Socket, Args(args): Args| {
             let _ = s.emit("echo", args);
         });
     });

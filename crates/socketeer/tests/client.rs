@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use client_support::{Peer, Server};
 use socketeer::client::Transports;
+use socketeer::server::{Args, DisconnectReason, Socket};
 use socketeer::server::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
 use socketeer::Value;
 
@@ -85,11 +86,11 @@ async fn in_process_recovery_server() -> String {
         connection_state_recovery: Some(ConnectionStateRecovery::default()),
         ..Default::default()
     });
-    io.of("/").on_connection(|socket| {
-        socket.on("echo", |s, args, _| {
+    io.of("/").on_connection(|socket: Socket| {
+        socket.on("echo", |s: Socket, Args(args): Args| {
             let _ = s.emit("echo", args);
         });
-        socket.on("drop-me", |s, args, _| {
+        socket.on("drop-me", |s: Socket, Args(args): Args| {
             s.engine().close();
             let delay = args.first().and_then(Value::as_u64).unwrap_or(0);
             let ns = s.namespace().clone();
@@ -111,15 +112,15 @@ async fn in_process_recovery_server() -> String {
 async fn dropped_handles_close_the_connection_and_panics_are_contained() {
     let io = SocketIo::new(Default::default());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    io.of("/").on_connection(move |socket| {
+    io.of("/").on_connection(move |socket: Socket| {
         let tx = tx.clone();
-        socket.on_disconnect(move |_, reason| {
+        socket.on_disconnect(move |reason: DisconnectReason| {
             let _ = tx.send(reason.as_str().to_owned());
         });
-        socket.on("boom", |s, _, _| {
+        socket.on("boom", |s: Socket| {
             let _ = s.emit("boom", vec![]);
         });
-        socket.on("echo", |s, args, _| {
+        socket.on("echo", |s: Socket, Args(args): Args| {
             let _ = s.emit("echo", args);
         });
     });
@@ -204,8 +205,8 @@ async fn reconnection_gives_up_after_its_attempts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_send_queue_delays_but_never_drops() {
     let io = SocketIo::new(Default::default());
-    io.of("/").on_connection(|socket| {
-        socket.on("echo", |s, args, _| {
+    io.of("/").on_connection(|socket: Socket| {
+        socket.on("echo", |s: Socket, Args(args): Args| {
             let _ = s.emit("echo", args);
         });
     });

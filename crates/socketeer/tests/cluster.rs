@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::next_text;
+use socketeer::server::{AckSender, Args, Socket};
 use socketeer::server::{
     Adapter, AdapterFactory, BroadcastOptions, ClusterOp, InMemoryAdapter, NamespaceHandle,
     RemoteAck, RemoteAcks, RemoteSockets, Room, ServerCount, ServerSideAck, ServerSideAcks,
@@ -148,15 +149,18 @@ fn server(index: usize, registry: &Registry) -> SocketIo {
         }),
         ..Default::default()
     });
-    io.of("/").on_connection(|socket| {
-        socket.on("join", |s, args, ack| {
-            if let Some(room) = args.first().and_then(Value::as_str) {
-                s.join([room]);
-            }
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![]);
-            }
-        });
+    io.of("/").on_connection(|socket: Socket| {
+        socket.on(
+            "join",
+            |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+                if let Some(room) = args.first().and_then(Value::as_str) {
+                    s.join([room]);
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(vec![]);
+                }
+            },
+        );
     });
     io
 }

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use common::next_text;
 use socketeer::server::SocketIo;
+use socketeer::server::{Args, Socket};
 use socketeer_ws::{connect, Message};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_task_outlives_its_connection() {
     let io = SocketIo::new(Default::default());
-    io.of("/").on_connection(|socket| {
-        socket.on("echo", |s, args, _| {
+    io.of("/").on_connection(|socket: Socket| {
+        socket.on("echo", |s: Socket, Args(args): Args| {
             let _ = s.emit("echo", args);
         });
     });

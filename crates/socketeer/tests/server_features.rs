@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::next_text;
+use socketeer::server::{Args, Socket};
 use socketeer::server::{MiddlewareError, SocketIo};
 use socketeer::Value;
 use socketeer_ws::{connect, Message};
@@ -12,7 +13,7 @@ use socketeer_ws::{connect, Message};
 #[tokio::test]
 async fn packet_middleware_and_dynamic_namespaces() {
     let io = SocketIo::new(Default::default());
-    io.of("/").on_connection(|socket| {
+    io.of("/").on_connection(|socket: Socket| {
         socket.use_packet_middleware(|_, event, args| {
             if event == "forbidden" {
                 return Err(MiddlewareError("not allowed".into()));
@@ -25,12 +26,12 @@ async fn packet_middleware_and_dynamic_namespaces() {
             Ok(())
         });
         socket.on_error(|s, e| {
-            let _ = s.emit("error-seen", vec![Value::from(e.0.as_str())]);
+            let _ = s.emit("error-seen", vec![Value::from(e.to_string())]);
         });
-        socket.on("shout", |s, args, _| {
+        socket.on("shout", |s: Socket, Args(args): Args| {
             let _ = s.emit("shout", args);
         });
-        socket.on("forbidden", |s, _, _| {
+        socket.on("forbidden", |s: Socket| {
             let _ = s.emit("should-not-happen", vec![]);
         });
     });
@@ -38,7 +39,7 @@ async fn packet_middleware_and_dynamic_namespaces() {
         |name| name.starts_with("/room-"),
         |ns| {
             let name = ns.name().to_owned();
-            ns.on_connection(move |socket| {
+            ns.on_connection(move |socket: Socket| {
                 let _ = socket.emit("welcome", vec![Value::from(name.as_str())]);
             });
         },

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::next_text;
 use socketeer::server::SocketIo;
+use socketeer::server::{DisconnectReason, Socket};
 use socketeer_ws::{connect, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -17,9 +18,11 @@ async fn shutdown_closes_every_connection_and_returns() {
     let io = SocketIo::new(Default::default());
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let seen = reasons.clone();
-    io.of("/").on_connection(move |socket| {
+    io.of("/").on_connection(move |socket: Socket| {
         let seen = seen.clone();
-        socket.on_disconnect(move |_, reason| seen.lock().unwrap().push(reason.as_str()));
+        socket.on_disconnect(move |reason: DisconnectReason| {
+            seen.lock().unwrap().push(reason.as_str())
+        });
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

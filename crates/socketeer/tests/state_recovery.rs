@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::next_text;
+use socketeer::server::{Args, Socket};
 use socketeer::server::{ConnectError, ConnectionStateRecovery, SocketIo, SocketIoConfig};
 use socketeer::Value;
 use socketeer_ws::{connect, MaybeTlsStream, Message, WebSocketStream};
@@ -19,24 +20,24 @@ fn server() -> SocketIo {
         ..Default::default()
     });
     let main = io.of("/");
-    main.use_middleware(|h| match h.auth.get("deny") {
+    main.use_middleware(|s| match s.handshake().auth.get("deny") {
         Some(_) => Err(ConnectError::new("denied")),
         None => Ok(()),
     });
-    main.on_connection(|socket| {
+    main.on_connection(|socket: Socket| {
         let _ = socket.emit("hello", vec![Value::Bool(socket.recovered())]);
-        socket.on("join", |s, args, _| {
+        socket.on("join", |s: Socket, Args(args): Args| {
             if let Some(room) = args.first().and_then(Value::as_str) {
                 s.join([room]);
             }
         });
-        socket.on("ask", |s, _, _| {
+        socket.on("ask", |s: Socket| {
             let request = s.emit_with_ack("question", vec![Value::from(1)]);
             tokio::spawn(async move {
                 let _ = request.timeout(Duration::from_secs(5)).await;
             });
         });
-        socket.on("volatile", |s, _, _| {
+        socket.on("volatile", |s: Socket| {
             s.emit_volatile("fleeting", vec![Value::from(2)]);
         });
     });

@@ -29,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use socketeer::server::{AckSender, Socket, SocketIo};
+use socketeer::server::{Args, DisconnectReason};
 use socketeer::Value;
 use socketeer_engineio::sync::LockExt;
 
@@ -487,7 +488,7 @@ pub fn attach(io: &SocketIo, limits: Limits) -> Arc<Chat> {
     tokio::spawn(send_lists(io.clone(), chat.clone()));
     let c = chat.clone();
     io.of("/")
-        .on_connection(move |socket| on_connection(&c, socket));
+        .on_connection(move |socket: Socket| on_connection(&c, socket));
     chat
 }
 
@@ -521,98 +522,110 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
     let _ = socket.emit("presence", vec![to_value(&chat.state().listed_presence())]);
 
     let c = chat.clone();
-    socket.on("hello", move |s, args, ack| {
-        let result = required(&args, "nickname").and_then(|n| c.state().hello(s.id(), n));
-        if let Ok(n) = &result {
-            tracing::debug!(sid = %s.id(), nickname = %n, "nickname set");
-            c.lists_changed.notify_one();
-        }
-        reply(ack, result.map(|n| serde_json::json!({ "nickname": n })));
-    });
-
-    let c = chat.clone();
-    socket.on("join", move |s, args, ack| {
-        let result = required(&args, "room").and_then(|room| {
-            let mut st = c.state();
-            let (room, new) = st.join(s.id(), room)?;
-            let nickname = st.nickname(s.id()).unwrap_or_default().to_owned();
-            Ok((
-                room.clone(),
-                new,
-                nickname,
-                st.room_members(&room),
-                st.history(&room),
-            ))
-        });
-        let result = result.map(|(room, new, nickname, members, history)| {
-            if new {
-                s.join([adapter_room(&room)]);
-                let text = format!("{nickname} joined");
-                let _ = s.to(adapter_room(&room)).emit(
-                    "notice",
-                    vec![json(serde_json::json!({ "room": room, "text": text }))],
-                );
-                tracing::info!(sid = %s.id(), nickname = %nickname, room = %room, "joined");
+    socket.on(
+        "hello",
+        move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let result = required(&args, "nickname").and_then(|n| c.state().hello(s.id(), n));
+            if let Ok(n) = &result {
+                tracing::debug!(sid = %s.id(), nickname = %n, "nickname set");
                 c.lists_changed.notify_one();
             }
-            serde_json::json!({ "room": room, "members": members, "history": history })
-        });
-        reply(ack, result);
-    });
+            reply(ack, result.map(|n| serde_json::json!({ "nickname": n })));
+        },
+    );
 
     let c = chat.clone();
-    socket.on("leave", move |s, args, ack| {
-        let result = required(&args, "room").and_then(|room| {
-            let mut st = c.state();
-            let room = st.leave(s.id(), room)?;
-            Ok((room, st.nickname(s.id()).unwrap_or_default().to_owned()))
-        });
-        let result = result.map(|(room, nickname)| {
-            s.leave(&adapter_room(&room));
-            let _ = s.to(adapter_room(&room)).emit(
-                "notice",
-                vec![json(
-                    serde_json::json!({ "room": room, "text": format!("{nickname} left") }),
-                )],
-            );
-            tracing::info!(sid = %s.id(), nickname = %nickname, room = %room, "left");
-            c.lists_changed.notify_one();
-            serde_json::json!({ "room": room })
-        });
-        reply(ack, result);
-    });
+    socket.on(
+        "join",
+        move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let result = required(&args, "room").and_then(|room| {
+                let mut st = c.state();
+                let (room, new) = st.join(s.id(), room)?;
+                let nickname = st.nickname(s.id()).unwrap_or_default().to_owned();
+                Ok((
+                    room.clone(),
+                    new,
+                    nickname,
+                    st.room_members(&room),
+                    st.history(&room),
+                ))
+            });
+            let result = result.map(|(room, new, nickname, members, history)| {
+                if new {
+                    s.join([adapter_room(&room)]);
+                    let text = format!("{nickname} joined");
+                    let _ = s.to(adapter_room(&room)).emit(
+                        "notice",
+                        vec![json(serde_json::json!({ "room": room, "text": text }))],
+                    );
+                    tracing::info!(sid = %s.id(), nickname = %nickname, room = %room, "joined");
+                    c.lists_changed.notify_one();
+                }
+                serde_json::json!({ "room": room, "members": members, "history": history })
+            });
+            reply(ack, result);
+        },
+    );
 
     let c = chat.clone();
-    socket.on("rooms", move |_, _, ack| {
+    socket.on(
+        "leave",
+        move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let result = required(&args, "room").and_then(|room| {
+                let mut st = c.state();
+                let room = st.leave(s.id(), room)?;
+                Ok((room, st.nickname(s.id()).unwrap_or_default().to_owned()))
+            });
+            let result = result.map(|(room, nickname)| {
+                s.leave(&adapter_room(&room));
+                let _ = s.to(adapter_room(&room)).emit(
+                    "notice",
+                    vec![json(
+                        serde_json::json!({ "room": room, "text": format!("{nickname} left") }),
+                    )],
+                );
+                tracing::info!(sid = %s.id(), nickname = %nickname, room = %room, "left");
+                c.lists_changed.notify_one();
+                serde_json::json!({ "room": room })
+            });
+            reply(ack, result);
+        },
+    );
+
+    let c = chat.clone();
+    socket.on("rooms", move |ack: Option<AckSender>| {
         let rooms = c.state().listed_rooms();
         reply(ack, Ok(serde_json::json!({ "rooms": rooms })));
     });
 
     let c = chat.clone();
-    socket.on("message", move |s, args, ack| {
-        let result = (|| {
-            let room = required(&args, "room")?;
-            let text = required(&args, "text")?;
-            let id = field(&args, "id")?;
-            c.state().send(s.id(), room, text, id, now_ms(), random_id)
-        })();
-        let result = result.map(|sent| match sent {
-            Sent::New(msg) => {
-                let _ = s
-                    .to(adapter_room(&msg.room))
-                    .emit("message", vec![to_value(&msg)]);
-                serde_json::json!({ "id": msg.id, "ts": msg.ts })
+    socket.on(
+        "message",
+        move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let result = (|| {
+                let room = required(&args, "room")?;
+                let text = required(&args, "text")?;
+                let id = field(&args, "id")?;
+                c.state().send(s.id(), room, text, id, now_ms(), random_id)
+            })();
+            let result = result.map(|sent| match sent {
+                Sent::New(msg) => {
+                    let _ = s
+                        .to(adapter_room(&msg.room))
+                        .emit("message", vec![to_value(&msg)]);
+                    serde_json::json!({ "id": msg.id, "ts": msg.ts })
+                }
+                Sent::Duplicate(id) => serde_json::json!({ "id": id, "duplicate": true }),
+            });
+            if let Err(e) = &result {
+                tracing::debug!(sid = %s.id(), error = %e, "message refused");
             }
-            Sent::Duplicate(id) => serde_json::json!({ "id": id, "duplicate": true }),
-        });
-        if let Err(e) = &result {
-            tracing::debug!(sid = %s.id(), error = %e, "message refused");
-        }
-        reply(ack, result);
-    });
+            reply(ack, result);
+        },
+    );
 
     let c = chat.clone();
-    socket.on("typing", move |s, args, _| {
+    socket.on("typing", move |s: Socket, Args(args): Args| {
         let Ok(Some(room)) = field(&args, "room") else {
             return;
         };
@@ -637,7 +650,7 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
     });
 
     let c = chat.clone();
-    socket.on_disconnect(move |s, reason| {
+    socket.on_disconnect(move |s: Socket, reason: DisconnectReason| {
         let (nickname, rooms) = c.state().disconnect(s.id());
         tracing::info!(
             sid = %s.id(),

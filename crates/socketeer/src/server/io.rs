@@ -7,13 +7,13 @@ use bytes::Bytes;
 use http::{Request, Response};
 use socketeer_engineio::server::{Body, EngineIo};
 
+use super::adapter::{Room, SocketInfo};
 use super::config::SocketIoConfig;
 use super::connection::driver::SocketIoSessions;
-use super::namespaces::Namespaces;
-use super::adapter::{Room, SocketInfo};
 use super::error::EmitError;
-use super::operators::BroadcastOperator;
 use super::handler::Handler;
+use super::namespaces::Namespaces;
+use super::operators::BroadcastOperator;
 use super::state::{ListenerId, Namespace};
 use crate::Value;
 

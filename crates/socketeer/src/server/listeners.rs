@@ -13,8 +13,7 @@ use super::data::DataSlot;
 use super::error::{ConnectError, MiddlewareError, SocketError};
 use super::handler::{Erased, Handler};
 use super::state::{
-    ErasedHandler, Listener, ListenerId, Middleware, Namespace, PacketMiddleware,
-    Socket,
+    ErasedHandler, Listener, ListenerId, Middleware, Namespace, PacketMiddleware, Socket,
 };
 use crate::Value;
 use socketeer_engineio::sync::{LockExt, RwLockExt};
@@ -85,7 +84,12 @@ impl Namespace {
 }
 
 impl Socket {
-    fn add_listener<H: Handler<M>, M: 'static>(&self, event: &str, handler: H, once: bool) -> ListenerId {
+    fn add_listener<H: Handler<M>, M: 'static>(
+        &self,
+        event: &str,
+        handler: H,
+        once: bool,
+    ) -> ListenerId {
         let l = self.inner.ns.listener(handler, once);
         let id = l.id;
         self.inner
@@ -168,7 +172,13 @@ impl Socket {
 
     /// The catch-all listeners, in the order they are called.
     pub fn listeners_any(&self) -> Vec<ListenerId> {
-        self.inner.handlers.read_ok().any.iter().map(|l| l.id).collect()
+        self.inner
+            .handlers
+            .read_ok()
+            .any
+            .iter()
+            .map(|l| l.id)
+            .collect()
     }
 
     fn add_outgoing<F>(&self, listener: F, first: bool) -> ListenerId

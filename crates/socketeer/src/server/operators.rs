@@ -264,9 +264,9 @@ impl BroadcastOperator {
     /// also kept for clients that reconnect in time.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, EmitError> {
         let remote = self.clustered().then(|| args.clone());
-        let delivered = self
-            .ns
-            .emit_recorded(&self.opts, event, args, |m, a| self.deliver(m, event, &|| a.to_vec()))?;
+        let delivered = self.ns.emit_recorded(&self.opts, event, args, |m, a| {
+            self.deliver(m, event, &|| a.to_vec())
+        })?;
         if let Some(args) = remote {
             self.publish(ClusterOp::Emit {
                 opts: self.opts.clone(),

@@ -46,27 +46,28 @@ pub struct Handshake {
 /// handlers and middlewares.
 pub(crate) type BoxFuture<T = ()> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+type SyncMiddleware = dyn Fn(&Socket) -> Result<(), ConnectError> + Send + Sync;
+type AsyncMiddleware = dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync;
+type SyncPacketMiddleware =
+    dyn Fn(&Socket, &str, &mut Vec<Value>) -> Result<(), MiddlewareError> + Send + Sync;
+type AsyncPacketMiddleware = dyn Fn(Socket, String, Vec<Value>) -> BoxFuture<Result<Vec<Value>, MiddlewareError>>
+    + Send
+    + Sync;
+
 /// A connection middleware, sync or async (see `Namespace::use_middleware`
 /// and `Namespace::use_async_middleware`).
 #[derive(Clone)]
 pub(crate) enum Middleware {
-    Sync(Arc<dyn Fn(&Socket) -> Result<(), ConnectError> + Send + Sync>),
-    Async(Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>),
+    Sync(Arc<SyncMiddleware>),
+    Async(Arc<AsyncMiddleware>),
 }
 
 /// A per-packet middleware, sync (may change the arguments in place) or
 /// async (gets them and gives them back).
 #[derive(Clone)]
 pub(crate) enum PacketMiddleware {
-    Sync(Arc<dyn Fn(&Socket, &str, &mut Vec<Value>) -> Result<(), MiddlewareError> + Send + Sync>),
-    #[allow(clippy::type_complexity)]
-    Async(
-        Arc<
-            dyn Fn(Socket, String, Vec<Value>) -> BoxFuture<Result<Vec<Value>, MiddlewareError>>
-                + Send
-                + Sync,
-        >,
-    ),
+    Sync(Arc<SyncPacketMiddleware>),
+    Async(Arc<AsyncPacketMiddleware>),
 }
 
 /// A handler of events other servers send with

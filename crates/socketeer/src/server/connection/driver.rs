@@ -297,7 +297,16 @@ fn admit(
     }
     if let Some((pid, offset)) = &session {
         let handshake = socket.inner.handshake.clone();
-        if restore(core, engine, ns, nsp, &handshake, pid, offset, Some(&socket)) {
+        if restore(
+            core,
+            engine,
+            ns,
+            nsp,
+            &handshake,
+            pid,
+            offset,
+            Some(&socket),
+        ) {
             return;
         }
     }
