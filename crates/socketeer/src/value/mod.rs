@@ -6,6 +6,12 @@
 //! a [`Value::Binary`] at its place, however deeply nested. The codec
 //! ([`crate::packet`]) converts between the two forms, so the application
 //! never sees placeholders.
+//!
+//! [`Value::from_serialize`] runs a serde serializer whose output is a
+//! [`Value`] (`ser.rs`), without a detour through `serde_json::Value`:
+//! byte strings (`serialize_bytes`, as `bytes::Bytes` and `serde_bytes`
+//! write) become [`Value::Binary`], everything else becomes what
+//! `serde_json::to_value` makes of it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +21,8 @@ use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visi
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
+mod ser;
+
 /// The members of a [`Value::Object`], ordered by key (as
 /// `serde_json::Map` without `preserve_order`). A repeated key keeps its
 /// last value, as `JSON.parse` does.
@@ -23,7 +31,8 @@ pub type Map = BTreeMap<String, Value>;
 /// A JSON value that may contain binary data anywhere.
 ///
 /// - From JSON: `Value::from(serde_json::json!(...))`, or from any
-///   `Serialize` type with [`Value::from_serialize`].
+///   `Serialize` type with [`Value::from_serialize`] (byte strings become
+///   [`Value::Binary`]).
 /// - To typed data: [`Value::into_typed`].
 /// - Binary: [`Value::Binary`], built from [`Bytes`] (`Value::from(bytes)`).
 ///
@@ -166,11 +175,36 @@ impl Value {
         }
     }
 
-    /// Converts any serializable value (through `serde_json::Value`).
-    /// Byte strings become arrays of numbers; build [`Value::Binary`]
-    /// explicitly for attachments.
+    /// Converts any serializable value, directly (not through
+    /// `serde_json::Value`).
+    ///
+    /// Byte strings (`serialize_bytes`: `bytes::Bytes`, `serde_bytes`
+    /// types) become [`Value::Binary`], so they travel as attachments;
+    /// `Vec<u8>` and `&[u8]` serialize as sequences and stay arrays of
+    /// numbers. The rest is what `serde_json::to_value` gives: NaN and
+    /// infinite floats are `null`, enums are externally tagged, object
+    /// keys come out sorted, and map keys must be strings, integers,
+    /// booleans, chars, finite floats or unit variants (the non-strings
+    /// written as JSON writes them).
+    ///
+    /// # Errors
+    ///
+    /// When `value`'s `Serialize` fails, a map key is of another kind, or
+    /// an `i128`/`u128` is outside the `i64`/`u64` range.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use socketeer::Value;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Upload { name: &'static str, data: Bytes }
+    ///
+    /// let v = Value::from_serialize(&Upload { name: "a", data: Bytes::from_static(b"xy") })?;
+    /// assert_eq!(v.get("data"), Some(&Value::Binary(Bytes::from_static(b"xy"))));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(value).map(Value::from)
+        value.serialize(ser::Serializer)
     }
 
     /// Converts to a `serde_json::Value`; binary becomes an array of byte
