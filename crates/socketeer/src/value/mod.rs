@@ -7,20 +7,27 @@
 //! ([`crate::packet`]) converts between the two forms, so the application
 //! never sees placeholders.
 //!
-//! [`Value::from_serialize`] runs a serde serializer whose output is a
-//! [`Value`] (`ser.rs`), without a detour through `serde_json::Value`:
-//! byte strings (`serialize_bytes`, as `bytes::Bytes` and `serde_bytes`
-//! write) become [`Value::Binary`], everything else becomes what
-//! `serde_json::to_value` makes of it.
+//! Typed data goes in and out without a detour through `serde_json::Value`,
+//! and keeps its binary:
+//!
+//! - [`Value::from_serialize`] runs a serde serializer whose output is a
+//!   [`Value`] (`ser.rs`): byte strings (`serialize_bytes`, as
+//!   `bytes::Bytes` and `serde_bytes` write) become [`Value::Binary`],
+//!   everything else becomes what `serde_json::to_value` makes of it;
+//! - [`Value`] is a serde `Deserializer` (`de.rs`), which
+//!   [`Value::into_typed`] runs: [`Value::Binary`] reads as bytes
+//!   (`bytes::Bytes`, `serde_bytes::ByteBuf`) or as a sequence of `u8`
+//!   (`Vec<u8>`), everything else as it would from the same JSON.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use bytes::Bytes;
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
+mod de;
 mod ser;
 
 /// The members of a [`Value::Object`], ordered by key (as
@@ -33,7 +40,9 @@ pub type Map = BTreeMap<String, Value>;
 /// - From JSON: `Value::from(serde_json::json!(...))`, or from any
 ///   `Serialize` type with [`Value::from_serialize`] (byte strings become
 ///   [`Value::Binary`]).
-/// - To typed data: [`Value::into_typed`].
+/// - To typed data: [`Value::into_typed`], or any `Deserialize` type's
+///   `deserialize(value)`: a [`Value`] is a serde `Deserializer` (with
+///   [`serde_json::Error`] as its error).
 /// - Binary: [`Value::Binary`], built from [`Bytes`] (`Value::from(bytes)`).
 ///
 /// Serialized with serde (outside the packet codec, e.g. `serde_json::to_string`),
@@ -223,9 +232,42 @@ impl Value {
         }
     }
 
-    /// Deserializes into a typed value (through [`Value::into_json`]).
+    /// Deserializes into a typed value, directly (a [`Value`] is a serde
+    /// `Deserializer`; no `serde_json::Value` in between).
+    ///
+    /// A [`Value::Binary`] reads as bytes (`bytes::Bytes`,
+    /// `serde_bytes::ByteBuf`) or as a sequence of `u8` (`Vec<u8>`,
+    /// `[u8; N]`); a type that only takes JSON (`serde_json::Value`, whose
+    /// `Deserialize` has no bytes) rejects it: convert such a value with
+    /// [`Value::into_json`] first. The rest reads as from the same JSON.
+    ///
+    /// # Errors
+    ///
+    /// When the value does not have the shape `T` wants (e.g. a string
+    /// for a struct), or a number is out of `T`'s range (e.g. `300` or
+    /// `1e300` for a `u8`); the message says what was found and what
+    /// was expected.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use socketeer::{Map, Value};
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct Upload { name: String, data: Bytes }
+    ///
+    /// let v = Value::from(Map::from([
+    ///     ("name".to_owned(), Value::from("a")),
+    ///     ("data".to_owned(), Value::Binary(Bytes::from_static(b"xy"))),
+    /// ]));
+    /// let up: Upload = v.into_typed()?;
+    /// assert_eq!((up.name.as_str(), &up.data[..]), ("a", &b"xy"[..]));
+    ///
+    /// let err = Value::from("x").into_typed::<Upload>().unwrap_err();
+    /// assert_eq!(err.to_string(), r#"invalid type: string "x", expected struct Upload"#);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn into_typed<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
-        serde_json::from_value(self.into_json())
+        T::deserialize(self)
     }
 }
 
@@ -412,14 +454,6 @@ impl<'de> Visitor<'de> for ValueVisitor {
             out.insert(k, v);
         }
         Ok(Value::Object(out))
-    }
-}
-
-impl<'de> de::IntoDeserializer<'de, serde_json::Error> for Value {
-    type Deserializer = serde_json::Value;
-    /// Deserializes through [`Value::into_json`].
-    fn into_deserializer(self) -> Self::Deserializer {
-        self.into_json()
     }
 }
 
