@@ -15,6 +15,8 @@ use socketeer_engineio::{Payload, Utf8Bytes};
 use super::{is_reserved_event, validate, Packet, PacketType, PayloadError, MAIN_NAMESPACE};
 use crate::value::Value;
 
+mod binary;
+
 /// The Engine.IO `message` packet type character, prefixed by
 /// [`Packet::encode_message`].
 const ENGINE_IO_MESSAGE: u8 = socketeer_engineio::PacketType::Message.as_byte();
@@ -137,9 +139,11 @@ impl EncodedMessage {
 
     /// Encodes an EVENT whose arguments are any `Serialize` value that
     /// serializes to a JSON array (a tuple, a `Vec`, an array): one serde
-    /// pass straight into the output, no [`Value`] tree. Binary is not
-    /// detected here (bytes become arrays of numbers); use
-    /// [`event`](Self::event) for attachments.
+    /// pass straight into the output, no [`Value`] tree. Byte strings
+    /// (`serialize_bytes`: `bytes::Bytes`, `serde_bytes` types,
+    /// [`Value::Binary`]) become attachments, as they become
+    /// [`Value::Binary`] in [`Value::from_serialize`]; `Vec<u8>` and
+    /// `[u8]` serialize as sequences and stay arrays of numbers.
     ///
     /// ```
     /// use socketeer::packet::EncodedMessage;
@@ -159,11 +163,17 @@ impl EncodedMessage {
         check_event_name(event)?;
         let mut out = Vec::with_capacity(64 + nsp.len() + event.len());
         out.push(ENGINE_IO_MESSAGE);
+        let type_at = out.len();
         write_header(&mut out, PacketType::Event, nsp, id)?;
         out.push(b'[');
         serde_json::to_writer(&mut out, event).map_err(EncodeError::Json)?;
         let open = out.len();
-        serde_json::to_writer(&mut out, args).map_err(EncodeError::Json)?;
+        let found = Cell::new(Vec::new());
+        let args = binary::WithAttachments {
+            value: args,
+            found: &found,
+        };
+        serde_json::to_writer(&mut out, &args).map_err(EncodeError::Json)?;
         // `args` wrote `[...]`: turn its `[` into `,` (or drop an empty `[]`),
         // so its elements follow the event name and its `]` closes the array.
         // A unit `()` writes `null`: no arguments.
@@ -178,7 +188,11 @@ impl EncodedMessage {
         } else {
             return Err(EncodeError::ArgsNotSequence);
         }
-        Ok(EncodedMessage::new(out, Vec::new()))
+        let attachments = found.take();
+        if !attachments.is_empty() {
+            mark_binary(&mut out, type_at, PacketType::Event, attachments.len());
+        }
+        Ok(EncodedMessage::new(out, attachments))
     }
 
     fn new(text: Vec<u8>, attachments: Vec<Bytes>) -> Self {
@@ -321,16 +335,22 @@ fn write<S: WithPlaceholders + ?Sized>(
         if !matches!(kind, PacketType::Event | PacketType::Ack) {
             return Err(EncodeError::BinaryNotAllowed(kind));
         }
-        if let Some(t) = out.get_mut(type_at) {
-            *t = kind.with_binary().as_byte();
-        }
-        let mut count = Vec::with_capacity(8);
-        write_decimal(&mut count, attachments.len() as u64);
-        count.push(b'-');
-        let at = type_at + 1;
-        out.splice(at..at, count);
+        mark_binary(&mut out, type_at, kind, attachments.len());
     }
     Ok((out, attachments))
+}
+
+/// Turns the packet written in `out`, its type digit at `type_at`, into
+/// the binary packet with `count` attachments: `<binary type><count>-...`.
+fn mark_binary(out: &mut Vec<u8>, type_at: usize, kind: PacketType, count: usize) {
+    if let Some(t) = out.get_mut(type_at) {
+        *t = kind.with_binary().as_byte();
+    }
+    let mut digits = Vec::with_capacity(8);
+    write_decimal(&mut digits, count as u64);
+    digits.push(b'-');
+    let at = type_at + 1;
+    out.splice(at..at, digits);
 }
 
 /// Serializes through [`Placeholders`] wherever a [`Value`] may hold binary.

@@ -852,6 +852,67 @@ fn engine_io_framing_and_broadcast_helpers() {
         ))
     ));
 
+    // Byte strings (`Bytes`, `Value::Binary`) become attachments, in
+    // document order, however nested; `Vec<u8>` stays an array.
+    #[derive(serde::Serialize)]
+    struct Upload {
+        name: &'static str,
+        data: Bytes,
+        raw: Vec<u8>,
+        more: Option<Vec<Bytes>>,
+    }
+    let m = EncodedMessage::event_serialize(
+        "/chat",
+        "up",
+        Some(9),
+        &(
+            Upload {
+                name: "a",
+                data: Bytes::from_static(b"x"),
+                raw: vec![1],
+                more: Some(vec![Bytes::from_static(b"y")]),
+            },
+            bin(b"z"),
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        m.text,
+        r#"453-/chat,9["up",{"name":"a","data":{"_placeholder":true,"num":0},"raw":[1],"more":[{"_placeholder":true,"num":1}]},{"_placeholder":true,"num":2}]"#
+    );
+    assert_eq!(
+        m.attachments,
+        [
+            Bytes::from_static(b"x"),
+            Bytes::from_static(b"y"),
+            Bytes::from_static(b"z")
+        ]
+    );
+    // The same as through a Value tree.
+    let args = crate::packet::args_from_serialize(&(
+        Upload {
+            name: "a",
+            data: Bytes::from_static(b"x"),
+            raw: vec![1],
+            more: Some(vec![Bytes::from_static(b"y")]),
+        },
+        bin(b"z"),
+    ))
+    .unwrap();
+    let via_value = EncodedMessage::event("/chat", "up", Some(9), &args).unwrap();
+    // (Object keys come out sorted there; these happen to keep the order.)
+    assert_eq!(via_value.attachments, m.attachments);
+    assert!(via_value.text.starts_with("453-/chat,9["));
+    // Without bytes, no attachment and a plain EVENT.
+    let m = EncodedMessage::event_serialize("/", "e", None, &(vec![1u8, 2],)).unwrap();
+    assert_eq!(m.text, r#"42["e",[1,2]]"#);
+    assert!(m.attachments.is_empty());
+    // Bytes alone are not a sequence of arguments.
+    assert!(matches!(
+        EncodedMessage::event_serialize("/", "e", None, &Bytes::from_static(b"x")),
+        Err(EncodeError::ArgsNotSequence)
+    ));
+
     // Failing Serialize impls surface as Json errors.
     struct Fails;
     impl serde::Serialize for Fails {

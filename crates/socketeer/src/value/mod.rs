@@ -6,14 +6,29 @@
 //! a [`Value::Binary`] at its place, however deeply nested. The codec
 //! ([`crate::packet`]) converts between the two forms, so the application
 //! never sees placeholders.
+//!
+//! Typed data goes in and out without a detour through `serde_json::Value`,
+//! and keeps its binary:
+//!
+//! - [`Value::from_serialize`] runs a serde serializer whose output is a
+//!   [`Value`] (`ser.rs`): byte strings (`serialize_bytes`, as
+//!   `bytes::Bytes` and `serde_bytes` write) become [`Value::Binary`],
+//!   everything else becomes what `serde_json::to_value` makes of it;
+//! - [`Value`] is a serde `Deserializer` (`de.rs`), which
+//!   [`Value::into_typed`] runs: [`Value::Binary`] reads as bytes
+//!   (`bytes::Bytes`, `serde_bytes::ByteBuf`) or as a sequence of `u8`
+//!   (`Vec<u8>`), everything else as it would from the same JSON.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use bytes::Bytes;
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
+
+mod de;
+mod ser;
 
 /// The members of a [`Value::Object`], ordered by key (as
 /// `serde_json::Map` without `preserve_order`). A repeated key keeps its
@@ -23,8 +38,11 @@ pub type Map = BTreeMap<String, Value>;
 /// A JSON value that may contain binary data anywhere.
 ///
 /// - From JSON: `Value::from(serde_json::json!(...))`, or from any
-///   `Serialize` type with [`Value::from_serialize`].
-/// - To typed data: [`Value::into_typed`].
+///   `Serialize` type with [`Value::from_serialize`] (byte strings become
+///   [`Value::Binary`]).
+/// - To typed data: [`Value::into_typed`], or any `Deserialize` type's
+///   `deserialize(value)`: a [`Value`] is a serde `Deserializer` (with
+///   [`serde_json::Error`] as its error).
 /// - Binary: [`Value::Binary`], built from [`Bytes`] (`Value::from(bytes)`).
 ///
 /// Serialized with serde (outside the packet codec, e.g. `serde_json::to_string`),
@@ -166,11 +184,36 @@ impl Value {
         }
     }
 
-    /// Converts any serializable value (through `serde_json::Value`).
-    /// Byte strings become arrays of numbers; build [`Value::Binary`]
-    /// explicitly for attachments.
+    /// Converts any serializable value, directly (not through
+    /// `serde_json::Value`).
+    ///
+    /// Byte strings (`serialize_bytes`: `bytes::Bytes`, `serde_bytes`
+    /// types) become [`Value::Binary`], so they travel as attachments;
+    /// `Vec<u8>` and `&[u8]` serialize as sequences and stay arrays of
+    /// numbers. The rest is what `serde_json::to_value` gives: NaN and
+    /// infinite floats are `null`, enums are externally tagged, object
+    /// keys come out sorted, and map keys must be strings, integers,
+    /// booleans, chars, finite floats or unit variants (the non-strings
+    /// written as JSON writes them).
+    ///
+    /// # Errors
+    ///
+    /// When `value`'s `Serialize` fails, a map key is of another kind, or
+    /// an `i128`/`u128` is outside the `i64`/`u64` range.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use socketeer::Value;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Upload { name: &'static str, data: Bytes }
+    ///
+    /// let v = Value::from_serialize(&Upload { name: "a", data: Bytes::from_static(b"xy") })?;
+    /// assert_eq!(v.get("data"), Some(&Value::Binary(Bytes::from_static(b"xy"))));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(value).map(Value::from)
+        value.serialize(ser::Serializer)
     }
 
     /// Converts to a `serde_json::Value`; binary becomes an array of byte
@@ -189,9 +232,42 @@ impl Value {
         }
     }
 
-    /// Deserializes into a typed value (through [`Value::into_json`]).
+    /// Deserializes into a typed value, directly (a [`Value`] is a serde
+    /// `Deserializer`; no `serde_json::Value` in between).
+    ///
+    /// A [`Value::Binary`] reads as bytes (`bytes::Bytes`,
+    /// `serde_bytes::ByteBuf`) or as a sequence of `u8` (`Vec<u8>`,
+    /// `[u8; N]`); a type that only takes JSON (`serde_json::Value`, whose
+    /// `Deserialize` has no bytes) rejects it: convert such a value with
+    /// [`Value::into_json`] first. The rest reads as from the same JSON.
+    ///
+    /// # Errors
+    ///
+    /// When the value does not have the shape `T` wants (e.g. a string
+    /// for a struct), or a number is out of `T`'s range (e.g. `300` or
+    /// `1e300` for a `u8`); the message says what was found and what
+    /// was expected.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use socketeer::{Map, Value};
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct Upload { name: String, data: Bytes }
+    ///
+    /// let v = Value::from(Map::from([
+    ///     ("name".to_owned(), Value::from("a")),
+    ///     ("data".to_owned(), Value::Binary(Bytes::from_static(b"xy"))),
+    /// ]));
+    /// let up: Upload = v.into_typed()?;
+    /// assert_eq!((up.name.as_str(), &up.data[..]), ("a", &b"xy"[..]));
+    ///
+    /// let err = Value::from("x").into_typed::<Upload>().unwrap_err();
+    /// assert_eq!(err.to_string(), r#"invalid type: string "x", expected struct Upload"#);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn into_typed<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
-        serde_json::from_value(self.into_json())
+        T::deserialize(self)
     }
 }
 
@@ -381,166 +457,5 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
-impl<'de> de::IntoDeserializer<'de, serde_json::Error> for Value {
-    type Deserializer = serde_json::Value;
-    /// Deserializes through [`Value::into_json`].
-    fn into_deserializer(self) -> Self::Deserializer {
-        self.into_json()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn json_conversions() {
-        let j = json!({"a": [1, -2, 1.5, "x", null, true, {"b": {}}]});
-        let v = Value::from(j.clone());
-        assert_eq!(v.clone().into_json(), j);
-        assert_eq!(
-            v.get("a")
-                .and_then(|a| a.get_index(1))
-                .and_then(Value::as_i64),
-            Some(-2)
-        );
-        assert_eq!(
-            v.get("a")
-                .and_then(|a| a.get_index(0))
-                .and_then(Value::as_u64),
-            Some(1)
-        );
-        assert_eq!(
-            v.get("a")
-                .and_then(|a| a.get_index(2))
-                .and_then(Value::as_f64),
-            Some(1.5)
-        );
-        assert_eq!(
-            v.get("a")
-                .and_then(|a| a.get_index(3))
-                .and_then(Value::as_str),
-            Some("x")
-        );
-        assert!(v
-            .get("a")
-            .and_then(|a| a.get_index(4))
-            .is_some_and(Value::is_null));
-        assert_eq!(
-            v.get("a")
-                .and_then(|a| a.get_index(5))
-                .and_then(Value::as_bool),
-            Some(true)
-        );
-        assert_eq!(v.get("missing"), None);
-        assert_eq!(Value::Null.get("a"), None);
-        assert_eq!(Value::from(json!([])).get_index(0), None);
-    }
-
-    #[test]
-    fn binary_helpers() {
-        let v = Value::from(vec![
-            Value::from("x"),
-            Value::from(Map::from([(
-                "k".to_owned(),
-                Value::Binary(Bytes::from_static(b"ab")),
-            )])),
-            Value::Binary(Bytes::new()),
-        ]);
-        assert!(v.has_binary());
-        assert_eq!(v.binary_count(), 2);
-        assert!(!Value::from(json!({"a": [1]})).has_binary());
-        assert_eq!(
-            v.get_index(2).and_then(Value::as_binary),
-            Some(&Bytes::new())
-        );
-        assert_eq!(v.clone().into_json(), json!(["x", {"k": [97, 98]}, []]));
-        // Serialized by plain serde, binary is an array of numbers.
-        assert_eq!(
-            serde_json::to_string(&v).unwrap(),
-            r#"["x",{"k":[97,98]},[]]"#
-        );
-    }
-
-    #[test]
-    fn typed() {
-        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-        struct Msg {
-            text: String,
-            data: Vec<u8>,
-        }
-        let v = Value::from(Map::from([
-            ("text".to_owned(), Value::from("hi")),
-            (
-                "data".to_owned(),
-                Value::Binary(Bytes::from_static(&[1, 2])),
-            ),
-        ]));
-        assert_eq!(
-            v.into_typed::<Msg>().unwrap(),
-            Msg {
-                text: "hi".into(),
-                data: vec![1, 2]
-            }
-        );
-        let back = Value::from_serialize(&Msg {
-            text: "a".into(),
-            data: vec![3],
-        })
-        .unwrap();
-        assert_eq!(back, Value::from(json!({"text": "a", "data": [3]})));
-    }
-
-    #[test]
-    fn scalars() {
-        assert_eq!(Value::from(f64::NAN), Value::Null);
-        assert_eq!(Value::from(1.5f64).as_f64(), Some(1.5));
-        assert_eq!(Value::from(7u8).as_u64(), Some(7));
-        assert_eq!(Value::from(-7i32).as_i64(), Some(-7));
-        assert_eq!(Value::from(None::<bool>), Value::Null);
-        assert_eq!(Value::from(Some(true)), Value::Bool(true));
-        assert_eq!(Value::from(String::from("s")), Value::from("s"));
-        assert_eq!(
-            [Value::Null].into_iter().collect::<Value>(),
-            Value::Array(vec![Value::Null])
-        );
-        let mut a = Value::from(json!([1]));
-        a.as_array_mut().unwrap().push(Value::Null);
-        assert_eq!(a, Value::from(json!([1, null])));
-        let mut o = Value::from(json!({}));
-        o.as_object_mut().unwrap().insert("k".into(), Value::Null);
-        assert_eq!(o, Value::from(json!({"k": null})));
-        assert_eq!(Value::Null.as_bool(), None);
-        assert_eq!(Value::Null.as_u64(), None);
-        assert_eq!(Value::Null.as_i64(), None);
-        assert_eq!(Value::Null.as_f64(), None);
-        assert_eq!(Value::Null.as_str(), None);
-        assert_eq!(Value::Null.as_binary(), None);
-        assert!(Value::Null.as_array_mut().is_none());
-        assert!(Value::Null.as_object_mut().is_none());
-    }
-
-    #[test]
-    fn deserialize_from_json_text() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"a":[true,"€\u00e9"],"b":2}"#).unwrap();
-        // Duplicate keys: the last wins, as in JSON.parse.
-        assert_eq!(v, Value::from(json!({"a": [true, "€é"], "b": 2})));
-        let v: Value = serde_json::from_str("-0.5e3").unwrap();
-        assert_eq!(v.as_f64(), Some(-500.0));
-        let v: Value = serde_json::from_str("18446744073709551615").unwrap();
-        assert_eq!(v.as_u64(), Some(u64::MAX));
-        let v: Value = serde_json::from_str("-9223372036854775808").unwrap();
-        assert_eq!(v.as_i64(), Some(i64::MIN));
-    }
-
-    #[test]
-    fn bytes_through_serde() {
-        use serde::de::value::{BytesDeserializer, Error};
-        let v = Value::deserialize(BytesDeserializer::<Error>::new(b"xy")).unwrap();
-        assert_eq!(v, Value::Binary(Bytes::from_static(b"xy")));
-        use serde::de::IntoDeserializer;
-        let n: u32 = u32::deserialize(Value::from(5u32).into_deserializer()).unwrap();
-        assert_eq!(n, 5);
-    }
-}
+mod tests;
