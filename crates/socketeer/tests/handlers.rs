@@ -67,7 +67,7 @@ async fn typed_arguments_and_the_error_path() {
         socket.on("pair", |Data((a, b)): Data<(String, u8)>, ack: AckSender| {
             let _ = ack.send(vec![Value::from(format!("{a}{b}"))]);
         });
-        socket.on("bytes", |Data(b): Data<Vec<u8>>, ack: AckSender| {
+        socket.on("bytes", |Data(b): Data<bytes::Bytes>, ack: AckSender| {
             let _ = ack.send(vec![Value::from(b.len() as u64)]);
         });
         socket.on("text", |Data(t): Data<String>, ack: AckSender| {
