@@ -4,7 +4,9 @@
 //! `--state-recovery` turns connection state recovery on (off in the
 //! contract: the official suites expect CONNECT replies without `pid`).
 //!
-//! - `/socket.io/`: Socket.IO with namespaces `/`, `/custom`, `/private`.
+//! - `/socket.io/`: Socket.IO with namespaces `/`, `/custom`, `/private`,
+//!   and `/api` (async middleware, socket data, typed handlers; not part of
+//!   the contract, for the interop tests of the handler API).
 //! - `/engine.io/`: raw Engine.IO, every message echoed.
 
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use socketeer::server::{AckSender, Args};
+use socketeer::server::{AckSender, Args, Data, DisconnectReason, SocketData};
 use socketeer::server::{
     ConnectError, ConnectionStateRecovery, Namespace, Socket, SocketIo, SocketIoConfig,
 };
@@ -132,6 +134,63 @@ fn main_namespace(ns: &Namespace) {
     });
 }
 
+/// Who a socket of `/api` is: set by its middleware from `auth.user`.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct ApiUser {
+    name: String,
+}
+
+/// `/api`: an async middleware that awaits (as a token check would) and
+/// attaches the user, typed handlers, `fetch_sockets` carrying the data,
+/// and `disconnecting` telling the others which rooms the socket was in.
+fn api_namespace(ns: &Namespace) {
+    ns.use_async_middleware(|socket: Socket| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        match socket.handshake().auth.get("user").and_then(Value::as_str) {
+            Some(name) => {
+                socket.set_data(ApiUser { name: name.into() });
+                Ok(())
+            }
+            None => Err(ConnectError::new("no user")
+                .with_data(Value::from(serde_json::json!({"code": 401})))),
+        }
+    });
+    ns.on_connection(|socket: Socket| {
+        socket.join(["members"]);
+        socket.on("whoami", |SocketData(u): SocketData<ApiUser>, ack: AckSender| {
+            let _ = ack.send(vec![Value::from(u.name)]);
+        });
+        socket.on("add", |Data((a, b)): Data<(i64, i64)>, ack: AckSender| {
+            let _ = ack.send(vec![Value::from(a + b)]);
+        });
+        socket.on("members", |s: Socket, ack: AckSender| async move {
+            let mut names: Vec<String> = s
+                .namespace()
+                .fetch_sockets()
+                .await
+                .into_iter()
+                .filter_map(|info| info.data.into_typed::<ApiUser>().ok())
+                .map(|u| u.name)
+                .collect();
+            names.sort();
+            let _ = ack.send(vec![Value::from(serde_json::json!(names))]);
+        });
+        socket.on_disconnecting(|s: Socket, reason: DisconnectReason| {
+            let rooms: Vec<Value> = s
+                .rooms()
+                .iter()
+                .filter(|r| &***r != s.id())
+                .map(|r| Value::from(r.to_string()))
+                .collect();
+            let name = s.data::<ApiUser>().map(|u| u.name).unwrap_or_default();
+            let _ = s.to("members").emit(
+                "left",
+                vec![name.into(), Value::Array(rooms), reason.as_str().into()],
+            );
+        });
+    });
+}
+
 fn socket_io(state_recovery: bool) -> SocketIo {
     let io = SocketIo::new(SocketIoConfig {
         engine: contract_engine("/socket.io/"),
@@ -151,6 +210,7 @@ fn socket_io(state_recovery: bool) -> SocketIo {
             Err(ConnectError::new("unauthorized"))
         }
     });
+    api_namespace(&io.of("/api"));
     io
 }
 

@@ -880,6 +880,48 @@ fn rooms_and_broadcasts_upgrade() {
 }
 
 // ---------------------------------------------------------------------------
+// 4b. The handler API (`/api`): async middleware error, socket data in
+// handlers and in fetch_sockets, typed arguments and their refusal,
+// `disconnecting` with the rooms still there.
+
+fn api(mode: &str) {
+    let mut server = Server::start();
+    let run = node("api.mjs", &mut server, &[mode]);
+    run.assert_finished();
+    let refused = run.one("refused");
+    assert_eq!(refused["message"], json!("no user"), "{run}");
+    assert_eq!(refused["data"], json!({"code": 401}), "{run}");
+    assert_eq!(run.one("whoami")["got"], json!(["ada"]), "{run}");
+    assert_eq!(run.one("members")["got"], json!([["ada", "bob"]]), "{run}");
+    assert_eq!(run.one("add")["got"], json!([5]), "{run}");
+    let bad = &run.one("add_bad")["got"][0]["error"];
+    assert!(
+        bad.as_str().is_some_and(|e| e.starts_with("invalid arguments for \"add\"")),
+        "{run}"
+    );
+    assert_eq!(run.one("after_bad")["got"], json!(["ada"]), "{run}");
+    assert_eq!(
+        run.one("left")["got"],
+        json!(["bob", ["members"], "client namespace disconnect"]),
+        "{run}"
+    );
+}
+
+#[test]
+fn handler_api_websocket() {
+    api("websocket");
+}
+
+#[test]
+fn handler_api_polling() {
+    api("polling");
+}
+
+#[test]
+fn handler_api_upgrade() {
+    api("upgrade");
+}
+
 // 5. Server-side disconnect
 
 fn kick(mode: &str) {
