@@ -45,6 +45,7 @@
 //! [`ClientOptions::event_buffer`] events wait.
 
 pub mod core;
+mod cookies;
 #[cfg(feature = "client")]
 mod driver;
 #[cfg(feature = "client")]
@@ -58,4 +59,5 @@ pub use crate::server::core::TransportKind;
 pub use driver::connect;
 #[cfg(feature = "client")]
 pub use handle::{ClientOptions, EngineClient, EngineEvents, Error, DEFAULT_PATH};
+pub use cookies::CookieJar;
 pub use types::{CloseReason, Event, SendError, Transports};
