@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -73,6 +74,10 @@ enum Job {
     Disconnect(Socket, DisconnectReason),
     ConnectError(Socket, ConnectError),
     Event(Socket, String, Vec<Value>, Option<u64>),
+    Open,
+    Close(DisconnectReason),
+    Ping,
+    Error(String),
     ReconnectAttempt(u32),
     Reconnect(u32),
     ReconnectError(String),
@@ -163,6 +168,10 @@ fn step(
                         socket(&state.sockets, &nsp).map(|s| Job::Event(s, event, args, ack_id)),
                     );
                 }
+                Event::Open => jobs.push(Job::Open),
+                Event::Close(reason) => jobs.push(Job::Close(reason)),
+                Event::Ping => jobs.push(Job::Ping),
+                Event::Error(e) => jobs.push(Job::Error(e)),
                 Event::ReconnectAttempt(n) => jobs.push(Job::ReconnectAttempt(n)),
                 Event::Reconnect(n) => jobs.push(Job::Reconnect(n)),
                 Event::ReconnectError(e) => jobs.push(Job::ReconnectError(e)),
@@ -191,6 +200,10 @@ fn run_job(shared: &Shared, job: Job) {
         Job::Disconnect(s, reason) => s.dispatch_disconnect(reason),
         Job::ConnectError(s, e) => s.dispatch_connect_error(&e),
         Job::Event(s, event, args, ack_id) => s.dispatch_event(&event, args, ack_id),
+        Job::Open => h.open.call(|f| f()),
+        Job::Close(reason) => h.close.call(|f| f(reason)),
+        Job::Ping => h.ping.call(|f| f()),
+        Job::Error(e) => h.error.call(|f| f(&e)),
         Job::ReconnectAttempt(n) => h.reconnect_attempt.call(|f| f(n)),
         Job::Reconnect(n) => h.reconnect.call(|f| f(n)),
         Job::ReconnectError(e) => h.reconnect_error.call(|f| f(&e)),
@@ -198,7 +211,18 @@ fn run_job(shared: &Shared, job: Job) {
     }
 }
 
-pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
+/// Marks the manager as no longer running when its task ends or is
+/// dropped with its runtime.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>, running: Arc<AtomicBool>) {
+    let _running = Running(running);
     let mut conn: Option<Conn> = None;
     let mut connecting: Option<Connecting> = None;
     loop {
@@ -219,9 +243,7 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
         }
         let deadline = shared.lock().core.poll_timeout();
         let held = conn.as_ref().map_or(0, |c| c.stalled.len());
-        shared
-            .stalled
-            .store(held, std::sync::atomic::Ordering::Release);
+        shared.stalled.store(held, Ordering::Release);
         drop(shared);
         // The first message waiting for room, if any.
         let stalled = conn.as_ref().and_then(|c| {
@@ -291,6 +313,7 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
                 match ev {
                     Some(EngineEvent::Message(text)) => state.core.on_text(&text, now),
                     Some(EngineEvent::Binary(data)) => state.core.on_binary(data, now),
+                    Some(EngineEvent::Ping) => state.core.on_ping(),
                     Some(EngineEvent::Closed(reason)) => {
                         conn = None;
                         state.core.on_close(close_reason(reason), now);

@@ -72,16 +72,21 @@
 //! - [`core`]: the Sans-I/O state machine underneath, usable without tokio.
 
 pub mod backoff;
+mod cache;
 pub mod core;
 mod driver;
+mod listen;
+mod listeners;
 mod shared;
 mod socket;
+mod url;
 
 pub use self::backoff::Backoff;
 pub use self::core::{
     AckError, AckToken, Auth, ConnectError, DisconnectReason, EmitError, ManagerConfig,
     SocketOptions,
 };
-pub use self::shared::{AckSender, AnyHandler, EventHandler, Socket};
-pub use self::socket::{AckRequest, ClientBuilder, Manager, ManagerOptions};
+pub use self::listeners::ListenerId;
+pub use self::shared::{AckSender, AnyHandler, EventHandler, OutgoingHandler, Socket};
+pub use self::socket::{io, AckRequest, ClientBuilder, Manager, ManagerOptions};
 pub use socketeer_engineio::client::Transports;

@@ -344,6 +344,7 @@ impl ManagerCore {
         }
         let reconnected = self.conn.opened();
         self.decoder.reset();
+        self.out.event(Event::Open);
         for n in self.nsps.iter().filter(|n| n.active) {
             self.out.transmit(&n.connect_packet());
         }
@@ -358,10 +359,18 @@ impl ManagerCore {
             return;
         }
         self.conn.open_failed();
+        self.out.event(Event::Error(error.to_owned()));
         for n in self.nsps.iter() {
             n.open_failed(error, &mut self.out);
         }
         self.conn.retry_after_failure(error, now, &mut self.out);
+    }
+
+    /// The server pinged on the open Engine.IO connection ([`Event::Ping`]).
+    pub fn on_ping(&mut self) {
+        if self.conn.ready == Ready::Open {
+            self.out.event(Event::Ping);
+        }
     }
 
     /// The open Engine.IO connection ended.
@@ -466,6 +475,9 @@ impl ManagerCore {
     fn closed(&mut self, reason: DisconnectReason, ask_close: bool, now: Instant) {
         if ask_close {
             self.out.push(Output::Close);
+        }
+        if self.conn.ready == Ready::Open {
+            self.out.event(Event::Close(reason));
         }
         self.decoder.reset();
         self.conn.closed();
