@@ -16,12 +16,25 @@ use socketeer_engineio::client::{
 use socketeer_engineio::{Payload, Utf8Bytes};
 use tokio::sync::Notify;
 
-use super::core::{ConnectError, DisconnectReason, Event, Output};
+use super::core::{AsyncAuth, ConnectError, DisconnectReason, Event, Output};
 use super::shared::{Shared, Socket, SocketInner};
 use crate::Value;
 
-type Connecting =
-    Pin<Box<dyn Future<Output = Result<(EngineClient, EngineEvents), engine::Error>> + Send>>;
+/// An Engine.IO connection opening, then the async auth payloads of the
+/// namespaces to join on it, awaited.
+type Connecting = Pin<Box<dyn Future<Output = Result<Opened, engine::Error>> + Send>>;
+type Opened = (EngineClient, EngineEvents, Vec<(Arc<str>, Value)>);
+
+fn connecting_with(options: engine::ClientOptions, auths: Vec<(Arc<str>, AsyncAuth)>) -> Connecting {
+    Box::pin(async move {
+        let (client, events) = engine::connect(options).await?;
+        let mut values = Vec::with_capacity(auths.len());
+        for (nsp, auth) in auths {
+            values.push((nsp, auth().await));
+        }
+        Ok((client, events, values))
+    })
+}
 
 /// The open Engine.IO connection.
 struct Conn {
@@ -107,7 +120,8 @@ fn step(
                 if let Some(old) = conn.take() {
                     old.client.close();
                 }
-                *connecting = Some(Box::pin(engine::connect(shared.engine.clone())));
+                let auths = state.core.pending_auths();
+                *connecting = Some(connecting_with(shared.engine.clone(), auths));
             }
             Output::Close => {
                 *connecting = None;
@@ -264,7 +278,10 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>, running: Arc<Atom
                 let Some(shared) = weak.upgrade() else { break };
                 let mut state = shared.lock();
                 match r {
-                    Ok((client, events)) => {
+                    Ok((client, events, auths)) => {
+                        for (nsp, value) in auths {
+                            state.core.set_auth(&nsp, value);
+                        }
                         conn = Some(Conn {
                             client,
                             events,

@@ -83,8 +83,8 @@ mod url;
 
 pub use self::backoff::Backoff;
 pub use self::core::{
-    AckError, AckToken, Auth, ConnectError, DisconnectReason, EmitError, ManagerConfig,
-    SocketOptions,
+    AckError, AckToken, AsyncAuth, Auth, AuthFuture, ConnectError, DisconnectReason, EmitError,
+    ManagerConfig, SocketOptions,
 };
 pub use self::listeners::ListenerId;
 pub use self::shared::{AckSender, AnyHandler, EventHandler, OutgoingHandler, Socket};

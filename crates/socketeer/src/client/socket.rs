@@ -214,8 +214,27 @@ impl Socket {
     }
 
     /// Joins the namespace (opening the connection if needed); again
-    /// after a disconnect. Events come to the handlers set.
+    /// after a disconnect. Events come to the handlers set. With an
+    /// [`Auth::Async`] payload, it is awaited first (on a spawned task).
     pub fn connect(&self) {
+        let auth = {
+            let state = self.shared.lock();
+            let joining = !state.core.active(&self.inner.nsp);
+            state.core.async_auth(&self.inner.nsp).filter(|_| joining)
+        };
+        let Some(auth) = auth else {
+            self.join();
+            return;
+        };
+        let socket = self.clone();
+        tokio::spawn(async move {
+            let value = auth().await;
+            socket.shared.lock().core.set_auth(&socket.inner.nsp, value);
+            socket.join();
+        });
+    }
+
+    fn join(&self) {
         self.shared
             .lock()
             .core
@@ -598,6 +617,33 @@ impl ClientBuilder {
         V: Into<Value>,
     {
         self.socket.auth = Auth::Dynamic(Arc::new(move || auth().into()));
+        self
+    }
+
+    /// The auth payload, awaited before every connection and reconnection
+    /// (socket.io-client's `auth: (cb) => ...`), e.g. a token fetched
+    /// from elsewhere:
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), socketeer::client::ConnectError> {
+    /// use serde_json::json;
+    /// async fn fetch_token() -> String { "t0k3n".into() }
+    /// let socket = socketeer::client::io("http://127.0.0.1:3000")
+    ///     .auth_async(|| async { json!({ "token": fetch_token().await }) })
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn auth_async<F, Fut, V>(mut self, auth: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = V> + Send + 'static,
+        V: Into<Value>,
+    {
+        self.socket.auth = Auth::Async(Arc::new(move || {
+            let fut = auth();
+            Box::pin(async move { fut.await.into() })
+        }));
         self
     }
 

@@ -1012,3 +1012,43 @@ fn manager_error_on_a_timed_out_opening_and_no_close_without_open() {
     core.close(t + ms(500));
     assert!(manager_events(&drain(&mut core)).is_empty());
 }
+
+#[test]
+fn async_auth_values_are_handed_over_and_asked_again_after_use() {
+    let t = Instant::now();
+    let opts = SocketOptions {
+        auth: Auth::Async(Arc::new(|| Box::pin(async { Value::Null }))),
+        ..Default::default()
+    };
+    let mut core = ManagerCore::new(config(), 1);
+    core.register("/", opts);
+    core.register("/plain", SocketOptions::with_auth(serde_json::json!({"k": 1})));
+    // Only wanted namespaces with an async payload are pending.
+    assert!(core.pending_auths().is_empty());
+    assert!(core.async_auth("/").is_some() && core.async_auth("/plain").is_none());
+    core.join("/", t);
+    core.join("/plain", t);
+    let pending: Vec<_> = core.pending_auths().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(pending, [Arc::from("/")]);
+    core.set_auth("/", Value::from(serde_json::json!({"token": "one"})));
+    // Set: no longer pending until a CONNECT has used it.
+    assert!(core.pending_auths().is_empty());
+    drain(&mut core);
+    core.on_open(t);
+    assert_eq!(
+        texts(&drain(&mut core)),
+        [r#"40{"token":"one"}"#, r#"40/plain,{"k":1}"#]
+    );
+    assert_eq!(core.pending_auths().len(), 1);
+    // A reconnection without a new value reuses the last one.
+    core.on_close(DisconnectReason::TransportClose, t);
+    core.handle_timeout(t + ms(100));
+    core.on_open(t + ms(100));
+    assert!(texts(&drain(&mut core)).contains(&r#"40{"token":"one"}"#.to_owned()));
+    // A non-object value is not sent.
+    core.set_auth("/", Value::from(3));
+    core.on_close(DisconnectReason::TransportClose, t + ms(200));
+    core.handle_timeout(t + ms(300));
+    core.on_open(t + ms(300));
+    assert!(texts(&drain(&mut core)).contains(&"40".to_owned()));
+}
