@@ -144,9 +144,9 @@ impl Socket {
     }
 
     /// Adds a handler called with every event this socket emits (name and
-    /// arguments; acknowledgements excepted), when it is emitted, on the
-    /// emitting task (`onAnyOutgoing`). Volatile events dropped for want of
-    /// a connection are not reported.
+    /// arguments; acknowledgements excepted), on the emitting task, before
+    /// the packet is handed over (`onAnyOutgoing`). Volatile events dropped
+    /// for want of a connection or of room are not reported.
     ///
     /// ```no_run
     /// # fn demo(socket: socketeer::client::Socket) {

@@ -281,25 +281,35 @@ impl Socket {
         args: Vec<Value>,
         flags: EmitFlags,
     ) -> Result<Option<AckToken>, EmitError> {
-        let mut outgoing = self.has_outgoing().then(|| args.clone());
+        self.notify_outgoing(event, &args, flags.volatile);
         let r = {
             let mut state = self.shared.lock();
             if !self.shared.room(&state, flags.volatile)? {
                 return Ok(None);
-            }
-            if flags.volatile && !state.core.connected(&self.inner.nsp) {
-                // Dropped by the core: nothing went out.
-                outgoing = None;
             }
             state
                 .core
                 .emit(&self.inner.nsp, event, args, flags, Instant::now())
         };
         self.shared.wake.notify_one();
-        if let (Ok(_), Some(args)) = (&r, outgoing) {
-            self.dispatch_outgoing(event, &args);
-        }
         r
+    }
+
+    /// Calls the outgoing listeners, before the packet leaves (as
+    /// socket.io-client does), when it is to leave: not for a reserved
+    /// name, nor a volatile event with no connection or no room.
+    fn notify_outgoing(&self, event: &str, args: &[Value], volatile: bool) {
+        if !self.has_outgoing() || crate::packet::is_reserved_event(event) {
+            return;
+        }
+        let sent = {
+            let state = self.shared.lock();
+            matches!(self.shared.room(&state, volatile), Ok(true))
+                && (!volatile || state.core.connected(&self.inner.nsp))
+        };
+        if sent {
+            self.dispatch_outgoing(event, args);
+        }
     }
 
     /// Emits an event (binary values, nested anywhere, become
@@ -344,7 +354,7 @@ impl Socket {
             ..Default::default()
         };
         let now = Instant::now();
-        let outgoing = self.has_outgoing().then(|| args.clone());
+        self.notify_outgoing(event, &args, false);
         let r = {
             let mut state = self.shared.lock();
             let room = self.shared.room(&state, false);
@@ -359,9 +369,6 @@ impl Socket {
             }
         };
         self.shared.wake.notify_one();
-        if let (Ok(_), Some(args)) = (&r, outgoing) {
-            self.dispatch_outgoing(event, &args);
-        }
         AckRequest {
             shared: self.shared.clone(),
             emitted: now,
