@@ -133,7 +133,13 @@ async fn listeners_in_order_once_off_and_outgoing() {
     // The once handler is gone.
     assert_eq!(socket.listeners("echo").len(), 2);
     socket.emit("echo", vec![Value::from(2)]).unwrap();
-    for want in ["out echo 2", "prepended echo", "any echo", "first 2", "second 2"] {
+    for want in [
+        "out echo 2",
+        "prepended echo",
+        "any echo",
+        "first 2",
+        "second 2",
+    ] {
         assert_eq!(next(&mut rx).await, want);
     }
 
@@ -208,7 +214,10 @@ async fn manager_events_open_ping_close_and_reconnect() {
     while last == "ping" {
         last = next(&mut rx).await;
     }
-    assert_eq!(last, format!("close {}", DisconnectReason::IoClientDisconnect));
+    assert_eq!(
+        last,
+        format!("close {}", DisconnectReason::IoClientDisconnect)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,7 +237,11 @@ async fn namespace_from_the_url_and_one_manager_per_server() {
     assert!(!again.manager().same_as(&admin.manager()));
     // force_new, and its alias multiplex(false).
     let forced = io(&url).force_new(true).connect().await.unwrap();
-    let unplexed = io(format!("{url}/admin")).multiplex(false).connect().await.unwrap();
+    let unplexed = io(format!("{url}/admin"))
+        .multiplex(false)
+        .connect()
+        .await
+        .unwrap();
     assert!(!forced.manager().same_as(&main.manager()));
     assert!(!unplexed.manager().same_as(&admin.manager()));
     until("five connections", || seen.lock().unwrap().len() == 5).await;
@@ -236,8 +249,7 @@ async fn namespace_from_the_url_and_one_manager_per_server() {
     let nsps: Vec<&str> = seen.iter().map(|s| s.nsp.as_str()).collect();
     assert_eq!(nsps, ["/admin", "/", "/admin", "/", "/admin"]);
     assert_eq!(seen[0].engine, seen[1].engine, "{seen:?}");
-    let engines: std::collections::HashSet<&str> =
-        seen.iter().map(|s| s.engine.as_str()).collect();
+    let engines: std::collections::HashSet<&str> = seen.iter().map(|s| s.engine.as_str()).collect();
     assert_eq!(engines.len(), 4, "{seen:?}");
     for s in [admin, main, again, forced, unplexed] {
         s.manager().close();
@@ -264,7 +276,12 @@ async fn async_auth_is_awaited_on_every_connection() {
         .unwrap();
     socket.emit("drop-me", vec![]).unwrap();
     until("a second connection", || seen.lock().unwrap().len() == 2).await;
-    let tokens: Vec<Value> = seen.lock().unwrap().iter().map(|s| s.auth.clone()).collect();
+    let tokens: Vec<Value> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.auth.clone())
+        .collect();
     assert_eq!(
         tokens,
         [
@@ -300,7 +317,12 @@ async fn remember_upgrade_and_websocket_first() {
 
     let n = seen.lock().unwrap().len();
     // Remembered: starts on WebSocket.
-    let second = io(&url).remember_upgrade(true).force_new(true).connect().await.unwrap();
+    let second = io(&url)
+        .remember_upgrade(true)
+        .force_new(true)
+        .connect()
+        .await
+        .unwrap();
     // Not asked for: polling first, as ever.
     let third = io(&url).force_new(true).connect().await.unwrap();
     // WebSocket first.

@@ -133,7 +133,10 @@ async fn manager_reconnection_events() {
     );
     tokio::task::block_in_place(|| server.restart());
     let mut got = Vec::new();
-    while !got.last().is_some_and(|e: &String| e.starts_with("reconnect ")) {
+    while !got
+        .last()
+        .is_some_and(|e: &String| e.starts_with("reconnect "))
+    {
         let e = next(&mut rx).await;
         if !matches!(e.as_str(), "ping" | "error" | "reconnect_error") {
             got.push(e);
@@ -185,7 +188,10 @@ async fn cookie_sent_back_on_polling() {
     node_events(&server, "event", 1).await;
     let requests = node_events(&server, "request", 3).await;
     socket.manager().close();
-    assert!(requests.iter().all(|r| r["cookie"].is_null()), "{requests:?}");
+    assert!(
+        requests.iter().all(|r| r["cookie"].is_null()),
+        "{requests:?}"
+    );
 }
 
 /// `["websocket", "polling"]` with `try_all_transports`: a refused

@@ -162,7 +162,10 @@ mod tests {
             parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(at(784_111_777))
         );
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(at(0)));
+        assert_eq!(
+            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(at(0))
+        );
         assert_eq!(
             parse_http_date("Wed, 29 Feb 2024 12:00:00 GMT"),
             Some(at(1_709_208_000))
@@ -191,11 +194,17 @@ mod tests {
         jar.store("short=1; Max-Age=10", now);
         assert_eq!(jar.header(now).as_deref(), Some("gone=1; short=1"));
         // Expires passed, Max-Age not yet.
-        assert_eq!(jar.header(at(784_111_005)).as_deref(), Some("gone=1; short=1"));
+        assert_eq!(
+            jar.header(at(784_111_005)).as_deref(),
+            Some("gone=1; short=1")
+        );
         assert_eq!(jar.header(at(784_111_010)).as_deref(), Some("gone=1"));
         assert_eq!(jar.header(at(784_111_777)), None);
         // Max-Age wins over Expires; Max-Age=0 deletes.
-        jar.store("gone=2; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=100", now);
+        jar.store(
+            "gone=2; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=100",
+            now,
+        );
         assert_eq!(jar.header(now).as_deref(), Some("gone=2; short=1"));
         jar.store("short=; Max-Age=0", now);
         jar.store("gone=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT", now);

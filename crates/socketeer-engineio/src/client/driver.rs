@@ -2,9 +2,9 @@
 //! that moves bytes between the sockets and the [`ClientSession`], and
 //! keeps its time.
 
+use std::collections::BTreeSet;
 use std::future::{pending, Future};
 use std::pin::Pin;
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -44,8 +44,8 @@
 //! task stops reading the network (and so answering pings) while
 //! [`ClientOptions::event_buffer`] events wait.
 
-pub mod core;
 mod cookies;
+pub mod core;
 #[cfg(feature = "client")]
 mod driver;
 #[cfg(feature = "client")]
@@ -55,9 +55,9 @@ mod polling;
 mod types;
 
 pub use crate::server::core::TransportKind;
+pub use cookies::CookieJar;
 #[cfg(feature = "client")]
 pub use driver::connect;
 #[cfg(feature = "client")]
 pub use handle::{ClientOptions, EngineClient, EngineEvents, Error, DEFAULT_PATH};
-pub use cookies::CookieJar;
 pub use types::{CloseReason, Event, SendError, Transports};

@@ -118,7 +118,11 @@ impl HttpTarget {
         for (k, v) in &self.headers {
             headers.append(k.clone(), v.clone());
         }
-        if let Some(cookie) = self.jar.as_ref().and_then(|j| j.locked().header(SystemTime::now())) {
+        if let Some(cookie) = self
+            .jar
+            .as_ref()
+            .and_then(|j| j.locked().header(SystemTime::now()))
+        {
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 headers.append(COOKIE, v);
             }

@@ -25,7 +25,10 @@ use crate::Value;
 type Connecting = Pin<Box<dyn Future<Output = Result<Opened, engine::Error>> + Send>>;
 type Opened = (EngineClient, EngineEvents, Vec<(Arc<str>, Value)>);
 
-fn connecting_with(options: engine::ClientOptions, auths: Vec<(Arc<str>, AsyncAuth)>) -> Connecting {
+fn connecting_with(
+    options: engine::ClientOptions,
+    auths: Vec<(Arc<str>, AsyncAuth)>,
+) -> Connecting {
     Box::pin(async move {
         let (client, events) = engine::connect(options).await?;
         let mut values = Vec::with_capacity(auths.len());

@@ -11,16 +11,16 @@ use serde::Serialize;
 use socketeer_engineio::client::{ClientOptions, Transports};
 use tokio::sync::{oneshot, Notify};
 
+use super::cache;
 use super::core::{
     AckError, AckToken, Auth, ConnectError, DisconnectReason, EmitError, EmitFlags, ManagerConfig,
     ManagerCore, SocketOptions,
 };
 use super::driver;
-use super::url::ClientUrl;
-use super::cache;
 use super::shared::{
     push, AckResult, AckSender, ManagerHandlers, Shared, Socket, SocketHandlers, SocketInner, State,
 };
+use super::url::ClientUrl;
 use crate::Value;
 
 /// Settings of a [`Manager`]: the Engine.IO connection and the
@@ -788,7 +788,8 @@ impl ClientBuilder {
 
     /// See [`Manager::on_open`].
     pub fn on_open<F: Fn() + Send + Sync + 'static>(mut self, handler: F) -> Self {
-        self.manager_setup.push(Box::new(move |m| m.on_open(handler)));
+        self.manager_setup
+            .push(Box::new(move |m| m.on_open(handler)));
         self
     }
 

@@ -43,7 +43,11 @@ impl ClientUrl {
 
     /// The key of the manager cache: the origin and the Engine.IO path.
     pub(crate) fn cache_key(&self, engine_path: &str) -> String {
-        let slash = if engine_path.starts_with('/') { "" } else { "/" };
+        let slash = if engine_path.starts_with('/') {
+            ""
+        } else {
+            "/"
+        };
         format!("{}{slash}{engine_path}", self.origin)
     }
 }

@@ -919,7 +919,8 @@ fn manager_events_through_a_close_and_a_failed_then_good_reconnection() {
     assert_eq!(manager_events(&out), [Event::Open]);
     // Open comes before the CONNECT packets.
     assert_eq!(
-        out.iter().position(|o| matches!(o, Output::Event(Event::Open))),
+        out.iter()
+            .position(|o| matches!(o, Output::Event(Event::Open))),
         Some(1)
     );
     core.on_text(r#"0{"sid":"s1"}"#, t);
@@ -1022,7 +1023,10 @@ fn async_auth_values_are_handed_over_and_asked_again_after_use() {
     };
     let mut core = ManagerCore::new(config(), 1);
     core.register("/", opts);
-    core.register("/plain", SocketOptions::with_auth(serde_json::json!({"k": 1})));
+    core.register(
+        "/plain",
+        SocketOptions::with_auth(serde_json::json!({"k": 1})),
+    );
     // Only wanted namespaces with an async payload are pending.
     assert!(core.pending_auths().is_empty());
     assert!(core.async_auth("/").is_some() && core.async_auth("/plain").is_none());
