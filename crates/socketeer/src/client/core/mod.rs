@@ -16,6 +16,7 @@
 //! // Emitted before the namespace is joined: buffered.
 //! core.emit("/", "hello", vec![Value::from(1)], EmitFlags::default(), now)?;
 //! core.on_open(now); // the Engine.IO connection is open
+//! assert!(matches!(core.poll_output(), Some(Output::Event(Event::Open))));
 //! assert!(matches!(core.poll_output(), Some(Output::Transmit(m)) if m.text == "40"));
 //! core.on_text(r#"0{"sid":"abc"}"#, now); // the server accepted the namespace
 //! assert!(matches!(core.poll_output(), Some(Output::Transmit(m)) if m.text == r#"42["hello",1]"#));
