@@ -317,6 +317,9 @@ pub async fn connect(options: ClientOptions) -> Result<(EngineClient, EngineEven
     let Some((session, opened)) = found else {
         return Err(last.unwrap_or_else(|| Error::Handshake("no transport to try".into())));
     };
+    // As engine.io-client on open: WebSocket works if the session opened
+    // on it; a polling one forgets until its upgrade succeeds.
+    target.set_prior_websocket(session.transport() == TransportKind::WebSocket);
     let Some(handshake) = session.handshake().cloned() else {
         return Err(Error::Handshake("no handshake".into()));
     };

@@ -42,10 +42,11 @@ pub struct ClientOptions {
     /// (engine.io-client's `tryAllTransports`; default false): see
     /// [`Transports::attempts`].
     pub try_all_transports: bool,
-    /// After a successful upgrade to WebSocket, the next sessions to the
-    /// same server (origin and path) in this process start on WebSocket
-    /// (engine.io-client's `rememberUpgrade`; default false). A WebSocket
-    /// that then fails to open forgets it.
+    /// After a session opened on WebSocket or upgraded to it, the next
+    /// sessions to the same server (origin and path) in this process
+    /// start on WebSocket (engine.io-client's `rememberUpgrade`; default
+    /// false). A session opened on polling, or a WebSocket that fails to
+    /// open, forgets it (until the next upgrade).
     pub remember_upgrade: bool,
     /// Keep the cookies the server sets (`Set-Cookie`) and send them back
     /// (`Cookie`) on the later requests of the session, polling and the
