@@ -1,7 +1,7 @@
 // The official socket.io server, as the peer of socketeer's Socket.IO client
 // tests (crates/socketeer/tests/client_interop.rs, crates/socketeer-cli/tests/cli_io.rs).
 //
-//   node server.mjs [--port N] [--recovery]
+//   node server.mjs [--port N] [--recovery] [--cookie] [--polling-only]
 //
 // Listens on 127.0.0.1:N (0, the default: a free port) with the handlers of
 // the conformance contract (docs/conformance.md) on "/" and "/custom", the "/private"
@@ -10,10 +10,13 @@
 //   drop-me (delayMs)  closes this client's connection (a transport close the
 //                      client recovers from), then after delayMs emits
 //                      "missed" ("while-away") to every socket of "/".
-// --recovery turns connectionStateRecovery on.
+// --recovery turns connectionStateRecovery on. --cookie sets the engine's
+// `cookie` option (Set-Cookie: io=<engine id> on the handshake) and prints
+// {"ev":"request","method","url","cookie"} for every HTTP request.
+// --polling-only allows the polling transport only (a WebSocket is refused).
 //
 // Prints JSON lines: {"ev":"listening","port":N}; {"ev":"connection","nsp",
-// "sid","engine" (the Engine.IO session id),"auth","recovered"}; {"ev":"event","nsp","event","args"} for every
+// "sid","engine" (the Engine.IO session id),"transport","auth","recovered"}; {"ev":"event","nsp","event","args"} for every
 // event received (binary as {"$bin":"<hex>"}); {"ev":"disconnect","nsp",
 // "reason"}. Exits when stdin closes, or after 120 s.
 import { createServer } from 'node:http';
@@ -22,6 +25,8 @@ import { Server } from 'socket.io';
 const argv = process.argv.slice(2);
 const port = argv.includes('--port') ? Number(argv[argv.indexOf('--port') + 1]) : 0;
 const recovery = argv.includes('--recovery');
+const cookie = argv.includes('--cookie');
+const pollingOnly = argv.includes('--polling-only');
 
 setTimeout(() => process.exit(3), 120_000).unref();
 process.stdin.on('end', () => process.exit(0));
@@ -48,10 +53,20 @@ const io = new Server(http, {
   maxHttpBufferSize: 1e6,
   connectTimeout: 1000,
   cors: { origin: '*' },
+  ...(cookie ? { cookie: true } : {}),
+  ...(pollingOnly ? { transports: ['polling'] } : {}),
   ...(recovery
     ? { connectionStateRecovery: { maxDisconnectionDuration: 30_000, skipMiddlewares: true } }
     : {}),
 });
+
+// After the Server: engine.io moves the 'request' listeners found when it
+// attaches behind its own.
+if (cookie) {
+  http.prependListener('request', (req) =>
+    out({ ev: 'request', method: req.method, url: req.url, cookie: req.headers.cookie ?? null }),
+  );
+}
 
 function common(nsp) {
   nsp.on('connection', (socket) => {
@@ -60,6 +75,7 @@ function common(nsp) {
       nsp: nsp.name,
       sid: socket.id,
       engine: socket.conn.id,
+      transport: socket.conn.transport.name,
       auth: socket.handshake.auth,
       recovered: socket.recovered,
     });

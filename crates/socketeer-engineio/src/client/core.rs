@@ -89,14 +89,18 @@ pub struct ClientSession {
     ping_deadline: Option<Instant>,
     outbox: VecDeque<Packet>,
     events: VecDeque<Event>,
+    report_pings: bool,
 }
 
 impl ClientSession {
     /// A session that will open on the first transport `transports` allows
-    /// (polling for [`Transports::Polling`] and [`Transports::Both`]).
+    /// (polling for [`Transports::Polling`] and [`Transports::Both`],
+    /// WebSocket for [`Transports::WebSocket`] and
+    /// [`Transports::WebSocketFirst`]; the fallback from one to the other
+    /// is a new session, see [`Transports::attempts`]).
     pub fn new(transports: Transports) -> Self {
         let transport = match transports {
-            Transports::WebSocket => TransportKind::WebSocket,
+            Transports::WebSocket | Transports::WebSocketFirst => TransportKind::WebSocket,
             Transports::Polling | Transports::Both => TransportKind::Polling,
         };
         ClientSession {
@@ -108,7 +112,14 @@ impl ClientSession {
             ping_deadline: None,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
+            report_pings: false,
         }
+    }
+
+    /// Reports each ping of the server as [`Event::Ping`] (off by
+    /// default), for a Socket.IO manager's `ping` event.
+    pub fn report_pings(&mut self, on: bool) {
+        self.report_pings = on;
     }
 
     /// The transport currently carrying the session.
@@ -176,6 +187,9 @@ impl ClientSession {
                     }
                     if self.state == State::Open {
                         self.outbox.push_back(Packet::Pong(data));
+                        if self.report_pings {
+                            self.events.push_back(Event::Ping);
+                        }
                     }
                 }
                 Packet::Message(Payload::Text(text)) => self.events.push_back(Event::Message(text)),
@@ -437,6 +451,23 @@ mod tests {
             ClientSession::new(Transports::WebSocket).transport(),
             TransportKind::WebSocket
         );
+        assert_eq!(
+            ClientSession::new(Transports::WebSocketFirst).transport(),
+            TransportKind::WebSocket
+        );
+    }
+
+    #[test]
+    fn pings_reported_when_asked() {
+        let t0 = Instant::now();
+        for report in [false, true] {
+            let mut s = opened(Transports::WebSocket, &[], t0);
+            s.report_pings(report);
+            s.handle_packet(Packet::Ping(None), t0);
+            assert_eq!(s.poll_event() == Some(Event::Ping), report);
+            assert_eq!(s.poll_event(), None);
+            assert!(matches!(s.poll_ws_frame(), Some(Payload::Text(t)) if t == "3"));
+        }
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! that moves bytes between the sockets and the [`ClientSession`], and
 //! keeps its time.
 
+use std::collections::BTreeSet;
 use std::future::{pending, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use socketeer_ws::handshake::WsUrl;
 use socketeer_ws::{CloseFrame, MaybeTlsStream, WebSocketStream};
 use tokio::sync::{mpsc, Notify};
 
+use super::cookies::CookieJar;
 use super::core::ClientSession;
 use super::handle::{encode_component, ClientOptions, EngineClient, EngineEvents, Error, Shared};
 use super::polling::{HttpTarget, Lane};
@@ -21,7 +23,13 @@ use super::types::{CloseReason, Event};
 use crate::packet::{Limits, Packet};
 use crate::payload;
 use crate::server::core::TransportKind;
+use crate::sync::LockExt;
 use crate::Payload;
+
+/// The servers (WebSocket origin and path) a session of this process was
+/// upgraded to WebSocket with: `remember_upgrade` starts there next time
+/// (engine.io-client keeps one flag for the page; one per server here).
+static PRIOR_WEBSOCKET: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Boxed: the stream is large and moves between the probe and the session.
 type WsStream = Box<WebSocketStream<MaybeTlsStream>>;
@@ -44,6 +52,8 @@ struct Target {
     query: String,
     ws_options: socketeer_ws::ConnectOptions,
     limits: Limits,
+    jar: Option<Arc<Mutex<CookieJar>>>,
+    remember_upgrade: bool,
 }
 
 impl Target {
@@ -85,11 +95,15 @@ impl Target {
             (None, true) => Some(super::polling::default_tls_config()?),
             (_, false) => None,
         };
+        let jar = options
+            .with_credentials
+            .then(|| Arc::new(Mutex::new(CookieJar::default())));
         let http = Arc::new(HttpTarget::new(
             &url,
             &options.headers,
             tls.clone(),
             options.limits.max_payload,
+            jar.clone(),
         )?);
         let ws_options = socketeer_ws::ConnectOptions {
             handshake: socketeer_ws::ClientConfig {
@@ -113,7 +127,45 @@ impl Target {
             query,
             ws_options,
             limits: options.limits,
+            jar,
+            remember_upgrade: options.remember_upgrade,
         })
+    }
+
+    /// The key of [`PRIOR_WEBSOCKET`].
+    fn server_key(&self) -> String {
+        format!("{}{}", self.ws_origin, self.path)
+    }
+
+    fn prior_websocket(&self) -> bool {
+        self.remember_upgrade && PRIOR_WEBSOCKET.locked().contains(&self.server_key())
+    }
+
+    /// Remembers (`remember_upgrade`) whether WebSocket works with this
+    /// server.
+    fn set_prior_websocket(&self, works: bool) {
+        if !self.remember_upgrade {
+            return;
+        }
+        let mut prior = PRIOR_WEBSOCKET.locked();
+        if works {
+            prior.insert(self.server_key());
+        } else {
+            prior.remove(&self.server_key());
+        }
+    }
+
+    /// The WebSocket options, with the cookies of the jar.
+    fn ws_options(&self) -> socketeer_ws::ConnectOptions {
+        let mut options = self.ws_options.clone();
+        let cookie = self
+            .jar
+            .as_ref()
+            .and_then(|j| j.locked().header(std::time::SystemTime::now()));
+        if let Some(cookie) = cookie {
+            options.handshake.headers.push(("Cookie".into(), cookie));
+        }
+        options
     }
 
     fn path_and_query(&self, transport: TransportKind, sid: Option<&str>) -> String {
@@ -142,9 +194,9 @@ impl Target {
     }
 
     async fn ws_connect(self: Arc<Self>, sid: Option<String>) -> Result<WsStream, Error> {
+        let options = self.ws_options();
         let (ws, _response) =
-            socketeer_ws::connect_with_options(&self.ws_url(sid.as_deref()), &self.ws_options)
-                .await?;
+            socketeer_ws::connect_with_options(&self.ws_url(sid.as_deref()), &options).await?;
         Ok(Box::new(ws))
     }
 }
@@ -202,9 +254,9 @@ async fn open(target: &Target, session: &mut ClientSession) -> Result<Opened, Er
             Ok(Opened::Polling(lane))
         }
         TransportKind::WebSocket => {
+            let options = target.ws_options();
             let (mut ws, _response) =
-                socketeer_ws::connect_with_options(&target.ws_url(None), &target.ws_options)
-                    .await?;
+                socketeer_ws::connect_with_options(&target.ws_url(None), &options).await?;
             loop {
                 match ws.recv().await {
                     Some(Ok(message)) => {
@@ -229,12 +281,45 @@ async fn open(target: &Target, session: &mut ClientSession) -> Result<Opened, Er
 /// Connects and performs the Engine.IO handshake; the returned halves run
 /// the session (see the [module docs](super)). Must be called within a
 /// tokio runtime (a task is spawned).
+///
+/// With [`ClientOptions::try_all_transports`], a transport that fails to
+/// open (or to hand over the handshake within
+/// [`ClientOptions::connect_timeout`]) is followed by the next one, each
+/// with the whole timeout; the error is the last one's.
 pub async fn connect(options: ClientOptions) -> Result<(EngineClient, EngineEvents), Error> {
     let target = Arc::new(Target::new(&options)?);
-    let mut session = ClientSession::new(options.transports);
-    let opened = tokio::time::timeout(options.connect_timeout, open(&target, &mut session))
-        .await
-        .map_err(|_| Error::Timeout)??;
+    let modes = options
+        .transports
+        .attempts(options.try_all_transports, target.prior_websocket());
+    let mut last = None;
+    let mut found = None;
+    for mode in modes {
+        let mut session = ClientSession::new(mode);
+        session.report_pings(options.ping_events);
+        let r = tokio::time::timeout(options.connect_timeout, open(&target, &mut session))
+            .await
+            .map_err(|_| Error::Timeout)
+            .and_then(|r| r);
+        match r {
+            Ok(opened) => {
+                found = Some((session, opened));
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, transport = session.transport().as_str(), "transport did not open");
+                if session.transport() == TransportKind::WebSocket {
+                    target.set_prior_websocket(false);
+                }
+                last = Some(e);
+            }
+        }
+    }
+    let Some((session, opened)) = found else {
+        return Err(last.unwrap_or_else(|| Error::Handshake("no transport to try".into())));
+    };
+    // As engine.io-client on open: WebSocket works if the session opened
+    // on it; a polling one forgets until its upgrade succeeds.
+    target.set_prior_websocket(session.transport() == TransportKind::WebSocket);
     let Some(handshake) = session.handshake().cloned() else {
         return Err(Error::Handshake("no handshake".into()));
     };
@@ -417,6 +502,7 @@ impl Driver {
             match self.probe.take() {
                 Some(Probe::Open(ws)) => {
                     self.session.paused();
+                    self.target.set_prior_websocket(true);
                     self.ws = Some(ws);
                     self.get_lane = None;
                     self.post_lane = None;

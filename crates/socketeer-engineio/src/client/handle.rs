@@ -38,6 +38,24 @@ pub struct ClientOptions {
     pub headers: Vec<(String, String)>,
     /// Which transports to use (default [`Transports::Both`]).
     pub transports: Transports,
+    /// When the first transport fails to open, try the next one
+    /// (engine.io-client's `tryAllTransports`; default false): see
+    /// [`Transports::attempts`].
+    pub try_all_transports: bool,
+    /// After a session opened on WebSocket or upgraded to it, the next
+    /// sessions to the same server (origin and path) in this process
+    /// start on WebSocket (engine.io-client's `rememberUpgrade`; default
+    /// false). A session opened on polling, or a WebSocket that fails to
+    /// open, forgets it (until the next upgrade).
+    pub remember_upgrade: bool,
+    /// Keep the cookies the server sets (`Set-Cookie`) and send them back
+    /// (`Cookie`) on the later requests of the session, polling and the
+    /// WebSocket handshake: what a load balancer with cookie-based sticky
+    /// sessions needs (engine.io-client's `withCredentials` in Node, with
+    /// its cookie jar; default false). See [`CookieJar`](super::CookieJar).
+    pub with_credentials: bool,
+    /// Report the server's pings as [`Event::Ping`] (default false).
+    pub ping_events: bool,
     /// TLS settings for `https://` and `wss://` (e.g. a custom root store);
     /// `None` uses the webpki roots.
     pub tls: Option<Arc<rustls::ClientConfig>>,
@@ -68,6 +86,10 @@ impl ClientOptions {
             query: Vec::new(),
             headers: Vec::new(),
             transports: Transports::Both,
+            try_all_transports: false,
+            remember_upgrade: false,
+            with_credentials: false,
+            ping_events: false,
             tls: None,
             connect_timeout: Duration::from_secs(20),
             limits: Limits {
@@ -89,6 +111,10 @@ impl std::fmt::Debug for ClientOptions {
             .field("query", &self.query)
             .field("headers", &self.headers)
             .field("transports", &self.transports)
+            .field("try_all_transports", &self.try_all_transports)
+            .field("remember_upgrade", &self.remember_upgrade)
+            .field("with_credentials", &self.with_credentials)
+            .field("ping_events", &self.ping_events)
             .field("connect_timeout", &self.connect_timeout)
             .field("limits", &self.limits)
             .field("max_queued_messages", &self.max_queued_messages)

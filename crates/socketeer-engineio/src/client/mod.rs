@@ -44,6 +44,7 @@
 //! task stops reading the network (and so answering pings) while
 //! [`ClientOptions::event_buffer`] events wait.
 
+mod cookies;
 pub mod core;
 #[cfg(feature = "client")]
 mod driver;
@@ -54,6 +55,7 @@ mod polling;
 mod types;
 
 pub use crate::server::core::TransportKind;
+pub use cookies::CookieJar;
 #[cfg(feature = "client")]
 pub use driver::connect;
 #[cfg(feature = "client")]

@@ -4,10 +4,11 @@
 //! The driver runs at most one GET and one POST at a time, each on its own
 //! *lane*: a connection kept between the requests of that lane.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
@@ -16,7 +17,9 @@ use socketeer_ws::handshake::WsUrl;
 use socketeer_ws::MaybeTlsStream;
 use tokio::net::TcpStream;
 
+use super::cookies::CookieJar;
 use super::handle::Error;
+use crate::sync::LockExt;
 
 /// A kept-alive HTTP/1.1 connection (`None`: connect on next use).
 pub(crate) type Lane = Option<SendRequest<Full<Bytes>>>;
@@ -29,6 +32,9 @@ pub(crate) struct HttpTarget {
     tls: Option<tokio_rustls::TlsConnector>,
     /// Largest response body accepted.
     max_body: usize,
+    /// The session's cookies (`with_credentials`), shared with the
+    /// WebSocket handshakes.
+    jar: Option<Arc<Mutex<CookieJar>>>,
 }
 
 impl std::fmt::Debug for HttpTarget {
@@ -47,6 +53,7 @@ impl HttpTarget {
         headers: &[(String, String)],
         tls: Option<Arc<rustls::ClientConfig>>,
         max_body: usize,
+        jar: Option<Arc<Mutex<CookieJar>>>,
     ) -> Result<HttpTarget, Error> {
         let host_header =
             HeaderValue::from_str(&url.host_header()).map_err(|_| Error::Url(url.host.clone()))?;
@@ -71,6 +78,7 @@ impl HttpTarget {
             headers,
             tls,
             max_body,
+            jar,
         })
     }
 
@@ -109,6 +117,15 @@ impl HttpTarget {
         headers.insert(HOST, self.host_header.clone());
         for (k, v) in &self.headers {
             headers.append(k.clone(), v.clone());
+        }
+        if let Some(cookie) = self
+            .jar
+            .as_ref()
+            .and_then(|j| j.locked().header(SystemTime::now()))
+        {
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                headers.append(COOKIE, v);
+            }
         }
         if body.is_some() {
             headers.insert(
@@ -158,6 +175,15 @@ impl HttpTarget {
                 }
             };
             let status = response.status();
+            if let Some(jar) = &self.jar {
+                let mut jar = jar.locked();
+                let now = SystemTime::now();
+                for v in response.headers().get_all(SET_COOKIE) {
+                    if let Ok(v) = v.to_str() {
+                        jar.store(v, now);
+                    }
+                }
+            }
             let body = Limited::new(response.into_body(), self.max_body)
                 .collect()
                 .await

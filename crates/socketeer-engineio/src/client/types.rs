@@ -14,9 +14,55 @@ pub enum Transports {
     /// WebSocket only, from the start.
     WebSocket,
     /// Long-polling first, then an upgrade to WebSocket if the server
-    /// offers it (engine.io-client's default).
+    /// offers it (engine.io-client's default, `["polling", "websocket"]`).
     #[default]
     Both,
+    /// WebSocket first (`["websocket", "polling"]`): when the WebSocket
+    /// does not open and `try_all_transports` is on, long-polling (then
+    /// the upgrade, as [`Both`](Self::Both)).
+    WebSocketFirst,
+}
+
+impl Transports {
+    /// The session modes to try in order when opening a session: the
+    /// first one, then (with `try_all`) the next ones when one fails to
+    /// open, as engine.io-client's `tryAllTransports`. A mode is one of
+    /// [`Polling`](Self::Polling), [`WebSocket`](Self::WebSocket) or
+    /// [`Both`](Self::Both) (polling that may upgrade). `prior_websocket`
+    /// (`rememberUpgrade` after a successful upgrade) starts with
+    /// WebSocket when WebSocket is allowed.
+    ///
+    /// ```
+    /// use socketeer_engineio::client::Transports;
+    ///
+    /// assert_eq!(Transports::Both.attempts(false, false), [Transports::Both]);
+    /// assert_eq!(
+    ///     Transports::WebSocketFirst.attempts(true, false),
+    ///     [Transports::WebSocket, Transports::Both]
+    /// );
+    /// assert_eq!(
+    ///     Transports::Both.attempts(false, true),
+    ///     [Transports::WebSocket]
+    /// );
+    /// ```
+    pub fn attempts(self, try_all: bool, prior_websocket: bool) -> Vec<Transports> {
+        let mut modes = match self {
+            Transports::Polling => vec![Transports::Polling],
+            Transports::WebSocket => vec![Transports::WebSocket],
+            Transports::Both if prior_websocket => vec![Transports::WebSocket, Transports::Both],
+            Transports::Both => vec![Transports::Both, Transports::WebSocket],
+            Transports::WebSocketFirst => vec![Transports::WebSocket, Transports::Both],
+        };
+        if !try_all {
+            modes.truncate(1);
+        }
+        modes
+    }
+
+    /// Whether WebSocket is among the transports.
+    pub fn allows_websocket(self) -> bool {
+        self != Transports::Polling
+    }
 }
 
 /// What happened on the session, in order.
@@ -29,6 +75,8 @@ pub enum Event {
     Binary(Bytes),
     /// The session moved from polling to WebSocket.
     Upgraded,
+    /// The server pinged (only with `ClientOptions::ping_events`).
+    Ping,
     /// The session ended; the last event.
     Closed(CloseReason),
 }
@@ -86,6 +134,21 @@ pub enum SendError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transport_attempts() {
+        use Transports::*;
+        assert_eq!(Polling.attempts(true, true), [Polling]);
+        assert_eq!(WebSocket.attempts(true, false), [WebSocket]);
+        assert_eq!(Both.attempts(false, false), [Both]);
+        assert_eq!(Both.attempts(true, false), [Both, WebSocket]);
+        assert_eq!(Both.attempts(true, true), [WebSocket, Both]);
+        assert_eq!(WebSocketFirst.attempts(false, false), [WebSocket]);
+        assert_eq!(WebSocketFirst.attempts(true, false), [WebSocket, Both]);
+        assert_eq!(WebSocketFirst.attempts(true, true), [WebSocket, Both]);
+        assert!(!Polling.allows_websocket());
+        assert!(WebSocketFirst.allows_websocket());
+    }
 
     #[test]
     fn close_reasons() {

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -15,12 +16,28 @@ use socketeer_engineio::client::{
 use socketeer_engineio::{Payload, Utf8Bytes};
 use tokio::sync::Notify;
 
-use super::core::{ConnectError, DisconnectReason, Event, Output};
+use super::core::{AsyncAuth, ConnectError, DisconnectReason, Event, Output};
 use super::shared::{Shared, Socket, SocketInner};
 use crate::Value;
 
-type Connecting =
-    Pin<Box<dyn Future<Output = Result<(EngineClient, EngineEvents), engine::Error>> + Send>>;
+/// An Engine.IO connection opening, then the async auth payloads of the
+/// namespaces to join on it, awaited.
+type Connecting = Pin<Box<dyn Future<Output = Result<Opened, engine::Error>> + Send>>;
+type Opened = (EngineClient, EngineEvents, Vec<(Arc<str>, Value)>);
+
+fn connecting_with(
+    options: engine::ClientOptions,
+    auths: Vec<(Arc<str>, AsyncAuth)>,
+) -> Connecting {
+    Box::pin(async move {
+        let (client, events) = engine::connect(options).await?;
+        let mut values = Vec::with_capacity(auths.len());
+        for (nsp, auth) in auths {
+            values.push((nsp, auth().await));
+        }
+        Ok((client, events, values))
+    })
+}
 
 /// The open Engine.IO connection.
 struct Conn {
@@ -73,6 +90,10 @@ enum Job {
     Disconnect(Socket, DisconnectReason),
     ConnectError(Socket, ConnectError),
     Event(Socket, String, Vec<Value>, Option<u64>),
+    Open,
+    Close(DisconnectReason),
+    Ping,
+    Error(String),
     ReconnectAttempt(u32),
     Reconnect(u32),
     ReconnectError(String),
@@ -102,7 +123,8 @@ fn step(
                 if let Some(old) = conn.take() {
                     old.client.close();
                 }
-                *connecting = Some(Box::pin(engine::connect(shared.engine.clone())));
+                let auths = state.core.pending_auths();
+                *connecting = Some(connecting_with(shared.engine.clone(), auths));
             }
             Output::Close => {
                 *connecting = None;
@@ -163,6 +185,10 @@ fn step(
                         socket(&state.sockets, &nsp).map(|s| Job::Event(s, event, args, ack_id)),
                     );
                 }
+                Event::Open => jobs.push(Job::Open),
+                Event::Close(reason) => jobs.push(Job::Close(reason)),
+                Event::Ping => jobs.push(Job::Ping),
+                Event::Error(e) => jobs.push(Job::Error(e)),
                 Event::ReconnectAttempt(n) => jobs.push(Job::ReconnectAttempt(n)),
                 Event::Reconnect(n) => jobs.push(Job::Reconnect(n)),
                 Event::ReconnectError(e) => jobs.push(Job::ReconnectError(e)),
@@ -191,6 +217,10 @@ fn run_job(shared: &Shared, job: Job) {
         Job::Disconnect(s, reason) => s.dispatch_disconnect(reason),
         Job::ConnectError(s, e) => s.dispatch_connect_error(&e),
         Job::Event(s, event, args, ack_id) => s.dispatch_event(&event, args, ack_id),
+        Job::Open => h.open.call(|f| f()),
+        Job::Close(reason) => h.close.call(|f| f(reason)),
+        Job::Ping => h.ping.call(|f| f()),
+        Job::Error(e) => h.error.call(|f| f(&e)),
         Job::ReconnectAttempt(n) => h.reconnect_attempt.call(|f| f(n)),
         Job::Reconnect(n) => h.reconnect.call(|f| f(n)),
         Job::ReconnectError(e) => h.reconnect_error.call(|f| f(&e)),
@@ -198,7 +228,18 @@ fn run_job(shared: &Shared, job: Job) {
     }
 }
 
-pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
+/// Marks the manager as no longer running when its task ends or is
+/// dropped with its runtime.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>, running: Arc<AtomicBool>) {
+    let _running = Running(running);
     let mut conn: Option<Conn> = None;
     let mut connecting: Option<Connecting> = None;
     loop {
@@ -219,9 +260,7 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
         }
         let deadline = shared.lock().core.poll_timeout();
         let held = conn.as_ref().map_or(0, |c| c.stalled.len());
-        shared
-            .stalled
-            .store(held, std::sync::atomic::Ordering::Release);
+        shared.stalled.store(held, Ordering::Release);
         drop(shared);
         // The first message waiting for room, if any.
         let stalled = conn.as_ref().and_then(|c| {
@@ -242,7 +281,10 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
                 let Some(shared) = weak.upgrade() else { break };
                 let mut state = shared.lock();
                 match r {
-                    Ok((client, events)) => {
+                    Ok((client, events, auths)) => {
+                        for (nsp, value) in auths {
+                            state.core.set_auth(&nsp, value);
+                        }
                         conn = Some(Conn {
                             client,
                             events,
@@ -291,6 +333,7 @@ pub(crate) async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
                 match ev {
                     Some(EngineEvent::Message(text)) => state.core.on_text(&text, now),
                     Some(EngineEvent::Binary(data)) => state.core.on_binary(data, now),
+                    Some(EngineEvent::Ping) => state.core.on_ping(),
                     Some(EngineEvent::Closed(reason)) => {
                         conn = None;
                         state.core.on_close(close_reason(reason), now);

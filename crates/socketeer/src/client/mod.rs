@@ -54,34 +54,48 @@
 //! # }).unwrap();
 //! ```
 //!
-//! - Handlers: [`Socket::on`], [`Socket::on_any`], [`Socket::on_connect`],
-//!   [`Socket::on_disconnect`] (with a [`DisconnectReason`]),
-//!   [`Socket::on_connect_error`]; on the manager
+//! - Handlers ([`ListenerId`] names each to remove it): [`Socket::on`]
+//!   (several per event, in order), [`Socket::once`], [`Socket::off`],
+//!   [`Socket::off_listener`], [`Socket::on_any`], [`Socket::prepend_any`],
+//!   [`Socket::off_any`], [`Socket::on_any_outgoing`],
+//!   [`Socket::prepend_any_outgoing`], [`Socket::off_any_outgoing`],
+//!   [`Socket::on_connect`], [`Socket::on_disconnect`] (with a
+//!   [`DisconnectReason`]), [`Socket::on_connect_error`]; on the manager
+//!   (socket.io-client's Manager events) [`Manager::on_open`],
+//!   [`Manager::on_close`], [`Manager::on_ping`], [`Manager::on_error`],
 //!   [`Manager::on_reconnect_attempt`], [`Manager::on_reconnect`],
-//!   [`Manager::on_reconnect_failed`].
+//!   [`Manager::on_reconnect_error`], [`Manager::on_reconnect_failed`].
+//! - [`io`] / [`ClientBuilder::new`]: the namespace is the URL's path, and
+//!   the sockets of one server share one [`Manager`] unless
+//!   [`ClientBuilder::force_new`].
 //! - Emitting: [`Socket::emit`], [`Socket::emit_volatile`],
 //!   [`Socket::emit_with_ack`] (an [`AckRequest`] future), serde-typed
 //!   variants. While disconnected, packets are buffered (bounded) and sent
 //!   in order on reconnection; volatile ones are dropped. With
 //!   [`SocketOptions::retries`] every packet is sent until acknowledged.
 //! - Reconnection as socket.io-client: delays from [`Backoff`], namespaces
-//!   joined again, the auth payload ([`Auth::Dynamic`]: a closure) asked
-//!   anew, connection state recovery (`pid` and offset) when the server
+//!   joined again, the auth payload ([`Auth::Dynamic`]: a closure,
+//!   [`Auth::Async`]: a future) asked anew, connection state recovery (`pid` and offset) when the server
 //!   offers it ([`Socket::recovered`]). A server-side disconnect ("io
 //!   server disconnect") is not followed by a reconnection.
 //! - [`core`]: the Sans-I/O state machine underneath, usable without tokio.
 
 pub mod backoff;
+mod cache;
 pub mod core;
 mod driver;
+mod listen;
+mod listeners;
 mod shared;
 mod socket;
+mod url;
 
 pub use self::backoff::Backoff;
 pub use self::core::{
-    AckError, AckToken, Auth, ConnectError, DisconnectReason, EmitError, ManagerConfig,
-    SocketOptions,
+    AckError, AckToken, AsyncAuth, Auth, AuthFuture, ConnectError, DisconnectReason, EmitError,
+    ManagerConfig, SocketOptions,
 };
-pub use self::shared::{AckSender, AnyHandler, EventHandler, Socket};
-pub use self::socket::{AckRequest, ClientBuilder, Manager, ManagerOptions};
+pub use self::listeners::ListenerId;
+pub use self::shared::{AckSender, AnyHandler, EventHandler, OutgoingHandler, Socket};
+pub use self::socket::{io, AckRequest, ClientBuilder, Manager, ManagerOptions};
 pub use socketeer_engineio::client::Transports;

@@ -6,7 +6,7 @@
 //! the task; the task only needs this module.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::Serialize;
@@ -14,6 +14,7 @@ use socketeer_engineio::client::ClientOptions;
 use tokio::sync::{oneshot, Notify};
 
 use super::core::{AckError, AckToken, ConnectError, DisconnectReason, EmitError, ManagerCore};
+use super::listeners::{IdSource, Listeners};
 use crate::Value;
 use socketeer_engineio::sync::{LockExt, RwLockExt};
 
@@ -22,18 +23,24 @@ use socketeer_engineio::sync::{LockExt, RwLockExt};
 pub type EventHandler = Arc<dyn Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync>;
 /// A catch-all handler: also gets the event name.
 pub type AnyHandler = Arc<dyn Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
+/// A catch-all handler of the events the socket emits: the event name
+/// and the arguments.
+pub type OutgoingHandler = Arc<dyn Fn(&Socket, &str, &[Value]) + Send + Sync>;
 type ConnectHandler = Arc<dyn Fn(&Socket) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&Socket, DisconnectReason) + Send + Sync>;
 type ConnectErrorHandler = Arc<dyn Fn(&Socket, &ConnectError) + Send + Sync>;
 type AttemptHandler = Arc<dyn Fn(u32) + Send + Sync>;
 type ErrorHandler = Arc<dyn Fn(&str) + Send + Sync>;
-type FailedHandler = Arc<dyn Fn() + Send + Sync>;
+type PlainHandler = Arc<dyn Fn() + Send + Sync>;
+type CloseHandler = Arc<dyn Fn(DisconnectReason) + Send + Sync>;
 pub(crate) type AckResult = Result<Vec<Value>, AckError>;
 
 #[derive(Default)]
 pub(crate) struct SocketHandlers {
-    pub(crate) events: RwLock<HashMap<String, EventHandler>>,
-    pub(crate) any: RwLock<Vec<AnyHandler>>,
+    pub(crate) ids: IdSource,
+    pub(crate) events: RwLock<HashMap<String, Listeners<EventHandler>>>,
+    pub(crate) any: RwLock<Listeners<AnyHandler>>,
+    pub(crate) any_outgoing: RwLock<Listeners<OutgoingHandler>>,
     pub(crate) connect: RwLock<Vec<ConnectHandler>>,
     pub(crate) disconnect: RwLock<Vec<DisconnectHandler>>,
     pub(crate) connect_error: RwLock<Vec<ConnectErrorHandler>>,
@@ -41,10 +48,14 @@ pub(crate) struct SocketHandlers {
 
 #[derive(Default)]
 pub(crate) struct ManagerHandlers {
+    pub(crate) open: HandlerList<PlainHandler>,
+    pub(crate) close: HandlerList<CloseHandler>,
+    pub(crate) ping: HandlerList<PlainHandler>,
+    pub(crate) error: HandlerList<ErrorHandler>,
     pub(crate) reconnect_attempt: HandlerList<AttemptHandler>,
     pub(crate) reconnect: HandlerList<AttemptHandler>,
     pub(crate) reconnect_error: HandlerList<ErrorHandler>,
-    pub(crate) reconnect_failed: HandlerList<FailedHandler>,
+    pub(crate) reconnect_failed: HandlerList<PlainHandler>,
 }
 
 pub(crate) struct HandlerList<T>(RwLock<Vec<T>>);
@@ -92,6 +103,9 @@ pub(crate) struct Shared {
     /// Messages the driver holds for want of room in the Engine.IO send
     /// queue: emits fail past `max_buffered`, volatile ones are dropped.
     pub(crate) stalled: AtomicUsize,
+    /// False once the manager's task has ended (its runtime gone): the
+    /// shared-manager cache does not hand it out any more.
+    pub(crate) running: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -151,27 +165,56 @@ impl std::fmt::Debug for Socket {
 
 impl Socket {
     pub(crate) fn dispatch_event(&self, event: &str, args: Vec<Value>, ack_id: Option<u64>) {
-        let any = read(&self.inner.handlers.any);
-        let handler = self.inner.handlers.events.read_ok().get(event).cloned();
+        let handlers = &self.inner.handlers;
+        let any = handlers.any.write_ok().take_for_call();
+        let own = {
+            let mut events = handlers.events.write_ok();
+            match events.get_mut(event) {
+                Some(l) => {
+                    let own = l.take_for_call();
+                    if l.is_empty() {
+                        events.remove(event);
+                    }
+                    own
+                }
+                None => Vec::new(),
+            }
+        };
         let ack = |id| AckSender {
             socket: self.clone(),
             id,
         };
         // Every handler may answer; the server takes the first answer.
         let mut args = Some(args);
-        let last = any.len();
-        for (i, h) in any.iter().enumerate() {
+        let total = any.len() + own.len();
+        let mut take = |i: usize| {
             // The last handler gets the arguments without a copy.
-            let a = if i + 1 == last && handler.is_none() {
-                args.take()
+            if i + 1 == total {
+                args.take().unwrap_or_default()
             } else {
-                args.clone()
-            };
-            h(self, event, a.unwrap_or_default(), ack_id.map(ack));
+                args.clone().unwrap_or_default()
+            }
+        };
+        for (i, h) in any.iter().enumerate() {
+            h(self, event, take(i), ack_id.map(ack));
         }
-        if let Some(h) = handler {
-            h(self, args.unwrap_or_default(), ack_id.map(ack));
+        for (i, h) in own.iter().enumerate() {
+            h(self, take(any.len() + i), ack_id.map(ack));
         }
+    }
+
+    /// Calls the outgoing catch-all listeners (on the emitting thread).
+    pub(crate) fn dispatch_outgoing(&self, event: &str, args: &[Value]) {
+        let handlers = self.inner.handlers.any_outgoing.write_ok().take_for_call();
+        for h in handlers {
+            h(self, event, args);
+        }
+    }
+
+    /// Whether an outgoing listener is set (the arguments are then kept
+    /// for it).
+    pub(crate) fn has_outgoing(&self) -> bool {
+        !self.inner.handlers.any_outgoing.read_ok().is_empty()
     }
 
     pub(crate) fn dispatch_connect(&self) {

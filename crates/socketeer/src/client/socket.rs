@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,7 @@ use serde::Serialize;
 use socketeer_engineio::client::{ClientOptions, Transports};
 use tokio::sync::{oneshot, Notify};
 
+use super::cache;
 use super::core::{
     AckError, AckToken, Auth, ConnectError, DisconnectReason, EmitError, EmitFlags, ManagerConfig,
     ManagerCore, SocketOptions,
@@ -19,8 +20,8 @@ use super::driver;
 use super::shared::{
     push, AckResult, AckSender, ManagerHandlers, Shared, Socket, SocketHandlers, SocketInner, State,
 };
+use super::url::ClientUrl;
 use crate::Value;
-use socketeer_engineio::sync::RwLockExt;
 
 /// Settings of a [`Manager`]: the Engine.IO connection and the
 /// reconnection behaviour.
@@ -72,6 +73,8 @@ impl Manager {
     pub fn new(url: impl Into<String>, options: ManagerOptions) -> Manager {
         let mut engine = options.engine;
         engine.url = url.into();
+        engine.ping_events = true;
+        let running = Arc::new(AtomicBool::new(true));
         let mut seed = [0u8; 8];
         let _ = getrandom::fill(&mut seed);
         let wake = Arc::new(Notify::new());
@@ -87,8 +90,9 @@ impl Manager {
             engine,
             handlers: ManagerHandlers::default(),
             stalled: AtomicUsize::new(0),
+            running: running.clone(),
         });
-        tokio::spawn(driver::run(Arc::downgrade(&shared), wake));
+        tokio::spawn(driver::run(Arc::downgrade(&shared), wake, running));
         Manager { shared }
     }
 
@@ -96,11 +100,7 @@ impl Manager {
     /// count on the first). It connects when [`Socket::connect`] is
     /// called, so handlers can be set first.
     pub fn socket(&self, nsp: &str, opts: SocketOptions) -> Socket {
-        let nsp = if nsp.starts_with('/') {
-            nsp.to_owned()
-        } else {
-            format!("/{nsp}")
-        };
+        let nsp = normalize_nsp(nsp);
         let mut state = self.shared.lock();
         let inner = state
             .sockets
@@ -118,6 +118,11 @@ impl Manager {
             shared: self.shared.clone(),
             inner,
         }
+    }
+
+    /// Whether `other` is a handle of this manager (one connection).
+    pub fn same_as(&self, other: &Manager) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// Whether the Engine.IO connection is open.
@@ -209,8 +214,27 @@ impl Socket {
     }
 
     /// Joins the namespace (opening the connection if needed); again
-    /// after a disconnect. Events come to the handlers set.
+    /// after a disconnect. Events come to the handlers set. With an
+    /// [`Auth::Async`] payload, it is awaited first (on a spawned task).
     pub fn connect(&self) {
+        let auth = {
+            let state = self.shared.lock();
+            let joining = !state.core.active(&self.inner.nsp);
+            state.core.async_auth(&self.inner.nsp).filter(|_| joining)
+        };
+        let Some(auth) = auth else {
+            self.join();
+            return;
+        };
+        let socket = self.clone();
+        tokio::spawn(async move {
+            let value = auth().await;
+            socket.shared.lock().core.set_auth(&socket.inner.nsp, value);
+            socket.join();
+        });
+    }
+
+    fn join(&self) {
         self.shared
             .lock()
             .core
@@ -226,32 +250,6 @@ impl Socket {
             .core
             .disconnect(&self.inner.nsp, Instant::now());
         self.shared.wake.notify_one();
-    }
-
-    /// Sets the handler of `event` (replacing any earlier one).
-    pub fn on<F>(&self, event: &str, handler: F)
-    where
-        F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
-    {
-        self.inner
-            .handlers
-            .events
-            .write_ok()
-            .insert(event.to_owned(), Arc::new(handler));
-    }
-
-    /// Removes the handler of `event`.
-    pub fn off(&self, event: &str) {
-        self.inner.handlers.events.write_ok().remove(event);
-    }
-
-    /// Adds a catch-all handler, called for every event before its own
-    /// handler.
-    pub fn on_any<F>(&self, handler: F)
-    where
-        F: Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
-    {
-        push(&self.inner.handlers.any, Arc::new(handler));
     }
 
     /// Adds a handler called on every (re)connection to the namespace.
@@ -283,6 +281,7 @@ impl Socket {
         args: Vec<Value>,
         flags: EmitFlags,
     ) -> Result<Option<AckToken>, EmitError> {
+        self.notify_outgoing(event, &args, flags.volatile);
         let r = {
             let mut state = self.shared.lock();
             if !self.shared.room(&state, flags.volatile)? {
@@ -294,6 +293,23 @@ impl Socket {
         };
         self.shared.wake.notify_one();
         r
+    }
+
+    /// Calls the outgoing listeners, before the packet leaves (as
+    /// socket.io-client does), when it is to leave: not for a reserved
+    /// name, nor a volatile event with no connection or no room.
+    fn notify_outgoing(&self, event: &str, args: &[Value], volatile: bool) {
+        if !self.has_outgoing() || crate::packet::is_reserved_event(event) {
+            return;
+        }
+        let sent = {
+            let state = self.shared.lock();
+            matches!(self.shared.room(&state, volatile), Ok(true))
+                && (!volatile || state.core.connected(&self.inner.nsp))
+        };
+        if sent {
+            self.dispatch_outgoing(event, args);
+        }
     }
 
     /// Emits an event (binary values, nested anywhere, become
@@ -338,6 +354,7 @@ impl Socket {
             ..Default::default()
         };
         let now = Instant::now();
+        self.notify_outgoing(event, &args, false);
         let r = {
             let mut state = self.shared.lock();
             let room = self.shared.room(&state, false);
@@ -373,6 +390,15 @@ impl Socket {
                 state: Err(AckError::Emit(e)),
             },
         }
+    }
+}
+
+/// `nsp` with its leading `/`.
+fn normalize_nsp(nsp: &str) -> String {
+    if nsp.starts_with('/') {
+        nsp.to_owned()
+    } else {
+        format!("/{nsp}")
     }
 }
 
@@ -456,6 +482,8 @@ type ManagerSetup = Box<dyn FnOnce(&Manager) + Send>;
 pub struct ClientBuilder {
     url: String,
     nsp: String,
+    /// Shares the manager of the server (socket.io-client's `io()` cache).
+    multiplex: bool,
     options: ManagerOptions,
     socket: SocketOptions,
     setup: Vec<Setup>,
@@ -467,18 +495,40 @@ impl std::fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("url", &self.url)
             .field("nsp", &self.nsp)
+            .field("multiplex", &self.multiplex)
             .field("options", &self.options)
             .field("socket", &self.socket)
             .finish_non_exhaustive()
     }
 }
 
+/// socket.io-client's `io(url)`: a [`ClientBuilder`] for `url`, whose
+/// path is the namespace (`http://host:3000/chat` joins `/chat`; the
+/// Engine.IO path is [`ClientBuilder::path`]).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), socketeer::client::ConnectError> {
+/// let chat = socketeer::client::io("http://127.0.0.1:3000/chat").connect().await?;
+/// // Same server, another namespace: the same connection (`force_new` to opt out).
+/// let news = socketeer::client::io("http://127.0.0.1:3000/news").connect().await?;
+/// assert!(chat.manager().same_as(&news.manager()));
+/// # Ok(()) }
+/// ```
+pub fn io(url: impl Into<String>) -> ClientBuilder {
+    ClientBuilder::new(url)
+}
+
 impl ClientBuilder {
-    /// A client of the server at `url`, namespace `/`, default options.
+    /// A client of the server at `url` with default options. The URL's
+    /// path is the namespace (`/` without one), as in socket.io-client;
+    /// [`namespace`](Self::namespace) overrides it.
     pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
+        let nsp = ClientUrl::parse(&url).map_or_else(|| "/".to_owned(), |u| u.namespace);
         ClientBuilder {
-            url: url.into(),
-            nsp: "/".into(),
+            url,
+            nsp,
+            multiplex: true,
             options: ManagerOptions::default(),
             socket: SocketOptions::default(),
             setup: Vec::new(),
@@ -486,9 +536,49 @@ impl ClientBuilder {
         }
     }
 
-    /// The namespace to join (default `/`).
+    /// The namespace to join (default: the URL's path, else `/`).
     pub fn namespace(mut self, nsp: impl Into<String>) -> Self {
         self.nsp = nsp.into();
+        self
+    }
+
+    /// A connection of its own, not shared with the other sockets to the
+    /// same server (socket.io-client's `forceNew`; default false: the
+    /// sockets of one server, origin and path, share one manager and its
+    /// connection, whose options and manager handlers are the first
+    /// builder's, the later ones adding their manager handlers).
+    pub fn force_new(mut self, on: bool) -> Self {
+        self.multiplex = !on;
+        self
+    }
+
+    /// `multiplex(false)` is [`force_new(true)`](Self::force_new), as in
+    /// socket.io-client.
+    pub fn multiplex(mut self, on: bool) -> Self {
+        self.multiplex = on;
+        self
+    }
+
+    /// Cookies the server sets are sent back on the session's later
+    /// requests (for sticky load balancers); see
+    /// `socketeer_engineio::client::ClientOptions::with_credentials`.
+    pub fn with_credentials(mut self, on: bool) -> Self {
+        self.options.engine.with_credentials = on;
+        self
+    }
+
+    /// When the first transport fails to open, try the next (e.g. polling
+    /// after a refused WebSocket with [`Transports::WebSocketFirst`]); see
+    /// `socketeer_engineio::client::ClientOptions::try_all_transports`.
+    pub fn try_all_transports(mut self, on: bool) -> Self {
+        self.options.engine.try_all_transports = on;
+        self
+    }
+
+    /// After a successful upgrade to WebSocket, start on WebSocket next
+    /// time; see `socketeer_engineio::client::ClientOptions::remember_upgrade`.
+    pub fn remember_upgrade(mut self, on: bool) -> Self {
+        self.options.engine.remember_upgrade = on;
         self
     }
 
@@ -499,7 +589,8 @@ impl ClientBuilder {
     }
 
     /// Which transports to use (default: polling, then an upgrade to
-    /// WebSocket).
+    /// WebSocket; [`Transports::WebSocketFirst`] is socket.io-client's
+    /// `["websocket", "polling"]`).
     pub fn transports(mut self, transports: Transports) -> Self {
         self.options.engine.transports = transports;
         self
@@ -533,6 +624,33 @@ impl ClientBuilder {
         V: Into<Value>,
     {
         self.socket.auth = Auth::Dynamic(Arc::new(move || auth().into()));
+        self
+    }
+
+    /// The auth payload, awaited before every connection and reconnection
+    /// (socket.io-client's `auth: (cb) => ...`), e.g. a token fetched
+    /// from elsewhere:
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), socketeer::client::ConnectError> {
+    /// use serde_json::json;
+    /// async fn fetch_token() -> String { "t0k3n".into() }
+    /// let socket = socketeer::client::io("http://127.0.0.1:3000")
+    ///     .auth_async(|| async { json!({ "token": fetch_token().await }) })
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn auth_async<F, Fut, V>(mut self, auth: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = V> + Send + 'static,
+        V: Into<Value>,
+    {
+        self.socket.auth = Auth::Async(Arc::new(move || {
+            let fut = auth();
+            Box::pin(async move { fut.await.into() })
+        }));
         self
     }
 
@@ -596,7 +714,9 @@ impl ClientBuilder {
         F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
     {
         let event = event.to_owned();
-        self.setup.push(Box::new(move |s| s.on(&event, handler)));
+        self.setup.push(Box::new(move |s| {
+            s.on(&event, handler);
+        }));
         self
     }
 
@@ -605,7 +725,9 @@ impl ClientBuilder {
     where
         F: Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
     {
-        self.setup.push(Box::new(move |s| s.on_any(handler)));
+        self.setup.push(Box::new(move |s| {
+            s.on_any(handler);
+        }));
         self
     }
 
@@ -641,6 +763,57 @@ impl ClientBuilder {
         self
     }
 
+    /// Adds a handler of the next `event` only; see [`Socket::once`].
+    pub fn once<F>(mut self, event: &str, handler: F) -> Self
+    where
+        F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    {
+        let event = event.to_owned();
+        self.setup.push(Box::new(move |s| {
+            s.once(&event, handler);
+        }));
+        self
+    }
+
+    /// Adds an outgoing catch-all handler; see [`Socket::on_any_outgoing`].
+    pub fn on_any_outgoing<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&Socket, &str, &[Value]) + Send + Sync + 'static,
+    {
+        self.setup.push(Box::new(move |s| {
+            s.on_any_outgoing(handler);
+        }));
+        self
+    }
+
+    /// See [`Manager::on_open`].
+    pub fn on_open<F: Fn() + Send + Sync + 'static>(mut self, handler: F) -> Self {
+        self.manager_setup
+            .push(Box::new(move |m| m.on_open(handler)));
+        self
+    }
+
+    /// See [`Manager::on_close`].
+    pub fn on_close<F: Fn(DisconnectReason) + Send + Sync + 'static>(mut self, handler: F) -> Self {
+        self.manager_setup
+            .push(Box::new(move |m| m.on_close(handler)));
+        self
+    }
+
+    /// See [`Manager::on_error`].
+    pub fn on_error<F: Fn(&str) + Send + Sync + 'static>(mut self, handler: F) -> Self {
+        self.manager_setup
+            .push(Box::new(move |m| m.on_error(handler)));
+        self
+    }
+
+    /// See [`Manager::on_reconnect_error`].
+    pub fn on_reconnect_error<F: Fn(&str) + Send + Sync + 'static>(mut self, handler: F) -> Self {
+        self.manager_setup
+            .push(Box::new(move |m| m.on_reconnect_error(handler)));
+        self
+    }
+
     /// See [`Manager::on_reconnect`].
     pub fn on_reconnect<F: Fn(u32) + Send + Sync + 'static>(mut self, handler: F) -> Self {
         self.manager_setup
@@ -656,17 +829,31 @@ impl ClientBuilder {
     }
 
     /// Builds the socket with its handlers, without connecting: call
-    /// [`Socket::connect`].
+    /// [`Socket::connect`]. Its manager is the server's shared one unless
+    /// [`force_new`](Self::force_new).
     pub fn build(self) -> Socket {
-        let manager = Manager::new(self.url, self.options);
+        self.build_socket().0
+    }
+
+    /// The socket, and whether its manager is new.
+    fn build_socket(self) -> (Socket, bool) {
+        let nsp = normalize_nsp(&self.nsp);
+        let key = ClientUrl::parse(&self.url).map(|u| u.cache_key(&self.options.engine.path));
+        let (url, options) = (self.url, self.options);
+        let (manager, fresh) = cache::manager(
+            key.as_deref().unwrap_or_default(),
+            &nsp,
+            self.multiplex && key.is_some(),
+            || Manager::new(url, options),
+        );
         for f in self.manager_setup {
             f(&manager);
         }
-        let socket = manager.socket(&self.nsp, self.socket);
+        let socket = manager.socket(&nsp, self.socket);
         for f in self.setup {
             f(&socket);
         }
-        socket
+        (socket, fresh)
     }
 
     /// Connects and waits until the namespace is joined. Fails with the
@@ -675,7 +862,7 @@ impl ClientBuilder {
     /// [`reconnection_attempts`](Self::reconnection_attempts), after the
     /// last); with the defaults it keeps trying.
     pub async fn connect(self) -> Result<Socket, ConnectError> {
-        let socket = self.build();
+        let (socket, fresh) = self.build_socket();
         let rx = {
             let mut state = socket.shared.lock();
             let (tx, rx) = oneshot::channel();
@@ -690,7 +877,12 @@ impl ClientBuilder {
         match rx.await {
             Ok(Ok(())) => Ok(socket),
             Ok(Err(e)) => {
-                socket.manager().close();
+                if fresh {
+                    socket.manager().close();
+                } else {
+                    // The shared connection goes on for the other sockets.
+                    socket.disconnect();
+                }
                 Err(e)
             }
             Err(_) => Err(ConnectError {

@@ -58,6 +58,8 @@ pub enum Peer {
 pub struct Server {
     peer: Peer,
     port: u16,
+    /// More arguments for the Node server (e.g. `--cookie`).
+    args: Vec<String>,
     child: Option<Child>,
     /// Every stdout line of every process started (Node: JSON events).
     lines: Arc<Mutex<Vec<String>>>,
@@ -83,11 +85,18 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts the server on a free port.
     pub fn start(peer: Peer) -> Server {
+        Server::start_with(peer, &[])
+    }
+
+    /// Starts the server on a free port, with more arguments for the Node
+    /// server (see `server.mjs`).
+    pub fn start_with(peer: Peer, args: &[&str]) -> Server {
         let mut last = String::new();
         for _ in 0..5 {
             let mut s = Server {
                 peer,
                 port: free_port(),
+                args: args.iter().map(|a| a.to_string()).collect(),
                 child: None,
                 lines: Arc::default(),
                 stderr: Arc::default(),
@@ -132,6 +141,7 @@ impl Server {
                 if recovery {
                     c.arg("--recovery");
                 }
+                c.args(&self.args);
                 c
             }
         };

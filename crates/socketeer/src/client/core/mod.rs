@@ -16,6 +16,7 @@
 //! // Emitted before the namespace is joined: buffered.
 //! core.emit("/", "hello", vec![Value::from(1)], EmitFlags::default(), now)?;
 //! core.on_open(now); // the Engine.IO connection is open
+//! assert!(matches!(core.poll_output(), Some(Output::Event(Event::Open))));
 //! assert!(matches!(core.poll_output(), Some(Output::Transmit(m)) if m.text == "40"));
 //! core.on_text(r#"0{"sid":"abc"}"#, now); // the server accepted the namespace
 //! assert!(matches!(core.poll_output(), Some(Output::Transmit(m)) if m.text == r#"42["hello",1]"#));
@@ -49,7 +50,7 @@ mod session;
 
 pub use self::acks::AckToken;
 pub use self::errors::{AckError, ConnectError, DisconnectReason, EmitError};
-pub use self::options::{Auth, EmitFlags, ManagerConfig, SocketOptions};
+pub use self::options::{AsyncAuth, Auth, AuthFuture, EmitFlags, ManagerConfig, SocketOptions};
 use self::output::Outbox;
 pub use self::output::{Event, Output};
 
@@ -244,6 +245,38 @@ impl ManagerCore {
         }
     }
 
+    /// The [`Auth::Async`] payloads to await before the next
+    /// [`on_open`](Self::on_open): those of the wanted namespaces with no
+    /// value set since their last CONNECT. The driver awaits them and
+    /// hands each value over with [`set_auth`](Self::set_auth).
+    pub fn pending_auths(&self) -> Vec<(Arc<str>, AsyncAuth)> {
+        self.nsps
+            .iter()
+            .filter(|n| n.active && !n.auth_fresh)
+            .filter_map(|n| match &n.opts.auth {
+                Auth::Async(f) => Some((n.name.clone(), f.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The [`Auth::Async`] function of `nsp`, if it has one.
+    pub fn async_auth(&self, nsp: &str) -> Option<AsyncAuth> {
+        match &self.nsp(nsp)?.opts.auth {
+            Auth::Async(f) => Some(f.clone()),
+            _ => None,
+        }
+    }
+
+    /// The value `nsp`'s [`Auth::Async`] payload resolved to, for its next
+    /// CONNECT (later ones reuse it until a new value is set).
+    pub fn set_auth(&mut self, nsp: &str, value: Value) {
+        if let Some(n) = self.nsps.named_mut(nsp) {
+            n.resolved_auth = Some(value);
+            n.auth_fresh = true;
+        }
+    }
+
     /// Emits `event` with `args` on `nsp`. Sent at once when the namespace
     /// is joined; else buffered until it is (a volatile emit is dropped
     /// when there is no open connection). With `flags.ack`, returns the
@@ -344,7 +377,8 @@ impl ManagerCore {
         }
         let reconnected = self.conn.opened();
         self.decoder.reset();
-        for n in self.nsps.iter().filter(|n| n.active) {
+        self.out.event(Event::Open);
+        for n in self.nsps.iter_mut().filter(|n| n.active) {
             self.out.transmit(&n.connect_packet());
         }
         if let Some(attempt) = reconnected {
@@ -358,10 +392,18 @@ impl ManagerCore {
             return;
         }
         self.conn.open_failed();
+        self.out.event(Event::Error(error.to_owned()));
         for n in self.nsps.iter() {
             n.open_failed(error, &mut self.out);
         }
         self.conn.retry_after_failure(error, now, &mut self.out);
+    }
+
+    /// The server pinged on the open Engine.IO connection ([`Event::Ping`]).
+    pub fn on_ping(&mut self) {
+        if self.conn.ready == Ready::Open {
+            self.out.event(Event::Ping);
+        }
     }
 
     /// The open Engine.IO connection ended.
@@ -466,6 +508,9 @@ impl ManagerCore {
     fn closed(&mut self, reason: DisconnectReason, ask_close: bool, now: Instant) {
         if ask_close {
             self.out.push(Output::Close);
+        }
+        if self.conn.ready == Ready::Open {
+            self.out.event(Event::Close(reason));
         }
         self.decoder.reset();
         self.conn.closed();

@@ -51,6 +51,10 @@ pub(super) struct Nsp {
     pub(super) receive_buffer: VecDeque<(String, Vec<Value>, Option<u64>)>,
     pub(super) queue: VecDeque<Queued>,
     pub(super) queue_seq: u64,
+    /// What an [`Auth::Async`](super::Auth::Async) payload last resolved
+    /// to, and whether no CONNECT has used it yet.
+    pub(super) resolved_auth: Option<Value>,
+    pub(super) auth_fresh: bool,
 }
 
 impl Nsp {
@@ -73,6 +77,8 @@ impl Nsp {
             receive_buffer: VecDeque::new(),
             queue: VecDeque::new(),
             queue_seq: 0,
+            resolved_auth: None,
+            auth_fresh: false,
         }
     }
 
@@ -83,8 +89,9 @@ impl Nsp {
 
     /// The CONNECT packet that joins the namespace: the auth payload, with
     /// the recovery `pid` and `offset` when there is a session to recover.
-    pub(super) fn connect_packet(&self) -> Packet {
-        let mut data = self.opts.auth.get();
+    pub(super) fn connect_packet(&mut self) -> Packet {
+        self.auth_fresh = false;
+        let mut data = self.opts.auth.get(self.resolved_auth.as_ref());
         if let Some(pid) = &self.pid {
             let mut m = Map::new();
             m.insert("pid".into(), Value::from(pid.as_str()));

@@ -4,6 +4,8 @@
 //! emit.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,14 +22,28 @@ pub enum Auth {
     /// Called before every CONNECT, so a reconnection can send a fresh
     /// token.
     Dynamic(Arc<dyn Fn() -> Value + Send + Sync>),
+    /// Awaited before every CONNECT (socket.io-client's `auth: (cb) =>
+    /// ...`), e.g. to fetch a token. The core does not await: the driver
+    /// does, and hands the value over with
+    /// [`ManagerCore::set_auth`](super::ManagerCore::set_auth) (see
+    /// [`ManagerCore::pending_auths`](super::ManagerCore::pending_auths)).
+    Async(AsyncAuth),
 }
 
+/// The future of an [`Auth::Async`] payload.
+pub type AuthFuture = Pin<Box<dyn Future<Output = Value> + Send>>;
+/// The function of an [`Auth::Async`] payload.
+pub type AsyncAuth = Arc<dyn Fn() -> AuthFuture + Send + Sync>;
+
 impl Auth {
-    pub(super) fn get(&self) -> Option<Map> {
+    /// The payload to send; for [`Auth::Async`], the value it resolved
+    /// to (`resolved`).
+    pub(super) fn get(&self, resolved: Option<&Value>) -> Option<Map> {
         let value = match self {
             Auth::None => return None,
             Auth::Static(v) => v.clone(),
             Auth::Dynamic(f) => f(),
+            Auth::Async(_) => resolved?.clone(),
         };
         match value {
             Value::Object(map) => Some(map),
@@ -46,6 +62,7 @@ impl fmt::Debug for Auth {
             Auth::None => f.write_str("None"),
             Auth::Static(v) => f.debug_tuple("Static").field(v).finish(),
             Auth::Dynamic(_) => f.write_str("Dynamic(..)"),
+            Auth::Async(_) => f.write_str("Async(..)"),
         }
     }
 }

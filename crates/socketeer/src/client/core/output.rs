@@ -73,6 +73,19 @@ pub enum Event {
         /// The acknowledgement's arguments, or why none came.
         result: Result<Vec<Value>, AckError>,
     },
+    /// The Engine.IO connection opened (the first time and after each
+    /// reconnection): socket.io-client's Manager `open`.
+    Open,
+    /// The open Engine.IO connection ended, with the reason: the Manager's
+    /// `close` (the namespaces' [`Disconnect`](Self::Disconnect) follow).
+    Close(DisconnectReason),
+    /// The server pinged: the Manager's `ping`.
+    Ping,
+    /// The Engine.IO connection did not open (`"timeout"`, or the
+    /// transport's error): the Manager's `error`. The namespaces'
+    /// [`ConnectError`](Self::ConnectError) follow, and
+    /// [`ReconnectError`](Self::ReconnectError) during a reconnection.
+    Error(String),
     /// A reconnection attempt starts (1 for the first).
     ReconnectAttempt(u32),
     /// Reconnected, after this many attempts.

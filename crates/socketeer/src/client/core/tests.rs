@@ -29,11 +29,35 @@ fn texts(outputs: &[Output]) -> Vec<String> {
         .collect()
 }
 
+/// The events, without the connection's own (open, close, ping, error:
+/// see `manager_events`).
 fn events(outputs: &[Output]) -> Vec<Event> {
     outputs
         .iter()
         .filter_map(|o| match o {
+            Output::Event(Event::Open | Event::Close(_) | Event::Ping | Event::Error(_)) => None,
             Output::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The connection's events, reconnection included (the Manager's events
+/// in socket.io-client).
+fn manager_events(outputs: &[Output]) -> Vec<Event> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(
+                e @ (Event::Open
+                | Event::Close(_)
+                | Event::Ping
+                | Event::Error(_)
+                | Event::ReconnectAttempt(_)
+                | Event::Reconnect(_)
+                | Event::ReconnectError(_)
+                | Event::ReconnectFailed),
+            ) => Some(e.clone()),
             _ => None,
         })
         .collect()
@@ -462,9 +486,16 @@ fn namespaces_share_the_connection_and_the_last_one_closes_it() {
     core.disconnect("/", t);
     let out = drain(&mut core);
     assert_eq!(texts(&out), ["41"]);
+    // Close last, but for the connection's close event.
+    assert_eq!(
+        out.last(),
+        Some(&Output::Event(Event::Close(
+            DisconnectReason::IoClientDisconnect
+        )))
+    );
     assert_eq!(
         out.iter().position(|o| *o == Output::Close),
-        Some(out.len() - 1),
+        Some(out.len() - 2),
         "{out:?}"
     );
     assert!(events(&out).contains(&Event::Disconnect {
@@ -873,4 +904,155 @@ fn garbage_never_panics() {
         }
         assert!(core.connected("/"), "after {text:?}");
     }
+}
+
+// ---------------------------------------------------------------------
+// The connection's events (socket.io-client's Manager events)
+
+#[test]
+fn manager_events_through_a_close_and_a_failed_then_good_reconnection() {
+    let t = Instant::now();
+    let mut core = ManagerCore::new(config(), 1);
+    core.connect("/", SocketOptions::default(), t);
+    core.on_open(t);
+    let out = drain(&mut core);
+    assert_eq!(manager_events(&out), [Event::Open]);
+    // Open comes before the CONNECT packets.
+    assert_eq!(
+        out.iter()
+            .position(|o| matches!(o, Output::Event(Event::Open))),
+        Some(1)
+    );
+    core.on_text(r#"0{"sid":"s1"}"#, t);
+    core.on_ping();
+    assert_eq!(manager_events(&drain(&mut core)), [Event::Ping]);
+
+    // The transport closes: close (before the namespace's disconnect),
+    // then the reconnection attempts.
+    core.on_close(DisconnectReason::TransportClose, t);
+    let out = drain(&mut core);
+    assert_eq!(
+        manager_events(&out),
+        [Event::Close(DisconnectReason::TransportClose)]
+    );
+    let close_at = out
+        .iter()
+        .position(|o| matches!(o, Output::Event(Event::Close(_))));
+    let disconnect_at = out
+        .iter()
+        .position(|o| matches!(o, Output::Event(Event::Disconnect { .. })));
+    assert!(close_at < disconnect_at, "{out:?}");
+    // No ping while closed.
+    core.on_ping();
+    assert!(drain(&mut core).is_empty());
+
+    core.handle_timeout(t + ms(100));
+    assert_eq!(
+        manager_events(&drain(&mut core)),
+        [Event::ReconnectAttempt(1)]
+    );
+    core.on_open_error("connection refused", t + ms(100));
+    assert_eq!(
+        manager_events(&drain(&mut core)),
+        [
+            Event::Error("connection refused".into()),
+            Event::ReconnectError("connection refused".into())
+        ]
+    );
+    core.handle_timeout(t + ms(300));
+    assert_eq!(
+        manager_events(&drain(&mut core)),
+        [Event::ReconnectAttempt(2)]
+    );
+    core.on_open(t + ms(300));
+    assert_eq!(
+        manager_events(&drain(&mut core)),
+        [Event::Open, Event::Reconnect(2)]
+    );
+
+    // The application closes: close with its reason; nothing follows.
+    core.close(t + ms(400));
+    assert_eq!(
+        manager_events(&drain(&mut core)),
+        [Event::Close(DisconnectReason::IoClientDisconnect)]
+    );
+    assert_eq!(core.poll_timeout(), None);
+}
+
+#[test]
+fn manager_error_on_a_timed_out_opening_and_no_close_without_open() {
+    let t = Instant::now();
+    let cfg = ManagerConfig {
+        timeout: Some(ms(300)),
+        reconnection_attempts: Some(1),
+        ..config()
+    };
+    let mut core = ManagerCore::new(cfg, 1);
+    core.connect("/", SocketOptions::default(), t);
+    drain(&mut core);
+    core.handle_timeout(t + ms(300));
+    assert_eq!(
+        manager_events(&drain(&mut core)),
+        [Event::Error("timeout".into())]
+    );
+    core.handle_timeout(t + ms(400));
+    assert_eq!(
+        manager_events(&drain(&mut core)),
+        [Event::ReconnectAttempt(1)]
+    );
+    core.on_open_error("refused", t + ms(400));
+    assert_eq!(
+        manager_events(&drain(&mut core)),
+        [
+            Event::Error("refused".into()),
+            Event::ReconnectFailed,
+            Event::ReconnectError("refused".into())
+        ]
+    );
+    // Closing a connection that never opened reports no close.
+    core.close(t + ms(500));
+    assert!(manager_events(&drain(&mut core)).is_empty());
+}
+
+#[test]
+fn async_auth_values_are_handed_over_and_asked_again_after_use() {
+    let t = Instant::now();
+    let opts = SocketOptions {
+        auth: Auth::Async(Arc::new(|| Box::pin(async { Value::Null }))),
+        ..Default::default()
+    };
+    let mut core = ManagerCore::new(config(), 1);
+    core.register("/", opts);
+    core.register(
+        "/plain",
+        SocketOptions::with_auth(serde_json::json!({"k": 1})),
+    );
+    // Only wanted namespaces with an async payload are pending.
+    assert!(core.pending_auths().is_empty());
+    assert!(core.async_auth("/").is_some() && core.async_auth("/plain").is_none());
+    core.join("/", t);
+    core.join("/plain", t);
+    let pending: Vec<_> = core.pending_auths().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(pending, [Arc::from("/")]);
+    core.set_auth("/", Value::from(serde_json::json!({"token": "one"})));
+    // Set: no longer pending until a CONNECT has used it.
+    assert!(core.pending_auths().is_empty());
+    drain(&mut core);
+    core.on_open(t);
+    assert_eq!(
+        texts(&drain(&mut core)),
+        [r#"40{"token":"one"}"#, r#"40/plain,{"k":1}"#]
+    );
+    assert_eq!(core.pending_auths().len(), 1);
+    // A reconnection without a new value reuses the last one.
+    core.on_close(DisconnectReason::TransportClose, t);
+    core.handle_timeout(t + ms(100));
+    core.on_open(t + ms(100));
+    assert!(texts(&drain(&mut core)).contains(&r#"40{"token":"one"}"#.to_owned()));
+    // A non-object value is not sent.
+    core.set_auth("/", Value::from(3));
+    core.on_close(DisconnectReason::TransportClose, t + ms(200));
+    core.handle_timeout(t + ms(300));
+    core.on_open(t + ms(300));
+    assert!(texts(&drain(&mut core)).contains(&"40".to_owned()));
 }

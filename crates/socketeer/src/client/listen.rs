@@ -1,0 +1,230 @@
+//! The listener API of socket.io-client's `Socket` (Node's
+//! `EventEmitter`: `on`, `once`, `off`, `listeners`; the catch-alls
+//! `onAny`, `prependAny`, `offAny`, `listenersAny` and their outgoing
+//! twins) and the events of its `Manager` (`open`, `close`, `ping`,
+//! `error`, `reconnect*`).
+//!
+//! Handlers are plain closures (`Fn`), called on the manager's task in
+//! the order events arrive; for async work, spawn a task from the
+//! handler. Outgoing listeners run on the task that emits.
+
+use std::sync::Arc;
+
+use super::core::DisconnectReason;
+use super::listeners::{ListenerId, Listeners};
+use super::shared::{AckSender, Socket};
+use super::socket::Manager;
+use crate::Value;
+use socketeer_engineio::sync::RwLockExt;
+
+impl Socket {
+    /// Adds a handler of `event`, after the others of that event; each
+    /// event is given to every handler, in the order they were added
+    /// (catch-all handlers first). Every handler gets an [`AckSender`]
+    /// when the server asked for an acknowledgement (the first answer
+    /// counts).
+    ///
+    /// ```no_run
+    /// # fn demo(socket: socketeer::client::Socket) {
+    /// let first = socket.on("news", |_, args, _| println!("first: {args:?}"));
+    /// socket.on("news", |_, _, ack| {
+    ///     if let Some(ack) = ack { let _ = ack.send(vec!["thanks".into()]); }
+    /// });
+    /// socket.off_listener(first); // the second one stays
+    /// # }
+    /// ```
+    pub fn on<F>(&self, event: &str, handler: F) -> ListenerId
+    where
+        F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    {
+        self.add_event(event, false, Arc::new(handler))
+    }
+
+    /// Adds a handler of `event` called for its next occurrence only.
+    pub fn once<F>(&self, event: &str, handler: F) -> ListenerId
+    where
+        F: Fn(&Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    {
+        self.add_event(event, true, Arc::new(handler))
+    }
+
+    fn add_event(&self, event: &str, once: bool, handler: super::EventHandler) -> ListenerId {
+        let id = self.inner.handlers.ids.next();
+        self.inner
+            .handlers
+            .events
+            .write_ok()
+            .entry(event.to_owned())
+            .or_insert_with(Listeners::default)
+            .append(id, once, handler);
+        id
+    }
+
+    /// Removes every handler of `event` (`socket.off(event)`).
+    pub fn off(&self, event: &str) {
+        self.inner.handlers.events.write_ok().remove(event);
+    }
+
+    /// Removes one listener: an event handler ([`on`](Self::on),
+    /// [`once`](Self::once)) or a catch-all one, incoming or outgoing
+    /// (`socket.off(event, fn)`, `offAny(fn)`, `offAnyOutgoing(fn)`).
+    /// Returns whether it was there.
+    pub fn off_listener(&self, id: ListenerId) -> bool {
+        let handlers = &self.inner.handlers;
+        {
+            let mut events = handlers.events.write_ok();
+            let found = events
+                .iter_mut()
+                .find_map(|(name, l)| l.remove(id).then(|| (name.clone(), l.is_empty())));
+            if let Some((name, emptied)) = found {
+                if emptied {
+                    events.remove(&name);
+                }
+                return true;
+            }
+        }
+        handlers.any.write_ok().remove(id) || handlers.any_outgoing.write_ok().remove(id)
+    }
+
+    /// The handlers of `event`, in calling order.
+    pub fn listeners(&self, event: &str) -> Vec<ListenerId> {
+        self.inner
+            .handlers
+            .events
+            .read_ok()
+            .get(event)
+            .map(Listeners::ids)
+            .unwrap_or_default()
+    }
+
+    /// Adds a catch-all handler, called for every event (after the
+    /// catch-all handlers added before, before the event's own handlers).
+    ///
+    /// ```no_run
+    /// # fn demo(socket: socketeer::client::Socket) {
+    /// socket.on_any(|_, event, args, _| println!("{event}: {args:?}"));
+    /// # }
+    /// ```
+    pub fn on_any<F>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    {
+        let id = self.inner.handlers.ids.next();
+        self.inner
+            .handlers
+            .any
+            .write_ok()
+            .append(id, false, Arc::new(handler));
+        id
+    }
+
+    /// Adds a catch-all handler called before the other catch-all ones.
+    pub fn prepend_any<F>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(&Socket, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    {
+        let id = self.inner.handlers.ids.next();
+        self.inner
+            .handlers
+            .any
+            .write_ok()
+            .prepend(id, false, Arc::new(handler));
+        id
+    }
+
+    /// Removes every catch-all handler (`offAny()`; one of them:
+    /// [`off_listener`](Self::off_listener)).
+    pub fn off_any(&self) {
+        *self.inner.handlers.any.write_ok() = Listeners::default();
+    }
+
+    /// The catch-all handlers, in calling order.
+    pub fn listeners_any(&self) -> Vec<ListenerId> {
+        self.inner.handlers.any.read_ok().ids()
+    }
+
+    /// Adds a handler called with every event this socket emits (name and
+    /// arguments; acknowledgements excepted), on the emitting task, before
+    /// the packet is handed over (`onAnyOutgoing`). Volatile events dropped
+    /// for want of a connection or of room are not reported.
+    ///
+    /// ```no_run
+    /// # fn demo(socket: socketeer::client::Socket) {
+    /// socket.on_any_outgoing(|_, event, args| println!("sent {event}: {args:?}"));
+    /// # }
+    /// ```
+    pub fn on_any_outgoing<F>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(&Socket, &str, &[Value]) + Send + Sync + 'static,
+    {
+        let id = self.inner.handlers.ids.next();
+        self.inner
+            .handlers
+            .any_outgoing
+            .write_ok()
+            .append(id, false, Arc::new(handler));
+        id
+    }
+
+    /// Adds an outgoing handler called before the others.
+    pub fn prepend_any_outgoing<F>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(&Socket, &str, &[Value]) + Send + Sync + 'static,
+    {
+        let id = self.inner.handlers.ids.next();
+        self.inner
+            .handlers
+            .any_outgoing
+            .write_ok()
+            .prepend(id, false, Arc::new(handler));
+        id
+    }
+
+    /// Removes every outgoing handler (`offAnyOutgoing()`).
+    pub fn off_any_outgoing(&self) {
+        *self.inner.handlers.any_outgoing.write_ok() = Listeners::default();
+    }
+
+    /// The outgoing handlers, in calling order.
+    pub fn listeners_any_outgoing(&self) -> Vec<ListenerId> {
+        self.inner.handlers.any_outgoing.read_ok().ids()
+    }
+}
+
+impl Manager {
+    /// Calls `handler` each time the Engine.IO connection opens, the first
+    /// time and after each reconnection (the Manager's `open`).
+    ///
+    /// ```no_run
+    /// # fn demo(manager: socketeer::client::Manager) {
+    /// manager.on_open(|| println!("connected"));
+    /// manager.on_close(|reason| println!("connection lost: {reason}"));
+    /// manager.on_error(|error| println!("cannot connect: {error}"));
+    /// manager.on_reconnect_attempt(|n| println!("attempt {n}"));
+    /// # }
+    /// ```
+    pub fn on_open<F: Fn() + Send + Sync + 'static>(&self, handler: F) {
+        self.shared.handlers.open.push(Arc::new(handler));
+    }
+
+    /// Calls `handler` with the reason when the open Engine.IO connection
+    /// ends (the Manager's `close`): "transport close", "ping timeout",
+    /// "transport error", "parse error", or "io client disconnect" when
+    /// the application closed it.
+    pub fn on_close<F: Fn(DisconnectReason) + Send + Sync + 'static>(&self, handler: F) {
+        self.shared.handlers.close.push(Arc::new(handler));
+    }
+
+    /// Calls `handler` on each ping from the server (the Manager's `ping`).
+    pub fn on_ping<F: Fn() + Send + Sync + 'static>(&self, handler: F) {
+        self.shared.handlers.ping.push(Arc::new(handler));
+    }
+
+    /// Calls `handler` with the error when the Engine.IO connection fails
+    /// to open, the first time or on a reconnection attempt (the Manager's
+    /// `error`; `"timeout"` after
+    /// [`ManagerConfig::timeout`](super::ManagerConfig::timeout)).
+    pub fn on_error<F: Fn(&str) + Send + Sync + 'static>(&self, handler: F) {
+        self.shared.handlers.error.push(Arc::new(handler));
+    }
+}
