@@ -157,9 +157,12 @@ fn api_namespace(ns: &Namespace) {
     });
     ns.on_connection(|socket: Socket| {
         socket.join(["members"]);
-        socket.on("whoami", |SocketData(u): SocketData<ApiUser>, ack: AckSender| {
-            let _ = ack.send(vec![Value::from(u.name)]);
-        });
+        socket.on(
+            "whoami",
+            |SocketData(u): SocketData<ApiUser>, ack: AckSender| {
+                let _ = ack.send(vec![Value::from(u.name)]);
+            },
+        );
         socket.on("add", |Data((a, b)): Data<(i64, i64)>, ack: AckSender| {
             let _ = ack.send(vec![Value::from(a + b)]);
         });

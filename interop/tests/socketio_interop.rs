@@ -896,7 +896,8 @@ fn api(mode: &str) {
     assert_eq!(run.one("add")["got"], json!([5]), "{run}");
     let bad = &run.one("add_bad")["got"][0]["error"];
     assert!(
-        bad.as_str().is_some_and(|e| e.starts_with("invalid arguments for \"add\"")),
+        bad.as_str()
+            .is_some_and(|e| e.starts_with("invalid arguments for \"add\"")),
         "{run}"
     );
     assert_eq!(run.one("after_bad")["got"], json!(["ada"]), "{run}");

@@ -36,7 +36,7 @@ async fn server(ping_interval: Option<Duration>) -> (String, Arc<Mutex<Vec<Seen>
     let seen = Arc::new(Mutex::new(Vec::new()));
     for nsp in ["/", "/admin"] {
         let seen = seen.clone();
-        io.of(nsp).on_connection(move |socket| {
+        io.of(nsp).on_connection(move |socket: socketeer::server::Socket| {
             seen.lock().unwrap().push(Seen {
                 nsp: socket.namespace().name().to_owned(),
                 engine: socket.engine().id().to_owned(),
@@ -44,11 +44,11 @@ async fn server(ping_interval: Option<Duration>) -> (String, Arc<Mutex<Vec<Seen>
                 auth: socket.handshake().auth.clone(),
             });
             for event in ["echo", "echo2"] {
-                socket.on(event, move |s, args, _| {
+                socket.on(event, move |s: socketeer::server::Socket, socketeer::server::Args(args): socketeer::server::Args| {
                     let _ = s.emit(event, args);
                 });
             }
-            socket.on("drop-me", |s, _, _| s.engine().close());
+            socket.on("drop-me", |s: socketeer::server::Socket| s.engine().close());
         });
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -64,22 +64,22 @@ async fn typed_arguments_and_the_error_path() {
         socket.on("add", |Data(p): Data<Point>, ack: AckSender| {
             let _ = ack.send(vec![Value::from(p.x + p.y)]);
         });
-        socket.on("pair", |Data((a, b)): Data<(String, u8)>, ack: AckSender| {
-            let _ = ack.send(vec![Value::from(format!("{a}{b}"))]);
-        });
+        socket.on(
+            "pair",
+            |Data((a, b)): Data<(String, u8)>, ack: AckSender| {
+                let _ = ack.send(vec![Value::from(format!("{a}{b}"))]);
+            },
+        );
         socket.on("bytes", |Data(b): Data<bytes::Bytes>, ack: AckSender| {
             let _ = ack.send(vec![Value::from(b.len() as u64)]);
         });
         socket.on("text", |Data(t): Data<String>, ack: AckSender| {
             let _ = ack.send(vec![Value::from(t)]);
         });
-        socket.on(
-            "maybe",
-            |s: Socket, TryData(p): TryData<Point>| match p {
-                Ok(_) => drop(s.emit("maybe", vec!["ok".into()])),
-                Err(e) => drop(s.emit("maybe", vec![Value::from(e.to_string())])),
-            },
-        );
+        socket.on("maybe", |s: Socket, TryData(p): TryData<Point>| match p {
+            Ok(_) => drop(s.emit("maybe", vec!["ok".into()])),
+            Err(e) => drop(s.emit("maybe", vec![Value::from(e.to_string())])),
+        });
         socket.on_error(|s, e| {
             let _ = s.emit("error-seen", vec![Value::from(e.to_string())]);
         });
@@ -99,11 +99,7 @@ async fn typed_arguments_and_the_error_path() {
             (r#"4210["add",{"x":"one","y":2}]"#, "4310", "invalid type"),
             (r#"4211["add"]"#, "4311", "invalid"),
             (r#"4212["add",{"x":1,"y":2},"extra"]"#, "4312", "invalid"),
-            (
-                r#"4213["add",{"x":1e300,"y":2}]"#,
-                "4313",
-                "invalid",
-            ),
+            (r#"4213["add",{"x":1e300,"y":2}]"#, "4313", "invalid"),
             (
                 r#"4214["add",{"x":99999999999999999999,"y":2}]"#,
                 "4314",
@@ -115,10 +111,16 @@ async fn typed_arguments_and_the_error_path() {
         for (sent, ack, why) in bad {
             send(&mut ws, sent).await;
             let answer = next_text(&mut ws).await;
-            assert!(answer.starts_with(&format!("{ack}[{{\"error\":\"invalid")), "{sent} -> {answer}");
+            assert!(
+                answer.starts_with(&format!("{ack}[{{\"error\":\"invalid")),
+                "{sent} -> {answer}"
+            );
             assert!(answer.contains(why), "{sent} -> {answer}");
             let seen = next_text(&mut ws).await;
-            assert!(seen.starts_with(r#"42["error-seen","invalid arguments for"#), "{seen}");
+            assert!(
+                seen.starts_with(r#"42["error-seen","invalid arguments for"#),
+                "{seen}"
+            );
         }
         // A handler that takes an ack, sent without one: not called.
         send(&mut ws, r#"42["add",{"x":1,"y":2}]"#).await;
@@ -220,26 +222,30 @@ async fn async_middleware_sets_data_that_handlers_and_fetch_sockets_see() {
     let io = SocketIo::new(config);
     let checks = Arc::new(Mutex::new(0));
     let seen = checks.clone();
-    io.main_namespace().use_async_middleware(move |socket: Socket| {
-        let tokens = tokens.clone();
-        let seen = seen.clone();
-        async move {
-            *seen.lock().unwrap() += 1;
-            let token = socket.handshake().auth.get("token").and_then(Value::as_str);
-            match tokens.lookup(token.unwrap_or("")).await {
-                Some(user) => {
-                    socket.set_data(user);
-                    Ok(())
+    io.main_namespace()
+        .use_async_middleware(move |socket: Socket| {
+            let tokens = tokens.clone();
+            let seen = seen.clone();
+            async move {
+                *seen.lock().unwrap() += 1;
+                let token = socket.handshake().auth.get("token").and_then(Value::as_str);
+                match tokens.lookup(token.unwrap_or("")).await {
+                    Some(user) => {
+                        socket.set_data(user);
+                        Ok(())
+                    }
+                    None => Err(ConnectError::new("bad token")),
                 }
-                None => Err(ConnectError::new("bad token")),
             }
-        }
-    });
+        });
     io.on_connection(|socket: Socket, SocketData(user): SocketData<User>| {
         let _ = socket.emit("hello", vec![Value::from(user.name)]);
-        socket.on("whoami", |SocketData(user): SocketData<User>, ack: AckSender| {
-            let _ = ack.send(vec![Value::from(user.name), Value::from(user.admin)]);
-        });
+        socket.on(
+            "whoami",
+            |SocketData(user): SocketData<User>, ack: AckSender| {
+                let _ = ack.send(vec![Value::from(user.name), Value::from(user.admin)]);
+            },
+        );
         socket.on(
             "known",
             |State(tokens): State<Tokens>, Data(t): Data<String>, ack: AckSender| async move {
@@ -305,12 +311,27 @@ async fn the_listener_model() {
     let l = log.clone();
     io.on_connection(move |socket: Socket| {
         let push = |log: &Arc<Mutex<Vec<String>>>, s: String| log.lock().unwrap().push(s);
-        let (l1, l2, l3, l4, l5, l6) = (l.clone(), l.clone(), l.clone(), l.clone(), l.clone(), l.clone());
-        socket.on("e", move |Data(n): Data<u32>| push(&l1, format!("first {n}")));
-        socket.on("e", move |Data(n): Data<u32>| push(&l2, format!("second {n}")));
-        socket.once("e", move |Data(n): Data<u32>| push(&l3, format!("once {n}")));
+        let (l1, l2, l3, l4, l5, l6) = (
+            l.clone(),
+            l.clone(),
+            l.clone(),
+            l.clone(),
+            l.clone(),
+            l.clone(),
+        );
+        socket.on("e", move |Data(n): Data<u32>| {
+            push(&l1, format!("first {n}"))
+        });
+        socket.on("e", move |Data(n): Data<u32>| {
+            push(&l2, format!("second {n}"))
+        });
+        socket.once("e", move |Data(n): Data<u32>| {
+            push(&l3, format!("once {n}"))
+        });
         let l0 = l.clone();
-        let gone = socket.on("e", move |_: Socket| push(&l0, "removed listener called".into()));
+        let gone = socket.on("e", move |_: Socket| {
+            push(&l0, "removed listener called".into())
+        });
         socket.off(gone);
         socket.on_any(move |Event(e): Event, Args(a): Args| {
             push(&l4, format!("any {e} {}", a.len()))
@@ -345,7 +366,9 @@ async fn the_listener_model() {
         send(&mut ws, r#"42["say","x"]"#).await;
         assert_eq!(next_text(&mut ws).await, r#"42["said","x"]"#);
         // A broadcast reaches the outgoing listener too.
-        io.to("lobby").emit("news", vec![1.into(), 2.into()]).unwrap();
+        io.to("lobby")
+            .emit("news", vec![1.into(), 2.into()])
+            .unwrap();
         assert_eq!(next_text(&mut ws).await, r#"42["news",1,2]"#);
         send(&mut ws, r#"42["stop-any"]"#).await;
         send(&mut ws, r#"42["e",3]"#).await;
@@ -408,7 +431,12 @@ async fn server_level_shortcuts() {
         let answer = async {
             for ws in [&mut red, &mut blue] {
                 let q = next_text(ws).await;
-                let id = q.trim_start_matches("42").split('[').next().unwrap().to_owned();
+                let id = q
+                    .trim_start_matches("42")
+                    .split('[')
+                    .next()
+                    .unwrap()
+                    .to_owned();
                 send(ws, &format!("43{id}[\"a\"]")).await;
             }
         };
