@@ -1,4 +1,4 @@
-//! socket.io-client's `io()` cache: one [`Manager`] per server (origin
+//! socket.io-client's `io()` cache: one manager per server (origin
 //! and Engine.IO path) for the whole process, so that the sockets of
 //! several namespaces share one connection, unless `force_new` or
 //! `multiplex(false)` asks for a connection of their own, or the
@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, Weak};
 use socketeer_engineio::sync::LockExt;
 
 use super::shared::Shared;
-use super::socket::Manager;
 
 static MANAGERS: Mutex<BTreeMap<String, Weak<Shared>>> = Mutex::new(BTreeMap::new());
 
@@ -25,8 +24,8 @@ pub(crate) fn manager(
     key: &str,
     nsp: &str,
     cache: bool,
-    make: impl FnOnce() -> Manager,
-) -> (Manager, bool) {
+    make: impl FnOnce() -> Arc<Shared>,
+) -> (Arc<Shared>, bool) {
     if !cache {
         return (make(), true);
     }
@@ -34,13 +33,13 @@ pub(crate) fn manager(
     managers.retain(|_, w| w.upgrade().is_some_and(|s| running(&s)));
     let cached = managers.get(key).and_then(Weak::upgrade);
     match cached {
-        Some(shared) if !shared.lock().sockets.contains_key(nsp) => (Manager { shared }, false),
+        Some(shared) if !shared.lock().sockets.contains_key(nsp) => (shared, false),
         // The same namespace again: a connection of its own, as
         // socket.io-client does; the cache keeps the first manager.
         Some(_) => (make(), true),
         None => {
             let m = make();
-            managers.insert(key.to_owned(), Arc::downgrade(&m.shared));
+            managers.insert(key.to_owned(), Arc::downgrade(&m));
             (m, true)
         }
     }

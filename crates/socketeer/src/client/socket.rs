@@ -840,12 +840,13 @@ impl ClientBuilder {
         let nsp = normalize_nsp(&self.nsp);
         let key = ClientUrl::parse(&self.url).map(|u| u.cache_key(&self.options.engine.path));
         let (url, options) = (self.url, self.options);
-        let (manager, fresh) = cache::manager(
+        let (shared, fresh) = cache::manager(
             key.as_deref().unwrap_or_default(),
             &nsp,
             self.multiplex && key.is_some(),
-            || Manager::new(url, options),
+            || Manager::new(url, options).shared,
         );
+        let manager = Manager { shared };
         for f in self.manager_setup {
             f(&manager);
         }
