@@ -24,6 +24,14 @@ pub struct RequestInfo {
     pub remote_addr: Option<SocketAddr>,
 }
 
+impl RequestInfo {
+    /// The URI's query, parsed and percent-decoded (Node's
+    /// `handshake.query`).
+    pub fn query(&self) -> crate::query::Query {
+        crate::query::Query::parse(self.uri.query().unwrap_or(""))
+    }
+}
+
 /// Why a send was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
