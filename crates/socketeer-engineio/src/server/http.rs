@@ -1,6 +1,8 @@
 //! One HTTP request to the server: query parsing and routing, CORS
-//! headers, the handshake of a new session (polling or WebSocket) and
-//! polling GET/POST. The responses it builds are in `response.rs`.
+//! headers (`cors.rs`), compression (`compression.rs`), the hooks
+//! (`hooks.rs`), the handshake of a new session (polling or WebSocket)
+//! with its cookie, and polling GET/POST. The responses it builds are in
+//! `response.rs`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -13,10 +15,10 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
 use super::command::Command;
-use super::config::AllowOrigin;
 use super::core::{CloseReason, TransportKind};
 use super::driver;
 use super::engine::{EngineIo, SessionEntry, Shared};
+use super::hooks::ConnectionError;
 use super::response::{empty, error, json, payload_response, text, Body, EngineError};
 use super::socket::{RequestInfo, Socket};
 use crate::sync::LockExt;
@@ -68,34 +70,30 @@ fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
     owned
 }
 
-impl EngineIo {
-    fn cors_headers(&self, req_origin: Option<&HeaderValue>, resp: &mut Response<Body>) {
-        let Some(cors) = &self.shared.config.cors else {
-            return;
-        };
-        let allowed = match (&cors.origin, req_origin) {
-            (AllowOrigin::Any, Some(o)) if cors.credentials => Some(o.clone()),
-            (AllowOrigin::Any, _) => Some(HeaderValue::from_static("*")),
-            (AllowOrigin::List(list), Some(o)) => o
-                .to_str()
-                .ok()
-                .filter(|o| list.iter().any(|l| l == o))
-                .map(|_| o.clone()),
-            (AllowOrigin::List(_), None) => None,
-        };
-        let h = resp.headers_mut();
-        if let Some(origin) = allowed {
-            h.insert("access-control-allow-origin", origin);
-            if cors.credentials {
-                h.insert(
-                    "access-control-allow-credentials",
-                    HeaderValue::from_static("true"),
-                );
-            }
-            h.insert("vary", HeaderValue::from_static("Origin"));
-        }
+/// The request as the hooks see it (with storage of its own).
+fn request_info<B>(req: &Request<B>, remote_addr: Option<SocketAddr>) -> RequestInfo {
+    RequestInfo {
+        uri: owned_uri(req.uri().clone()),
+        headers: Arc::new(owned_headers(req.headers())),
+        remote_addr,
     }
+}
 
+/// The preflight answer without [`Cors`](super::Cors) settings.
+fn bare_preflight(requested: Option<&HeaderValue>) -> Response<Body> {
+    let mut r = empty(StatusCode::NO_CONTENT);
+    let h = r.headers_mut();
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    if let Some(v) = requested {
+        h.insert("access-control-allow-headers", v.clone());
+    }
+    r
+}
+
+impl EngineIo {
     /// Answers one HTTP request addressed to this server.
     pub async fn handle<B>(
         &self,
@@ -106,10 +104,112 @@ impl EngineIo {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let config = &self.shared.config;
         let origin = req.headers().get(http::header::ORIGIN).cloned();
+        if req.method() == Method::OPTIONS {
+            let requested = req.headers().get("access-control-request-headers");
+            return match &config.cors {
+                Some(cors) => {
+                    let mut r = empty(StatusCode::NO_CONTENT);
+                    cors.apply_preflight(origin.as_ref(), requested, r.headers_mut());
+                    r
+                }
+                None => bare_preflight(requested),
+            };
+        }
+        let compress = config
+            .http_compression
+            .as_ref()
+            .filter(|_| req.method() == Method::GET);
+        let accept = compress.and(req.headers().get(http::header::ACCEPT_ENCODING).cloned());
+        let hook_info = config
+            .headers
+            .as_ref()
+            .map(|hook| (hook, request_info(&req, remote_addr)));
         let mut resp = self.route(req, remote_addr).await;
-        self.cors_headers(origin.as_ref(), &mut resp);
+        if let Some(options) = compress {
+            resp = super::compression::compress_response(resp, options, accept.as_ref()).await;
+        }
+        let status = resp.status();
+        if let Some((hook, info)) = hook_info {
+            if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS {
+                hook(&info, resp.headers_mut());
+            }
+        }
+        if let Some(cors) = &config.cors {
+            cors.apply(origin.as_ref(), resp.headers_mut());
+        }
         resp
+    }
+
+    /// The official error response for a refused request, after calling
+    /// the `connection_error` hook.
+    fn refuse<B>(
+        &self,
+        req: &Request<B>,
+        remote_addr: Option<SocketAddr>,
+        code: EngineError,
+        context: &str,
+    ) -> Response<Body> {
+        if let Some(hook) = &self.shared.config.connection_error {
+            hook(&ConnectionError {
+                req: request_info(req, remote_addr),
+                code,
+                message: code.message(),
+                context: Some(context.to_owned()),
+            });
+        }
+        error(code)
+    }
+
+    /// 403 with `message`, after calling the `connection_error` hook.
+    fn forbid(&self, info: RequestInfo, message: String) -> Response<Body> {
+        let resp = json(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "{{\"code\":4,\"message\":{}}}",
+                serde_json::Value::String(message.clone())
+            ),
+        );
+        if let Some(hook) = &self.shared.config.connection_error {
+            hook(&ConnectionError {
+                req: info,
+                code: EngineError::Forbidden,
+                message: EngineError::Forbidden.message(),
+                context: Some(message),
+            });
+        }
+        resp
+    }
+
+    /// Whether the admission hooks accept the request.
+    async fn admit(&self, info: &RequestInfo) -> Result<(), String> {
+        let config = &self.shared.config;
+        if let Some(allow) = &config.allow_request {
+            allow(info)?;
+        }
+        if let Some(allow) = &config.allow_request_async {
+            allow.check(info.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// The cookie and `initial_headers` of a session's handshake response.
+    fn initial_headers(&self, info: &RequestInfo, sid: &str, resp: &mut Response<Body>) {
+        let config = &self.shared.config;
+        if let Some(cookie) = &config.cookie {
+            match cookie.set_cookie(sid) {
+                Some(v) => {
+                    resp.headers_mut().append(http::header::SET_COOKIE, v);
+                }
+                None => {
+                    tracing::warn!(name = %cookie.name, "invalid session cookie settings: none sent")
+                }
+            }
+        }
+        if let Some(hook) = &config.initial_headers {
+            hook(info, resp.headers_mut());
+        }
     }
 
     async fn route<B>(&self, mut req: Request<B>, remote_addr: Option<SocketAddr>) -> Response<Body>
@@ -118,18 +218,6 @@ impl EngineIo {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let config = &self.shared.config;
-        if req.method() == Method::OPTIONS {
-            let mut r = empty(StatusCode::NO_CONTENT);
-            let h = r.headers_mut();
-            h.insert(
-                "access-control-allow-methods",
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            );
-            if let Some(v) = req.headers().get("access-control-request-headers") {
-                h.insert("access-control-allow-headers", v.clone());
-            }
-            return r;
-        }
         let uri = req.uri().clone();
         let q = parse_query(uri.query().unwrap_or(""));
         // While shutting down, sessions may still collect their close
@@ -140,35 +228,43 @@ impl EngineIo {
         let transport = match q.transport {
             Some("polling") if config.allow_polling => TransportKind::Polling,
             Some("websocket") if config.allow_websocket => TransportKind::WebSocket,
-            _ => return error(EngineError::UnknownTransport),
+            _ => {
+                let context = format!("transport {:?} not accepted", q.transport.unwrap_or(""));
+                return self.refuse(&req, remote_addr, EngineError::UnknownTransport, &context);
+            }
         };
         if q.eio != Some("4") {
-            return error(EngineError::UnsupportedProtocolVersion);
+            let context = format!("EIO={}", q.eio.unwrap_or(""));
+            return self.refuse(
+                &req,
+                remote_addr,
+                EngineError::UnsupportedProtocolVersion,
+                &context,
+            );
         }
         let is_ws = socketeer_ws::upgrade::is_upgrade_request(&req);
         if transport == TransportKind::WebSocket && !is_ws {
-            return error(EngineError::BadRequest);
+            let context = "transport=websocket without a WebSocket upgrade";
+            return self.refuse(&req, remote_addr, EngineError::BadRequest, context);
         }
         match q.sid {
             None => {
                 if req.method() != Method::GET {
-                    return error(EngineError::BadHandshakeMethod);
+                    let context = format!("handshake with method {}", req.method());
+                    return self.refuse(
+                        &req,
+                        remote_addr,
+                        EngineError::BadHandshakeMethod,
+                        &context,
+                    );
                 }
                 let info = RequestInfo {
                     uri: owned_uri(uri),
                     headers: Arc::new(owned_headers(req.headers())),
                     remote_addr,
                 };
-                if let Some(allow) = &config.allow_request {
-                    if let Err(message) = allow(&info) {
-                        return json(
-                            StatusCode::FORBIDDEN,
-                            &format!(
-                                "{{\"code\":4,\"message\":{}}}",
-                                serde_json::Value::String(message)
-                            ),
-                        );
-                    }
+                if let Err(message) = self.admit(&info).await {
+                    return self.forbid(info, message);
                 }
                 if self.session_count() >= config.max_sessions {
                     return text(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
@@ -184,12 +280,23 @@ impl EngineIo {
                     sessions.get(sid).map(|e| e.socket.clone())
                 };
                 let Some(socket) = entry else {
-                    return error(EngineError::UnknownSid);
+                    return self.refuse(
+                        &req,
+                        remote_addr,
+                        EngineError::UnknownSid,
+                        "no such session",
+                    );
                 };
                 match transport {
                     TransportKind::WebSocket => {
                         if !config.allow_upgrades {
-                            return error(EngineError::BadRequest);
+                            let context = "upgrades are not allowed";
+                            return self.refuse(
+                                &req,
+                                remote_addr,
+                                EngineError::BadRequest,
+                                context,
+                            );
                         }
                         // As the official server: complete the WebSocket
                         // handshake, then close it if the session cannot
@@ -218,7 +325,13 @@ impl EngineIo {
                     }
                     TransportKind::Polling => {
                         if socket.transport() != TransportKind::Polling {
-                            return error(EngineError::BadRequest);
+                            let context = "polling on a session that left polling";
+                            return self.refuse(
+                                &req,
+                                remote_addr,
+                                EngineError::BadRequest,
+                                context,
+                            );
                         }
                         match *req.method() {
                             Method::GET => {
@@ -334,22 +447,25 @@ impl EngineIo {
             Ok(b) => b,
             Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed"),
         };
+        let mut resp = payload_response(body);
+        self.initial_headers(socket.request(), socket.id(), &mut resp);
         tokio::spawn(driver::run(
             self.shared.clone(),
             socket,
             None,
             Instant::now(),
         ));
-        payload_response(body)
+        resp
     }
 
     fn open_websocket<B>(&self, req: &mut Request<B>, info: RequestInfo) -> Response<Body> {
-        let (resp, fut) =
+        let (mut resp, fut) =
             match socketeer_ws::upgrade::upgrade::<_, Body>(req, &self.shared.config.websocket) {
                 Ok(r) => r,
                 Err(e) => return text(e.status(), &e.to_string()),
             };
         let socket = self.register(TransportKind::WebSocket, info);
+        self.initial_headers(socket.request(), socket.id(), &mut resp);
         let open = self.open_packet(socket.id(), TransportKind::WebSocket);
         // The upgrade and the OPEN packet run in a future of their own,
         // freed once done: its state (the pending upgrade, the stream before
