@@ -13,7 +13,9 @@ use super::core::{CloseReason, TransportKind};
 use crate::sync::LockExt;
 use crate::{Packet, Payload, PreparedFrame};
 
-/// What the client sent with its first request.
+/// A request to the server, as the application sees it: for a session
+/// ([`Socket::request`]), its first (handshake) request; for the hooks
+/// ([`HeadersHook`](super::HeadersHook), …), the request at hand.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     /// The request URI (path and query).
@@ -123,7 +125,9 @@ impl Socket {
         &self.inner.sid
     }
 
-    /// What the client sent with its first request.
+    /// A request to the server, as the application sees it: for a session
+    /// ([`Socket::request`]), its first (handshake) request; for the hooks
+    /// ([`HeadersHook`](super::HeadersHook), …), the request at hand.
     pub fn request(&self) -> &RequestInfo {
         &self.inner.info
     }
