@@ -536,3 +536,38 @@ async fn cors_predicate_exposed_headers_and_max_age() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------
+// initial_packet
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_packet_follows_the_open_packet() {
+    within(async {
+        let mut server = TestServer::start(EngineIoConfig {
+            initial_packet: Some(text("welcome")),
+            ..calm()
+        })
+        .await;
+        let r = get(server.addr, "/engine.io/?EIO=4&transport=polling").await;
+        let packets = r.packets();
+        assert_eq!(packets.len(), 2, "{packets:?}");
+        let Packet::Open(open) = &packets[0] else {
+            panic!("not an open packet: {packets:?}")
+        };
+        assert_eq!(packets[1], Packet::text("welcome"));
+        server.connected(&open.sid).await;
+        // Nothing else is pending: the next poll waits for the echo.
+        server.post_ok(&open.sid, "4ping?").await;
+        assert_eq!(
+            server.poll(&open.sid).await.packets(),
+            [Packet::text("ping?")]
+        );
+
+        let mut ws = RawWs::connect(server.addr, "", "").await;
+        let first = ws.frame().await;
+        assert_eq!(first.payload[0], b'0', "the open packet first");
+        let second = ws.frame().await;
+        assert_eq!((second.opcode, &second.payload[..]), (1, &b"4welcome"[..]));
+    })
+    .await;
+}

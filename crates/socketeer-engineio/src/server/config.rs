@@ -77,6 +77,10 @@ pub struct EngineIoConfig {
     /// Called for every request refused with an official error (Node's
     /// `connection_error` event; default none).
     pub connection_error: Option<ConnectionErrorHook>,
+    /// A message sent to every session right after its OPEN packet, in
+    /// the same polling response or as the next WebSocket frame (Node's
+    /// `initialPacket`; default none).
+    pub initial_packet: Option<crate::Payload>,
     /// Most messages queued for one session (default 4096); past it sends
     /// fail with [`SendError::QueueFull`](super::SendError::QueueFull).
     pub max_queued_messages: usize,
@@ -116,6 +120,7 @@ impl Default for EngineIoConfig {
             initial_headers: None,
             headers: None,
             connection_error: None,
+            initial_packet: None,
             max_queued_messages: 4096,
             max_sessions: 100_000,
             websocket,

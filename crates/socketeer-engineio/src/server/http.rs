@@ -337,7 +337,9 @@ impl EngineIo {
     fn open_polling(&self, info: RequestInfo) -> Response<Body> {
         let socket = self.register(TransportKind::Polling, info);
         let open = self.open_packet(socket.id(), TransportKind::Polling);
-        let body = match crate::payload::encode([&open]) {
+        let initial = self.shared.config.initial_packet.clone();
+        let initial = initial.map(crate::Packet::Message);
+        let body = match crate::payload::encode(std::iter::once(&open).chain(initial.as_ref())) {
             Ok(b) => b,
             Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed"),
         };
@@ -365,10 +367,16 @@ impl EngineIo {
         // freed once done: its state (the pending upgrade, the stream before
         // it is boxed) would otherwise stay part of the session's task for
         // the session's whole life.
+        let initial = self.shared.config.initial_packet.clone();
         let handshake = Box::pin(async move {
             let mut ws = fut.await.ok()?;
             let opened_at = Instant::now();
             ws.feed(driver::to_ws(open.encode())).await.ok()?;
+            if let Some(message) = initial {
+                ws.feed(driver::to_ws(crate::Packet::Message(message).encode()))
+                    .await
+                    .ok()?;
+            }
             Some((Box::new(ws), opened_at))
         });
         tokio::spawn(websocket_session(self.shared.clone(), socket, handshake));
