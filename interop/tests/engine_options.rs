@@ -2,7 +2,8 @@
 //! `socket.io-client` (Node) against our Socket.IO server started
 //! in-process on 127.0.0.1: polling responses compressed with gzip
 //! (`http_compression`, on by default) and decoded by the client, and the
-//! `io` session cookie (`cookie`) kept by the client and sent back.
+//! `io` session cookie (`cookie`) set on the handshake, kept by the client
+//! and sent back.
 //!
 //! The client program is
 //! `interop/peers/node-socketio-client/engine_options.mjs`, run with each
@@ -21,7 +22,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, COOKIE};
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, COOKIE, SET_COOKIE};
 use serde_json::Value;
 use socketeer::server::{SocketIo, SocketIoConfig};
 use socketeer::Value as IoValue;
@@ -40,6 +41,8 @@ struct Seen {
     accept_encoding: Option<String>,
     cookie: Option<String>,
     content_encoding: Option<String>,
+    /// The response's `Set-Cookie`.
+    set_cookie: Option<String>,
 }
 
 fn peer_dir() -> PathBuf {
@@ -72,6 +75,7 @@ async fn run(mode: &str) -> (Vec<Value>, Vec<Seen>) {
                     accept_encoding: text(req.headers.get(ACCEPT_ENCODING)),
                     cookie: text(req.headers.get(COOKIE)),
                     content_encoding: text(headers.get(CONTENT_ENCODING)),
+                    set_cookie: text(headers.get(SET_COOKIE)),
                 });
             })),
             ..SocketIoConfig::default().engine
@@ -144,8 +148,20 @@ fn check_client(mode: &str, lines: &[Value]) -> String {
     connect["engine_id"].as_str().expect("engine id").to_owned()
 }
 
-/// Every request of the session after the handshake carried `io=<sid>`.
+/// The handshake set `io=<sid>`, no other response set a cookie, and every
+/// request of the session after the handshake carried it back.
 fn check_cookie(mode: &str, sid: &str, seen: &[Seen]) {
+    let handshakes: Vec<_> = seen.iter().filter(|s| s.sid.is_none()).collect();
+    assert_eq!(handshakes.len(), 1, "{mode}: {seen:?}");
+    assert_eq!(
+        handshakes[0].set_cookie.as_deref(),
+        Some(format!("io={sid}; Path=/; HttpOnly; SameSite=Lax").as_str()),
+        "{mode}"
+    );
+    assert!(
+        seen.iter().filter(|s| s.set_cookie.is_some()).count() == 1,
+        "{mode}: {seen:?}"
+    );
     let session: Vec<_> = seen
         .iter()
         .filter(|s| s.sid.as_deref() == Some(sid))
