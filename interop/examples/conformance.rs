@@ -46,6 +46,7 @@ fn contract_engine(path: &str) -> EngineIoConfig {
         cors: Some(Cors {
             origin: AllowOrigin::Any,
             credentials: false,
+            ..Default::default()
         }),
         ..Default::default()
     }

@@ -29,7 +29,8 @@
 //! - [`client`]: the session core [`client::core::ClientSession`] and,
 //!   with the `client` feature (default), the tokio client.
 //!
-//! - [`id`]: unguessable session ids; [`sync`]: poison-tolerant locking.
+//! - [`id`]: unguessable session ids; [`sync`]: poison-tolerant locking;
+//!   [`query`]: query strings read as Node reads them.
 //!
 //! Without default features the crate is Sans-I/O only: no tokio, hyper
 //! or rustls.
@@ -44,6 +45,7 @@
 pub mod id;
 pub mod packet;
 pub mod payload;
+pub mod query;
 pub mod sync;
 
 pub use packet::{DecodeError, Limits, OpenPacket, Packet, PacketType};

@@ -24,6 +24,7 @@ async fn cors_any_origin() {
             cors: Some(Cors {
                 origin: AllowOrigin::Any,
                 credentials: false,
+                ..Default::default()
             }),
             ..fast()
         })
@@ -75,6 +76,7 @@ async fn cors_any_origin() {
             cors: Some(Cors {
                 origin: AllowOrigin::Any,
                 credentials: true,
+                ..Default::default()
             }),
             ..fast()
         })
@@ -100,6 +102,7 @@ async fn cors_origin_list() {
                     "http://localhost:8080".into(),
                 ]),
                 credentials: true,
+                ..Default::default()
             }),
             ..fast()
         })

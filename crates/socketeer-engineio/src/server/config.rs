@@ -1,31 +1,37 @@
-//! Server settings: [`EngineIoConfig`] and its CORS and admission hooks.
+//! Server settings: [`EngineIoConfig`]. Its parts are in modules of their
+//! own: CORS (`cors.rs`), the session cookie (`cookie.rs`), polling
+//! compression (`compression.rs`) and the hooks (`hooks.rs`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::socket::RequestInfo;
+use socketeer_ws::DeflateConfig;
 
-/// Which origins may make cross-origin requests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowOrigin {
-    /// Any origin (`Access-Control-Allow-Origin: *`, or the request's
-    /// origin when credentials are allowed).
-    Any,
-    /// These origins only.
-    List(Vec<String>),
+use super::compression::HttpCompression;
+use super::cookie::CookieOptions;
+use super::cors::Cors;
+use super::hooks::{AllowRequest, AllowRequestAsync, ConnectionErrorHook, HeadersHook};
+
+/// Default for [`DeflateConfig::min_compress_size`] in [`per_message_deflate`],
+/// in bytes: Node's `perMessageDeflate.threshold`.
+pub const PER_MESSAGE_DEFLATE_THRESHOLD: usize = 1024;
+
+/// WebSocket compression as Node's `perMessageDeflate: true`: socketeer-ws's
+/// [`DeflateConfig::default`] with the threshold of Node's `ws`
+/// ([`PER_MESSAGE_DEFLATE_THRESHOLD`], 1,024 bytes, where socketeer-ws's
+/// own default is 32): smaller messages are sent uncompressed.
+///
+/// ```
+/// use socketeer_engineio::server::{per_message_deflate, EngineIoConfig};
+///
+/// let mut config = EngineIoConfig::default();
+/// config.websocket.deflate = Some(per_message_deflate());
+/// ```
+pub fn per_message_deflate() -> DeflateConfig {
+    DeflateConfig {
+        min_compress_size: PER_MESSAGE_DEFLATE_THRESHOLD,
+        ..DeflateConfig::default()
+    }
 }
-
-/// Cross-origin resource sharing settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cors {
-    /// Allowed origins.
-    pub origin: AllowOrigin,
-    /// Send `Access-Control-Allow-Credentials: true`.
-    pub credentials: bool,
-}
-
-/// A hook that accepts or refuses a new session (e.g. by its headers).
-pub type AllowRequest = Arc<dyn Fn(&RequestInfo) -> Result<(), String> + Send + Sync>;
 
 /// Server settings. Defaults are the official server's.
 #[derive(Clone)]
@@ -49,15 +55,40 @@ pub struct EngineIoConfig {
     pub allow_upgrades: bool,
     /// CORS headers; `None` sends none (default).
     pub cors: Option<Cors>,
-    /// Refuse sessions with 403 `{"code":4,"message":"Forbidden"}`.
+    /// Refuse sessions with 403 `{"code":4,"message":"<its message>"}`
+    /// (default none).
     pub allow_request: Option<AllowRequest>,
+    /// The same, asynchronous (default none); run after
+    /// [`allow_request`](Self::allow_request) when both are set.
+    pub allow_request_async: Option<AllowRequestAsync>,
+    /// gzip/deflate of polling responses (Node's `httpCompression`; default
+    /// on, from 1,024 bytes); `None` turns it off.
+    pub http_compression: Option<HttpCompression>,
+    /// `Set-Cookie` with the session id on a session's handshake (Node's
+    /// `cookie`; default none).
+    pub cookie: Option<CookieOptions>,
+    /// Adds headers to a session's handshake response, after the cookie
+    /// (Node's `initial_headers` event; default none).
+    pub initial_headers: Option<HeadersHook>,
+    /// Adds headers to every successful response: handshakes, polling
+    /// requests and WebSocket upgrades, after `initial_headers` (Node's
+    /// `headers` event; default none).
+    pub headers: Option<HeadersHook>,
+    /// Called for every request refused with an official error (Node's
+    /// `connection_error` event; default none).
+    pub connection_error: Option<ConnectionErrorHook>,
+    /// A message sent to every session right after its OPEN packet, in
+    /// the same polling response or as the next WebSocket frame (Node's
+    /// `initialPacket`; default none).
+    pub initial_packet: Option<crate::Payload>,
     /// Most messages queued for one session (default 4096); past it sends
     /// fail with [`SendError::QueueFull`](super::SendError::QueueFull).
     pub max_queued_messages: usize,
     /// Most concurrent sessions (default 100 000); past it: 503.
     pub max_sessions: usize,
     /// WebSocket settings (limits, compression; default: no compression,
-    /// as the official server).
+    /// as the official server). For Node's `perMessageDeflate: true` set
+    /// `deflate` to [`per_message_deflate()`] (threshold 1,024 bytes).
     pub websocket: socketeer_ws::ServerConfig,
     /// Pause after a frame sent with [`Socket::send_frame_flush`](super::Socket::send_frame_flush) (the
     /// Socket.IO CONNECT reply) before what follows it (default 5 ms): the
@@ -83,6 +114,13 @@ impl Default for EngineIoConfig {
             allow_upgrades: true,
             cors: None,
             allow_request: None,
+            allow_request_async: None,
+            http_compression: Some(HttpCompression::default()),
+            cookie: None,
+            initial_headers: None,
+            headers: None,
+            connection_error: None,
+            initial_packet: None,
             max_queued_messages: 4096,
             max_sessions: 100_000,
             websocket,
@@ -99,6 +137,8 @@ impl std::fmt::Debug for EngineIoConfig {
             .field("ping_timeout", &self.ping_timeout)
             .field("max_payload", &self.max_payload)
             .field("cors", &self.cors)
+            .field("http_compression", &self.http_compression)
+            .field("cookie", &self.cookie)
             .finish_non_exhaustive()
     }
 }

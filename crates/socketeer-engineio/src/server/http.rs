@@ -1,6 +1,8 @@
 //! One HTTP request to the server: query parsing and routing, CORS
-//! headers, the handshake of a new session (polling or WebSocket) and
-//! polling GET/POST. The responses it builds are in `response.rs`.
+//! headers (`cors.rs`), compression (`compression.rs`), the `headers`
+//! hook, the handshake of a new session (polling or WebSocket; its
+//! admission, refusals and cookie are in `admission.rs`) and polling
+//! GET/POST. The responses it builds are in `response.rs`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -12,12 +14,12 @@ use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
+use super::admission::request_info;
 use super::command::Command;
-use super::config::AllowOrigin;
 use super::core::{CloseReason, TransportKind};
 use super::driver;
 use super::engine::{EngineIo, SessionEntry, Shared};
-use super::response::{empty, error, json, payload_response, text, Body, EngineError};
+use super::response::{empty, error, payload_response, text, Body, EngineError};
 use super::socket::{RequestInfo, Socket};
 use crate::sync::LockExt;
 
@@ -45,57 +47,21 @@ fn parse_query(q: &str) -> Query<'_> {
     out
 }
 
-/// A copy of `uri` in storage of its own. hyper parses the request line
-/// in place: its URI shares the connection's read buffer (8 KiB), which a
-/// session kept for its lifetime would pin.
-fn owned_uri(uri: http::Uri) -> http::Uri {
-    let owned = Bytes::copy_from_slice(uri.to_string().as_bytes());
-    http::Uri::from_maybe_shared(owned).unwrap_or(uri)
-}
-
-/// A copy of `headers` whose values own their bytes (see [`owned_uri`]:
-/// hyper's header values are slices of the connection's read buffer).
-fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    // A clone is sized to what it holds (a map built entry by entry
-    // rounds its capacity up); only its values still need copies.
-    let mut owned = headers.clone();
-    for value in owned.values_mut() {
-        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
-            copy.set_sensitive(value.is_sensitive());
-            *value = copy;
-        }
+/// The preflight answer without [`Cors`](super::Cors) settings.
+fn bare_preflight(requested: Option<&HeaderValue>) -> Response<Body> {
+    let mut r = empty(StatusCode::NO_CONTENT);
+    let h = r.headers_mut();
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    if let Some(v) = requested {
+        h.insert("access-control-allow-headers", v.clone());
     }
-    owned
+    r
 }
 
 impl EngineIo {
-    fn cors_headers(&self, req_origin: Option<&HeaderValue>, resp: &mut Response<Body>) {
-        let Some(cors) = &self.shared.config.cors else {
-            return;
-        };
-        let allowed = match (&cors.origin, req_origin) {
-            (AllowOrigin::Any, Some(o)) if cors.credentials => Some(o.clone()),
-            (AllowOrigin::Any, _) => Some(HeaderValue::from_static("*")),
-            (AllowOrigin::List(list), Some(o)) => o
-                .to_str()
-                .ok()
-                .filter(|o| list.iter().any(|l| l == o))
-                .map(|_| o.clone()),
-            (AllowOrigin::List(_), None) => None,
-        };
-        let h = resp.headers_mut();
-        if let Some(origin) = allowed {
-            h.insert("access-control-allow-origin", origin);
-            if cors.credentials {
-                h.insert(
-                    "access-control-allow-credentials",
-                    HeaderValue::from_static("true"),
-                );
-            }
-            h.insert("vary", HeaderValue::from_static("Origin"));
-        }
-    }
-
     /// Answers one HTTP request addressed to this server.
     pub async fn handle<B>(
         &self,
@@ -106,9 +72,41 @@ impl EngineIo {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let config = &self.shared.config;
         let origin = req.headers().get(http::header::ORIGIN).cloned();
+        if req.method() == Method::OPTIONS {
+            let requested = req.headers().get("access-control-request-headers");
+            return match &config.cors {
+                Some(cors) => {
+                    let mut r = empty(StatusCode::NO_CONTENT);
+                    cors.apply_preflight(origin.as_ref(), requested, r.headers_mut());
+                    r
+                }
+                None => bare_preflight(requested),
+            };
+        }
+        let compress = config
+            .http_compression
+            .as_ref()
+            .filter(|_| req.method() == Method::GET);
+        let accept = compress.and(req.headers().get(http::header::ACCEPT_ENCODING).cloned());
+        let hook_info = config
+            .headers
+            .as_ref()
+            .map(|hook| (hook, request_info(&req, remote_addr)));
         let mut resp = self.route(req, remote_addr).await;
-        self.cors_headers(origin.as_ref(), &mut resp);
+        if let Some(options) = compress {
+            resp = super::compression::compress_response(resp, options, accept.as_ref()).await;
+        }
+        let status = resp.status();
+        if let Some((hook, info)) = hook_info {
+            if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS {
+                hook(&info, resp.headers_mut());
+            }
+        }
+        if let Some(cors) = &config.cors {
+            cors.apply(origin.as_ref(), resp.headers_mut());
+        }
         resp
     }
 
@@ -118,18 +116,6 @@ impl EngineIo {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let config = &self.shared.config;
-        if req.method() == Method::OPTIONS {
-            let mut r = empty(StatusCode::NO_CONTENT);
-            let h = r.headers_mut();
-            h.insert(
-                "access-control-allow-methods",
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            );
-            if let Some(v) = req.headers().get("access-control-request-headers") {
-                h.insert("access-control-allow-headers", v.clone());
-            }
-            return r;
-        }
         let uri = req.uri().clone();
         let q = parse_query(uri.query().unwrap_or(""));
         // While shutting down, sessions may still collect their close
@@ -140,35 +126,39 @@ impl EngineIo {
         let transport = match q.transport {
             Some("polling") if config.allow_polling => TransportKind::Polling,
             Some("websocket") if config.allow_websocket => TransportKind::WebSocket,
-            _ => return error(EngineError::UnknownTransport),
+            _ => {
+                let context = format!("transport {:?} not accepted", q.transport.unwrap_or(""));
+                return self.refuse(&req, remote_addr, EngineError::UnknownTransport, &context);
+            }
         };
         if q.eio != Some("4") {
-            return error(EngineError::UnsupportedProtocolVersion);
+            let context = format!("EIO={}", q.eio.unwrap_or(""));
+            return self.refuse(
+                &req,
+                remote_addr,
+                EngineError::UnsupportedProtocolVersion,
+                &context,
+            );
         }
         let is_ws = socketeer_ws::upgrade::is_upgrade_request(&req);
         if transport == TransportKind::WebSocket && !is_ws {
-            return error(EngineError::BadRequest);
+            let context = "transport=websocket without a WebSocket upgrade";
+            return self.refuse(&req, remote_addr, EngineError::BadRequest, context);
         }
         match q.sid {
             None => {
                 if req.method() != Method::GET {
-                    return error(EngineError::BadHandshakeMethod);
+                    let context = format!("handshake with method {}", req.method());
+                    return self.refuse(
+                        &req,
+                        remote_addr,
+                        EngineError::BadHandshakeMethod,
+                        &context,
+                    );
                 }
-                let info = RequestInfo {
-                    uri: owned_uri(uri),
-                    headers: Arc::new(owned_headers(req.headers())),
-                    remote_addr,
-                };
-                if let Some(allow) = &config.allow_request {
-                    if let Err(message) = allow(&info) {
-                        return json(
-                            StatusCode::FORBIDDEN,
-                            &format!(
-                                "{{\"code\":4,\"message\":{}}}",
-                                serde_json::Value::String(message)
-                            ),
-                        );
-                    }
+                let info = request_info(&req, remote_addr);
+                if let Err(message) = self.admit(&info).await {
+                    return self.forbid(info, message);
                 }
                 if self.session_count() >= config.max_sessions {
                     return text(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
@@ -184,12 +174,23 @@ impl EngineIo {
                     sessions.get(sid).map(|e| e.socket.clone())
                 };
                 let Some(socket) = entry else {
-                    return error(EngineError::UnknownSid);
+                    return self.refuse(
+                        &req,
+                        remote_addr,
+                        EngineError::UnknownSid,
+                        "no such session",
+                    );
                 };
                 match transport {
                     TransportKind::WebSocket => {
                         if !config.allow_upgrades {
-                            return error(EngineError::BadRequest);
+                            let context = "upgrades are not allowed";
+                            return self.refuse(
+                                &req,
+                                remote_addr,
+                                EngineError::BadRequest,
+                                context,
+                            );
                         }
                         // As the official server: complete the WebSocket
                         // handshake, then close it if the session cannot
@@ -218,7 +219,13 @@ impl EngineIo {
                     }
                     TransportKind::Polling => {
                         if socket.transport() != TransportKind::Polling {
-                            return error(EngineError::BadRequest);
+                            let context = "polling on a session that left polling";
+                            return self.refuse(
+                                &req,
+                                remote_addr,
+                                EngineError::BadRequest,
+                                context,
+                            );
                         }
                         match *req.method() {
                             Method::GET => {
@@ -330,35 +337,46 @@ impl EngineIo {
     fn open_polling(&self, info: RequestInfo) -> Response<Body> {
         let socket = self.register(TransportKind::Polling, info);
         let open = self.open_packet(socket.id(), TransportKind::Polling);
-        let body = match crate::payload::encode([&open]) {
+        let initial = self.shared.config.initial_packet.clone();
+        let initial = initial.map(crate::Packet::Message);
+        let body = match crate::payload::encode(std::iter::once(&open).chain(initial.as_ref())) {
             Ok(b) => b,
             Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed"),
         };
+        let mut resp = payload_response(body);
+        self.initial_headers(socket.request(), socket.id(), &mut resp);
         tokio::spawn(driver::run(
             self.shared.clone(),
             socket,
             None,
             Instant::now(),
         ));
-        payload_response(body)
+        resp
     }
 
     fn open_websocket<B>(&self, req: &mut Request<B>, info: RequestInfo) -> Response<Body> {
-        let (resp, fut) =
+        let (mut resp, fut) =
             match socketeer_ws::upgrade::upgrade::<_, Body>(req, &self.shared.config.websocket) {
                 Ok(r) => r,
                 Err(e) => return text(e.status(), &e.to_string()),
             };
         let socket = self.register(TransportKind::WebSocket, info);
+        self.initial_headers(socket.request(), socket.id(), &mut resp);
         let open = self.open_packet(socket.id(), TransportKind::WebSocket);
         // The upgrade and the OPEN packet run in a future of their own,
         // freed once done: its state (the pending upgrade, the stream before
         // it is boxed) would otherwise stay part of the session's task for
         // the session's whole life.
+        let initial = self.shared.config.initial_packet.clone();
         let handshake = Box::pin(async move {
             let mut ws = fut.await.ok()?;
             let opened_at = Instant::now();
             ws.feed(driver::to_ws(open.encode())).await.ok()?;
+            if let Some(message) = initial {
+                ws.feed(driver::to_ws(crate::Packet::Message(message).encode()))
+                    .await
+                    .ok()?;
+            }
             Some((Box::new(ws), opened_at))
         });
         tokio::spawn(websocket_session(self.shared.clone(), socket, handshake));
@@ -403,42 +421,6 @@ mod tests {
     use super::*;
     use crate::server::config::EngineIoConfig;
     use crate::server::handler::EngineHandler;
-
-    fn inside(buf: &Bytes, s: &[u8]) -> bool {
-        let range = buf.as_ptr_range();
-        range.contains(&s.as_ptr())
-    }
-
-    /// As hyper parses a request: URI and header values are slices of
-    /// the connection's read buffer. The session's copy must not be.
-    #[test]
-    fn request_info_does_not_pin_the_read_buffer() {
-        let buf = Bytes::from_static(b"/socket.io/?EIO=4&transport=websocket\0websocket\0s=1\0x");
-        let uri = http::Uri::from_maybe_shared(buf.slice(0..37)).unwrap();
-        let mut headers = http::HeaderMap::new();
-        let value =
-            |r: std::ops::Range<usize>| HeaderValue::from_maybe_shared(buf.slice(r)).unwrap();
-        headers.insert("upgrade", value(38..47));
-        headers.append("cookie", value(48..51));
-        let mut secret = value(52..53);
-        secret.set_sensitive(true);
-        headers.append("cookie", secret);
-        headers.insert("x-custom", value(52..53));
-        assert!(inside(&buf, headers["upgrade"].as_bytes()));
-
-        let owned = owned_headers(&headers);
-        assert_eq!(owned, headers);
-        let cookies: Vec<_> = owned.get_all("cookie").iter().collect();
-        assert_eq!(cookies.len(), 2);
-        assert!(!cookies[0].is_sensitive() && cookies[1].is_sensitive());
-        for v in owned.values() {
-            assert!(!inside(&buf, v.as_bytes()));
-        }
-        let owned_uri = owned_uri(uri.clone());
-        assert_eq!(owned_uri, uri);
-        assert_eq!(owned_uri.query(), Some("EIO=4&transport=websocket"));
-        assert!(!inside(&buf, owned_uri.path().as_bytes()));
-    }
 
     struct Nothing;
 

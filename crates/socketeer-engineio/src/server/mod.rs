@@ -5,21 +5,32 @@
 //! or tower); [`EngineIo::serve`] runs a plain hyper server. Each session
 //! is driven by one task around the Sans-I/O [`core::SessionCore`].
 
+mod admission;
 mod command;
+mod compression;
 mod config;
+mod cookie;
 pub mod core;
+mod cors;
 mod driver;
 mod engine;
 mod handler;
+mod hooks;
 mod http;
 mod response;
 mod serve;
 mod socket;
 
 pub use self::core::{CloseReason, TransportKind};
-pub use config::{AllowOrigin, AllowRequest, Cors, EngineIoConfig};
+pub use compression::{HttpCompression, DEFAULT_HTTP_COMPRESSION_THRESHOLD};
+pub use config::{per_message_deflate, EngineIoConfig, PER_MESSAGE_DEFLATE_THRESHOLD};
+pub use cookie::{CookieOptions, SameSite};
+pub use cors::{AllowOrigin, Cors};
 pub use engine::EngineIo;
 pub use handler::{EngineHandler, SessionFactory, SessionHandler};
+pub use hooks::{
+    AllowFuture, AllowRequest, AllowRequestAsync, ConnectionError, ConnectionErrorHook, HeadersHook,
+};
 pub use response::{error, Body, EngineError};
 pub use serve::{serve_http, serve_http_with, HttpOptions};
 pub use socket::{RequestInfo, SendError, Socket};

@@ -26,11 +26,13 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    fn code(self) -> u8 {
+    /// The number Node gives this error (`err.code`).
+    pub fn code(self) -> u8 {
         self as u8
     }
 
-    fn message(self) -> &'static str {
+    /// The official message (`err.message`).
+    pub fn message(self) -> &'static str {
         match self {
             EngineError::UnknownTransport => "Transport unknown",
             EngineError::UnknownSid => "Session ID unknown",

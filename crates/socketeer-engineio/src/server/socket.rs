@@ -13,7 +13,9 @@ use super::core::{CloseReason, TransportKind};
 use crate::sync::LockExt;
 use crate::{Packet, Payload, PreparedFrame};
 
-/// What the client sent with its first request.
+/// A request to the server, as the application sees it: for a session
+/// ([`Socket::request`]), its first (handshake) request; for the hooks
+/// ([`HeadersHook`](super::HeadersHook), …), the request at hand.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     /// The request URI (path and query).
@@ -22,6 +24,14 @@ pub struct RequestInfo {
     pub headers: Arc<HeaderMap>,
     /// The peer's address, when the server knows it.
     pub remote_addr: Option<SocketAddr>,
+}
+
+impl RequestInfo {
+    /// The URI's query, parsed and percent-decoded (Node's
+    /// `handshake.query`).
+    pub fn query(&self) -> crate::query::Query {
+        crate::query::Query::parse(self.uri.query().unwrap_or(""))
+    }
 }
 
 /// Why a send was refused.
@@ -115,7 +125,9 @@ impl Socket {
         &self.inner.sid
     }
 
-    /// What the client sent with its first request.
+    /// A request to the server, as the application sees it: for a session
+    /// ([`Socket::request`]), its first (handshake) request; for the hooks
+    /// ([`HeadersHook`](super::HeadersHook), …), the request at hand.
     pub fn request(&self) -> &RequestInfo {
         &self.inner.info
     }

@@ -78,6 +78,11 @@ pub const EXTENSION_NAME: &str = "permessage-deflate";
 /// message: 82 bytes) and each one costs setting up a fresh deflater (~4 µs).
 /// Below 32 bytes even context takeover saves little on the wire. Servers
 /// that force `server_no_context_takeover` may prefer 128–256.
+///
+/// Node's `ws` uses 1,024 (its `perMessageDeflate.threshold`), and so does
+/// the Engine.IO server when compression is turned on as Node's
+/// (`socketeer_engineio::server::per_message_deflate`); this crate keeps
+/// the lower default for the reason above.
 pub const DEFAULT_MIN_COMPRESS_SIZE: usize = 32;
 
 const SERVER_NO_CONTEXT_TAKEOVER: &str = "server_no_context_takeover";
