@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, COOKIE, SET_COOKIE};
 use serde_json::Value;
-use socketeer::server::{SocketIo, SocketIoConfig};
+use socketeer::server::{Data, Socket, SocketIo, SocketIoConfig};
 use socketeer::Value as IoValue;
 use socketeer_engineio::server::{CookieOptions, EngineIoConfig};
 use tokio::net::TcpListener;
@@ -83,9 +83,8 @@ async fn run(mode: &str) -> (Vec<Value>, Vec<Seen>) {
         ..Default::default()
     };
     let io = SocketIo::new(config);
-    io.of("/").on_connection(|socket| {
-        socket.on("big", |socket, args, _ack| {
-            let length = args.first().and_then(IoValue::as_u64).unwrap_or(0) as usize;
+    io.on_connection(|socket: Socket| {
+        socket.on("big", |socket: Socket, Data(length): Data<usize>| {
             let _ = socket.emit("big-back", vec![IoValue::from(big_text(length))]);
         });
     });
