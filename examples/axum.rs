@@ -5,7 +5,7 @@
 //! `cargo run --example axum -- [PORT]` (default 3000; 0 picks a free
 //! port), on 127.0.0.1.
 
-use socketeer::server::{AckSender, Args, Socket};
+use socketeer::server::{AckSender, Data, Socket};
 use socketeer::server::{SocketIo, SocketIoLayer};
 use socketeer::Value;
 
@@ -17,27 +17,27 @@ async fn main() -> std::io::Result<()> {
     };
 
     let io = SocketIo::new(Default::default());
-    io.of("/").on_connection(|socket: Socket| {
+    io.on_connection(|socket: Socket| {
         let _ = socket.emit("welcome", vec![Value::from(socket.id())]);
 
+        // ["join", room] with an ack. Typed arguments (a client sending
+        // anything but one string gets {"error": ...} as its ack), and async:
+        // it could look the room up first, and this socket's later events
+        // would wait for it.
         socket.on(
             "join",
-            |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-                if let Some(room) = args.first().and_then(Value::as_str) {
-                    socket.join([room]);
-                }
-                if let Some(ack) = ack {
-                    let _ = ack.send(vec![Value::from("joined")]);
-                }
+            |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+                socket.join([room]);
+                let _ = ack.send(vec![Value::from("joined")]);
             },
         );
 
+        // ["chat", room, text]: encoded once, written to every other member
+        // of the room.
         socket.on(
             "chat",
-            |socket: Socket, Args(args): Args, _ack: Option<AckSender>| {
-                if let Some(room) = args.first().and_then(Value::as_str) {
-                    let _ = socket.to(room).emit("chat", args[1..].to_vec());
-                }
+            |socket: Socket, Data((room, text)): Data<(String, String)>| {
+                let _ = socket.to(room).emit("chat", vec![Value::from(text)]);
             },
         );
     });

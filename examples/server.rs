@@ -11,7 +11,7 @@
 //! - `chat` (room, text): emits `chat` (text) to the room's other members.
 
 use socketeer::server::SocketIo;
-use socketeer::server::{AckSender, Args, Socket};
+use socketeer::server::{AckSender, Data, Socket};
 use socketeer::Value;
 
 #[tokio::main]
@@ -23,28 +23,27 @@ async fn main() -> std::io::Result<()> {
 
     // Engine.IO + Socket.IO at /socket.io/, default settings.
     let io = SocketIo::new(Default::default());
-    io.of("/").on_connection(|socket: Socket| {
+    io.on_connection(|socket: Socket| {
         let _ = socket.emit("welcome", vec![Value::from(socket.id())]);
 
+        // ["join", room] with an ack. Typed arguments (a client sending
+        // anything but one string gets {"error": ...} as its ack), and async:
+        // it could look the room up first, and this socket's later events
+        // would wait for it.
         socket.on(
             "join",
-            |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-                if let Some(room) = args.first().and_then(Value::as_str) {
-                    socket.join([room]);
-                }
-                if let Some(ack) = ack {
-                    let _ = ack.send(vec![Value::from("joined")]);
-                }
+            |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+                socket.join([room]);
+                let _ = ack.send(vec![Value::from("joined")]);
             },
         );
 
+        // ["chat", room, text]: encoded once, written to every other member
+        // of the room.
         socket.on(
             "chat",
-            |socket: Socket, Args(args): Args, _ack: Option<AckSender>| {
-                if let Some(room) = args.first().and_then(Value::as_str) {
-                    // Encoded once, written to every other member of the room.
-                    let _ = socket.to(room).emit("chat", args[1..].to_vec());
-                }
+            |socket: Socket, Data((room, text)): Data<(String, String)>| {
+                let _ = socket.to(room).emit("chat", vec![Value::from(text)]);
             },
         );
     });
