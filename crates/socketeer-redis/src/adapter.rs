@@ -33,10 +33,13 @@ use socketeer::server::{
 };
 use tokio::sync::mpsc;
 
+use crate::common::{
+    bytes_of, lock, random_hex, server_options, timed, unreachable, wire_options, AdapterError,
+    WaitGuard,
+};
 use crate::convert::{from_wire, to_wire};
 use crate::wire::{
-    BroadcastMessage, BroadcastOptions, Channels, FetchedSocket, Flags, Packet, PacketType,
-    Request, Response, Value,
+    BroadcastMessage, Channels, FetchedSocket, Flags, Packet, PacketType, Request, Response, Value,
 };
 
 /// The adapter's options, as `createAdapter`'s.
@@ -68,30 +71,6 @@ impl Default for RedisAdapterOptions {
     }
 }
 
-/// Why the adapter could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum AdapterError {
-    /// Redis did not answer `PING` (unreachable, refused, or failed).
-    #[error("redis at {addr} is unreachable: {source}")]
-    Unreachable {
-        /// The address tried.
-        addr: String,
-        /// What failed.
-        source: redis::RedisError,
-    },
-    /// Redis did not answer in time.
-    #[error("redis at {addr} did not answer within {timeout:?}")]
-    Timeout {
-        /// The address tried.
-        addr: String,
-        /// How long it waited.
-        timeout: Duration,
-    },
-}
-
-/// How long the start waits for Redis.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the subscriber connection is checked (and so retried while
 /// Redis is away).
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -151,48 +130,6 @@ struct NsState {
     response_channels: [String; 2],
     rooms: InMemoryAdapter,
     handle: NamespaceHandle,
-}
-
-fn unreachable(addr: &str, source: redis::RedisError) -> AdapterError {
-    AdapterError::Unreachable {
-        addr: addr.to_owned(),
-        source,
-    }
-}
-
-/// `fut`, within [`CONNECT_TIMEOUT`], its error as an [`AdapterError`].
-async fn timed<T>(
-    addr: &str,
-    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, AdapterError> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, fut).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(source)) => Err(unreachable(addr, source)),
-        Err(_) => Err(AdapterError::Timeout {
-            addr: addr.to_owned(),
-            timeout: CONNECT_TIMEOUT,
-        }),
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    if getrandom::fill(&mut buf).is_err() {
-        // No OS randomness: still unique enough between processes.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-            ^ u128::from(std::process::id());
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (nanos >> ((i % 16) * 8)) as u8;
-        }
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Shared {
@@ -592,25 +529,6 @@ impl Shared {
     }
 }
 
-/// A wire selector as the server's options, applied here only (`local`).
-fn server_options(opts: &BroadcastOptions, volatile: bool) -> ServerOptions {
-    ServerOptions {
-        rooms: opts.rooms.iter().map(|r| Room::from(r.as_str())).collect(),
-        except: opts.except.iter().map(|r| Room::from(r.as_str())).collect(),
-        volatile,
-        local: true,
-    }
-}
-
-/// The server's options as the wire's, with flags for a broadcast.
-fn wire_options(opts: &ServerOptions, flags: Option<Flags>) -> BroadcastOptions {
-    BroadcastOptions {
-        rooms: opts.rooms.iter().map(|r| r.to_string()).collect(),
-        except: opts.except.iter().map(|r| r.to_string()).collect(),
-        flags,
-    }
-}
-
 /// Publishes queued messages in order; a failure is logged and the
 /// message dropped (the connection manager reconnects meanwhile).
 async fn publish_task(mut conn: ConnectionManager, mut rx: mpsc::Receiver<(String, Vec<u8>)>) {
@@ -662,14 +580,6 @@ async fn dispatch_task(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Pus
             continue;
         };
         shared.on_message(channel, payload);
-    }
-}
-
-fn bytes_of(v: &redis::Value) -> Option<&[u8]> {
-    match v {
-        redis::Value::BulkString(b) => Some(b),
-        redis::Value::SimpleString(s) => Some(s.as_bytes()),
-        _ => None,
     }
 }
 
@@ -744,18 +654,6 @@ impl Drop for RedisAdapter {
                 ])
                 .await;
         });
-    }
-}
-
-/// Removes a request's waiter when the request ends (even cancelled).
-struct WaitGuard<'a> {
-    shared: &'a Shared,
-    id: String,
-}
-
-impl Drop for WaitGuard<'_> {
-    fn drop(&mut self) {
-        lock(&self.shared.waiting).remove(&self.id);
     }
 }
 
@@ -923,7 +821,7 @@ impl Adapter for RedisAdapter {
         let shared = self.shared.clone();
         self.shared.runtime.spawn(async move {
             let _guard = WaitGuard {
-                shared: &shared,
+                waiting: &shared.waiting,
                 id: request_id,
             };
             let deadline = tokio::time::Instant::now() + timeout;
@@ -971,7 +869,7 @@ impl Adapter for RedisAdapter {
             let (tx, mut rx) = mpsc::unbounded_channel();
             lock(&shared.waiting).insert(request_id.clone(), tx);
             let _guard = WaitGuard {
-                shared: &shared,
+                waiting: &shared.waiting,
                 id: request_id.clone(),
             };
             let request = Request::ServerSideEmit {
@@ -1022,7 +920,7 @@ impl Adapter for RedisAdapter {
             let (tx, mut rx) = mpsc::unbounded_channel();
             lock(&shared.waiting).insert(request_id.clone(), tx);
             let _guard = WaitGuard {
-                shared: &shared,
+                waiting: &shared.waiting,
                 id: request_id.clone(),
             };
             let request = Request::RemoteFetch {

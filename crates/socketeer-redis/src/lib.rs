@@ -65,9 +65,11 @@
 #![warn(missing_docs)]
 
 mod adapter;
+mod common;
 pub mod convert;
 mod emitter;
 pub mod wire;
 
-pub use adapter::{adapter_factory, AdapterError, RedisAdapter, RedisAdapterOptions};
+pub use adapter::{adapter_factory, RedisAdapter, RedisAdapterOptions};
+pub use common::AdapterError;
 pub use emitter::{EmitError, Emitter, EmitterOptions, RESERVED_EVENTS};
