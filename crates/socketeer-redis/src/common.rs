@@ -29,6 +29,26 @@ pub enum AdapterError {
         /// How long it waited.
         timeout: Duration,
     },
+    /// The Redis Cluster could not be reached (no node answered, or the
+    /// cluster's slots could not be read).
+    #[error("the redis cluster is unreachable: {source}")]
+    ClusterUnreachable {
+        /// What failed.
+        source: redis::RedisError,
+    },
+    /// The Redis Cluster did not answer in time.
+    #[error("the redis cluster did not answer within {timeout:?}")]
+    ClusterTimeout {
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The cluster client speaks RESP2: sharded pub/sub through redis-rs
+    /// needs RESP3 (`ClusterClientBuilder::use_protocol(ProtocolVersion::RESP3)`).
+    #[error("the sharded adapter needs a RESP3 cluster client (ClusterClientBuilder::use_protocol(ProtocolVersion::RESP3)): {source}")]
+    Resp3Required {
+        /// What redis-rs said.
+        source: redis::RedisError,
+    },
 }
 
 /// How long the start waits for Redis.
