@@ -1,7 +1,10 @@
-//! Test support: a private `redis-server` and finding programs.
+//! Test support: a private `redis-server`,
+//! finding programs, Node peers ([`node`]) and the
+//! mixed-cluster harness ([`mixed`]).
 
 #![allow(dead_code)]
 
+pub mod mixed;
 pub mod node;
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
