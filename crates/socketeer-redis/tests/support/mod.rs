@@ -1,9 +1,10 @@
-//! Test support: a private `redis-server`,
-//! finding programs, Node peers ([`node`]) and the
+//! Test support: a private `redis-server` (and a private Redis Cluster,
+//! [`cluster`]), finding programs, Node peers ([`node`]) and the
 //! mixed-cluster harness ([`mixed`]).
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod mixed;
 pub mod node;
 
