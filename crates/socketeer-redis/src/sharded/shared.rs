@@ -86,15 +86,20 @@ impl NsState {
     }
 }
 
+/// Whether redis-rs refused for want of RESP3: a push sender or a shard
+/// subscription on a RESP2 connection (redis-rs reports the first one
+/// wrapped in a connection error, so its text is checked too).
+fn needs_resp3(e: &redis::RedisError) -> bool {
+    e.kind() == ErrorKind::InvalidClientConfig || e.to_string().contains("RESP3")
+}
+
 /// `fut`, within [`CONNECT_TIMEOUT`], its error as an [`AdapterError`].
 async fn timed<T>(
     fut: impl std::future::Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, AdapterError> {
     match tokio::time::timeout(CONNECT_TIMEOUT, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(source)) if source.kind() == ErrorKind::InvalidClientConfig => {
-            Err(AdapterError::Resp3Required { source })
-        }
+        Ok(Err(source)) if needs_resp3(&source) => Err(AdapterError::Resp3Required { source }),
         Ok(Err(source)) => Err(AdapterError::ClusterUnreachable { source }),
         Err(_) => Err(AdapterError::ClusterTimeout {
             timeout: CONNECT_TIMEOUT,
