@@ -47,7 +47,9 @@
 //! messages delivered to a push sender), and its async cluster connection
 //! tracks `SUBSCRIBE`, `PSUBSCRIBE` and `SSUBSCRIBE` (sharded pub/sub, what
 //! the sharded adapter needs) and subscribes again each time it recovers
-//! its connections (also RESP3 only); `fred`'s `SubscriberClient`
+//! its connections (also RESP3 only; in 1.1 as one `SSUBSCRIBE` for all
+//! shard channels, refused when they span slots, so the sharded adapter
+//! restores its own); `fred`'s `SubscriberClient`
 //! (`manage_subscriptions`) does the same for channels, patterns and shard
 //! channels, grouped by hash slot, on RESP2 as well. redis-rs wins on
 //! what this crate weighs most: its release line is active (`cargo info`

@@ -4,6 +4,7 @@
 mod incoming;
 mod requests;
 mod shared;
+mod subscriptions;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -133,12 +134,17 @@ fn looks_like_a_socket_id(room: &str) -> bool {
 /// and `SPUBLISH` to the node that owns the channel's slot, follows
 /// `MOVED` redirections, sends `PUBSUB SHARDNUMSUB` to every node and sums
 /// the counts, delivers messages from every node to one push sender
-/// (`smessage` pushes, RESP3), and tracks the shard subscriptions and
-/// subscribes again after it reconnects to a node. Opening one connection
-/// per shard node by hand would redo all of that (and follow slot
-/// migrations by hand). Its cost: RESP3, so the client must be built with
-/// `use_protocol(ProtocolVersion::RESP3)`; the start fails with
-/// [`AdapterError::Resp3Required`] otherwise. A standalone Redis (not in
+/// (`smessage` pushes, RESP3) and reports each lost node connection
+/// there. Opening one connection per shard node by hand would redo all of
+/// that (and follow slot migrations by hand). Its costs: RESP3, so the
+/// client must be built with `use_protocol(ProtocolVersion::RESP3)` (the
+/// start fails with [`AdapterError::Resp3Required`] otherwise); and in
+/// redis-rs 1.1 (which the workspace's Rust 1.85 pins) its own restoring
+/// of shard subscriptions after a reconnection sends every channel in one
+/// `SSUBSCRIBE`, which Redis refuses when they span slots, so the adapter
+/// keeps the list itself and subscribes again channel by channel after
+/// each lost connection (and when Redis drops a channel whose slot
+/// moved). A standalone Redis (not in
 /// cluster mode) is not supported by this factory: use
 /// [`adapter_factory`](crate::adapter_factory) (the classic adapter) there.
 ///

@@ -12,6 +12,7 @@ use redis::{ErrorKind, PushInfo, PushKind};
 use socketeer::server::{InMemoryAdapter, NamespaceHandle, Room};
 use tokio::sync::mpsc;
 
+use super::subscriptions::{subscription_task, Subscriptions};
 use super::ShardedAdapterOptions;
 use crate::common::{bytes_of, random_hex, AdapterError, CONNECT_TIMEOUT};
 use crate::wire::{ClusterBody, ShardedChannels};
@@ -24,12 +25,6 @@ pub(super) type Waiter = mpsc::UnboundedSender<ClusterBody>;
 /// How often the subscriber connection is checked (and so reconnected,
 /// and its subscriptions restored, while the cluster is away).
 const HEARTBEAT: Duration = Duration::from_secs(1);
-
-/// A change of the subscriber's shard channels, applied in order.
-enum Subscription {
-    Subscribe(String),
-    Unsubscribe(String),
-}
 
 /// What the namespaces of one server share.
 pub(super) struct Shared {
@@ -46,7 +41,8 @@ pub(super) struct Shared {
     /// Subscribes (`SSUBSCRIBE`), its messages pushed to the dispatcher.
     subscriber: ClusterConnection,
     outbox: Outbox,
-    subscriptions: mpsc::UnboundedSender<Subscription>,
+    /// The subscriber's shard channels.
+    pub(super) subscriptions: Subscriptions,
     /// The namespaces, by name.
     pub(super) namespaces: Mutex<HashMap<String, Arc<NsState>>>,
     /// Our requests waiting for answers, by request id.
@@ -137,7 +133,7 @@ impl Shared {
 
         let (outbox, outbox_rx) = mpsc::channel(options.publish_queue.max(1));
         tokio::spawn(publish_task(commands.clone(), outbox_rx));
-        let (subscriptions, subscriptions_rx) = mpsc::unbounded_channel();
+        let (subscriptions, subscriptions_rx) = Subscriptions::new();
         let shared = Arc::new_cyclic(|weak| Shared {
             weak: weak.clone(),
             uid,
@@ -167,14 +163,19 @@ impl Shared {
         }
     }
 
+    /// The subscriber connection (a handle on it).
+    pub(super) fn subscriber(&self) -> ClusterConnection {
+        self.subscriber.clone()
+    }
+
     /// Subscribes a shard channel (in order with the other changes).
     pub(super) fn subscribe(&self, channel: String) {
-        let _ = self.subscriptions.send(Subscription::Subscribe(channel));
+        self.subscriptions.subscribe(channel);
     }
 
     /// Unsubscribes a shard channel (in order with the other changes).
     pub(super) fn unsubscribe(&self, channel: String) {
-        let _ = self.subscriptions.send(Subscription::Unsubscribe(channel));
+        self.subscriptions.unsubscribe(channel);
     }
 
     /// How many servers subscribe to a namespace's main channel (this one
@@ -258,47 +259,6 @@ async fn publish_task(mut conn: ClusterConnection, mut rx: mpsc::Receiver<(Strin
     }
 }
 
-/// Applies subscription changes in order; a subscription is retried until
-/// it works (redis-rs then restores it after each reconnection).
-async fn subscription_task(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Subscription>) {
-    while let Some(change) = rx.recv().await {
-        match change {
-            Subscription::Subscribe(channel) => {
-                let mut delay = Duration::from_millis(100);
-                loop {
-                    let Some(mut conn) = shared.upgrade().map(|s| s.subscriber.clone()) else {
-                        return;
-                    };
-                    let done =
-                        tokio::time::timeout(Duration::from_secs(5), conn.ssubscribe(&channel))
-                            .await;
-                    match done {
-                        Ok(Ok(())) => break,
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, %channel, "sharded redis adapter: SSUBSCRIBE failed, retrying");
-                        }
-                        Err(_) => {
-                            tracing::warn!(%channel, "sharded redis adapter: SSUBSCRIBE timed out, retrying");
-                        }
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-            }
-            Subscription::Unsubscribe(channel) => {
-                let Some(mut conn) = shared.upgrade().map(|s| s.subscriber.clone()) else {
-                    return;
-                };
-                let done =
-                    tokio::time::timeout(Duration::from_secs(5), conn.sunsubscribe(&channel)).await;
-                if !matches!(done, Ok(Ok(()))) {
-                    tracing::debug!(%channel, "sharded redis adapter: SUNSUBSCRIBE failed");
-                }
-            }
-        }
-    }
-}
-
 /// Hands each shard message to the namespaces.
 async fn dispatch_task(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
     while let Some(push) = rx.recv().await {
@@ -311,6 +271,13 @@ async fn dispatch_task(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Pus
                 tracing::warn!(
                     "sharded redis adapter: a subscriber connection was lost, reconnecting"
                 );
+                shared.subscriptions.connection_lost();
+                continue;
+            }
+            (PushKind::SUnsubscribe, [channel, ..]) => {
+                if let Some(channel) = bytes_of(channel).and_then(|c| std::str::from_utf8(c).ok()) {
+                    shared.subscriptions.dropped_by_redis(channel);
+                }
                 continue;
             }
             _ => continue,
