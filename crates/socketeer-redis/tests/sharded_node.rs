@@ -25,7 +25,7 @@ use socketeer::server::SocketIo;
 use socketeer_redis::{
     sharded_adapter_factory, AdapterError, ShardedAdapterOptions, SubscriptionMode,
 };
-use support::cluster::RedisCluster;
+use support::cluster::{on_each_node, wait_subscribers, RedisCluster};
 use support::mixed::{serve, Clients};
 use support::node::{programs, spawn_node};
 use support::node_dir;
@@ -48,53 +48,6 @@ async fn rust_server(
         .await
         .expect("sharded adapter");
     serve(adapter, name).await
-}
-
-/// Runs `cmd` on every node and returns the replies.
-async fn on_each_node(nodes: &[String], cmd: &redis::Cmd) -> Vec<redis::Value> {
-    let mut replies = Vec::new();
-    for url in nodes {
-        let mut conn = redis::Client::open(url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
-        replies.push(cmd.query_async(&mut conn).await.unwrap());
-    }
-    replies
-}
-
-/// How many clients subscribe to shard channel `channel`, all nodes
-/// together.
-async fn shard_subscribers(nodes: &[String], channel: &str) -> i64 {
-    let mut cmd = redis::cmd("PUBSUB");
-    cmd.arg("SHARDNUMSUB").arg(channel);
-    on_each_node(nodes, &cmd)
-        .await
-        .iter()
-        .map(|reply| match reply {
-            redis::Value::Array(kv) => match kv.as_slice() {
-                [_, redis::Value::Int(n)] => *n,
-                _ => panic!("SHARDNUMSUB reply {reply:?}"),
-            },
-            _ => panic!("SHARDNUMSUB reply {reply:?}"),
-        })
-        .sum()
-}
-
-/// Waits (10 s at most) until `channel` has `n` subscribers.
-async fn wait_subscribers(nodes: &[String], channel: &str, n: i64) {
-    for _ in 0..100 {
-        if shard_subscribers(nodes, channel).await == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        shard_subscribers(nodes, channel).await,
-        n,
-        "subscribers of {channel}"
-    );
 }
 
 /// How many SPUBLISH commands the cluster has run.

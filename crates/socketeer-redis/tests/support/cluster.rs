@@ -1,7 +1,7 @@
 //! A private Redis Cluster: three `redis-server` masters (no replicas) on
 //! 127.0.0.1, made one cluster by `redis-cli --cluster create`, in a
 //! temporary directory; all stopped, and the directory removed, on drop
-//! (so also when a test panics).
+//! (so also when a test panics). And helpers to look into it.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -14,6 +14,8 @@ pub struct RedisCluster {
     /// The nodes' ports.
     pub ports: Vec<u16>,
     dir: PathBuf,
+    redis_server: PathBuf,
+    redis_cli: PathBuf,
 }
 
 /// Whether `port` and its cluster bus port (`port + 10000`) are free.
@@ -74,35 +76,11 @@ impl RedisCluster {
             children: Vec::new(),
             ports: cluster_ports(3),
             dir,
+            redis_server: redis_server.to_owned(),
+            redis_cli: redis_cli.to_owned(),
         };
         for port in cluster.ports.clone() {
-            let child = Command::new(redis_server)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    &cluster
-                        .dir
-                        .join(format!("nodes-{port}.conf"))
-                        .to_string_lossy(),
-                    "--cluster-node-timeout",
-                    "5000",
-                    "--dir",
-                    &cluster.dir.to_string_lossy(),
-                    "--appendonly",
-                    "no",
-                    "--save",
-                    "",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("spawn redis-server");
+            let child = cluster.spawn(port);
             cluster.children.push(child);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -134,20 +112,103 @@ impl RedisCluster {
             String::from_utf8_lossy(&created.stdout),
             String::from_utf8_lossy(&created.stderr)
         );
-        for &port in &cluster.ports {
+        cluster.wait_ok(deadline);
+        cluster
+    }
+
+    /// Starts the node of `port` (its configuration file in the cluster's
+    /// directory).
+    fn spawn(&self, port: u16) -> Child {
+        Command::new(&self.redis_server)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &self
+                    .dir
+                    .join(format!("nodes-{port}.conf"))
+                    .to_string_lossy(),
+                "--cluster-node-timeout",
+                "5000",
+                "--dir",
+                &self.dir.to_string_lossy(),
+                "--appendonly",
+                "no",
+                "--save",
+                "",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn redis-server")
+    }
+
+    /// Waits until every node reports `cluster_state:ok`.
+    fn wait_ok(&self, deadline: Instant) {
+        for &port in &self.ports {
             loop {
-                let info = cli(redis_cli, port, &["CLUSTER", "INFO"]).unwrap_or_default();
+                let info = cli(&self.redis_cli, port, &["CLUSTER", "INFO"]).unwrap_or_default();
                 if info.lines().any(|l| l.trim() == "cluster_state:ok") {
                     break;
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "node {port} not ok within 30 s: {info}"
+                    "node {port} not ok in time: {info}"
                 );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        cluster
+    }
+
+    /// Kills node `i` (as a crash would).
+    pub fn stop(&mut self, i: usize) {
+        let _ = self.children[i].kill();
+        let _ = self.children[i].wait();
+    }
+
+    /// Starts node `i` again after [`RedisCluster::stop`] (it rejoins with
+    /// its slots) and waits (30 s at most) until the cluster is ok.
+    pub fn restart(&mut self, i: usize) {
+        self.children[i] = self.spawn(self.ports[i]);
+        self.wait_ok(Instant::now() + Duration::from_secs(30));
+    }
+
+    /// The index of the node that owns `key`'s (or shard channel's) slot.
+    pub fn node_of(&self, key: &str) -> usize {
+        let port = self.ports[0];
+        let slot: u16 = cli(&self.redis_cli, port, &["CLUSTER", "KEYSLOT", key])
+            .and_then(|s| s.trim().parse().ok())
+            .expect("CLUSTER KEYSLOT");
+        let nodes = cli(&self.redis_cli, port, &["CLUSTER", "NODES"]).expect("CLUSTER NODES");
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let owns = fields.iter().skip(8).any(|range| {
+                let mut ends = range.split('-').map(|n| n.parse::<u16>());
+                match (ends.next(), ends.next()) {
+                    (Some(Ok(a)), Some(Ok(b))) => (a..=b).contains(&slot),
+                    (Some(Ok(a)), None) => a == slot,
+                    _ => false,
+                }
+            });
+            let port_of = |addr: &str| {
+                addr.split('@')
+                    .next()
+                    .and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| p.parse::<u16>().ok())
+            };
+            if owns {
+                let port = fields.get(1).and_then(|a| port_of(a));
+                if let Some(i) = self.ports.iter().position(|p| Some(*p) == port) {
+                    return i;
+                }
+            }
+        }
+        panic!("no node owns slot {slot}: {nodes}");
     }
 
     /// `redis://127.0.0.1:PORT` of each node.
@@ -169,4 +230,51 @@ impl Drop for RedisCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs `cmd` on every node and returns the replies.
+pub async fn on_each_node(nodes: &[String], cmd: &redis::Cmd) -> Vec<redis::Value> {
+    let mut replies = Vec::new();
+    for url in nodes {
+        let mut conn = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        replies.push(cmd.query_async(&mut conn).await.unwrap());
+    }
+    replies
+}
+
+/// How many clients subscribe to shard channel `channel`, all nodes
+/// together.
+pub async fn shard_subscribers(nodes: &[String], channel: &str) -> i64 {
+    let mut cmd = redis::cmd("PUBSUB");
+    cmd.arg("SHARDNUMSUB").arg(channel);
+    on_each_node(nodes, &cmd)
+        .await
+        .iter()
+        .map(|reply| match reply {
+            redis::Value::Array(kv) => match kv.as_slice() {
+                [_, redis::Value::Int(n)] => *n,
+                _ => panic!("SHARDNUMSUB reply {reply:?}"),
+            },
+            _ => panic!("SHARDNUMSUB reply {reply:?}"),
+        })
+        .sum()
+}
+
+/// Waits (10 s at most) until `channel` has `n` subscribers.
+pub async fn wait_subscribers(nodes: &[String], channel: &str, n: i64) {
+    for _ in 0..100 {
+        if shard_subscribers(nodes, channel).await == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        shard_subscribers(nodes, channel).await,
+        n,
+        "subscribers of {channel}"
+    );
 }
