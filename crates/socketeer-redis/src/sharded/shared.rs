@@ -42,7 +42,7 @@ pub(super) struct Shared {
     subscriber: ClusterConnection,
     outbox: Outbox,
     /// The subscriber's shard channels.
-    pub(super) subscriptions: Subscriptions,
+    pub(super) subscriptions: Arc<Subscriptions>,
     /// The namespaces, by name.
     pub(super) namespaces: Mutex<HashMap<String, Arc<NsState>>>,
     /// Our requests waiting for answers, by request id.
@@ -134,6 +134,12 @@ impl Shared {
         let (outbox, outbox_rx) = mpsc::channel(options.publish_queue.max(1));
         tokio::spawn(publish_task(commands.clone(), outbox_rx));
         let (subscriptions, subscriptions_rx) = Subscriptions::new();
+        let subscriptions = Arc::new(subscriptions);
+        tokio::spawn(subscription_task(
+            Arc::downgrade(&subscriptions),
+            subscriber.clone(),
+            subscriptions_rx,
+        ));
         let shared = Arc::new_cyclic(|weak| Shared {
             weak: weak.clone(),
             uid,
@@ -146,7 +152,6 @@ impl Shared {
             namespaces: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
         });
-        tokio::spawn(subscription_task(Arc::downgrade(&shared), subscriptions_rx));
         tokio::spawn(dispatch_task(Arc::downgrade(&shared), push_rx));
         tokio::spawn(heartbeat_task(Arc::downgrade(&shared)));
         Ok(shared)
@@ -161,11 +166,6 @@ impl Shared {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
-    }
-
-    /// The subscriber connection (a handle on it).
-    pub(super) fn subscriber(&self) -> ClusterConnection {
-        self.subscriber.clone()
     }
 
     /// Subscribes a shard channel (in order with the other changes).

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
+use redis::cluster_async::ClusterConnection;
 use tokio::sync::mpsc;
 
-use super::shared::Shared;
 use crate::common::lock;
 
 /// A change of the subscriber's shard channels.
@@ -84,12 +84,16 @@ impl Subscriptions {
 
 /// `SSUBSCRIBE channel`, retried with backoff until it works; `false` if
 /// the adapter is gone meanwhile.
-async fn ssubscribe(shared: &Weak<Shared>, channel: &str) -> bool {
+async fn ssubscribe(
+    subscriptions: &Weak<Subscriptions>,
+    conn: &mut ClusterConnection,
+    channel: &str,
+) -> bool {
     let mut delay = Duration::from_millis(100);
     loop {
-        let Some(mut conn) = shared.upgrade().map(|s| s.subscriber()) else {
+        if subscriptions.strong_count() == 0 {
             return false;
-        };
+        }
         match tokio::time::timeout(Duration::from_secs(5), conn.ssubscribe(channel)).await {
             Ok(Ok(())) => return true,
             Ok(Err(e)) => {
@@ -104,26 +108,28 @@ async fn ssubscribe(shared: &Weak<Shared>, channel: &str) -> bool {
     }
 }
 
-/// Applies the changes in order.
+/// Applies the changes in order, on `conn` (the subscriber connection),
+/// until `subscriptions` is dropped.
 pub(super) async fn subscription_task(
-    shared: Weak<Shared>,
+    subscriptions: Weak<Subscriptions>,
+    mut conn: ClusterConnection,
     mut rx: mpsc::UnboundedReceiver<Change>,
 ) {
     while let Some(change) = rx.recv().await {
+        let Some(subs) = subscriptions.upgrade() else {
+            return;
+        };
         match change {
             Change::Subscribe(channel) => {
-                let Some(s) = shared.upgrade() else { return };
-                lock(&s.subscriptions.wanted).insert(channel.clone());
-                drop(s);
-                if !ssubscribe(&shared, &channel).await {
+                lock(&subs.wanted).insert(channel.clone());
+                drop(subs);
+                if !ssubscribe(&subscriptions, &mut conn, &channel).await {
                     return;
                 }
             }
             Change::Unsubscribe(channel) => {
-                let Some(s) = shared.upgrade() else { return };
-                lock(&s.subscriptions.wanted).remove(&channel);
-                let mut conn = s.subscriber();
-                drop(s);
+                lock(&subs.wanted).remove(&channel);
+                drop(subs);
                 let done =
                     tokio::time::timeout(Duration::from_secs(5), conn.sunsubscribe(&channel)).await;
                 if !matches!(done, Ok(Ok(()))) {
@@ -131,14 +137,11 @@ pub(super) async fn subscription_task(
                 }
             }
             Change::Resubscribe => {
-                let Some(s) = shared.upgrade() else { return };
-                s.subscriptions
-                    .resubscribe_queued
-                    .store(false, Ordering::Release);
-                let channels: Vec<String> = lock(&s.subscriptions.wanted).iter().cloned().collect();
-                drop(s);
+                subs.resubscribe_queued.store(false, Ordering::Release);
+                let channels: Vec<String> = lock(&subs.wanted).iter().cloned().collect();
+                drop(subs);
                 for channel in channels {
-                    if !ssubscribe(&shared, &channel).await {
+                    if !ssubscribe(&subscriptions, &mut conn, &channel).await {
                         return;
                     }
                 }
