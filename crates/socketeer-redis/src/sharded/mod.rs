@@ -5,6 +5,8 @@ mod incoming;
 mod requests;
 mod shared;
 mod subscriptions;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -238,30 +240,35 @@ impl ShardedAdapter {
 /// one room (without acknowledgements) in the dynamic modes, else the
 /// namespace's channel.
 fn publish_body(shared: &Shared, ns: &NsState, body: ClusterBody) {
-    let mut channel = None;
-    if let ClusterBody::Broadcast {
-        request_id: None,
-        opts,
-        ..
-    } = &body
-    {
-        if let [room] = opts.rooms.as_slice() {
-            let own = match shared.options.subscription_mode {
-                SubscriptionMode::Static => false,
-                SubscriptionMode::Dynamic => !looks_like_a_socket_id(room),
-                SubscriptionMode::DynamicPrivate => true,
-            };
-            if own {
-                channel = Some(ns.channels.room(room));
-            }
-        }
-    }
+    let channel = channel_for(shared.options.subscription_mode, &ns.channels, &body);
     let msg = ClusterMessage {
         uid: shared.uid.clone(),
         nsp: ns.channels.nsp().to_owned(),
         body,
     };
-    shared.publish(channel.unwrap_or_else(|| ns.main.clone()), msg.encode());
+    shared.publish(channel, msg.encode());
+}
+
+/// The channel of a message (Node's `computeChannel`).
+fn channel_for(mode: SubscriptionMode, channels: &ShardedChannels, body: &ClusterBody) -> String {
+    if let ClusterBody::Broadcast {
+        request_id: None,
+        opts,
+        ..
+    } = body
+    {
+        if let [room] = opts.rooms.as_slice() {
+            let own = match mode {
+                SubscriptionMode::Static => false,
+                SubscriptionMode::Dynamic => !looks_like_a_socket_id(room),
+                SubscriptionMode::DynamicPrivate => true,
+            };
+            if own {
+                return channels.room(room);
+            }
+        }
+    }
+    channels.main()
 }
 
 impl Adapter for ShardedAdapter {

@@ -76,10 +76,16 @@ impl NsState {
     /// Whether `channel` is one of this namespace's: its main channel, its
     /// response channel, or a room's.
     pub(super) fn owns(&self, channel: &str) -> bool {
-        channel
-            .strip_prefix(self.main.as_str())
-            .is_some_and(|rest| rest.is_empty() || (rest.len() > 1 && rest.ends_with('#')))
+        owns(&self.main, channel)
     }
+}
+
+/// Whether `channel` is the namespace channel `main` or one under it
+/// (`{main}{uid or room}#`).
+pub(super) fn owns(main: &str, channel: &str) -> bool {
+    channel
+        .strip_prefix(main)
+        .is_some_and(|rest| rest.is_empty() || rest.ends_with('#'))
 }
 
 /// Whether redis-rs refused for want of RESP3: a push sender or a shard
@@ -213,7 +219,7 @@ impl Shared {
 /// The count of `channel` in a `PUBSUB SHARDNUMSUB` reply: a map (as
 /// redis-rs combines the nodes' replies) or a flat array of pairs (one
 /// node's reply).
-fn numsub(reply: &redis::Value, channel: &str) -> Option<usize> {
+pub(super) fn numsub(reply: &redis::Value, channel: &str) -> Option<usize> {
     let count = |k: &redis::Value, v: &redis::Value| match v {
         redis::Value::Int(n) if bytes_of(k) == Some(channel.as_bytes()) => usize::try_from(*n).ok(),
         _ => None,
