@@ -79,20 +79,25 @@ impl RedisCluster {
             redis_server: redis_server.to_owned(),
             redis_cli: redis_cli.to_owned(),
         };
-        for port in cluster.ports.clone() {
-            let child = cluster.spawn(port);
-            cluster.children.push(child);
+        // A port found free may be taken before the node binds it: then
+        // the node exits, and the nodes start again on other ports.
+        for attempt in 1.. {
+            for port in cluster.ports.clone() {
+                let child = cluster.spawn(port);
+                cluster.children.push(child);
+            }
+            if cluster.all_answer(Instant::now() + Duration::from_secs(10)) {
+                break;
+            }
+            assert!(attempt < 5, "the cluster's nodes did not start");
+            for child in &mut cluster.children {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            cluster.children.clear();
+            cluster.ports = cluster_ports(3);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        for &port in &cluster.ports {
-            while cli(redis_cli, port, &["PING"]).as_deref() != Some("PONG\n") {
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server on {port} did not answer PING"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
         let nodes: Vec<String> = cluster
             .ports
             .iter()
@@ -146,6 +151,21 @@ impl RedisCluster {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn redis-server")
+    }
+
+    /// Waits until every node answers `PING`: `false` if one exited or
+    /// did not answer by `deadline`.
+    fn all_answer(&mut self, deadline: Instant) -> bool {
+        for i in 0..self.ports.len() {
+            while cli(&self.redis_cli, self.ports[i], &["PING"]).as_deref() != Some("PONG\n") {
+                let exited = matches!(self.children[i].try_wait(), Ok(Some(_)));
+                if exited || Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        true
     }
 
     /// Waits until every node reports `cluster_state:ok`.
