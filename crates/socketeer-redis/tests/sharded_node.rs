@@ -347,6 +347,32 @@ async fn run(node: &Path, nodes: &[String], mode: SubscriptionMode, node_mode: &
     c.expect("to-joined-3", &["a1", "b1", "n1"], &json!([]))
         .await;
 
+    // socketsLeave across: Node makes Rust clients leave, Rust makes Node's
+    // and its own leave; their rooms' channels go with them.
+    c.call("n2", json!(["cluster-leave", "joined-2", "joined-2"]))
+        .await;
+    c.call("a1", json!(["cluster-leave", "joined-3", "joined-3"]))
+        .await;
+    wait_subscribers(nodes, "socket.io#/#joined-2#", 0).await;
+    wait_subscribers(nodes, "socket.io#/#joined-3#", 0).await;
+    for room in ["joined-2", "joined-3"] {
+        let event = format!("to-left-{room}");
+        c.call("b1", json!(["to-room", room, null, event])).await;
+        c.expect(&event, &[], &json!([])).await;
+    }
+    let ack = c
+        .call("a1", json!(["fetch-count", ["joined-3", "joined-2"]]))
+        .await;
+    assert_eq!(ack, json!([0, [], 0]), "nobody left in the rooms");
+    let ack = c
+        .call("n1", json!(["fetch-count", ["joined-3", "joined-2"]]))
+        .await;
+    assert_eq!(
+        ack,
+        json!([0, [], 0]),
+        "nobody left in the rooms, asked at n1"
+    );
+
     // serverSideEmit: each other server's handler relays it, once.
     for (sayer, from, at) in [
         ("a1", "A", &[("b1", "B"), ("n1", "N"), ("n2", "N")][..]),
@@ -393,10 +419,10 @@ async fn run(node: &Path, nodes: &[String], mode: SubscriptionMode, node_mode: &
     }
 
     // disconnectSockets across: Node disconnects the Rust servers' "blue"
-    // clients, Rust disconnects Node's "green" one; their rooms' channels
-    // go with them.
+    // clients, Rust disconnects Node's "green" one and closes its
+    // connection; their rooms' channels go with them.
     c.call("n1", json!(["cluster-kick", "blue"])).await;
-    c.call("a1", json!(["cluster-kick", "green"])).await;
+    c.call("a1", json!(["cluster-kick", "green", true])).await;
     for who in ["a2", "b1", "n2"] {
         c.lines
             .wait_for(&format!("{who} disconnected"), |l| {
@@ -411,7 +437,7 @@ async fn run(node: &Path, nodes: &[String], mode: SubscriptionMode, node_mode: &
         gone,
         ["a2", "b1", "n2"].map(|who| json!({"client": who, "disconnect": "io server disconnect"}))
     );
-    for room in ["blue", "green", "joined-1", "joined-2"] {
+    for room in ["blue", "green", "joined-1"] {
         wait_subscribers(nodes, &format!("socket.io#/#{room}#"), 0).await;
     }
     wait_subscribers(nodes, "socket.io#/#red#", per_room(2)).await;
@@ -426,6 +452,24 @@ async fn run(node: &Path, nodes: &[String], mode: SubscriptionMode, node_mode: &
     c.call("n1", json!(["to-room", "red", null, "still-here"]))
         .await;
     c.expect("still-here", &["a1", "n1"], &json!([])).await;
+
+    // disconnectSockets(true) from Node closes a Rust server's client.
+    let a1 = id(&c, "a1");
+    c.call("n1", json!(["cluster-kick", a1, true])).await;
+    c.lines
+        .wait_for("a1 closed", |l| {
+            l["client"] == "a1" && l.get("disconnect").is_some()
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let closed = c
+        .lines
+        .matching(|l| l["client"] == "a1" && l.get("disconnect").is_some());
+    assert_eq!(
+        closed,
+        [json!({"client": "a1", "disconnect": "io server disconnect"})]
+    );
+    wait_subscribers(nodes, "socket.io#/#red#", per_room(1)).await;
     drop(c);
     let _ = child.wait().await;
 }

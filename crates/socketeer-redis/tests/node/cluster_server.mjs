@@ -20,6 +20,7 @@
 //   all-rooms()                          acks the sorted io.of("/").adapter.allRooms()
 //                                        (Node only)
 //   cluster-join(room, newRoom)          io.in(room).socketsJoin(newRoom)
+//   cluster-leave(room, oldRoom)         io.in(room).socketsLeave(oldRoom)
 //   cluster-kick(room, close?)           io.in(room).disconnectSockets(close)
 //   peer-say(msg)                        io.serverSideEmit("peer-said", NAME, msg)
 //   ask-all(msg)                         io.timeout(5000).emit("question", msg, callback),
@@ -89,6 +90,10 @@ io.on("connection", (socket) => {
   });
   socket.on("cluster-join", (room, newRoom, cb) => {
     io.in(room).socketsJoin(newRoom);
+    done(cb);
+  });
+  socket.on("cluster-leave", (room, oldRoom, cb) => {
+    io.in(room).socketsLeave(oldRoom);
     done(cb);
   });
   socket.on("cluster-kick", (room, close, cb) => {

@@ -93,6 +93,12 @@ pub fn handlers(socket: Socket, name: &'static str) {
             .sockets_join([str_arg(&args, 1)]);
         done(ack, vec![]);
     });
+    socket.on("cluster-leave", |s, args, ack| {
+        s.namespace()
+            .to(str_arg(&args, 0))
+            .sockets_leave(&str_arg(&args, 1));
+        done(ack, vec![]);
+    });
     socket.on("cluster-kick", |s, args, ack| {
         let close = args.get(1).and_then(Value::as_bool).unwrap_or(false);
         s.namespace()
