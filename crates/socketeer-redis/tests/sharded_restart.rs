@@ -1,8 +1,10 @@
-//! A Redis Cluster node crashing and coming back under two socketeer
-//! servers with the sharded adapter: malformed messages are dropped, local
-//! deliveries never stop, and cross-server delivery resumes by itself,
-//! exactly once, with the subscriptions on the restarted node restored
-//! (the namespace's channel and a room's).
+//! The Redis Cluster changing under two socketeer servers with the
+//! sharded adapter. A node crashing and coming back: malformed messages
+//! are dropped, local deliveries never stop, and cross-server delivery
+//! resumes by itself, exactly once, with the subscriptions on the
+//! restarted node restored (the namespace's channel and a room's). The
+//! namespace's channel's slot moving to another node: the servers
+//! subscribe on the new node, and delivery goes on.
 //!
 //! Skipped, with a message, only when `redis-server`, `redis-cli` or
 //! `node` is absent.
@@ -20,6 +22,30 @@ use support::cluster::{wait_subscribers, RedisCluster};
 use support::mixed::{serve, Clients};
 use support::node::{programs, spawn_node};
 use support::node_dir;
+
+/// Waits until events from a1 reach b1 and back (sent every 300 ms),
+/// for `limit` after `since` at most.
+async fn resumes(c: &mut Clients, what: &str, since: Instant, limit: Duration) {
+    for (sender, receiver) in [("a1", "b1"), ("b1", "a1")] {
+        let prefix = format!("{what}-{sender}-");
+        for k in 0.. {
+            c.call(sender, json!(["to-all", format!("{prefix}{k}")]))
+                .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let arrived = c.lines.count(|l| {
+                l["client"] == receiver
+                    && l["event"].as_str().is_some_and(|e| e.starts_with(&prefix))
+            }) > 0;
+            if arrived {
+                break;
+            }
+            assert!(
+                since.elapsed() < limit,
+                "{what}: nothing crossed from {sender} to {receiver} within {limit:?}"
+            );
+        }
+    }
+}
 
 async fn rust_server(nodes: &[String], name: &'static str) -> (SocketIo, u16) {
     let client = ClusterClient::builder(nodes.to_vec())
@@ -124,25 +150,7 @@ async fn cluster_node_restart_under_the_sharded_adapter() {
         let back = Instant::now();
 
         // Cross-server delivery resumes by itself, both ways.
-        for (sender, receiver) in [("a1", "b1"), ("b1", "a1")] {
-            let prefix = format!("resume-{sender}-");
-            for k in 0.. {
-                c.call(sender, json!(["to-all", format!("{prefix}{k}")]))
-                    .await;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let arrived = c.lines.count(|l| {
-                    l["client"] == receiver
-                        && l["event"].as_str().is_some_and(|e| e.starts_with(&prefix))
-                }) > 0;
-                if arrived {
-                    break;
-                }
-                assert!(
-                    back.elapsed() < Duration::from_secs(20),
-                    "{sender} → {receiver}: nothing crossed within 20 s of the node coming back"
-                );
-            }
-        }
+        resumes(&mut c, "restart", back, Duration::from_secs(20)).await;
         eprintln!(
             "cross-server delivery resumed {:?} after the restart",
             back.elapsed()
@@ -164,4 +172,63 @@ async fn cluster_node_restart_under_the_sharded_adapter() {
     tokio::time::timeout(Duration::from_secs(120), run)
         .await
         .expect("the restart test took over 120 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_channel_slot_moves_under_the_sharded_adapter() {
+    let Some(found) = programs(&["redis-server", "redis-cli", "node"]) else {
+        return;
+    };
+    assert!(
+        node_dir().join("node_modules/socket.io-client").is_dir(),
+        "run `npm ci` in {} (scripts/setup-test-deps does)",
+        node_dir().display()
+    );
+    let cluster = tokio::task::block_in_place(|| RedisCluster::start(&found[0], &found[1]));
+    let nodes = cluster.urls();
+    let main = "socket.io#/#";
+    let run = async {
+        let (_a, port_a) = rust_server(&nodes, "A").await;
+        let (_b, port_b) = rust_server(&nodes, "B").await;
+        wait_subscribers(&nodes, main, 2).await;
+        let spec = json!([
+            {"name": "a1", "port": port_a, "transport": "websocket", "rooms": ["red"]},
+            {"name": "b1", "port": port_b, "transport": "websocket", "rooms": ["red"]},
+        ])
+        .to_string();
+        let (mut child, lines) = spawn_node(&found[2], &["cluster_clients.mjs", &spec]);
+        let ready = lines
+            .wait_for("clients ready", |l| l["ready"] == true)
+            .await;
+        let mut c = Clients {
+            stdin: child.stdin.take().unwrap(),
+            lines,
+            next_id: 0,
+            ids: ready["ids"].clone(),
+        };
+        c.call("a1", json!(["to-all", "before"])).await;
+        c.expect("before", &["a1", "b1"], &json!([])).await;
+
+        let from = cluster.node_of(main);
+        let to = (from + 1) % 3;
+        tokio::task::block_in_place(|| cluster.move_slot_of(main, to));
+        assert_eq!(cluster.node_of(main), to, "the slot moved");
+        let moved = Instant::now();
+        resumes(&mut c, "moved", moved, Duration::from_secs(10)).await;
+        eprintln!(
+            "cross-server delivery resumed {:?} after the move",
+            moved.elapsed()
+        );
+        // Both servers subscribe on the new node, and only there.
+        wait_subscribers(&nodes, main, 2).await;
+        c.call("b1", json!(["to-all", "final"])).await;
+        c.expect("final", &["a1", "b1"], &json!([])).await;
+        let ack = c.call("a1", json!(["fetch-count", []])).await;
+        assert_eq!(ack, json!([2, c.sorted_ids(&["a1", "b1"]), 2]));
+        drop(c);
+        let _ = child.wait().await;
+    };
+    tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the slot-move test took over 120 s");
 }

@@ -198,12 +198,45 @@ impl RedisCluster {
         self.wait_ok(Instant::now() + Duration::from_secs(30));
     }
 
+    /// The slot of `key` (or shard channel).
+    fn slot_of(&self, key: &str) -> u16 {
+        cli(&self.redis_cli, self.ports[0], &["CLUSTER", "KEYSLOT", key])
+            .and_then(|s| s.trim().parse().ok())
+            .expect("CLUSTER KEYSLOT")
+    }
+
+    /// Moves the (keyless) slot of `key` to node `to`, as a resharding
+    /// does: `IMPORTING` on `to`, `MIGRATING` on its owner, then `NODE` on
+    /// every node.
+    pub fn move_slot_of(&self, key: &str, to: usize) {
+        let slot = self.slot_of(key).to_string();
+        let from = self.node_of(key);
+        let id = |i: usize| {
+            cli(&self.redis_cli, self.ports[i], &["CLUSTER", "MYID"])
+                .map(|s| s.trim().to_owned())
+                .expect("CLUSTER MYID")
+        };
+        let (from_id, to_id) = (id(from), id(to));
+        let setslot = |i: usize, args: &[&str]| {
+            let mut all = vec!["CLUSTER", "SETSLOT", slot.as_str()];
+            all.extend_from_slice(args);
+            let out = cli(&self.redis_cli, self.ports[i], &all).unwrap_or_default();
+            assert_eq!(out.trim(), "OK", "CLUSTER SETSLOT {args:?} on node {i}");
+        };
+        setslot(to, &["IMPORTING", &from_id]);
+        setslot(from, &["MIGRATING", &to_id]);
+        for i in [to, from] {
+            setslot(i, &["NODE", &to_id]);
+        }
+        for i in (0..self.ports.len()).filter(|i| *i != to && *i != from) {
+            setslot(i, &["NODE", &to_id]);
+        }
+    }
+
     /// The index of the node that owns `key`'s (or shard channel's) slot.
     pub fn node_of(&self, key: &str) -> usize {
         let port = self.ports[0];
-        let slot: u16 = cli(&self.redis_cli, port, &["CLUSTER", "KEYSLOT", key])
-            .and_then(|s| s.trim().parse().ok())
-            .expect("CLUSTER KEYSLOT");
+        let slot = self.slot_of(key);
         let nodes = cli(&self.redis_cli, port, &["CLUSTER", "NODES"]).expect("CLUSTER NODES");
         for line in nodes.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
