@@ -31,6 +31,10 @@
 //!   `disconnect_sockets`, server-side emits (with or without
 //!   acknowledgements) and broadcasts with acknowledgements
 //!   (`emit_with_ack_everywhere`).
+//! - [`ShardedAdapter`] ([`sharded_adapter_factory`]): the same over Redis 7
+//!   sharded pub/sub on a Redis Cluster, wire-compatible with
+//!   `createShardedAdapter` (its `subscriptionMode`s static, dynamic and
+//!   dynamic-private), through redis-rs's async cluster connection.
 //! - [`convert`]: the server's values to the wire's and back.
 //!
 //! # Why redis-rs
@@ -43,7 +47,9 @@
 //! messages delivered to a push sender), and its async cluster connection
 //! tracks `SUBSCRIBE`, `PSUBSCRIBE` and `SSUBSCRIBE` (sharded pub/sub, what
 //! the sharded adapter needs) and subscribes again each time it recovers
-//! its connections (also RESP3 only); `fred`'s `SubscriberClient`
+//! its connections (also RESP3 only; in 1.1 as one `SSUBSCRIBE` for all
+//! shard channels, refused when they span slots, so the sharded adapter
+//! restores its own); `fred`'s `SubscriberClient`
 //! (`manage_subscriptions`) does the same for channels, patterns and shard
 //! channels, grouped by hash slot, on RESP2 as well. redis-rs wins on
 //! what this crate weighs most: its release line is active (`cargo info`
@@ -51,23 +57,32 @@
 //! `fred` 10.1.0), the same crate covers a single server, the reconnecting
 //! manager and Redis Cluster with sharded pub/sub, and its features can be
 //! cut down to what is used (`default-features = false`, `tokio-comp`,
-//! `connection-manager`). Its cost: pub/sub through the reconnecting
+//! `connection-manager`, and `cluster-async` for the sharded adapter).
+//! Its cost: pub/sub through the reconnecting
 //! types needs RESP3 (Redis 6+; the sharded adapter already needs Redis 7),
-//! and a RESP2 `PubSub` connection does not resubscribe. The adapter
+//! and a RESP2 `PubSub` connection does not resubscribe. The classic adapter
 //! therefore subscribes over RESP3 (whatever protocol the given client
 //! names; so it needs Redis 6 or later) through a `ConnectionManager` with
 //! automatic resubscription, and publishes through a second one. The
 //! crate pins `redis ~1.1`: 1.2 and later need Rust 1.88, above the
 //! workspace's `rust-version` (1.85). The emitter only publishes, so it
 //! takes any cloneable redis-rs async connection (`MultiplexedConnection`,
-//! `ConnectionManager`).
+//! `ConnectionManager`). The sharded adapter takes a RESP3
+//! `redis::cluster::ClusterClient` ([`ShardedAdapter`] says why that
+//! connection and not one per shard node).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod adapter;
+mod common;
 pub mod convert;
 mod emitter;
+mod sharded;
 pub mod wire;
 
-pub use adapter::{adapter_factory, AdapterError, RedisAdapter, RedisAdapterOptions};
+pub use adapter::{adapter_factory, RedisAdapter, RedisAdapterOptions};
+pub use common::AdapterError;
 pub use emitter::{EmitError, Emitter, EmitterOptions, RESERVED_EVENTS};
+pub use sharded::{
+    sharded_adapter_factory, ShardedAdapter, ShardedAdapterOptions, SubscriptionMode,
+};

@@ -95,6 +95,11 @@ impl ShardedChannels {
         }
     }
 
+    /// The namespace.
+    pub fn nsp(&self) -> &str {
+        &self.nsp
+    }
+
     /// `{prefix}#{nsp}#`: every message of the namespace.
     pub fn main(&self) -> String {
         format!("{}#{}#", self.prefix, self.nsp)
@@ -133,5 +138,7 @@ mod tests {
         let s = ShardedChannels::new("socket.io", "/chat");
         assert_eq!(s.main(), "socket.io#/chat#");
         assert_eq!(s.response_for("u"), "socket.io#/chat#u#");
+        assert_eq!(s.room("r"), "socket.io#/chat#r#");
+        assert_eq!(s.nsp(), "/chat");
     }
 }

@@ -1,8 +1,14 @@
-// A Node Socket.IO server with @socket.io/redis-adapter (classic) for the
-// mixed cluster of tests/cluster_node.rs, with the same event handlers as
-// the test's socketeer servers:
+// A Node Socket.IO server with @socket.io/redis-adapter for the mixed
+// clusters of tests/cluster_node.rs (classic adapter) and
+// tests/sharded_node.rs (sharded adapter), with the same event handlers as
+// the tests' socketeer servers:
 //
 //   node cluster_server.mjs REDIS_URL NAME
+//   node cluster_server.mjs NODE_URL,NODE_URL,... NAME sharded:MODE
+//
+// The first form uses createAdapter on one Redis; the second
+// createShardedAdapter (subscriptionMode MODE: static, dynamic or
+// dynamic-private) on a Redis Cluster, whose nodes are given.
 //
 // Listens on 127.0.0.1 and a free port, prints `{"listening":PORT}`.
 // Handlers (each acknowledges once done):
@@ -14,6 +20,7 @@
 //   all-rooms()                          acks the sorted io.of("/").adapter.allRooms()
 //                                        (Node only)
 //   cluster-join(room, newRoom)          io.in(room).socketsJoin(newRoom)
+//   cluster-leave(room, oldRoom)         io.in(room).socketsLeave(oldRoom)
 //   cluster-kick(room, close?)           io.in(room).disconnectSockets(close)
 //   peer-say(msg)                        io.serverSideEmit("peer-said", NAME, msg)
 //   ask-all(msg)                         io.timeout(5000).emit("question", msg, callback),
@@ -25,18 +32,31 @@
 // "peer-ask" (msg, cb) answers `NAME:msg`. Exits when stdin closes.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createCluster } from "redis";
 import { freePort, redisClient } from "./common.mjs";
 
-const [url, name] = process.argv.slice(2);
-const pub = await redisClient(url);
+const [url, name, adapter = "classic"] = process.argv.slice(2);
+const sharded = adapter.startsWith("sharded:");
+let pub;
+if (sharded) {
+  pub = createCluster({ rootNodes: url.split(",").map((u) => ({ url: u })) });
+  pub.on("error", (e) => console.error("redis cluster error:", e.message));
+  await pub.connect();
+} else {
+  pub = await redisClient(url);
+}
 const sub = pub.duplicate();
 sub.on("error", () => {});
 await sub.connect();
 
 const http = createServer();
 const io = new Server(http);
-io.adapter(createAdapter(pub, sub));
+io.adapter(
+  sharded
+    ? createShardedAdapter(pub, sub, { subscriptionMode: adapter.slice("sharded:".length) })
+    : createAdapter(pub, sub),
+);
 const done = (cb, ...args) => typeof cb === "function" && cb(...args);
 io.on("connection", (socket) => {
   socket.on("join", (rooms, cb) => {
@@ -70,6 +90,10 @@ io.on("connection", (socket) => {
   });
   socket.on("cluster-join", (room, newRoom, cb) => {
     io.in(room).socketsJoin(newRoom);
+    done(cb);
+  });
+  socket.on("cluster-leave", (room, oldRoom, cb) => {
+    io.in(room).socketsLeave(oldRoom);
     done(cb);
   });
   socket.on("cluster-kick", (room, close, cb) => {

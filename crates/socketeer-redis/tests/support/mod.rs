@@ -1,7 +1,11 @@
-//! Test support: a private `redis-server` and finding programs.
+//! Test support: a private `redis-server` (and a private Redis Cluster,
+//! [`cluster`]), finding programs, Node peers ([`node`]) and the
+//! mixed-cluster harness ([`mixed`]).
 
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod mixed;
 pub mod node;
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

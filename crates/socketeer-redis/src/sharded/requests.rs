@@ -1,0 +1,190 @@
+//! This server's requests to the others, which wait for answers: a
+//! broadcast with acknowledgements, a server-side emit with
+//! acknowledgements, `fetchSockets`.
+
+use std::time::Duration;
+
+use socketeer::server::{
+    BroadcastOptions as ServerOptions, RemoteAck, RemoteAcks, RemoteSockets, Room, ServerSideAcks,
+    ServerSideAcksFuture, SocketInfo,
+};
+use tokio::sync::mpsc;
+
+use super::ShardedAdapter;
+use crate::common::{lock, random_hex, wire_options, WaitGuard};
+use crate::convert::{from_wire, to_wire};
+use crate::wire::{ClusterBody, Flags, Packet, Value};
+
+/// Sends an emit with acknowledgements (always on the namespace's
+/// channel: the answers are counted against every server); the client
+/// counts and acknowledgements come back for `timeout`.
+pub(super) fn broadcast_with_ack(
+    adapter: &ShardedAdapter,
+    opts: &ServerOptions,
+    event: &str,
+    args: &[socketeer::Value],
+    timeout: Duration,
+) -> RemoteAcks {
+    let shared = adapter.shared.clone();
+    let (out, answers) = mpsc::unbounded_channel();
+    let request_id = random_hex(8);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    lock(&shared.waiting).insert(request_id.clone(), tx);
+    let flags = Flags {
+        timeout: Some(timeout.as_millis().try_into().unwrap_or(u64::MAX)),
+        ..Flags::default()
+    };
+    adapter.send(ClusterBody::Broadcast {
+        packet: Packet::event(
+            adapter.ns.channels.nsp(),
+            event,
+            args.iter().map(to_wire).collect(),
+        ),
+        request_id: Some(request_id.clone()),
+        opts: wire_options(opts, Some(flags)),
+    });
+    adapter.shared.runtime.spawn(async move {
+        let _guard = WaitGuard {
+            waiting: &shared.waiting,
+            id: request_id,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        while let Ok(Some(body)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            let answer = match body {
+                ClusterBody::BroadcastClientCount { client_count, .. } => {
+                    RemoteAck::ClientCount(usize::try_from(client_count).unwrap_or(usize::MAX))
+                }
+                ClusterBody::BroadcastAck { packet, .. } => {
+                    RemoteAck::Ack(packet.as_ref().map(from_wire).unwrap_or_default())
+                }
+                _ => continue,
+            };
+            if out.send(answer).is_err() {
+                return;
+            }
+        }
+    });
+    answers
+}
+
+/// Sends a server-side emit with acknowledgements and collects one answer
+/// from each other server, within the request timeout.
+pub(super) fn server_side_emit_with_ack(
+    adapter: &ShardedAdapter,
+    event: String,
+    args: Vec<socketeer::Value>,
+) -> ServerSideAcksFuture {
+    let shared = adapter.shared.clone();
+    let ns = adapter.ns.clone();
+    let mut packet = Vec::with_capacity(args.len() + 1);
+    packet.push(Value::String(event));
+    packet.extend(args.iter().map(to_wire));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let request_id = random_hex(8);
+    let send = adapter.sender();
+    Box::pin(async move {
+        let deadline = tokio::time::Instant::now() + shared.options.request_timeout;
+        let Some(count) = shared.server_count(&ns, deadline).await else {
+            return ServerSideAcks::default();
+        };
+        let mut answers = ServerSideAcks {
+            responses: Vec::new(),
+            complete: true,
+        };
+        if count <= 1 {
+            return answers;
+        }
+        lock(&shared.waiting).insert(request_id.clone(), tx);
+        let _guard = WaitGuard {
+            waiting: &shared.waiting,
+            id: request_id.clone(),
+        };
+        send(ClusterBody::ServerSideEmit {
+            request_id: Some(request_id),
+            packet,
+        });
+        while answers.responses.len() < count - 1 {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(ClusterBody::ServerSideEmitResponse { packet, .. })) => answers
+                    .responses
+                    .push(packet.as_ref().map(from_wire).unwrap_or_default()),
+                Ok(Some(other)) => {
+                    tracing::debug!(
+                        ?other,
+                        "sharded redis adapter: unexpected answer to serverSideEmit ignored"
+                    );
+                }
+                Ok(None) | Err(_) => {
+                    tracing::warn!(
+                        answered = answers.responses.len(),
+                        expected = count - 1,
+                        "sharded redis adapter: serverSideEmit timed out; returning the answers received"
+                    );
+                    answers.complete = false;
+                    break;
+                }
+            }
+        }
+        answers
+    })
+}
+
+/// Asks the other servers for their sockets that `opts` targets and
+/// collects one answer from each, within the request timeout.
+pub(super) fn fetch_remote_sockets(
+    adapter: &ShardedAdapter,
+    opts: &ServerOptions,
+) -> RemoteSockets {
+    let shared = adapter.shared.clone();
+    let ns = adapter.ns.clone();
+    let opts = wire_options(opts, None);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let request_id = random_hex(8);
+    let send = adapter.sender();
+    Box::pin(async move {
+        let deadline = tokio::time::Instant::now() + shared.options.request_timeout;
+        let Some(count) = shared.server_count(&ns, deadline).await else {
+            return Vec::new();
+        };
+        if count <= 1 {
+            return Vec::new();
+        }
+        lock(&shared.waiting).insert(request_id.clone(), tx);
+        let _guard = WaitGuard {
+            waiting: &shared.waiting,
+            id: request_id.clone(),
+        };
+        send(ClusterBody::FetchSockets { opts, request_id });
+        let mut found = Vec::new();
+        let mut answered = 1; // this server
+        while answered < count {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(ClusterBody::FetchSocketsResponse { sockets, .. })) => {
+                    answered += 1;
+                    found.extend(sockets.into_iter().map(|s| SocketInfo {
+                        id: s.id.as_str().into(),
+                        rooms: s.rooms.iter().map(|r| Room::from(r.as_str())).collect(),
+                        local: false,
+                        handshake: (!s.handshake.is_null()).then(|| from_wire(&s.handshake)),
+                        data: s.data.as_ref().map(from_wire).unwrap_or_default(),
+                    }));
+                }
+                Ok(Some(other)) => {
+                    tracing::debug!(
+                        ?other,
+                        "sharded redis adapter: unexpected answer to fetchSockets ignored"
+                    );
+                }
+                Ok(None) | Err(_) => {
+                    tracing::warn!(
+                        answered,
+                        expected = count,
+                        "sharded redis adapter: fetchSockets timed out; returning the answers received"
+                    );
+                    break;
+                }
+            }
+        }
+        found
+    })
+}
