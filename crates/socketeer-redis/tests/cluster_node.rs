@@ -192,13 +192,18 @@ async fn run(node: &std::path::Path, url: &str) {
         let ack = c.call(asker, json!(["fetch-count", ["red"]])).await;
         assert_eq!(
             ack,
-            json!([3, c.sorted_ids(&["a1", "b1", "n1"]), 3]),
+            json!([
+                3,
+                c.sorted_ids(&["a1", "b1", "n1"]),
+                3,
+                Clients::servers_of(&["a1", "b1", "n1"])
+            ]),
             "red, asked at {asker} (count, ids, handshakes with a url)"
         );
         let ack = c.call(asker, json!(["fetch-count", []])).await;
         assert_eq!(
             ack,
-            json!([5, c.sorted_ids(&all), 5]),
+            json!([5, c.sorted_ids(&all), 5, Clients::servers_of(&all)]),
             "all, asked at {asker}"
         );
     }
@@ -307,7 +312,12 @@ async fn run(node: &std::path::Path, url: &str) {
         let ack = c.call(asker, json!(["fetch-count", []])).await;
         assert_eq!(
             ack,
-            json!([2, c.sorted_ids(&["a1", "n1"]), 2]),
+            json!([
+                2,
+                c.sorted_ids(&["a1", "n1"]),
+                2,
+                Clients::servers_of(&["a1", "n1"])
+            ]),
             "after the kicks, at {asker}"
         );
     }
@@ -527,7 +537,15 @@ async fn redis_restart_under_the_cluster() {
         c.call("b1", json!(["to-all", "final"])).await;
         c.expect("final", &["a1", "a2", "b1"], &json!([])).await;
         let ack = c.call("b1", json!(["fetch-count", []])).await;
-        assert_eq!(ack, json!([3, c.sorted_ids(&["a1", "a2", "b1"]), 3]));
+        assert_eq!(
+            ack,
+            json!([
+                3,
+                c.sorted_ids(&["a1", "a2", "b1"]),
+                3,
+                Clients::servers_of(&["a1", "a2", "b1"])
+            ])
+        );
         drop(c);
         let _ = child.wait().await;
     };

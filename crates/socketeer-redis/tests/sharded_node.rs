@@ -313,13 +313,18 @@ async fn run(node: &Path, nodes: &[String], mode: SubscriptionMode, node_mode: &
         let ack = c.call(asker, json!(["fetch-count", ["red"]])).await;
         assert_eq!(
             ack,
-            json!([3, c.sorted_ids(&["a1", "b1", "n1"]), 3]),
+            json!([
+                3,
+                c.sorted_ids(&["a1", "b1", "n1"]),
+                3,
+                Clients::servers_of(&["a1", "b1", "n1"])
+            ]),
             "red, asked at {asker} (count, ids, handshakes with a url)"
         );
         let ack = c.call(asker, json!(["fetch-count", []])).await;
         assert_eq!(
             ack,
-            json!([5, c.sorted_ids(&all), 5]),
+            json!([5, c.sorted_ids(&all), 5, Clients::servers_of(&all)]),
             "all, asked at {asker}"
         );
     }
@@ -363,13 +368,13 @@ async fn run(node: &Path, nodes: &[String], mode: SubscriptionMode, node_mode: &
     let ack = c
         .call("a1", json!(["fetch-count", ["joined-3", "joined-2"]]))
         .await;
-    assert_eq!(ack, json!([0, [], 0]), "nobody left in the rooms");
+    assert_eq!(ack, json!([0, [], 0, []]), "nobody left in the rooms");
     let ack = c
         .call("n1", json!(["fetch-count", ["joined-3", "joined-2"]]))
         .await;
     assert_eq!(
         ack,
-        json!([0, [], 0]),
+        json!([0, [], 0, []]),
         "nobody left in the rooms, asked at n1"
     );
 
@@ -445,7 +450,12 @@ async fn run(node: &Path, nodes: &[String], mode: SubscriptionMode, node_mode: &
         let ack = c.call(asker, json!(["fetch-count", []])).await;
         assert_eq!(
             ack,
-            json!([2, c.sorted_ids(&["a1", "n1"]), 2]),
+            json!([
+                2,
+                c.sorted_ids(&["a1", "n1"]),
+                2,
+                Clients::servers_of(&["a1", "n1"])
+            ]),
             "after the kicks, at {asker}"
         );
     }

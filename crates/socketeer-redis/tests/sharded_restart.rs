@@ -165,7 +165,15 @@ async fn cluster_node_restart_under_the_sharded_adapter() {
             .await;
         c.expect("final-red", &["a1", "b1"], &json!([])).await;
         let ack = c.call("b1", json!(["fetch-count", []])).await;
-        assert_eq!(ack, json!([3, c.sorted_ids(&["a1", "a2", "b1"]), 3]));
+        assert_eq!(
+            ack,
+            json!([
+                3,
+                c.sorted_ids(&["a1", "a2", "b1"]),
+                3,
+                Clients::servers_of(&["a1", "a2", "b1"])
+            ])
+        );
         drop(c);
         let _ = child.wait().await;
     };
@@ -224,7 +232,15 @@ async fn shard_channel_slot_moves_under_the_sharded_adapter() {
         c.call("b1", json!(["to-all", "final"])).await;
         c.expect("final", &["a1", "b1"], &json!([])).await;
         let ack = c.call("a1", json!(["fetch-count", []])).await;
-        assert_eq!(ack, json!([2, c.sorted_ids(&["a1", "b1"]), 2]));
+        assert_eq!(
+            ack,
+            json!([
+                2,
+                c.sorted_ids(&["a1", "b1"]),
+                2,
+                Clients::servers_of(&["a1", "b1"])
+            ])
+        );
         drop(c);
         let _ = child.wait().await;
     };

@@ -480,3 +480,82 @@ async fn a_client_flooding_a_slow_handler_is_disconnected() {
     .await
     .expect("timed out");
 }
+
+#[tokio::test]
+async fn dynamic_namespaces_see_auth_broadcast_from_the_parent_and_go_away_empty() {
+    let io = SocketIo::new(SocketIoConfig {
+        cleanup_empty_child_namespaces: true,
+        ..Default::default()
+    });
+    let setups = Arc::new(Mutex::new(0));
+    let counted = setups.clone();
+    let parent = io.of_dynamic(
+        |name, handshake| name.starts_with("/team-") && handshake.auth.get("member").is_some(),
+        move |ns| {
+            *counted.lock().unwrap() += 1;
+            ns.on_connection(|socket: Socket| {
+                socket.on("ask", |s: Socket| async move {
+                    let answer = s
+                        .emit_with_ack("q", vec![])
+                        .timeout(Duration::from_secs(5))
+                        .typed::<(u32, String)>()
+                        .await;
+                    let _ = s.emit("typed", vec![Value::from(format!("{answer:?}"))]);
+                });
+            });
+        },
+    );
+    let addr = serve(io.clone()).await;
+    within(async {
+        let mut ws = open(addr).await;
+        // Refused without the auth the matcher asks for.
+        send(&mut ws, "40/team-1,{}").await;
+        assert_eq!(
+            next_text(&mut ws).await,
+            r#"44/team-1,{"message":"Invalid namespace"}"#
+        );
+        send(&mut ws, r#"40/team-1,{"member":true}"#).await;
+        assert!(next_text(&mut ws).await.starts_with("40/team-1,{\"sid\""));
+        send(&mut ws, r#"40/team-2,{"member":true}"#).await;
+        assert!(next_text(&mut ws).await.starts_with("40/team-2,{\"sid\""));
+        assert_eq!(parent.children().len(), 2);
+        // The parent reaches every child.
+        assert_eq!(parent.emit("all-teams", vec![]).unwrap(), 2);
+        let mut got = vec![next_text(&mut ws).await, next_text(&mut ws).await];
+        got.sort();
+        assert_eq!(
+            got,
+            [r#"42/team-1,["all-teams"]"#, r#"42/team-2,["all-teams"]"#]
+        );
+        // A typed acknowledgement, then one of another shape.
+        for (answer, expected) in [
+            (r#"[7,"x"]"#, r#"Ok((7, \"x\"))"#),
+            (r#"["x"]"#, "Err(InvalidAnswer)"),
+        ] {
+            send(&mut ws, r#"42/team-1,["ask"]"#).await;
+            let q = next_text(&mut ws).await;
+            let id = q
+                .trim_start_matches("42/team-1,")
+                .split('[')
+                .next()
+                .unwrap()
+                .to_owned();
+            send(&mut ws, &format!("43/team-1,{id}{answer}")).await;
+            assert_eq!(
+                next_text(&mut ws).await,
+                format!(r#"42/team-1,["typed","{expected}"]"#)
+            );
+        }
+        // Leaving the last socket of /team-2 removes it; asking again
+        // makes (and sets up) a new one.
+        send(&mut ws, "41/team-2,").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(parent.children().len(), 1);
+        send(&mut ws, r#"40/team-2,{"member":true}"#).await;
+        assert!(next_text(&mut ws).await.starts_with("40/team-2,{\"sid\""));
+        assert_eq!(parent.children().len(), 2);
+    })
+    .await
+    .expect("timed out");
+    assert_eq!(*setups.lock().unwrap(), 3);
+}

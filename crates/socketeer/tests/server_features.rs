@@ -36,7 +36,7 @@ async fn packet_middleware_and_dynamic_namespaces() {
         });
     });
     io.of_dynamic(
-        |name| name.starts_with("/room-"),
+        |name, _| name.starts_with("/room-"),
         |ns| {
             let name = ns.name().to_owned();
             ns.on_connection(move |socket: Socket| {

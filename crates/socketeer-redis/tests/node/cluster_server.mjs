@@ -16,7 +16,8 @@
 //   to-all(event, ...args)               io.emit(event, ...args)
 //   to-room(room, except, event, ...args) io.to(room).except(except?).emit(...)
 //   fetch-count(rooms)                   acks (count, sorted ids, how many have a
-//                                        handshake url) of io.in(rooms).fetchSockets()
+//                                        handshake url, sorted socket.data.server)
+//                                        of io.in(rooms).fetchSockets()
 //   all-rooms()                          acks the sorted io.of("/").adapter.allRooms()
 //                                        (Node only)
 //   cluster-join(room, newRoom)          io.in(room).socketsJoin(newRoom)
@@ -59,6 +60,7 @@ io.adapter(
 );
 const done = (cb, ...args) => typeof cb === "function" && cb(...args);
 io.on("connection", (socket) => {
+  socket.data.server = name;
   socket.on("join", (rooms, cb) => {
     socket.join(rooms);
     done(cb);
@@ -79,7 +81,8 @@ io.on("connection", (socket) => {
     try {
       const found = await io.in(rooms).fetchSockets();
       const withUrl = found.filter((s) => typeof s.handshake?.url === "string" && s.handshake.url.startsWith("/socket.io/"));
-      done(cb, found.length, found.map((s) => s.id).sort(), withUrl.length);
+      const servers = found.map((s) => s.data?.server ?? null).sort();
+      done(cb, found.length, found.map((s) => s.id).sort(), withUrl.length, servers);
     } catch (e) {
       done(cb, -1, [String(e)]);
     }

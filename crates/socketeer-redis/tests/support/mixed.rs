@@ -41,6 +41,7 @@ fn done(ack: Option<AckSender>, args: Vec<Value>) {
 
 /// The handlers of `cluster_server.mjs`, on a socketeer socket.
 pub fn handlers(socket: Socket, name: &'static str) {
+    socket.set_data(serde_json::json!({ "server": name }));
     socket.on(
         "join",
         |s: Socket, Args(args): Args, ack: Option<AckSender>| {
@@ -79,6 +80,11 @@ pub fn handlers(socket: Socket, name: &'static str) {
                 let mut ids: Vec<String> = found.iter().map(|s| s.id.to_string()).collect();
                 ids.sort();
                 let ids: Vec<Value> = ids.into_iter().map(Value::from).collect();
+                let mut servers: Vec<Value> = found
+                    .iter()
+                    .map(|s| s.data.get("server").cloned().unwrap_or_default())
+                    .collect();
+                servers.sort_by_key(|v| v.as_str().map(str::to_owned));
                 let with_url = found
                     .iter()
                     .filter(|s| {
@@ -95,6 +101,7 @@ pub fn handlers(socket: Socket, name: &'static str) {
                         Value::from(found.len() as u64),
                         Value::Array(ids),
                         Value::from(with_url as u64),
+                        Value::Array(servers),
                     ],
                 );
             });
@@ -225,6 +232,14 @@ impl Clients {
     }
 
     /// The socket ids of `names`, sorted.
+    /// The `socket.data.server` each of `names` has (its server's name,
+    /// the client name's first letter in capitals), sorted.
+    pub fn servers_of(names: &[&str]) -> Json {
+        let mut servers: Vec<String> = names.iter().map(|n| n[..1].to_uppercase()).collect();
+        servers.sort();
+        json!(servers)
+    }
+
     pub fn sorted_ids(&self, names: &[&str]) -> Json {
         let mut ids: Vec<String> = names
             .iter()

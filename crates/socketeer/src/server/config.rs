@@ -32,6 +32,11 @@ pub struct SocketIoConfig {
     /// awaits (default 1,024); a client that sends more is flooding a
     /// slow handler, and its connection is closed ("transport error").
     pub max_pending_events: usize,
+    /// Removes a namespace made by a dynamic matcher
+    /// ([`SocketIo::of_dynamic`](super::SocketIo::of_dynamic)) when its last
+    /// socket leaves (default false, as socket.io's
+    /// `cleanupEmptyChildNamespaces`).
+    pub cleanup_empty_child_namespaces: bool,
 }
 
 impl SocketIoConfig {
@@ -58,6 +63,7 @@ impl Default for SocketIoConfig {
             adapter: AdapterFactory::default(),
             state: Arc::default(),
             max_pending_events: 1024,
+            cleanup_empty_child_namespaces: false,
         }
     }
 }

@@ -102,6 +102,10 @@ pub enum AckError {
     /// The emit itself failed.
     #[error("emit failed")]
     EmitFailed,
+    /// The answer did not have the shape asked for
+    /// ([`AckRequest::typed`](super::AckRequest::typed)).
+    #[error("the acknowledgement's arguments have another shape")]
+    InvalidAnswer,
 }
 
 /// Why a per-packet middleware dropped an event.

@@ -75,16 +75,11 @@ fn take_args(parts: &mut EventParts<'_>) -> Vec<Value> {
 }
 
 /// Reads `T` from the arguments (see [`Data`]).
-pub(crate) fn deserialize_args<T: DeserializeOwned>(
+fn deserialize_args<T: DeserializeOwned>(
     event: &str,
-    mut args: Vec<Value>,
+    args: Vec<Value>,
 ) -> Result<T, ArgumentError> {
-    let value = if args.len() == 1 {
-        args.pop().unwrap_or_default()
-    } else {
-        Value::Array(args)
-    };
-    value.into_typed().map_err(|e| ArgumentError::Invalid {
+    crate::value::typed_args(args).map_err(|e| ArgumentError::Invalid {
         event: event.to_owned(),
         message: e.to_string(),
     })

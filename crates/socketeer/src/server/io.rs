@@ -12,9 +12,9 @@ use super::config::SocketIoConfig;
 use super::connection::driver::SocketIoSessions;
 use super::error::EmitError;
 use super::handler::Handler;
-use super::namespaces::Namespaces;
+use super::namespaces::{Namespaces, ParentNamespace};
 use super::operators::BroadcastOperator;
-use super::state::{ListenerId, Namespace};
+use super::state::{Handshake, ListenerId, Namespace};
 use crate::Value;
 
 struct IoInner {
@@ -111,16 +111,16 @@ impl SocketIo {
         self.inner.namespaces.of(name)
     }
 
-    /// Accepts namespaces whose names `matches` approves, calling `setup`
-    /// once for each when its first client connects.
-    pub fn of_dynamic<M, S>(&self, matches: M, setup: S)
+    /// Accepts namespaces whose names `matches` approves (it sees the
+    /// handshake, `auth` included), calling `setup` once for each when its
+    /// first client connects (`io.of(regex | fn)` in socket.io). The
+    /// [`ParentNamespace`] broadcasts to all of them.
+    pub fn of_dynamic<M, S>(&self, matches: M, setup: S) -> ParentNamespace
     where
-        M: Fn(&str) -> bool + Send + Sync + 'static,
+        M: Fn(&str, &Handshake) -> bool + Send + Sync + 'static,
         S: Fn(&Namespace) + Send + Sync + 'static,
     {
-        self.inner
-            .namespaces
-            .add_dynamic(Arc::new(matches), Arc::new(setup));
+        self.inner.namespaces.add_dynamic(matches, setup)
     }
 
     /// The Engine.IO server underneath.

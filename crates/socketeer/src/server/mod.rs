@@ -48,6 +48,7 @@ pub use error::{
 pub use extract::{Args, Data, Event, FromEvent, SocketData, State, TryData};
 pub use handler::Handler;
 pub use io::SocketIo;
+pub use namespaces::ParentNamespace;
 pub use operators::BroadcastOperator;
 pub use recovery::ConnectionStateRecovery;
 pub use service::{SocketIoLayer, SocketIoService};

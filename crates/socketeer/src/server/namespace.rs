@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use super::adapter::{
@@ -11,7 +11,7 @@ use super::adapter::{
 };
 use super::config::SocketIoConfig;
 use super::recovery::RecoveryStore;
-use super::state::{Handshake, Namespace, NamespaceInner, Socket};
+use super::state::{EmptyHook, Handshake, Namespace, NamespaceInner, Socket};
 use crate::packet::{EncodeError, EncodedMessage};
 use crate::Value;
 use socketeer_engineio::sync::{LockExt, RwLockExt};
@@ -38,6 +38,7 @@ impl Namespace {
                     state: config.state.clone(),
                     max_pending_events: config.max_pending_events,
                     listener_ids: AtomicU64::new(0),
+                    on_empty: OnceLock::new(),
                 }
             }),
         }
@@ -110,7 +111,26 @@ impl Namespace {
 
     pub(crate) fn remove_socket(&self, id: &SocketId) {
         self.adapter().del_all(id);
-        self.inner.sockets.write_ok().remove(id);
+        let empty = {
+            let mut sockets = self.inner.sockets.write_ok();
+            sockets.remove(id);
+            sockets.is_empty()
+        };
+        if empty {
+            if let Some(on_empty) = self.inner.on_empty.get() {
+                on_empty(self);
+            }
+        }
+    }
+
+    /// Sets what runs when the last socket leaves.
+    pub(crate) fn set_on_empty(&self, f: Box<EmptyHook>) {
+        let _ = self.inner.on_empty.set(f);
+    }
+
+    /// Whether both are the same namespace (not only the same name).
+    pub fn ptr_eq(&self, other: &Namespace) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The connected sockets `opts` targets, one lock for all of them.

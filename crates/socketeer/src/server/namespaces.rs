@@ -1,20 +1,87 @@
 //! The server's namespaces: those created with `io.of(..)` and those a
-//! dynamic matcher accepts when a client first asks for them.
+//! dynamic matcher accepts when a client first asks for them (the children
+//! of a [`ParentNamespace`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
+use super::adapter::{Room, SocketInfo};
 use super::config::SocketIoConfig;
-use super::state::Namespace;
+use super::error::EmitError;
+use super::operators::BroadcastOperator;
+use super::state::{Handshake, Namespace};
+use crate::Value;
 use socketeer_engineio::sync::RwLockExt;
 
-type NamespaceMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-type NamespaceSetup = Arc<dyn Fn(&Namespace) + Send + Sync>;
+type NamespaceMatcher = Box<dyn Fn(&str, &Handshake) -> bool + Send + Sync>;
+type NamespaceSetup = Box<dyn Fn(&Namespace) + Send + Sync>;
+
+pub(crate) struct ParentInner {
+    matches: NamespaceMatcher,
+    setup: NamespaceSetup,
+    children: RwLock<HashMap<String, Namespace>>,
+}
+
+/// The namespaces a dynamic matcher accepts (`io.of(regex | fn)` in
+/// socket.io): each is made and set up when its first client asks for
+/// it. Broadcasts from here reach every child. Cheap to clone.
+#[derive(Clone)]
+pub struct ParentNamespace {
+    inner: Arc<ParentInner>,
+}
+
+impl std::fmt::Debug for ParentNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParentNamespace")
+            .field("children", &self.inner.children.read_ok().len())
+            .finish()
+    }
+}
+
+impl ParentNamespace {
+    /// The child namespaces that exist now.
+    pub fn children(&self) -> Vec<Namespace> {
+        self.inner.children.read_ok().values().cloned().collect()
+    }
+
+    /// Applies `op` (`|ns| ns.to("room")`, say) to every child.
+    fn each<R>(&self, op: impl Fn(&Namespace) -> R) -> Vec<R> {
+        self.children().iter().map(op).collect()
+    }
+
+    /// Emits to every socket of every child; returns how many of this
+    /// server's sockets got it.
+    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, EmitError> {
+        self.each(|ns| ns.emit(event, args.clone()))
+            .into_iter()
+            .sum()
+    }
+
+    /// Targets a room in every child.
+    pub fn to(&self, room: impl Into<Room>) -> Vec<BroadcastOperator> {
+        let room = room.into();
+        self.each(|ns| ns.to(room.clone()))
+    }
+
+    /// Every socket of every child, on every server.
+    pub async fn fetch_sockets(&self) -> Vec<SocketInfo> {
+        let mut all = Vec::new();
+        for ns in self.children() {
+            all.extend(ns.fetch_sockets().await);
+        }
+        all
+    }
+
+    /// Disconnects every socket of every child.
+    pub fn disconnect_sockets(&self) {
+        self.each(Namespace::disconnect_sockets);
+    }
+}
 
 pub(crate) struct Namespaces {
     pub(crate) config: SocketIoConfig,
     map: RwLock<HashMap<String, Namespace>>,
-    dynamic: RwLock<Vec<(NamespaceMatcher, NamespaceSetup)>>,
+    dynamic: RwLock<Vec<Arc<ParentInner>>>,
 }
 
 impl Namespaces {
@@ -36,18 +103,32 @@ impl Namespaces {
     }
 
     /// Accepts namespaces whose names `matches` approves.
-    pub(crate) fn add_dynamic(&self, matches: NamespaceMatcher, setup: NamespaceSetup) {
-        self.dynamic.write_ok().push((matches, setup));
+    pub(crate) fn add_dynamic(
+        &self,
+        matches: impl Fn(&str, &Handshake) -> bool + Send + Sync + 'static,
+        setup: impl Fn(&Namespace) + Send + Sync + 'static,
+    ) -> ParentNamespace {
+        let inner = Arc::new(ParentInner {
+            matches: Box::new(matches),
+            setup: Box::new(setup),
+            children: RwLock::new(HashMap::new()),
+        });
+        self.dynamic.write_ok().push(inner.clone());
+        ParentNamespace { inner }
     }
 
     /// The namespace a client asks for: an existing one, or a new one a
     /// dynamic matcher accepts (set up once, when created).
-    pub(crate) fn namespace_for(&self, name: &str) -> Option<Namespace> {
+    pub(crate) fn namespace_for(
+        self: &Arc<Self>,
+        name: &str,
+        handshake: &Handshake,
+    ) -> Option<Namespace> {
         if let Some(ns) = self.map.read_ok().get(name) {
             return Some(ns.clone());
         }
         let dynamic = self.dynamic.read_ok().clone();
-        let (_, setup) = dynamic.iter().find(|(matches, _)| matches(name))?;
+        let parent = dynamic.iter().find(|p| (p.matches)(name, handshake))?;
         let (ns, created) = {
             let mut map = self.map.write_ok();
             match map.get(name) {
@@ -60,8 +141,36 @@ impl Namespaces {
             }
         };
         if created {
-            setup(&ns);
+            parent
+                .children
+                .write_ok()
+                .insert(name.to_owned(), ns.clone());
+            if self.config.cleanup_empty_child_namespaces {
+                let (namespaces, parent) = (Arc::downgrade(self), Arc::downgrade(parent));
+                ns.set_on_empty(Box::new(move |ns: &Namespace| {
+                    forget_child(&namespaces, &parent, ns)
+                }));
+            }
+            (parent.setup)(&ns);
         }
         Some(ns)
+    }
+}
+
+/// Removes a child namespace whose last socket left (when
+/// `cleanup_empty_child_namespaces` is on): a client asking for it again
+/// gets a new one, set up again.
+fn forget_child(namespaces: &Weak<Namespaces>, parent: &Weak<ParentInner>, ns: &Namespace) {
+    let (Some(namespaces), Some(parent)) = (namespaces.upgrade(), parent.upgrade()) else {
+        return;
+    };
+    let mut map = namespaces.map.write_ok();
+    let same = map
+        .get(ns.name())
+        .is_some_and(|current| current.ptr_eq(ns) && current.socket_count() == 0);
+    if same {
+        map.remove(ns.name());
+        parent.children.write_ok().remove(ns.name());
+        tracing::debug!(nsp = ns.name(), "empty child namespace removed");
     }
 }

@@ -356,6 +356,16 @@ impl AckRequest {
         self.timeout = timeout;
         self
     }
+
+    /// Waits for the acknowledgement and reads its arguments as `T` (one
+    /// argument: `T` from it; several: from their array, so a tuple).
+    pub async fn typed<T: serde::de::DeserializeOwned>(self) -> Result<T, AckError> {
+        let args = self.await?;
+        crate::value::typed_args(args).map_err(|e| {
+            tracing::debug!(error = %e, "acknowledgement of another shape");
+            AckError::InvalidAnswer
+        })
+    }
 }
 
 impl IntoFuture for AckRequest {

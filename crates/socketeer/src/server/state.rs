@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
@@ -131,6 +131,9 @@ impl<H: ?Sized> Clone for Listener<H> {
     }
 }
 
+/// Runs when a namespace's last socket leaves.
+pub(crate) type EmptyHook = dyn Fn(&Namespace) + Send + Sync;
+
 /// Told of each event a socket sends (`onAnyOutgoing`).
 pub(crate) type OutgoingListener = dyn Fn(&Socket, &str, &[Value]) + Send + Sync;
 /// Told of a socket's errors (a middleware's refusal, bad arguments).
@@ -152,6 +155,9 @@ pub(crate) struct NamespaceInner {
     /// awaits.
     pub(crate) max_pending_events: usize,
     pub(crate) listener_ids: AtomicU64,
+    /// Called when the last socket leaves (a dynamic child namespace with
+    /// `cleanup_empty_child_namespaces`).
+    pub(crate) on_empty: OnceLock<Box<EmptyHook>>,
 }
 
 /// A namespace (`/`, `/chat`, ...). Cheap to clone.

@@ -271,6 +271,20 @@ impl Value {
     }
 }
 
+/// Reads an event's (or an acknowledgement's) arguments as one typed
+/// value: with one argument `T` is read from it, with zero or several from
+/// the array of them (so `(A, B)` for two).
+pub(crate) fn typed_args<T: DeserializeOwned>(
+    mut args: Vec<Value>,
+) -> Result<T, serde_json::Error> {
+    let value = if args.len() == 1 {
+        args.pop().unwrap_or_default()
+    } else {
+        Value::Array(args)
+    };
+    value.into_typed()
+}
+
 impl From<serde_json::Value> for Value {
     fn from(v: serde_json::Value) -> Self {
         use serde_json::Value as J;

@@ -221,17 +221,13 @@ fn run_middlewares(ns: &Namespace, socket: &Socket) -> BoxFuture<Result<(), Conn
 /// are to be skipped for it, else makes the socket and runs the
 /// middlewares (waiting in `pending` if one awaits).
 fn connect(
-    namespaces: &Namespaces,
+    namespaces: &Arc<Namespaces>,
     core: &mut ConnectionCore<Socket>,
     engine: &EngineSocket,
     pending: &mut Vec<PendingConnect>,
     nsp: Arc<str>,
     auth: Value,
 ) {
-    let Some(ns) = namespaces.namespace_for(&nsp) else {
-        refuse(core, engine, &nsp, &ConnectError::new("Invalid namespace"));
-        return;
-    };
     let req = engine.request();
     let handshake = Arc::new(Handshake {
         auth,
@@ -241,6 +237,10 @@ fn connect(
         address: req.remote_addr,
         issued: SystemTime::now(),
     });
+    let Some(ns) = namespaces.namespace_for(&nsp, &handshake) else {
+        refuse(core, engine, &nsp, &ConnectError::new("Invalid namespace"));
+        return;
+    };
     let recovery = namespaces.config.connection_state_recovery.as_ref();
     let session = recovery.and_then(|_| pid_and_offset(&handshake.auth));
     let skip_middlewares = recovery.is_some_and(|r| r.skip_middlewares);
