@@ -14,3 +14,9 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../docs/usage.md")]
 #[doc(hidden)]
 pub struct UsageDoctests;
+
+/// `docs/migrating-from-node.md`, so that `cargo test --doc` compiles its
+/// Rust code blocks.
+#[doc = include_str!("../../docs/migrating-from-node.md")]
+#[doc(hidden)]
+pub struct MigratingFromNodeDoctests;
