@@ -22,10 +22,17 @@ fn server() -> SocketIo {
     let main = io.of("/");
     main.use_middleware(|s| match s.handshake().auth.get("deny") {
         Some(_) => Err(ConnectError::new("denied")),
-        None => Ok(()),
+        None => {
+            // socket.data: comes back with a recovered session.
+            s.set_data(s.handshake().auth.get("user").cloned().unwrap_or_default());
+            Ok(())
+        }
     });
     main.on_connection(|socket: Socket| {
-        let _ = socket.emit("hello", vec![Value::Bool(socket.recovered())]);
+        let _ = socket.emit(
+            "hello",
+            vec![Value::Bool(socket.recovered()), socket.data_value()],
+        );
         socket.on("join", |s: Socket, Args(args): Args| {
             if let Some(room) = args.first().and_then(Value::as_str) {
                 s.join([room]);
@@ -92,7 +99,7 @@ async fn missed_events_rooms_and_id_come_back() {
 
     tokio::time::timeout(Duration::from_secs(20), async {
         let mut ws = open(addr).await;
-        ws.send(Message::text("40")).await.unwrap();
+        ws.send(Message::text(r#"40{"user":"ada"}"#)).await.unwrap();
         let reply = json(&next_text(&mut ws).await, "40");
         let sid = reply["sid"].as_str().expect("sid").to_owned();
         let pid = reply["pid"]
@@ -151,6 +158,11 @@ async fn missed_events_rooms_and_id_come_back() {
         assert_eq!(reply["pid"], serde_json::json!(pid), "same private id");
         let hello = json(&next_text(&mut ws).await, "42");
         assert_eq!(hello[1], serde_json::json!(true), "socket.recovered()");
+        assert_eq!(
+            hello[2],
+            serde_json::json!("ada"),
+            "socket.data restored (the middleware, which sets it, was skipped)"
+        );
         // Back in its room.
         main.to("red")
             .emit("news", vec![Value::from("red again")])

@@ -11,10 +11,13 @@
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! # let io = SocketIo::new(Default::default());
-//! # io.of("/").on_connection(|s| s.on("hello", |s, args, ack| {
-//! #     if let Some(ack) = ack { let _ = ack.send(args); }
-//! #     else { let _ = s.emit("hello", args); }
-//! # }));
+//! # use socketeer::server::{AckSender, Args, Socket};
+//! # io.on_connection(|s: Socket| {
+//! #     s.on("hello", |s: Socket, Args(args): Args, ack: Option<AckSender>| {
+//! #         if let Some(ack) = ack { let _ = ack.send(args); }
+//! #         else { let _ = s.emit("hello", args); }
+//! #     });
+//! # });
 //! # io.of("/admin");
 //! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
 //! # let url = format!("http://{}", listener.local_addr().unwrap());
