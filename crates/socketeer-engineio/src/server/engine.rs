@@ -11,6 +11,7 @@ use super::config::EngineIoConfig;
 use super::core::CloseReason;
 use super::handler::{EngineHandler, SessionFactory, Stateless};
 use super::socket::Socket;
+use super::stats::{Counters, EngineStats};
 use crate::sync::LockExt;
 
 pub(crate) struct SessionEntry {
@@ -22,6 +23,7 @@ pub(crate) struct Shared {
     pub(crate) factory: Arc<dyn SessionFactory>,
     pub(crate) sessions: Mutex<HashMap<Arc<str>, SessionEntry>>,
     pub(crate) shutting_down: AtomicBool,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Shared {
@@ -64,6 +66,7 @@ impl EngineIo {
                 factory,
                 sessions: Mutex::new(HashMap::new()),
                 shutting_down: AtomicBool::new(false),
+                counters: Arc::default(),
             }),
         }
     }
@@ -76,6 +79,22 @@ impl EngineIo {
     /// Number of open sessions.
     pub fn session_count(&self) -> usize {
         self.shared.sessions.locked().len()
+    }
+
+    /// The server's counters now: bytes queued (in all and for the
+    /// fullest session), volatile messages dropped, sessions closed by
+    /// reason and for going over their queue limit. Costs one pass over
+    /// the open sessions; sending a message updates no shared counter.
+    pub fn stats(&self) -> EngineStats {
+        let mut stats = self.shared.counters.snapshot();
+        let sessions = self.shared.sessions.locked();
+        stats.sessions = sessions.len();
+        for entry in sessions.values() {
+            let queued = entry.socket.queued_bytes();
+            stats.queued_bytes += queued;
+            stats.max_session_queued_bytes = stats.max_session_queued_bytes.max(queued);
+        }
+        stats
     }
 
     /// Whether a request path belongs to this server.

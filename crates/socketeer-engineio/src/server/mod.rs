@@ -15,6 +15,7 @@ mod http;
 mod response;
 mod serve;
 mod socket;
+mod stats;
 
 pub use self::core::{CloseReason, TransportKind};
 pub use config::{AllowOrigin, AllowRequest, Cors, EngineIoConfig};
@@ -23,3 +24,4 @@ pub use handler::{EngineHandler, SessionFactory, SessionHandler};
 pub use response::{error, Body, EngineError};
 pub use serve::{serve_http, serve_http_with, HttpOptions};
 pub use socket::{RequestInfo, SendError, Socket};
+pub use stats::EngineStats;
