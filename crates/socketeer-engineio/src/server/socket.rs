@@ -370,25 +370,44 @@ impl Socket {
     /// Queues a message only if the session is open, nothing waits in its
     /// outbox and the message fits under the queue limit: for data that is
     /// worthless late (Socket.IO `volatile`). A message not queued is
-    /// dropped (and counted in [`EngineStats::volatile_dropped`](super::EngineStats::volatile_dropped)), never
-    /// a reason to close the session.
+    /// dropped (and counted in
+    /// [`EngineStats::volatile_dropped`](super::EngineStats::volatile_dropped)),
+    /// never a reason to close the session.
     pub fn send_volatile(&self, frame: Payload) -> bool {
+        self.push_volatile([Outgoing::Payload(frame)])
+    }
+
+    /// [`Socket::send_volatile`] for packets whose WebSocket frames were
+    /// built once for many sessions (a volatile broadcast, with its binary
+    /// attachments): all of them are queued, or none.
+    pub fn send_volatile_prepared(&self, frames: &[PreparedFrame]) -> bool {
+        self.push_volatile(frames.iter().cloned().map(Outgoing::Prepared))
+    }
+
+    fn push_volatile<I>(&self, items: I) -> bool
+    where
+        I: IntoIterator<Item = Outgoing>,
+        I::IntoIter: Clone,
+    {
         if self.is_closed() {
             return false;
         }
+        let items = items.into_iter();
+        let len: usize = items.clone().map(|i| i.wire_len()).sum();
         {
             let mut outbox = self.lock();
             if outbox.close.is_some() {
                 return false;
             }
-            let item = Outgoing::Payload(frame);
-            let len = item.wire_len();
             if !outbox.frames.is_empty() || !self.has_room(&outbox, len) {
                 drop(outbox);
                 self.inner.counters.volatile_dropped();
                 return false;
             }
-            outbox.push(item, len);
+            for item in items {
+                let len = item.wire_len();
+                outbox.push(item, len);
+            }
             self.sync_bytes(&outbox);
         }
         self.inner.notify.notify_one();
@@ -500,6 +519,20 @@ mod tests {
         assert_eq!(counters.snapshot().volatile_dropped, 2);
         s.inner.backlog.store(0, Ordering::Relaxed);
         assert!(s.send_volatile(text(10)));
+        // Several frames (a packet and its attachments): all or none.
+        s.lock().take();
+        let frames = [
+            PreparedFrame::from_payload(text(40)),
+            PreparedFrame::from_payload(Payload::Binary(Bytes::from(vec![0; 40]))),
+        ];
+        assert!(s.send_volatile_prepared(&frames));
+        assert_eq!(s.queued_bytes(), 84);
+        s.lock().take();
+        s.sync_bytes(&s.lock());
+        s.inner.backlog.store(20, Ordering::Relaxed);
+        assert!(!s.send_volatile_prepared(&frames));
+        assert_eq!(s.lock().len(), 0);
+        assert_eq!(counters.snapshot().volatile_dropped, 3);
     }
 
     #[test]
