@@ -380,7 +380,8 @@ where
         );
         self.proto
             .abort(CloseCode::POLICY_VIOLATION, "send queue overflow");
-        self.peer_unresponsive = true;
+        // The peer may only be slow: it gets what is queued and the close
+        // frame if it reads them within the close timeout.
         self.pending_error = Some(Error::SendQueueOverflow {
             limit: self.config.max_send_queue,
         });
