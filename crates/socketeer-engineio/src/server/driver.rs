@@ -250,27 +250,38 @@ impl Driver {
 
     /// Handles the messages the WebSocket has already received, without
     /// waiting and up to a bound: one turn of the session loop (and one
-    /// write) then serves a whole batch instead of one message.
-    fn drain_ws(&mut self) {
+    /// write) then serves a whole batch instead of one message. `bytes`:
+    /// what the turn has handled already. Returns true when it stopped at
+    /// its bound, input possibly left.
+    fn drain_ws(&mut self, mut bytes: usize) -> bool {
         let waker = std::task::Waker::noop();
         let mut cx = std::task::Context::from_waker(waker);
         for _ in 0..WS_DRAIN_BATCH {
             if self.core.closed().is_some() {
-                return;
+                return false;
+            }
+            if bytes >= WS_DRAIN_BYTES {
+                return true;
             }
             // Polled with a no-op waker: the session loop polls the
             // WebSocket with its own waker again before it sleeps.
-            let Some(ws) = self.ws.as_mut() else { return };
+            let Some(ws) = self.ws.as_mut() else {
+                return false;
+            };
             let polled = ws.poll_recv(&mut cx);
             self.socket
                 .inner
                 .backlog
                 .store(ws.protocol().output_len(), Ordering::Relaxed);
             match polled {
-                std::task::Poll::Ready(msg) => self.handle_ws(msg),
-                std::task::Poll::Pending => return,
+                std::task::Poll::Ready(msg) => {
+                    bytes += ws_len(&msg);
+                    self.handle_ws(msg);
+                }
+                std::task::Poll::Pending => return false,
             }
         }
+        true
     }
 
     fn handle_timeout(&mut self) {
@@ -388,6 +399,18 @@ impl Driver {
 
 /// Most WebSocket messages handled in one turn of a session's loop.
 const WS_DRAIN_BATCH: usize = 64;
+/// Most bytes of WebSocket messages handled in one turn of a session's
+/// loop (the last message may cross it).
+const WS_DRAIN_BYTES: usize = 1 << 20;
+
+/// The payload size of a received WebSocket message.
+fn ws_len(msg: &Option<Result<socketeer_ws::Message, WsError>>) -> usize {
+    match msg {
+        Some(Ok(socketeer_ws::Message::Text(t))) => t.len(),
+        Some(Ok(socketeer_ws::Message::Binary(b))) => b.len(),
+        _ => 0,
+    }
+}
 
 /// How long a long-polling session closed by a server shutdown waits for
 /// the client's next poll to deliver the close packet.
@@ -483,8 +506,18 @@ pub(crate) async fn run(
             biased;
             msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
             msg = recv_ws(&mut d.ws, &socket.inner.backlog) => {
+                let len = ws_len(&msg);
                 d.handle_ws(msg);
-                d.drain_ws();
+                if d.drain_ws(len) {
+                    // A client that keeps the session busy (a flood whose
+                    // handlers broadcast) must let other tasks run: the
+                    // sessions its broadcasts wake wait in this worker's
+                    // LIFO slot, which other workers cannot steal, and
+                    // tokio's budget counts reads, not the work behind
+                    // them. Without this, recipients that read well could
+                    // go over their queue limit for want of CPU.
+                    tokio::task::yield_now().await;
+                }
             }
             // Woken for queued messages and for commands alike; one
             // command per turn, so what it queues is flushed before the
