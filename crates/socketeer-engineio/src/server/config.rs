@@ -64,8 +64,7 @@ pub struct EngineIoConfig {
     /// [`EngineStats::queue_overflows`](super::EngineStats::queue_overflows)
     /// counts it. Volatile messages are dropped instead. A message alone in
     /// an empty queue is taken whatever its size. The WebSocket's own limit
-    /// (`websocket.stream.max_send_queue`, also 8 MiB) stays in force
-    /// beneath it.
+    /// (`websocket.stream.max_send_queue`) is raised to it if lower.
     pub max_queued_bytes: usize,
     /// Most messages queued in one session's outbox (default 65 536), a
     /// second bound beside `max_queued_bytes` for the bookkeeping of many

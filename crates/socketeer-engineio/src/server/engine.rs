@@ -60,6 +60,10 @@ impl EngineIo {
         let limits = &mut config.websocket.limits;
         limits.max_message_size = limits.max_message_size.min(config.max_payload);
         limits.max_frame_size = limits.max_frame_size.min(config.max_payload);
+        // The session's byte limit covers its WebSocket's queue: the
+        // WebSocket's own limit must not cut in below it.
+        let stream = &mut config.websocket.stream;
+        stream.max_send_queue = stream.max_send_queue.max(config.max_queued_bytes);
         EngineIo {
             shared: Arc::new(Shared {
                 config,
@@ -117,5 +121,40 @@ impl EngineIo {
         for s in sockets {
             s.close_with(CloseReason::ServerShuttingDown);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    impl EngineHandler for Nothing {
+        fn on_connect(&self, _: &Socket) {}
+        fn on_message(&self, _: &Socket, _: crate::Payload) {}
+        fn on_disconnect(&self, _: &Socket, _: CloseReason) {}
+    }
+
+    #[test]
+    fn the_websocket_queue_limit_is_never_below_the_session_limit() {
+        let engine = EngineIo::new(
+            EngineIoConfig {
+                max_queued_bytes: 32 << 20,
+                ..Default::default()
+            },
+            Arc::new(Nothing),
+        );
+        assert_eq!(engine.config().websocket.stream.max_send_queue, 32 << 20);
+        let engine = EngineIo::new(
+            EngineIoConfig {
+                max_queued_bytes: 1 << 20,
+                ..Default::default()
+            },
+            Arc::new(Nothing),
+        );
+        assert_eq!(engine.config().websocket.stream.max_send_queue, 8 << 20);
+        let stats = engine.stats();
+        assert_eq!((stats.sessions, stats.queued_bytes), (0, 0));
     }
 }
