@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// One test at a time: they read the same process's RSS.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// What a flood may send in all.
 const FLOOD_BYTES: usize = 256 << 20;
@@ -185,7 +185,7 @@ fn check_rss(what: &str, baseline: usize, peak: usize) {
 /// at the send queue's limit and the connection fails with 1008.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_ping_flood_from_a_peer_that_never_reads() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = ServerConfig {
@@ -294,7 +294,7 @@ impl EngineHandler for Echo {
 /// queued ("transport error", WebSocket close 1008).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engineio_echo_flood_from_a_client_that_never_reads() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let handler = Arc::new(Echo {
         closed: Mutex::new(Vec::new()),
         gave_up: AtomicBool::new(false),

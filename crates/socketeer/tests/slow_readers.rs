@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// One test at a time: they read the same process's RSS.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Size of one relayed message's argument.
 const MESSAGE: usize = 64 * 1024;
@@ -401,7 +401,7 @@ fn report(what: &str, f: &Figures) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_flood_disconnects_a_client_that_never_reads() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let test = async {
         let (figures, slow_close, io, seen, started) = run_flood(false).await;
         assert!(
@@ -449,7 +449,7 @@ async fn room_flood_disconnects_a_client_that_never_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volatile_room_flood_drops_for_a_client_that_never_reads() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let test = async {
         let (figures, slow_close, io, seen, _) = run_flood(true).await;
         assert!(slow_close.is_none(), "disconnected by a volatile flood");
