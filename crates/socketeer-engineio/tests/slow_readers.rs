@@ -3,9 +3,9 @@
 //!
 //! Each test runs a server in this process, floods it from a raw client
 //! that never reads (256 MB at most), samples this process's RSS
-//! (`VmRSS`) and prints its figures (`cargo test --release -p
-//! socketeer-engineio --test slow_readers -- --nocapture`). The tests run
-//! one at a time: they measure the same process.
+//! (`VmRSS`) and prints its figures (`cargo test -p socketeer-engineio
+//! --test slow_readers -- --nocapture`; `--release` for release figures).
+//! The tests run one at a time: they measure the same process.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

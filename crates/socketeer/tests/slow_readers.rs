@@ -2,12 +2,13 @@
 //! broadcasts (128 MB in all): the server's memory stays bounded, the slow
 //! client is disconnected ("transport error", WebSocket close 1008) once
 //! 8 MiB wait for it — or, for volatile broadcasts, stays connected while
-//! what it cannot take is dropped — and a healthy client on the same server
-//! keeps its acknowledgement round trips quick.
+//! what it cannot take is dropped —, a room member that reads keeps up and
+//! stays connected, and a healthy client on the same server keeps its
+//! acknowledgement round trips quick.
 //!
 //! The server runs in this process; the tests sample its RSS (`VmRSS`) and
-//! print their figures (`cargo test --release -p socketeer --test
-//! slow_readers -- --nocapture --test-threads 1`). They run one at a time:
+//! print their figures (`cargo test -p socketeer --test slow_readers --
+//! --nocapture`; `--release` for release figures). They run one at a time:
 //! they measure the same process.
 
 use std::net::SocketAddr;
@@ -166,15 +167,17 @@ fn server(volatile: bool, seen: Arc<Seen>) -> SocketIo {
     let io = SocketIo::new(config);
     io.of("/").on_connection(move |socket| {
         let seen_join = seen.clone();
-        socket.on("join", move |socket, _args, ack| {
-            socket.join(["slow"]);
-            *seen_join.slow_id.lock().unwrap() = Some(socket.id().to_owned());
+        socket.on("join", move |socket, args, ack| {
+            socket.join(["flood"]);
+            if args.first().and_then(Value::as_str) == Some("slow") {
+                *seen_join.slow_id.lock().unwrap() = Some(socket.id().to_owned());
+            }
             if let Some(ack) = ack {
                 let _ = ack.send(vec![Value::from("joined")]);
             }
         });
         socket.on("relay", move |socket, args, _ack| {
-            let to = socket.to("slow");
+            let to = socket.to("flood");
             let to = if volatile { to.volatile() } else { to };
             let _ = to.emit("data", args);
         });
@@ -211,6 +214,9 @@ struct Figures {
     peak: usize,
     rtts: Vec<Duration>,
     flood_time: Duration,
+    /// Messages the room member that reads everything got, and whether
+    /// its connection ended.
+    fast: (usize, bool),
     /// The most bytes queued for one session, sampled every millisecond.
     max_queued: usize,
 }
@@ -236,9 +242,35 @@ async fn run_flood(
 
     // The slow client joins the room, then never reads again.
     let mut slow = RawClient::connect(addr).await;
-    slow.send("421[\"join\"]").await;
+    slow.send("421[\"join\",\"slow\"]").await;
     let joined = slow.text().await;
     assert_eq!(joined, "431[\"joined\"]");
+    // A member of the same room that reads everything.
+    let mut fast = RawClient::connect(addr).await;
+    fast.send("421[\"join\",\"fast\"]").await;
+    assert_eq!(fast.text().await, "431[\"joined\"]");
+    let flooding = Arc::new(AtomicBool::new(true));
+    let fast = {
+        let flooding = flooding.clone();
+        tokio::spawn(async move {
+            let mut got = 0;
+            let mut closed = false;
+            while got < FLOOD_BYTES / MESSAGE {
+                match tokio::time::timeout(Duration::from_secs(2), fast.next()).await {
+                    Ok(Some(Message::Text(t))) if t.starts_with("42[\"data\"") => got += 1,
+                    Ok(Some(Message::Text(_))) => {}
+                    Ok(_) => {
+                        closed = true;
+                        break;
+                    }
+                    // Volatile: what was dropped never comes.
+                    Err(_) if !flooding.load(Ordering::Relaxed) => break,
+                    Err(_) => {}
+                }
+            }
+            (got, closed)
+        })
+    };
 
     let healthy = ClientBuilder::new(format!("http://{addr}"))
         .transports(Transports::WebSocket)
@@ -275,7 +307,6 @@ async fn run_flood(
             }
         })
     };
-    let flooding = Arc::new(AtomicBool::new(true));
     let started = Instant::now();
     // Once disconnected, the slow client reads what the server still
     // sends it (within the server's close timeout): what was queued, then
@@ -344,6 +375,10 @@ async fn run_flood(
     flooding.store(false, Ordering::Relaxed);
     let mut rtts = pinger.await.unwrap();
     let slow_close = slow.await.unwrap();
+    let (fast_got, fast_closed) = tokio::time::timeout(Duration::from_secs(20), fast)
+        .await
+        .expect("the fast member gets the whole flood")
+        .unwrap();
     let max_queued = queue_sampler.await.unwrap();
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
@@ -355,6 +390,7 @@ async fn run_flood(
             rtts,
             flood_time,
             max_queued,
+            fast: (fast_got, fast_closed),
         },
         slow_close,
         io,
@@ -367,7 +403,8 @@ fn report(what: &str, f: &Figures) {
     println!(
         "{what}: flood of {:.0} MiB in {:.0} ms, at most {:.2} MiB queued for a session; RSS baseline {:.1} MiB, peak {:.1} MiB \
          (+{:.1} MiB; bound +{:.0} MiB); healthy client: {} acks, p50 {:.2} ms, p99 {:.2} ms, \
-         max {:.2} ms (bound p99 {:.0} ms)",
+         max {:.2} ms (bound p99 {:.0} ms); room member that reads: {} of {} messages, \
+         connection ended {}",
         mb(FLOOD_BYTES),
         ms(f.flood_time),
         mb(f.max_queued),
@@ -380,6 +417,9 @@ fn report(what: &str, f: &Figures) {
         ms(percentile(&f.rtts, 0.99)),
         ms(f.rtts.last().copied().unwrap_or_default()),
         ms(P99_BOUND),
+        f.fast.0,
+        FLOOD_BYTES / MESSAGE,
+        f.fast.1,
     );
     assert!(
         f.peak.saturating_sub(f.baseline) < RSS_BOUND,
@@ -387,6 +427,7 @@ fn report(what: &str, f: &Figures) {
         mb(f.peak - f.baseline)
     );
     assert!(f.rtts.len() >= 10, "{what}: too few round trips");
+    assert!(!f.fast.1, "{what}: the member that reads was disconnected");
     assert!(
         f.max_queued <= LIMIT,
         "{what}: {} bytes queued",
@@ -440,6 +481,11 @@ async fn room_flood_disconnects_a_client_that_never_reads() {
             .filter(|(_, r, _)| *r == DisconnectReason::TransportError)
             .count();
         assert_eq!(errors, 1, "only the slow client was cut off");
+        assert_eq!(
+            figures.fast.0,
+            FLOOD_BYTES / MESSAGE,
+            "the member that reads got it all"
+        );
         report("room flood", &figures);
     };
     tokio::time::timeout(Duration::from_secs(60), test)
@@ -455,8 +501,9 @@ async fn volatile_room_flood_drops_for_a_client_that_never_reads() {
         assert!(slow_close.is_none(), "disconnected by a volatile flood");
         let stats = io.engine().stats();
         println!(
-            "volatile room flood: {} of 2048 dropped; {stats:?}",
+            "volatile room flood: {} of {} deliveries dropped (two room members); {stats:?}",
             stats.volatile_dropped,
+            2 * FLOOD_BYTES / MESSAGE,
         );
         // Connected through the flood (`slow_close` is `None`), and nobody
         // was cut off.
@@ -468,6 +515,7 @@ async fn volatile_room_flood_drops_for_a_client_that_never_reads() {
             .filter(|(_, r, _)| *r == DisconnectReason::TransportError)
             .count();
         assert_eq!(errors, 0, "a volatile flood disconnected someone");
+        assert!(figures.fast.0 > 0);
         assert!(stats.volatile_dropped > 0);
         assert_eq!(stats.queue_overflows, 0);
         report("volatile room flood", &figures);
