@@ -769,3 +769,60 @@ async fn backpressure_when_events_are_not_taken() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn send_queue_bounded_by_bytes() {
+    within(async {
+        let mut server = TestServer::start(EngineIoConfig {
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await;
+        for mode in [Transports::WebSocket, Transports::Polling] {
+            let mut options = server.options(mode);
+            options.event_buffer = 1;
+            options.max_queued_bytes = 1000;
+            let (client, mut events) = step("connect", connect(options)).await.unwrap();
+            let _socket = server.connected().await;
+            // Events are not taken: the task stops writing; 100-byte
+            // messages fill the 1,000 bytes long before 10,000 messages.
+            let big = "x".repeat(100);
+            let mut sent = 0;
+            let full = step("a full send queue", async {
+                loop {
+                    match client.send_text(big.clone()) {
+                        Ok(()) => sent += 1,
+                        Err(SendError::QueueFull) => break sent,
+                        Err(e) => panic!("{e}"),
+                    }
+                    assert!(client.queued_bytes() <= 1000, "{mode:?}");
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+            .await;
+            assert!(
+                full < 100,
+                "{mode:?}: {full} messages before the queue filled"
+            );
+            assert!(client.queued_bytes() > 900, "{mode:?}");
+            // send_wait waits for room; taking events makes room.
+            let waiting = {
+                let client = client.clone();
+                tokio::spawn(async move { client.send_wait(Payload::Text("last".into())).await })
+            };
+            for _ in 0..full {
+                assert_eq!(
+                    next_data(&mut events).await,
+                    Event::Message(big.clone().into()),
+                    "{mode:?}"
+                );
+            }
+            step("send_wait", waiting).await.unwrap().unwrap();
+            assert_eq!(next_data(&mut events).await, Event::Message("last".into()));
+            client.close();
+            assert_eq!(closed(&mut events).await, CloseReason::ForcedClose);
+        }
+    })
+    .await;
+}

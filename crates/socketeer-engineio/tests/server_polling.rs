@@ -201,15 +201,17 @@ async fn send_queue_limit() {
                 .send_text(format!("m{i}"))
                 .expect("room in the queue");
         }
+        // One more would cross the bound: refused, and the session is
+        // closed, its queue dropped; the next poll gets the close packet.
         assert_eq!(socket.send_text("one too many"), Err(SendError::QueueFull));
-        assert_eq!(
-            server.poll(&sid).await.packets(),
-            [Packet::text("m0"), Packet::text("m1"), Packet::text("m2")]
-        );
-        // Delivered messages free their places.
-        socket.send_text("m3").expect("room again");
-        assert_eq!(server.poll(&sid).await.packets(), [Packet::text("m3")]);
-        server.assert_alive(&sid);
+        assert!(socket.overflowed());
+        assert_eq!(socket.queued_bytes(), 0);
+        assert_eq!(server.poll(&sid).await.packets(), [Packet::Close]);
+        assert_eq!(server.disconnected(&sid).await, CloseReason::TransportError);
+        let stats = server.engine.stats();
+        assert_eq!(stats.queue_overflows, 1);
+        assert_eq!(stats.closed(CloseReason::TransportError), 1);
+        assert_eq!(stats.sessions, 0);
     })
     .await;
 }

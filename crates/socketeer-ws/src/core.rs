@@ -190,6 +190,23 @@ impl PreparedFrame {
     pub fn payload_len(&self) -> usize {
         self.wire.len() - self.header_len
     }
+
+    /// The frame's length on the wire, header included: what it adds to
+    /// each server connection's send queue.
+    pub fn wire_len(&self) -> usize {
+        self.wire.len()
+    }
+
+    /// The wire length of an unmasked, unfragmented frame carrying
+    /// `payload_len` bytes (what [`PreparedFrame::wire_len`] would be).
+    pub fn wire_len_of(payload_len: usize) -> usize {
+        let ext = match payload_len {
+            0..=125 => 0,
+            126..=0xFFFF => 2,
+            _ => 8,
+        };
+        2 + ext + payload_len
+    }
 }
 
 impl From<Payload> for PreparedFrame {
@@ -859,6 +876,19 @@ impl Protocol {
             None if payload.len() >= ZERO_COPY_MIN => self.output.put_shared(payload),
             None => self.output.put(&payload),
         }
+    }
+
+    /// The most bytes sending `message` adds to the output (header and
+    /// mask included; a compressed message usually adds less).
+    pub fn frame_len(&self, message: &Message) -> usize {
+        let payload = match message {
+            Message::Text(t) => t.len(),
+            Message::Binary(b) => b.len(),
+            Message::Ping(p) | Message::Pong(p) => p.len(),
+            Message::Close(_) => MAX_CONTROL_PAYLOAD,
+        };
+        let mask = if self.masks.is_some() { 4 } else { 0 };
+        PreparedFrame::wire_len_of(payload) + mask
     }
 
     /// Number of bytes waiting to be written.

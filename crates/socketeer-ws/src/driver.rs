@@ -107,7 +107,14 @@ pub struct Keepalive {
 /// Driver settings (the protocol limits live in [`crate::Limits`]).
 #[derive(Debug, Clone, Copy)]
 pub struct StreamConfig {
-    /// Bytes queued for writing beyond which senders wait (default 16 MiB).
+    /// Most bytes queued for writing (default 8 MiB). Waiting sends
+    /// ([`WebSocketStream::feed`], [`WebSocketStream::send`], the `Sink`)
+    /// wait for room; non-waiting ones ([`WebSocketStream::try_feed`],
+    /// [`WebSocketStream::feed_prepared`]) are refused with
+    /// [`Error::QueueFull`]. A message alone in an empty queue is taken
+    /// whatever its size. Pongs the peer asks for and does not read are
+    /// not refused: when they take the queue over the limit the connection
+    /// fails with close code 1008 and [`Error::SendQueueOverflow`].
     pub max_send_queue: usize,
     /// How long the closing handshake and TCP close may take before the
     /// connection is dropped (default 10 s).
@@ -120,7 +127,7 @@ pub struct StreamConfig {
 impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
-            max_send_queue: 16 << 20,
+            max_send_queue: 8 << 20,
             close_timeout: Duration::from_secs(10),
             keepalive: None,
         }
@@ -258,6 +265,12 @@ where
                         if matches!(msg, Message::Ping(_) | Message::Close(_)) {
                             // Answer now if the socket takes it; else later.
                             let _ = self.poll_write_out(cx);
+                            if self.proto.output_len() > self.config.max_send_queue {
+                                // A peer that pings and never reads would
+                                // otherwise grow the queue without bound.
+                                self.fail_overflow();
+                                continue;
+                            }
                         }
                         return Poll::Ready(Some(Ok(msg)));
                     }
@@ -356,6 +369,40 @@ where
         }
     }
 
+    /// Fails the connection whose send queue went over its limit: close
+    /// code 1008 (a limit of ours, not a protocol error), queued behind
+    /// what is already waiting; the close timeout bounds the flush.
+    fn fail_overflow(&mut self) {
+        tracing::debug!(
+            queued = self.proto.output_len(),
+            limit = self.config.max_send_queue,
+            "send queue over its limit"
+        );
+        self.proto
+            .abort(CloseCode::POLICY_VIOLATION, "send queue overflow");
+        // The peer may only be slow: it gets what is queued and the close
+        // frame if it reads them within the close timeout.
+        self.pending_error = Some(Error::SendQueueOverflow {
+            limit: self.config.max_send_queue,
+        });
+    }
+
+    /// Whether `len` more bytes fit in the send queue: under the limit,
+    /// or alone in an empty queue.
+    fn has_room(&self, len: usize) -> bool {
+        let queued = self.proto.output_len();
+        queued == 0 || queued.saturating_add(len) <= self.config.max_send_queue
+    }
+
+    /// Waits (writing) until `len` more bytes fit in the send queue.
+    fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<Result<()>> {
+        if !self.has_room(len) {
+            // Returns ready only once everything queued is written.
+            ready!(self.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
     /// Flushes what is queued (a close frame, usually), shuts the
     /// transport down, then reports a pending error once and ends.
     fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
@@ -403,24 +450,25 @@ where
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    /// Waits until the send queue is under its limit.
+    /// Waits until the send queue is under its limit (the `Sink` does not
+    /// know the next message's size: it may then go over by that one).
     pub fn poll_send_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.proto.output_len() >= self.config.max_send_queue {
-            ready!(self.poll_write_out(cx))?;
-        }
-        Poll::Ready(Ok(()))
+        self.poll_room(cx, 1)
     }
 
-    /// Queues a message without writing, waiting first if the send queue
-    /// is full. Use [`WebSocketStream::flush`] (or keep reading) to write.
+    /// Queues a message without writing, waiting first until it fits in
+    /// the send queue. Use [`WebSocketStream::flush`] (or keep reading) to
+    /// write.
     pub async fn feed(&mut self, message: Message) -> Result<()> {
-        poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        let len = self.proto.frame_len(&message);
+        poll_fn(|cx| self.poll_room(cx, len)).await?;
         self.proto.send(message)
     }
 
-    /// Queues a message if the send queue has room, without waiting.
+    /// Queues a message if it fits in the send queue, without waiting;
+    /// otherwise [`Error::QueueFull`] and nothing is queued.
     pub fn try_feed(&mut self, message: Message) -> Result<()> {
-        if self.proto.output_len() >= self.config.max_send_queue {
+        if !self.has_room(self.proto.frame_len(&message)) {
             return Err(Error::QueueFull);
         }
         self.proto.send(message)
@@ -429,13 +477,16 @@ where
     /// Queues one frame of a fragmented message (see
     /// [`Protocol::send_fragment`]), waiting first if the queue is full.
     pub async fn feed_fragment(&mut self, kind: Fragment, payload: Bytes, fin: bool) -> Result<()> {
-        poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        let len = PreparedFrame::wire_len_of(payload.len()) + 4;
+        poll_fn(|cx| self.poll_room(cx, len)).await?;
         self.proto.send_fragment(kind, payload, fin)
     }
 
-    /// Queues a frame prepared once for many connections.
+    /// Queues a frame prepared once for many connections if it fits in
+    /// the send queue (its whole wire size counts, though its bytes are
+    /// shared); otherwise [`Error::QueueFull`] and nothing is queued.
     pub fn feed_prepared(&mut self, frame: &PreparedFrame) -> Result<()> {
-        if self.proto.output_len() >= self.config.max_send_queue {
+        if !self.has_room(frame.wire_len()) {
             return Err(Error::QueueFull);
         }
         self.proto.send_prepared(frame)
@@ -604,11 +655,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
         self.flush().await
     }
 
-    /// Queues a message, waiting while the send queue is full.
+    /// Queues a message, waiting until it fits in the send queue.
     pub async fn feed(&mut self, message: Message) -> Result<()> {
         poll_fn(|cx| {
-            self.inner
-                .poll_with(cx, false, |s, cx| s.poll_send_ready(cx))
+            self.inner.poll_with(cx, false, |s, cx| {
+                let len = s.proto.frame_len(&message);
+                s.poll_room(cx, len)
+            })
         })
         .await?;
         self.inner
@@ -685,6 +738,82 @@ mod tests {
         match ws.recv().await {
             Some(Ok(Message::Binary(b))) => b,
             other => panic!("expected a binary message, got {other:?}"),
+        }
+    }
+
+    /// A peer that pings and never reads: the pongs stop at the queue
+    /// limit and the connection fails with 1008 instead of growing.
+    #[tokio::test(flavor = "current_thread")]
+    async fn unread_pongs_over_the_limit_fail_the_connection() {
+        // The pipe holds 4 KiB: everything past it stays queued.
+        let (server_io, mut client_io) = tokio::io::duplex(4096);
+        let config = StreamConfig {
+            max_send_queue: 10_000,
+            close_timeout: Duration::from_millis(50),
+            ..StreamConfig::default()
+        };
+        let mut server = WebSocketStream::from_parts(
+            server_io,
+            Protocol::new(Role::Server),
+            BytesMut::new(),
+            config,
+        );
+        let mut client = Protocol::new(Role::Client);
+        for _ in 0..200 {
+            client
+                .send(Message::Ping(Bytes::from(vec![1; 125])))
+                .unwrap();
+        }
+        let pings = client.take_output();
+        // 200 pongs of 127 bytes: 25,400 bytes, over 4 KiB + 10,000.
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = client_io.write_all(&pings).await;
+            client_io
+        });
+        let mut pings_seen = 0;
+        let err = loop {
+            match server.recv().await {
+                Some(Ok(Message::Ping(_))) => pings_seen += 1,
+                Some(Ok(other)) => panic!("unexpected {other:?}"),
+                Some(Err(e)) => break e,
+                None => panic!("ended without an error"),
+            }
+            assert!(server.protocol().output_len() <= 10_000 + 127 + 4);
+        };
+        assert!(
+            matches!(err, Error::SendQueueOverflow { limit: 10_000 }),
+            "{err}"
+        );
+        assert!((70..200).contains(&pings_seen), "{pings_seen} pings");
+        assert!(server.recv().await.is_none());
+        drop(writer);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn pongs_under_the_limit_are_answered() {
+        let (server_io, mut client_io) = tokio::io::duplex(1 << 16);
+        let mut server = WebSocketStream::from_raw(server_io, Role::Server);
+        let mut client = Protocol::new(Role::Client);
+        for _ in 0..100 {
+            client
+                .send(Message::Ping(Bytes::from_static(b"p")))
+                .unwrap();
+        }
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        client_io.write_all(&client.take_output()).await.unwrap();
+        for _ in 0..100 {
+            assert!(matches!(server.recv().await, Some(Ok(Message::Ping(_)))));
+        }
+        idle(&mut server);
+        let mut got = vec![0; 300];
+        client_io.read_exact(&mut got).await.unwrap();
+        let mut buf = BytesMut::from(&got[..]);
+        for _ in 0..100 {
+            assert!(matches!(
+                client.receive(&mut buf),
+                Ok(Some(Message::Pong(_)))
+            ));
         }
     }
 

@@ -87,9 +87,18 @@ pub enum Error {
     /// The connection is closed; nothing more can be sent or received.
     #[error("connection closed")]
     ConnectionClosed,
-    /// The send queue is full (only from non-waiting sends).
+    /// The send queue has no room for this message (only from
+    /// non-waiting sends); nothing was queued and the connection is open.
     #[error("send queue full")]
     QueueFull,
+    /// Replies the peer asked for (pongs) and did not read took the send
+    /// queue over `StreamConfig::max_send_queue`: the connection was
+    /// failed with close code 1008 (policy violation).
+    #[error("send queue over its limit of {limit} bytes")]
+    SendQueueOverflow {
+        /// The configured limit.
+        limit: usize,
+    },
     /// The peer did not answer a keepalive ping in time.
     #[error("keepalive ping timed out")]
     KeepaliveTimeout,

@@ -162,6 +162,7 @@ mod stream {
         server.feed_prepared(&frame).unwrap();
         server.flush().await.unwrap();
         server.feed(Message::text("fifth")).await.unwrap();
+        server.flush().await.unwrap();
         // Over 1 KiB: queued by reference rather than copied.
         let big = PreparedFrame::from_payload(Payload::binary(vec![6; 5000]));
         server.feed_prepared(&big).unwrap();
@@ -182,21 +183,27 @@ mod stream {
             ]
         );
 
-        // The queue limit: both accept while under 100 queued bytes ...
+        // The queue limit counts bytes: a 62-byte frame fits under 100 ...
         server.feed_prepared(&frame).unwrap();
-        server.try_feed(normal()).unwrap();
-        assert_eq!(server.protocol().output_len(), 124);
-        // ... and both refuse at or over it, queueing nothing.
+        assert_eq!(server.protocol().output_len(), 62);
+        // ... a second would take the queue to 124: refused either way,
+        // queueing nothing.
         assert!(matches!(
             server.feed_prepared(&frame),
             Err(Error::QueueFull)
         ));
         assert!(matches!(server.try_feed(normal()), Err(Error::QueueFull)));
-        assert_eq!(server.protocol().output_len(), 124);
+        assert_eq!(server.protocol().output_len(), 62);
         // Once written, there is room again, for either.
         server.flush().await.unwrap();
         server.try_feed(normal()).unwrap();
+        server.flush().await.unwrap();
         server.feed_prepared(&frame).unwrap();
+        server.flush().await.unwrap();
+        // Alone in an empty queue, a frame over the limit still goes (it
+        // cannot be split); nothing joins it until it is written.
+        server.feed_prepared(&big).unwrap();
+        assert!(matches!(server.try_feed(normal()), Err(Error::QueueFull)));
         server.flush().await.unwrap();
         let mut got = Vec::new();
         for _ in 0..4 {
@@ -207,8 +214,8 @@ mod stream {
             [
                 Message::binary(vec![3; 60]),
                 normal(),
-                normal(),
                 Message::binary(vec![3; 60]),
+                Message::binary(vec![6; 5000]),
             ]
         );
     }

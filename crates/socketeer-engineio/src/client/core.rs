@@ -88,8 +88,19 @@ pub struct ClientSession {
     upgrade: UpgradeState,
     ping_deadline: Option<Instant>,
     outbox: VecDeque<Packet>,
+    /// Bytes of messages that left the outbox since
+    /// [`ClientSession::take_released`] was last called.
+    released: usize,
     events: VecDeque<Event>,
     report_pings: bool,
+}
+
+/// The bytes a packet's message counts in the client's send queue.
+fn message_len(packet: &Packet) -> usize {
+    match packet {
+        Packet::Message(m) => m.len(),
+        _ => 0,
+    }
 }
 
 impl ClientSession {
@@ -111,6 +122,7 @@ impl ClientSession {
             upgrade: UpgradeState::None,
             ping_deadline: None,
             outbox: VecDeque::new(),
+            released: 0,
             events: VecDeque::new(),
             report_pings: false,
         }
@@ -157,6 +169,13 @@ impl ClientSession {
     /// Packets queued for the active transport.
     pub fn outbox_len(&self) -> usize {
         self.outbox.len()
+    }
+
+    /// Bytes of messages that have left the outbox (written to a
+    /// transport, or dropped when the session closed) since the last call:
+    /// what a driver that bounds its send queue by bytes gives back.
+    pub fn take_released(&mut self) -> usize {
+        std::mem::take(&mut self.released)
     }
 
     /// A packet arrived on the active transport at `now`.
@@ -267,6 +286,7 @@ impl ClientSession {
         }
         self.state = State::Closed;
         self.ping_deadline = None;
+        self.released += self.outbox.iter().map(message_len).sum::<usize>();
         self.outbox.clear();
         if matches!(self.upgrade, UpgradeState::Probing | UpgradeState::Pausing) {
             self.upgrade = UpgradeState::Failed;
@@ -287,7 +307,9 @@ impl ClientSession {
         {
             return None;
         }
-        self.outbox.pop_front().map(|p| p.encode())
+        let packet = self.outbox.pop_front()?;
+        self.released += message_len(&packet);
+        Some(packet.encode())
     }
 
     /// The body of the next polling POST while the session is on polling
@@ -311,6 +333,7 @@ impl ClientSession {
             let Some(packet) = self.outbox.pop_front() else {
                 break;
             };
+            self.released += message_len(&packet);
             if builder.push(&packet).is_err() {
                 // Only text with 0x1E fails, and `send` refuses it.
                 tracing::warn!("dropped a text packet containing 0x1E on polling");
@@ -555,6 +578,31 @@ mod tests {
             Some(Event::Closed(CloseReason::TransportClose))
         );
         assert_eq!(s.poll_event(), None);
+    }
+
+    #[test]
+    fn released_bytes_follow_messages_out_of_the_outbox() {
+        let t0 = Instant::now();
+        let mut s = opened(Transports::WebSocket, &[], t0);
+        s.send(Payload::Text("hello".into())).unwrap();
+        s.send(Payload::Binary(Bytes::from_static(&[0; 10])))
+            .unwrap();
+        s.send(Payload::Text("bye".into())).unwrap();
+        assert_eq!(s.take_released(), 0);
+        s.poll_ws_frame().unwrap();
+        s.poll_ws_frame().unwrap();
+        assert_eq!(s.take_released(), 15);
+        assert_eq!(s.take_released(), 0);
+        // A pong is not a message the application queued.
+        s.handle_packet(Packet::Ping(None), t0);
+        s.transport_closed(CloseReason::TransportError);
+        assert_eq!(s.take_released(), 3);
+
+        let mut p = opened(Transports::Polling, &[], t0);
+        p.send(Payload::Text("abc".into())).unwrap();
+        p.send(Payload::Text("de".into())).unwrap();
+        p.poll_payload(1000).unwrap();
+        assert_eq!(p.take_released(), 5);
     }
 
     #[test]

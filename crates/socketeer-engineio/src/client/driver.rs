@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::future::{pending, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -329,6 +329,9 @@ pub async fn connect(options: ClientOptions) -> Result<(EngineClient, EngineEven
         closed: AtomicBool::new(false),
         close_requested: AtomicBool::new(false),
         close: Notify::new(),
+        queued_bytes: AtomicUsize::new(0),
+        max_queued_bytes: options.max_queued_bytes,
+        room: Notify::new(),
     });
     shared.set_transport(session.transport());
     let (tx, rx) = mpsc::channel(options.max_queued_messages.max(1));
@@ -451,11 +454,14 @@ impl Driver {
                 self.session.close();
             }
             self.start_io().await;
+            self.shared.release(self.session.take_released());
             self.shared.set_transport(self.session.transport());
             while let Some(event) = self.session.poll_event() {
                 let last = matches!(event, Event::Closed(_));
                 if last {
                     self.shared.closed.store(true, Ordering::Release);
+                    // Senders waiting for room learn that none will come.
+                    self.shared.room.notify_waiters();
                 }
                 if self.events_open && self.events.send(event).await.is_err() {
                     self.events_open = false;
@@ -577,8 +583,10 @@ impl Driver {
         while self.session.outbox_len() < limit {
             match self.rx.try_recv() {
                 Ok(m) => {
+                    let len = m.len();
                     if let Err(e) = self.session.send(m) {
                         tracing::debug!(error = %e, "message dropped");
+                        self.shared.release(len);
                     }
                 }
                 Err(_) => break,
@@ -589,8 +597,10 @@ impl Driver {
     async fn handle(&mut self, wake: Wake) {
         match wake {
             Wake::Command(Some(m)) => {
+                let len = m.len();
                 if let Err(e) = self.session.send(m) {
                     tracing::debug!(error = %e, "message dropped");
+                    self.shared.release(len);
                 }
                 self.take_commands(OUTBOX_LIMIT);
             }

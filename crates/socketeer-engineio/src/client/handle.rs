@@ -4,7 +4,7 @@
 //! state they share with that task. The driver builds on this module; this
 //! module does not know the driver.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -69,6 +69,12 @@ pub struct ClientOptions {
     /// [`EngineClient::send`] answers [`SendError::QueueFull`] (default
     /// 10 000).
     pub max_queued_messages: usize,
+    /// Bytes of messages that may wait in the send queue (from
+    /// [`EngineClient::send`] until the driver hands them to the transport)
+    /// before [`EngineClient::send`] answers [`SendError::QueueFull`] and
+    /// [`EngineClient::send_wait`] waits (default 8 MiB). A message alone
+    /// in an empty queue is taken whatever its size.
+    pub max_queued_bytes: usize,
     /// Events that may wait to be taken from [`EngineEvents`] before the
     /// client stops reading the network (default 1 024).
     pub event_buffer: usize,
@@ -97,6 +103,7 @@ impl ClientOptions {
                 ..Limits::default()
             },
             max_queued_messages: 10_000,
+            max_queued_bytes: 8 << 20,
             event_buffer: 1024,
             close_timeout: Duration::from_secs(5),
         }
@@ -118,6 +125,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("limits", &self.limits)
             .field("max_queued_messages", &self.max_queued_messages)
+            .field("max_queued_bytes", &self.max_queued_bytes)
             .field("event_buffer", &self.event_buffer)
             .field("close_timeout", &self.close_timeout)
             .finish_non_exhaustive()
@@ -175,9 +183,42 @@ pub(super) struct Shared {
     pub(super) closed: AtomicBool,
     pub(super) close_requested: AtomicBool,
     pub(super) close: Notify,
+    /// Bytes of messages queued and not yet written.
+    pub(super) queued_bytes: AtomicUsize,
+    pub(super) max_queued_bytes: usize,
+    /// Wakes senders waiting for room in the queue.
+    pub(super) room: Notify,
 }
 
 impl Shared {
+    /// Counts `len` more queued bytes if they fit: under the limit, or
+    /// alone in an empty queue.
+    fn reserve(&self, len: usize) -> bool {
+        let mut queued = self.queued_bytes.load(Ordering::Relaxed);
+        loop {
+            if queued > 0 && queued.saturating_add(len) > self.max_queued_bytes {
+                return false;
+            }
+            match self.queued_bytes.compare_exchange_weak(
+                queued,
+                queued + len,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => queued = now,
+            }
+        }
+    }
+
+    /// Gives back bytes that were written (or dropped).
+    pub(super) fn release(&self, len: usize) {
+        if len > 0 {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.room.notify_waiters();
+        }
+    }
+
     pub(super) fn set_transport(&self, kind: TransportKind) {
         let v = match kind {
             TransportKind::Polling => TRANSPORT_POLLING,
@@ -232,7 +273,8 @@ impl EngineClient {
     }
 
     /// Queues a message, without waiting: [`SendError::QueueFull`] when
-    /// [`ClientOptions::max_queued_messages`] are waiting (see
+    /// [`ClientOptions::max_queued_messages`] are waiting or the message
+    /// would take the queue over [`ClientOptions::max_queued_bytes`] (see
     /// [`send_wait`](Self::send_wait)).
     pub fn send(&self, message: Payload) -> Result<(), SendError> {
         if self.is_closed() {
@@ -245,10 +287,23 @@ impl EngineClient {
                 return Err(SendError::RecordSeparator);
             }
         }
-        self.tx.try_send(message).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        let len = message.len();
+        if !self.shared.reserve(len) {
+            return Err(SendError::QueueFull);
+        }
+        self.tx.try_send(message).map_err(|e| {
+            self.shared.release(len);
+            match e {
+                mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            }
         })
+    }
+
+    /// Bytes of messages queued and not yet written (bounded by
+    /// [`ClientOptions::max_queued_bytes`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Relaxed)
     }
 
     /// Queues a message, waiting while the send queue is full (see
@@ -265,7 +320,22 @@ impl EngineClient {
                 return Err(SendError::RecordSeparator);
             }
         }
-        self.tx.send(message).await.map_err(|_| SendError::Closed)
+        let len = message.len();
+        loop {
+            // Registered before the check, so a release in between wakes it.
+            let room = self.shared.room.notified();
+            if self.shared.reserve(len) {
+                break;
+            }
+            if self.is_closed() {
+                return Err(SendError::Closed);
+            }
+            room.await;
+        }
+        self.tx.send(message).await.map_err(|_| {
+            self.shared.release(len);
+            SendError::Closed
+        })
     }
 
     /// Queues a text message.

@@ -81,8 +81,26 @@ pub struct EngineIoConfig {
     /// the same polling response or as the next WebSocket frame (Node's
     /// `initialPacket`; default none).
     pub initial_packet: Option<crate::Payload>,
-    /// Most messages queued for one session (default 4096); past it sends
-    /// fail with [`SendError::QueueFull`](super::SendError::QueueFull).
+    /// Most bytes queued for one session (default 8 MiB): in its outbox
+    /// and, on WebSocket, in the WebSocket's send queue, each message
+    /// counted at its WebSocket frame's length (a broadcast frame in full
+    /// for every recipient, though its bytes are shared). A send that
+    /// would cross it fails with
+    /// [`SendError::QueueFull`](super::SendError::QueueFull) and closes the
+    /// session: what was queued is dropped, the application sees
+    /// [`CloseReason::TransportError`](super::CloseReason::TransportError)
+    /// ("transport error"), a WebSocket gets close code 1008 (policy
+    /// violation) with reason "send queue overflow", and
+    /// [`EngineStats::queue_overflows`](super::EngineStats::queue_overflows)
+    /// counts it. Volatile messages are dropped instead. A message alone in
+    /// an empty queue is taken whatever its size. The WebSocket's own limit
+    /// (`websocket.stream.max_send_queue`) is raised to it if lower.
+    pub max_queued_bytes: usize,
+    /// Most messages queued in one session's outbox (default 65 536), a
+    /// second bound beside `max_queued_bytes` for the bookkeeping of many
+    /// small messages; going over it closes the session in the same way.
+    /// The outbox empties each time the session's task runs (on polling:
+    /// at each poll).
     pub max_queued_messages: usize,
     /// Most concurrent sessions (default 100 000); past it: 503.
     pub max_sessions: usize,
@@ -121,7 +139,8 @@ impl Default for EngineIoConfig {
             headers: None,
             connection_error: None,
             initial_packet: None,
-            max_queued_messages: 4096,
+            max_queued_bytes: 8 << 20,
+            max_queued_messages: 65_536,
             max_sessions: 100_000,
             websocket,
             handshake_write_gap: Duration::from_millis(5),

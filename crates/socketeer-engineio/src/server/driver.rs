@@ -1,6 +1,7 @@
 //! The task that drives one session: the Sans-I/O core plus its transport.
 
-use std::future::pending;
+use std::future::{pending, poll_fn};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,26 @@ async fn recv_opt(
 async fn app_work(app: &mut Option<Box<dyn SessionHandler>>, socket: &Socket) {
     match app {
         Some(app) => std::future::poll_fn(|cx| app.poll_work(socket, cx)).await,
+        None => pending().await,
+    }
+}
+
+/// Receives from the session's WebSocket; after every poll (which also
+/// writes what is queued) records how much is left in its send queue, for
+/// the senders' queue limit and the stats.
+async fn recv_ws(
+    ws: &mut Option<Box<HyperWebSocket>>,
+    backlog: &AtomicUsize,
+) -> Option<Result<socketeer_ws::Message, WsError>> {
+    match ws {
+        Some(ws) => {
+            poll_fn(|cx| {
+                let polled = ws.poll_recv(cx);
+                backlog.store(ws.protocol().output_len(), Ordering::Relaxed);
+                polled
+            })
+            .await
+        }
         None => pending().await,
     }
 }
@@ -238,22 +259,38 @@ impl Driver {
 
     /// Handles the messages the WebSocket has already received, without
     /// waiting and up to a bound: one turn of the session loop (and one
-    /// write) then serves a whole batch instead of one message.
-    fn drain_ws(&mut self) {
+    /// write) then serves a whole batch instead of one message. `bytes`:
+    /// what the turn has handled already. Returns true when it stopped at
+    /// its bound, input possibly left.
+    fn drain_ws(&mut self, mut bytes: usize) -> bool {
         let waker = std::task::Waker::noop();
         let mut cx = std::task::Context::from_waker(waker);
         for _ in 0..WS_DRAIN_BATCH {
             if self.core.closed().is_some() {
-                return;
+                return false;
+            }
+            if bytes >= WS_DRAIN_BYTES {
+                return true;
             }
             // Polled with a no-op waker: the session loop polls the
             // WebSocket with its own waker again before it sleeps.
-            let Some(ws) = self.ws.as_mut() else { return };
-            match ws.poll_recv(&mut cx) {
-                std::task::Poll::Ready(msg) => self.handle_ws(msg),
-                std::task::Poll::Pending => return,
+            let Some(ws) = self.ws.as_mut() else {
+                return false;
+            };
+            let polled = ws.poll_recv(&mut cx);
+            self.socket
+                .inner
+                .backlog
+                .store(ws.protocol().output_len(), Ordering::Relaxed);
+            match polled {
+                std::task::Poll::Ready(msg) => {
+                    bytes += ws_len(&msg);
+                    self.handle_ws(msg);
+                }
+                std::task::Poll::Pending => return false,
             }
         }
+        true
     }
 
     fn handle_timeout(&mut self) {
@@ -290,22 +327,36 @@ impl Driver {
         if let Some(ws) = self.ws.as_mut() {
             let (frames, close, barrier) = {
                 let mut outbox = self.socket.lock();
-                match outbox.barrier.take() {
-                    Some(n) if n < outbox.frames.len() => {
-                        let rest = outbox.frames.split_off(n);
-                        (std::mem::replace(&mut outbox.frames, rest), None, true)
-                    }
-                    _ => (std::mem::take(&mut outbox.frames), outbox.close, false),
-                }
+                let before = outbox.bytes();
+                let taken = match outbox.barrier.take() {
+                    Some(n) if n < outbox.len() => (outbox.take_first(n), None, true),
+                    _ => (outbox.take(), outbox.close, false),
+                };
+                // The bytes move to the WebSocket's queue: counted there
+                // before the lock is released, so that a sender never sees
+                // them in neither place.
+                let moved = before - outbox.bytes();
+                self.socket
+                    .inner
+                    .backlog
+                    .fetch_add(moved, Ordering::Relaxed);
+                self.socket.sync_bytes(&outbox);
+                taken
             };
             let control = std::mem::take(&mut self.control).into_iter();
             for item in control.map(Outgoing::Payload).chain(frames) {
                 if let Err(e) = feed(ws, item) {
+                    // The WebSocket's own limit: the same overflow.
                     tracing::debug!(sid = self.socket.id(), error = %e, "send queue over its limit");
+                    self.socket.overflow(&mut self.socket.lock());
                     self.core.close(CloseReason::TransportError);
                     return false;
                 }
             }
+            self.socket
+                .inner
+                .backlog
+                .store(ws.protocol().output_len(), Ordering::Relaxed);
             if let Some(reason) = close {
                 self.core.close(reason);
             }
@@ -322,13 +373,19 @@ impl Driver {
             };
             self.drain_deadline = Some(Instant::now() + grace.min(self.shared.config.ping_timeout));
         }
-        let has_frames = !self.socket.lock().frames.is_empty();
+        let has_frames = !self.socket.lock().is_empty();
         if self.pending_poll.is_none()
             || (self.control.is_empty() && !has_frames && close.is_none())
         {
             return false;
         }
-        let frames = std::mem::take(&mut self.socket.lock().frames);
+        // Handed to the HTTP response: no longer queued here.
+        let frames = {
+            let mut outbox = self.socket.lock();
+            let frames = outbox.take();
+            self.socket.sync_bytes(&outbox);
+            frames
+        };
         let mut payload = PayloadBuilder::new();
         let frames = frames.into_iter().map(Outgoing::into_payload);
         for f in std::mem::take(&mut self.control).into_iter().chain(frames) {
@@ -351,6 +408,18 @@ impl Driver {
 
 /// Most WebSocket messages handled in one turn of a session's loop.
 const WS_DRAIN_BATCH: usize = 64;
+/// Most bytes of WebSocket messages handled in one turn of a session's
+/// loop (the last message may cross it).
+const WS_DRAIN_BYTES: usize = 1 << 20;
+
+/// The payload size of a received WebSocket message.
+fn ws_len(msg: &Option<Result<socketeer_ws::Message, WsError>>) -> usize {
+    match msg {
+        Some(Ok(socketeer_ws::Message::Text(t))) => t.len(),
+        Some(Ok(socketeer_ws::Message::Binary(b))) => b.len(),
+        _ => 0,
+    }
+}
 
 /// How long a long-polling session closed by a server shutdown waits for
 /// the client's next poll to deliver the close packet.
@@ -445,9 +514,19 @@ pub(crate) async fn run(
             // HTTP request must be handled before the request.
             biased;
             msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
-            msg = recv_opt(&mut d.ws) => {
+            msg = recv_ws(&mut d.ws, &socket.inner.backlog) => {
+                let len = ws_len(&msg);
                 d.handle_ws(msg);
-                d.drain_ws();
+                if d.drain_ws(len) {
+                    // A client that keeps the session busy (a flood whose
+                    // handlers broadcast) must let other tasks run: the
+                    // sessions its broadcasts wake wait in this worker's
+                    // LIFO slot, which other workers cannot steal, and
+                    // tokio's budget counts reads, not the work behind
+                    // them. Without this, recipients that read well could
+                    // go over their queue limit for want of CPU.
+                    tokio::task::yield_now().await;
+                }
             }
             // Woken for queued messages and for commands alike; one
             // command per turn, so what it queues is flushed before the
@@ -479,7 +558,8 @@ pub(crate) async fn run(
     };
     shared.remove(socket.id());
     socket.mark_closed();
-    tracing::debug!(sid = socket.id(), %reason, "session closed");
+    shared.counters.closed(reason);
+    tracing::debug!(sid = socket.id(), %reason, overflowed = socket.overflowed(), "session closed");
     if let Some(tx) = d.pending_poll.take() {
         let body: &'static [u8] = if reason == CloseReason::TransportClose {
             b"6"
@@ -503,8 +583,17 @@ pub(crate) async fn run(
         let frame = match reason {
             CloseReason::ServerShuttingDown => Some(CloseFrame::new(1001, "server shutting down")),
             CloseReason::ParseError => Some(CloseFrame::new(1002, "parse error")),
+            // A limit of ours the client broke by not reading: policy
+            // (1011 would say the server failed).
+            CloseReason::TransportError if socket.overflowed() => {
+                Some(CloseFrame::new(1008, "send queue overflow"))
+            }
             _ => None,
         };
+        // What is still queued goes out first, within the close timeout.
         close_ws(ws, frame).await;
     }
+    let _ = socket.lock().take();
+    socket.sync_bytes(&socket.lock());
+    socket.inner.backlog.store(0, Ordering::Relaxed);
 }

@@ -11,6 +11,7 @@ use super::config::EngineIoConfig;
 use super::core::CloseReason;
 use super::handler::{EngineHandler, SessionFactory, Stateless};
 use super::socket::Socket;
+use super::stats::{Counters, EngineStats};
 use crate::sync::LockExt;
 
 pub(crate) struct SessionEntry {
@@ -22,6 +23,7 @@ pub(crate) struct Shared {
     pub(crate) factory: Arc<dyn SessionFactory>,
     pub(crate) sessions: Mutex<HashMap<Arc<str>, SessionEntry>>,
     pub(crate) shutting_down: AtomicBool,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Shared {
@@ -58,12 +60,17 @@ impl EngineIo {
         let limits = &mut config.websocket.limits;
         limits.max_message_size = limits.max_message_size.min(config.max_payload);
         limits.max_frame_size = limits.max_frame_size.min(config.max_payload);
+        // The session's byte limit covers its WebSocket's queue: the
+        // WebSocket's own limit must not cut in below it.
+        let stream = &mut config.websocket.stream;
+        stream.max_send_queue = stream.max_send_queue.max(config.max_queued_bytes);
         EngineIo {
             shared: Arc::new(Shared {
                 config,
                 factory,
                 sessions: Mutex::new(HashMap::new()),
                 shutting_down: AtomicBool::new(false),
+                counters: Arc::default(),
             }),
         }
     }
@@ -76,6 +83,22 @@ impl EngineIo {
     /// Number of open sessions.
     pub fn session_count(&self) -> usize {
         self.shared.sessions.locked().len()
+    }
+
+    /// The server's counters now: bytes queued (in all and for the
+    /// fullest session), volatile messages dropped, sessions closed by
+    /// reason and for going over their queue limit. Costs one pass over
+    /// the open sessions; sending a message updates no shared counter.
+    pub fn stats(&self) -> EngineStats {
+        let mut stats = self.shared.counters.snapshot();
+        let sessions = self.shared.sessions.locked();
+        stats.sessions = sessions.len();
+        for entry in sessions.values() {
+            let queued = entry.socket.queued_bytes();
+            stats.queued_bytes += queued;
+            stats.max_session_queued_bytes = stats.max_session_queued_bytes.max(queued);
+        }
+        stats
     }
 
     /// Whether a request path belongs to this server.
@@ -98,5 +121,40 @@ impl EngineIo {
         for s in sockets {
             s.close_with(CloseReason::ServerShuttingDown);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    impl EngineHandler for Nothing {
+        fn on_connect(&self, _: &Socket) {}
+        fn on_message(&self, _: &Socket, _: crate::Payload) {}
+        fn on_disconnect(&self, _: &Socket, _: CloseReason) {}
+    }
+
+    #[test]
+    fn the_websocket_queue_limit_is_never_below_the_session_limit() {
+        let engine = EngineIo::new(
+            EngineIoConfig {
+                max_queued_bytes: 32 << 20,
+                ..Default::default()
+            },
+            Arc::new(Nothing),
+        );
+        assert_eq!(engine.config().websocket.stream.max_send_queue, 32 << 20);
+        let engine = EngineIo::new(
+            EngineIoConfig {
+                max_queued_bytes: 1 << 20,
+                ..Default::default()
+            },
+            Arc::new(Nothing),
+        );
+        assert_eq!(engine.config().websocket.stream.max_send_queue, 8 << 20);
+        let stats = engine.stats();
+        assert_eq!((stats.sessions, stats.queued_bytes), (0, 0));
     }
 }

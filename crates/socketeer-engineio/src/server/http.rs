@@ -20,7 +20,7 @@ use super::core::{CloseReason, TransportKind};
 use super::driver;
 use super::engine::{EngineIo, SessionEntry, Shared};
 use super::response::{empty, error, payload_response, text, Body, EngineError};
-use super::socket::{RequestInfo, Socket};
+use super::socket::{QueueLimits, RequestInfo, Socket};
 use crate::sync::LockExt;
 
 struct Query<'a> {
@@ -304,7 +304,11 @@ impl EngineIo {
             sid.clone(),
             info,
             transport,
-            self.shared.config.max_queued_messages,
+            QueueLimits {
+                messages: self.shared.config.max_queued_messages,
+                bytes: self.shared.config.max_queued_bytes,
+            },
+            self.shared.counters.clone(),
         );
         self.shared.sessions.locked().insert(
             sid,

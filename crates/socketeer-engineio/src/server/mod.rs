@@ -20,6 +20,7 @@ mod http;
 mod response;
 mod serve;
 mod socket;
+mod stats;
 
 pub use self::core::{CloseReason, TransportKind};
 pub use compression::{HttpCompression, DEFAULT_HTTP_COMPRESSION_THRESHOLD};
@@ -34,3 +35,4 @@ pub use hooks::{
 pub use response::{error, Body, EngineError};
 pub use serve::{serve_http, serve_http_with, HttpOptions};
 pub use socket::{RequestInfo, SendError, Socket};
+pub use stats::EngineStats;

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -10,6 +10,7 @@ use http::{HeaderMap, Uri};
 use tokio::sync::Notify;
 
 use super::core::{CloseReason, TransportKind};
+use super::stats::Counters;
 use crate::sync::LockExt;
 use crate::{Packet, Payload, PreparedFrame};
 
@@ -40,7 +41,10 @@ pub enum SendError {
     /// The session is closed.
     #[error("session closed")]
     Closed,
-    /// The session's send queue is full (the client does not keep up).
+    /// The message would have taken the session's send queue over its
+    /// limit (`max_queued_bytes` or `max_queued_messages`: the client does
+    /// not keep up). The session is being closed ("transport error"; a
+    /// WebSocket gets close code 1008) and what was queued is dropped.
     #[error("send queue full")]
     QueueFull,
 }
@@ -56,6 +60,16 @@ pub(crate) enum Outgoing {
 }
 
 impl Outgoing {
+    /// What the packet adds to the session's queue: its WebSocket frame's
+    /// length (a prepared frame's bytes are shared, but each recipient
+    /// holds them until it has written them).
+    pub(crate) fn wire_len(&self) -> usize {
+        match self {
+            Outgoing::Payload(p) => PreparedFrame::wire_len_of(p.len()),
+            Outgoing::Prepared(f) => f.wire_len(),
+        }
+    }
+
     /// The Engine.IO packet (sliced from the prepared frame, no copy).
     pub(crate) fn into_payload(self) -> Payload {
         match self {
@@ -67,10 +81,47 @@ impl Outgoing {
 
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    pub(crate) frames: VecDeque<Outgoing>,
+    frames: VecDeque<Outgoing>,
+    /// The wire length of `frames`.
+    bytes: usize,
     pub(crate) close: Option<CloseReason>,
     /// The first this many frames leave in a write of their own.
     pub(crate) barrier: Option<usize>,
+}
+
+impl Outbox {
+    fn push(&mut self, item: Outgoing, len: usize) {
+        self.frames.push_back(item);
+        self.bytes += len;
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Takes every frame queued.
+    pub(crate) fn take(&mut self) -> VecDeque<Outgoing> {
+        self.bytes = 0;
+        std::mem::take(&mut self.frames)
+    }
+
+    /// Takes the first `n` frames.
+    pub(crate) fn take_first(&mut self, n: usize) -> VecDeque<Outgoing> {
+        let rest = self.frames.split_off(n.min(self.frames.len()));
+        let first = std::mem::replace(&mut self.frames, rest);
+        let taken: usize = first.iter().map(Outgoing::wire_len).sum();
+        self.bytes = self.bytes.saturating_sub(taken);
+        first
+    }
+
+    /// Bytes queued here.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 #[derive(Debug)]
@@ -86,7 +137,23 @@ pub(crate) struct SocketInner {
     closed: AtomicBool,
     /// A long-polling POST is being read or handled.
     pub(crate) posting: AtomicBool,
-    max_queue: usize,
+    /// Bytes in the outbox (kept beside it under its lock, readable
+    /// without it).
+    outbox_bytes: AtomicUsize,
+    /// Bytes in the WebSocket's send queue, as the session's task last
+    /// saw them (it stores them each time it has polled the WebSocket).
+    pub(crate) backlog: AtomicUsize,
+    /// The session was closed for going over its queue limit.
+    overflowed: AtomicBool,
+    pub(crate) counters: Arc<Counters>,
+    limits: QueueLimits,
+}
+
+/// The bounds on what may wait to be sent to one session.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    pub(crate) messages: usize,
+    pub(crate) bytes: usize,
 }
 
 /// A connected Engine.IO session: send messages to it, close it.
@@ -103,7 +170,8 @@ impl Socket {
         sid: Arc<str>,
         info: RequestInfo,
         transport: TransportKind,
-        max_queue: usize,
+        limits: QueueLimits,
+        counters: Arc<Counters>,
     ) -> Self {
         Socket {
             inner: Arc::new(SocketInner {
@@ -115,7 +183,11 @@ impl Socket {
                 transport: AtomicU8::new(transport as u8),
                 closed: AtomicBool::new(false),
                 posting: AtomicBool::new(false),
-                max_queue,
+                outbox_bytes: AtomicUsize::new(0),
+                backlog: AtomicUsize::new(0),
+                overflowed: AtomicBool::new(false),
+                counters,
+                limits,
             }),
         }
     }
@@ -156,6 +228,51 @@ impl Socket {
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Outbox> {
         self.inner.outbox.locked()
+    }
+
+    /// Bytes waiting to be sent to this session: in its outbox and, on
+    /// WebSocket, in the WebSocket's send queue (a broadcast frame counts
+    /// in full for each recipient). Bounded by `max_queued_bytes`.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.outbox_bytes.load(Ordering::Relaxed) + self.inner.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Whether the session was closed because its send queue went over
+    /// its limit.
+    pub fn overflowed(&self) -> bool {
+        self.inner.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Records the outbox's size after a change, under its lock.
+    pub(crate) fn sync_bytes(&self, outbox: &Outbox) {
+        self.inner
+            .outbox_bytes
+            .store(outbox.bytes, Ordering::Relaxed);
+    }
+
+    /// Whether `len` more bytes fit: under the limit, or alone in an empty
+    /// queue (a message over the limit cannot be split; it already exists).
+    fn has_room(&self, outbox: &Outbox, len: usize) -> bool {
+        let limits = self.inner.limits;
+        if outbox.frames.len() >= limits.messages {
+            return false;
+        }
+        let queued = outbox.bytes + self.inner.backlog.load(Ordering::Relaxed);
+        queued == 0 || queued.saturating_add(len) <= limits.bytes
+    }
+
+    /// Closes the session for going over its queue limit: what is queued
+    /// is dropped now (the client will not get it anyway), the task closes
+    /// the transport (WebSocket close code 1008).
+    pub(crate) fn overflow(&self, outbox: &mut Outbox) {
+        outbox.frames = VecDeque::new();
+        outbox.bytes = 0;
+        outbox.barrier = None;
+        self.sync_bytes(outbox);
+        outbox.close.get_or_insert(CloseReason::TransportError);
+        if !self.inner.overflowed.swap(true, Ordering::Relaxed) {
+            self.inner.counters.queue_overflow();
+        }
     }
 
     pub(crate) fn commands(&self) -> std::sync::MutexGuard<'_, super::command::Commands> {
@@ -206,16 +323,27 @@ impl Socket {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
+        let len = item.wire_len();
         let wake = {
             let mut outbox = self.lock();
             if outbox.close.is_some() {
                 return Err(SendError::Closed);
             }
-            if outbox.frames.len() >= self.inner.max_queue {
+            if !self.has_room(&outbox, len) {
+                tracing::debug!(
+                    sid = self.id(),
+                    queued = self.queued_bytes(),
+                    len,
+                    "send queue over its limit: closing the session"
+                );
+                self.overflow(&mut outbox);
+                drop(outbox);
+                self.inner.notify.notify_one();
                 return Err(SendError::QueueFull);
             }
             let wake = outbox.frames.is_empty();
-            outbox.frames.push_back(item);
+            outbox.push(item, len);
+            self.sync_bytes(&outbox);
             wake
         };
         // The session task takes the whole queue whenever it runs, so the
@@ -229,7 +357,8 @@ impl Socket {
     /// Queues a frame and has everything queued so far written in a write
     /// of its own, before anything queued later: peers that read a
     /// handshake reply and then attach a listener for the next message
-    /// (the official test suites do) see them in separate reads.
+    /// (the official test suites do) see them in separate reads. (Counted
+    /// in the queue, never refused: it is the handshake's reply.)
     pub fn send_frame_flush(&self, frame: Payload) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
@@ -239,7 +368,10 @@ impl Socket {
             if outbox.close.is_some() {
                 return Err(SendError::Closed);
             }
-            outbox.frames.push_back(Outgoing::Payload(frame));
+            let item = Outgoing::Payload(frame);
+            let len = item.wire_len();
+            outbox.push(item, len);
+            self.sync_bytes(&outbox);
             let n = outbox.frames.len();
             outbox.barrier.get_or_insert(n);
         }
@@ -247,18 +379,48 @@ impl Socket {
         Ok(())
     }
 
-    /// Queues a message only if the queue is empty and the session open:
-    /// for data that is worthless late (Socket.IO `volatile`).
+    /// Queues a message only if the session is open, nothing waits in its
+    /// outbox and the message fits under the queue limit: for data that is
+    /// worthless late (Socket.IO `volatile`). A message not queued is
+    /// dropped (and counted in
+    /// [`EngineStats::volatile_dropped`](super::EngineStats::volatile_dropped)),
+    /// never a reason to close the session.
     pub fn send_volatile(&self, frame: Payload) -> bool {
+        self.push_volatile([Outgoing::Payload(frame)])
+    }
+
+    /// [`Socket::send_volatile`] for packets whose WebSocket frames were
+    /// built once for many sessions (a volatile broadcast, with its binary
+    /// attachments): all of them are queued, or none.
+    pub fn send_volatile_prepared(&self, frames: &[PreparedFrame]) -> bool {
+        self.push_volatile(frames.iter().cloned().map(Outgoing::Prepared))
+    }
+
+    fn push_volatile<I>(&self, items: I) -> bool
+    where
+        I: IntoIterator<Item = Outgoing>,
+        I::IntoIter: Clone,
+    {
         if self.is_closed() {
             return false;
         }
+        let items = items.into_iter();
+        let len: usize = items.clone().map(|i| i.wire_len()).sum();
         {
             let mut outbox = self.lock();
-            if outbox.close.is_some() || !outbox.frames.is_empty() {
+            if outbox.close.is_some() {
                 return false;
             }
-            outbox.frames.push_back(Outgoing::Payload(frame));
+            if !outbox.frames.is_empty() || !self.has_room(&outbox, len) {
+                drop(outbox);
+                self.inner.counters.volatile_dropped();
+                return false;
+            }
+            for item in items {
+                let len = item.wire_len();
+                outbox.push(item, len);
+            }
+            self.sync_bytes(&outbox);
         }
         self.inner.notify.notify_one();
         true
@@ -273,5 +435,128 @@ impl Socket {
     pub fn close_with(&self, reason: CloseReason) {
         self.lock().close.get_or_insert(reason);
         self.inner.notify.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(messages: usize, bytes: usize) -> (Socket, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        let info = RequestInfo {
+            uri: Uri::from_static("/engine.io/"),
+            headers: Arc::default(),
+            remote_addr: None,
+        };
+        let socket = Socket::new(
+            "sid".into(),
+            info,
+            TransportKind::WebSocket,
+            QueueLimits { messages, bytes },
+            counters.clone(),
+        );
+        (socket, counters)
+    }
+
+    /// An Engine.IO message packet of `n` bytes ("4" and n - 1 of data):
+    /// a frame of n + 2 bytes while n <= 125.
+    fn text(n: usize) -> Payload {
+        Payload::Text(format!("4{}", "x".repeat(n - 1)).into())
+    }
+
+    #[test]
+    fn counts_wire_bytes_and_closes_at_the_byte_limit() {
+        let (s, counters) = socket(1000, 100);
+        s.send_frame(text(40)).unwrap();
+        s.send_frame(text(40)).unwrap();
+        assert_eq!(s.queued_bytes(), 84);
+        // A frame built once for many sessions counts in full.
+        let prepared = PreparedFrame::from_payload(text(10));
+        s.send_prepared(prepared.clone()).unwrap();
+        assert_eq!(s.queued_bytes(), 96);
+        // 96 + 12 would cross 100: refused, the session is closed and what
+        // was queued is dropped.
+        assert_eq!(s.send_prepared(prepared), Err(SendError::QueueFull));
+        assert!(s.overflowed());
+        assert_eq!(s.queued_bytes(), 0);
+        assert_eq!(s.lock().close, Some(CloseReason::TransportError));
+        assert_eq!(s.send_frame(text(2)), Err(SendError::Closed));
+        assert_eq!(counters.snapshot().queue_overflows, 1);
+    }
+
+    #[test]
+    fn the_websocket_backlog_counts_too() {
+        let (s, _) = socket(1000, 100);
+        s.inner.backlog.store(90, Ordering::Relaxed);
+        assert_eq!(s.queued_bytes(), 90);
+        s.send_frame(text(8)).unwrap();
+        assert_eq!(s.queued_bytes(), 100);
+        assert_eq!(s.send_frame(text(1)), Err(SendError::QueueFull));
+        assert!(s.overflowed());
+    }
+
+    #[test]
+    fn a_message_alone_may_exceed_the_limit() {
+        let (s, _) = socket(1000, 100);
+        s.send_frame(text(500)).unwrap();
+        assert_eq!(s.queued_bytes(), 504);
+        assert_eq!(s.send_frame(text(1)), Err(SendError::QueueFull));
+    }
+
+    #[test]
+    fn the_message_count_is_a_second_bound() {
+        let (s, counters) = socket(3, 1 << 20);
+        for _ in 0..3 {
+            s.send_frame(text(1)).unwrap();
+        }
+        assert_eq!(s.send_frame(text(1)), Err(SendError::QueueFull));
+        assert!(s.overflowed());
+        assert_eq!(counters.snapshot().queue_overflows, 1);
+    }
+
+    #[test]
+    fn volatile_messages_are_dropped_and_counted_never_fatal() {
+        let (s, counters) = socket(1000, 100);
+        assert!(s.send_volatile(text(10)));
+        // Something queued: not ready, dropped.
+        assert!(!s.send_volatile(text(10)));
+        let taken = s.lock().take();
+        assert_eq!(taken.len(), 1);
+        // Room by count, but not by bytes.
+        s.inner.backlog.store(95, Ordering::Relaxed);
+        assert!(!s.send_volatile(text(10)));
+        assert!(!s.overflowed());
+        assert_eq!(s.lock().close, None);
+        assert_eq!(counters.snapshot().volatile_dropped, 2);
+        s.inner.backlog.store(0, Ordering::Relaxed);
+        assert!(s.send_volatile(text(10)));
+        // Several frames (a packet and its attachments): all or none.
+        s.lock().take();
+        let frames = [
+            PreparedFrame::from_payload(text(40)),
+            PreparedFrame::from_payload(Payload::Binary(Bytes::from(vec![0; 40]))),
+        ];
+        assert!(s.send_volatile_prepared(&frames));
+        assert_eq!(s.queued_bytes(), 84);
+        s.lock().take();
+        s.sync_bytes(&s.lock());
+        s.inner.backlog.store(20, Ordering::Relaxed);
+        assert!(!s.send_volatile_prepared(&frames));
+        assert_eq!(s.lock().len(), 0);
+        assert_eq!(counters.snapshot().volatile_dropped, 3);
+    }
+
+    #[test]
+    fn taking_part_of_the_outbox_keeps_the_rest_counted() {
+        let (s, _) = socket(1000, 1000);
+        s.send_frame_flush(text(10)).unwrap();
+        s.send_frame(text(20)).unwrap();
+        let mut outbox = s.lock();
+        let first = outbox.take_first(1);
+        assert_eq!(first.len(), 1);
+        assert_eq!(outbox.bytes(), 22);
+        assert_eq!(outbox.take().len(), 1);
+        assert_eq!(outbox.bytes(), 0);
     }
 }

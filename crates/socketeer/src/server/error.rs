@@ -82,7 +82,9 @@ pub enum EmitError {
     /// The socket is disconnected.
     #[error("socket disconnected")]
     Disconnected,
-    /// The client does not keep up: its send queue is full.
+    /// The client does not keep up: the message would have taken its send
+    /// queue over the limit (`EngineIoConfig::max_queued_bytes`), so its
+    /// connection is being closed (disconnect reason "transport error").
     #[error("send queue full")]
     QueueFull,
     /// The event or arguments cannot be encoded.

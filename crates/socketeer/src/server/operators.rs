@@ -238,19 +238,19 @@ impl BroadcastOperator {
     fn deliver(&self, msg: &EncodedMessage, event: &str, args: &dyn Fn() -> Vec<Value>) -> usize {
         let mut delivered = 0;
         let outgoing_args = std::cell::OnceCell::new();
-        let volatile = self.opts.volatile && msg.attachments.is_empty();
-        // The WebSocket frames too are built once, for every recipient.
-        let prepared: Vec<PreparedFrame> = if volatile {
-            Vec::new()
-        } else {
-            msg.frames().map(PreparedFrame::from_payload).collect()
-        };
+        let volatile = self.opts.volatile;
+        // The WebSocket frames too are built once, for every recipient;
+        // each recipient's send queue counts them in full.
+        let prepared: Vec<PreparedFrame> = msg.frames().map(PreparedFrame::from_payload).collect();
         self.ns.target_sockets(&self.opts, &mut |socket| {
             if socket.has_outgoing_listeners() {
                 socket.notify_outgoing(event, outgoing_args.get_or_init(args));
             }
+            // A recipient over its queue limit is disconnected by the
+            // engine ("transport error"); a volatile message is dropped
+            // for it instead. Either way the others are not held up.
             let ok = if volatile {
-                socket.send_volatile(msg)
+                socket.send_prepared_volatile(&prepared)
             } else {
                 socket.send_prepared(&prepared).is_ok()
             };

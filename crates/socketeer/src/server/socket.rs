@@ -167,15 +167,27 @@ impl Socket {
         Ok(())
     }
 
-    /// Queues a message only if the client is ready for it now
-    /// (`volatile`); returns whether it was queued.
+    /// Queues a message only if the client is ready for it now and it
+    /// fits under the send queue's limit (`volatile`: dropped, never a
+    /// reason to disconnect); returns whether it was queued.
     pub(crate) fn send_volatile(&self, msg: &EncodedMessage) -> bool {
-        if msg.frame_count() != 1 || !self.connected() {
+        if !self.connected() {
             return false;
         }
-        self.inner
-            .engine
-            .send_volatile(socketeer_engineio::Payload::Text(msg.text.clone()))
+        if msg.frame_count() == 1 {
+            return self
+                .inner
+                .engine
+                .send_volatile(socketeer_engineio::Payload::Text(msg.text.clone()));
+        }
+        let frames: Vec<PreparedFrame> = msg.frames().map(PreparedFrame::from_payload).collect();
+        self.inner.engine.send_volatile_prepared(&frames)
+    }
+
+    /// Queues a broadcast's frames, built once for every recipient, only
+    /// if the client is ready for them now (`volatile`).
+    pub(crate) fn send_prepared_volatile(&self, frames: &[PreparedFrame]) -> bool {
+        self.connected() && self.inner.engine.send_volatile_prepared(frames)
     }
 
     /// The target of this socket's own emits when they are recorded for
