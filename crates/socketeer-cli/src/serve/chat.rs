@@ -21,17 +21,22 @@
 //! count}]` and `presence` `[{nickname, rooms}]` to everyone, coalesced.
 //!
 //! Every limit is enforced here, whatever the page does: the state is
-//! [`State`], pure and unit-tested; [`attach`] wires it to a server.
+//! [`State`], pure and unit-tested; [`attach`] wires it to a server. With
+//! a [`Cluster`] (`--redis`), lists, members and history span every
+//! server sharing the Redis ([`super::chat_cluster`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-use socketeer::server::{AckSender, Socket, SocketIo};
+use serde::{Deserialize, Serialize};
+use socketeer::server::{AckSender, Namespace, Socket, SocketIo};
 use socketeer::server::{Args, DisconnectReason};
 use socketeer::Value;
 use socketeer_engineio::sync::LockExt;
+
+use super::chat_cluster::{ChatUser, Cluster, CLUSTER_REFRESH, LISTS_CHANGED};
 
 /// The application's limits.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +99,7 @@ pub enum ChatError {
 }
 
 /// A chat message as stored and broadcast.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Unique id (chosen by the client, or by the server).
     pub id: String,
@@ -187,6 +192,27 @@ impl State {
     /// A new connection.
     pub fn connect(&mut self, sid: &str) {
         self.members.entry(sid.to_owned()).or_default();
+    }
+
+    /// Adds a connection as it is, without checks: how a cluster-wide
+    /// snapshot is built from every server's sockets (each server checked
+    /// its own).
+    pub fn add_member<'a>(
+        &mut self,
+        sid: &str,
+        nickname: Option<String>,
+        rooms: impl IntoIterator<Item = &'a str>,
+    ) {
+        let member = self.members.entry(sid.to_owned()).or_default();
+        member.nickname = nickname;
+        for room in rooms {
+            member.rooms.insert(room.to_owned());
+            self.rooms
+                .entry(room.to_owned())
+                .or_default()
+                .members
+                .insert(sid.to_owned());
+        }
     }
 
     /// Sets the nickname of `sid`.
@@ -398,10 +424,13 @@ impl State {
     }
 }
 
+/// The prefix of the adapter rooms of chat rooms.
+pub const ROOM_PREFIX: &str = "room:";
+
 /// The adapter room of a chat room: prefixed, so that no chat room can be
 /// named like a socket id (every socket is alone in the room of its id).
 fn adapter_room(room: &str) -> String {
-    format!("room:{room}")
+    format!("{ROOM_PREFIX}{room}")
 }
 
 /// The chat: its state, and a signal for the coalesced lists.
@@ -409,11 +438,31 @@ fn adapter_room(room: &str) -> String {
 pub struct Chat {
     state: Mutex<State>,
     lists_changed: tokio::sync::Notify,
+    /// This server's lists changed since the other servers were told.
+    local_change: AtomicBool,
+    cluster: Option<Cluster>,
 }
 
 impl Chat {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.locked()
+    }
+
+    /// This server's rooms or presence changed: send the lists (and tell
+    /// the other servers).
+    fn changed(&self) {
+        self.local_change.store(true, Ordering::Release);
+        self.lists_changed.notify_one();
+    }
+
+    /// The room and presence lists sent to clients: this server's, or the
+    /// cluster's.
+    async fn lists(&self, ns: &Namespace) -> (Value, Value) {
+        let listed = |s: &State| (to_value(&s.listed_rooms()), to_value(&s.listed_presence()));
+        match &self.cluster {
+            Some(cluster) => listed(&cluster.snapshot(ns.broadcast()).await),
+            None => listed(&self.state()),
+        }
     }
 
     /// Open connections and rooms, for `/healthz`.
@@ -479,12 +528,24 @@ fn reply(ack: Option<AckSender>, result: Result<serde_json::Value, ChatError>) {
 }
 
 /// Sets the chat up on `io`'s main namespace and starts the task that
-/// sends the room and presence lists. Call inside a tokio runtime.
-pub fn attach(io: &SocketIo, limits: Limits) -> Arc<Chat> {
+/// sends the room and presence lists. Call inside a tokio runtime. With a
+/// `cluster`, `io` must use its adapter.
+pub fn attach(io: &SocketIo, limits: Limits, cluster: Option<Cluster>) -> Arc<Chat> {
     let chat = Arc::new(Chat {
         state: Mutex::new(State::new(limits)),
         lists_changed: tokio::sync::Notify::new(),
+        local_change: AtomicBool::new(false),
+        cluster,
     });
+    if chat.cluster.is_some() {
+        // Another server's lists changed: send the cluster's to ours.
+        let c = chat.clone();
+        io.of("/").on_server_side_emit(move |event, _args| {
+            if event == LISTS_CHANGED {
+                c.lists_changed.notify_one();
+            }
+        });
+    }
     tokio::spawn(send_lists(io.clone(), chat.clone()));
     let c = chat.clone();
     io.of("/")
@@ -494,18 +555,41 @@ pub fn attach(io: &SocketIo, limits: Limits) -> Arc<Chat> {
 
 /// Sends `rooms` and `presence` to everyone after changes, at most every
 /// 100 ms, so that a burst of joins (every client reconnecting after a
-/// restart) costs one broadcast, not one per join.
+/// restart) costs one broadcast, not one per join. In a cluster each
+/// server sends the cluster's lists to its own clients, tells the other
+/// servers (once per burst) when its own lists changed, and looks again
+/// every [`CLUSTER_REFRESH`] (a server that died told no one), sending
+/// the lists then only if they differ.
 async fn send_lists(io: SocketIo, chat: Arc<Chat>) {
+    let mut last = None;
     loop {
-        chat.lists_changed.notified().await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let (rooms, presence) = {
-            let s = chat.state();
-            (to_value(&s.listed_rooms()), to_value(&s.listed_presence()))
+        let woken = match chat.cluster {
+            Some(_) => tokio::time::timeout(CLUSTER_REFRESH, chat.lists_changed.notified())
+                .await
+                .is_ok(),
+            None => {
+                chat.lists_changed.notified().await;
+                true
+            }
         };
+        if woken {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let ns = io.of("/");
-        let _ = ns.emit("rooms", vec![rooms]);
-        let _ = ns.emit("presence", vec![presence]);
+        if chat.cluster.is_some() && chat.local_change.swap(false, Ordering::AcqRel) {
+            ns.server_side_emit(LISTS_CHANGED, Vec::new());
+        }
+        let lists = chat.lists(&ns).await;
+        if !woken && last.as_ref() == Some(&lists) {
+            continue;
+        }
+        let (rooms, presence) = lists.clone();
+        // With the Redis adapter, `local()`: every server sends its own.
+        let _ = ns.broadcast().local().emit("rooms", vec![rooms]);
+        let _ = ns.broadcast().local().emit("presence", vec![presence]);
+        if chat.cluster.is_some() {
+            last = Some(lists);
+        }
     }
 }
 
@@ -518,8 +602,17 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
         transport = socket.engine().transport().as_str(),
         "connection opened"
     );
-    let _ = socket.emit("rooms", vec![to_value(&chat.state().listed_rooms())]);
-    let _ = socket.emit("presence", vec![to_value(&chat.state().listed_presence())]);
+    if chat.cluster.is_some() {
+        let (c, s) = (chat.clone(), socket.clone());
+        tokio::spawn(async move {
+            let (rooms, presence) = c.lists(s.namespace()).await;
+            let _ = s.emit("rooms", vec![rooms]);
+            let _ = s.emit("presence", vec![presence]);
+        });
+    } else {
+        let _ = socket.emit("rooms", vec![to_value(&chat.state().listed_rooms())]);
+        let _ = socket.emit("presence", vec![to_value(&chat.state().listed_presence())]);
+    }
 
     let c = chat.clone();
     socket.on(
@@ -528,7 +621,11 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
             let result = required(&args, "nickname").and_then(|n| c.state().hello(s.id(), n));
             if let Ok(n) = &result {
                 tracing::debug!(sid = %s.id(), nickname = %n, "nickname set");
-                c.lists_changed.notify_one();
+                // For the other servers' lists: fetch_sockets carries it.
+                s.set_data(ChatUser {
+                    nickname: n.clone(),
+                });
+                c.changed();
             }
             reply(ack, result.map(|n| serde_json::json!({ "nickname": n })));
         },
@@ -538,32 +635,8 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
     socket.on(
         "join",
         move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let result = required(&args, "room").and_then(|room| {
-                let mut st = c.state();
-                let (room, new) = st.join(s.id(), room)?;
-                let nickname = st.nickname(s.id()).unwrap_or_default().to_owned();
-                Ok((
-                    room.clone(),
-                    new,
-                    nickname,
-                    st.room_members(&room),
-                    st.history(&room),
-                ))
-            });
-            let result = result.map(|(room, new, nickname, members, history)| {
-                if new {
-                    s.join([adapter_room(&room)]);
-                    let text = format!("{nickname} joined");
-                    let _ = s.to(adapter_room(&room)).emit(
-                        "notice",
-                        vec![json(serde_json::json!({ "room": room, "text": text }))],
-                    );
-                    tracing::info!(sid = %s.id(), nickname = %nickname, room = %room, "joined");
-                    c.lists_changed.notify_one();
-                }
-                serde_json::json!({ "room": room, "members": members, "history": history })
-            });
-            reply(ack, result);
+            let c = c.clone();
+            async move { on_join(&c, &s, &args, ack).await }
         },
     );
 
@@ -585,7 +658,7 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
                     )],
                 );
                 tracing::info!(sid = %s.id(), nickname = %nickname, room = %room, "left");
-                c.lists_changed.notify_one();
+                c.changed();
                 serde_json::json!({ "room": room })
             });
             reply(ack, result);
@@ -593,34 +666,23 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
     );
 
     let c = chat.clone();
-    socket.on("rooms", move |ack: Option<AckSender>| {
-        let rooms = c.state().listed_rooms();
-        reply(ack, Ok(serde_json::json!({ "rooms": rooms })));
+    socket.on("rooms", move |s: Socket, ack: Option<AckSender>| {
+        let c = c.clone();
+        async move {
+            let rooms = match &c.cluster {
+                Some(cluster) => cluster.snapshot(s.namespace().broadcast()).await,
+                None => return reply(ack, Ok(rooms_body(&c.state()))),
+            };
+            reply(ack, Ok(rooms_body(&rooms)));
+        }
     });
 
     let c = chat.clone();
     socket.on(
         "message",
         move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let result = (|| {
-                let room = required(&args, "room")?;
-                let text = required(&args, "text")?;
-                let id = field(&args, "id")?;
-                c.state().send(s.id(), room, text, id, now_ms(), random_id)
-            })();
-            let result = result.map(|sent| match sent {
-                Sent::New(msg) => {
-                    let _ = s
-                        .to(adapter_room(&msg.room))
-                        .emit("message", vec![to_value(&msg)]);
-                    serde_json::json!({ "id": msg.id, "ts": msg.ts })
-                }
-                Sent::Duplicate(id) => serde_json::json!({ "id": id, "duplicate": true }),
-            });
-            if let Err(e) = &result {
-                tracing::debug!(sid = %s.id(), error = %e, "message refused");
-            }
-            reply(ack, result);
+            let c = c.clone();
+            async move { on_message(&c, &s, &args, ack).await }
         },
     );
 
@@ -669,8 +731,86 @@ fn on_connection(chat: &Arc<Chat>, socket: Socket) {
                 );
             }
         }
-        c.lists_changed.notify_one();
+        c.changed();
     });
+}
+
+fn rooms_body(state: &State) -> serde_json::Value {
+    serde_json::json!({ "rooms": state.listed_rooms() })
+}
+
+/// `join`: checked and applied here at once (so that the socket's next
+/// events see it); in a cluster the members and the history then come
+/// from every server and from Redis.
+async fn on_join(c: &Chat, s: &Socket, args: &[Value], ack: Option<AckSender>) {
+    let result = required(args, "room").and_then(|room| {
+        let mut st = c.state();
+        let (room, new) = st.join(s.id(), room)?;
+        let nickname = st.nickname(s.id()).unwrap_or_default().to_owned();
+        Ok((
+            room.clone(),
+            new,
+            nickname,
+            st.room_members(&room),
+            st.history(&room),
+        ))
+    });
+    let (room, new, nickname, mut members, mut history) = match result {
+        Ok(r) => r,
+        Err(e) => return reply(ack, Err(e)),
+    };
+    if new {
+        s.join([adapter_room(&room)]);
+        let text = format!("{nickname} joined");
+        let _ = s.to(adapter_room(&room)).emit(
+            "notice",
+            vec![json(serde_json::json!({ "room": room, "text": text }))],
+        );
+        tracing::info!(sid = %s.id(), nickname = %nickname, room = %room, "joined");
+        c.changed();
+    }
+    if let Some(cluster) = &c.cluster {
+        let everywhere = s.namespace().to(adapter_room(&room));
+        members = cluster.snapshot(everywhere).await.room_members(&room);
+        match cluster.history(&room).await {
+            Ok(h) => history = h,
+            Err(e) => tracing::warn!(room = %room, error = %e,
+                "cannot read the history from Redis: sending this server's"),
+        }
+    }
+    let body = serde_json::json!({ "room": room, "members": members, "history": history });
+    reply(ack, Ok(body));
+}
+
+/// `message`: checked, kept and broadcast at once; in a cluster also
+/// appended to the room's history in Redis before the ack.
+async fn on_message(c: &Chat, s: &Socket, args: &[Value], ack: Option<AckSender>) {
+    let result = (|| {
+        let room = required(args, "room")?;
+        let text = required(args, "text")?;
+        let id = field(args, "id")?;
+        c.state().send(s.id(), room, text, id, now_ms(), random_id)
+    })();
+    let msg = match result {
+        Ok(Sent::New(msg)) => msg,
+        Ok(Sent::Duplicate(id)) => {
+            return reply(ack, Ok(serde_json::json!({ "id": id, "duplicate": true })));
+        }
+        Err(e) => {
+            tracing::debug!(sid = %s.id(), error = %e, "message refused");
+            return reply(ack, Err(e));
+        }
+    };
+    let _ = s
+        .to(adapter_room(&msg.room))
+        .emit("message", vec![to_value(&msg)]);
+    if let Some(cluster) = &c.cluster {
+        if let Err(e) = cluster.push_history(&msg).await {
+            tracing::warn!(room = %msg.room, error = %e,
+                "cannot keep the message in the Redis history (kept on this server only)");
+        }
+    }
+    reply(ack, Ok(serde_json::json!({ "id": msg.id, "ts": msg.ts })));
 }
 
 #[cfg(test)]
