@@ -144,24 +144,22 @@ impl Cluster {
         }
         let key = history_key(&msg.room);
         let json = serde_json::to_string(msg).map_err(|e| e.to_string())?;
-        let last = -isize::try_from(n).unwrap_or(isize::MAX);
         let mut pipe = redis::pipe();
         pipe.atomic()
             .rpush(&key, json)
             .ignore()
-            .ltrim(&key, last, -1)
+            .ltrim(&key, last(n), -1)
             .ignore()
             .expire(
                 &key,
                 i64::try_from(HISTORY_TTL.as_secs()).unwrap_or(i64::MAX),
             )
             .ignore();
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(COMMAND_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("timed out".into()),
-        }
+        self.query(|mut conn| {
+            let pipe = pipe.clone();
+            async move { pipe.query_async::<()>(&mut conn).await }
+        })
+        .await
     }
 
     /// The room's last `limits.history` messages, oldest first.
@@ -170,20 +168,40 @@ impl Cluster {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let last = -isize::try_from(n).unwrap_or(isize::MAX);
-        let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("LRANGE");
-        cmd.arg(history_key(room)).arg(last).arg(-1);
-        let read = cmd.query_async::<Vec<String>>(&mut conn);
-        let raw = match tokio::time::timeout(COMMAND_TIMEOUT, read).await {
-            Ok(Ok(raw)) => raw,
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(_) => return Err("timed out".into()),
-        };
+        cmd.arg(history_key(room)).arg(last(n)).arg(-1);
+        let raw = self
+            .query(|mut conn| {
+                let cmd = cmd.clone();
+                async move { cmd.query_async::<Vec<String>>(&mut conn).await }
+            })
+            .await?;
         Ok(raw
             .iter()
             .filter_map(|s| serde_json::from_str(s).ok())
             .collect())
+    }
+
+    /// Runs a command within [`COMMAND_TIMEOUT`], once more if the
+    /// connection had dropped (the first command after Redis restarted
+    /// finds the old connection dead; the manager then reconnects).
+    async fn query<T, F, Fut>(&self, run: F) -> Result<T, String>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let attempts = async {
+            match run(self.conn.clone()).await {
+                Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                    run(self.conn.clone()).await
+                }
+                other => other,
+            }
+        };
+        match tokio::time::timeout(COMMAND_TIMEOUT, attempts).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("timed out".into()),
+        }
     }
 
     /// A [`State`] of the sockets `target` reaches on every server: their
@@ -192,6 +210,11 @@ impl Cluster {
     pub async fn snapshot(&self, target: BroadcastOperator) -> State {
         state_of(self.limits, &target.fetch_sockets().await)
     }
+}
+
+/// `LTRIM`/`LRANGE`'s start for the last `n` elements.
+fn last(n: usize) -> isize {
+    -isize::try_from(n).unwrap_or(isize::MAX)
 }
 
 /// A [`State`] of these sockets.
