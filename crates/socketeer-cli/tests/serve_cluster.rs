@@ -391,14 +391,14 @@ fn redis_unreachable_at_start_is_an_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_lost_later_the_local_chat_goes_on() {
+async fn redis_lost_later_the_local_chat_goes_on_then_the_cluster_is_back() {
     let mut redis = RedisServer::start();
-    let a = server(&redis);
+    let (a, b) = (server(&redis), server(&redis));
     let alice = Client::connect(&a, "alice").await;
-    assert_eq!(
-        alice.call("join", json!({ "room": "lobby" })).await["ok"],
-        true
-    );
+    let carol = Client::connect(&b, "carol").await;
+    for c in [&alice, &carol] {
+        assert_eq!(c.call("join", json!({ "room": "lobby" })).await["ok"], true);
+    }
     let kept = alice
         .call("message", json!({ "room": "lobby", "text": "before" }))
         .await;
@@ -428,4 +428,48 @@ async fn redis_lost_later_the_local_chat_goes_on() {
         started.elapsed()
     );
     a.wait_log("cannot keep the message in the Redis history");
+    let texts = |c: &Client| -> Vec<Value> {
+        c.received("message")
+            .iter()
+            .map(|m| m["text"].clone())
+            .collect()
+    };
+    assert_eq!(
+        texts(&carol),
+        [json!("before")],
+        "nothing crossed meanwhile"
+    );
+
+    // Redis is back: messages cross again and go into the history.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let id = format!("after{n}");
+        let sent = alice
+            .call(
+                "message",
+                json!({ "room": "lobby", "text": "after", "id": id }),
+            )
+            .await;
+        assert_eq!(sent["ok"], true, "{sent}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if carol.received("message").iter().any(|m| m["id"] == id) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "messages never crossed again");
+    }
+    let dave = Client::connect(&b, "dave").await;
+    let joined = dave.call("join", json!({ "room": "lobby" })).await;
+    let history = joined["history"].as_array().expect("history").clone();
+    assert_eq!(
+        history.last().map(|m| m["id"].clone()),
+        Some(json!(format!("after{n}"))),
+        "{joined}"
+    );
+    assert!(
+        !history.iter().any(|m| m["id"] == "d1"),
+        "sent while Redis was away: not in its history"
+    );
 }

@@ -35,18 +35,9 @@ impl RedisServer {
     /// Starts `redis-server` (from `PATH`; the test fails without it) and
     /// waits until it answers PING (10 s at most).
     pub fn start() -> RedisServer {
-        let program = find_program("redis-server")
-            .expect("redis-server is not on PATH (apt-get install redis-server)");
         for _attempt in 0..5 {
             let port = free_port();
-            let child = Command::new(&program)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("spawn redis-server");
+            let child = spawn(port);
             let mut server = RedisServer { child, port };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -69,6 +60,20 @@ impl RedisServer {
         let _ = self.child.wait();
     }
 
+    /// Starts it again on the same port, after [`RedisServer::stop`], and
+    /// waits until it answers PING (10 s at most).
+    pub fn restart(&mut self) {
+        self.child = spawn(self.port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not answer PING after a restart");
+    }
+
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
@@ -85,6 +90,19 @@ impl RedisServer {
         let mut buf = [0u8; 7];
         s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
+}
+
+fn spawn(port: u16) -> Child {
+    let program = find_program("redis-server")
+        .expect("redis-server is not on PATH (apt-get install redis-server)");
+    Command::new(program)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn redis-server")
 }
 
 impl Drop for RedisServer {
