@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use socketeer::server::{AdapterFactory, BroadcastOperator, SocketInfo};
 use socketeer_redis::{adapter_factory, RedisAdapterOptions};
 
-use super::chat::{ChatMessage, Limits, State, ROOM_PREFIX};
+use super::chat::{ChatMessage, Limits, State};
+use super::chat_server::ROOM_PREFIX;
 
 /// The server-side event telling the other servers that this one's rooms
 /// or presence changed.

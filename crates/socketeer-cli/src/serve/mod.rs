@@ -13,6 +13,7 @@
 
 pub mod chat;
 pub mod chat_cluster;
+pub mod chat_server;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,7 +118,7 @@ pub fn run(args: Args) -> ExitCode {
 /// What every request handler shares.
 struct App {
     io: SocketIo,
-    chat: Arc<chat::Chat>,
+    chat: Arc<chat_server::Chat>,
     bundle: PathBuf,
     shutting_down: AtomicBool,
 }
@@ -212,7 +213,7 @@ async fn serve(args: Args) -> ExitCode {
         None => None,
     };
     let io = SocketIo::new(config);
-    let chat = chat::attach(&io, limits, cluster);
+    let chat = chat_server::attach(&io, limits, cluster);
     let bundle = bundle_path(args.client_bundle);
     if bundle.is_file() {
         tracing::info!(path = %bundle.display(), "client bundle");
