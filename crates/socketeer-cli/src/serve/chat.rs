@@ -21,17 +21,13 @@
 //! count}]` and `presence` `[{nickname, rooms}]` to everyone, coalesced.
 //!
 //! Every limit is enforced here, whatever the page does: the state is
-//! [`State`], pure and unit-tested; [`attach`] wires it to a server.
+//! [`State`], pure and unit-tested; [`super::chat_server`] wires it to a
+//! server, and with `--redis` [`super::chat_cluster`] makes lists, members
+//! and history span every server sharing the Redis.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-use socketeer::server::{AckSender, Socket, SocketIo};
-use socketeer::server::{Args, DisconnectReason};
-use socketeer::Value;
-use socketeer_engineio::sync::LockExt;
+use serde::{Deserialize, Serialize};
 
 /// The application's limits.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +90,7 @@ pub enum ChatError {
 }
 
 /// A chat message as stored and broadcast.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Unique id (chosen by the client, or by the server).
     pub id: String,
@@ -187,6 +183,27 @@ impl State {
     /// A new connection.
     pub fn connect(&mut self, sid: &str) {
         self.members.entry(sid.to_owned()).or_default();
+    }
+
+    /// Adds a connection as it is, without checks: how a cluster-wide
+    /// snapshot is built from every server's sockets (each server checked
+    /// its own).
+    pub fn add_member<'a>(
+        &mut self,
+        sid: &str,
+        nickname: Option<String>,
+        rooms: impl IntoIterator<Item = &'a str>,
+    ) {
+        let member = self.members.entry(sid.to_owned()).or_default();
+        member.nickname = nickname;
+        for room in rooms {
+            member.rooms.insert(room.to_owned());
+            self.rooms
+                .entry(room.to_owned())
+                .or_default()
+                .members
+                .insert(sid.to_owned());
+        }
     }
 
     /// Sets the nickname of `sid`.
@@ -392,285 +409,15 @@ impl State {
         users
     }
 
+    /// Number of rooms with members.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
     /// Number of open connections.
     pub fn connections(&self) -> usize {
         self.members.len()
     }
-}
-
-/// The adapter room of a chat room: prefixed, so that no chat room can be
-/// named like a socket id (every socket is alone in the room of its id).
-fn adapter_room(room: &str) -> String {
-    format!("room:{room}")
-}
-
-/// The chat: its state, and a signal for the coalesced lists.
-#[derive(Debug)]
-pub struct Chat {
-    state: Mutex<State>,
-    lists_changed: tokio::sync::Notify,
-}
-
-impl Chat {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.locked()
-    }
-
-    /// Open connections and rooms, for `/healthz`.
-    pub fn counts(&self) -> (usize, usize) {
-        let s = self.state();
-        (s.connections(), s.rooms.len())
-    }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-fn random_id() -> String {
-    let mut raw = [0u8; 12];
-    if getrandom::fill(&mut raw).is_err() {
-        // Ids only need to be unique among a room's recent messages.
-        raw[..8].copy_from_slice(&now_ms().to_le_bytes());
-    }
-    raw.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn json(v: serde_json::Value) -> Value {
-    Value::from(v)
-}
-
-fn to_value<T: Serialize>(v: &T) -> Value {
-    Value::from_serialize(v).unwrap_or(Value::Null)
-}
-
-/// The string field `key` of the first argument, if it is an object.
-fn field<'a>(args: &'a [Value], key: &str) -> Result<Option<&'a str>, ChatError> {
-    let obj = args
-        .first()
-        .and_then(Value::as_object)
-        .ok_or(ChatError::BadRequest("expected an object"))?;
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ChatError::BadRequest("fields must be strings")),
-    }
-}
-
-fn required<'a>(args: &'a [Value], key: &'static str) -> Result<&'a str, ChatError> {
-    field(args, key)?.ok_or(ChatError::BadRequest(key))
-}
-
-fn reply(ack: Option<AckSender>, result: Result<serde_json::Value, ChatError>) {
-    let Some(ack) = ack else { return };
-    let body = match result {
-        Ok(mut v) => {
-            if let Some(o) = v.as_object_mut() {
-                o.insert("ok".into(), true.into());
-            }
-            v
-        }
-        Err(e) => serde_json::json!({ "ok": false, "error": e.to_string() }),
-    };
-    let _ = ack.send(vec![json(body)]);
-}
-
-/// Sets the chat up on `io`'s main namespace and starts the task that
-/// sends the room and presence lists. Call inside a tokio runtime.
-pub fn attach(io: &SocketIo, limits: Limits) -> Arc<Chat> {
-    let chat = Arc::new(Chat {
-        state: Mutex::new(State::new(limits)),
-        lists_changed: tokio::sync::Notify::new(),
-    });
-    tokio::spawn(send_lists(io.clone(), chat.clone()));
-    let c = chat.clone();
-    io.of("/")
-        .on_connection(move |socket: Socket| on_connection(&c, socket));
-    chat
-}
-
-/// Sends `rooms` and `presence` to everyone after changes, at most every
-/// 100 ms, so that a burst of joins (every client reconnecting after a
-/// restart) costs one broadcast, not one per join.
-async fn send_lists(io: SocketIo, chat: Arc<Chat>) {
-    loop {
-        chat.lists_changed.notified().await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let (rooms, presence) = {
-            let s = chat.state();
-            (to_value(&s.listed_rooms()), to_value(&s.listed_presence()))
-        };
-        let ns = io.of("/");
-        let _ = ns.emit("rooms", vec![rooms]);
-        let _ = ns.emit("presence", vec![presence]);
-    }
-}
-
-fn on_connection(chat: &Arc<Chat>, socket: Socket) {
-    let sid = socket.id().to_owned();
-    chat.state().connect(&sid);
-    tracing::info!(
-        sid = %sid,
-        remote = ?socket.handshake().address,
-        transport = socket.engine().transport().as_str(),
-        "connection opened"
-    );
-    let _ = socket.emit("rooms", vec![to_value(&chat.state().listed_rooms())]);
-    let _ = socket.emit("presence", vec![to_value(&chat.state().listed_presence())]);
-
-    let c = chat.clone();
-    socket.on(
-        "hello",
-        move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let result = required(&args, "nickname").and_then(|n| c.state().hello(s.id(), n));
-            if let Ok(n) = &result {
-                tracing::debug!(sid = %s.id(), nickname = %n, "nickname set");
-                c.lists_changed.notify_one();
-            }
-            reply(ack, result.map(|n| serde_json::json!({ "nickname": n })));
-        },
-    );
-
-    let c = chat.clone();
-    socket.on(
-        "join",
-        move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let result = required(&args, "room").and_then(|room| {
-                let mut st = c.state();
-                let (room, new) = st.join(s.id(), room)?;
-                let nickname = st.nickname(s.id()).unwrap_or_default().to_owned();
-                Ok((
-                    room.clone(),
-                    new,
-                    nickname,
-                    st.room_members(&room),
-                    st.history(&room),
-                ))
-            });
-            let result = result.map(|(room, new, nickname, members, history)| {
-                if new {
-                    s.join([adapter_room(&room)]);
-                    let text = format!("{nickname} joined");
-                    let _ = s.to(adapter_room(&room)).emit(
-                        "notice",
-                        vec![json(serde_json::json!({ "room": room, "text": text }))],
-                    );
-                    tracing::info!(sid = %s.id(), nickname = %nickname, room = %room, "joined");
-                    c.lists_changed.notify_one();
-                }
-                serde_json::json!({ "room": room, "members": members, "history": history })
-            });
-            reply(ack, result);
-        },
-    );
-
-    let c = chat.clone();
-    socket.on(
-        "leave",
-        move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let result = required(&args, "room").and_then(|room| {
-                let mut st = c.state();
-                let room = st.leave(s.id(), room)?;
-                Ok((room, st.nickname(s.id()).unwrap_or_default().to_owned()))
-            });
-            let result = result.map(|(room, nickname)| {
-                s.leave(&adapter_room(&room));
-                let _ = s.to(adapter_room(&room)).emit(
-                    "notice",
-                    vec![json(
-                        serde_json::json!({ "room": room, "text": format!("{nickname} left") }),
-                    )],
-                );
-                tracing::info!(sid = %s.id(), nickname = %nickname, room = %room, "left");
-                c.lists_changed.notify_one();
-                serde_json::json!({ "room": room })
-            });
-            reply(ack, result);
-        },
-    );
-
-    let c = chat.clone();
-    socket.on("rooms", move |ack: Option<AckSender>| {
-        let rooms = c.state().listed_rooms();
-        reply(ack, Ok(serde_json::json!({ "rooms": rooms })));
-    });
-
-    let c = chat.clone();
-    socket.on(
-        "message",
-        move |s: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let result = (|| {
-                let room = required(&args, "room")?;
-                let text = required(&args, "text")?;
-                let id = field(&args, "id")?;
-                c.state().send(s.id(), room, text, id, now_ms(), random_id)
-            })();
-            let result = result.map(|sent| match sent {
-                Sent::New(msg) => {
-                    let _ = s
-                        .to(adapter_room(&msg.room))
-                        .emit("message", vec![to_value(&msg)]);
-                    serde_json::json!({ "id": msg.id, "ts": msg.ts })
-                }
-                Sent::Duplicate(id) => serde_json::json!({ "id": id, "duplicate": true }),
-            });
-            if let Err(e) = &result {
-                tracing::debug!(sid = %s.id(), error = %e, "message refused");
-            }
-            reply(ack, result);
-        },
-    );
-
-    let c = chat.clone();
-    socket.on("typing", move |s: Socket, Args(args): Args| {
-        let Ok(Some(room)) = field(&args, "room") else {
-            return;
-        };
-        let typing = args
-            .first()
-            .and_then(|a| a.get("typing"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let nickname = {
-            let st = c.state();
-            if !st.is_in(s.id(), room) {
-                return;
-            }
-            st.nickname(s.id()).unwrap_or_default().to_owned()
-        };
-        let _ = s.to(adapter_room(room)).volatile().emit(
-            "typing",
-            vec![json(
-                serde_json::json!({ "room": room, "nickname": nickname, "typing": typing }),
-            )],
-        );
-    });
-
-    let c = chat.clone();
-    socket.on_disconnect(move |s: Socket, reason: DisconnectReason| {
-        let (nickname, rooms) = c.state().disconnect(s.id());
-        tracing::info!(
-            sid = %s.id(),
-            nickname = nickname.as_deref().unwrap_or(""),
-            reason = %reason,
-            transport = s.engine().transport().as_str(),
-            "connection closed"
-        );
-        if let Some(nickname) = nickname {
-            for room in rooms {
-                let _ = s.to(adapter_room(&room)).emit(
-                    "notice",
-                    vec![json(
-                        serde_json::json!({ "room": room, "text": format!("{nickname} went offline") }),
-                    )],
-                );
-            }
-        }
-        c.lists_changed.notify_one();
-    });
 }
 
 #[cfg(test)]
@@ -860,16 +607,5 @@ mod tests {
             s.send("a", "lobby", "old", Some("fresh"), 9, id),
             Ok(Sent::New(_))
         ));
-    }
-
-    #[test]
-    fn payload_fields() {
-        let obj = json(serde_json::json!({ "room": "r", "n": 1 }));
-        assert_eq!(field(std::slice::from_ref(&obj), "room"), Ok(Some("r")));
-        assert_eq!(field(std::slice::from_ref(&obj), "missing"), Ok(None));
-        assert!(field(&[obj], "n").is_err());
-        assert!(field(&[], "room").is_err());
-        assert!(field(&[Value::from("str")], "room").is_err());
-        assert!(required(&[json(serde_json::json!({}))], "room").is_err());
     }
 }

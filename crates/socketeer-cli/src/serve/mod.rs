@@ -3,13 +3,17 @@
 //! into the binary), the official `socket.io-client` browser bundle
 //! (`/socket.io/socket.io.js`, read from `web/node_modules`, installed by
 //! `scripts/serve`), `/healthz`, and the Socket.IO endpoint `/socket.io/`
-//! with the chat of [`chat`] on the in-memory adapter.
+//! with the chat of [`chat`] on the in-memory adapter, or, with `--redis
+//! URL` (or `REDIS_URL`), on the Redis adapter as one node of a cluster
+//! ([`chat_cluster`]).
 //!
 //! Ctrl-C or SIGTERM shuts it down gracefully: it stops accepting, closes
 //! every Socket.IO connection ("server shutting down"), lets HTTP requests
 //! in progress finish, and exits within [`DRAIN_TIMEOUT`].
 
 pub mod chat;
+pub mod chat_cluster;
+pub mod chat_server;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,6 +79,11 @@ pub struct Args {
     /// the current directory, else in the source tree]
     #[arg(long, value_name = "FILE")]
     client_bundle: Option<PathBuf>,
+    /// Redis URL (`redis://host:port`): run as one server of a cluster
+    /// sharing this Redis (broadcasts, room counts, presence and history
+    /// span every server). Without it, the chat lives in this process.
+    #[arg(long, env = "REDIS_URL", value_name = "URL")]
+    redis: Option<String>,
 }
 
 /// Runs the subcommand.
@@ -109,7 +118,7 @@ pub fn run(args: Args) -> ExitCode {
 /// What every request handler shares.
 struct App {
     io: SocketIo,
-    chat: Arc<chat::Chat>,
+    chat: Arc<chat_server::Chat>,
     bundle: PathBuf,
     shutting_down: AtomicBool,
 }
@@ -173,15 +182,38 @@ async fn serve(args: Args) -> ExitCode {
         }
     };
 
-    let io = SocketIo::new(SocketIoConfig {
+    let limits = chat::Limits::default();
+    let mut config = SocketIoConfig {
         engine: EngineIoConfig {
             path: "/socket.io/".into(),
             max_payload: MAX_PAYLOAD,
             ..Default::default()
         },
         ..Default::default()
-    });
-    let chat = chat::attach(&io, chat::Limits::default());
+    };
+    let cluster = match &args.redis {
+        Some(url) => match chat_cluster::Cluster::connect(url, limits).await {
+            Ok((adapter, cluster)) => {
+                tracing::info!(
+                    history = limits.history,
+                    "cluster mode: Redis at {}",
+                    redacted(url)
+                );
+                config.adapter = adapter;
+                Some(cluster)
+            }
+            Err(e) => {
+                tracing::error!("{}", redacted(&e.to_string()));
+                return match e {
+                    chat_cluster::ConnectError::Url { .. } => ExitCode::from(2),
+                    chat_cluster::ConnectError::Unreachable { .. } => ExitCode::FAILURE,
+                };
+            }
+        },
+        None => None,
+    };
+    let io = SocketIo::new(config);
+    let chat = chat_server::attach(&io, limits, cluster);
     let bundle = bundle_path(args.client_bundle);
     if bundle.is_file() {
         tracing::info!(path = %bundle.display(), "client bundle");
@@ -253,6 +285,30 @@ async fn serve(args: Args) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// `text` with the password of any `redis://user:password@` in it hidden.
+fn redacted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '/' || c == '"')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                out.push_str(&format!("{user}:***@{host}"));
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -385,4 +441,25 @@ fn healthz(app: &App) -> Response<Full<Bytes>> {
         "application/json",
         Bytes::from(body.to_string()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn redis_passwords_are_not_logged() {
+        assert_eq!(
+            redacted("cannot connect to Redis at redis://u:pw@h:6379/0: refused"),
+            "cannot connect to Redis at redis://u:***@h:6379/0: refused"
+        );
+        assert_eq!(
+            redacted("bad Redis URL \"redis://:pw@h\": x"),
+            "bad Redis URL \"redis://:***@h\": x"
+        );
+        assert_eq!(
+            redacted("redis://h:1 and rediss://h"),
+            "redis://h:1 and rediss://h"
+        );
+    }
 }

@@ -80,6 +80,8 @@ impl Server {
     pub fn start(port: u16, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_socketeer"));
         cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()]);
+        // Cluster mode only when a test asks for it (`--redis`).
+        cmd.env_remove("REDIS_URL");
         if !extra.contains(&"--client-bundle") {
             cmd.arg("--client-bundle").arg(bundle());
         }
