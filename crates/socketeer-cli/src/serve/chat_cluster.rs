@@ -29,7 +29,10 @@ use socketeer::server::{AdapterFactory, BroadcastOperator, SocketInfo};
 use socketeer_redis::{adapter_factory, RedisAdapterOptions};
 
 use super::chat::{ChatMessage, Limits, State};
-use super::chat_server::ROOM_PREFIX;
+
+/// The prefix of the adapter rooms of chat rooms (the other adapter rooms
+/// are socket ids).
+pub const ROOM_PREFIX: &str = "room:";
 
 /// The server-side event telling the other servers that this one's rooms
 /// or presence changed.

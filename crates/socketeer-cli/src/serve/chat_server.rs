@@ -13,10 +13,7 @@ use socketeer::Value;
 use socketeer_engineio::sync::LockExt;
 
 use super::chat::{ChatError, Limits, Sent, State};
-use super::chat_cluster::{ChatUser, Cluster, CLUSTER_REFRESH, LISTS_CHANGED};
-
-/// The prefix of the adapter rooms of chat rooms.
-pub const ROOM_PREFIX: &str = "room:";
+use super::chat_cluster::{ChatUser, Cluster, CLUSTER_REFRESH, LISTS_CHANGED, ROOM_PREFIX};
 
 /// The adapter room of a chat room: prefixed, so that no chat room can be
 /// named like a socket id (every socket is alone in the room of its id).
