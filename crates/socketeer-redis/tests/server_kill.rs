@@ -45,9 +45,14 @@ const SERVER_ENV: &str = "SOCKETEER_REDIS_TEST_SERVER";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the server process of socketeer_server_killed_by_sigkill, started by it"]
 async fn server_process() {
-    let spec = std::env::var(SERVER_ENV).unwrap_or_else(|_| {
-        panic!("{SERVER_ENV} unset: started by socketeer_server_killed_by_sigkill only")
-    });
+    let Ok(spec) = std::env::var(SERVER_ENV) else {
+        // Run by `--ignored` rather than by the test: nothing to serve.
+        let _ = writeln!(
+            std::io::stderr(),
+            "server_process: not a test (the server that socketeer_server_killed_by_sigkill starts, with {SERVER_ENV} set)"
+        );
+        return;
+    };
     let (url, name) = spec.split_once(',').expect("REDIS_URL,NAME");
     let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
     let adapter = adapter_factory(
