@@ -180,10 +180,10 @@ async fn socketeer_server_killed_by_sigkill() {
 }
 
 async fn run(node: &std::path::Path, url: &str) {
-    let (_a, port_a) = start_server(url, "A").await;
+    let (a, port_a) = start_server(url, "A").await;
     let (b, port_b) = start_server(url, "B").await;
     let (mut c_server, port_c) = start_server(url, "C").await;
-    let (_n, n_lines) = spawn_node(node, &["cluster_server.mjs", url, "N"]);
+    let (n, n_lines) = spawn_node(node, &["cluster_server.mjs", url, "N"]);
     let port_n = listening(&n_lines, "N").await;
     for _ in 0..100 {
         if numsub(url).await >= 4 {
@@ -424,4 +424,8 @@ async fn run(node: &std::path::Path, url: &str) {
     }
     drop(c);
     let _ = child.wait().await;
+    // Killed and reaped (a panic kills them on drop).
+    for mut server in [a, b, n] {
+        let _ = server.kill().await;
+    }
 }
