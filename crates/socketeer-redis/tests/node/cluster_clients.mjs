@@ -12,7 +12,11 @@
 // `{"client":NAME,"event":EVENT,"args":[...]}`, and
 // `{"client":NAME,"disconnect":REASON}`. A client answers an event that
 // asks for an acknowledgement with `NAME:FIRST_ARG`. A binary value is written
-// `{"$bin":"<hex>"}` both ways, wherever it is. Exits when stdin closes.
+// `{"$bin":"<hex>"}` both ways, wherever it is. A command
+// `{"id":N,"client":NAME,"connect":{"port","transport","rooms"}}` instead
+// connects NAME anew (closing its socket, if any) to that port, makes it
+// join the rooms and prints `{"id":N,"ack":[SOCKET_ID]}`. Exits when stdin
+// closes.
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
@@ -38,32 +42,42 @@ function revive(v) {
 
 const sockets = new Map();
 const ids = {};
-await Promise.all(
-  spec.map(
-    ({ name, port, transport, rooms }) =>
-      new Promise((resolve, reject) => {
-        const s = io(`http://127.0.0.1:${port}/`, { transports: [transport], reconnection: false });
-        sockets.set(name, s);
-        s.onAny((event, ...args) => {
-          // An event asking for an acknowledgement gets `NAME:FIRST_ARG`.
-          if (typeof args[args.length - 1] === "function") args.pop()(`${name}:${args[0]}`);
-          console.log(JSON.stringify({ client: name, event, args: plain(args) }));
-        });
-        s.on("disconnect", (reason) => console.log(JSON.stringify({ client: name, disconnect: reason })));
-        s.on("connect_error", reject);
-        s.once("connect", () => {
-          ids[name] = s.id;
-          if (rooms.length === 0) return resolve();
-          s.emit("join", rooms, resolve);
-        });
-      }),
-  ),
-);
+
+// Connects client `name` (replacing any socket of that name) and makes it
+// join `rooms`; resolves with its socket id.
+function connect({ name, port, transport, rooms }) {
+  return new Promise((resolve, reject) => {
+    sockets.get(name)?.close();
+    const s = io(`http://127.0.0.1:${port}/`, { transports: [transport], reconnection: false, forceNew: true });
+    sockets.set(name, s);
+    s.onAny((event, ...args) => {
+      // An event asking for an acknowledgement gets `NAME:FIRST_ARG`.
+      if (typeof args[args.length - 1] === "function") args.pop()(`${name}:${args[0]}`);
+      console.log(JSON.stringify({ client: name, event, args: plain(args) }));
+    });
+    s.on("disconnect", (reason) => console.log(JSON.stringify({ client: name, disconnect: reason })));
+    s.on("connect_error", reject);
+    s.once("connect", () => {
+      ids[name] = s.id;
+      if (rooms.length === 0) return resolve(s.id);
+      s.emit("join", rooms, () => resolve(s.id));
+    });
+  });
+}
+
+await Promise.all(spec.map(connect));
 console.log(JSON.stringify({ ready: true, ids }));
 
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
-  const { id, client, emit } = JSON.parse(line);
+  const { id, client, emit, connect: to } = JSON.parse(line);
+  if (to) {
+    connect({ name: client, ...to }).then(
+      (sid) => console.log(JSON.stringify({ id, ack: [sid] })),
+      (e) => console.log(JSON.stringify({ id, ack: [null, String(e)] })),
+    );
+    return;
+  }
   const [event, ...args] = revive(emit);
   sockets.get(client).emit(event, ...args, (...ack) => console.log(JSON.stringify({ id, ack: plain(ack) })));
 });

@@ -222,13 +222,44 @@ impl Clients {
     /// Makes `client` emit `emit` (`[event, ...args]`) and returns its
     /// acknowledgement's arguments.
     pub async fn call(&mut self, client: &str, emit: Json) -> Json {
+        let id = self.send(client, emit).await;
+        self.ack(id).await
+    }
+
+    /// Makes `client` emit `emit` (`[event, ...args]`) without waiting;
+    /// returns the command's id, for [`Clients::ack`].
+    pub async fn send(&mut self, client: &str, emit: Json) -> u64 {
+        self.command(json!({"client": client, "emit": emit})).await
+    }
+
+    /// The acknowledgement's arguments of command `id` (waits for it).
+    pub async fn ack(&self, id: u64) -> Json {
+        let what = format!("ack of command {id}");
+        self.lines.wait_for(&what, |l| l["id"] == id).await["ack"].clone()
+    }
+
+    /// Connects `client` anew (closing its socket, if any) to `port` with
+    /// `transport`, makes it join `rooms`, and records its new socket id.
+    pub async fn connect(&mut self, client: &str, port: u16, transport: &str, rooms: &[&str]) {
+        let id = self
+            .command(json!({
+                "client": client,
+                "connect": {"port": port, "transport": transport, "rooms": rooms},
+            }))
+            .await;
+        let ack = self.ack(id).await;
+        assert!(ack[0].is_string(), "{client} connects to {port}: {ack}");
+        self.ids[client] = ack[0].clone();
+    }
+
+    async fn command(&mut self, mut command: Json) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
-        let line = json!({"id": id, "client": client, "emit": emit}).to_string() + "\n";
+        command["id"] = json!(id);
+        let line = command.to_string() + "\n";
         self.stdin.write_all(line.as_bytes()).await.unwrap();
         self.stdin.flush().await.unwrap();
-        let what = format!("ack of {emit} from {client}");
-        self.lines.wait_for(&what, |l| l["id"] == id).await["ack"].clone()
+        id
     }
 
     /// The socket ids of `names`, sorted.

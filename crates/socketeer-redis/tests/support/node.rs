@@ -58,11 +58,11 @@ impl Lines {
 
     /// Waits (30 s at most) until a line matches; returns the first.
     pub async fn wait_for(&self, what: &str, pred: impl Fn(&Json) -> bool) -> Json {
-        for _ in 0..300 {
-            if let Some(l) = self.matching(&pred).into_iter().next() {
-                return l;
+        for _ in 0..1500 {
+            if let Some(l) = self.0.lock().unwrap().iter().find(|l| pred(l)) {
+                return l.clone();
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!(
             "timed out waiting for {what}; got: {:?}",
@@ -74,15 +74,21 @@ impl Lines {
 /// Starts `node` with `args` in the crate's `tests/node` directory; its
 /// stdout's JSON lines are collected (other lines go to stderr).
 pub fn spawn_node(node: &Path, args: &[&str]) -> (Child, Lines) {
-    let mut child = Command::new(node)
-        .args(args)
-        .current_dir(node_dir())
+    let mut cmd = Command::new(node);
+    cmd.args(args).current_dir(node_dir());
+    spawn_json(cmd)
+}
+
+/// Starts `cmd` with piped stdin and stdout, killed on drop; its stdout's
+/// JSON lines are collected (other lines go to stderr).
+pub fn spawn_json(mut cmd: Command) -> (Child, Lines) {
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .expect("spawn node");
+        .expect("spawn a test peer");
     let lines = Lines::default();
     let out = child.stdout.take().unwrap();
     let sink = lines.clone();
@@ -91,7 +97,7 @@ pub fn spawn_node(node: &Path, args: &[&str]) -> (Child, Lines) {
         while let Ok(Some(line)) = r.next_line().await {
             match serde_json::from_str(&line) {
                 Ok(v) => sink.0.lock().unwrap().push(v),
-                Err(_) => eprintln!("node: {line}"),
+                Err(_) => eprintln!("peer: {line}"),
             }
         }
     });
