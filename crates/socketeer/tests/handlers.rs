@@ -559,3 +559,37 @@ async fn dynamic_namespaces_see_auth_broadcast_from_the_parent_and_go_away_empty
     .expect("timed out");
     assert_eq!(*setups.lock().unwrap(), 3);
 }
+
+#[tokio::test]
+async fn listeners_of_one_event_share_its_acknowledgement() {
+    let io = SocketIo::new(Default::default());
+    io.on_connection(|socket: Socket| {
+        socket.on("twice", |ack: AckSender| {
+            let _ = ack.send(vec!["first".into()]);
+        });
+        socket.on("twice", |ack: AckSender| {
+            let _ = ack.send(vec!["second".into()]);
+        });
+        // A listener whose arguments do not fit, after one that answered:
+        // the refusal does not answer a second time.
+        socket.on("typed", |ack: AckSender| {
+            let _ = ack.send(vec!["ok".into()]);
+        });
+        socket.on("typed", |_: Data<u8>, _: AckSender| {});
+        socket.on("ping", |s: Socket| {
+            let _ = s.emit("pong", vec![]);
+        });
+    });
+    let addr = serve(io).await;
+    within(async {
+        let (mut ws, _) = join(addr, "").await;
+        send(&mut ws, r#"421["twice"]"#).await;
+        assert_eq!(next_text(&mut ws).await, r#"431["first"]"#);
+        send(&mut ws, r#"422["typed","not a byte"]"#).await;
+        assert_eq!(next_text(&mut ws).await, r#"432["ok"]"#);
+        send(&mut ws, r#"42["ping"]"#).await;
+        assert_eq!(next_text(&mut ws).await, r#"42["pong"]"#);
+    })
+    .await
+    .expect("timed out");
+}

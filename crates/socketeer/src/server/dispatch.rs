@@ -17,7 +17,7 @@ use socketeer_engineio::server::CloseReason;
 
 use super::error::{ArgumentError, DisconnectReason, MiddlewareError, SocketError};
 use super::state::{
-    AckSender, BoxFuture, ErasedHandler, EventParts, Listener, PacketMiddleware, Socket,
+    AckSender, BoxFuture, ErasedHandler, EventParts, Listener, Listeners, PacketMiddleware, Socket,
 };
 use crate::Value;
 use socketeer_engineio::sync::{LockExt, RwLockExt};
@@ -57,11 +57,14 @@ struct EventJob {
     event: String,
     args: Vec<Value>,
     ack: Option<AckSender>,
+    /// The ack id the client sent, if any.
+    ack_id: Option<u64>,
     reason: Option<DisconnectReason>,
     middlewares: Vec<PacketMiddleware>,
     next_middleware: usize,
-    /// Collected after the middlewares ran (they may register listeners).
-    listeners: Option<Vec<Listener<dyn ErasedHandler>>>,
+    /// The catch-all listeners and the event's own, in that order;
+    /// collected after the middlewares ran (they may register listeners).
+    listeners: Option<(Listeners, Listeners)>,
     next_listener: usize,
 }
 
@@ -72,6 +75,7 @@ impl EventJob {
             event,
             args,
             ack: None,
+            ack_id: None,
             reason: None,
             middlewares: Vec::new(),
             next_middleware: 0,
@@ -145,20 +149,35 @@ impl EventJob {
         if self.listeners.is_none() {
             self.listeners = Some(self.socket.event_listeners(&self.event));
         }
-        let listeners = self.listeners.as_ref()?;
-        while let Some(l) = listeners.get(self.next_listener) {
+        let (any, own) = self.listeners.as_ref()?;
+        let (any, own) = (any.clone(), own.clone());
+        let total = any.len() + own.len();
+        while self.next_listener < total {
+            let i = self.next_listener;
             self.next_listener += 1;
-            let last = self.next_listener == listeners.len();
+            let l = match any.as_slice().get(i) {
+                Some(l) => l,
+                None => &own.as_slice()[i - any.len()],
+            };
+            let last = self.next_listener == total;
             let args = if last {
                 std::mem::take(&mut self.args)
             } else {
                 self.args.clone()
             };
+            // One listener takes the acknowledgement itself; several share
+            // it, so that only the first answer leaves.
+            let ack = if total == 1 {
+                self.ack.take()
+            } else {
+                self.ack.as_mut().map(AckSender::share)
+            };
+            let ack_id = self.ack_id;
             let parts = EventParts {
                 socket: &self.socket,
                 event: &self.event,
                 args: Some(args),
-                ack: self.ack.clone(),
+                ack,
                 reason: self.reason,
             };
             match l.handler.call(parts) {
@@ -168,7 +187,18 @@ impl EventJob {
                         return Some(Wait::Handler(fut));
                     }
                 }
-                Err(e) => self.socket.arguments_refused(e, self.ack.as_ref()),
+                Err(e) => match (&self.ack, ack_id) {
+                    // Several listeners share the acknowledgement: answer
+                    // through it (only the first answer leaves).
+                    (Some(shared), _) => self.socket.arguments_refused(e, Some(shared)),
+                    // The one listener had it and did not run: nobody
+                    // answered.
+                    (None, Some(id)) => {
+                        let ack = AckSender::new(self.socket.clone(), id);
+                        self.socket.arguments_refused(e, Some(&ack))
+                    }
+                    (None, None) => self.socket.arguments_refused(e, None),
+                },
             }
         }
         None
@@ -250,27 +280,25 @@ impl Socket {
         self.engine().close_with(CloseReason::TransportError);
     }
 
-    /// The listeners of `event`, `any` ones first, in registration order;
-    /// `once` listeners are removed.
-    fn event_listeners(&self, event: &str) -> Vec<Listener<dyn ErasedHandler>> {
-        let (listeners, has_once) = {
+    /// The catch-all listeners and those of `event`, in registration
+    /// order (two reference counts, no copy); `once` listeners are removed.
+    fn event_listeners(&self, event: &str) -> (Listeners, Listeners) {
+        let (any, own) = {
             let h = self.inner.handlers.read_ok();
-            let own = h.events.get(event).map(Vec::as_slice).unwrap_or(&[]);
-            let mut all = Vec::with_capacity(h.any.len() + own.len());
-            all.extend(h.any.iter().cloned());
-            all.extend(own.iter().cloned());
-            let has_once = all.iter().any(|l| l.once);
-            (all, has_once)
+            (
+                h.any.clone(),
+                h.events.get(event).cloned().unwrap_or_default(),
+            )
         };
-        if has_once {
+        let once = |l: &Listener<dyn ErasedHandler>| l.once;
+        if any.as_slice().iter().any(once) || own.as_slice().iter().any(once) {
             let mut h = self.inner.handlers.write_ok();
-            let gone: Vec<_> = listeners.iter().filter(|l| l.once).map(|l| l.id).collect();
-            h.any.retain(|l| !gone.contains(&l.id));
-            if let Some(own) = h.events.get_mut(event) {
-                own.retain(|l| !gone.contains(&l.id));
+            h.any.retain(|l| !l.once);
+            if let Some(listeners) = h.events.get_mut(event) {
+                listeners.retain(|l| !l.once);
             }
         }
-        listeners
+        (any, own)
     }
 
     /// Handles an event the client sent.
@@ -281,6 +309,7 @@ impl Socket {
             let ack = ack_id.map(|id| AckSender::new(socket.clone(), id));
             let mut job = EventJob::new(socket, event, args);
             job.ack = ack;
+            job.ack_id = ack_id;
             job.middlewares = middlewares;
             job.run()
         });
@@ -294,7 +323,7 @@ impl Socket {
             let listeners = socket.inner.ns.inner.on_connection.read_ok().clone();
             let auth = socket.handshake().auth.clone();
             let mut job = EventJob::new(socket, "connection".into(), vec![auth]);
-            job.listeners = Some(listeners);
+            job.listeners = Some((Listeners::default(), listeners.into()));
             job.run()
         });
     }
@@ -312,7 +341,7 @@ impl Socket {
         }
         let mut job = EventJob::new(self.clone(), event.into(), Vec::new());
         job.reason = Some(reason);
-        job.listeners = Some(listeners);
+        job.listeners = Some((Listeners::default(), listeners.into()));
         if let Some(rest) = job.run() {
             spawn(rest);
         }

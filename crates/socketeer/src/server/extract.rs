@@ -115,7 +115,7 @@ impl FromEvent for AckSender {
     fn from_event(parts: &mut EventParts<'_>) -> Result<Self, ArgumentError> {
         parts
             .ack
-            .clone()
+            .take()
             .ok_or_else(|| ArgumentError::NoAck(parts.event.to_owned()))
     }
 }

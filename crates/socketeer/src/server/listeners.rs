@@ -13,7 +13,7 @@ use super::data::DataSlot;
 use super::error::{ConnectError, MiddlewareError, SocketError};
 use super::handler::{Erased, Handler};
 use super::state::{
-    ErasedHandler, Listener, ListenerId, Middleware, Namespace, PacketMiddleware, Socket,
+    ErasedHandler, Listener, ListenerId, Listeners, Middleware, Namespace, PacketMiddleware, Socket,
 };
 use crate::Value;
 use socketeer_engineio::sync::{LockExt, RwLockExt};
@@ -144,7 +144,7 @@ impl Socket {
             .read_ok()
             .events
             .get(event)
-            .map_or(0, Vec::len)
+            .map_or(0, Listeners::len)
     }
 
     /// Adds a catch-all listener, called for every event before the
@@ -161,13 +161,13 @@ impl Socket {
     pub fn prepend_any<H: Handler<M>, M: 'static>(&self, handler: H) -> ListenerId {
         let l = self.inner.ns.listener(handler, false);
         let id = l.id;
-        self.inner.handlers.write_ok().any.insert(0, l);
+        self.inner.handlers.write_ok().any.push_front(l);
         id
     }
 
     /// Removes every catch-all listener (one: [`Socket::off`]).
     pub fn off_any(&self) {
-        self.inner.handlers.write_ok().any.clear();
+        self.inner.handlers.write_ok().any = Listeners::default();
     }
 
     /// The catch-all listeners, in the order they are called.
@@ -176,6 +176,7 @@ impl Socket {
             .handlers
             .read_ok()
             .any
+            .as_slice()
             .iter()
             .map(|l| l.id)
             .collect()

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use super::adapter::{BroadcastOptions, Room, SocketId};
 use super::error::{AckError, DisconnectReason, EmitError};
 use super::state::{
-    AckResult, AckSender, Handlers, Handshake, Lane, Namespace, Socket, SocketInner,
+    AckResult, AckSender, AckSent, Handlers, Handshake, Lane, Namespace, Socket, SocketInner,
 };
 use crate::packet::{EncodeError, EncodedMessage, Packet};
 use crate::Value;
@@ -28,19 +28,46 @@ fn send_error(e: SendError) -> EmitError {
     }
 }
 
+impl AckSent {
+    fn flag(&self) -> &AtomicBool {
+        match self {
+            AckSent::Own(f) => f,
+            AckSent::Shared(f) => f,
+        }
+    }
+}
+
 impl AckSender {
     pub(crate) fn new(socket: Socket, id: u64) -> Self {
         AckSender {
             socket,
             id,
-            sent: Arc::new(AtomicBool::new(false)),
+            sent: AckSent::Own(AtomicBool::new(false)),
+        }
+    }
+
+    /// A second handle on the same acknowledgement (the first answer from
+    /// either is the one sent).
+    pub(crate) fn share(&mut self) -> AckSender {
+        let shared = match &self.sent {
+            AckSent::Shared(f) => f.clone(),
+            AckSent::Own(f) => {
+                let f = Arc::new(AtomicBool::new(f.load(Ordering::Acquire)));
+                self.sent = AckSent::Shared(f.clone());
+                f
+            }
+        };
+        AckSender {
+            socket: self.socket.clone(),
+            id: self.id,
+            sent: AckSent::Shared(shared),
         }
     }
 
     /// Sends the acknowledgement with these arguments. Only the first
-    /// answer leaves; later ones (from a clone) are ignored.
+    /// answer leaves; later ones are ignored.
     pub fn send(&self, args: Vec<Value>) -> Result<(), EmitError> {
-        if self.sent.swap(true, Ordering::AcqRel) {
+        if self.sent.flag().swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         let msg = EncodedMessage::ack(self.socket.namespace_name(), self.id, &args)?;
@@ -56,7 +83,7 @@ impl AckSender {
 
     /// Whether an answer was sent.
     pub fn is_sent(&self) -> bool {
-        self.sent.load(Ordering::Acquire)
+        self.sent.flag().load(Ordering::Acquire)
     }
 
     /// The ack id.

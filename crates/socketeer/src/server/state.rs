@@ -131,6 +131,53 @@ impl<H: ?Sized> Clone for Listener<H> {
     }
 }
 
+/// An ordered list of listeners, shared copy-on-write: an event's
+/// dispatch takes it with a reference count (no allocation per event);
+/// registering, which is rare, copies it.
+#[derive(Clone, Default)]
+pub(crate) struct Listeners(Option<Arc<[Listener<dyn ErasedHandler>]>>);
+
+impl Listeners {
+    pub(crate) fn as_slice(&self) -> &[Listener<dyn ErasedHandler>] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    fn rebuild(&mut self, f: impl FnOnce(&mut Vec<Listener<dyn ErasedHandler>>)) {
+        let mut v = self.as_slice().to_vec();
+        f(&mut v);
+        self.0 = (!v.is_empty()).then(|| v.into());
+    }
+
+    pub(crate) fn push(&mut self, l: Listener<dyn ErasedHandler>) {
+        self.rebuild(|v| v.push(l));
+    }
+
+    pub(crate) fn push_front(&mut self, l: Listener<dyn ErasedHandler>) {
+        self.rebuild(|v| v.insert(0, l));
+    }
+
+    pub(crate) fn retain(&mut self, keep: impl Fn(&Listener<dyn ErasedHandler>) -> bool) {
+        if self.as_slice().iter().all(&keep) {
+            return;
+        }
+        self.rebuild(|v| v.retain(|l| keep(l)));
+    }
+}
+
+impl From<Vec<Listener<dyn ErasedHandler>>> for Listeners {
+    fn from(v: Vec<Listener<dyn ErasedHandler>>) -> Self {
+        Listeners((!v.is_empty()).then(|| v.into()))
+    }
+}
+
 /// Runs when a namespace's last socket leaves.
 pub(crate) type EmptyHook = dyn Fn(&Namespace) + Send + Sync;
 
@@ -180,8 +227,8 @@ pub(crate) type AckResult = Result<Vec<Value>, AckError>;
 /// lock per kind cost every socket its own lock for each, most unused).
 #[derive(Default)]
 pub(crate) struct Handlers {
-    pub(crate) events: HashMap<Box<str>, Vec<Listener<dyn ErasedHandler>>>,
-    pub(crate) any: Vec<Listener<dyn ErasedHandler>>,
+    pub(crate) events: HashMap<Box<str>, Listeners>,
+    pub(crate) any: Listeners,
     pub(crate) any_outgoing: Vec<Listener<OutgoingListener>>,
     pub(crate) disconnecting: Vec<Listener<dyn ErasedHandler>>,
     pub(crate) disconnect: Vec<Listener<dyn ErasedHandler>>,
@@ -234,12 +281,20 @@ impl std::fmt::Debug for Socket {
     }
 }
 
-/// Answers a client's event that asked for an acknowledgement. Clones
-/// share it: the first answer is sent, later ones are ignored (as the
-/// official server's callback).
-#[derive(Debug, Clone)]
+/// Answers a client's event that asked for an acknowledgement. Only the
+/// first answer is sent, later ones are ignored (as the official server's
+/// callback); the listeners of one event share that rule.
+#[derive(Debug)]
 pub struct AckSender {
     pub(crate) socket: Socket,
     pub(crate) id: u64,
-    pub(crate) sent: Arc<AtomicBool>,
+    pub(crate) sent: AckSent,
+}
+
+/// Whether an acknowledgement was answered: its own flag when one
+/// listener gets it (no allocation), a shared one for several.
+#[derive(Debug)]
+pub(crate) enum AckSent {
+    Own(AtomicBool),
+    Shared(Arc<AtomicBool>),
 }
