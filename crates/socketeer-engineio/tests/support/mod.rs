@@ -15,6 +15,8 @@
 //! uses part of it.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,7 +73,7 @@ pub enum Event {
 }
 
 /// Echoes every message and reports everything through a channel.
-pub struct Recorder(mpsc::UnboundedSender<Event>);
+pub struct Recorder(pub mpsc::UnboundedSender<Event>);
 
 impl EngineHandler for Recorder {
     fn on_connect(&self, socket: &Socket) {
