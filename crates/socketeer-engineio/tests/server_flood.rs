@@ -26,11 +26,7 @@ const CONCURRENCY: usize = 200;
 const ANSWER: Duration = Duration::from_secs(10);
 
 /// The tests count the process's descriptors: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Samples the process's descriptors and RSS every 10 ms until
 /// dropped: the peaks.
@@ -133,7 +129,7 @@ async fn handshake(addr: SocketAddr, i: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_handshakes() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     tokio::time::timeout(FLOOD, async {
         let (addr, engine) = start(support::fast(), HttpOptions::default()).await;
         // Warm up (threads, buffers, the allocator's arenas) before the
@@ -180,7 +176,7 @@ async fn five_thousand_handshakes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_heads_are_dropped_while_others_connect() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     tokio::time::timeout(FLOOD, async {
         let timeout = Duration::from_secs(2);
         let options = HttpOptions {
@@ -310,7 +306,7 @@ async fn malformed(addr: SocketAddr, bad: Bad) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_malformed_clients_are_closed_with_the_right_code() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     tokio::time::timeout(FLOOD, async {
         // No heartbeat: under load a polling session must not time out
         // between its handshake and its bad POST. Every session here ends
