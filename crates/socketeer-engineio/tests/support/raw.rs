@@ -1,6 +1,6 @@
 //! Raw clients for the flood tests: a request head or a WebSocket frame
 //! written by hand on a plain TCP connection, and what the process holds
-//! (RSS, open descriptors) to check that a flood left nothing behind.
+//! (RSS, open TCP sockets) to check that a flood left nothing behind.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -105,9 +105,26 @@ pub fn rss_kib() -> u64 {
         .expect("VmRSS")
 }
 
-/// How many descriptors this process has open.
-pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
+/// How many TCP sockets with an open descriptor have `port` at one end
+/// (both ends of each connection to a server on `port` in this process,
+/// and its listener), from `/proc/net/tcp`. Counting the process's
+/// descriptors instead would count those other tests' runtimes open and
+/// close meanwhile.
+pub fn tcp_sockets(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/self/net/tcp").expect("/proc/self/net/tcp");
+    let port_of = |address: &str| {
+        let hex = address.rsplit(':').next()?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local, remote, ..., inode (0: no descriptor, as in TIME_WAIT)
+            fields.len() > 9
+                && fields[9] != "0"
+                && (port_of(fields[1]) == Some(port) || port_of(fields[2]) == Some(port))
+        })
         .count()
 }
