@@ -191,6 +191,14 @@ async fn max_connections_per_ip_is_503_for_that_address_only() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         };
         assert_eq!(r.status, StatusCode::OK);
+        // A WebSocket stops counting once upgraded (the session limits
+        // bound those): with one slot in use, three open one after the
+        // other.
+        let url = format!("ws://{addr}/engine.io/?EIO=4&transport=websocket");
+        let mut sockets = Vec::new();
+        for _ in 0..3 {
+            sockets.push(socketeer_ws::connect(&url).await.expect("WebSocket"));
+        }
         serve.abort();
     })
     .await;

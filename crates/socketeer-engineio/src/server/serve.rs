@@ -55,8 +55,10 @@ impl EngineIo {
 pub struct HttpOptions {
     /// Most TCP connections open at once (default 10,000): past it the
     /// accept loop waits for one to end before accepting the next (new
-    /// peers wait in the listen backlog; nothing is refused). Upgraded
-    /// connections (WebSockets) count until they close.
+    /// peers wait in the listen backlog; nothing is refused). A
+    /// connection stops counting once upgraded (to a WebSocket): the
+    /// session limits (`EngineIoConfig::max_sessions`, `max_sessions_per_ip`)
+    /// bound those.
     pub max_connections: usize,
     /// Most TCP connections open at once from one client IP address
     /// (default none: behind a proxy every client has the proxy's
@@ -64,7 +66,8 @@ pub struct HttpOptions {
     /// requests is answered 503 with
     /// `{"code":4,"message":"Too many connections from this address"}`
     /// and the connection is closed (over TLS it is closed at once); the
-    /// address's other connections are not affected.
+    /// address's other connections are not affected. As for
+    /// `max_connections`, upgraded connections do not count.
     pub max_connections_per_ip: Option<usize>,
     /// Time for a request head to arrive, and for a TLS handshake (default
     /// 10 s): a slow client is dropped, not waited for.
