@@ -148,9 +148,13 @@ where
     serve_http_with(listener, handler, shutdown, &options).await
 }
 
-/// The accept loop of every socketeer server: [`serve_http`] with a
-/// connection cap, a request-head (and TLS handshake) timeout and
-/// optional TLS, as `options` says.
+/// The accept loop of every socketeer server: [`serve_http`] with
+/// connection caps (in all and per client IP), a request-head (and TLS
+/// handshake) timeout and optional TLS, as `options` says. While `accept`
+/// fails for want of resources (`EMFILE`, `ENFILE`, `ENOMEM`, ...) it
+/// waits 10 ms, doubling up to 1 s, and logs a warning; a failure that
+/// concerns one pending connection only (`ECONNABORTED`, ...) is retried
+/// at once.
 pub async fn serve_http_with<H, R, S>(
     listener: tokio::net::TcpListener,
     handler: H,
