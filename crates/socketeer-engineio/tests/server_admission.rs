@@ -1,5 +1,6 @@
-//! Engine.IO server integration tests: Admission: `allow_request`, `max_sessions`, and shutdown.
-//! The fixture is in `support/mod.rs`.
+//! Engine.IO server integration tests: Admission: `allow_request`,
+//! `max_sessions`, `max_sessions_per_ip`, `HttpOptions::max_connections_per_ip`
+//! and shutdown. The fixture is in `support/mod.rs`.
 
 mod support;
 
@@ -8,7 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::Value;
-use socketeer_engineio::server::{CloseReason, EngineIoConfig};
+use socketeer_engineio::server::{
+    serve_http_with, CloseReason, EngineError, EngineIoConfig, HttpOptions,
+};
 use socketeer_engineio::Packet;
 use support::*;
 
@@ -79,7 +82,7 @@ async fn max_sessions_is_503() {
         let (a, _) = server.handshake().await;
         let (_ws, _) = server.websocket().await;
         let r = get(server.addr, "/engine.io/?EIO=4&transport=polling").await;
-        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
+        r.assert_error(StatusCode::SERVICE_UNAVAILABLE, 4, "Too many sessions");
         let url = format!("ws://{}/engine.io/?EIO=4&transport=websocket", server.addr);
         assert!(socketeer_ws::connect(&url).await.is_err());
         assert_eq!(server.engine.session_count(), 2);
@@ -91,6 +94,116 @@ async fn max_sessions_is_503() {
         server.disconnected(&a).await;
         let (c, _) = server.handshake().await;
         server.connected(&c).await;
+    })
+    .await;
+}
+
+const HANDSHAKE: &str = "/engine.io/?EIO=4&transport=polling";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_sessions_per_ip_is_503_for_that_address_only() {
+    within(async {
+        let refusals = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = refusals.clone();
+        let mut server = TestServer::start(EngineIoConfig {
+            max_sessions_per_ip: Some(2),
+            connection_error: Some(Arc::new(move |e| {
+                seen.lock().unwrap().push((e.code, e.context.clone()));
+            })),
+            ..calm()
+        })
+        .await;
+        let (a, _) = server.handshake().await;
+        let (_ws, _) = server.websocket().await;
+        let r = get(server.addr, HANDSHAKE).await;
+        let message = "Too many sessions from this address";
+        r.assert_error(StatusCode::SERVICE_UNAVAILABLE, 4, message);
+        let url = format!("ws://{}/engine.io/?EIO=4&transport=websocket", server.addr);
+        assert!(socketeer_ws::connect(&url).await.is_err());
+        assert_eq!(
+            refusals.lock().unwrap()[0],
+            (EngineError::Forbidden, Some(message.to_owned()))
+        );
+        // Other addresses are not affected.
+        for from in ["127.0.0.2", "127.0.0.2", "127.0.0.3"] {
+            let r = get_from(from, server.addr, HANDSHAKE).await;
+            assert_eq!(r.status, StatusCode::OK, "{from}: {r:?}");
+        }
+        let r = get_from("127.0.0.2", server.addr, HANDSHAKE).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
+        assert_eq!(server.engine.session_count(), 5);
+        // Nor are the address's open sessions; a slot frees up when one
+        // ends.
+        server.post_ok(&a, "4ok").await;
+        assert_eq!(server.poll(&a).await.packets(), [Packet::text("ok")]);
+        server.post_ok(&a, "1").await;
+        server.disconnected(&a).await;
+        let (c, _) = server.handshake().await;
+        server.connected(&c).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_per_ip_is_503_for_that_address_only() {
+    within(async {
+        let server = TestServer::start(calm()).await;
+        let engine = server.engine.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handler = move |req, remote| {
+            let engine = engine.clone();
+            async move { engine.handle(req, Some(remote)).await }
+        };
+        let options = HttpOptions {
+            max_connections_per_ip: Some(2),
+            ..HttpOptions::default()
+        };
+        let serve = tokio::spawn(async move {
+            serve_http_with(listener, handler, std::future::pending(), &options).await
+        });
+        // Two idle connections from 127.0.0.1 use up its share.
+        let first = connect_from("127.0.0.1", addr).await;
+        let _second = connect_from("127.0.0.1", addr).await;
+        let message = "Too many connections from this address";
+        // The server may not have counted them yet: the third is refused
+        // once it has.
+        let third = loop {
+            let r = get_from("127.0.0.1", addr, HANDSHAKE).await;
+            if r.status != StatusCode::OK {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        third.assert_error(StatusCode::SERVICE_UNAVAILABLE, 4, message);
+        assert_eq!(third.header("connection"), Some("close"));
+        let r = get_from("127.0.0.2", addr, HANDSHAKE).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        // The open connections still work.
+        let r = request_on(first, addr, Method::GET, HANDSHAKE, &[], Bytes::new()).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        // request_on closed `first`: 127.0.0.1 has a slot again.
+        let r = loop {
+            let r = get_from("127.0.0.1", addr, HANDSHAKE).await;
+            if r.status == StatusCode::OK {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert_eq!(r.status, StatusCode::OK);
+        // A WebSocket stops counting once upgraded (the session limits
+        // bound those): with one slot in use, three open one after the
+        // other. (The server frees the slot just after the 101 is sent: a
+        // quick next handshake may still find it taken.)
+        let url = format!("ws://{addr}/engine.io/?EIO=4&transport=websocket");
+        let mut sockets = Vec::new();
+        while sockets.len() < 3 {
+            match socketeer_ws::connect(&url).await {
+                Ok(ws) => sockets.push(ws),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            }
+        }
+        serve.abort();
     })
     .await;
 }

@@ -237,6 +237,8 @@ async fn serve(args: Args) -> ExitCode {
     // head and TLS handshake timeouts, graceful drain.
     let options = HttpOptions {
         max_connections: MAX_CONNECTIONS,
+        // None: `socketeer serve` is often behind a proxy.
+        max_connections_per_ip: None,
         header_read_timeout: HANDSHAKE_TIMEOUT,
         drain: DRAIN_TIMEOUT,
         tls,

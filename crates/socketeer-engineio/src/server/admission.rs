@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
 
-use super::engine::EngineIo;
+use super::engine::{EngineIo, Full};
 use super::hooks::ConnectionError;
 use super::response::{error, json, Body, EngineError};
 use super::socket::RequestInfo;
@@ -86,6 +86,28 @@ impl EngineIo {
             });
         }
         resp
+    }
+
+    /// 503 for a handshake past a session limit, with a JSON body in the
+    /// shape of the official errors: code 4 (the code of a refused
+    /// handshake) and the limit's message. The `connection_error` hook
+    /// sees it as [`EngineError::Forbidden`] with that message as context.
+    pub(crate) fn full(&self, info: RequestInfo, full: Full) -> Response<Body> {
+        tracing::debug!(remote = ?info.remote_addr, reason = full.message(), "handshake refused");
+        if let Some(hook) = &self.shared.config.connection_error {
+            hook(&ConnectionError {
+                req: info,
+                code: EngineError::Forbidden,
+                message: EngineError::Forbidden.message(),
+                context: Some(full.message().to_owned()),
+            });
+        }
+        let body = format!(
+            "{{\"code\":{},\"message\":\"{}\"}}",
+            EngineError::Forbidden.code(),
+            full.message()
+        );
+        json(StatusCode::SERVICE_UNAVAILABLE, &body)
     }
 
     /// Whether the admission hooks accept the request.

@@ -102,8 +102,19 @@ pub struct EngineIoConfig {
     /// The outbox empties each time the session's task runs (on polling:
     /// at each poll).
     pub max_queued_messages: usize,
-    /// Most concurrent sessions (default 100 000); past it: 503.
+    /// Most concurrent sessions (default 100 000). A handshake past it is
+    /// answered 503 with `{"code":4,"message":"Too many sessions"}`;
+    /// open sessions are not affected.
     pub max_sessions: usize,
+    /// Most concurrent sessions from one client IP address (default none:
+    /// behind a proxy every client has the proxy's address). A handshake
+    /// past it is answered 503 with
+    /// `{"code":4,"message":"Too many sessions from this address"}`.
+    /// Sessions served without a remote address (through
+    /// [`EngineIo::handle`](super::EngineIo::handle) with `None`) are not
+    /// counted. For TCP connections per address see
+    /// [`HttpOptions::max_connections_per_ip`](super::HttpOptions::max_connections_per_ip).
+    pub max_sessions_per_ip: Option<usize>,
     /// WebSocket settings (limits, compression; default: no compression,
     /// as the official server). For Node's `perMessageDeflate: true` set
     /// `deflate` to [`per_message_deflate()`] (threshold 1,024 bytes).
@@ -142,6 +153,7 @@ impl Default for EngineIoConfig {
             max_queued_bytes: 8 << 20,
             max_queued_messages: 65_536,
             max_sessions: 100_000,
+            max_sessions_per_ip: None,
             websocket,
             handshake_write_gap: Duration::from_millis(5),
         }

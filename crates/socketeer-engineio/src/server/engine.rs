@@ -4,6 +4,7 @@
 //! `http.rs`, serving a listener in `serve.rs`.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,13 +23,74 @@ pub(crate) struct Shared {
     pub(crate) config: EngineIoConfig,
     pub(crate) factory: Arc<dyn SessionFactory>,
     pub(crate) sessions: Mutex<HashMap<Arc<str>, SessionEntry>>,
+    /// Open sessions by client address, for `max_sessions_per_ip`; locked
+    /// after `sessions` when both are.
+    pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) counters: Arc<Counters>,
 }
 
 impl Shared {
     pub(crate) fn remove(&self, sid: &str) {
-        self.sessions.locked().remove(sid);
+        let mut sessions = self.sessions.locked();
+        let Some(entry) = sessions.remove(sid) else {
+            return;
+        };
+        if let Some(ip) = entry.socket.request().remote_addr.map(|a| a.ip()) {
+            let mut per_ip = self.per_ip.locked();
+            if let Some(n) = per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
+    }
+
+    /// Adds a session unless a session limit is reached: `max_sessions`
+    /// in all, `max_sessions_per_ip` from its client's address. The check
+    /// and the insertion are one step, so concurrent handshakes cannot
+    /// overshoot.
+    pub(crate) fn insert(&self, socket: &Socket) -> Result<(), Full> {
+        let mut sessions = self.sessions.locked();
+        if sessions.len() >= self.config.max_sessions {
+            return Err(Full::Sessions);
+        }
+        if let Some(ip) = socket.request().remote_addr.map(|a| a.ip()) {
+            let mut per_ip = self.per_ip.locked();
+            let n = per_ip.entry(ip).or_insert(0);
+            if self.config.max_sessions_per_ip.is_some_and(|max| *n >= max) {
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
+                return Err(Full::SessionsPerIp);
+            }
+            *n += 1;
+        }
+        let entry = SessionEntry {
+            socket: socket.clone(),
+        };
+        sessions.insert(socket.inner.sid.clone(), entry);
+        Ok(())
+    }
+}
+
+/// Which session limit refused a handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// `max_sessions`.
+    Sessions,
+    /// `max_sessions_per_ip`.
+    SessionsPerIp,
+}
+
+impl Full {
+    /// The refusal's message, in the 503 response's JSON body.
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Full::Sessions => "Too many sessions",
+            Full::SessionsPerIp => "Too many sessions from this address",
+        }
     }
 }
 
@@ -69,6 +131,7 @@ impl EngineIo {
                 config,
                 factory,
                 sessions: Mutex::new(HashMap::new()),
+                per_ip: Mutex::new(HashMap::new()),
                 shutting_down: AtomicBool::new(false),
                 counters: Arc::default(),
             }),

@@ -18,7 +18,7 @@ use super::admission::request_info;
 use super::command::Command;
 use super::core::{CloseReason, TransportKind};
 use super::driver;
-use super::engine::{EngineIo, SessionEntry, Shared};
+use super::engine::{EngineIo, Shared};
 use super::response::{empty, error, payload_response, text, Body, EngineError};
 use super::socket::{QueueLimits, RequestInfo, Socket};
 use crate::sync::LockExt;
@@ -160,9 +160,6 @@ impl EngineIo {
                 if let Err(message) = self.admit(&info).await {
                     return self.forbid(info, message);
                 }
-                if self.session_count() >= config.max_sessions {
-                    return text(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
-                }
                 match transport {
                     TransportKind::Polling => self.open_polling(info),
                     TransportKind::WebSocket => self.open_websocket(&mut req, info),
@@ -298,7 +295,12 @@ impl EngineIo {
         }
     }
 
-    fn register(&self, transport: TransportKind, info: RequestInfo) -> Socket {
+    /// A new session, or the 503 of a session limit.
+    fn register(
+        &self,
+        transport: TransportKind,
+        info: RequestInfo,
+    ) -> Result<Socket, Box<Response<Body>>> {
         let sid = crate::id::random_id();
         let socket = Socket::new(
             sid.clone(),
@@ -310,13 +312,10 @@ impl EngineIo {
             },
             self.shared.counters.clone(),
         );
-        self.shared.sessions.locked().insert(
-            sid,
-            SessionEntry {
-                socket: socket.clone(),
-            },
-        );
-        socket
+        match self.shared.insert(&socket) {
+            Ok(()) => Ok(socket),
+            Err(full) => Err(Box::new(self.full(socket.request().clone(), full))),
+        }
     }
 
     fn open_packet(&self, sid: &str, transport: TransportKind) -> crate::Packet {
@@ -339,7 +338,10 @@ impl EngineIo {
     }
 
     fn open_polling(&self, info: RequestInfo) -> Response<Body> {
-        let socket = self.register(TransportKind::Polling, info);
+        let socket = match self.register(TransportKind::Polling, info) {
+            Ok(socket) => socket,
+            Err(refused) => return *refused,
+        };
         let open = self.open_packet(socket.id(), TransportKind::Polling);
         let initial = self.shared.config.initial_packet.clone();
         let initial = initial.map(crate::Packet::Message);
@@ -364,7 +366,10 @@ impl EngineIo {
                 Ok(r) => r,
                 Err(e) => return text(e.status(), &e.to_string()),
             };
-        let socket = self.register(TransportKind::WebSocket, info);
+        let socket = match self.register(TransportKind::WebSocket, info) {
+            Ok(socket) => socket,
+            Err(refused) => return *refused,
+        };
         self.initial_headers(socket.request(), socket.id(), &mut resp);
         let open = self.open_packet(socket.id(), TransportKind::WebSocket);
         // The upgrade and the OPEN packet run in a future of their own,
@@ -445,7 +450,9 @@ mod tests {
             headers: Arc::new(http::HeaderMap::new()),
             remote_addr: None,
         };
-        let socket = engine.register(TransportKind::WebSocket, info);
+        let socket = engine
+            .register(TransportKind::WebSocket, info)
+            .expect("room for a session");
         let session = websocket_session(
             engine.shared.clone(),
             socket,

@@ -5,6 +5,7 @@
 //! or tower); [`EngineIo::serve`] runs a plain hyper server. Each session
 //! is driven by one task around the Sans-I/O [`core::SessionCore`].
 
+mod accept;
 mod admission;
 mod command;
 mod compression;

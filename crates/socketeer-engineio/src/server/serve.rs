@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::header::{HeaderValue, CONNECTION};
 use http::{Request, Response, StatusCode};
 use tokio::sync::{mpsc, Semaphore};
 
+use super::accept::{AcceptBackoff, PerIp};
 use super::engine::EngineIo;
-use super::response::{text, Body};
+use super::response::{json, text, Body};
 
 impl EngineIo {
     /// Serves this Engine.IO server alone on `listener` with hyper until
@@ -51,9 +53,22 @@ impl EngineIo {
 /// bounds something a peer could otherwise hold open.
 #[derive(Clone)]
 pub struct HttpOptions {
-    /// Most connections open at once (default 10,000): past it the accept
-    /// loop waits for one to end before accepting the next.
+    /// Most TCP connections open at once (default 10,000): past it the
+    /// accept loop waits for one to end before accepting the next (new
+    /// peers wait in the listen backlog; nothing is refused). A
+    /// connection stops counting once upgraded (to a WebSocket): the
+    /// session limits (`EngineIoConfig::max_sessions`, `max_sessions_per_ip`)
+    /// bound those.
     pub max_connections: usize,
+    /// Most TCP connections open at once from one client IP address
+    /// (default none: behind a proxy every client has the proxy's
+    /// address). A connection past it is still accepted, but each of its
+    /// requests is answered 503 with
+    /// `{"code":4,"message":"Too many connections from this address"}`
+    /// and the connection is closed (over TLS it is closed at once); the
+    /// address's other connections are not affected. As for
+    /// `max_connections`, upgraded connections do not count.
+    pub max_connections_per_ip: Option<usize>,
     /// Time for a request head to arrive, and for a TLS handshake (default
     /// 10 s): a slow client is dropped, not waited for.
     pub header_read_timeout: Duration,
@@ -70,6 +85,7 @@ impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             max_connections: 10_000,
+            max_connections_per_ip: None,
             header_read_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(10),
             #[cfg(feature = "tls")]
@@ -82,6 +98,7 @@ impl std::fmt::Debug for HttpOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("HttpOptions");
         d.field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("drain", &self.drain);
         #[cfg(feature = "tls")]
@@ -131,9 +148,13 @@ where
     serve_http_with(listener, handler, shutdown, &options).await
 }
 
-/// The accept loop of every socketeer server: [`serve_http`] with a
-/// connection cap, a request-head (and TLS handshake) timeout and
-/// optional TLS, as `options` says.
+/// The accept loop of every socketeer server: [`serve_http`] with
+/// connection caps (in all and per client IP), a request-head (and TLS
+/// handshake) timeout and optional TLS, as `options` says. While `accept`
+/// fails for want of resources (`EMFILE`, `ENFILE`, `ENOMEM`, ...) it
+/// waits 10 ms, doubling up to 1 s, and logs a warning; a failure that
+/// concerns one pending connection only (`ECONNABORTED`, ...) is retried
+/// at once.
 pub async fn serve_http_with<H, R, S>(
     listener: tokio::net::TcpListener,
     handler: H,
@@ -150,6 +171,8 @@ where
     // have ended.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let per_ip = PerIp::default();
+    let mut backoff = AcceptBackoff::default();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -162,16 +185,44 @@ where
         let (tcp, remote) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok(c) => c,
+                Ok(c) => {
+                    backoff.succeeded();
+                    c
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: wait, go on.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                    // Out of file descriptors and the like: wait (the
+                    // peer stays in the listen backlog), then go on.
+                    let delay = backoff.failed(&e);
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(delay) => continue,
+                    }
                 }
             },
         };
         let _ = tcp.set_nodelay(true);
+        let slot = match options.max_connections_per_ip {
+            Some(max) => match per_ip.enter(remote.ip(), max) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(%remote, "too many connections from this address");
+                    #[cfg(feature = "tls")]
+                    if options.tls.is_some() {
+                        continue;
+                    }
+                    let stop = stop_rx.clone();
+                    let alive = alive_tx.clone();
+                    let timeout = options.header_read_timeout;
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        serve_connection(tcp, remote, too_many, stop, timeout).await;
+                        drop(alive);
+                    });
+                    continue;
+                }
+            },
+            None => None,
+        };
         let handler = handler.clone();
         let stop = stop_rx.clone();
         let alive = alive_tx.clone();
@@ -180,6 +231,7 @@ where
         let tls = options.tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             #[cfg(feature = "tls")]
             if let Some(acceptor) = tls {
                 match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
@@ -206,6 +258,20 @@ where
         tracing::warn!(drain = ?options.drain, "connections still open after the drain timeout");
     }
     Ok(())
+}
+
+/// The answer to every request on a connection past
+/// [`HttpOptions::max_connections_per_ip`]: 503, then the connection
+/// closes. (Over TLS the connection is closed at once: no TLS handshake
+/// is spent on it.)
+async fn too_many(_: Request<hyper::body::Incoming>, _: SocketAddr) -> Response<Body> {
+    let mut resp = json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{\"code\":4,\"message\":\"Too many connections from this address\"}",
+    );
+    resp.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// Serves HTTP/1.1 on one connection until it closes, or gracefully

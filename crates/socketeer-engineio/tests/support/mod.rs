@@ -15,6 +15,8 @@
 //! uses part of it.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,7 +73,7 @@ pub enum Event {
 }
 
 /// Echoes every message and reports everything through a channel.
-pub struct Recorder(mpsc::UnboundedSender<Event>);
+pub struct Recorder(pub mpsc::UnboundedSender<Event>);
 
 impl EngineHandler for Recorder {
     fn on_connect(&self, socket: &Socket) {
@@ -319,9 +321,40 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Bytes,
 ) -> Resp {
+    let tcp = step("connect", TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    request_on(tcp, addr, method, path, headers, body).await
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (on Linux
+/// all of 127.0.0.0/8 is loopback), to stand for another client.
+pub async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    let from: std::net::IpAddr = from.parse().expect("an address");
+    socket.bind(SocketAddr::new(from, 0)).expect("bind");
+    step("connect", socket.connect(addr))
+        .await
+        .expect("connect")
+}
+
+/// A GET of `path` on a new connection from the loopback address `from`.
+pub async fn get_from(from: &str, addr: SocketAddr, path: &str) -> Resp {
+    let tcp = connect_from(from, addr).await;
+    request_on(tcp, addr, Method::GET, path, &[], Bytes::new()).await
+}
+
+/// One request on the connection `tcp` to `addr`.
+pub async fn request_on(
+    tcp: TcpStream,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Resp {
     let what = format!("{method} {path}");
     step(&what, async {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
             .expect("HTTP handshake");
