@@ -30,12 +30,15 @@ fn from_ws(msg: socketeer_ws::Message) -> Option<Payload> {
 
 /// Queues one packet on the WebSocket: a prepared frame as it is, unless
 /// this connection would compress a message of its size (then it is
-/// compressed like any other).
+/// compressed like any other); a packet sent with `compress(false)`
+/// uncompressed, whatever its size.
 fn feed(ws: &mut HyperWebSocket, item: Outgoing) -> Result<(), WsError> {
     match item {
         Outgoing::Prepared(f) if !ws.protocol().would_compress(f.payload_len()) => {
             ws.feed_prepared(&f)
         }
+        Outgoing::PreparedUncompressed(f) => ws.feed_prepared(&f),
+        Outgoing::Uncompressed(p) => ws.try_feed_uncompressed(to_ws(p)),
         other => ws.try_feed(to_ws(other.into_payload())),
     }
 }

@@ -49,6 +49,15 @@ pub enum SendError {
     QueueFull,
 }
 
+/// A prepared frame to queue, compressed by the WebSocket or not.
+fn prepared(frame: PreparedFrame, compress: bool) -> Outgoing {
+    if compress {
+        Outgoing::Prepared(frame)
+    } else {
+        Outgoing::PreparedUncompressed(frame)
+    }
+}
+
 /// A packet queued for a session.
 #[derive(Debug, Clone)]
 pub(crate) enum Outgoing {
@@ -57,6 +66,12 @@ pub(crate) enum Outgoing {
     /// The same, with its WebSocket frame built once for every recipient
     /// of a broadcast.
     Prepared(PreparedFrame),
+    /// An encoded packet never compressed over WebSocket
+    /// (`compress(false)`).
+    Uncompressed(Payload),
+    /// A prepared frame never compressed over WebSocket
+    /// (`compress(false)`).
+    PreparedUncompressed(PreparedFrame),
 }
 
 impl Outgoing {
@@ -65,16 +80,16 @@ impl Outgoing {
     /// holds them until it has written them).
     pub(crate) fn wire_len(&self) -> usize {
         match self {
-            Outgoing::Payload(p) => PreparedFrame::wire_len_of(p.len()),
-            Outgoing::Prepared(f) => f.wire_len(),
+            Outgoing::Payload(p) | Outgoing::Uncompressed(p) => PreparedFrame::wire_len_of(p.len()),
+            Outgoing::Prepared(f) | Outgoing::PreparedUncompressed(f) => f.wire_len(),
         }
     }
 
     /// The Engine.IO packet (sliced from the prepared frame, no copy).
     pub(crate) fn into_payload(self) -> Payload {
         match self {
-            Outgoing::Payload(p) => p,
-            Outgoing::Prepared(f) => f.payload(),
+            Outgoing::Payload(p) | Outgoing::Uncompressed(p) => p,
+            Outgoing::Prepared(f) | Outgoing::PreparedUncompressed(f) => f.payload(),
         }
     }
 }
@@ -319,6 +334,37 @@ impl Socket {
         self.push(Outgoing::Prepared(frame))
     }
 
+    /// [`Socket::send`] with a choice of compression (engine.io's
+    /// `socket.send(data, { compress })`): with `false` the message never
+    /// goes compressed over a WebSocket with permessage-deflate, whatever
+    /// its size; with `true` (what [`Socket::send`] does) it is compressed
+    /// when it reaches the threshold. Long-polling responses are not
+    /// concerned (their compression is the HTTP response's).
+    pub fn send_with(&self, message: Payload, compress: bool) -> Result<(), SendError> {
+        self.send_frame_with(Packet::Message(message).encode(), compress)
+    }
+
+    /// [`Socket::send_frame`] with a choice of compression (see
+    /// [`Socket::send_with`]).
+    pub fn send_frame_with(&self, frame: Payload, compress: bool) -> Result<(), SendError> {
+        self.push(if compress {
+            Outgoing::Payload(frame)
+        } else {
+            Outgoing::Uncompressed(frame)
+        })
+    }
+
+    /// [`Socket::send_prepared`] with a choice of compression (see
+    /// [`Socket::send_with`]): with `false` the prepared bytes are written
+    /// as they are whatever the message's size.
+    pub fn send_prepared_with(
+        &self,
+        frame: PreparedFrame,
+        compress: bool,
+    ) -> Result<(), SendError> {
+        self.push(prepared(frame, compress))
+    }
+
     fn push(&self, item: Outgoing) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
@@ -394,6 +440,12 @@ impl Socket {
     /// attachments): all of them are queued, or none.
     pub fn send_volatile_prepared(&self, frames: &[PreparedFrame]) -> bool {
         self.push_volatile(frames.iter().cloned().map(Outgoing::Prepared))
+    }
+
+    /// [`Socket::send_volatile_prepared`] with a choice of compression
+    /// (see [`Socket::send_with`]).
+    pub fn send_volatile_prepared_with(&self, frames: &[PreparedFrame], compress: bool) -> bool {
+        self.push_volatile(frames.iter().map(|f| prepared(f.clone(), compress)))
     }
 
     fn push_volatile<I>(&self, items: I) -> bool
