@@ -10,6 +10,7 @@ use http::{HeaderMap, Uri};
 use tokio::sync::Notify;
 
 use super::core::{CloseReason, TransportKind};
+use super::events::Events;
 use super::stats::Counters;
 use crate::sync::LockExt;
 use crate::{Packet, Payload, PreparedFrame};
@@ -162,6 +163,8 @@ pub(crate) struct SocketInner {
     overflowed: AtomicBool,
     pub(crate) counters: Arc<Counters>,
     limits: QueueLimits,
+    /// The application's listeners on this session's events.
+    pub(crate) events: Events,
 }
 
 /// The bounds on what may wait to be sent to one session.
@@ -203,6 +206,7 @@ impl Socket {
                 overflowed: AtomicBool::new(false),
                 counters,
                 limits,
+                events: Events::default(),
             }),
         }
     }
@@ -476,6 +480,57 @@ impl Socket {
         }
         self.inner.notify.notify_one();
         true
+    }
+
+    /// Calls `f` once the session has moved from long-polling to
+    /// WebSocket, with the new transport (engine.io's `upgrade` event).
+    /// A session opened on WebSocket never upgrades.
+    ///
+    /// Like every listener of a session, `f` runs on the session's task,
+    /// between its reads and writes: keep it quick (hand long work to
+    /// another task) and do not block. A listener registered after the
+    /// session closed is never called; every listener is dropped when
+    /// the session closes (so it may hold a clone of this `Socket`).
+    pub fn on_upgrade(&self, f: impl Fn(TransportKind) + Send + Sync + 'static) {
+        self.inner.events.add_upgrade(Arc::new(f));
+    }
+
+    /// Calls `f` with every packet the client sends (engine.io's `packet`
+    /// event): pings, pongs, messages, close, over either transport,
+    /// before the session acts on it (the probe packets of an upgrade
+    /// are not included). Runs on the session's task: keep it quick (see
+    /// [`Socket::on_upgrade`]). A session without such a listener pays
+    /// one atomic load per packet for this.
+    pub fn on_packet(&self, f: impl Fn(&Packet) + Send + Sync + 'static) {
+        self.inner.events.add_packet(Arc::new(f));
+    }
+
+    /// Calls `f` with every packet the session sends (engine.io's
+    /// `packetCreate` event): pings, messages, the close packet. It is
+    /// called when the session's task hands the packet to its transport
+    /// (not when the application queues it), decoded again from the
+    /// queued bytes. Runs on the session's task: keep it quick (see
+    /// [`Socket::on_upgrade`]).
+    pub fn on_packet_create(&self, f: impl Fn(&Packet) + Send + Sync + 'static) {
+        self.inner.events.add_packet_create(Arc::new(f));
+    }
+
+    /// Calls `f` each time what was queued has been handed to the
+    /// client (engine.io's `drain` event): over WebSocket when the
+    /// WebSocket's send queue has been written out, over long-polling
+    /// when a poll has been answered with the packets queued. Runs on
+    /// the session's task: keep it quick (see [`Socket::on_upgrade`]).
+    pub fn on_drain(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.inner.events.add_drain(Arc::new(f));
+    }
+
+    /// Calls `f` once the session has closed, with the reason (engine.io's
+    /// `close` event), after the application's handler has seen the close
+    /// (for a Socket.IO connection: after its sockets' `disconnect`
+    /// handlers). Runs on the session's task: keep it quick (see
+    /// [`Socket::on_upgrade`]).
+    pub fn on_close(&self, f: impl Fn(CloseReason) + Send + Sync + 'static) {
+        self.inner.events.add_close(Arc::new(f));
     }
 
     /// Closes the session after the messages already queued are sent.
