@@ -439,6 +439,16 @@ impl Socket {
         self.push_volatile([Outgoing::Payload(frame)])
     }
 
+    /// [`Socket::send_volatile`] with a choice of compression (see
+    /// [`Socket::send_with`]).
+    pub fn send_volatile_with(&self, frame: Payload, compress: bool) -> bool {
+        if compress {
+            self.push_volatile([Outgoing::Payload(frame)])
+        } else {
+            self.push_volatile([Outgoing::Uncompressed(frame)])
+        }
+    }
+
     /// [`Socket::send_volatile`] for packets whose WebSocket frames were
     /// built once for many sessions (a volatile broadcast, with its binary
     /// attachments): all of them are queued, or none.
