@@ -87,7 +87,10 @@ async fn recv_ws(
 /// the queue has just been written out.
 fn note_backlog(socket: &Socket, ws: &HyperWebSocket) {
     let now = ws.protocol().output_len();
-    let before = socket.inner.backlog.swap(now, Ordering::Relaxed);
+    // Only the session's task writes the gauge (senders read it): a load
+    // and a store, no read-modify-write on this hot path.
+    let before = socket.inner.backlog.load(Ordering::Relaxed);
+    socket.inner.backlog.store(now, Ordering::Relaxed);
     if before > 0 && now == 0 {
         socket.inner.events.drain();
     }
