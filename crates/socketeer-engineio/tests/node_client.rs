@@ -46,6 +46,10 @@ enum Event {
         reason: CloseReason,
         transport: TransportKind,
     },
+    /// The session's `upgrade` event.
+    Upgraded(String, TransportKind),
+    /// The session's `close` event.
+    Closed(String, CloseReason),
 }
 
 /// Echoes every message; closes the session on [`PLEASE_CLOSE`].
@@ -54,6 +58,14 @@ struct EchoUntilAsked(mpsc::UnboundedSender<Event>);
 impl EngineHandler for EchoUntilAsked {
     fn on_connect(&self, socket: &Socket) {
         let _ = self.0.send(Event::Connect(socket.id().to_owned()));
+        let (tx, sid) = (self.0.clone(), socket.id().to_owned());
+        socket.on_upgrade(move |t| {
+            let _ = tx.send(Event::Upgraded(sid.clone(), t));
+        });
+        let (tx, sid) = (self.0.clone(), socket.id().to_owned());
+        socket.on_close(move |r| {
+            let _ = tx.send(Event::Closed(sid.clone(), r));
+        });
     }
 
     fn on_message(&self, socket: &Socket, message: Payload) {
@@ -304,6 +316,7 @@ async fn exchange(mode: &str, expected_transport: &str) -> Run {
         .unwrap_or_else(|| panic!("no sid\n{run}"))
         .to_owned();
     let mut got = Vec::new();
+    let mut upgrades = Vec::new();
     let disconnect = loop {
         let e = tokio::time::timeout(STEP, server.events.recv())
             .await
@@ -315,6 +328,10 @@ async fn exchange(mode: &str, expected_transport: &str) -> Run {
                 assert_eq!(s, sid);
                 got.push(m);
             }
+            Event::Upgraded(s, t) => {
+                assert_eq!(s, sid);
+                upgrades.push(t);
+            }
             Event::Disconnect {
                 sid: s,
                 reason,
@@ -323,8 +340,24 @@ async fn exchange(mode: &str, expected_transport: &str) -> Run {
                 assert_eq!(s, sid);
                 break (reason, transport);
             }
+            Event::Closed(..) => panic!("the session's close event before the handler's\n{run}"),
         }
     };
+    // The session's `upgrade` event, once, for the client that upgrades.
+    let upgraded: &[TransportKind] = if mode == "upgrade" {
+        &[TransportKind::WebSocket]
+    } else {
+        &[]
+    };
+    assert_eq!(upgrades, upgraded, "{run}");
+    // The session's `close` event, after the handler's.
+    match tokio::time::timeout(STEP, server.events.recv()).await {
+        Ok(Some(Event::Closed(s, reason))) => {
+            assert_eq!(s, sid);
+            assert_eq!(reason, disconnect.0);
+        }
+        other => panic!("no close event: {other:?}\n{run}"),
+    }
     expected.push(Payload::Text(Utf8Bytes::from_static(PLEASE_CLOSE)));
     assert_eq!(got.len(), expected.len(), "messages the server got");
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {

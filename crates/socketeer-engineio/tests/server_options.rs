@@ -18,7 +18,7 @@ use socketeer_engineio::server::{
     per_message_deflate, AllowOrigin, AllowRequestAsync, ConnectionError, CookieOptions, Cors,
     EngineIoConfig, HttpCompression, SameSite,
 };
-use socketeer_engineio::Packet;
+use socketeer_engineio::{Packet, Payload};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -267,6 +267,63 @@ async fn per_message_deflate_compresses_from_1024_bytes() {
                 assert!(f.payload.len() < 100, "{} bytes", f.payload.len());
             } else {
                 assert_eq!(f.payload.len(), len + 1);
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compress_false_sends_uncompressed_whatever_the_size() {
+    within(async {
+        let mut config = calm();
+        config.websocket.deflate = Some(per_message_deflate());
+        let mut server = TestServer::start(config).await;
+        let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+        let mut ws = RawWs::connect(server.addr, "", offer).await;
+        let open = ws.frame().await;
+        let open: serde_json::Value =
+            serde_json::from_slice(&open.payload[1..]).expect("open packet");
+        let sid = open["sid"].as_str().expect("sid").to_owned();
+        let socket = server.connected(&sid).await;
+
+        let big = "b".repeat(4000);
+        let prepared = || {
+            let frame = Packet::Message(Payload::text(big.clone())).encode();
+            socketeer_engineio::PreparedFrame::from_payload(frame)
+        };
+        // (how it was sent, whether it goes compressed)
+        let sends: [(&str, bool); 6] = [
+            ("send", true),
+            ("send_with(false)", false),
+            ("send_with(true)", true),
+            ("send_prepared_with(false)", false),
+            ("send_prepared_with(true)", true),
+            ("send_volatile_prepared_with(false)", false),
+        ];
+        for (how, compressed) in sends {
+            match how {
+                "send" => socket.send_text(big.clone()).expect("send"),
+                "send_with(false)" => socket
+                    .send_with(Payload::text(big.clone()), false)
+                    .expect("send"),
+                "send_with(true)" => socket
+                    .send_with(Payload::text(big.clone()), true)
+                    .expect("send"),
+                "send_prepared_with(false)" => {
+                    socket.send_prepared_with(prepared(), false).expect("send")
+                }
+                "send_prepared_with(true)" => {
+                    socket.send_prepared_with(prepared(), true).expect("send")
+                }
+                _ => assert!(socket.send_volatile_prepared_with(&[prepared()], false)),
+            }
+            let f = ws.frame().await;
+            assert_eq!(f.rsv1, compressed, "{how}");
+            if compressed {
+                assert!(f.payload.len() < 100, "{how}: {} bytes", f.payload.len());
+            } else {
+                assert_eq!(f.payload, format!("4{big}").into_bytes(), "{how}");
             }
         }
     })

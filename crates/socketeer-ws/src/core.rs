@@ -736,12 +736,33 @@ impl Protocol {
         Ok(())
     }
 
+    /// Queues a data message without compressing it, whatever its size,
+    /// even with permessage-deflate negotiated (RSV1 clear; RFC 7692 lets
+    /// any message go uncompressed): ws's `send(data, { compress: false })`.
+    /// Control messages are sent as by [`Protocol::send`].
+    pub fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
+        match message {
+            Message::Text(t) => self.send_data_with(OpCode::Text, t.into_bytes(), false),
+            Message::Binary(b) => self.send_data_with(OpCode::Binary, b, false),
+            other => self.send(other),
+        }
+    }
+
     fn send_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
+        self.send_data_with(opcode, payload, true)
+    }
+
+    fn send_data_with(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        compress: bool,
+    ) -> Result<(), Error> {
         self.ensure_open()?;
         if self.sending_fragments {
             return Err(Error::InvalidMessage("a fragmented message is in progress"));
         }
-        if let Some(deflate) = self.deflate.as_mut() {
+        if let Some(deflate) = self.deflate.as_mut().filter(|_| compress) {
             if deflate.should_compress(payload.len()) {
                 let mut compressed = BytesMut::new();
                 deflate.compress(&payload, &mut compressed).map_err(|e| {

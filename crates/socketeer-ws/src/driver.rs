@@ -474,6 +474,15 @@ where
         self.proto.send(message)
     }
 
+    /// [`WebSocketStream::try_feed`] for a message that must go out
+    /// uncompressed whatever its size (see [`Protocol::send_uncompressed`]).
+    pub fn try_feed_uncompressed(&mut self, message: Message) -> Result<()> {
+        if !self.has_room(self.proto.frame_len(&message)) {
+            return Err(Error::QueueFull);
+        }
+        self.proto.send_uncompressed(message)
+    }
+
     /// Queues one frame of a fragmented message (see
     /// [`Protocol::send_fragment`]), waiting first if the queue is full.
     pub async fn feed_fragment(&mut self, kind: Fragment, payload: Bytes, fin: bool) -> Result<()> {

@@ -80,6 +80,46 @@ fn with_deflate(role: Role) -> Protocol {
 }
 
 #[test]
+fn send_uncompressed_clears_rsv1_and_keeps_the_compression_context() {
+    for role in [Role::Server, Role::Client] {
+        let peer_role = match role {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        };
+        let mut sender = with_deflate(role);
+        let mut receiver = with_deflate(peer_role);
+        let long = "a message long enough to be compressed, ".repeat(8);
+        let mut wire = BytesMut::new();
+        let mut expected = Vec::new();
+        for round in 0..3 {
+            let own = format!("{long}{round}");
+            sender.send(Message::text(own.clone())).unwrap();
+            let compressed = sender.take_output();
+            assert_eq!(compressed[0] & 0x40, 0x40, "RSV1: a normal send compresses");
+            wire.extend_from_slice(&compressed);
+            expected.push(Message::text(own.clone()));
+
+            sender
+                .send_uncompressed(Message::binary(own.clone().into_bytes()))
+                .unwrap();
+            let plain = sender.take_output();
+            assert_eq!(plain[0] & 0x40, 0, "RSV1 clear: uncompressed");
+            assert!(plain.len() > own.len(), "{role:?}: the payload as is");
+            wire.extend_from_slice(&plain);
+            expected.push(Message::binary(own.into_bytes()));
+        }
+        // Control messages go through as with send.
+        sender
+            .send_uncompressed(Message::Ping(Bytes::from_static(b"p")))
+            .unwrap();
+        wire.extend_from_slice(&sender.take_output());
+        expected.push(Message::Ping(Bytes::from_static(b"p")));
+        let got = receive_all(&mut receiver, wire.freeze());
+        assert_eq!(got, expected, "{role:?}");
+    }
+}
+
+#[test]
 fn prepared_frames_are_uncompressed_under_deflate_and_decode_in_order() {
     let mut server = with_deflate(Role::Server);
     let mut client = with_deflate(Role::Client);

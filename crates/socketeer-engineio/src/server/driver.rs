@@ -1,7 +1,7 @@
 //! The task that drives one session: the Sans-I/O core plus its transport.
 
 use std::future::{pending, poll_fn};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use super::command::Command;
 use super::core::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
 use super::engine::Shared;
+use super::events;
 use super::handler::SessionHandler;
 use super::response::{error, payload_response, text, Body, EngineError};
 use super::socket::{Outgoing, Socket};
@@ -30,12 +31,15 @@ fn from_ws(msg: socketeer_ws::Message) -> Option<Payload> {
 
 /// Queues one packet on the WebSocket: a prepared frame as it is, unless
 /// this connection would compress a message of its size (then it is
-/// compressed like any other).
+/// compressed like any other); a packet sent with `compress(false)`
+/// uncompressed, whatever its size.
 fn feed(ws: &mut HyperWebSocket, item: Outgoing) -> Result<(), WsError> {
     match item {
         Outgoing::Prepared(f) if !ws.protocol().would_compress(f.payload_len()) => {
             ws.feed_prepared(&f)
         }
+        Outgoing::PreparedUncompressed(f) => ws.feed_prepared(&f),
+        Outgoing::Uncompressed(p) => ws.try_feed_uncompressed(to_ws(p)),
         other => ws.try_feed(to_ws(other.into_payload())),
     }
 }
@@ -59,22 +63,50 @@ async fn app_work(app: &mut Option<Box<dyn SessionHandler>>, socket: &Socket) {
 }
 
 /// Receives from the session's WebSocket; after every poll (which also
-/// writes what is queued) records how much is left in its send queue, for
-/// the senders' queue limit and the stats.
+/// writes what is queued) records how much is left in its send queue (see
+/// [`note_backlog`]).
 async fn recv_ws(
     ws: &mut Option<Box<HyperWebSocket>>,
-    backlog: &AtomicUsize,
+    socket: &Socket,
 ) -> Option<Result<socketeer_ws::Message, WsError>> {
     match ws {
         Some(ws) => {
             poll_fn(|cx| {
                 let polled = ws.poll_recv(cx);
-                backlog.store(ws.protocol().output_len(), Ordering::Relaxed);
+                note_backlog(socket, ws);
                 polled
             })
             .await
         }
         None => pending().await,
+    }
+}
+
+/// Records how much waits in the WebSocket's send queue, for the
+/// senders' queue limit and the stats; tells the `drain` listeners when
+/// the queue has just been written out.
+fn note_backlog(socket: &Socket, ws: &HyperWebSocket) {
+    let now = ws.protocol().output_len();
+    // Only the session's task writes the gauge (senders read it): a load
+    // and a store, no read-modify-write on this hot path.
+    let before = socket.inner.backlog.load(Ordering::Relaxed);
+    socket.inner.backlog.store(now, Ordering::Relaxed);
+    if before > 0 && now == 0 {
+        socket.inner.events.drain();
+    }
+}
+
+/// No bound on decoding a packet this server made itself.
+const UNBOUNDED: Limits = Limits {
+    max_payload: usize::MAX,
+    max_packets: usize::MAX,
+};
+
+/// Tells the `packetCreate` listeners of a packet handed to the transport.
+fn created(socket: &Socket, frame: &Payload) {
+    match Packet::decode(frame.clone(), &UNBOUNDED) {
+        Ok(p) => socket.inner.events.packet_create(&p),
+        Err(e) => tracing::debug!(sid = socket.id(), error = %e, "sent packet not decodable"),
     }
 }
 
@@ -125,6 +157,7 @@ struct Driver {
 
 impl Driver {
     fn handle_packet(&mut self, packet: Packet) {
+        self.socket.inner.events.packet(&packet);
         match self.core.on_packet(packet, Instant::now()) {
             Action::Deliver(m) => {
                 if let Some(app) = self.app.as_mut() {
@@ -227,6 +260,7 @@ impl Driver {
                 if let Some(tx) = self.pending_poll.take() {
                     let _ = tx.send(noop_response());
                 }
+                self.socket.inner.events.upgrade(TransportKind::WebSocket);
             }
             Action::Close(_) => {
                 if let Some(probe) = self.probe.take() {
@@ -278,10 +312,7 @@ impl Driver {
                 return false;
             };
             let polled = ws.poll_recv(&mut cx);
-            self.socket
-                .inner
-                .backlog
-                .store(ws.protocol().output_len(), Ordering::Relaxed);
+            note_backlog(&self.socket, ws);
             match polled {
                 std::task::Poll::Ready(msg) => {
                     bytes += ws_len(&msg);
@@ -344,7 +375,11 @@ impl Driver {
                 taken
             };
             let control = std::mem::take(&mut self.control).into_iter();
+            let create = self.socket.inner.events.listens(events::PACKET_CREATE);
             for item in control.map(Outgoing::Payload).chain(frames) {
+                if create {
+                    created(&self.socket, &item.clone().into_payload());
+                }
                 if let Err(e) = feed(ws, item) {
                     // The WebSocket's own limit: the same overflow.
                     tracing::debug!(sid = self.socket.id(), error = %e, "send queue over its limit");
@@ -353,10 +388,7 @@ impl Driver {
                     return false;
                 }
             }
-            self.socket
-                .inner
-                .backlog
-                .store(ws.protocol().output_len(), Ordering::Relaxed);
+            note_backlog(&self.socket, ws);
             if let Some(reason) = close {
                 self.core.close(reason);
             }
@@ -388,16 +420,24 @@ impl Driver {
         };
         let mut payload = PayloadBuilder::new();
         let frames = frames.into_iter().map(Outgoing::into_payload);
+        let events = &self.socket.inner.events;
+        let create = events.listens(events::PACKET_CREATE);
         for f in std::mem::take(&mut self.control).into_iter().chain(frames) {
-            if let Err(e) = payload.push_frame(&f) {
-                tracing::warn!(sid = self.socket.id(), error = %e, "message dropped: cannot travel over polling");
+            match payload.push_frame(&f) {
+                Ok(()) if create => created(&self.socket, &f),
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(sid = self.socket.id(), error = %e, "message dropped: cannot travel over polling")
+                }
             }
         }
         if close.is_some() {
             let _ = payload.push(&Packet::Close);
+            events.packet_create(&Packet::Close);
         }
         if let Some(tx) = self.pending_poll.take() {
             let _ = tx.send(payload_response(payload.finish()));
+            events.drain();
         }
         if let Some(reason) = close {
             self.core.close(reason);
@@ -514,7 +554,7 @@ pub(crate) async fn run(
             // HTTP request must be handled before the request.
             biased;
             msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
-            msg = recv_ws(&mut d.ws, &socket.inner.backlog) => {
+            msg = recv_ws(&mut d.ws, &socket) => {
                 let len = ws_len(&msg);
                 d.handle_ws(msg);
                 if d.drain_ws(len) {
@@ -576,6 +616,7 @@ pub(crate) async fn run(
     if let Some(app) = d.app.take() {
         app.on_close(&socket, reason);
     }
+    socket.inner.events.close(reason);
     if let Some(probe) = d.probe.take() {
         tokio::spawn(close_ws(probe, None));
     }

@@ -15,6 +15,7 @@ pub mod core;
 mod cors;
 mod driver;
 mod engine;
+mod events;
 mod handler;
 mod hooks;
 mod http;

@@ -10,6 +10,7 @@ use http::{HeaderMap, Uri};
 use tokio::sync::Notify;
 
 use super::core::{CloseReason, TransportKind};
+use super::events::Events;
 use super::stats::Counters;
 use crate::sync::LockExt;
 use crate::{Packet, Payload, PreparedFrame};
@@ -49,6 +50,15 @@ pub enum SendError {
     QueueFull,
 }
 
+/// A prepared frame to queue, compressed by the WebSocket or not.
+fn prepared(frame: PreparedFrame, compress: bool) -> Outgoing {
+    if compress {
+        Outgoing::Prepared(frame)
+    } else {
+        Outgoing::PreparedUncompressed(frame)
+    }
+}
+
 /// A packet queued for a session.
 #[derive(Debug, Clone)]
 pub(crate) enum Outgoing {
@@ -57,6 +67,12 @@ pub(crate) enum Outgoing {
     /// The same, with its WebSocket frame built once for every recipient
     /// of a broadcast.
     Prepared(PreparedFrame),
+    /// An encoded packet never compressed over WebSocket
+    /// (`compress(false)`).
+    Uncompressed(Payload),
+    /// A prepared frame never compressed over WebSocket
+    /// (`compress(false)`).
+    PreparedUncompressed(PreparedFrame),
 }
 
 impl Outgoing {
@@ -65,16 +81,16 @@ impl Outgoing {
     /// holds them until it has written them).
     pub(crate) fn wire_len(&self) -> usize {
         match self {
-            Outgoing::Payload(p) => PreparedFrame::wire_len_of(p.len()),
-            Outgoing::Prepared(f) => f.wire_len(),
+            Outgoing::Payload(p) | Outgoing::Uncompressed(p) => PreparedFrame::wire_len_of(p.len()),
+            Outgoing::Prepared(f) | Outgoing::PreparedUncompressed(f) => f.wire_len(),
         }
     }
 
     /// The Engine.IO packet (sliced from the prepared frame, no copy).
     pub(crate) fn into_payload(self) -> Payload {
         match self {
-            Outgoing::Payload(p) => p,
-            Outgoing::Prepared(f) => f.payload(),
+            Outgoing::Payload(p) | Outgoing::Uncompressed(p) => p,
+            Outgoing::Prepared(f) | Outgoing::PreparedUncompressed(f) => f.payload(),
         }
     }
 }
@@ -147,6 +163,8 @@ pub(crate) struct SocketInner {
     overflowed: AtomicBool,
     pub(crate) counters: Arc<Counters>,
     limits: QueueLimits,
+    /// The application's listeners on this session's events.
+    pub(crate) events: Events,
 }
 
 /// The bounds on what may wait to be sent to one session.
@@ -188,6 +206,7 @@ impl Socket {
                 overflowed: AtomicBool::new(false),
                 counters,
                 limits,
+                events: Events::default(),
             }),
         }
     }
@@ -319,6 +338,37 @@ impl Socket {
         self.push(Outgoing::Prepared(frame))
     }
 
+    /// [`Socket::send`] with a choice of compression (engine.io's
+    /// `socket.send(data, { compress })`): with `false` the message never
+    /// goes compressed over a WebSocket with permessage-deflate, whatever
+    /// its size; with `true` (what [`Socket::send`] does) it is compressed
+    /// when it reaches the threshold. Long-polling responses are not
+    /// concerned (their compression is the HTTP response's).
+    pub fn send_with(&self, message: Payload, compress: bool) -> Result<(), SendError> {
+        self.send_frame_with(Packet::Message(message).encode(), compress)
+    }
+
+    /// [`Socket::send_frame`] with a choice of compression (see
+    /// [`Socket::send_with`]).
+    pub fn send_frame_with(&self, frame: Payload, compress: bool) -> Result<(), SendError> {
+        self.push(if compress {
+            Outgoing::Payload(frame)
+        } else {
+            Outgoing::Uncompressed(frame)
+        })
+    }
+
+    /// [`Socket::send_prepared`] with a choice of compression (see
+    /// [`Socket::send_with`]): with `false` the prepared bytes are written
+    /// as they are whatever the message's size.
+    pub fn send_prepared_with(
+        &self,
+        frame: PreparedFrame,
+        compress: bool,
+    ) -> Result<(), SendError> {
+        self.push(prepared(frame, compress))
+    }
+
     fn push(&self, item: Outgoing) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
@@ -389,11 +439,27 @@ impl Socket {
         self.push_volatile([Outgoing::Payload(frame)])
     }
 
+    /// [`Socket::send_volatile`] with a choice of compression (see
+    /// [`Socket::send_with`]).
+    pub fn send_volatile_with(&self, frame: Payload, compress: bool) -> bool {
+        if compress {
+            self.push_volatile([Outgoing::Payload(frame)])
+        } else {
+            self.push_volatile([Outgoing::Uncompressed(frame)])
+        }
+    }
+
     /// [`Socket::send_volatile`] for packets whose WebSocket frames were
     /// built once for many sessions (a volatile broadcast, with its binary
     /// attachments): all of them are queued, or none.
     pub fn send_volatile_prepared(&self, frames: &[PreparedFrame]) -> bool {
         self.push_volatile(frames.iter().cloned().map(Outgoing::Prepared))
+    }
+
+    /// [`Socket::send_volatile_prepared`] with a choice of compression
+    /// (see [`Socket::send_with`]).
+    pub fn send_volatile_prepared_with(&self, frames: &[PreparedFrame], compress: bool) -> bool {
+        self.push_volatile(frames.iter().map(|f| prepared(f.clone(), compress)))
     }
 
     fn push_volatile<I>(&self, items: I) -> bool
@@ -424,6 +490,57 @@ impl Socket {
         }
         self.inner.notify.notify_one();
         true
+    }
+
+    /// Calls `f` once the session has moved from long-polling to
+    /// WebSocket, with the new transport (engine.io's `upgrade` event).
+    /// A session opened on WebSocket never upgrades.
+    ///
+    /// Like every listener of a session, `f` runs on the session's task,
+    /// between its reads and writes: keep it quick (hand long work to
+    /// another task) and do not block. A listener registered after the
+    /// session closed is never called; every listener is dropped when
+    /// the session closes (so it may hold a clone of this `Socket`).
+    pub fn on_upgrade(&self, f: impl Fn(TransportKind) + Send + Sync + 'static) {
+        self.inner.events.add_upgrade(Arc::new(f));
+    }
+
+    /// Calls `f` with every packet the client sends (engine.io's `packet`
+    /// event): pings, pongs, messages, close, over either transport,
+    /// before the session acts on it (the probe packets of an upgrade
+    /// are not included). Runs on the session's task: keep it quick (see
+    /// [`Socket::on_upgrade`]). A session without such a listener pays
+    /// one atomic load per packet for this.
+    pub fn on_packet(&self, f: impl Fn(&Packet) + Send + Sync + 'static) {
+        self.inner.events.add_packet(Arc::new(f));
+    }
+
+    /// Calls `f` with every packet the session sends (engine.io's
+    /// `packetCreate` event): pings, messages, the close packet. It is
+    /// called when the session's task hands the packet to its transport
+    /// (not when the application queues it), decoded again from the
+    /// queued bytes. Runs on the session's task: keep it quick (see
+    /// [`Socket::on_upgrade`]).
+    pub fn on_packet_create(&self, f: impl Fn(&Packet) + Send + Sync + 'static) {
+        self.inner.events.add_packet_create(Arc::new(f));
+    }
+
+    /// Calls `f` each time what was queued has been handed to the
+    /// client (engine.io's `drain` event): over WebSocket when the
+    /// WebSocket's send queue has been written out, over long-polling
+    /// when a poll has been answered with the packets queued. Runs on
+    /// the session's task: keep it quick (see [`Socket::on_upgrade`]).
+    pub fn on_drain(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.inner.events.add_drain(Arc::new(f));
+    }
+
+    /// Calls `f` once the session has closed, with the reason (engine.io's
+    /// `close` event), after the application's handler has seen the close
+    /// (for a Socket.IO connection: after its sockets' `disconnect`
+    /// handlers). Runs on the session's task: keep it quick (see
+    /// [`Socket::on_upgrade`]).
+    pub fn on_close(&self, f: impl Fn(CloseReason) + Send + Sync + 'static) {
+        self.inner.events.add_close(Arc::new(f));
     }
 
     /// Closes the session after the messages already queued are sent.

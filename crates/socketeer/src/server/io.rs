@@ -88,6 +88,13 @@ impl SocketIo {
         self.main_namespace().broadcast()
     }
 
+    /// Targets every socket of the main namespace, with a choice of
+    /// compression (`io.compress(false).emit(..)`; see
+    /// [`BroadcastOperator::compress`]).
+    pub fn compress(&self, compress: bool) -> BroadcastOperator {
+        self.main_namespace().compress(compress)
+    }
+
     /// Emits to every socket of the main namespace (`io.emit`); returns
     /// how many sockets of this server got it.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, EmitError> {

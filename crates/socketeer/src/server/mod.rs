@@ -52,7 +52,7 @@ pub use namespaces::ParentNamespace;
 pub use operators::BroadcastOperator;
 pub use recovery::ConnectionStateRecovery;
 pub use service::{SocketIoLayer, SocketIoService};
-pub use socket::AckRequest;
+pub use socket::{AckRequest, SocketEmitter};
 pub use socketeer_engineio::server::Body;
 pub use state::{
     AckSender, EventParts, Handshake, ListenerId, Namespace, ServerSideAckHandler,

@@ -40,6 +40,13 @@ impl Namespace {
         self.broadcast().emit(event, args)
     }
 
+    /// Targets every socket of the namespace, with a choice of
+    /// compression (`nsp.compress(false).emit(..)`; see
+    /// [`BroadcastOperator::compress`]).
+    pub fn compress(&self, compress: bool) -> BroadcastOperator {
+        self.broadcast().compress(compress)
+    }
+
     /// Disconnects every socket (reason "server namespace disconnect").
     pub fn disconnect_sockets(&self) {
         self.broadcast().disconnect_sockets();
@@ -162,6 +169,9 @@ pub struct BroadcastOperator {
     ns: Namespace,
     opts: BroadcastOptions,
     timeout: Option<Duration>,
+    /// Whether the message may be compressed (see
+    /// [`BroadcastOperator::compress`]).
+    compress: bool,
 }
 
 impl BroadcastOperator {
@@ -174,6 +184,7 @@ impl BroadcastOperator {
             ns,
             opts,
             timeout: None,
+            compress: true,
         }
     }
 
@@ -209,6 +220,18 @@ impl BroadcastOperator {
         self
     }
 
+    /// Chooses whether the message may be compressed (socket.io's
+    /// `io.compress(false).emit(..)`): with `false`, it goes uncompressed
+    /// to every WebSocket recipient with permessage-deflate, whatever its
+    /// size; with `true` (the default) each recipient compresses it when
+    /// it reaches the threshold. This server's recipients only: an emit
+    /// relayed to the other servers of a cluster goes out there with the
+    /// default.
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
     /// Only this server's sockets (matters with a multi-server adapter).
     pub fn local(mut self) -> Self {
         self.opts.local = true;
@@ -239,6 +262,7 @@ impl BroadcastOperator {
         let mut delivered = 0;
         let outgoing_args = std::cell::OnceCell::new();
         let volatile = self.opts.volatile;
+        let compress = self.compress;
         // The WebSocket frames too are built once, for every recipient;
         // each recipient's send queue counts them in full.
         let prepared: Vec<PreparedFrame> = msg.frames().map(PreparedFrame::from_payload).collect();
@@ -250,9 +274,9 @@ impl BroadcastOperator {
             // engine ("transport error"); a volatile message is dropped
             // for it instead. Either way the others are not held up.
             let ok = if volatile {
-                socket.send_prepared_volatile(&prepared)
+                socket.send_prepared_volatile(&prepared, compress)
             } else {
-                socket.send_prepared(&prepared).is_ok()
+                socket.send_prepared(&prepared, compress).is_ok()
             };
             delivered += usize::from(ok);
         });
@@ -300,7 +324,7 @@ impl BroadcastOperator {
         let mut waiting = Vec::new();
         for socket in self.sockets() {
             let rx = socket.register_ack(id);
-            if socket.send_encoded(&msg).is_err() {
+            if socket.send_encoded_with(&msg, self.compress).is_err() {
                 socket.forget_ack(id);
                 waiting.push((socket, None));
             } else {

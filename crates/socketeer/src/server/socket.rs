@@ -171,24 +171,41 @@ impl Socket {
     }
 
     pub(crate) fn send_encoded(&self, msg: &EncodedMessage) -> Result<(), EmitError> {
+        self.send_encoded_with(msg, true)
+    }
+
+    /// Queues a message; with `compress` false, never compressed over a
+    /// WebSocket (see [`Socket::compress`]).
+    pub(crate) fn send_encoded_with(
+        &self,
+        msg: &EncodedMessage,
+        compress: bool,
+    ) -> Result<(), EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
         for frame in msg.frames() {
-            self.inner.engine.send_frame(frame).map_err(send_error)?;
+            self.inner
+                .engine
+                .send_frame_with(frame, compress)
+                .map_err(send_error)?;
         }
         Ok(())
     }
 
     /// Queues a broadcast's frames, built once for every recipient.
-    pub(crate) fn send_prepared(&self, frames: &[PreparedFrame]) -> Result<(), EmitError> {
+    pub(crate) fn send_prepared(
+        &self,
+        frames: &[PreparedFrame],
+        compress: bool,
+    ) -> Result<(), EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
         for frame in frames {
             self.inner
                 .engine
-                .send_prepared(frame.clone())
+                .send_prepared_with(frame.clone(), compress)
                 .map_err(send_error)?;
         }
         Ok(())
@@ -197,24 +214,30 @@ impl Socket {
     /// Queues a message only if the client is ready for it now and it
     /// fits under the send queue's limit (`volatile`: dropped, never a
     /// reason to disconnect); returns whether it was queued.
-    pub(crate) fn send_volatile(&self, msg: &EncodedMessage) -> bool {
+    pub(crate) fn send_volatile(&self, msg: &EncodedMessage, compress: bool) -> bool {
         if !self.connected() {
             return false;
         }
         if msg.frame_count() == 1 {
-            return self
-                .inner
-                .engine
-                .send_volatile(socketeer_engineio::Payload::Text(msg.text.clone()));
+            return self.inner.engine.send_volatile_with(
+                socketeer_engineio::Payload::Text(msg.text.clone()),
+                compress,
+            );
         }
         let frames: Vec<PreparedFrame> = msg.frames().map(PreparedFrame::from_payload).collect();
-        self.inner.engine.send_volatile_prepared(&frames)
+        self.inner
+            .engine
+            .send_volatile_prepared_with(&frames, compress)
     }
 
     /// Queues a broadcast's frames, built once for every recipient, only
     /// if the client is ready for them now (`volatile`).
-    pub(crate) fn send_prepared_volatile(&self, frames: &[PreparedFrame]) -> bool {
-        self.connected() && self.inner.engine.send_volatile_prepared(frames)
+    pub(crate) fn send_prepared_volatile(&self, frames: &[PreparedFrame], compress: bool) -> bool {
+        self.connected()
+            && self
+                .inner
+                .engine
+                .send_volatile_prepared_with(frames, compress)
     }
 
     /// The target of this socket's own emits when they are recorded for
@@ -233,15 +256,21 @@ impl Socket {
     /// last argument and is kept for replay, so a client that reconnects
     /// in time gets it even if this socket's connection is gone.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
+        self.emit_with(event, args, true)
+    }
+
+    fn emit_with(&self, event: &str, args: Vec<Value>, compress: bool) -> Result<(), EmitError> {
         self.notify_outgoing(event, &args);
         if self.inner.ns.recovery_enabled() {
             return self
                 .inner
                 .ns
-                .emit_recorded(&self.own_room(), event, args, |m, _| self.send_encoded(m))?;
+                .emit_recorded(&self.own_room(), event, args, |m, _| {
+                    self.send_encoded_with(m, compress)
+                })?;
         }
         let msg = EncodedMessage::event(self.namespace_name(), event, None, &args)?;
-        self.send_encoded(&msg)
+        self.send_encoded_with(&msg, compress)
     }
 
     /// Emits an event whose arguments are any value serializing to a JSON
@@ -251,20 +280,33 @@ impl Socket {
         event: &str,
         args: &T,
     ) -> Result<(), EmitError> {
+        self.emit_serialized_with(event, args, true)
+    }
+
+    fn emit_serialized_with<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        compress: bool,
+    ) -> Result<(), EmitError> {
         if self.inner.ns.recovery_enabled() || self.has_outgoing_listeners() {
             let args = crate::packet::args_from_serialize(args)?;
-            return self.emit(event, args);
+            return self.emit_with(event, args, compress);
         }
         let msg = EncodedMessage::event_serialize(self.namespace_name(), event, None, args)?;
-        self.send_encoded(&msg)
+        self.send_encoded_with(&msg, compress)
     }
 
     /// Emits an event only if the client is ready for it right now;
     /// otherwise drops it (`volatile`). Returns whether it was queued.
     pub fn emit_volatile(&self, event: &str, args: Vec<Value>) -> bool {
+        self.emit_volatile_with(event, args, true)
+    }
+
+    fn emit_volatile_with(&self, event: &str, args: Vec<Value>, compress: bool) -> bool {
         self.notify_outgoing(event, &args);
         match EncodedMessage::event(self.namespace_name(), event, None, &args) {
-            Ok(msg) => self.send_volatile(&msg),
+            Ok(msg) => self.send_volatile(&msg, compress),
             Err(_) => false,
         }
     }
@@ -272,12 +314,16 @@ impl Socket {
     /// Emits an event and waits for the client's acknowledgement, by
     /// default for the namespace's ack timeout; `.timeout(d)` changes it.
     pub fn emit_with_ack(&self, event: &str, args: Vec<Value>) -> AckRequest {
+        self.emit_with_ack_with(event, args, true)
+    }
+
+    fn emit_with_ack_with(&self, event: &str, args: Vec<Value>, compress: bool) -> AckRequest {
         self.notify_outgoing(event, &args);
         let id = self.inner.ns.next_ack_id();
         let rx = self.register_ack(id);
         let sent = EncodedMessage::event(self.namespace_name(), event, Some(id), &args)
             .map_err(EmitError::from)
-            .and_then(|m| self.send_encoded(&m));
+            .and_then(|m| self.send_encoded_with(&m, compress));
         if sent.is_err() {
             self.forget_ack(id);
         }
@@ -376,6 +422,69 @@ impl Socket {
             drop(lane);
             forget();
         }
+    }
+}
+
+impl Socket {
+    /// Chooses whether this socket's next emit may be compressed
+    /// (socket.io's `socket.compress(false).emit(..)`): with `false`, the
+    /// message goes uncompressed over a WebSocket with permessage-deflate
+    /// whatever its size; with `true` (the default of every emit) it is
+    /// compressed when it reaches the threshold
+    /// ([`per_message_deflate`](socketeer_engineio::server::per_message_deflate)'s
+    /// 1,024 bytes). Long-polling is not concerned (HTTP compression
+    /// applies to a whole response). For broadcasts, see
+    /// [`BroadcastOperator::compress`](super::BroadcastOperator::compress).
+    ///
+    /// ```no_run
+    /// # fn f(socket: socketeer::server::Socket) {
+    /// let _ = socket.compress(false).emit("frame", vec!["already compressed".into()]);
+    /// # }
+    /// ```
+    pub fn compress(&self, compress: bool) -> SocketEmitter<'_> {
+        SocketEmitter {
+            socket: self,
+            compress,
+        }
+    }
+}
+
+/// One socket's emit with options, from [`Socket::compress`].
+#[derive(Debug, Clone, Copy)]
+pub struct SocketEmitter<'a> {
+    socket: &'a Socket,
+    compress: bool,
+}
+
+impl SocketEmitter<'_> {
+    /// Changes the choice of [`Socket::compress`].
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
+    /// [`Socket::emit`] with these options.
+    pub fn emit(self, event: &str, args: Vec<Value>) -> Result<(), EmitError> {
+        self.socket.emit_with(event, args, self.compress)
+    }
+
+    /// [`Socket::emit_serialized`] with these options.
+    pub fn emit_serialized<T: Serialize + ?Sized>(
+        self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), EmitError> {
+        self.socket.emit_serialized_with(event, args, self.compress)
+    }
+
+    /// [`Socket::emit_volatile`] with these options.
+    pub fn emit_volatile(self, event: &str, args: Vec<Value>) -> bool {
+        self.socket.emit_volatile_with(event, args, self.compress)
+    }
+
+    /// [`Socket::emit_with_ack`] with these options.
+    pub fn emit_with_ack(self, event: &str, args: Vec<Value>) -> AckRequest {
+        self.socket.emit_with_ack_with(event, args, self.compress)
     }
 }
 
