@@ -26,7 +26,7 @@ use socketeer_engineio::sync::{LockExt, RwLockExt};
 /// output when it is done at once (a handler that did not await), else
 /// the future, to be polled again by a task (which registers its own
 /// waker then).
-fn poll_now<T>(mut fut: BoxFuture<T>) -> Result<T, BoxFuture<T>> {
+pub(crate) fn poll_now<T>(mut fut: BoxFuture<T>) -> Result<T, BoxFuture<T>> {
     let mut cx = Context::from_waker(std::task::Waker::noop());
     match fut.as_mut().poll(&mut cx) {
         Poll::Ready(out) => Ok(out),

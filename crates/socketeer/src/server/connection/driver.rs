@@ -15,6 +15,7 @@ use socketeer_engineio::Payload;
 
 use super::core::{ConnectionCore, Incoming, NamespaceSocket, Transmit};
 use crate::packet::DecoderConfig;
+use crate::server::dispatch::poll_now;
 use crate::server::error::{ConnectError, DisconnectReason};
 use crate::server::namespaces::Namespaces;
 use crate::server::state::{BoxFuture, Handshake, Middleware, Namespace, Socket};
@@ -267,16 +268,6 @@ fn connect(
             session,
             check,
         }),
-    }
-}
-
-/// Polls a future once with a waker that does nothing: its output if it
-/// is done at once, else the future (polled again by the session's task).
-fn poll_now<T>(mut fut: BoxFuture<T>) -> Result<T, BoxFuture<T>> {
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => Ok(out),
-        Poll::Pending => Err(fut),
     }
 }
 
