@@ -1,5 +1,5 @@
 //! A server of the cluster killed with SIGKILL: three socketeer servers,
-//! each a process of its own (this test binary run again as
+//! each a process of its own (this test binary run again, as
 //! [`server_process`]) with the classic Redis adapter, and one Node
 //! `socket.io` server with `@socket.io/redis-adapter`, on a private
 //! `redis-server`, with official `socket.io-client` clients on each.
@@ -32,27 +32,16 @@ use support::node::{programs, spawn_json, spawn_node, Lines};
 use support::{node_dir, RedisServer};
 use tokio::process::{Child, Command};
 
-/// The variable that makes [`server_process`] run: `REDIS_URL,NAME`.
+/// The variable that makes the test run as [`server_process`]: `REDIS_URL,NAME`.
 const SERVER_ENV: &str = "SOCKETEER_REDIS_TEST_SERVER";
 
-/// Not a test: the socketeer server process that
-/// [`socketeer_server_killed_by_sigkill`] starts (this binary run again,
-/// with `server_process --exact --ignored --nocapture` and
-/// `SOCKETEER_REDIS_TEST_SERVER=REDIS_URL,NAME`). It serves the handlers
-/// of `tests/node/cluster_server.mjs` with the Redis adapter on a free
-/// port, prints `{"listening":PORT}` and runs until killed or until its
-/// standard input closes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the server process of socketeer_server_killed_by_sigkill, started by it"]
-async fn server_process() {
-    let Ok(spec) = std::env::var(SERVER_ENV) else {
-        // Run by `--ignored` rather than by the test: nothing to serve.
-        let _ = writeln!(
-            std::io::stderr(),
-            "server_process: not a test (the server that socketeer_server_killed_by_sigkill starts, with {SERVER_ENV} set)"
-        );
-        return;
-    };
+/// The socketeer server process that [`socketeer_server_killed_by_sigkill`]
+/// starts: this test binary run again on that same test, with
+/// `SOCKETEER_REDIS_TEST_SERVER=REDIS_URL,NAME` set, which makes the test
+/// serve instead. It serves the handlers of `tests/node/cluster_server.mjs`
+/// with the Redis adapter on a free port, prints `{"listening":PORT}` and
+/// runs until killed or until its standard input closes.
+async fn server_process(spec: &str) {
     let (url, name) = spec.split_once(',').expect("REDIS_URL,NAME");
     let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
     let adapter = adapter_factory(
@@ -74,8 +63,12 @@ async fn server_process() {
 /// Starts [`server_process`] as server `name`; returns it and its port.
 async fn start_server(url: &str, name: &str) -> (Child, u16) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["server_process", "--exact", "--ignored", "--nocapture"])
-        .env(SERVER_ENV, format!("{url},{name}"));
+    cmd.args([
+        "socketeer_server_killed_by_sigkill",
+        "--exact",
+        "--nocapture",
+    ])
+    .env(SERVER_ENV, format!("{url},{name}"));
     let (child, lines) = spawn_json(cmd);
     (child, listening(&lines, name).await)
 }
@@ -163,6 +156,9 @@ fn answers(names: &[&str], q: &str) -> Json {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketeer_server_killed_by_sigkill() {
+    if let Ok(spec) = std::env::var(SERVER_ENV) {
+        return server_process(&spec).await;
+    }
     let Some(found) = programs(&["redis-server", "node"]) else {
         return;
     };
