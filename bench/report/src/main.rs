@@ -123,7 +123,8 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
         let (conns, size, depth) = (&r["conns"], &r["size"], &r["depth"]);
         let connections = scenario == "connections";
         let protocol = r["protocol"].as_str().unwrap_or("");
-        let key = format!("{scenario}/{protocol}/{transport}/{conns}/{size}/{depth}");
+        let rate = r["rate"].as_f64();
+        let key = format!("{scenario}/{protocol}/{transport}/{conns}/{size}/{depth}/{rate:?}");
         let title = if connections {
             if protocol == "io" {
                 format!("Idle Socket.IO connections over {transport}: {conns}")
@@ -132,6 +133,11 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
             }
         } else if scenario == "io-broadcast" {
             format!("{scenario}: {conns} receivers x {size} B, window {depth}")
+        } else if let Some(rate) = rate {
+            format!(
+                "{scenario} over {transport}: {conns} connections x {size} B \
+                 at {rate:.0} msgs/s offered (at most {depth} in flight each)"
+            )
         } else {
             format!("{scenario} over {transport}: {conns} connections x {size} B, depth {depth}")
         };

@@ -129,6 +129,14 @@ pub struct WsEchoArgs {
     /// Do not write refills before reading the echoes they replace.
     #[arg(long)]
     no_refill_ahead: bool,
+    /// Fixed offered rate, messages per second in all (spread evenly over
+    /// the connections), instead of keeping `depth` in flight: every target
+    /// then gets the same load and the same chances to batch. `depth`
+    /// becomes the most messages in flight per connection; a message due
+    /// when that many are in flight is not sent and counts as missed.
+    /// Latency is measured from when each message was due.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 /// Engine.IO transport of the Socket.IO scenarios.

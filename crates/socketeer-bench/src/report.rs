@@ -20,8 +20,16 @@ pub struct Report {
     pub conns: usize,
     /// Message (payload) size in bytes.
     pub size: usize,
-    /// Messages in flight per connection (broadcasts in flight for `io-broadcast`).
+    /// Messages in flight per connection (broadcasts in flight for `io-broadcast`);
+    /// with `rate`, the most in flight per connection.
     pub depth: usize,
+    /// Fixed offered rate, messages per second in all (`--rate`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Messages due at the offered rate but not sent, because `depth` were
+    /// already in flight on their connection (measured phase).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed: Option<u64>,
     /// Source addresses used.
     pub source_addrs: u8,
     /// Wake-up coalescing, microseconds.
@@ -151,13 +159,21 @@ impl Report {
                 } else {
                     "depth"
                 };
-                rows.push((
-                    "load",
-                    format!(
+                let load = match self.rate {
+                    Some(rate) => format!(
+                        "{} conns x {} B at {rate:.0} msgs/s offered (at most {} in flight \
+                         per connection; {} missed)",
+                        self.conns,
+                        self.size,
+                        self.depth,
+                        self.missed.unwrap_or(0)
+                    ),
+                    None => format!(
                         "{} conns x {} B, {depth} {}",
                         self.conns, self.size, self.depth
                     ),
-                ));
+                };
+                rows.push(("load", load));
                 rows.push((
                     "measured",
                     format!(

@@ -12,6 +12,12 @@
 //!   `recv` takes everything, and every complete frame is parsed, checked
 //!   and timed.
 //!
+//! With `--rate`, the load is open-loop instead: each connection sends at
+//! its share of the offered rate (at most `depth` in flight), and latency
+//! counts from when each message was due, so that a server that falls
+//! behind shows it in the latency (and in `missed`) rather than in a lower
+//! rate only.
+//!
 //! Reads and writes never block each other (a connection stuck in a large
 //! write while nobody reads could deadlock with a server stuck writing echoes).
 
@@ -19,7 +25,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncWriteExt, Interest};
@@ -46,6 +52,8 @@ struct Config {
     frame_len: usize,
     echo_len: usize,
     refill_ahead: bool,
+    /// With `--rate`: the time between two messages of one connection.
+    gap: Option<Duration>,
 }
 
 struct Shared {
@@ -54,6 +62,8 @@ struct Shared {
     messages: Cell<u64>,
     latency: RefCell<Histogram<u64>>,
     refill_ahead_fallbacks: Cell<u64>,
+    /// Messages due at the offered rate but not sent (measured phase).
+    missed: Cell<u64>,
 }
 
 /// Runs the scenario.
@@ -73,6 +83,13 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
     } else {
         net::OP_BINARY
     };
+    let gap = match args.rate {
+        Some(rate) if rate > 0.0 && rate <= 1e8 => {
+            Some(Duration::from_secs_f64(conns as f64 / rate))
+        }
+        Some(_) => return Err("--rate must be in (0, 1e8]".into()),
+        None => None,
+    };
     let payload = net::filler(size);
     let frame = net::masked_frame(opcode, &payload, MASK);
     let config = Rc::new(Config {
@@ -83,7 +100,10 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
         frame_len: frame.len(),
         echo_len: net::server_frame_len(size),
         payload,
-        refill_ahead: !args.no_refill_ahead,
+        // Refilling ahead is a closed-loop device: at a fixed rate, what
+        // is sent depends on the clock only.
+        refill_ahead: !args.no_refill_ahead && gap.is_none(),
+        gap,
     });
     let runtime = super::runtime(common.coalesce_us)?;
     let mut report = LocalSet::new().block_on(&runtime, async {
@@ -93,6 +113,7 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
             messages: Cell::new(0),
             latency: RefCell::new(super::histogram()?),
             refill_ahead_fallbacks: Cell::new(0),
+            missed: Cell::new(0),
         });
         let progress = Progress::new(common, conns as u64, "");
         let tasks: Vec<_> = (0..conns)
@@ -119,6 +140,8 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
         let mut report = Report {
             messages,
             deliveries: messages,
+            rate: args.rate,
+            missed: args.rate.map(|_| shared.missed.get()),
             ..Report::default()
         };
         start.fill(&end, messages, &mut report)?;
@@ -176,6 +199,8 @@ async fn drive(
         received: 0,
         fragmented: None,
         refill_ahead: config.refill_ahead,
+        schedule: Instant::now(),
+        scheduled: 0,
     };
     conn.top_up(0);
     conn.flush()?;
@@ -190,11 +215,18 @@ async fn drive(
             false => Interest::READABLE,
             true => Interest::READABLE | Interest::WRITABLE,
         };
-        let ready = conn
-            .stream
-            .ready(interest)
-            .await
-            .map_err(|e| format!("poll: {e}"))?;
+        let ready = match conn.next_due() {
+            Some(due) => tokio::select! {
+                ready = conn.stream.ready(interest) => ready,
+                () = tokio::time::sleep_until(due.into()) => {
+                    conn.top_up(0);
+                    conn.flush()?;
+                    continue;
+                }
+            },
+            None => conn.stream.ready(interest).await,
+        }
+        .map_err(|e| format!("poll: {e}"))?;
         if ready.is_writable() {
             conn.flush()?;
         }
@@ -225,14 +257,22 @@ struct Connection<'a> {
     /// Turned off for good if the count ever over-estimates the echoes (a
     /// server sending other frames), lest the pipeline grow past `depth`.
     refill_ahead: bool,
+    /// With `--rate`: when this connection's schedule started, and how many
+    /// messages have fallen due since (sent or missed).
+    schedule: Instant,
+    scheduled: u64,
 }
 
 impl Connection<'_> {
     /// Queues new messages so that `depth` are in flight, counting as landed
-    /// the `landed` echoes that sit complete in the socket but are not parsed.
+    /// the `landed` echoes that sit complete in the socket but are not parsed;
+    /// with `--rate`, queues the messages that have fallen due instead.
     fn top_up(&mut self, landed: usize) {
         if self.shared.run.phase.get() == Phase::Done {
             return;
+        }
+        if let Some(gap) = self.config.gap {
+            return self.top_up_due(gap);
         }
         let landed = landed.min(self.sent_at.len());
         let new = (self.config.depth + landed).saturating_sub(self.sent_at.len());
@@ -242,6 +282,35 @@ impl Connection<'_> {
             self.sent_at
                 .extend(std::iter::repeat_n(Instant::now(), new));
             self.owed += new * self.config.frame_len;
+        }
+    }
+
+    /// When the next message falls due (`--rate` only; none once done).
+    fn next_due(&self) -> Option<Instant> {
+        let gap = self.config.gap?;
+        (self.shared.run.phase.get() != Phase::Done)
+            .then(|| self.schedule + gap.mul_f64(self.scheduled as f64))
+    }
+
+    /// Queues every message due by now, each timed from when it was due;
+    /// one due while `depth` are in flight (or the batch is full) is missed.
+    fn top_up_due(&mut self, gap: Duration) {
+        let now = Instant::now();
+        let due_by_now =
+            (now.duration_since(self.schedule).as_secs_f64() / gap.as_secs_f64()) as u64 + 1;
+        let measuring = self.shared.run.phase.get() == Phase::Measure;
+        while self.scheduled < due_by_now {
+            let due = self.schedule + gap.mul_f64(self.scheduled as f64);
+            self.scheduled += 1;
+            let room = (self.config.batch.len() - self.owed) / self.config.frame_len;
+            if self.sent_at.len() >= self.config.depth || room == 0 {
+                if measuring {
+                    bump(&self.shared.missed, 1);
+                }
+                continue;
+            }
+            self.sent_at.push_back(due);
+            self.owed += self.config.frame_len;
         }
     }
 
