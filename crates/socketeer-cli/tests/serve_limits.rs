@@ -200,9 +200,11 @@ async fn sighup_reloads_the_certificate_and_stalled_handshakes_time_out() {
     server.wait_log("TLS certificate reloaded");
     assert_eq!(served(port, &both).await, b_der);
     // A client that trusts A alone is refused now.
-    assert!(connect_tls(port, &client_config(&[a_der.clone()]))
-        .await
-        .is_err());
+    assert!(
+        connect_tls(port, &client_config(std::slice::from_ref(&a_der)))
+            .await
+            .is_err()
+    );
     // The connections opened before are still served.
     assert_eq!(healthz(&mut https).await, "HTTP/1.1 200 OK");
     assert!(hello(&mut ws, 2).await.contains("\"ok\":true"));
@@ -355,7 +357,7 @@ fn limit_flags_are_documented_and_checked() {
         assert_eq!(out.status.code(), Some(2), "{bad}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains(&"invalid value") && err.contains(flag),
+            err.contains("invalid value") && err.contains(flag),
             "{bad}: {err}"
         );
     }
