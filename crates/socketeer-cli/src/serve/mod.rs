@@ -98,7 +98,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8 << 20, value_parser = count, value_name = "BYTES")]
     max_queued_bytes: usize,
     /// Largest message (WebSocket) or polling request body in bytes; a
-    /// client that sends more is disconnected (WebSocket close 1009).
+    /// client that sends more is disconnected (WebSocket close 1009, polling 413).
     /// Chat messages are far smaller (2000 characters).
     #[arg(long, default_value_t = 100_000, value_parser = count, value_name = "BYTES")]
     max_payload: usize,
