@@ -9,7 +9,11 @@
 //!
 //! Ctrl-C or SIGTERM shuts it down gracefully: it stops accepting, closes
 //! every Socket.IO connection ("server shutting down"), lets HTTP requests
-//! in progress finish, and exits within [`DRAIN_TIMEOUT`].
+//! in progress finish, and exits within [`DRAIN_TIMEOUT`]. With TLS,
+//! SIGHUP reads `--tls-cert` and `--tls-key` again (a renewed certificate
+//! is served to new connections; a bad one is logged and the previous one
+//! kept). The connection and session limits of the library are flags
+//! (`--max-connections`, `--max-sessions-per-ip`, ...).
 
 pub mod chat;
 pub mod chat_cluster;
@@ -28,20 +32,12 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use socketeer::server::{SocketIo, SocketIoConfig};
-use socketeer_engineio::server::{serve_http_with, EngineIoConfig, HttpOptions};
+use socketeer_engineio::server::{serve_http_with, EngineIoConfig, HttpOptions, ReloadableCert};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 /// Longest wait for connections to close after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// Most TCP connections served at once; further ones wait in the backlog.
-const MAX_CONNECTIONS: usize = 10_000;
-/// Time for a client to send its request headers or finish a TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest Engine.IO message or polling body. Chat payloads are far
-/// smaller (2000 characters); past this the transport closes, below it
-/// the chat answers with an error ack and the connection stays.
-const MAX_PAYLOAD: usize = 100_000;
 /// Where `npm ci` in `web/` puts the bundle.
 const BUNDLE_IN_WEB: &str = "web/node_modules/socket.io-client/dist/socket.io.min.js";
 
@@ -67,9 +63,45 @@ pub struct Args {
     /// PEM certificate chain: serve HTTPS (and wss://) instead of HTTP.
     #[arg(long, requires = "tls_key", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert.
+    /// PEM private key of --tls-cert. SIGHUP reads both files again: new
+    /// connections get the new certificate, open ones stay; if the new
+    /// files are bad the error is logged and the previous certificate kept.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Seconds for a client to complete its TLS handshake (a client that
+    /// connects and stalls is disconnected).
+    #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECS")]
+    tls_handshake_timeout: Duration,
+    /// Seconds for a client to send a request head (HTTP request or
+    /// WebSocket handshake).
+    #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECS")]
+    handshake_timeout: Duration,
+    /// Most TCP connections open at once; further ones wait in the listen
+    /// backlog. WebSockets stop counting once open (see --max-sessions).
+    #[arg(long, default_value_t = 10_000, value_parser = count, value_name = "N")]
+    max_connections: usize,
+    /// Most TCP connections open at once from one client IP address; the
+    /// requests of one more are answered 503 [default: no limit (behind a
+    /// reverse proxy every client has the proxy's address)]
+    #[arg(long, value_parser = count, value_name = "N")]
+    max_connections_per_ip: Option<usize>,
+    /// Most Socket.IO (Engine.IO) sessions at once; one more handshake is
+    /// answered 503.
+    #[arg(long, default_value_t = 100_000, value_parser = count, value_name = "N")]
+    max_sessions: usize,
+    /// Most sessions at once from one client IP address; one more
+    /// handshake is answered 503 [default: no limit]
+    #[arg(long, value_parser = count, value_name = "N")]
+    max_sessions_per_ip: Option<usize>,
+    /// Most bytes queued for sending to one client; a message that would
+    /// go over it disconnects that client ("send queue overflow").
+    #[arg(long, default_value_t = 8 << 20, value_parser = count, value_name = "BYTES")]
+    max_queued_bytes: usize,
+    /// Largest message (WebSocket) or polling request body in bytes; a
+    /// client that sends more is disconnected (WebSocket close 1009, polling 413).
+    /// Chat messages are far smaller (2000 characters).
+    #[arg(long, default_value_t = 100_000, value_parser = count, value_name = "BYTES")]
+    max_payload: usize,
     /// Log filter: a level (error, warn, info, debug, trace) or directives
     /// such as `info,socketeer=debug`.
     #[arg(long, default_value = "info", value_name = "FILTER")]
@@ -136,30 +168,74 @@ fn bundle_path(flag: Option<PathBuf>) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(BUNDLE_IN_WEB)
 }
 
-fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read the certificates in {}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("no certificate in {}", cert.display()));
+/// A count or size given on the command line: a positive integer.
+fn count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("cannot read the private key in {}: {e}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-        .map_err(|e| format!("bad certificate or key: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A timeout given on the command line: seconds, fractions allowed.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err("must be a positive number of seconds".into()),
+    }
+}
+
+/// The certificate and key of `--tls-cert` and `--tls-key`, read again on
+/// SIGHUP.
+fn load_tls(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Arc<ReloadableCert>, tokio_rustls::TlsAcceptor), String> {
+    let reloadable = ReloadableCert::from_pem_files(cert, key).map_err(|e| e.to_string())?;
+    let acceptor = reloadable.acceptor().map_err(|e| e.to_string())?;
+    Ok((reloadable, acceptor))
+}
+
+/// Reads the certificate and key again on each SIGHUP. Registered before
+/// the server says it listens: from then on SIGHUP no longer ends the
+/// process.
+#[cfg(unix)]
+fn reload_on_sighup(cert: Arc<ReloadableCert>) -> Result<(), std::io::Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let reloading = cert.clone();
+            match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                Ok(Ok(())) => tracing::info!(
+                    cert = %cert.cert_path().display(),
+                    key = %cert.key_path().display(),
+                    "SIGHUP: TLS certificate reloaded"
+                ),
+                Ok(Err(e)) => tracing::error!(
+                    "SIGHUP: TLS certificate not reloaded, still serving the previous one: {e}"
+                ),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: the reload failed"),
+            }
+        }
+    });
+    Ok(())
 }
 
 async fn serve(args: Args) -> ExitCode {
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => match tls_acceptor(cert, key) {
-            Ok(a) => Some(a),
+        (Some(cert), Some(key)) => match load_tls(cert, key) {
+            Ok((reloadable, acceptor)) => {
+                #[cfg(unix)]
+                if let Err(e) = reload_on_sighup(reloadable) {
+                    tracing::error!(error = %e, "cannot listen for SIGHUP");
+                    return ExitCode::FAILURE;
+                }
+                #[cfg(not(unix))]
+                drop(reloadable);
+                Some(acceptor)
+            }
             Err(e) => {
                 tracing::error!("{e}");
                 return ExitCode::from(2);
@@ -186,7 +262,10 @@ async fn serve(args: Args) -> ExitCode {
     let mut config = SocketIoConfig {
         engine: EngineIoConfig {
             path: "/socket.io/".into(),
-            max_payload: MAX_PAYLOAD,
+            max_payload: args.max_payload,
+            max_sessions: args.max_sessions,
+            max_sessions_per_ip: args.max_sessions_per_ip,
+            max_queued_bytes: args.max_queued_bytes,
             ..Default::default()
         },
         ..Default::default()
@@ -233,13 +312,14 @@ async fn serve(args: Args) -> ExitCode {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{addr}/");
 
-    // The one accept loop of socketeer's servers: connection cap, request
+    // The one accept loop of socketeer's servers: connection caps, request
     // head and TLS handshake timeouts, graceful drain.
     let options = HttpOptions {
-        max_connections: MAX_CONNECTIONS,
-        // None: `socketeer serve` is often behind a proxy.
-        max_connections_per_ip: None,
-        header_read_timeout: HANDSHAKE_TIMEOUT,
+        max_connections: args.max_connections,
+        // None by default: `socketeer serve` is often behind a proxy.
+        max_connections_per_ip: args.max_connections_per_ip,
+        header_read_timeout: args.handshake_timeout,
+        tls_handshake_timeout: args.tls_handshake_timeout,
         drain: DRAIN_TIMEOUT,
         tls,
     };

@@ -23,6 +23,8 @@ mod response;
 mod serve;
 mod socket;
 mod stats;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use self::core::{CloseReason, TransportKind};
 pub use compression::{HttpCompression, DEFAULT_HTTP_COMPRESSION_THRESHOLD};
@@ -38,3 +40,5 @@ pub use response::{error, Body, EngineError};
 pub use serve::{serve_http, serve_http_with, HttpOptions};
 pub use socket::{RequestInfo, SendError, Socket};
 pub use stats::EngineStats;
+#[cfg(feature = "tls")]
+pub use tls::{ReloadableCert, TlsError, ALPN_HTTP_1_1};

@@ -69,14 +69,24 @@ pub struct HttpOptions {
     /// address's other connections are not affected. As for
     /// `max_connections`, upgraded connections do not count.
     pub max_connections_per_ip: Option<usize>,
-    /// Time for a request head to arrive, and for a TLS handshake (default
-    /// 10 s): a slow client is dropped, not waited for.
+    /// Time for a request head to arrive (default 10 s), the WebSocket
+    /// handshake's included: a slow client is dropped, not waited for.
     pub header_read_timeout: Duration,
+    /// Time for a TLS handshake to complete (default 10 s), counted from
+    /// the accept: a client that connects and sends nothing, or only part
+    /// of its hello, is disconnected when it runs out. Each handshake runs
+    /// in the connection's own task, so slow ones never hold up the
+    /// accept loop. Only used with `tls`.
+    pub tls_handshake_timeout: Duration,
     /// After shutdown, how long open HTTP connections get to finish
     /// (default 10 s).
     pub drain: Duration,
     /// Serves `https://` (and `wss://`) with this rustls acceptor (feature
-    /// `tls`).
+    /// `tls`). [`ReloadableCert::acceptor`](super::ReloadableCert::acceptor)
+    /// makes one whose certificate can be renewed while serving, with ALPN
+    /// `http/1.1`; an acceptor of one's own should set
+    /// `alpn_protocols` to `http/1.1` alone as well (nothing else is
+    /// served).
     #[cfg(feature = "tls")]
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -87,6 +97,7 @@ impl Default for HttpOptions {
             max_connections: 10_000,
             max_connections_per_ip: None,
             header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(10),
             #[cfg(feature = "tls")]
             tls: None,
@@ -100,6 +111,7 @@ impl std::fmt::Debug for HttpOptions {
         d.field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
             .field("drain", &self.drain);
         #[cfg(feature = "tls")]
         d.field("tls", &self.tls.is_some());
@@ -149,8 +161,8 @@ where
 }
 
 /// The accept loop of every socketeer server: [`serve_http`] with
-/// connection caps (in all and per client IP), a request-head (and TLS
-/// handshake) timeout and optional TLS, as `options` says. While `accept`
+/// connection caps (in all and per client IP), request-head and TLS
+/// handshake timeouts and optional TLS, as `options` says. While `accept`
 /// fails for want of resources (`EMFILE`, `ENFILE`, `ENOMEM`, ...) it
 /// waits 10 ms, doubling up to 1 s, and logs a warning; a failure that
 /// concerns one pending connection only (`ECONNABORTED`, ...) is retried
@@ -229,12 +241,16 @@ where
         let timeout = options.header_read_timeout;
         #[cfg(feature = "tls")]
         let tls = options.tls.clone();
+        #[cfg(feature = "tls")]
+        let tls_timeout = options.tls_handshake_timeout;
+        // The TLS handshake too runs in the connection's task: the loop
+        // goes back to accepting at once.
         tokio::spawn(async move {
             let _permit = permit;
             let _slot = slot;
             #[cfg(feature = "tls")]
             if let Some(acceptor) = tls {
-                match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                match tokio::time::timeout(tls_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
                         serve_connection(stream, remote, handler, stop, timeout).await
                     }
