@@ -40,6 +40,16 @@ impl Namespace {
         self.broadcast().emit(event, args)
     }
 
+    /// Emits typed arguments (a tuple; see [`Socket::emit_serialized`])
+    /// to every socket of the namespace.
+    pub fn emit_serialized<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<usize, EmitError> {
+        self.broadcast().emit_serialized(event, args)
+    }
+
     /// Targets every socket of the namespace, with a choice of
     /// compression (`nsp.compress(false).emit(..)`; see
     /// [`BroadcastOperator::compress`]).
@@ -301,7 +311,8 @@ impl BroadcastOperator {
         Ok(delivered)
     }
 
-    /// Emits arguments serializing to a JSON array (a tuple or `Vec`).
+    /// [`BroadcastOperator::emit`] with typed arguments (a tuple; see
+    /// [`Socket::emit_serialized`]), encoded once for every recipient.
     pub fn emit_serialized<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -362,6 +373,30 @@ impl BroadcastOperator {
             out.push((socket, result));
         }
         Ok(out)
+    }
+
+    /// [`BroadcastOperator::emit_with_ack`] with typed arguments (a
+    /// tuple; see [`Socket::emit_serialized`]). Read an answer typed with
+    /// [`Value::into_typed`] (one argument) or
+    /// [`AckRequest::typed`](super::AckRequest::typed)'s rule.
+    pub async fn emit_serialized_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<Vec<(Socket, Result<Vec<Value>, AckError>)>, EmitError> {
+        let args = crate::packet::args_from_serialize(args)?;
+        self.emit_with_ack(event, args).await
+    }
+
+    /// [`BroadcastOperator::emit_with_ack_everywhere`] with typed
+    /// arguments (a tuple; see [`Socket::emit_serialized`]).
+    pub async fn emit_serialized_with_ack_everywhere<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<ClusterAcks, EmitError> {
+        let args = crate::packet::args_from_serialize(args)?;
+        self.emit_with_ack_everywhere(event, args).await
     }
 
     /// Emits with acknowledgements to the targeted sockets of every server

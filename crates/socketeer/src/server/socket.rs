@@ -74,7 +74,11 @@ impl AckSender {
         self.socket.send_encoded(&msg)
     }
 
-    /// Sends the acknowledgement with one serializable argument.
+    /// Sends the acknowledgement with one typed argument: `arg` is the
+    /// answer itself (`ack.send_serialized(&reply)` is socket.io's
+    /// `callback(reply)`), not an argument list as for emits. Several
+    /// typed answers: `ack.send(args_from_serialize(&(a, b))?)`
+    /// ([`args_from_serialize`](crate::packet::args_from_serialize)).
     pub fn send_serialized<T: Serialize + ?Sized>(&self, arg: &T) -> Result<(), EmitError> {
         let value =
             Value::from_serialize(arg).map_err(|e| EmitError::Encode(EncodeError::Json(e)))?;
@@ -273,8 +277,22 @@ impl Socket {
         self.send_encoded_with(&msg, compress)
     }
 
-    /// Emits an event whose arguments are any value serializing to a JSON
-    /// array (a tuple or a `Vec`), in one serde pass.
+    /// Emits an event with typed arguments, in one serde pass: `args` is
+    /// the argument list, a tuple whose elements become the arguments
+    /// (`&(a, b)` sends two, `&(a,)` one, `&()` none; a `Vec` or a slice
+    /// spreads the same way). Any other value fails with
+    /// [`EncodeError::ArgsNotSequence`]. Every `*_serialized` emit of the
+    /// server and the client reads its arguments so.
+    ///
+    /// ```no_run
+    /// # fn f(socket: socketeer::server::Socket) -> Result<(), socketeer::server::EmitError> {
+    /// #[derive(serde::Serialize)]
+    /// struct Move { x: i32, y: i32 }
+    ///
+    /// socket.emit_serialized("move", &(Move { x: 1, y: 2 },))?; // ["move",{"x":1,"y":2}]
+    /// socket.emit_serialized("score", &("alice", 42))?; // ["score","alice",42]
+    /// # Ok(()) }
+    /// ```
     pub fn emit_serialized<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -311,10 +329,72 @@ impl Socket {
         }
     }
 
+    /// [`Socket::emit_volatile`] with typed arguments (a tuple; see
+    /// [`Socket::emit_serialized`]); false also when they do not
+    /// serialize.
+    pub fn emit_volatile_serialized<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> bool {
+        self.emit_volatile_serialized_with(event, args, true)
+    }
+
+    fn emit_volatile_serialized_with<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        compress: bool,
+    ) -> bool {
+        match crate::packet::args_from_serialize(args) {
+            Ok(args) => self.emit_volatile_with(event, args, compress),
+            Err(_) => false,
+        }
+    }
+
     /// Emits an event and waits for the client's acknowledgement, by
     /// default for the namespace's ack timeout; `.timeout(d)` changes it.
     pub fn emit_with_ack(&self, event: &str, args: Vec<Value>) -> AckRequest {
         self.emit_with_ack_with(event, args, true)
+    }
+
+    /// [`Socket::emit_with_ack`] with typed arguments (a tuple; see
+    /// [`Socket::emit_serialized`]); [`AckRequest::typed`] reads the
+    /// answer typed. Arguments that do not serialize fail the request
+    /// ([`AckError::EmitFailed`]).
+    ///
+    /// ```no_run
+    /// # async fn f(socket: socketeer::server::Socket) {
+    /// let sum: Result<i64, _> = socket
+    ///     .emit_serialized_with_ack("add", &(1, 2))
+    ///     .timeout(std::time::Duration::from_secs(5))
+    ///     .typed()
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn emit_serialized_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> AckRequest {
+        self.emit_serialized_with_ack_with(event, args, true)
+    }
+
+    fn emit_serialized_with_ack_with<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        compress: bool,
+    ) -> AckRequest {
+        match crate::packet::args_from_serialize(args) {
+            Ok(args) => self.emit_with_ack_with(event, args, compress),
+            Err(e) => {
+                tracing::debug!(error = %e, "acknowledged emit with arguments that do not serialize");
+                AckRequest {
+                    socket: self.clone(),
+                    id: 0,
+                    rx: oneshot::channel().1,
+                    failed: true,
+                    timeout: self.inner.ns.ack_timeout(),
+                }
+            }
+        }
     }
 
     fn emit_with_ack_with(&self, event: &str, args: Vec<Value>, compress: bool) -> AckRequest {
@@ -485,6 +565,22 @@ impl SocketEmitter<'_> {
     /// [`Socket::emit_with_ack`] with these options.
     pub fn emit_with_ack(self, event: &str, args: Vec<Value>) -> AckRequest {
         self.socket.emit_with_ack_with(event, args, self.compress)
+    }
+
+    /// [`Socket::emit_volatile_serialized`] with these options.
+    pub fn emit_volatile_serialized<T: Serialize + ?Sized>(self, event: &str, args: &T) -> bool {
+        self.socket
+            .emit_volatile_serialized_with(event, args, self.compress)
+    }
+
+    /// [`Socket::emit_serialized_with_ack`] with these options.
+    pub fn emit_serialized_with_ack<T: Serialize + ?Sized>(
+        self,
+        event: &str,
+        args: &T,
+    ) -> AckRequest {
+        self.socket
+            .emit_serialized_with_ack_with(event, args, self.compress)
     }
 }
 
