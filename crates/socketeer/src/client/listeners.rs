@@ -6,9 +6,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Names a listener added to a [`Socket`](super::Socket), to remove it
-/// with [`Socket::off_listener`](super::Socket::off_listener) (Rust
-/// closures cannot be compared as JavaScript functions are by `off`).
+/// Names a listener added to a [`Socket`](super::Socket) or a
+/// [`Manager`](super::Manager), to remove it with
+/// [`Socket::off_listener`](super::Socket::off_listener) or
+/// [`Manager::off_listener`](super::Manager::off_listener) (Rust closures
+/// cannot be compared as JavaScript functions are by `off`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerId(u64);
 
