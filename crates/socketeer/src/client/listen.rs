@@ -202,19 +202,8 @@ impl Manager {
     ///
     /// Every Manager event has its `on_*` and `once_*` method; each
     /// returns a [`ListenerId`] to remove the listener with
-    /// [`Manager::off_listener`] (`manager.off(event, fn)`).
-    ///
-    /// ```no_run
-    /// # fn demo(manager: socketeer::client::Manager) {
-    /// manager.on_open(|| println!("connected"));
-    /// manager.on_close(|reason| println!("connection lost: {reason}"));
-    /// manager.on_error(|error| println!("cannot connect: {error}"));
-    /// let attempts = manager.on_reconnect_attempt(|n| println!("attempt {n}"));
-    /// manager.once_reconnect(move |n| println!("back after {n} attempts"));
-    /// // Later: stop reporting attempts.
-    /// manager.off_listener(attempts);
-    /// # }
-    /// ```
+    /// [`Manager::off_listener`] (`manager.off(event, fn)`). See the
+    /// [`Manager`] example.
     pub fn on_open<F: Fn() + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
         let h = &self.shared.handlers;
         h.open.add(&h.ids, false, Arc::new(handler))

@@ -166,6 +166,38 @@ pub(crate) struct SocketInner {
 /// Handlers run on the manager's task, one at a time, in the order events
 /// arrive; they must be quick (spawn tasks for slow work; an
 /// [`AckRequest`](super::AckRequest) can be awaited there).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use serde::Serialize;
+/// use socketeer::client::{ClientBuilder, Socket};
+///
+/// #[derive(Serialize)]
+/// struct Move { x: i32, y: i32 }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let socket: Socket = ClientBuilder::new("http://127.0.0.1:3000").connect().await?;
+/// socket.once_connect(|s| println!("joined again as {:?}", s.id()));
+/// let news = socket.on("news", |_socket, args, ack| {
+///     println!("news: {args:?}");
+///     if let Some(ack) = ack {
+///         let _ = ack.send_serialized(&"thanks"); // the server's callback gets "thanks"
+///     }
+/// });
+/// // Typed arguments: a tuple spreads into them.
+/// socket.emit_serialized("move", &(Move { x: 1, y: 2 },))?; // ["move",{"x":1,"y":2}]
+/// socket.emit_serialized("score", &("ann", 42))?;           // ["score","ann",42]
+/// // A typed answer.
+/// let sum: i64 = socket
+///     .emit_serialized_with_ack("add", &(1, 2))
+///     .timeout(Duration::from_secs(5))
+///     .typed()
+///     .await?;
+/// socket.off_listener(news);
+/// socket.disconnect();
+/// # let _ = sum;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Socket {
     pub(crate) shared: Arc<Shared>,

@@ -25,7 +25,21 @@ use super::url::ClientUrl;
 use crate::Value;
 
 /// Settings of a [`Manager`]: the Engine.IO connection and the
-/// reconnection behaviour.
+/// reconnection behaviour ([`ManagerConfig`], socket.io-client's
+/// defaults). [`ClientBuilder`] sets the same with its methods.
+///
+/// ```
+/// use std::time::Duration;
+/// use socketeer::client::{ManagerOptions, Transports};
+///
+/// let mut options = ManagerOptions::default();
+/// options.engine.transports = Transports::WebSocket;
+/// options.config.reconnection_attempts = Some(5);
+/// options.config.reconnection_delay = Duration::from_millis(200);
+/// options.config.timeout = Some(Duration::from_secs(5));
+/// assert_eq!(options.engine.path, "/socket.io/");
+/// // Manager::new("http://127.0.0.1:3000", options) (in a tokio runtime)
+/// ```
 #[derive(Debug, Clone)]
 pub struct ManagerOptions {
     /// The Engine.IO client settings: `path` (default `/socket.io/`),
@@ -53,6 +67,32 @@ impl Default for ManagerOptions {
 /// The connection opens when a socket connects and closes when every
 /// socket has disconnected (or [`close`](Self::close)), or when every
 /// handle is dropped. Handlers that hold handles keep it alive until then.
+///
+/// Its events are socket.io-client's Manager events: each has an `on_*`
+/// and a `once_*` method, which return a [`ListenerId`] to remove the
+/// listener with [`Manager::off_listener`].
+///
+/// ```no_run
+/// use serde_json::json;
+/// use socketeer::client::{Manager, ManagerOptions, SocketOptions};
+///
+/// # async fn run() {
+/// let manager = Manager::new("http://127.0.0.1:3000", ManagerOptions::default());
+/// manager.on_open(|| println!("connected"));
+/// manager.on_close(|reason| println!("connection lost: {reason}"));
+/// manager.on_error(|error| println!("cannot connect: {error}"));
+/// let attempts = manager.on_reconnect_attempt(|n| println!("attempt {n}"));
+/// manager.once_reconnect(|n| println!("back after {n} attempts"));
+/// // Two namespaces over the one connection.
+/// let main = manager.socket("/", SocketOptions::default());
+/// let admin = manager.socket("/admin", SocketOptions::with_auth(json!({ "token": "abc" })));
+/// main.connect();
+/// admin.connect();
+/// // Later: stop reporting attempts, then close everything.
+/// manager.off_listener(attempts);
+/// manager.close();
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Manager {
     pub(crate) shared: Arc<Shared>,
@@ -365,17 +405,8 @@ impl Socket {
     /// `&(a,)` one, `&()` none; a `Vec` or a slice spreads the same way),
     /// as the server's
     /// [`emit_serialized`](crate::server::Socket::emit_serialized) reads
-    /// it. Any other value fails with [`EmitError::Encode`].
-    ///
-    /// ```no_run
-    /// # fn f(socket: socketeer::client::Socket) -> Result<(), socketeer::client::EmitError> {
-    /// #[derive(serde::Serialize)]
-    /// struct Move { x: i32, y: i32 }
-    ///
-    /// socket.emit_serialized("move", &(Move { x: 1, y: 2 },))?; // ["move",{"x":1,"y":2}]
-    /// socket.emit_serialized("score", &("alice", 42))?; // ["score","alice",42]
-    /// # Ok(()) }
-    /// ```
+    /// it. Any other value fails with [`EmitError::Encode`]. See the
+    /// [`Socket`] example.
     pub fn emit_serialized<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -511,13 +542,8 @@ impl AckRequest {
 
     /// Waits for the acknowledgement and reads its arguments as `T`: one
     /// argument gives `T` from it, several from their array (a tuple).
-    /// Fails with [`AckError::InvalidAnswer`] when they do not fit.
-    ///
-    /// ```no_run
-    /// # async fn f(socket: socketeer::client::Socket) -> Result<(), socketeer::client::AckError> {
-    /// let sum: i64 = socket.emit_serialized_with_ack("add", &(1, 2)).typed().await?;
-    /// # Ok(()) }
-    /// ```
+    /// Fails with [`AckError::InvalidAnswer`] when they do not fit. See
+    /// the [`Socket`] example.
     pub async fn typed<T: serde::de::DeserializeOwned>(self) -> Result<T, AckError> {
         let args = self.await?;
         crate::value::typed_args(args).map_err(|_| AckError::InvalidAnswer)

@@ -149,29 +149,8 @@ impl SocketIo {
     /// handshake (`auth` included). Meanwhile the connection's other
     /// namespaces and packets are not held up; the CONNECT is answered
     /// when it is done: joined, or refused with "Invalid namespace" as the
-    /// official server does. A name already made is not asked again.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use socketeer::server::{Handshake, Socket, SocketIo};
-    ///
-    /// let rooms = Arc::new(tokio::sync::RwLock::new(vec!["/room-1".to_owned()]));
-    /// let io = SocketIo::new(Default::default());
-    /// io.of_dynamic_async(
-    ///     move |name: String, handshake: Arc<Handshake>| {
-    ///         let rooms = rooms.clone();
-    ///         async move {
-    ///             let token = handshake.auth.get("token").and_then(|t| t.as_str());
-    ///             token.is_some() && rooms.read().await.contains(&name)
-    ///         }
-    ///     },
-    ///     |ns| {
-    ///         ns.on_connection(|socket: Socket| {
-    ///             let _ = socket.emit_serialized("welcome", &(socket.namespace().name(),));
-    ///         });
-    ///     },
-    /// );
-    /// ```
+    /// official server does. A name already made is not asked again. See
+    /// the [`ParentNamespace`] example.
     pub fn of_dynamic_async<M, Fut, S>(&self, matches: M, setup: S) -> ParentNamespace
     where
         M: Fn(String, Arc<Handshake>) -> Fut + Send + Sync + 'static,

@@ -42,6 +42,36 @@ pub(crate) struct ParentInner {
 /// The namespaces a dynamic matcher accepts (`io.of(regex | fn)` in
 /// socket.io): each is made and set up when its first client asks for
 /// it. Broadcasts from here reach every child. Cheap to clone.
+///
+/// ```
+/// use std::sync::Arc;
+/// use socketeer::server::{Handshake, Socket, SocketIo};
+///
+/// let io = SocketIo::new(Default::default());
+/// // Sync: any `/team-*` namespace, for clients that say who they are.
+/// let teams = io.of_dynamic(
+///     |name, handshake| name.starts_with("/team-") && handshake.auth.get("user").is_some(),
+///     |team| {
+///         team.on_connection(|socket: Socket| socket.join(["members"]));
+///     },
+/// );
+/// // Async: the rooms a database knows (here a shared list).
+/// let known = Arc::new(tokio::sync::RwLock::new(vec!["/room-1".to_owned()]));
+/// let rooms = io.of_dynamic_async(
+///     move |name: String, _handshake: Arc<Handshake>| {
+///         let known = known.clone();
+///         async move { known.read().await.contains(&name) }
+///     },
+///     |room| {
+///         room.on_connection(|socket: Socket| {
+///             let _ = socket.emit_serialized("welcome", &(socket.namespace().name(),));
+///         });
+///     },
+/// );
+/// // Broadcasts reach every child made so far (none yet).
+/// assert_eq!(teams.emit_serialized("news", &("hello",)).unwrap(), 0);
+/// assert!(rooms.children().is_empty());
+/// ```
 #[derive(Clone)]
 pub struct ParentNamespace {
     inner: Arc<ParentInner>,

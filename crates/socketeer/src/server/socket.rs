@@ -282,17 +282,10 @@ impl Socket {
     /// (`&(a, b)` sends two, `&(a,)` one, `&()` none; a `Vec` or a slice
     /// spreads the same way). Any other value fails with
     /// [`EncodeError::ArgsNotSequence`]. Every `*_serialized` emit of the
-    /// server and the client reads its arguments so.
-    ///
-    /// ```no_run
-    /// # fn f(socket: socketeer::server::Socket) -> Result<(), socketeer::server::EmitError> {
-    /// #[derive(serde::Serialize)]
-    /// struct Move { x: i32, y: i32 }
-    ///
-    /// socket.emit_serialized("move", &(Move { x: 1, y: 2 },))?; // ["move",{"x":1,"y":2}]
-    /// socket.emit_serialized("score", &("alice", 42))?; // ["score","alice",42]
-    /// # Ok(()) }
-    /// ```
+    /// server and the client reads its arguments so: `("move", &(Move
+    /// { x: 1, y: 2 },))` sends `["move",{"x":1,"y":2}]`, `("score",
+    /// &("ann", 42))` sends `["score","ann",42]` (see the [`Socket`]
+    /// example).
     pub fn emit_serialized<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -357,17 +350,7 @@ impl Socket {
     /// [`Socket::emit_with_ack`] with typed arguments (a tuple; see
     /// [`Socket::emit_serialized`]); [`AckRequest::typed`] reads the
     /// answer typed. Arguments that do not serialize fail the request
-    /// ([`AckError::EmitFailed`]).
-    ///
-    /// ```no_run
-    /// # async fn f(socket: socketeer::server::Socket) {
-    /// let sum: Result<i64, _> = socket
-    ///     .emit_serialized_with_ack("add", &(1, 2))
-    ///     .timeout(std::time::Duration::from_secs(5))
-    ///     .typed()
-    ///     .await;
-    /// # }
-    /// ```
+    /// ([`AckError::EmitFailed`]). See the [`AckRequest`] example.
     pub fn emit_serialized_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -585,7 +568,31 @@ impl SocketEmitter<'_> {
 }
 
 /// An emit waiting for its acknowledgement; await it (after `.timeout(..)`
-/// if the default does not suit).
+/// if the default does not suit) for the answer's arguments, or
+/// [`typed`](Self::typed) for them deserialized.
+///
+/// ```
+/// use std::time::Duration;
+/// use socketeer::server::{AckError, Socket};
+///
+/// async fn ask(socket: Socket) {
+///     // The client answers `callback(3)`.
+///     let sum = socket
+///         .emit_serialized_with_ack("add", &(1, 2))
+///         .timeout(Duration::from_secs(5))
+///         .typed::<i64>()
+///         .await;
+///     match sum {
+///         Ok(sum) => println!("1 + 2 = {sum}"),
+///         Err(AckError::Timeout) => println!("no answer in time"),
+///         Err(e) => println!("failed: {e}"),
+///     }
+///     // Untyped: every argument of the answer.
+///     let args = socket.emit_with_ack("ping", vec![]).await;
+///     println!("{args:?}");
+/// }
+/// # let _ = ask;
+/// ```
 pub struct AckRequest {
     socket: Socket,
     id: u64,
