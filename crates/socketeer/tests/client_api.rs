@@ -286,6 +286,8 @@ async fn manager_and_connection_listeners_once_and_off() {
     let removed = socket.on_connect(move |_| {
         let _ = t.send("removed".into());
     });
+    // Ids are unique: the manager has no listener of that id.
+    assert!(!manager.off_listener(removed));
     assert!(socket.off_listener(removed));
     let t = tx.clone();
     socket.on_connect(move |_| {
