@@ -43,6 +43,10 @@ pub enum EmitError {
     /// The arguments could not be converted to [`Value`]s.
     #[error("arguments: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// [`Emitter::emit_serialized`] was given arguments that are not a
+    /// sequence (a tuple, a `Vec`, a slice) nor `()`.
+    #[error("event arguments must serialize to a JSON array")]
+    ArgsNotSequence,
     /// Redis refused or the connection failed.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
@@ -67,7 +71,7 @@ pub enum EmitError {
 /// let conn = client.get_multiplexed_async_connection().await?;
 /// let emitter = Emitter::new(conn, EmitterOptions::default());
 /// emitter.to("room1").emit("news", vec![Value::from("hello")]).await?;
-/// emitter.of("/admin").emit_serialize("stats", &(1, "two")).await?;
+/// emitter.of("/admin").emit_serialized("stats", &(1, "two")).await?;
 /// emitter.to("room1").sockets_join(["room2"]).await?;
 /// emitter.server_side_emit("reload", vec![]).await?;
 /// # Ok(()) }
@@ -199,10 +203,24 @@ impl<C: ConnectionLike + Clone + Send> Emitter<C> {
         self.publish(&channel, msg.encode()).await
     }
 
-    /// Emits `event` with arguments from a `Serialize` value: a tuple or a
-    /// sequence gives one argument per element, anything else one
-    /// argument. Object keys come out sorted (see [`Value::from_serialize`]);
-    /// for binary, build [`Value`]s and use [`Emitter::emit`].
+    /// Emits `event` with typed arguments, read as every `*_serialized`
+    /// emit of socketeer reads them: `args` is the argument list, a tuple
+    /// whose elements become the arguments (`&(a, b)` sends two, `&(a,)`
+    /// one, `&()` none; a `Vec` or a slice spreads the same way); any
+    /// other value fails with [`EmitError::ArgsNotSequence`]. Object keys
+    /// come out sorted (see [`Value::from_serialize`]); for binary, build
+    /// [`Value`]s and use [`Emitter::emit`].
+    pub async fn emit_serialized<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), EmitError> {
+        self.emit(event, args_from_serialize(args)?).await
+    }
+
+    /// The lenient form of [`Emitter::emit_serialized`], kept for the
+    /// code that uses it: a tuple or a sequence gives one argument per
+    /// element, anything else (`()` included) one argument.
     pub async fn emit_serialize<T: serde::Serialize + ?Sized>(
         &self,
         event: &str,
@@ -285,5 +303,44 @@ impl<C: ConnectionLike + Clone + Send> Emitter<C> {
             .await?;
         tracing::trace!(channel, receivers, "published");
         Ok(())
+    }
+}
+
+/// The arguments of [`Emitter::emit_serialized`]: the elements of a
+/// sequence, none for `()`.
+fn args_from_serialize<T: serde::Serialize + ?Sized>(args: &T) -> Result<Vec<Value>, EmitError> {
+    match Value::from_serialize(args)? {
+        Value::Array(a) => Ok(a),
+        Value::Null => Ok(Vec::new()),
+        _ => Err(EmitError::ArgsNotSequence),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialized_arguments_spread_a_tuple() {
+        let args = args_from_serialize(&("a", 1, [true])).unwrap();
+        assert_eq!(
+            args,
+            [
+                Value::from("a"),
+                Value::from(1),
+                Value::Array(vec![Value::Bool(true)])
+            ]
+        );
+        assert!(args_from_serialize(&()).unwrap().is_empty());
+        assert_eq!(
+            args_from_serialize(&(serde_json::json!({"k": 1}),))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(matches!(
+            args_from_serialize("not a list"),
+            Err(EmitError::ArgsNotSequence)
+        ));
     }
 }

@@ -221,6 +221,180 @@ async fn manager_events_open_ping_close_and_reconnect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manager_and_connection_listeners_once_and_off() {
+    let (url, _) = server(Some(Duration::from_millis(100))).await;
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let socket = io(&url)
+        .transports(Transports::WebSocket)
+        .reconnection_delay(Duration::from_millis(50))
+        .randomization_factor(0.0)
+        .connect()
+        .await
+        .unwrap();
+    let manager = socket.manager();
+    let t = tx.clone();
+    manager.once_ping(move || {
+        let _ = t.send("once ping".into());
+    });
+    let t = tx.clone();
+    let pings = manager.on_ping(move || {
+        let _ = t.send("ping".into());
+    });
+    assert_eq!(next(&mut rx).await, "once ping");
+    assert_eq!(next(&mut rx).await, "ping");
+    // The once listener is gone after its call.
+    assert_eq!(next(&mut rx).await, "ping");
+    assert!(manager.off_listener(pings));
+    assert!(!manager.off_listener(pings));
+    // A ping being reported as it was removed may still arrive; none after
+    // the next one.
+    let t = tx.clone();
+    manager.once_ping(move || {
+        let _ = t.send("marker".into());
+    });
+    let mut e = next(&mut rx).await;
+    while e == "ping" {
+        e = next(&mut rx).await;
+    }
+    assert_eq!(e, "marker");
+    let t = tx.clone();
+    let attempts = manager.on_reconnect_attempt(move |n| {
+        let _ = t.send(format!("attempt {n}"));
+    });
+    assert!(manager.off_listener(attempts));
+    let t = tx.clone();
+    manager.once_open(move || {
+        let _ = t.send("open once".into());
+    });
+    let t = tx.clone();
+    manager.once_reconnect(move |n| {
+        let _ = t.send(format!("reconnect once {n}"));
+    });
+    let t = tx.clone();
+    manager.once_close(move |reason| {
+        let _ = t.send(format!("close once {reason}"));
+    });
+    let t = tx.clone();
+    socket.once_disconnect(move |_, reason| {
+        let _ = t.send(format!("disconnect once {reason}"));
+    });
+    let t = tx.clone();
+    socket.once_connect(move |_| {
+        let _ = t.send("connect once".into());
+    });
+    let t = tx.clone();
+    let removed = socket.on_connect(move |_| {
+        let _ = t.send("removed".into());
+    });
+    // Ids are unique: the manager has no listener of that id.
+    assert!(!manager.off_listener(removed));
+    assert!(socket.off_listener(removed));
+    let t = tx.clone();
+    socket.on_connect(move |_| {
+        let _ = t.send("connect".into());
+    });
+    // Two reconnections: the once listeners hear the first only.
+    let mut rounds = Vec::new();
+    for _ in 0..2 {
+        socket.emit("drop-me", vec![]).unwrap();
+        let mut got = Vec::new();
+        while got.last().map(String::as_str) != Some("connect") {
+            got.push(next(&mut rx).await);
+        }
+        got.sort();
+        rounds.push(got);
+    }
+    assert_eq!(
+        rounds,
+        [
+            vec![
+                "close once transport close",
+                "connect",
+                "connect once",
+                "disconnect once transport close",
+                "open once",
+                "reconnect once 1",
+            ],
+            vec!["connect"],
+        ]
+    );
+    manager.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_emits_and_acknowledgements_both_ways() {
+    use socketeer::client::AckError;
+    use socketeer::server::{AckSender, Args, Data, Socket};
+
+    let server = SocketIo::new(SocketIoConfig::default());
+    server.on_connection(|socket: Socket| {
+        socket.on("add", |Data((a, b)): Data<(i64, i64)>, ack: AckSender| {
+            let _ = ack.send_serialized(&(a + b));
+        });
+        socket.on("echo", |s: Socket, Args(args): Args| {
+            let _ = s.emit("echo", args);
+        });
+        socket.on("ask", |s: Socket| async move {
+            let answer = s
+                .emit_serialized_with_ack("question", &("q", 1))
+                .timeout(WAIT)
+                .typed::<(String, u32)>()
+                .await;
+            let _ = s.emit_serialized("answer", &(format!("{answer:?}"),));
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server.serve(listener));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Value>>();
+    let t = tx.clone();
+    let socket = io(&url)
+        .force_new(true)
+        .on("echo", move |_, args, _| {
+            let _ = t.send(args);
+        })
+        .on("answer", move |_, args, _| {
+            let _ = tx.send(args);
+        })
+        .on("question", |_, args, ack| {
+            assert_eq!(args, [Value::from("q"), Value::from(1)]);
+            // Two typed answers: the argument list made from a tuple.
+            let answer = socketeer::packet::args_from_serialize(&("a", 7)).unwrap();
+            let _ = ack.unwrap().send(answer);
+        })
+        .connect()
+        .await
+        .unwrap();
+    // Typed out, typed back.
+    let sum = socket
+        .emit_serialized_with_ack("add", &(2, 3))
+        .timeout(WAIT);
+    assert_eq!(sum.typed::<i64>().await, Ok(5));
+    let other = socket
+        .emit_serialized_with_ack("add", &(2, 3))
+        .timeout(WAIT);
+    assert_eq!(other.typed::<String>().await, Err(AckError::InvalidAnswer));
+    assert!(matches!(
+        socket.emit_serialized_with_ack("add", "not a list").await,
+        Err(AckError::Emit(_))
+    ));
+    assert!(socket.emit_serialized("echo", "not a list").is_err());
+    socket
+        .emit_volatile_serialized("echo", &("v", [1, 2]))
+        .unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        [
+            Value::from("v"),
+            Value::Array(vec![Value::from(1), Value::from(2)])
+        ]
+    );
+    socket.emit_serialized("ask", &()).unwrap();
+    assert_eq!(next(&mut rx).await, [Value::from(r#"Ok(("a", 7))"#)]);
+    socket.manager().close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_from_the_url_and_one_manager_per_server() {
     let (url, seen) = server(None).await;
     let admin = io(format!("{url}/admin"))

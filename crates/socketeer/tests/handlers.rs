@@ -561,6 +561,176 @@ async fn dynamic_namespaces_see_auth_broadcast_from_the_parent_and_go_away_empty
 }
 
 #[tokio::test]
+async fn an_async_namespace_matcher_awaits_before_the_connect_is_answered() {
+    use socketeer::server::Handshake;
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let io = SocketIo::new(Default::default());
+    io.on_connection(|socket: Socket| {
+        socket.on("ping", |s: Socket| {
+            let _ = s.emit("pong", vec![]);
+        });
+    });
+    // What a database would hold: the rooms that exist.
+    let rooms = Arc::new(tokio::sync::RwLock::new(HashSet::from([
+        "/room-a".to_owned()
+    ])));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (known, count) = (rooms.clone(), asked.clone());
+    let parent = io.of_dynamic_async(
+        move |name: String, handshake: Arc<Handshake>| {
+            let (known, count) = (known.clone(), count.clone());
+            async move {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                handshake.auth.get("member").is_some() && known.read().await.contains(&name)
+            }
+        },
+        |ns| {
+            ns.on_connection(|socket: Socket| {
+                let _ = socket.emit_serialized("welcome", &(socket.namespace().name(),));
+            });
+        },
+    );
+    // A sync matcher added after the async one is asked after it.
+    io.of_dynamic(|name, _| name == "/sync-x", |_| {});
+    let addr = serve(io.clone()).await;
+    within(async {
+        let mut ws = open(addr).await;
+        let started = Instant::now();
+        send(&mut ws, r#"40/room-a,{"member":true}"#).await;
+        // The connection's other namespaces and packets go on meanwhile.
+        send(&mut ws, "40").await;
+        assert!(next_text(&mut ws).await.starts_with("40{\"sid\""));
+        send(&mut ws, r#"42["ping"]"#).await;
+        assert_eq!(next_text(&mut ws).await, r#"42["pong"]"#);
+        // The CONNECT reply, then what the connection handler emits.
+        assert!(next_text(&mut ws).await.starts_with("40/room-a,{\"sid\""));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(
+            next_text(&mut ws).await,
+            r#"42/room-a,["welcome","/room-a"]"#
+        );
+        // Refused as the official server refuses: unknown room, or no auth.
+        send(&mut ws, r#"40/room-b,{"member":true}"#).await;
+        assert_eq!(
+            next_text(&mut ws).await,
+            r#"44/room-b,{"message":"Invalid namespace"}"#
+        );
+        rooms.write().await.insert("/room-b".to_owned());
+        let mut other = open(addr).await;
+        send(&mut other, "40/room-b,{}").await;
+        assert_eq!(
+            next_text(&mut other).await,
+            r#"44/room-b,{"message":"Invalid namespace"}"#
+        );
+        // Once the room exists, the same CONNECT is accepted.
+        send(&mut ws, r#"40/room-b,{"member":true}"#).await;
+        assert!(next_text(&mut ws).await.starts_with("40/room-b,{\"sid\""));
+        assert_eq!(
+            next_text(&mut ws).await,
+            r#"42/room-b,["welcome","/room-b"]"#
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
+        // A namespace already made is not asked for again.
+        send(&mut other, r#"40/room-a,{}"#).await;
+        assert!(next_text(&mut other)
+            .await
+            .starts_with("40/room-a,{\"sid\""));
+        assert_eq!(
+            next_text(&mut other).await,
+            r#"42/room-a,["welcome","/room-a"]"#
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
+        // The async matcher refuses /sync-x; the sync one after it accepts.
+        send(&mut other, "40/sync-x,").await;
+        assert!(next_text(&mut other)
+            .await
+            .starts_with("40/sync-x,{\"sid\""));
+        assert_eq!(asked.load(Ordering::SeqCst), 5);
+        assert_eq!(parent.children().len(), 2);
+    })
+    .await
+    .expect("timed out");
+}
+
+#[tokio::test]
+async fn typed_emits_on_every_server_surface() {
+    let io = SocketIo::new(Default::default());
+    let parent = io.of_dynamic(|name, _| name.starts_with("/typed-"), |_| {});
+    io.on_connection(|socket: Socket| {
+        socket.on("go", |s: Socket| async move {
+            // A tuple spreads into arguments; `()` is none.
+            let _ = s.emit_serialized("one", &(Point { x: 1, y: 2 },));
+            // Volatile: queued only if the client is ready for it now.
+            let queued = s.emit_volatile_serialized("volatile", &("v", 1));
+            assert!(!s.emit_volatile_serialized("volatile", "not a list"));
+            let _ = s.emit_serialized("queued", &(queued,));
+            let _ = s.compress(false).emit_serialized("none", &());
+            let sum = s
+                .emit_serialized_with_ack("add", &(1, 2))
+                .timeout(Duration::from_secs(5))
+                .typed::<i64>()
+                .await;
+            let refused = s.emit_serialized_with_ack("bad", "not a list").await;
+            let _ = s.emit_serialized("results", &(format!("{sum:?}"), format!("{refused:?}")));
+            let answers = s
+                .namespace()
+                .broadcast()
+                .timeout(Duration::from_secs(5))
+                .emit_serialized_with_ack("many", &("m",))
+                .await
+                .unwrap();
+            let point: Vec<Point> = answers
+                .into_iter()
+                .map(|(_, a)| a.unwrap().remove(0).into_typed().unwrap())
+                .collect();
+            let _ = s.emit_serialized("answers", &(point,));
+        });
+    });
+    let addr = serve(io.clone()).await;
+    within(async {
+        let (mut ws, reply) = join(addr, "").await;
+        assert!(reply.starts_with("40{"));
+        send(&mut ws, r#"42["go"]"#).await;
+        assert_eq!(next_text(&mut ws).await, r#"42["one",{"x":1,"y":2}]"#);
+        let first = next_text(&mut ws).await;
+        if first == r#"42["volatile","v",1]"# {
+            assert_eq!(next_text(&mut ws).await, r#"42["queued",true]"#);
+        } else {
+            assert_eq!(first, r#"42["queued",false]"#);
+        }
+        assert_eq!(next_text(&mut ws).await, r#"42["none"]"#);
+        assert_eq!(next_text(&mut ws).await, r#"420["add",1,2]"#);
+        send(&mut ws, "430[3]").await;
+        assert_eq!(
+            next_text(&mut ws).await,
+            r#"42["results","Ok(3)","Err(EmitFailed)"]"#
+        );
+        let many = next_text(&mut ws).await;
+        let id = many
+            .strip_prefix("42")
+            .and_then(|m| m.strip_suffix(r#"["many","m"]"#))
+            .expect("an acknowledged broadcast");
+        send(&mut ws, &format!(r#"43{id}[{{"x":5,"y":6}}]"#)).await;
+        assert_eq!(next_text(&mut ws).await, r#"42["answers",[{"x":5,"y":6}]]"#);
+        // The server-level shortcuts.
+        assert_eq!(io.emit_serialized("io", &(1,)).unwrap(), 1);
+        assert_eq!(next_text(&mut ws).await, r#"42["io",1]"#);
+        assert_eq!(io.of("/").emit_serialized("ns", &[true]).unwrap(), 1);
+        assert_eq!(next_text(&mut ws).await, r#"42["ns",true]"#);
+        assert!(io.emit_serialized("io", "not a list").is_err());
+        send(&mut ws, "40/typed-1,").await;
+        assert!(next_text(&mut ws).await.starts_with("40/typed-1,{"));
+        assert_eq!(parent.emit_serialized("parent", &("p",)).unwrap(), 1);
+        assert_eq!(next_text(&mut ws).await, r#"42/typed-1,["parent","p"]"#);
+    })
+    .await
+    .expect("timed out");
+}
+
+#[tokio::test]
 async fn listeners_of_one_event_share_its_acknowledgement() {
     let io = SocketIo::new(Default::default());
     io.on_connection(|socket: Socket| {

@@ -1,29 +1,29 @@
-//! The cookie jar of a client session, as engine.io-client's in Node
-//! (`withCredentials`): the cookies a server sets (`Set-Cookie`) are sent
-//! back (`Cookie`) on the later requests of the session, so that a
-//! load balancer with sticky sessions by cookie sends them to the same
-//! server. Sans-I/O: the time is passed in.
-//!
-//! Like engine.io-client's jar it keeps one cookie per name for the one
-//! origin the client talks to: `Domain`, `Path`, `Secure` and the other
-//! attributes are ignored except `Expires` and `Max-Age`.
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use socketeer_engineio::client::CookieJar;
-//!
-//! let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-//! let mut jar = CookieJar::default();
-//! jar.store("AWSALB=abc; Path=/; Max-Age=60", now);
-//! jar.store("io=xyz; Path=/; HttpOnly", now);
-//! assert_eq!(jar.header(now).as_deref(), Some("AWSALB=abc; io=xyz"));
-//! assert_eq!(jar.header(now + Duration::from_secs(61)).as_deref(), Some("io=xyz"));
-//! ```
+//! The cookie jar of a client session ([`CookieJar`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-/// Cookies set by the server, by name: see the [module docs](self).
+/// The cookie jar of a client session, as engine.io-client's in Node
+/// (`withCredentials`): the cookies a server sets (`Set-Cookie`) are sent
+/// back (`Cookie`) on the later requests of the session, so that a
+/// load balancer with sticky sessions by cookie sends them to the same
+/// server. Sans-I/O: the time is passed in.
+///
+/// Like engine.io-client's jar it keeps one cookie per name for the one
+/// origin the client talks to: `Domain`, `Path`, `Secure` and the other
+/// attributes are ignored except `Expires` and `Max-Age`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use socketeer_engineio::client::CookieJar;
+///
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let mut jar = CookieJar::default();
+/// jar.store("AWSALB=abc; Path=/; Max-Age=60", now);
+/// jar.store("io=xyz; Path=/; HttpOnly", now);
+/// assert_eq!(jar.header(now).as_deref(), Some("AWSALB=abc; io=xyz"));
+/// assert_eq!(jar.header(now + Duration::from_secs(61)).as_deref(), Some("io=xyz"));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct CookieJar {
     cookies: BTreeMap<String, Cookie>,

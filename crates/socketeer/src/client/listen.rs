@@ -66,8 +66,9 @@ impl Socket {
     }
 
     /// Removes one listener: an event handler ([`on`](Self::on),
-    /// [`once`](Self::once)) or a catch-all one, incoming or outgoing
-    /// (`socket.off(event, fn)`, `offAny(fn)`, `offAnyOutgoing(fn)`).
+    /// [`once`](Self::once)), a catch-all one, incoming or outgoing
+    /// (`socket.off(event, fn)`, `offAny(fn)`, `offAnyOutgoing(fn)`), or a
+    /// `connect`, `disconnect` or `connect_error` one.
     /// Returns whether it was there.
     pub fn off_listener(&self, id: ListenerId) -> bool {
         let handlers = &self.inner.handlers;
@@ -83,7 +84,11 @@ impl Socket {
                 return true;
             }
         }
-        handlers.any.write_ok().remove(id) || handlers.any_outgoing.write_ok().remove(id)
+        handlers.any.write_ok().remove(id)
+            || handlers.any_outgoing.write_ok().remove(id)
+            || handlers.connect.remove(id)
+            || handlers.disconnect.remove(id)
+            || handlers.connect_error.remove(id)
     }
 
     /// The handlers of `event`, in calling order.
@@ -195,36 +200,104 @@ impl Manager {
     /// Calls `handler` each time the Engine.IO connection opens, the first
     /// time and after each reconnection (the Manager's `open`).
     ///
-    /// ```no_run
-    /// # fn demo(manager: socketeer::client::Manager) {
-    /// manager.on_open(|| println!("connected"));
-    /// manager.on_close(|reason| println!("connection lost: {reason}"));
-    /// manager.on_error(|error| println!("cannot connect: {error}"));
-    /// manager.on_reconnect_attempt(|n| println!("attempt {n}"));
-    /// # }
-    /// ```
-    pub fn on_open<F: Fn() + Send + Sync + 'static>(&self, handler: F) {
-        self.shared.handlers.open.push(Arc::new(handler));
+    /// Every Manager event has its `on_*` and `once_*` method; each
+    /// returns a [`ListenerId`] to remove the listener with
+    /// [`Manager::off_listener`] (`manager.off(event, fn)`). See the
+    /// [`Manager`] example.
+    pub fn on_open<F: Fn() + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.open.add(&h.ids, false, Arc::new(handler))
+    }
+
+    /// As [`Manager::on_open`], for the next opening only.
+    pub fn once_open<F: Fn() + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.open.add(&h.ids, true, Arc::new(handler))
     }
 
     /// Calls `handler` with the reason when the open Engine.IO connection
     /// ends (the Manager's `close`): "transport close", "ping timeout",
     /// "transport error", "parse error", or "io client disconnect" when
     /// the application closed it.
-    pub fn on_close<F: Fn(DisconnectReason) + Send + Sync + 'static>(&self, handler: F) {
-        self.shared.handlers.close.push(Arc::new(handler));
+    pub fn on_close<F: Fn(DisconnectReason) + Send + Sync + 'static>(
+        &self,
+        handler: F,
+    ) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.close.add(&h.ids, false, Arc::new(handler))
+    }
+
+    /// As [`Manager::on_close`], for the next closing only.
+    pub fn once_close<F: Fn(DisconnectReason) + Send + Sync + 'static>(
+        &self,
+        handler: F,
+    ) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.close.add(&h.ids, true, Arc::new(handler))
     }
 
     /// Calls `handler` on each ping from the server (the Manager's `ping`).
-    pub fn on_ping<F: Fn() + Send + Sync + 'static>(&self, handler: F) {
-        self.shared.handlers.ping.push(Arc::new(handler));
+    pub fn on_ping<F: Fn() + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.ping.add(&h.ids, false, Arc::new(handler))
+    }
+
+    /// As [`Manager::on_ping`], for the next ping only.
+    pub fn once_ping<F: Fn() + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.ping.add(&h.ids, true, Arc::new(handler))
     }
 
     /// Calls `handler` with the error when the Engine.IO connection fails
     /// to open, the first time or on a reconnection attempt (the Manager's
     /// `error`; `"timeout"` after
     /// [`ManagerConfig::timeout`](super::ManagerConfig::timeout)).
-    pub fn on_error<F: Fn(&str) + Send + Sync + 'static>(&self, handler: F) {
-        self.shared.handlers.error.push(Arc::new(handler));
+    pub fn on_error<F: Fn(&str) + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.error.add(&h.ids, false, Arc::new(handler))
+    }
+
+    /// As [`Manager::on_error`], for the next error only.
+    pub fn once_error<F: Fn(&str) + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.error.add(&h.ids, true, Arc::new(handler))
+    }
+
+    /// As [`Manager::on_reconnect_attempt`], for the next attempt only.
+    pub fn once_reconnect_attempt<F: Fn(u32) + Send + Sync + 'static>(
+        &self,
+        handler: F,
+    ) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.reconnect_attempt.add(&h.ids, true, Arc::new(handler))
+    }
+
+    /// As [`Manager::on_reconnect`], for the next reconnection only.
+    pub fn once_reconnect<F: Fn(u32) + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.reconnect.add(&h.ids, true, Arc::new(handler))
+    }
+
+    /// As [`Manager::on_reconnect_error`], for the next failed attempt
+    /// only.
+    pub fn once_reconnect_error<F: Fn(&str) + Send + Sync + 'static>(
+        &self,
+        handler: F,
+    ) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.reconnect_error.add(&h.ids, true, Arc::new(handler))
+    }
+
+    /// As [`Manager::on_reconnect_failed`], for the next time reconnection
+    /// gives up only.
+    pub fn once_reconnect_failed<F: Fn() + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.reconnect_failed.add(&h.ids, true, Arc::new(handler))
+    }
+
+    /// Removes one Manager listener, of any event (`manager.off(event,
+    /// fn)`); returns whether it was there.
+    pub fn off_listener(&self, id: ListenerId) -> bool {
+        self.shared.handlers.remove(id)
     }
 }

@@ -6,19 +6,23 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Names a listener added to a [`Socket`](super::Socket), to remove it
-/// with [`Socket::off_listener`](super::Socket::off_listener) (Rust
-/// closures cannot be compared as JavaScript functions are by `off`).
+/// Names a listener added to a [`Socket`](super::Socket) or a
+/// [`Manager`](super::Manager), to remove it with
+/// [`Socket::off_listener`](super::Socket::off_listener) or
+/// [`Manager::off_listener`](super::Manager::off_listener) (Rust closures
+/// cannot be compared as JavaScript functions are by `off`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerId(u64);
 
-/// Hands out the ids of one socket's listeners.
+/// Hands out listener ids, unique in the process: an id given to one
+/// socket's or manager's `off_listener` never removes another's listener.
 #[derive(Debug, Default)]
-pub(crate) struct IdSource(AtomicU64);
+pub(crate) struct IdSource;
 
 impl IdSource {
     pub(crate) fn next(&self) -> ListenerId {
-        ListenerId(self.0.fetch_add(1, Ordering::Relaxed))
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        ListenerId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -78,7 +82,7 @@ mod tests {
 
     #[test]
     fn order_prepend_once_and_removal() {
-        let ids = IdSource::default();
+        let ids = IdSource;
         let mut l = Listeners::default();
         let a = ids.next();
         let b = ids.next();

@@ -63,11 +63,13 @@
 //!   [`Socket::off_any`], [`Socket::on_any_outgoing`],
 //!   [`Socket::prepend_any_outgoing`], [`Socket::off_any_outgoing`],
 //!   [`Socket::on_connect`], [`Socket::on_disconnect`] (with a
-//!   [`DisconnectReason`]), [`Socket::on_connect_error`]; on the manager
-//!   (socket.io-client's Manager events) [`Manager::on_open`],
-//!   [`Manager::on_close`], [`Manager::on_ping`], [`Manager::on_error`],
-//!   [`Manager::on_reconnect_attempt`], [`Manager::on_reconnect`],
-//!   [`Manager::on_reconnect_error`], [`Manager::on_reconnect_failed`].
+//!   [`DisconnectReason`]), [`Socket::on_connect_error`] (and their
+//!   `once_*`); on the manager (socket.io-client's Manager events)
+//!   [`Manager::on_open`], [`Manager::on_close`], [`Manager::on_ping`],
+//!   [`Manager::on_error`], [`Manager::on_reconnect_attempt`],
+//!   [`Manager::on_reconnect`], [`Manager::on_reconnect_error`],
+//!   [`Manager::on_reconnect_failed`], each with its `once_*`, removed
+//!   with [`Manager::off_listener`].
 //! - [`io`] / [`ClientBuilder::new`]: the namespace is the URL's path, and
 //!   the sockets of one server share one [`Manager`] unless
 //!   [`ClientBuilder::force_new`].

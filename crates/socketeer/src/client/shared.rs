@@ -14,7 +14,7 @@ use socketeer_engineio::client::ClientOptions;
 use tokio::sync::{oneshot, Notify};
 
 use super::core::{AckError, AckToken, ConnectError, DisconnectReason, EmitError, ManagerCore};
-use super::listeners::{IdSource, Listeners};
+use super::listeners::{IdSource, ListenerId, Listeners};
 use crate::Value;
 use socketeer_engineio::sync::{LockExt, RwLockExt};
 
@@ -41,13 +41,14 @@ pub(crate) struct SocketHandlers {
     pub(crate) events: RwLock<HashMap<String, Listeners<EventHandler>>>,
     pub(crate) any: RwLock<Listeners<AnyHandler>>,
     pub(crate) any_outgoing: RwLock<Listeners<OutgoingHandler>>,
-    pub(crate) connect: RwLock<Vec<ConnectHandler>>,
-    pub(crate) disconnect: RwLock<Vec<DisconnectHandler>>,
-    pub(crate) connect_error: RwLock<Vec<ConnectErrorHandler>>,
+    pub(crate) connect: HandlerList<ConnectHandler>,
+    pub(crate) disconnect: HandlerList<DisconnectHandler>,
+    pub(crate) connect_error: HandlerList<ConnectErrorHandler>,
 }
 
 #[derive(Default)]
 pub(crate) struct ManagerHandlers {
+    pub(crate) ids: IdSource,
     pub(crate) open: HandlerList<PlainHandler>,
     pub(crate) close: HandlerList<CloseHandler>,
     pub(crate) ping: HandlerList<PlainHandler>,
@@ -58,33 +59,50 @@ pub(crate) struct ManagerHandlers {
     pub(crate) reconnect_failed: HandlerList<PlainHandler>,
 }
 
-pub(crate) struct HandlerList<T>(RwLock<Vec<T>>);
+impl ManagerHandlers {
+    /// Removes the listener `id`, of whichever event; whether it was there.
+    pub(crate) fn remove(&self, id: ListenerId) -> bool {
+        self.open.remove(id)
+            || self.close.remove(id)
+            || self.ping.remove(id)
+            || self.error.remove(id)
+            || self.reconnect_attempt.remove(id)
+            || self.reconnect.remove(id)
+            || self.reconnect_error.remove(id)
+            || self.reconnect_failed.remove(id)
+    }
+}
+
+/// The listeners of one socket or manager event.
+pub(crate) struct HandlerList<T>(RwLock<Listeners<T>>);
 
 impl<T> Default for HandlerList<T> {
     fn default() -> Self {
-        HandlerList(RwLock::new(Vec::new()))
+        HandlerList(RwLock::new(Listeners::default()))
     }
 }
 
 impl<T: Clone> HandlerList<T> {
-    pub(crate) fn push(&self, handler: T) {
-        push(&self.0, handler);
+    /// Adds a listener after the others; a `once` one is removed before
+    /// its first call.
+    pub(crate) fn add(&self, ids: &IdSource, once: bool, handler: T) -> ListenerId {
+        let id = ids.next();
+        self.0.write_ok().append(id, once, handler);
+        id
     }
 
-    /// Calls `f` with each handler, none locked meanwhile.
+    /// Removes the listener `id`; whether it was there.
+    pub(crate) fn remove(&self, id: ListenerId) -> bool {
+        self.0.write_ok().remove(id)
+    }
+
+    /// Calls `f` with each listener, none locked meanwhile.
     pub(crate) fn call(&self, f: impl Fn(&T)) {
-        for h in read(&self.0) {
+        let listeners = self.0.write_ok().take_for_call();
+        for h in listeners {
             f(&h);
         }
     }
-}
-
-fn read<T: Clone>(lock: &RwLock<Vec<T>>) -> Vec<T> {
-    lock.read_ok().clone()
-}
-
-pub(crate) fn push<T>(lock: &RwLock<Vec<T>>, item: T) {
-    lock.write_ok().push(item);
 }
 
 pub(crate) struct State {
@@ -148,6 +166,38 @@ pub(crate) struct SocketInner {
 /// Handlers run on the manager's task, one at a time, in the order events
 /// arrive; they must be quick (spawn tasks for slow work; an
 /// [`AckRequest`](super::AckRequest) can be awaited there).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use serde::Serialize;
+/// use socketeer::client::{ClientBuilder, Socket};
+///
+/// #[derive(Serialize)]
+/// struct Move { x: i32, y: i32 }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let socket: Socket = ClientBuilder::new("http://127.0.0.1:3000").connect().await?;
+/// socket.once_connect(|s| println!("joined again as {:?}", s.id()));
+/// let news = socket.on("news", |_socket, args, ack| {
+///     println!("news: {args:?}");
+///     if let Some(ack) = ack {
+///         let _ = ack.send_serialized(&"thanks"); // the server's callback gets "thanks"
+///     }
+/// });
+/// // Typed arguments: a tuple spreads into them.
+/// socket.emit_serialized("move", &(Move { x: 1, y: 2 },))?; // ["move",{"x":1,"y":2}]
+/// socket.emit_serialized("score", &("ann", 42))?;           // ["score","ann",42]
+/// // A typed answer.
+/// let sum: i64 = socket
+///     .emit_serialized_with_ack("add", &(1, 2))
+///     .timeout(Duration::from_secs(5))
+///     .typed()
+///     .await?;
+/// socket.off_listener(news);
+/// socket.disconnect();
+/// # let _ = sum;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Socket {
     pub(crate) shared: Arc<Shared>,
@@ -218,21 +268,15 @@ impl Socket {
     }
 
     pub(crate) fn dispatch_connect(&self) {
-        for h in read(&self.inner.handlers.connect) {
-            h(self);
-        }
+        self.inner.handlers.connect.call(|h| h(self));
     }
 
     pub(crate) fn dispatch_disconnect(&self, reason: DisconnectReason) {
-        for h in read(&self.inner.handlers.disconnect) {
-            h(self, reason);
-        }
+        self.inner.handlers.disconnect.call(|h| h(self, reason));
     }
 
     pub(crate) fn dispatch_connect_error(&self, error: &ConnectError) {
-        for h in read(&self.inner.handlers.connect_error) {
-            h(self, error);
-        }
+        self.inner.handlers.connect_error.call(|h| h(self, error));
     }
 }
 
@@ -257,8 +301,12 @@ impl AckSender {
         r
     }
 
-    /// Sends the acknowledgement with one serializable argument.
-    pub fn send_serialized<T: Serialize>(self, arg: &T) -> Result<(), EmitError> {
+    /// Sends the acknowledgement with one typed argument: `arg` is the
+    /// answer itself (`ack.send_serialized(&reply)` is socket.io's
+    /// `callback(reply)`), not an argument list as for emits. Several
+    /// typed answers: `ack.send(args_from_serialize(&(a, b))?)`
+    /// ([`args_from_serialize`](crate::packet::args_from_serialize)).
+    pub fn send_serialized<T: Serialize + ?Sized>(self, arg: &T) -> Result<(), EmitError> {
         let value = Value::from_serialize(arg).map_err(|e| EmitError::Encode(e.to_string()))?;
         self.send(vec![value])
     }

@@ -17,14 +17,29 @@ use super::core::{
     ManagerCore, SocketOptions,
 };
 use super::driver;
+use super::listeners::ListenerId;
 use super::shared::{
-    push, AckResult, AckSender, ManagerHandlers, Shared, Socket, SocketHandlers, SocketInner, State,
+    AckResult, AckSender, ManagerHandlers, Shared, Socket, SocketHandlers, SocketInner, State,
 };
 use super::url::ClientUrl;
 use crate::Value;
 
 /// Settings of a [`Manager`]: the Engine.IO connection and the
-/// reconnection behaviour.
+/// reconnection behaviour ([`ManagerConfig`], socket.io-client's
+/// defaults). [`ClientBuilder`] sets the same with its methods.
+///
+/// ```
+/// use std::time::Duration;
+/// use socketeer::client::{ManagerOptions, Transports};
+///
+/// let mut options = ManagerOptions::default();
+/// options.engine.transports = Transports::WebSocket;
+/// options.config.reconnection_attempts = Some(5);
+/// options.config.reconnection_delay = Duration::from_millis(200);
+/// options.config.timeout = Some(Duration::from_secs(5));
+/// assert_eq!(options.engine.path, "/socket.io/");
+/// // Manager::new("http://127.0.0.1:3000", options) (in a tokio runtime)
+/// ```
 #[derive(Debug, Clone)]
 pub struct ManagerOptions {
     /// The Engine.IO client settings: `path` (default `/socket.io/`),
@@ -52,6 +67,32 @@ impl Default for ManagerOptions {
 /// The connection opens when a socket connects and closes when every
 /// socket has disconnected (or [`close`](Self::close)), or when every
 /// handle is dropped. Handlers that hold handles keep it alive until then.
+///
+/// Its events are socket.io-client's Manager events: each has an `on_*`
+/// and a `once_*` method, which return a [`ListenerId`] to remove the
+/// listener with [`Manager::off_listener`].
+///
+/// ```no_run
+/// use serde_json::json;
+/// use socketeer::client::{Manager, ManagerOptions, SocketOptions};
+///
+/// # async fn run() {
+/// let manager = Manager::new("http://127.0.0.1:3000", ManagerOptions::default());
+/// manager.on_open(|| println!("connected"));
+/// manager.on_close(|reason| println!("connection lost: {reason}"));
+/// manager.on_error(|error| println!("cannot connect: {error}"));
+/// let attempts = manager.on_reconnect_attempt(|n| println!("attempt {n}"));
+/// manager.once_reconnect(|n| println!("back after {n} attempts"));
+/// // Two namespaces over the one connection.
+/// let main = manager.socket("/", SocketOptions::default());
+/// let admin = manager.socket("/admin", SocketOptions::with_auth(json!({ "token": "abc" })));
+/// main.connect();
+/// admin.connect();
+/// // Later: stop reporting attempts, then close everything.
+/// manager.off_listener(attempts);
+/// manager.close();
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Manager {
     pub(crate) shared: Arc<Shared>,
@@ -131,32 +172,38 @@ impl Manager {
     }
 
     /// Calls `handler` with the attempt number (from 1) before each
-    /// reconnection attempt.
-    pub fn on_reconnect_attempt<F: Fn(u32) + Send + Sync + 'static>(&self, handler: F) {
-        self.shared
-            .handlers
-            .reconnect_attempt
-            .push(Arc::new(handler));
+    /// reconnection attempt (the Manager's `reconnect_attempt`).
+    pub fn on_reconnect_attempt<F: Fn(u32) + Send + Sync + 'static>(
+        &self,
+        handler: F,
+    ) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.reconnect_attempt.add(&h.ids, false, Arc::new(handler))
     }
 
     /// Calls `handler` with the number of attempts it took, on each
-    /// successful reconnection.
-    pub fn on_reconnect<F: Fn(u32) + Send + Sync + 'static>(&self, handler: F) {
-        self.shared.handlers.reconnect.push(Arc::new(handler));
+    /// successful reconnection (the Manager's `reconnect`).
+    pub fn on_reconnect<F: Fn(u32) + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.reconnect.add(&h.ids, false, Arc::new(handler))
     }
 
-    /// Calls `handler` when a reconnection attempt fails.
-    pub fn on_reconnect_error<F: Fn(&str) + Send + Sync + 'static>(&self, handler: F) {
-        self.shared.handlers.reconnect_error.push(Arc::new(handler));
+    /// Calls `handler` with the error when a reconnection attempt fails
+    /// (the Manager's `reconnect_error`).
+    pub fn on_reconnect_error<F: Fn(&str) + Send + Sync + 'static>(
+        &self,
+        handler: F,
+    ) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.reconnect_error.add(&h.ids, false, Arc::new(handler))
     }
 
     /// Calls `handler` when reconnection gives up
-    /// ([`ManagerConfig::reconnection_attempts`]).
-    pub fn on_reconnect_failed<F: Fn() + Send + Sync + 'static>(&self, handler: F) {
-        self.shared
-            .handlers
-            .reconnect_failed
-            .push(Arc::new(handler));
+    /// ([`ManagerConfig::reconnection_attempts`]; the Manager's
+    /// `reconnect_failed`).
+    pub fn on_reconnect_failed<F: Fn() + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.shared.handlers;
+        h.reconnect_failed.add(&h.ids, false, Arc::new(handler))
     }
 
     /// Disconnects every socket ("io client disconnect") and closes the
@@ -252,27 +299,57 @@ impl Socket {
         self.shared.wake.notify_one();
     }
 
-    /// Adds a handler called on every (re)connection to the namespace.
-    pub fn on_connect<F: Fn(&Socket) + Send + Sync + 'static>(&self, handler: F) {
-        push(&self.inner.handlers.connect, Arc::new(handler));
+    /// Adds a handler called on every (re)connection to the namespace
+    /// (`socket.on("connect")`); remove it with
+    /// [`off_listener`](Self::off_listener).
+    pub fn on_connect<F: Fn(&Socket) + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.inner.handlers;
+        h.connect.add(&h.ids, false, Arc::new(handler))
+    }
+
+    /// Adds a handler called on the next connection to the namespace only
+    /// (`socket.once("connect")`).
+    pub fn once_connect<F: Fn(&Socket) + Send + Sync + 'static>(&self, handler: F) -> ListenerId {
+        let h = &self.inner.handlers;
+        h.connect.add(&h.ids, true, Arc::new(handler))
     }
 
     /// Adds a handler called when the namespace is left, with the reason.
-    pub fn on_disconnect<F>(&self, handler: F)
+    pub fn on_disconnect<F>(&self, handler: F) -> ListenerId
     where
         F: Fn(&Socket, DisconnectReason) + Send + Sync + 'static,
     {
-        push(&self.inner.handlers.disconnect, Arc::new(handler));
+        let h = &self.inner.handlers;
+        h.disconnect.add(&h.ids, false, Arc::new(handler))
+    }
+
+    /// Adds a handler called the next time the namespace is left only.
+    pub fn once_disconnect<F>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(&Socket, DisconnectReason) + Send + Sync + 'static,
+    {
+        let h = &self.inner.handlers;
+        h.disconnect.add(&h.ids, true, Arc::new(handler))
     }
 
     /// Adds a handler called when joining fails: the server's refusal
     /// (e.g. a middleware's error; the socket then stays disconnected) or
     /// a connection attempt that failed (reconnection goes on).
-    pub fn on_connect_error<F>(&self, handler: F)
+    pub fn on_connect_error<F>(&self, handler: F) -> ListenerId
     where
         F: Fn(&Socket, &ConnectError) + Send + Sync + 'static,
     {
-        push(&self.inner.handlers.connect_error, Arc::new(handler));
+        let h = &self.inner.handlers;
+        h.connect_error.add(&h.ids, false, Arc::new(handler))
+    }
+
+    /// Adds a handler called the next time joining fails only.
+    pub fn once_connect_error<F>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(&Socket, &ConnectError) + Send + Sync + 'static,
+    {
+        let h = &self.inner.handlers;
+        h.connect_error.add(&h.ids, true, Arc::new(handler))
     }
 
     fn emit_flags(
@@ -323,8 +400,13 @@ impl Socket {
             .map(|_| ())
     }
 
-    /// Emits an event whose arguments are any value serializing to a JSON
-    /// array (a tuple or a `Vec`).
+    /// Emits an event with typed arguments: `args` is the argument list,
+    /// a tuple whose elements become the arguments (`&(a, b)` sends two,
+    /// `&(a,)` one, `&()` none; a `Vec` or a slice spreads the same way),
+    /// as the server's
+    /// [`emit_serialized`](crate::server::Socket::emit_serialized) reads
+    /// it. Any other value fails with [`EmitError::Encode`]. See the
+    /// [`Socket`] example.
     pub fn emit_serialized<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -342,6 +424,16 @@ impl Socket {
             ..Default::default()
         };
         self.emit_flags(event, args, flags).map(|_| ())
+    }
+
+    /// [`emit_volatile`](Self::emit_volatile) with typed arguments (a
+    /// tuple; see [`emit_serialized`](Self::emit_serialized)).
+    pub fn emit_volatile_serialized<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), EmitError> {
+        self.emit_volatile(event, serialize_args(args)?)
     }
 
     /// Emits an event (now, as [`emit`](Self::emit)) and returns the
@@ -376,7 +468,9 @@ impl Socket {
         }
     }
 
-    /// [`emit_with_ack`](Self::emit_with_ack) with serialized arguments.
+    /// [`emit_with_ack`](Self::emit_with_ack) with typed arguments (a
+    /// tuple; see [`emit_serialized`](Self::emit_serialized));
+    /// [`AckRequest::typed`] reads the answer typed.
     pub fn emit_serialized_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -444,6 +538,15 @@ impl AckRequest {
             self.shared.wake.notify_one();
         }
         self
+    }
+
+    /// Waits for the acknowledgement and reads its arguments as `T`: one
+    /// argument gives `T` from it, several from their array (a tuple).
+    /// Fails with [`AckError::InvalidAnswer`] when they do not fit. See
+    /// the [`Socket`] example.
+    pub async fn typed<T: serde::de::DeserializeOwned>(self) -> Result<T, AckError> {
+        let args = self.await?;
+        crate::value::typed_args(args).map_err(|_| AckError::InvalidAnswer)
     }
 }
 
@@ -733,7 +836,9 @@ impl ClientBuilder {
 
     /// Adds a connection handler; see [`Socket::on_connect`].
     pub fn on_connect<F: Fn(&Socket) + Send + Sync + 'static>(mut self, handler: F) -> Self {
-        self.setup.push(Box::new(move |s| s.on_connect(handler)));
+        self.setup.push(Box::new(move |s| {
+            s.on_connect(handler);
+        }));
         self
     }
 
@@ -742,7 +847,9 @@ impl ClientBuilder {
     where
         F: Fn(&Socket, DisconnectReason) + Send + Sync + 'static,
     {
-        self.setup.push(Box::new(move |s| s.on_disconnect(handler)));
+        self.setup.push(Box::new(move |s| {
+            s.on_disconnect(handler);
+        }));
         self
     }
 
@@ -751,15 +858,17 @@ impl ClientBuilder {
     where
         F: Fn(&Socket, &ConnectError) + Send + Sync + 'static,
     {
-        self.setup
-            .push(Box::new(move |s| s.on_connect_error(handler)));
+        self.setup.push(Box::new(move |s| {
+            s.on_connect_error(handler);
+        }));
         self
     }
 
     /// See [`Manager::on_reconnect_attempt`].
     pub fn on_reconnect_attempt<F: Fn(u32) + Send + Sync + 'static>(mut self, handler: F) -> Self {
-        self.manager_setup
-            .push(Box::new(move |m| m.on_reconnect_attempt(handler)));
+        self.manager_setup.push(Box::new(move |m| {
+            m.on_reconnect_attempt(handler);
+        }));
         self
     }
 
@@ -788,43 +897,49 @@ impl ClientBuilder {
 
     /// See [`Manager::on_open`].
     pub fn on_open<F: Fn() + Send + Sync + 'static>(mut self, handler: F) -> Self {
-        self.manager_setup
-            .push(Box::new(move |m| m.on_open(handler)));
+        self.manager_setup.push(Box::new(move |m| {
+            m.on_open(handler);
+        }));
         self
     }
 
     /// See [`Manager::on_close`].
     pub fn on_close<F: Fn(DisconnectReason) + Send + Sync + 'static>(mut self, handler: F) -> Self {
-        self.manager_setup
-            .push(Box::new(move |m| m.on_close(handler)));
+        self.manager_setup.push(Box::new(move |m| {
+            m.on_close(handler);
+        }));
         self
     }
 
     /// See [`Manager::on_error`].
     pub fn on_error<F: Fn(&str) + Send + Sync + 'static>(mut self, handler: F) -> Self {
-        self.manager_setup
-            .push(Box::new(move |m| m.on_error(handler)));
+        self.manager_setup.push(Box::new(move |m| {
+            m.on_error(handler);
+        }));
         self
     }
 
     /// See [`Manager::on_reconnect_error`].
     pub fn on_reconnect_error<F: Fn(&str) + Send + Sync + 'static>(mut self, handler: F) -> Self {
-        self.manager_setup
-            .push(Box::new(move |m| m.on_reconnect_error(handler)));
+        self.manager_setup.push(Box::new(move |m| {
+            m.on_reconnect_error(handler);
+        }));
         self
     }
 
     /// See [`Manager::on_reconnect`].
     pub fn on_reconnect<F: Fn(u32) + Send + Sync + 'static>(mut self, handler: F) -> Self {
-        self.manager_setup
-            .push(Box::new(move |m| m.on_reconnect(handler)));
+        self.manager_setup.push(Box::new(move |m| {
+            m.on_reconnect(handler);
+        }));
         self
     }
 
     /// See [`Manager::on_reconnect_failed`].
     pub fn on_reconnect_failed<F: Fn() + Send + Sync + 'static>(mut self, handler: F) -> Self {
-        self.manager_setup
-            .push(Box::new(move |m| m.on_reconnect_failed(handler)));
+        self.manager_setup.push(Box::new(move |m| {
+            m.on_reconnect_failed(handler);
+        }));
         self
     }
 

@@ -448,13 +448,16 @@ impl WithPlaceholders for EventArray<'_> {
     }
 }
 
-/// Event arguments from any value serializing to a JSON array (a tuple or
-/// a `Vec`).
+/// Event arguments from any value serializing to a JSON array: a tuple
+/// (or a `Vec`, an array, a slice) spreads into arguments, `()` gives
+/// none, as [`EncodedMessage::event_serialize`] reads them:
+/// `args_from_serialize(&("a", 1))` gives `["a", 1]`.
 pub fn args_from_serialize<T: serde::Serialize + ?Sized>(
     args: &T,
 ) -> Result<Vec<crate::Value>, EncodeError> {
     match crate::Value::from_serialize(args).map_err(EncodeError::Json)? {
         crate::Value::Array(a) => Ok(a),
+        crate::Value::Null => Ok(Vec::new()),
         _ => Err(EncodeError::ArgsNotSequence),
     }
 }

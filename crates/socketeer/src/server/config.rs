@@ -8,7 +8,22 @@ use socketeer_engineio::server::EngineIoConfig;
 use super::adapter::AdapterFactory;
 use super::recovery::ConnectionStateRecovery;
 
-/// Server settings.
+/// Server settings: start from `Default` and change what you need.
+///
+/// ```
+/// use std::time::Duration;
+/// use socketeer::server::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
+///
+/// #[derive(Clone)]
+/// struct Db; // a connection pool, say; handlers take it with `State<Db>`
+///
+/// let mut config = SocketIoConfig::default().with_state(Db);
+/// config.engine.ping_interval = Duration::from_secs(10);
+/// config.ack_timeout = Duration::from_secs(5);
+/// config.connection_state_recovery = Some(ConnectionStateRecovery::default());
+/// let io = SocketIo::new(config);
+/// assert!(io.main_namespace().recovery_enabled());
+/// ```
 #[derive(Debug, Clone)]
 pub struct SocketIoConfig {
     /// The Engine.IO settings (default path `/socket.io/`).

@@ -44,29 +44,101 @@ impl<T: FromEvent> FromEvent for Option<T> {
 /// The arguments, deserialized: with one argument `T` is read from it,
 /// with zero or several from the array of them (so `Data<(A, B)>` for
 /// two). Binary arguments read into `bytes::Bytes` (or `Vec<u8>`).
+///
+/// ```
+/// use serde::Deserialize;
+/// use socketeer::server::{Data, Socket, TryData};
+///
+/// #[derive(Deserialize)]
+/// struct Chat { room: String, text: String }
+///
+/// fn on_connection(socket: Socket) {
+///     // `emit("chat", {room, text})`: one argument.
+///     socket.on("chat", |socket: Socket, Data(chat): Data<Chat>| {
+///         let _ = socket.to(chat.room).emit_serialized("chat", &(chat.text,));
+///     });
+///     // `emit("move", 3, 4)`: several, as a tuple.
+///     socket.on("move", |Data((x, y)): Data<(i32, i32)>| println!("to {x},{y}"));
+///     // A file: binary reads into `Bytes`.
+///     socket.on("upload", |Data((name, bytes)): Data<(String, bytes::Bytes)>| {
+///         println!("{name}: {} bytes", bytes.len());
+///     });
+///     // Bad input answered by the handler itself (`Data` would skip it).
+///     socket.on("age", |socket: Socket, TryData(age): TryData<u8>| {
+///         if let Err(e) = age {
+///             let _ = socket.emit("error", vec![e.to_string().into()]);
+///         }
+///     });
+/// }
+/// # let io = socketeer::server::SocketIo::new(Default::default());
+/// # io.on_connection(on_connection);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Data<T>(pub T);
 
-/// Like [`Data`], but the handler runs either way and gets the error.
+/// Like [`Data`], but the handler runs either way and gets the error (see
+/// the [`Data`] example).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TryData<T>(pub Result<T, ArgumentError>);
 
 /// The arguments as the client sent them.
+///
+/// ```
+/// use socketeer::server::{Args, Event, Socket};
+///
+/// fn on_connection(socket: Socket) {
+///     // A catch-all listener: every event's name and its arguments, untyped.
+///     socket.on_any(|Event(name): Event, Args(args): Args| {
+///         println!("{name}: {args:?}");
+///     });
+///     // Relay whatever comes, as it came.
+///     socket.on("relay", |socket: Socket, Args(args): Args| {
+///         let _ = socket.broadcast().emit("relay", args);
+///     });
+/// }
+/// # let io = socketeer::server::SocketIo::new(Default::default());
+/// # io.on_connection(on_connection);
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Args(pub Vec<Value>);
 
-/// The event's name.
+/// The event's name, for catch-all listeners (see the [`Args`] example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event(pub String);
 
 /// Application state, shared by every handler: set with
 /// [`SocketIoConfig::with_state`](super::SocketIoConfig::with_state).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use serde::{Deserialize, Serialize};
+/// use socketeer::server::{Socket, SocketData, SocketIo, SocketIoConfig, State};
+///
+/// #[derive(Clone, Default)]
+/// struct Stats { messages: Arc<AtomicU64> }
+///
+/// #[derive(Clone, Serialize, Deserialize)]
+/// struct User { name: String }
+///
+/// let io = SocketIo::new(SocketIoConfig::default().with_state(Stats::default()));
+/// io.main_namespace().use_middleware(|socket: &Socket| {
+///     socket.set_data(User { name: "ann".into() }); // what `SocketData` reads
+///     Ok(())
+/// });
+/// io.on_connection(|socket: Socket| {
+///     socket.on("message", |State(stats): State<Stats>, SocketData(user): SocketData<User>| {
+///         let n = stats.messages.fetch_add(1, Ordering::Relaxed) + 1;
+///         println!("message {n}, from {}", user.name);
+///     });
+/// });
+/// ```
 #[derive(Debug, Clone)]
 pub struct State<T>(pub T);
 
 /// A clone of the socket's data, set with [`Socket::set_data`]; fails
 /// when the socket has none of type `T` (take `Option<SocketData<T>>` to
-/// accept both).
+/// accept both). See the [`State`] example.
 #[derive(Debug, Clone)]
 pub struct SocketData<T>(pub T);
 

@@ -12,7 +12,7 @@ use super::config::SocketIoConfig;
 use super::connection::driver::SocketIoSessions;
 use super::error::EmitError;
 use super::handler::Handler;
-use super::namespaces::{Namespaces, ParentNamespace};
+use super::namespaces::{NamespaceMatcher, Namespaces, ParentNamespace};
 use super::operators::BroadcastOperator;
 use super::state::{Handshake, ListenerId, Namespace};
 use crate::Value;
@@ -101,6 +101,17 @@ impl SocketIo {
         self.main_namespace().emit(event, args)
     }
 
+    /// Emits typed arguments (a tuple; see
+    /// [`Socket::emit_serialized`](super::Socket::emit_serialized)) to
+    /// every socket of the main namespace.
+    pub fn emit_serialized<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<usize, EmitError> {
+        self.main_namespace().emit_serialized(event, args)
+    }
+
     /// Every socket of the main namespace, on every server
     /// (`io.fetchSockets()`).
     pub async fn fetch_sockets(&self) -> Vec<SocketInfo> {
@@ -127,6 +138,28 @@ impl SocketIo {
         M: Fn(&str, &Handshake) -> bool + Send + Sync + 'static,
         S: Fn(&Namespace) + Send + Sync + 'static,
     {
+        self.inner
+            .namespaces
+            .add_dynamic(NamespaceMatcher::Sync(Box::new(matches)), setup)
+    }
+
+    /// As [`SocketIo::of_dynamic`], with a matcher that may await (a
+    /// database lookup, say) before answering: socket.io's
+    /// `io.of((name, auth, next) => ..)`. It gets the name and the
+    /// handshake (`auth` included). Meanwhile the connection's other
+    /// namespaces and packets are not held up; the CONNECT is answered
+    /// when it is done: joined, or refused with "Invalid namespace" as the
+    /// official server does. A name already made is not asked again. See
+    /// the [`ParentNamespace`] example.
+    pub fn of_dynamic_async<M, Fut, S>(&self, matches: M, setup: S) -> ParentNamespace
+    where
+        M: Fn(String, Arc<Handshake>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = bool> + Send + 'static,
+        S: Fn(&Namespace) + Send + Sync + 'static,
+    {
+        let matches = NamespaceMatcher::Async(Box::new(move |name, handshake| {
+            Box::pin(matches(name, handshake))
+        }));
         self.inner.namespaces.add_dynamic(matches, setup)
     }
 

@@ -9,12 +9,29 @@ use super::adapter::{Room, SocketInfo};
 use super::config::SocketIoConfig;
 use super::error::EmitError;
 use super::operators::BroadcastOperator;
-use super::state::{Handshake, Namespace};
+use super::state::{BoxFuture, Handshake, Namespace};
 use crate::Value;
 use socketeer_engineio::sync::RwLockExt;
 
-type NamespaceMatcher = Box<dyn Fn(&str, &Handshake) -> bool + Send + Sync>;
+type SyncMatcher = dyn Fn(&str, &Handshake) -> bool + Send + Sync;
+type AsyncMatcher = dyn Fn(String, Arc<Handshake>) -> BoxFuture<bool> + Send + Sync;
 type NamespaceSetup = Box<dyn Fn(&Namespace) + Send + Sync>;
+
+/// What decides whether a dynamic parent accepts a namespace name.
+pub(crate) enum NamespaceMatcher {
+    /// Answers at once.
+    Sync(Box<SyncMatcher>),
+    /// Answers when its future completes (a lookup elsewhere, say).
+    Async(Box<AsyncMatcher>),
+}
+
+/// The namespace a CONNECT asks for, from [`Namespaces::namespace_for`].
+pub(crate) enum Lookup {
+    /// Known now: the namespace, or `None` when none accepts the name.
+    Ready(Option<Namespace>),
+    /// An async matcher is deciding.
+    Pending(BoxFuture<Option<Namespace>>),
+}
 
 pub(crate) struct ParentInner {
     matches: NamespaceMatcher,
@@ -25,6 +42,36 @@ pub(crate) struct ParentInner {
 /// The namespaces a dynamic matcher accepts (`io.of(regex | fn)` in
 /// socket.io): each is made and set up when its first client asks for
 /// it. Broadcasts from here reach every child. Cheap to clone.
+///
+/// ```
+/// use std::sync::Arc;
+/// use socketeer::server::{Handshake, Socket, SocketIo};
+///
+/// let io = SocketIo::new(Default::default());
+/// // Sync: any `/team-*` namespace, for clients that say who they are.
+/// let teams = io.of_dynamic(
+///     |name, handshake| name.starts_with("/team-") && handshake.auth.get("user").is_some(),
+///     |team| {
+///         team.on_connection(|socket: Socket| socket.join(["members"]));
+///     },
+/// );
+/// // Async: the rooms a database knows (here a shared list).
+/// let known = Arc::new(tokio::sync::RwLock::new(vec!["/room-1".to_owned()]));
+/// let rooms = io.of_dynamic_async(
+///     move |name: String, _handshake: Arc<Handshake>| {
+///         let known = known.clone();
+///         async move { known.read().await.contains(&name) }
+///     },
+///     |room| {
+///         room.on_connection(|socket: Socket| {
+///             let _ = socket.emit_serialized("welcome", &(socket.namespace().name(),));
+///         });
+///     },
+/// );
+/// // Broadcasts reach every child made so far (none yet).
+/// assert_eq!(teams.emit_serialized("news", &("hello",)).unwrap(), 0);
+/// assert!(rooms.children().is_empty());
+/// ```
 #[derive(Clone)]
 pub struct ParentNamespace {
     inner: Arc<ParentInner>,
@@ -55,6 +102,18 @@ impl ParentNamespace {
         self.each(|ns| ns.emit(event, args.clone()))
             .into_iter()
             .sum()
+    }
+
+    /// Emits typed arguments (a tuple; see
+    /// [`Socket::emit_serialized`](super::Socket::emit_serialized)) to
+    /// every socket of every child.
+    pub fn emit_serialized<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<usize, EmitError> {
+        let args = crate::packet::args_from_serialize(args)?;
+        self.emit(event, args)
     }
 
     /// Targets a room in every child.
@@ -105,11 +164,11 @@ impl Namespaces {
     /// Accepts namespaces whose names `matches` approves.
     pub(crate) fn add_dynamic(
         &self,
-        matches: impl Fn(&str, &Handshake) -> bool + Send + Sync + 'static,
+        matches: NamespaceMatcher,
         setup: impl Fn(&Namespace) + Send + Sync + 'static,
     ) -> ParentNamespace {
         let inner = Arc::new(ParentInner {
-            matches: Box::new(matches),
+            matches,
             setup: Box::new(setup),
             children: RwLock::new(HashMap::new()),
         });
@@ -118,17 +177,52 @@ impl Namespaces {
     }
 
     /// The namespace a client asks for: an existing one, or a new one a
-    /// dynamic matcher accepts (set up once, when created).
+    /// dynamic matcher accepts (set up once, when created). The matchers
+    /// are asked in the order they were added; from the first async one
+    /// on, the answer is a future.
     pub(crate) fn namespace_for(
         self: &Arc<Self>,
-        name: &str,
-        handshake: &Handshake,
-    ) -> Option<Namespace> {
-        if let Some(ns) = self.map.read_ok().get(name) {
-            return Some(ns.clone());
+        name: &Arc<str>,
+        handshake: &Arc<Handshake>,
+    ) -> Lookup {
+        if let Some(ns) = self.map.read_ok().get(&**name) {
+            return Lookup::Ready(Some(ns.clone()));
         }
         let dynamic = self.dynamic.read_ok().clone();
-        let parent = dynamic.iter().find(|p| (p.matches)(name, handshake))?;
+        for (i, parent) in dynamic.iter().enumerate() {
+            match &parent.matches {
+                NamespaceMatcher::Sync(matches) => {
+                    if matches(name, handshake) {
+                        return Lookup::Ready(Some(self.child(parent, name)));
+                    }
+                }
+                NamespaceMatcher::Async(_) => {
+                    let (namespaces, name, handshake) =
+                        (self.clone(), name.clone(), handshake.clone());
+                    let rest = dynamic[i..].to_vec();
+                    return Lookup::Pending(Box::pin(async move {
+                        for parent in rest {
+                            let accepted = match &parent.matches {
+                                NamespaceMatcher::Sync(matches) => matches(&name, &handshake),
+                                NamespaceMatcher::Async(matches) => {
+                                    matches(name.to_string(), handshake.clone()).await
+                                }
+                            };
+                            if accepted {
+                                return Some(namespaces.child(&parent, &name));
+                            }
+                        }
+                        None
+                    }));
+                }
+            }
+        }
+        Lookup::Ready(None)
+    }
+
+    /// The child `name` of `parent`, made and set up if it does not exist
+    /// (another client may have made it meanwhile).
+    fn child(self: &Arc<Self>, parent: &Arc<ParentInner>, name: &str) -> Namespace {
         let (ns, created) = {
             let mut map = self.map.write_ok();
             match map.get(name) {
@@ -153,7 +247,7 @@ impl Namespaces {
             }
             (parent.setup)(&ns);
         }
-        Some(ns)
+        ns
     }
 }
 

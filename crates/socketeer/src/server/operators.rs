@@ -40,6 +40,16 @@ impl Namespace {
         self.broadcast().emit(event, args)
     }
 
+    /// Emits typed arguments (a tuple; see [`Socket::emit_serialized`])
+    /// to every socket of the namespace.
+    pub fn emit_serialized<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<usize, EmitError> {
+        self.broadcast().emit_serialized(event, args)
+    }
+
     /// Targets every socket of the namespace, with a choice of
     /// compression (`nsp.compress(false).emit(..)`; see
     /// [`BroadcastOperator::compress`]).
@@ -163,7 +173,36 @@ type Sent = (Socket, Option<(AckReceiver, u64)>);
 
 /// Chooses the sockets a broadcast reaches, then emits to them. The
 /// packet is encoded once; each recipient gets a reference to the same
-/// bytes.
+/// bytes. Made by `to`, `except`, `broadcast`, ... on [`SocketIo`](super::SocketIo),
+/// [`Namespace`] and [`Socket`] (which leaves itself out).
+///
+/// ```
+/// use std::time::Duration;
+/// use socketeer::server::{Socket, SocketIo};
+///
+/// async fn broadcasts(io: SocketIo, socket: Socket) {
+///     // Rooms add up; exceptions win.
+///     let _ = io.to("room-1").to("room-2").except("muted").emit("news", vec!["hi".into()]);
+///     // Flags: dropped for clients not ready, this server only, uncompressed.
+///     let _ = io.broadcast().volatile().local().compress(false).emit_serialized("tick", &(1,));
+///     // Every other socket of the namespace, typed.
+///     let _ = socket.broadcast().emit_serialized("joined", &(socket.id(),));
+///     // One answer per socket (of this server), within the timeout.
+///     let answers = io
+///         .to("voters")
+///         .timeout(Duration::from_secs(5))
+///         .emit_serialized_with_ack("vote", &("lunch?",))
+///         .await;
+///     for (socket, answer) in answers.unwrap_or_default() {
+///         println!("{} answered {answer:?}", socket.id());
+///     }
+///     // The rooms' sockets of every server, and what to do with them.
+///     println!("{} in room-1", io.to("room-1").fetch_sockets().await.len());
+///     io.to("room-1").sockets_join(["room-3"]);
+///     io.to("banned").disconnect_sockets();
+/// }
+/// # let _ = broadcasts;
+/// ```
 #[derive(Debug, Clone)]
 pub struct BroadcastOperator {
     ns: Namespace,
@@ -301,7 +340,8 @@ impl BroadcastOperator {
         Ok(delivered)
     }
 
-    /// Emits arguments serializing to a JSON array (a tuple or `Vec`).
+    /// [`BroadcastOperator::emit`] with typed arguments (a tuple; see
+    /// [`Socket::emit_serialized`]), encoded once for every recipient.
     pub fn emit_serialized<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -362,6 +402,30 @@ impl BroadcastOperator {
             out.push((socket, result));
         }
         Ok(out)
+    }
+
+    /// [`BroadcastOperator::emit_with_ack`] with typed arguments (a
+    /// tuple; see [`Socket::emit_serialized`]). Read an answer typed with
+    /// [`Value::into_typed`] (one argument) or
+    /// [`AckRequest::typed`](super::AckRequest::typed)'s rule.
+    pub async fn emit_serialized_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<Vec<(Socket, Result<Vec<Value>, AckError>)>, EmitError> {
+        let args = crate::packet::args_from_serialize(args)?;
+        self.emit_with_ack(event, args).await
+    }
+
+    /// [`BroadcastOperator::emit_with_ack_everywhere`] with typed
+    /// arguments (a tuple; see [`Socket::emit_serialized`]).
+    pub async fn emit_serialized_with_ack_everywhere<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<ClusterAcks, EmitError> {
+        let args = crate::packet::args_from_serialize(args)?;
+        self.emit_with_ack_everywhere(event, args).await
     }
 
     /// Emits with acknowledgements to the targeted sockets of every server

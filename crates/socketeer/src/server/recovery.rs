@@ -11,7 +11,8 @@
 //! `pid` and the last offset the client saw restores the session and
 //! replays what was emitted to it since.
 //!
-//! [`RecoveryStore`] is the bookkeeping, with time passed in.
+//! The bookkeeping (the crate-private `RecoveryStore`) is Sans-I/O: the
+//! time is passed in.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

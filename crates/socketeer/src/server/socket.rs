@@ -74,7 +74,11 @@ impl AckSender {
         self.socket.send_encoded(&msg)
     }
 
-    /// Sends the acknowledgement with one serializable argument.
+    /// Sends the acknowledgement with one typed argument: `arg` is the
+    /// answer itself (`ack.send_serialized(&reply)` is socket.io's
+    /// `callback(reply)`), not an argument list as for emits. Several
+    /// typed answers: `ack.send(args_from_serialize(&(a, b))?)`
+    /// ([`args_from_serialize`](crate::packet::args_from_serialize)).
     pub fn send_serialized<T: Serialize + ?Sized>(&self, arg: &T) -> Result<(), EmitError> {
         let value =
             Value::from_serialize(arg).map_err(|e| EmitError::Encode(EncodeError::Json(e)))?;
@@ -273,8 +277,15 @@ impl Socket {
         self.send_encoded_with(&msg, compress)
     }
 
-    /// Emits an event whose arguments are any value serializing to a JSON
-    /// array (a tuple or a `Vec`), in one serde pass.
+    /// Emits an event with typed arguments, in one serde pass: `args` is
+    /// the argument list, a tuple whose elements become the arguments
+    /// (`&(a, b)` sends two, `&(a,)` one, `&()` none; a `Vec` or a slice
+    /// spreads the same way). Any other value fails with
+    /// [`EncodeError::ArgsNotSequence`]. Every `*_serialized` emit of the
+    /// server and the client reads its arguments so: `("move", &(Move
+    /// { x: 1, y: 2 },))` sends `["move",{"x":1,"y":2}]`, `("score",
+    /// &("ann", 42))` sends `["score","ann",42]` (see the [`Socket`]
+    /// example).
     pub fn emit_serialized<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -311,10 +322,62 @@ impl Socket {
         }
     }
 
+    /// [`Socket::emit_volatile`] with typed arguments (a tuple; see
+    /// [`Socket::emit_serialized`]); false also when they do not
+    /// serialize.
+    pub fn emit_volatile_serialized<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> bool {
+        self.emit_volatile_serialized_with(event, args, true)
+    }
+
+    fn emit_volatile_serialized_with<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        compress: bool,
+    ) -> bool {
+        match crate::packet::args_from_serialize(args) {
+            Ok(args) => self.emit_volatile_with(event, args, compress),
+            Err(_) => false,
+        }
+    }
+
     /// Emits an event and waits for the client's acknowledgement, by
     /// default for the namespace's ack timeout; `.timeout(d)` changes it.
     pub fn emit_with_ack(&self, event: &str, args: Vec<Value>) -> AckRequest {
         self.emit_with_ack_with(event, args, true)
+    }
+
+    /// [`Socket::emit_with_ack`] with typed arguments (a tuple; see
+    /// [`Socket::emit_serialized`]); [`AckRequest::typed`] reads the
+    /// answer typed. Arguments that do not serialize fail the request
+    /// ([`AckError::EmitFailed`]). See the [`AckRequest`] example.
+    pub fn emit_serialized_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> AckRequest {
+        self.emit_serialized_with_ack_with(event, args, true)
+    }
+
+    fn emit_serialized_with_ack_with<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        compress: bool,
+    ) -> AckRequest {
+        match crate::packet::args_from_serialize(args) {
+            Ok(args) => self.emit_with_ack_with(event, args, compress),
+            Err(e) => {
+                tracing::debug!(error = %e, "acknowledged emit with arguments that do not serialize");
+                AckRequest {
+                    socket: self.clone(),
+                    id: 0,
+                    rx: oneshot::channel().1,
+                    failed: true,
+                    timeout: self.inner.ns.ack_timeout(),
+                }
+            }
+        }
     }
 
     fn emit_with_ack_with(&self, event: &str, args: Vec<Value>, compress: bool) -> AckRequest {
@@ -486,10 +549,50 @@ impl SocketEmitter<'_> {
     pub fn emit_with_ack(self, event: &str, args: Vec<Value>) -> AckRequest {
         self.socket.emit_with_ack_with(event, args, self.compress)
     }
+
+    /// [`Socket::emit_volatile_serialized`] with these options.
+    pub fn emit_volatile_serialized<T: Serialize + ?Sized>(self, event: &str, args: &T) -> bool {
+        self.socket
+            .emit_volatile_serialized_with(event, args, self.compress)
+    }
+
+    /// [`Socket::emit_serialized_with_ack`] with these options.
+    pub fn emit_serialized_with_ack<T: Serialize + ?Sized>(
+        self,
+        event: &str,
+        args: &T,
+    ) -> AckRequest {
+        self.socket
+            .emit_serialized_with_ack_with(event, args, self.compress)
+    }
 }
 
 /// An emit waiting for its acknowledgement; await it (after `.timeout(..)`
-/// if the default does not suit).
+/// if the default does not suit) for the answer's arguments, or
+/// [`typed`](Self::typed) for them deserialized.
+///
+/// ```
+/// use std::time::Duration;
+/// use socketeer::server::{AckError, Socket};
+///
+/// async fn ask(socket: Socket) {
+///     // The client answers `callback(3)`.
+///     let sum = socket
+///         .emit_serialized_with_ack("add", &(1, 2))
+///         .timeout(Duration::from_secs(5))
+///         .typed::<i64>()
+///         .await;
+///     match sum {
+///         Ok(sum) => println!("1 + 2 = {sum}"),
+///         Err(AckError::Timeout) => println!("no answer in time"),
+///         Err(e) => println!("failed: {e}"),
+///     }
+///     // Untyped: every argument of the answer.
+///     let args = socket.emit_with_ack("ping", vec![]).await;
+///     println!("{args:?}");
+/// }
+/// # let _ = ask;
+/// ```
 pub struct AckRequest {
     socket: Socket,
     id: u64,

@@ -207,7 +207,28 @@ pub(crate) struct NamespaceInner {
     pub(crate) on_empty: OnceLock<Box<EmptyHook>>,
 }
 
-/// A namespace (`/`, `/chat`, ...). Cheap to clone.
+/// A namespace (`/`, `/chat`, ...): its middlewares, its connection
+/// handlers and everything that targets its sockets. Cheap to clone.
+///
+/// ```
+/// use socketeer::server::{ConnectError, Socket, SocketIo};
+///
+/// let io = SocketIo::new(Default::default());
+/// let admin = io.of("/admin");
+/// admin.use_middleware(|socket: &Socket| {
+///     match socket.handshake().auth.get("token").and_then(|t| t.as_str()) {
+///         Some("secret") => Ok(()),
+///         _ => Err(ConnectError::new("unauthorized")),
+///     }
+/// });
+/// admin.on_connection(|socket: Socket| {
+///     socket.join(["staff"]);
+/// });
+/// // Everything that targets several sockets: no socket yet, no recipient.
+/// assert_eq!(admin.emit_serialized("notice", &("maintenance at noon",)).unwrap(), 0);
+/// assert_eq!(admin.to("staff").except("interns").emit("ping", vec![]).unwrap(), 0);
+/// assert_eq!((admin.name(), admin.socket_count()), ("/admin", 0));
+/// ```
 #[derive(Clone)]
 pub struct Namespace {
     pub(crate) inner: Arc<NamespaceInner>,
@@ -266,7 +287,36 @@ pub(crate) struct SocketInner {
     pub(crate) recovered: bool,
 }
 
-/// A client's connection to one namespace. Cheap to clone.
+/// A client's connection to one namespace: its listeners, rooms, data and
+/// emits. Cheap to clone; handlers get it with the `Socket` extractor.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use socketeer::server::{Data, DisconnectReason, Socket};
+///
+/// #[derive(Clone, Serialize, Deserialize)]
+/// struct User { name: String }
+///
+/// fn on_connection(socket: Socket) {
+///     socket.set_data(User { name: "ann".into() }); // socket.data
+///     socket.on("join", |socket: Socket, Data(room): Data<String>| {
+///         socket.join([room.clone()]);
+///         let name = socket.data::<User>().map(|u| u.name);
+///         // To the others in the room (not this socket): ["joined", "ann"].
+///         let _ = socket.to(room).emit_serialized("joined", &(name,));
+///     });
+///     socket.on("whoami", |socket: Socket| {
+///         // Untyped arguments, or typed ones: a tuple spreads into them.
+///         let _ = socket.emit("id", vec![socket.id().into()]);
+///         let _ = socket.emit_serialized("room-count", &(socket.rooms().len(),));
+///     });
+///     socket.on_disconnect(|socket: Socket, reason: DisconnectReason| {
+///         println!("{} left: {reason}", socket.id());
+///     });
+/// }
+/// # let io = socketeer::server::SocketIo::new(Default::default());
+/// # io.on_connection(on_connection);
+/// ```
 #[derive(Clone)]
 pub struct Socket {
     pub(crate) inner: Arc<SocketInner>,
@@ -284,6 +334,31 @@ impl std::fmt::Debug for Socket {
 /// Answers a client's event that asked for an acknowledgement. Only the
 /// first answer is sent, later ones are ignored (as the official server's
 /// callback); the listeners of one event share that rule.
+///
+/// ```
+/// use socketeer::packet::args_from_serialize;
+/// use socketeer::server::{AckSender, Data, Socket};
+///
+/// fn on_connection(socket: Socket) {
+///     // The client's `emit("add", 1, 2, (sum) => ..)`: one typed answer.
+///     socket.on("add", |Data((a, b)): Data<(i64, i64)>, ack: AckSender| {
+///         let _ = ack.send_serialized(&(a + b));
+///     });
+///     // `(err, value) => ..`: several answers, from a tuple.
+///     socket.on("lookup", |Data(key): Data<String>, ack: AckSender| async move {
+///         let answer = args_from_serialize(&((), format!("value of {key}")));
+///         let _ = ack.send(answer.unwrap_or_default());
+///     });
+///     // A client may or may not ask for an answer.
+///     socket.on("log", |ack: Option<AckSender>| {
+///         if let Some(ack) = ack {
+///             let _ = ack.send(vec![]);
+///         }
+///     });
+/// }
+/// # let io = socketeer::server::SocketIo::new(Default::default());
+/// # io.on_connection(on_connection);
+/// ```
 #[derive(Debug)]
 pub struct AckSender {
     pub(crate) socket: Socket,

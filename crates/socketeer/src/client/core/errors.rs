@@ -101,6 +101,10 @@ pub enum AckError {
     /// The event could not be emitted.
     #[error("emit failed: {0}")]
     Emit(#[from] EmitError),
+    /// The answer does not read as the type asked for
+    /// ([`AckRequest::typed`](crate::client::AckRequest::typed)).
+    #[error("acknowledgement of another shape")]
+    InvalidAnswer,
 }
 
 /// Why an emit failed.

@@ -17,7 +17,7 @@ use super::core::{ConnectionCore, Incoming, NamespaceSocket, Transmit};
 use crate::packet::DecoderConfig;
 use crate::server::dispatch::poll_now;
 use crate::server::error::{ConnectError, DisconnectReason};
-use crate::server::namespaces::Namespaces;
+use crate::server::namespaces::{Lookup, Namespaces};
 use crate::server::state::{BoxFuture, Handshake, Middleware, Namespace, Socket};
 use crate::Value;
 use socketeer_engineio::sync::{LockExt, RwLockExt};
@@ -51,7 +51,7 @@ impl SessionFactory for SocketIoSessions {
 struct Connection {
     namespaces: Weak<Namespaces>,
     core: ConnectionCore<Socket>,
-    /// CONNECTs waiting for an async middleware.
+    /// CONNECTs waiting for an async namespace matcher or middleware.
     pending: Vec<PendingConnect>,
 }
 
@@ -107,22 +107,48 @@ impl SessionHandler for Connection {
     fn poll_work(&mut self, engine: &EngineSocket, cx: &mut Context<'_>) -> Poll<()> {
         let mut done = false;
         let mut i = 0;
+        // A CONNECT whose namespace is found may wait again, for its
+        // middlewares: pushed at the end, it is polled in this same loop.
         while i < self.pending.len() {
-            match self.pending[i].check.as_mut().poll(cx) {
-                Poll::Ready(result) => {
-                    let p = self.pending.swap_remove(i);
-                    admit(
-                        &mut self.core,
-                        engine,
-                        &p.ns,
-                        &p.nsp,
-                        p.socket,
-                        p.session,
-                        result,
-                    );
-                    done = true;
+            let Poll::Ready(answer) = self.pending[i].stage.poll(cx) else {
+                i += 1;
+                continue;
+            };
+            let p = self.pending.swap_remove(i);
+            done = true;
+            match (p.stage, answer) {
+                (Stage::Namespace { handshake, .. }, Answer::Namespace(ns)) => {
+                    let Some(namespaces) = self.namespaces.upgrade() else {
+                        continue;
+                    };
+                    match ns {
+                        Some(ns) => join(
+                            &namespaces,
+                            &mut self.core,
+                            engine,
+                            &mut self.pending,
+                            p.nsp,
+                            ns,
+                            handshake,
+                        ),
+                        None => refuse(
+                            &mut self.core,
+                            engine,
+                            &p.nsp,
+                            &ConnectError::new("Invalid namespace"),
+                        ),
+                    }
                 }
-                Poll::Pending => i += 1,
+                (
+                    Stage::Middlewares {
+                        ns,
+                        socket,
+                        session,
+                        ..
+                    },
+                    Answer::Checked(result),
+                ) => admit(&mut self.core, engine, &ns, &p.nsp, socket, session, result),
+                _ => unreachable!("each stage gives its own answer"),
             }
         }
         if done {
@@ -193,13 +219,41 @@ fn accept(core: &mut ConnectionCore<Socket>, engine: &EngineSocket, nsp: &str, s
     }
 }
 
-/// A CONNECT whose middlewares are still running.
+/// A CONNECT waiting for an async matcher to find its namespace, or for
+/// its middlewares.
 struct PendingConnect {
     nsp: Arc<str>,
-    ns: Namespace,
-    socket: Socket,
-    session: Option<(Arc<str>, String)>,
-    check: BoxFuture<Result<(), ConnectError>>,
+    stage: Stage,
+}
+
+enum Stage {
+    /// An async dynamic-namespace matcher is deciding.
+    Namespace {
+        handshake: Arc<Handshake>,
+        lookup: BoxFuture<Option<Namespace>>,
+    },
+    /// The namespace's middlewares are running.
+    Middlewares {
+        ns: Namespace,
+        socket: Socket,
+        session: Option<(Arc<str>, String)>,
+        check: BoxFuture<Result<(), ConnectError>>,
+    },
+}
+
+/// What a [`Stage`] ends with.
+enum Answer {
+    Namespace(Option<Namespace>),
+    Checked(Result<(), ConnectError>),
+}
+
+impl Stage {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Answer> {
+        match self {
+            Stage::Namespace { lookup, .. } => lookup.as_mut().poll(cx).map(Answer::Namespace),
+            Stage::Middlewares { check, .. } => check.as_mut().poll(cx).map(Answer::Checked),
+        }
+    }
 }
 
 /// Runs the namespace's middlewares on `socket`, in order; sync ones run
@@ -218,9 +272,8 @@ fn run_middlewares(ns: &Namespace, socket: &Socket) -> BoxFuture<Result<(), Conn
     })
 }
 
-/// Answers a CONNECT: restores a recovered session when the middlewares
-/// are to be skipped for it, else makes the socket and runs the
-/// middlewares (waiting in `pending` if one awaits).
+/// Answers a CONNECT: finds its namespace (waiting in `pending` if an
+/// async matcher decides), then joins it.
 fn connect(
     namespaces: &Arc<Namespaces>,
     core: &mut ConnectionCore<Socket>,
@@ -238,10 +291,37 @@ fn connect(
         address: req.remote_addr,
         issued: SystemTime::now(),
     });
-    let Some(ns) = namespaces.namespace_for(&nsp, &handshake) else {
-        refuse(core, engine, &nsp, &ConnectError::new("Invalid namespace"));
-        return;
+    let found = match namespaces.namespace_for(&nsp, &handshake) {
+        Lookup::Ready(found) => found,
+        Lookup::Pending(lookup) => match poll_now(lookup) {
+            Ok(found) => found,
+            Err(lookup) => {
+                pending.push(PendingConnect {
+                    nsp,
+                    stage: Stage::Namespace { handshake, lookup },
+                });
+                return;
+            }
+        },
     };
+    match found {
+        Some(ns) => join(namespaces, core, engine, pending, nsp, ns, handshake),
+        None => refuse(core, engine, &nsp, &ConnectError::new("Invalid namespace")),
+    }
+}
+
+/// Joins `ns`: restores a recovered session when the middlewares are to
+/// be skipped for it, else makes the socket and runs the middlewares
+/// (waiting in `pending` if one awaits).
+fn join(
+    namespaces: &Arc<Namespaces>,
+    core: &mut ConnectionCore<Socket>,
+    engine: &EngineSocket,
+    pending: &mut Vec<PendingConnect>,
+    nsp: Arc<str>,
+    ns: Namespace,
+    handshake: Arc<Handshake>,
+) {
     let recovery = namespaces.config.connection_state_recovery.as_ref();
     let session = recovery.and_then(|_| pid_and_offset(&handshake.auth));
     let skip_middlewares = recovery.is_some_and(|r| r.skip_middlewares);
@@ -263,10 +343,12 @@ fn connect(
         Ok(result) => admit(core, engine, &ns, &nsp, socket, session, result),
         Err(check) => pending.push(PendingConnect {
             nsp,
-            ns,
-            socket,
-            session,
-            check,
+            stage: Stage::Middlewares {
+                ns,
+                socket,
+                session,
+                check,
+            },
         }),
     }
 }
