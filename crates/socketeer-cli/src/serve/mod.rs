@@ -28,7 +28,9 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use socketeer::server::{SocketIo, SocketIoConfig};
-use socketeer_engineio::server::{serve_http_with, EngineIoConfig, HttpOptions};
+use socketeer_engineio::server::{
+    serve_http_with, EngineIoConfig, HttpOptions, DEFAULT_MAX_HEADER_BYTES,
+};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -240,6 +242,7 @@ async fn serve(args: Args) -> ExitCode {
         // None: `socketeer serve` is often behind a proxy.
         max_connections_per_ip: None,
         header_read_timeout: HANDSHAKE_TIMEOUT,
+        max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         drain: DRAIN_TIMEOUT,
         tls,
     };

@@ -35,6 +35,6 @@ pub use hooks::{
     AllowFuture, AllowRequest, AllowRequestAsync, ConnectionError, ConnectionErrorHook, HeadersHook,
 };
 pub use response::{error, Body, EngineError};
-pub use serve::{serve_http, serve_http_with, HttpOptions};
+pub use serve::{serve_http, serve_http_with, HttpOptions, DEFAULT_MAX_HEADER_BYTES};
 pub use socket::{RequestInfo, SendError, Socket};
 pub use stats::EngineStats;

@@ -72,6 +72,11 @@ pub struct HttpOptions {
     /// Time for a request head to arrive, and for a TLS handshake (default
     /// 10 s): a slow client is dropped, not waited for.
     pub header_read_timeout: Duration,
+    /// Most bytes in a request head, request line included (default
+    /// 64 KiB, [`DEFAULT_MAX_HEADER_BYTES`]): a longer head is answered
+    /// 431 (Request Header Fields Too Large) and its connection closed.
+    /// So is a head of more than 100 header fields.
+    pub max_header_bytes: usize,
     /// After shutdown, how long open HTTP connections get to finish
     /// (default 10 s).
     pub drain: Duration,
@@ -81,12 +86,18 @@ pub struct HttpOptions {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
+/// The default [`HttpOptions::max_header_bytes`]: 64 KiB, four times
+/// Node's default `maxHeaderSize` (the cookies of some sites go past
+/// 16 KiB).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             max_connections: 10_000,
             max_connections_per_ip: None,
             header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             drain: Duration::from_secs(10),
             #[cfg(feature = "tls")]
             tls: None,
@@ -100,6 +111,7 @@ impl std::fmt::Debug for HttpOptions {
         d.field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
             .field("drain", &self.drain);
         #[cfg(feature = "tls")]
         d.field("tls", &self.tls.is_some());
@@ -212,10 +224,10 @@ where
                     }
                     let stop = stop_rx.clone();
                     let alive = alive_tx.clone();
-                    let timeout = options.header_read_timeout;
+                    let head = HeadLimits::of(options);
                     tokio::spawn(async move {
                         let _permit = permit;
-                        serve_connection(tcp, remote, too_many, stop, timeout).await;
+                        serve_connection(tcp, remote, too_many, stop, head).await;
                         drop(alive);
                     });
                     continue;
@@ -226,7 +238,7 @@ where
         let handler = handler.clone();
         let stop = stop_rx.clone();
         let alive = alive_tx.clone();
-        let timeout = options.header_read_timeout;
+        let head = HeadLimits::of(options);
         #[cfg(feature = "tls")]
         let tls = options.tls.clone();
         tokio::spawn(async move {
@@ -234,17 +246,15 @@ where
             let _slot = slot;
             #[cfg(feature = "tls")]
             if let Some(acceptor) = tls {
-                match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        serve_connection(stream, remote, handler, stop, timeout).await
-                    }
+                match tokio::time::timeout(head.timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, remote, handler, stop, head).await,
                     Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
                 }
                 drop(alive);
                 return;
             }
-            serve_connection(tcp, remote, handler, stop, timeout).await;
+            serve_connection(tcp, remote, handler, stop, head).await;
             drop(alive);
         });
     }
@@ -274,6 +284,22 @@ async fn too_many(_: Request<hyper::body::Incoming>, _: SocketAddr) -> Response<
     resp
 }
 
+/// The bounds of a request head, from [`HttpOptions`].
+#[derive(Debug, Clone, Copy)]
+struct HeadLimits {
+    timeout: Duration,
+    max_bytes: usize,
+}
+
+impl HeadLimits {
+    fn of(options: &HttpOptions) -> Self {
+        HeadLimits {
+            timeout: options.header_read_timeout,
+            max_bytes: options.max_header_bytes,
+        }
+    }
+}
+
 /// Serves HTTP/1.1 on one connection until it closes, or gracefully
 /// (the request in progress finishes) once `stop` turns true.
 async fn serve_connection<T, H, R>(
@@ -281,7 +307,7 @@ async fn serve_connection<T, H, R>(
     remote: SocketAddr,
     handler: H,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    header_read_timeout: Duration,
+    head: HeadLimits,
 ) where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<hyper::body::Incoming>, SocketAddr) -> R + Clone + Send + Sync + 'static,
@@ -293,7 +319,8 @@ async fn serve_connection<T, H, R>(
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(head.timeout)
+        .max_header_size(head.max_bytes)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);
