@@ -37,9 +37,9 @@ async fn head_with(addr: std::net::SocketAddr, filler: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_heads_over_the_limit_get_431() {
     within(async {
-        assert_eq!(HttpOptions::default().max_header_bytes, 64 << 10);
+        assert_eq!(HttpOptions::default().max_header_bytes, 16 << 10);
         let server = TestServer::start(calm()).await;
-        // The default accept loop (`EngineIo::serve`): 64 KiB.
+        // The default accept loop (`EngineIo::serve`): 16 KiB.
         let ok = head_with(server.addr, DEFAULT_MAX_HEADER_BYTES - 1024).await;
         assert!(ok.starts_with("HTTP/1.1 200"), "{ok:.200}");
         let big = head_with(server.addr, DEFAULT_MAX_HEADER_BYTES + 1).await;
@@ -54,15 +54,15 @@ async fn request_heads_over_the_limit_get_431() {
             async move { engine.handle(req, Some(remote)).await }
         };
         let options = HttpOptions {
-            max_header_bytes: 16 << 10,
+            max_header_bytes: 4 << 10,
             ..HttpOptions::default()
         };
         let serve = tokio::spawn(async move {
             serve_http_with(listener, handler, std::future::pending(), &options).await
         });
-        let ok = head_with(addr, 15 << 10).await;
+        let ok = head_with(addr, 3 << 10).await;
         assert!(ok.starts_with("HTTP/1.1 200"), "{ok:.200}");
-        let big = head_with(addr, 16 << 10).await;
+        let big = head_with(addr, 4 << 10).await;
         assert!(big.starts_with("HTTP/1.1 431"), "{big:.200}");
         // The server goes on.
         let (sid, _) = server.handshake().await;

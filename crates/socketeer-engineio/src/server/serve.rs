@@ -73,7 +73,7 @@ pub struct HttpOptions {
     /// 10 s): a slow client is dropped, not waited for.
     pub header_read_timeout: Duration,
     /// Most bytes in a request head, request line included (default
-    /// 64 KiB, [`DEFAULT_MAX_HEADER_BYTES`]): a longer head is answered
+    /// 16 KiB, [`DEFAULT_MAX_HEADER_BYTES`]): a longer head is answered
     /// 431 (Request Header Fields Too Large) and its connection closed.
     /// So is a head of more than 100 header fields.
     pub max_header_bytes: usize,
@@ -86,10 +86,10 @@ pub struct HttpOptions {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-/// The default [`HttpOptions::max_header_bytes`]: 64 KiB, four times
-/// Node's default `maxHeaderSize` (the cookies of some sites go past
-/// 16 KiB).
-pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+/// The default [`HttpOptions::max_header_bytes`]: 16 KiB, as Node's
+/// `maxHeaderSize` and socketeer-ws's own server
+/// (`ServerConfig::max_header_size`).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 << 10;
 
 impl Default for HttpOptions {
     fn default() -> Self {
