@@ -32,7 +32,9 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use socketeer::server::{SocketIo, SocketIoConfig};
-use socketeer_engineio::server::{serve_http_with, EngineIoConfig, HttpOptions, ReloadableCert};
+use socketeer_engineio::server::{
+    serve_http_with, EngineIoConfig, HttpOptions, ReloadableCert, DEFAULT_MAX_HEADER_BYTES,
+};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -320,6 +322,7 @@ async fn serve(args: Args) -> ExitCode {
         max_connections_per_ip: args.max_connections_per_ip,
         header_read_timeout: args.handshake_timeout,
         tls_handshake_timeout: args.tls_handshake_timeout,
+        max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         drain: DRAIN_TIMEOUT,
         tls,
     };

@@ -10,6 +10,7 @@ use super::compression::HttpCompression;
 use super::cookie::CookieOptions;
 use super::cors::Cors;
 use super::hooks::{AllowRequest, AllowRequestAsync, ConnectionErrorHook, HeadersHook};
+use super::rate::InboundRate;
 
 /// Default for [`DeflateConfig::min_compress_size`] in [`per_message_deflate`],
 /// in bytes: Node's `perMessageDeflate.threshold`.
@@ -115,6 +116,17 @@ pub struct EngineIoConfig {
     /// counted. For TCP connections per address see
     /// [`HttpOptions::max_connections_per_ip`](super::HttpOptions::max_connections_per_ip).
     pub max_sessions_per_ip: Option<usize>,
+    /// The inbound rate guard: most messages one session handles, per
+    /// second on average and in a burst (default none, as the official
+    /// server). Every message received counts (on WebSocket each
+    /// WebSocket message, on polling each packet of a POST). A session
+    /// over it is paused, not closed: it reads nothing more until its
+    /// next message is due, so its client is slowed by TCP backpressure
+    /// (on polling: its POST is answered once its packets are handled)
+    /// and nothing it sent is lost. Its pings are answered late as well:
+    /// keep the rate well above what a client needs within
+    /// `ping_timeout`.
+    pub max_inbound_rate: Option<InboundRate>,
     /// WebSocket settings (limits, compression; default: no compression,
     /// as the official server). For Node's `perMessageDeflate: true` set
     /// `deflate` to [`per_message_deflate()`] (threshold 1,024 bytes).
@@ -154,6 +166,7 @@ impl Default for EngineIoConfig {
             max_queued_messages: 65_536,
             max_sessions: 100_000,
             max_sessions_per_ip: None,
+            max_inbound_rate: None,
             websocket,
             handshake_write_gap: Duration::from_millis(5),
         }
@@ -167,6 +180,7 @@ impl std::fmt::Debug for EngineIoConfig {
             .field("ping_interval", &self.ping_interval)
             .field("ping_timeout", &self.ping_timeout)
             .field("max_payload", &self.max_payload)
+            .field("max_inbound_rate", &self.max_inbound_rate)
             .field("cors", &self.cors)
             .field("http_compression", &self.http_compression)
             .field("cookie", &self.cookie)

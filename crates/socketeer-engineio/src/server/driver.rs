@@ -1,5 +1,6 @@
 //! The task that drives one session: the Sans-I/O core plus its transport.
 
+use std::collections::VecDeque;
 use std::future::{pending, poll_fn};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::core::{Action, CloseReason, SessionCore, TimerAction, TransportKind, 
 use super::engine::Shared;
 use super::events;
 use super::handler::SessionHandler;
+use super::rate::TokenBucket;
 use super::response::{error, payload_response, text, Body, EngineError};
 use super::socket::{Outgoing, Socket};
 use crate::payload::PayloadBuilder;
@@ -79,6 +81,29 @@ async fn recv_ws(
             .await
         }
         None => pending().await,
+    }
+}
+
+/// What [`ws_io`] did.
+enum WsIo {
+    /// A message received (or the end of the WebSocket).
+    Received(Option<Result<socketeer_ws::Message, WsError>>),
+    /// What was queued written out (false: the write failed).
+    Written(bool),
+}
+
+/// Receives from the session's WebSocket if `readable`; else, while the
+/// rate guard holds reading back, only writes what is queued (reading
+/// would otherwise have written it).
+async fn ws_io(ws: &mut Option<Box<HyperWebSocket>>, socket: &Socket, readable: bool) -> WsIo {
+    match ws {
+        Some(_) if readable => WsIo::Received(recv_ws(ws, socket).await),
+        Some(ws) if ws.protocol().has_output() => {
+            let written = ws.flush().await.is_ok();
+            note_backlog(socket, ws);
+            WsIo::Written(written)
+        }
+        _ => pending().await,
     }
 }
 
@@ -153,9 +178,53 @@ struct Driver {
     /// A close requested on polling waits for the next poll to deliver
     /// what is queued and the close packet, until this deadline.
     drain_deadline: Option<Instant>,
+    /// The inbound rate guard (`EngineIoConfig::max_inbound_rate`).
+    inbound: Option<TokenBucket>,
+    /// Packets of a polling POST not handled yet: they are handled in
+    /// batches, between which other tasks run.
+    inbox: VecDeque<Packet>,
+    /// The POST whose packets are in `inbox`: answered once they are all
+    /// handled.
+    post_reply: Option<oneshot::Sender<Response<Body>>>,
 }
 
 impl Driver {
+    /// `None` when the rate guard lets the session handle a message now
+    /// (always without a guard); else when it will.
+    fn read_at(&mut self) -> Option<Instant> {
+        self.inbound
+            .as_mut()
+            .and_then(|b| b.ready_at(Instant::now()))
+    }
+
+    /// A message was received: one token of the rate guard.
+    fn spend(&mut self) {
+        if let Some(bucket) = self.inbound.as_mut() {
+            bucket.take();
+        }
+    }
+
+    /// Handles the packets of the POST in progress, up to a batch and as
+    /// the rate guard allows; answers the POST once none is left.
+    fn drain_inbox(&mut self) {
+        for _ in 0..INPUT_BATCH {
+            if self.core.closed().is_some() || self.read_at().is_some() {
+                break;
+            }
+            let Some(packet) = self.inbox.pop_front() else {
+                break;
+            };
+            self.spend();
+            self.handle_packet(packet);
+        }
+        if self.inbox.is_empty() || self.core.closed().is_some() {
+            self.inbox.clear();
+            if let Some(tx) = self.post_reply.take() {
+                let _ = tx.send(text(http::StatusCode::OK, "ok"));
+            }
+        }
+    }
+
     fn handle_packet(&mut self, packet: Packet) {
         self.socket.inner.events.packet(&packet);
         match self.core.on_packet(packet, Instant::now()) {
@@ -194,10 +263,13 @@ impl Driver {
                 }
             }
             Command::Post(packets, tx) => {
-                for p in packets {
-                    self.handle_packet(p);
-                }
-                let _ = tx.send(text(http::StatusCode::OK, "ok"));
+                // Handled by the session loop in batches (`drain_inbox`);
+                // the POST is answered when they all are, so a client
+                // that posts faster than the session handles waits for
+                // the answer. (A second POST comes before the first is
+                // answered only if that one's request was abandoned.)
+                self.inbox.extend(packets);
+                self.post_reply = Some(tx);
             }
             Command::Fail(reason) => self.core.close(reason),
             Command::Upgrade(ws) => {
@@ -299,12 +371,17 @@ impl Driver {
     fn drain_ws(&mut self, mut bytes: usize) -> bool {
         let waker = std::task::Waker::noop();
         let mut cx = std::task::Context::from_waker(waker);
-        for _ in 0..WS_DRAIN_BATCH {
+        for _ in 0..INPUT_BATCH {
             if self.core.closed().is_some() {
                 return false;
             }
             if bytes >= WS_DRAIN_BYTES {
                 return true;
+            }
+            if self.read_at().is_some() {
+                // The rate guard: the session loop waits for the next
+                // token, reading nothing (the client's writes back up).
+                return false;
             }
             // Polled with a no-op waker: the session loop polls the
             // WebSocket with its own waker again before it sleeps.
@@ -316,6 +393,7 @@ impl Driver {
             match polled {
                 std::task::Poll::Ready(msg) => {
                     bytes += ws_len(&msg);
+                    self.spend();
                     self.handle_ws(msg);
                 }
                 std::task::Poll::Pending => return false,
@@ -446,8 +524,9 @@ impl Driver {
     }
 }
 
-/// Most WebSocket messages handled in one turn of a session's loop.
-const WS_DRAIN_BATCH: usize = 64;
+/// Most messages (WebSocket messages, or packets of a polling POST)
+/// handled in one turn of a session's loop, before other tasks run.
+const INPUT_BATCH: usize = 64;
 /// Most bytes of WebSocket messages handled in one turn of a session's
 /// loop (the last message may cross it).
 const WS_DRAIN_BYTES: usize = 1 << 20;
@@ -521,6 +600,11 @@ pub(crate) async fn run(
         pending_poll: None,
         control: Vec::new(),
         drain_deadline: None,
+        inbound: config
+            .max_inbound_rate
+            .map(|rate| TokenBucket::new(rate, opened_at)),
+        inbox: VecDeque::new(),
+        post_reply: None,
     };
     let mut timer = Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
         opened_at,
@@ -541,10 +625,15 @@ pub(crate) async fn run(
         if let Some(reason) = d.core.closed() {
             break reason;
         }
+        // The rate guard: while no message may be handled, the session
+        // reads nothing (it still writes) until the next token is due.
+        let read_at = d.read_at();
+        let readable = read_at.is_none();
         let deadline = [
             d.core.poll_timeout(),
             d.drain_deadline,
             d.app.as_ref().and_then(|a| a.poll_timeout()),
+            read_at,
         ]
         .into_iter()
         .flatten()
@@ -554,8 +643,17 @@ pub(crate) async fn run(
             // HTTP request must be handled before the request.
             biased;
             msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
-            msg = recv_ws(&mut d.ws, &socket) => {
+            io = ws_io(&mut d.ws, &socket, readable), if !readable || d.inbox.is_empty() => {
+                let msg = match io {
+                    WsIo::Received(msg) => msg,
+                    WsIo::Written(true) => continue,
+                    WsIo::Written(false) => {
+                        d.core.close(CloseReason::TransportError);
+                        continue;
+                    }
+                };
                 let len = ws_len(&msg);
+                d.spend();
                 d.handle_ws(msg);
                 if d.drain_ws(len) {
                     // A client that keeps the session busy (a flood whose
@@ -587,6 +685,11 @@ pub(crate) async fn run(
             // What the application awaits (async middlewares) finished:
             // the loop turns and sends what it queued.
             _ = app_work(&mut d.app, &socket) => {}
+            // A polling POST's packets, a batch per turn.
+            () = std::future::ready(()), if readable && !d.inbox.is_empty() => {
+                d.drain_inbox();
+                tokio::task::yield_now().await;
+            }
             // As the official server: a poll whose connection closed early
             // fails the session, rather than swallowing what is sent to it.
             _ = poll_gone(&mut d.pending_poll) => {
@@ -596,6 +699,11 @@ pub(crate) async fn run(
             _ = sleep_opt(&mut timer, deadline) => d.handle_timeout(),
         }
     };
+    if let Some(tx) = d.post_reply.take() {
+        // The session closed before all of the POST's packets were
+        // handled (or by one of them): as when a POST closes a session.
+        let _ = tx.send(text(http::StatusCode::OK, "ok"));
+    }
     shared.remove(socket.id());
     socket.mark_closed();
     shared.counters.closed(reason);

@@ -279,7 +279,7 @@ impl EngineIo {
             max_payload: limit,
             ..Default::default()
         };
-        match crate::payload::decode(body, &limits) {
+        match decode_payload(body, &limits).await {
             Ok(packets) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 if socket.command(Command::Post(packets, tx)).is_err() {
@@ -407,6 +407,27 @@ where
         Some((ws, opened_at)) => driver::run(shared, socket, Some(ws), opened_at).await,
         None => shared.remove(socket.id()),
     }
+}
+
+/// Packets of a POST decoded between two yields to the runtime.
+const DECODE_BATCH: usize = 1024;
+
+/// Decodes a POST's payload whole (nothing of a payload that does not
+/// decode reaches the session), yielding to the runtime every
+/// [`DECODE_BATCH`] packets: a payload of 100,000 tiny packets must not
+/// hold up the other tasks of its thread.
+async fn decode_payload(
+    body: Bytes,
+    limits: &crate::Limits,
+) -> Result<Vec<crate::Packet>, crate::DecodeError> {
+    let mut packets = Vec::new();
+    for (i, packet) in crate::payload::decode_iter(body, limits)?.enumerate() {
+        packets.push(packet?);
+        if (i + 1) % DECODE_BATCH == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(packets)
 }
 
 /// Marks a session's POST in progress until dropped (also when the

@@ -19,6 +19,7 @@ mod events;
 mod handler;
 mod hooks;
 mod http;
+mod rate;
 mod response;
 mod serve;
 mod socket;
@@ -36,8 +37,9 @@ pub use handler::{EngineHandler, SessionFactory, SessionHandler};
 pub use hooks::{
     AllowFuture, AllowRequest, AllowRequestAsync, ConnectionError, ConnectionErrorHook, HeadersHook,
 };
+pub use rate::InboundRate;
 pub use response::{error, Body, EngineError};
-pub use serve::{serve_http, serve_http_with, HttpOptions};
+pub use serve::{serve_http, serve_http_with, HttpOptions, DEFAULT_MAX_HEADER_BYTES};
 pub use socket::{RequestInfo, SendError, Socket};
 pub use stats::EngineStats;
 #[cfg(feature = "tls")]

@@ -78,6 +78,11 @@ pub struct HttpOptions {
     /// in the connection's own task, so slow ones never hold up the
     /// accept loop. Only used with `tls`.
     pub tls_handshake_timeout: Duration,
+    /// Most bytes in a request head, request line included (default
+    /// 16 KiB, [`DEFAULT_MAX_HEADER_BYTES`]): a longer head is answered
+    /// 431 (Request Header Fields Too Large) and its connection closed.
+    /// So is a head of more than 100 header fields.
+    pub max_header_bytes: usize,
     /// After shutdown, how long open HTTP connections get to finish
     /// (default 10 s).
     pub drain: Duration,
@@ -91,6 +96,11 @@ pub struct HttpOptions {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
+/// The default [`HttpOptions::max_header_bytes`]: 16 KiB, as Node's
+/// `maxHeaderSize` and socketeer-ws's own server
+/// (`ServerConfig::max_header_size`).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 << 10;
+
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
@@ -98,6 +108,7 @@ impl Default for HttpOptions {
             max_connections_per_ip: None,
             header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             drain: Duration::from_secs(10),
             #[cfg(feature = "tls")]
             tls: None,
@@ -112,6 +123,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("tls_handshake_timeout", &self.tls_handshake_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
             .field("drain", &self.drain);
         #[cfg(feature = "tls")]
         d.field("tls", &self.tls.is_some());
@@ -224,10 +236,10 @@ where
                     }
                     let stop = stop_rx.clone();
                     let alive = alive_tx.clone();
-                    let timeout = options.header_read_timeout;
+                    let head = HeadLimits::of(options);
                     tokio::spawn(async move {
                         let _permit = permit;
-                        serve_connection(tcp, remote, too_many, stop, timeout).await;
+                        serve_connection(tcp, remote, too_many, stop, head).await;
                         drop(alive);
                     });
                     continue;
@@ -238,7 +250,7 @@ where
         let handler = handler.clone();
         let stop = stop_rx.clone();
         let alive = alive_tx.clone();
-        let timeout = options.header_read_timeout;
+        let head = HeadLimits::of(options);
         #[cfg(feature = "tls")]
         let tls = options.tls.clone();
         #[cfg(feature = "tls")]
@@ -251,16 +263,14 @@ where
             #[cfg(feature = "tls")]
             if let Some(acceptor) = tls {
                 match tokio::time::timeout(tls_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        serve_connection(stream, remote, handler, stop, timeout).await
-                    }
+                    Ok(Ok(stream)) => serve_connection(stream, remote, handler, stop, head).await,
                     Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
                 }
                 drop(alive);
                 return;
             }
-            serve_connection(tcp, remote, handler, stop, timeout).await;
+            serve_connection(tcp, remote, handler, stop, head).await;
             drop(alive);
         });
     }
@@ -290,6 +300,22 @@ async fn too_many(_: Request<hyper::body::Incoming>, _: SocketAddr) -> Response<
     resp
 }
 
+/// The bounds of a request head, from [`HttpOptions`].
+#[derive(Debug, Clone, Copy)]
+struct HeadLimits {
+    timeout: Duration,
+    max_bytes: usize,
+}
+
+impl HeadLimits {
+    fn of(options: &HttpOptions) -> Self {
+        HeadLimits {
+            timeout: options.header_read_timeout,
+            max_bytes: options.max_header_bytes,
+        }
+    }
+}
+
 /// Serves HTTP/1.1 on one connection until it closes, or gracefully
 /// (the request in progress finishes) once `stop` turns true.
 async fn serve_connection<T, H, R>(
@@ -297,7 +323,7 @@ async fn serve_connection<T, H, R>(
     remote: SocketAddr,
     handler: H,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    header_read_timeout: Duration,
+    head: HeadLimits,
 ) where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<hyper::body::Incoming>, SocketAddr) -> R + Clone + Send + Sync + 'static,
@@ -309,7 +335,8 @@ async fn serve_connection<T, H, R>(
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(head.timeout)
+        .max_header_size(head.max_bytes)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);
