@@ -189,10 +189,7 @@ const TRANSPORTS: [Transports; 3] = [Transports::WebSocket, Transports::Polling,
 async fn echo(client: &ClientSocket, i: u64, counts: &Counts) {
     let payload = Bytes::from(vec![(i % 251) as u8; 1024]);
     let answer = client
-        .emit_with_ack(
-            "echo",
-            vec![Value::from(i), Value::Binary(payload.clone())],
-        )
+        .emit_with_ack("echo", vec![Value::from(i), Value::Binary(payload.clone())])
         .await
         .expect("an echo is acknowledged");
     assert_eq!(answer.first().and_then(Value::as_u64), Some(i));
