@@ -24,7 +24,8 @@ pub async fn adapter(url: &str) -> Result<AdapterFactory, String> {
         .map_err(|e| format!("cannot join the cluster at REDIS_URL={url:?}: {e}"))
 }
 
-/// `{"error": message}`, the acknowledgement of a failed cluster request.
+/// `{"error": message}`, the acknowledgement of a failed cluster request
+/// (a fetch not every server answered in time, an emit that failed).
 fn error(message: impl std::fmt::Display) -> Vec<Value> {
     vec![Value::from(
         serde_json::json!({ "error": message.to_string() }),
@@ -45,20 +46,19 @@ pub fn relay_peer_say(ns: &Namespace) {
 /// The cluster handlers of a socket of `/`.
 pub fn handlers(socket: &Socket) {
     socket.on("cluster-count", |s: Socket, ack: AckSender| async move {
-        let found = s.namespace().fetch_sockets().await;
-        let _ = ack.send(vec![Value::from(found.len() as u64)]);
+        let _ = ack.send(match s.namespace().try_fetch_sockets().await {
+            Ok(found) => vec![Value::from(found.len() as u64)],
+            Err(e) => error(e),
+        });
     });
     socket.on(
         "cluster-rooms",
         |s: Socket, Data(room): Data<String>, ack: AckSender| async move {
-            let mut ids: Vec<String> = s
-                .namespace()
-                .to(room)
-                .fetch_sockets()
-                .await
-                .into_iter()
-                .map(|info| info.id.to_string())
-                .collect();
+            let found = match s.namespace().to(room).try_fetch_sockets().await {
+                Ok(found) => found,
+                Err(e) => return drop(ack.send(error(e))),
+            };
+            let mut ids: Vec<String> = found.iter().map(|info| info.id.to_string()).collect();
             ids.sort();
             let _ = ack.send(vec![Value::from(serde_json::json!(ids))]);
         },

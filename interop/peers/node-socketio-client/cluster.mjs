@@ -22,7 +22,8 @@
 //      does not answer, cluster-ask of A and N (m1 then leaves);
 //   6. a client on REDIS_PORT subscribes to the request channel
 //      (`socket.io-request#/#`), so it counts as a server that never
-//      answers: cluster-count asked of N (then the subscriber leaves);
+//      answers: cluster-count asked of N and A, cluster-rooms of B (then
+//      the subscriber leaves);
 //   7. cluster-kick "red" through a2 (A), then "blue" through n2 (N); waits
 //      for the disconnects, then 1 s more.
 // Prints JSON lines:
@@ -128,7 +129,11 @@ async function main() {
   await sleep(200);
 
   const deaf = await subscribe(Number(redisPort), "socket.io-request#/#");
-  await call(n1, "fetch-error", "cluster-count");
+  await Promise.all([
+    call(n1, "fetch-error", "cluster-count"),
+    call(a1, "fetch-error", "cluster-count"),
+    call(b1, "fetch-error", "cluster-rooms", "red"),
+  ]);
   deaf.destroy();
 
   a2.socket.emit("cluster-kick", "red");
