@@ -7,7 +7,7 @@
 //   node cluster.mjs URL_A URL_B URL_N REDIS_PORT
 //
 // Clients (one connection each): a1 (A, websocket, room "red"), a2 (A,
-// polling, "blue"), b1 (B, websocket, "red"), n1 (N, websocket, "red"),
+// long-polling upgraded to WebSocket, "blue"), b1 (B, websocket, "red"), n1 (N, websocket, "red"),
 // n2 (N, polling, "blue"). Each answers `question2` with its name and logs
 // every `peer-said` and `disconnect`. Steps, in order:
 //   1. cluster-count asked of A, B and N;
@@ -30,6 +30,7 @@
 //   {"ev":"ids","ids":{"a1":ID,...}}
 //   {"ev":"ack","step":S,"client":C,"event":E,"args":[...],"got":[...]}
 //   {"ev":"log","step":S,"client":C,"events":[[EVENT,...ARGS],...]}
+//   {"ev":"disconnect","client":C,"reason":R} (also logged, as it happens)
 //   {"ev":"done"}
 
 import net from "node:net";
@@ -44,7 +45,7 @@ safety(45_000);
 
 const SPEC = [
   ["a1", urlA, "websocket", "red"],
-  ["a2", urlA, "polling", "blue"],
+  ["a2", urlA, "upgrade", "blue"],
   ["b1", urlB, "websocket", "red"],
   ["n1", urlN, "websocket", "red"],
   ["n2", urlN, "polling", "blue"],
@@ -54,7 +55,10 @@ async function client(name, url, mode, room, answer = true) {
   const socket = manager(url, mode).socket("/");
   const c = { name, socket, log: [] };
   socket.on("peer-said", (...a) => c.log.push(["peer-said", ...canon(a)]));
-  socket.on("disconnect", (reason) => c.log.push(["disconnect", reason]));
+  socket.on("disconnect", (reason) => {
+    c.log.push(["disconnect", reason]);
+    emit({ ev: "disconnect", client: name, reason });
+  });
   if (answer) socket.on("question2", (ack) => ack(name));
   await connected(socket);
   if (room) await call(c, "-", "join", room);
