@@ -8,6 +8,13 @@
 //!   and `/api` (async middleware, socket data, typed handlers; not part of
 //!   the contract, for the interop tests of the handler API).
 //! - `/engine.io/`: raw Engine.IO, every message echoed.
+//!
+//! With `REDIS_URL` in the environment the server joins a cluster through
+//! the classic Redis adapter and `/` gets the cluster handlers
+//! ([`cluster`]); it exits with an error if that Redis does not answer.
+
+#[path = "conformance/cluster.rs"]
+mod cluster;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +23,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use socketeer::server::{AckSender, Args, Data, DisconnectReason, SocketData};
 use socketeer::server::{
-    ConnectError, ConnectionStateRecovery, Namespace, Socket, SocketIo, SocketIoConfig,
+    AdapterFactory, ConnectError, ConnectionStateRecovery, Namespace, Socket, SocketIo,
+    SocketIoConfig,
 };
 use socketeer::Value;
 use socketeer_engineio::server::{
@@ -73,9 +81,15 @@ fn basic_handlers(socket: &Socket) {
     );
 }
 
-fn main_namespace(ns: &Namespace) {
-    ns.on_connection(|socket: Socket| {
+fn main_namespace(ns: &Namespace, clustered: bool) {
+    if clustered {
+        cluster::relay_peer_say(ns);
+    }
+    ns.on_connection(move |socket: Socket| {
         basic_handlers(&socket);
+        if clustered {
+            cluster::handlers(&socket);
+        }
         socket.on(
             "join",
             |s: Socket, Args(args): Args, ack: Option<AckSender>| {
@@ -195,14 +209,18 @@ fn api_namespace(ns: &Namespace) {
     });
 }
 
-fn socket_io(state_recovery: bool) -> SocketIo {
+/// The Socket.IO server; `adapter` is the cluster's (cluster mode) or
+/// `None` (one server, the in-memory adapter).
+fn socket_io(state_recovery: bool, adapter: Option<AdapterFactory>) -> SocketIo {
+    let clustered = adapter.is_some();
     let io = SocketIo::new(SocketIoConfig {
         engine: contract_engine("/socket.io/"),
         connect_timeout: Duration::from_millis(1000),
         connection_state_recovery: state_recovery.then(ConnectionStateRecovery::default),
+        adapter: adapter.unwrap_or_default(),
         ..Default::default()
     });
-    main_namespace(&io.of("/"));
+    main_namespace(&io.of("/"), clustered);
     io.of("/custom")
         .on_connection(|socket: Socket| basic_handlers(&socket));
     let private = io.of("/private");
@@ -243,7 +261,17 @@ async fn main() -> std::io::Result<()> {
         })?,
         None => 3000,
     };
-    let io = socket_io(state_recovery);
+    let adapter = match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => match cluster::adapter(&url).await {
+            Ok(adapter) => Some(adapter),
+            Err(message) => {
+                eprintln!("conformance: {message}");
+                std::process::exit(1);
+            }
+        },
+        _ => None,
+    };
+    let io = socket_io(state_recovery, adapter);
     let engine = EngineIo::new(contract_engine("/engine.io/"), Arc::new(Echo));
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(

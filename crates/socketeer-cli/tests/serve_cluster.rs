@@ -2,18 +2,16 @@
 //! `redis-server` act as one chat, driven by the Rust Socket.IO client.
 //! Needs `redis-server` on PATH.
 
-#[path = "serve_support/redis_server.rs"]
-mod redis_server;
 mod serve_support;
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis_server::{free_port, RedisServer};
 use serde_json::{json, Value};
 use serve_support::Server;
 use socketeer::client::{ClientBuilder, Socket};
+use socketeer_test_support::{free_port, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -136,7 +134,7 @@ fn count_of(rooms: &Value, name: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_counts_and_presence_span_the_servers() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start_from_path();
     let (a, b) = (server(&redis), server(&redis));
 
     let alice = Client::connect(&a, "alice").await;
@@ -238,7 +236,7 @@ async fn messages_counts_and_presence_span_the_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_dies_leaves_the_lists() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start_from_path();
     let (a, b) = (server(&redis), server(&redis));
     let alice = Client::connect(&a, "alice").await;
     let bob = Client::connect(&b, "bob").await;
@@ -282,7 +280,7 @@ async fn a_server_that_dies_leaves_the_lists() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_is_shared_through_redis_and_bounded() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start_from_path();
     let (a, b) = (server(&redis), server(&redis));
 
     let alice = Client::connect(&a, "alice").await;
@@ -392,7 +390,7 @@ fn redis_unreachable_at_start_is_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_lost_later_the_local_chat_goes_on_then_the_cluster_is_back() {
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::start_from_path();
     let (a, b) = (server(&redis), server(&redis));
     let alice = Client::connect(&a, "alice").await;
     let carol = Client::connect(&b, "carol").await;

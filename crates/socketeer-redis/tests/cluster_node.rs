@@ -499,7 +499,7 @@ async fn redis_restart_under_the_cluster() {
         );
 
         tokio::time::sleep(Duration::from_secs(2)).await;
-        tokio::task::block_in_place(|| redis.restart(&redis_bin));
+        tokio::task::block_in_place(|| redis.restart());
         let back = std::time::Instant::now();
 
         // Cross-server delivery resumes by itself, both ways.

@@ -249,6 +249,10 @@ async fn two_servers_act_as_one() {
         let in_blue = a.of("/").to("blue").fetch_sockets().await;
         assert_eq!(in_blue.len(), 1);
         assert!(!in_blue[0].local);
+        // An adapter without try_fetch_remote_sockets: try_fetch_sockets
+        // gives fetch_sockets's answer.
+        let tried = a.of("/").try_fetch_sockets().await.expect("no failure");
+        assert_eq!(tried, a.of("/").fetch_sockets().await);
 
         // Room operations cross over: B's client joins "green" from A.
         a.of("/").to("blue").sockets_join(["green"]);

@@ -30,6 +30,7 @@ use std::time::Duration;
 use socketeer::server::{
     Adapter, AdapterFactory, BroadcastOptions as ServerOptions, ClusterOp, InMemoryAdapter,
     NamespaceHandle, RemoteAcks, RemoteSockets, Room, ServerCount, ServerSideAcksFuture, SocketId,
+    TryRemoteSockets,
 };
 
 use crate::common::{lock, wire_options, AdapterError};
@@ -274,5 +275,9 @@ impl Adapter for RedisAdapter {
 
     fn fetch_remote_sockets(&self, opts: &ServerOptions) -> RemoteSockets {
         requests::fetch_remote_sockets(self, opts)
+    }
+
+    fn try_fetch_remote_sockets(&self, opts: &ServerOptions) -> TryRemoteSockets {
+        requests::try_fetch_remote_sockets(self, opts)
     }
 }

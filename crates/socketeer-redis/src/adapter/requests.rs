@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use socketeer::server::{
-    BroadcastOptions as ServerOptions, RemoteAck, RemoteAcks, RemoteSockets, Room, ServerSideAcks,
-    ServerSideAcksFuture, SocketInfo,
+    BroadcastOptions as ServerOptions, FetchError, RemoteAck, RemoteAcks, RemoteSockets, Room,
+    ServerSideAcks, ServerSideAcksFuture, SocketInfo, TryRemoteSockets,
 };
 use tokio::sync::mpsc;
 
@@ -134,18 +134,45 @@ pub(super) fn server_side_emit_with_ack(
 }
 
 /// Asks the other servers for their sockets that `opts` targets and
-/// collects one answer from each, within the request timeout.
+/// collects one answer from each, within the request timeout; what was
+/// received, and why not everything was, if so.
 pub(super) fn fetch_remote_sockets(adapter: &RedisAdapter, opts: &ServerOptions) -> RemoteSockets {
+    let fetch = fetch(adapter, opts);
+    Box::pin(async move { fetch.await.0 })
+}
+
+/// As [`fetch_remote_sockets`], failing when not every server answered.
+pub(super) fn try_fetch_remote_sockets(
+    adapter: &RedisAdapter,
+    opts: &ServerOptions,
+) -> TryRemoteSockets {
+    let fetch = fetch(adapter, opts);
+    Box::pin(async move {
+        match fetch.await {
+            (found, None) => Ok(found),
+            (_, Some(e)) => Err(e),
+        }
+    })
+}
+
+/// The sockets the other servers reported, and the failure if not every
+/// one of them did.
+fn fetch(
+    adapter: &RedisAdapter,
+    opts: &ServerOptions,
+) -> impl std::future::Future<Output = (Vec<SocketInfo>, Option<FetchError>)> + Send + 'static {
     let shared = adapter.shared.clone();
     let ns = adapter.ns.clone();
     let opts = wire_options(opts, None);
-    Box::pin(async move {
+    async move {
         let deadline = tokio::time::Instant::now() + shared.options.request_timeout;
         let Some(count) = shared.server_count(&ns, deadline).await else {
-            return Vec::new();
+            let e =
+                FetchError::Unavailable("redis did not count the servers (PUBSUB NUMSUB)".into());
+            return (Vec::new(), Some(e));
         };
         if count <= 1 {
-            return Vec::new();
+            return (Vec::new(), None);
         }
         let request_id = random_hex(6);
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -186,10 +213,14 @@ pub(super) fn fetch_remote_sockets(adapter: &RedisAdapter, opts: &ServerOptions)
                         expected = count,
                         "redis adapter: fetchSockets timed out; returning the answers received"
                     );
-                    break;
+                    let e = FetchError::Timeout {
+                        answered: answered - 1,
+                        expected: count - 1,
+                    };
+                    return (found, Some(e));
                 }
             }
         }
-        found
-    })
+        (found, None)
+    }
 }

@@ -410,6 +410,13 @@ impl Adapter for ShardedAdapter {
     fn fetch_remote_sockets(&self, opts: &ServerOptions) -> socketeer::server::RemoteSockets {
         requests::fetch_remote_sockets(self, opts)
     }
+
+    fn try_fetch_remote_sockets(
+        &self,
+        opts: &ServerOptions,
+    ) -> socketeer::server::TryRemoteSockets {
+        requests::try_fetch_remote_sockets(self, opts)
+    }
 }
 
 impl Drop for ShardedAdapter {

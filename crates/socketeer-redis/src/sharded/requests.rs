@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use socketeer::server::{
-    BroadcastOptions as ServerOptions, RemoteAck, RemoteAcks, RemoteSockets, Room, ServerSideAcks,
-    ServerSideAcksFuture, SocketInfo,
+    BroadcastOptions as ServerOptions, FetchError, RemoteAck, RemoteAcks, RemoteSockets, Room,
+    ServerSideAcks, ServerSideAcksFuture, SocketInfo, TryRemoteSockets,
 };
 use tokio::sync::mpsc;
 
@@ -135,19 +135,46 @@ pub(super) fn fetch_remote_sockets(
     adapter: &ShardedAdapter,
     opts: &ServerOptions,
 ) -> RemoteSockets {
+    let fetch = fetch(adapter, opts);
+    Box::pin(async move { fetch.await.0 })
+}
+
+/// As [`fetch_remote_sockets`], failing when not every server answered.
+pub(super) fn try_fetch_remote_sockets(
+    adapter: &ShardedAdapter,
+    opts: &ServerOptions,
+) -> TryRemoteSockets {
+    let fetch = fetch(adapter, opts);
+    Box::pin(async move {
+        match fetch.await {
+            (found, None) => Ok(found),
+            (_, Some(e)) => Err(e),
+        }
+    })
+}
+
+/// The sockets the other servers reported, and the failure if not every
+/// one of them did.
+fn fetch(
+    adapter: &ShardedAdapter,
+    opts: &ServerOptions,
+) -> impl std::future::Future<Output = (Vec<SocketInfo>, Option<FetchError>)> + Send + 'static {
     let shared = adapter.shared.clone();
     let ns = adapter.ns.clone();
     let opts = wire_options(opts, None);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let request_id = random_hex(8);
     let send = adapter.sender();
-    Box::pin(async move {
+    async move {
         let deadline = tokio::time::Instant::now() + shared.options.request_timeout;
         let Some(count) = shared.server_count(&ns, deadline).await else {
-            return Vec::new();
+            let e = FetchError::Unavailable(
+                "redis did not count the servers (PUBSUB SHARDNUMSUB)".into(),
+            );
+            return (Vec::new(), Some(e));
         };
         if count <= 1 {
-            return Vec::new();
+            return (Vec::new(), None);
         }
         lock(&shared.waiting).insert(request_id.clone(), tx);
         let _guard = WaitGuard {
@@ -181,10 +208,14 @@ pub(super) fn fetch_remote_sockets(
                         expected = count,
                         "sharded redis adapter: fetchSockets timed out; returning the answers received"
                     );
-                    break;
+                    let e = FetchError::Timeout {
+                        answered: answered - 1,
+                        expected: count - 1,
+                    };
+                    return (found, Some(e));
                 }
             }
         }
-        found
-    })
+        (found, None)
+    }
 }

@@ -1,5 +1,6 @@
-//! Test support: a private `redis-server` (and a private Redis Cluster,
-//! [`cluster`]), finding programs, Node peers ([`node`]) and the
+//! Test support: a private `redis-server` (from `socketeer-test-support`,
+//! shared with the other crates' tests), a private Redis Cluster
+//! ([`cluster`]), finding programs, Node peers ([`node`]) and the
 //! mixed-cluster harness ([`mixed`]).
 
 #![allow(dead_code)]
@@ -8,131 +9,11 @@ pub mod cluster;
 pub mod mixed;
 pub mod node;
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use std::io::{Read, Write};
-
-/// `name` on `PATH`, if there.
-pub fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// A free port on 127.0.0.1 (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
-/// A `redis-server` on 127.0.0.1 and a free port, without persistence,
-/// killed on drop.
-pub struct RedisServer {
-    child: Child,
-    /// Its port.
-    pub port: u16,
-}
-
-impl RedisServer {
-    /// Starts `program` and waits until it answers PING (10 s at most).
-    pub fn start(program: &Path) -> RedisServer {
-        for _attempt in 0..5 {
-            let port = free_port();
-            let child = Command::new(program)
-                .args(Self::args(port).iter())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("spawn redis-server");
-            let mut server = RedisServer { child, port };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if server.ping() {
-                    return server;
-                }
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    break; // the port was taken meanwhile: try another
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = server.child.kill();
-        }
-        panic!("redis-server did not answer PING");
-    }
-
-    /// Kills the server (as a crash would), keeping its port.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts `program` again on the same port, after [`RedisServer::stop`],
-    /// and waits until it answers PING (10 s at most).
-    pub fn restart(&mut self, program: &Path) {
-        self.child = Command::new(program)
-            .args(Self::args(self.port).iter())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.ping() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not answer PING after a restart");
-    }
-
-    fn args(port: u16) -> Vec<String> {
-        [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    }
-
-    /// `redis://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn ping(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-        if s.write_all(b"PING\r\n").is_err() {
-            return false;
-        }
-        let mut buf = [0u8; 7];
-        s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+// Not every test uses each of them.
+#[allow(unused_imports)]
+pub use socketeer_test_support::{find_program, free_port, RedisServer};
 
 /// The crate's `tests/node` directory.
 pub fn node_dir() -> PathBuf {

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock, Weak};
 
+use super::error::FetchError;
 use crate::Value;
 use socketeer_engineio::sync::RwLockExt;
 
@@ -122,6 +123,10 @@ pub struct SocketInfo {
 
 /// The future of [`Adapter::fetch_remote_sockets`].
 pub type RemoteSockets = Pin<Box<dyn Future<Output = Vec<SocketInfo>> + Send>>;
+
+/// The future of [`Adapter::try_fetch_remote_sockets`].
+pub type TryRemoteSockets =
+    Pin<Box<dyn Future<Output = Result<Vec<SocketInfo>, FetchError>> + Send>>;
 
 /// Answers another server's server-side emit that asked for an
 /// acknowledgement (socket.io's `serverSideEmit(event, ...args, callback)`):
@@ -368,6 +373,15 @@ pub trait Adapter: Send + Sync + 'static {
     /// The sockets of the other servers that `opts` targets.
     fn fetch_remote_sockets(&self, _opts: &BroadcastOptions) -> RemoteSockets {
         Box::pin(std::future::ready(Vec::new()))
+    }
+
+    /// The sockets of the other servers that `opts` targets, or why not
+    /// every server answered. By default, [`Adapter::fetch_remote_sockets`]'s
+    /// answer, which never fails; an adapter that can tell (the Redis
+    /// adapters) reports a failure here.
+    fn try_fetch_remote_sockets(&self, opts: &BroadcastOptions) -> TryRemoteSockets {
+        let found = self.fetch_remote_sockets(opts);
+        Box::pin(async move { Ok(found.await) })
     }
 
     /// How many servers share this namespace, this one included (1 by

@@ -92,6 +92,25 @@ pub enum EmitError {
     Encode(#[from] EncodeError),
 }
 
+/// Why [`BroadcastOperator::try_fetch_sockets`](super::BroadcastOperator::try_fetch_sockets)
+/// failed (socket.io's `fetchSockets()` rejects in the same cases).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// Not every other server answered within the adapter's request
+    /// timeout.
+    #[error("timeout reached: only {answered} of {expected} other servers answered")]
+    Timeout {
+        /// How many other servers answered.
+        answered: usize,
+        /// How many other servers share the namespace.
+        expected: usize,
+    },
+    /// The adapter could not reach the other servers (say, Redis is down).
+    #[error("the other servers could not be asked: {0}")]
+    Unavailable(String),
+}
+
 /// Why an acknowledgement did not arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AckError {

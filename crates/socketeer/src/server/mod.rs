@@ -37,13 +37,13 @@ mod state;
 pub use adapter::{
     Adapter, AdapterFactory, AdapterHost, BroadcastOptions, ClusterAcks, ClusterOp,
     InMemoryAdapter, NamespaceHandle, RemoteAck, RemoteAcks, RemoteSockets, Room, ServerCount,
-    ServerSideAck, ServerSideAcks, ServerSideAcksFuture, SocketId, SocketInfo,
+    ServerSideAck, ServerSideAcks, ServerSideAcksFuture, SocketId, SocketInfo, TryRemoteSockets,
 };
 pub use config::SocketIoConfig;
 pub use connection::ConnectionCore;
 pub use error::{
-    AckError, ArgumentError, ConnectError, DisconnectReason, EmitError, MiddlewareError,
-    SocketError,
+    AckError, ArgumentError, ConnectError, DisconnectReason, EmitError, FetchError,
+    MiddlewareError, SocketError,
 };
 pub use extract::{Args, Data, Event, FromEvent, SocketData, State, TryData};
 pub use handler::Handler;

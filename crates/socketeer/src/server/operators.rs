@@ -12,7 +12,7 @@ use super::adapter::{
     AdapterHost, BroadcastOptions, ClusterAcks, ClusterOp, RemoteAck, Room, ServerSideAck,
     SocketInfo,
 };
-use super::error::{AckError, EmitError};
+use super::error::{AckError, EmitError, FetchError};
 use super::state::{Namespace, NamespaceInner, Socket};
 use crate::packet::EncodedMessage;
 use crate::Value;
@@ -65,6 +65,12 @@ impl Namespace {
     /// Every socket of the namespace, on every server.
     pub async fn fetch_sockets(&self) -> Vec<SocketInfo> {
         self.broadcast().fetch_sockets().await
+    }
+
+    /// Every socket of the namespace, on every server, or why not every
+    /// server answered (see [`BroadcastOperator::try_fetch_sockets`]).
+    pub async fn try_fetch_sockets(&self) -> Result<Vec<SocketInfo>, FetchError> {
+        self.broadcast().try_fetch_sockets().await
     }
 }
 
@@ -547,5 +553,23 @@ impl BroadcastOperator {
             out.extend(self.ns.adapter().fetch_remote_sockets(&self.opts).await);
         }
         out
+    }
+
+    /// The targeted sockets of every server (this server's first), or an
+    /// error when not every other server answered within the adapter's
+    /// request timeout, or the adapter could not ask them, as socket.io's
+    /// `fetchSockets()` rejects; [`BroadcastOperator::fetch_sockets`]
+    /// returns the answers received instead.
+    pub async fn try_fetch_sockets(&self) -> Result<Vec<SocketInfo>, FetchError> {
+        let mut out = self.ns.local_socket_infos(&self.opts);
+        if self.clustered() {
+            out.extend(
+                self.ns
+                    .adapter()
+                    .try_fetch_remote_sockets(&self.opts)
+                    .await?,
+            );
+        }
+        Ok(out)
     }
 }

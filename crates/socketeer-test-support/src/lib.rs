@@ -1,9 +1,20 @@
-//! A private `redis-server` for the cluster tests: copied, cut down, from
-//! crates/socketeer-redis/tests/support/mod.rs (`RedisServer`).
+//! Helpers shared by the integration tests of the workspace's crates (a
+//! dev-dependency only, never of library code): finding a program on
+//! `PATH`, a free port, and a private `redis-server`.
+//!
+//! ```no_run
+//! use socketeer_test_support::{find_program, RedisServer};
+//!
+//! let program = find_program("redis-server").expect("redis-server on PATH");
+//! let redis = RedisServer::start(&program);
+//! println!("{}", redis.url()); // redis://127.0.0.1:PORT
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,18 +38,22 @@ pub fn free_port() -> u16 {
 /// killed on drop.
 pub struct RedisServer {
     child: Child,
+    program: PathBuf,
     /// Its port.
     pub port: u16,
 }
 
 impl RedisServer {
-    /// Starts `redis-server` (from `PATH`; the test fails without it) and
-    /// waits until it answers PING (10 s at most).
-    pub fn start() -> RedisServer {
+    /// Starts `program` and waits until it answers PING (10 s at most).
+    pub fn start(program: &Path) -> RedisServer {
         for _attempt in 0..5 {
             let port = free_port();
-            let child = spawn(port);
-            let mut server = RedisServer { child, port };
+            let child = spawn(program, port);
+            let mut server = RedisServer {
+                child,
+                program: program.to_owned(),
+                port,
+            };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if server.ping() {
@@ -50,20 +65,32 @@ impl RedisServer {
                 std::thread::sleep(Duration::from_millis(50));
             }
             let _ = server.child.kill();
+            let _ = server.child.wait();
         }
         panic!("redis-server did not answer PING");
     }
 
-    /// Kills the server (as a crash would).
+    /// Starts `redis-server` from `PATH` (panics, saying how to install
+    /// it, when it is not there) as [`RedisServer::start`] does.
+    pub fn start_from_path() -> RedisServer {
+        let program = find_program("redis-server").expect(
+            "redis-server is not on PATH (scripts/setup-test-deps installs it; \
+             as root: apt-get install redis-server)",
+        );
+        RedisServer::start(&program)
+    }
+
+    /// Kills the server (as a crash would), keeping its port.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    /// Starts it again on the same port, after [`RedisServer::stop`], and
-    /// waits until it answers PING (10 s at most).
+    /// Starts the server again on the same port, after
+    /// [`RedisServer::stop`], and waits until it answers PING (10 s at
+    /// most).
     pub fn restart(&mut self) {
-        self.child = spawn(self.port);
+        self.child = spawn(&self.program, self.port);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if self.ping() {
@@ -79,7 +106,8 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn ping(&self) -> bool {
+    /// Whether the server answers `PING` now.
+    pub fn ping(&self) -> bool {
         let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) else {
             return false;
         };
@@ -92,9 +120,8 @@ impl RedisServer {
     }
 }
 
-fn spawn(port: u16) -> Child {
-    let program = find_program("redis-server")
-        .expect("redis-server is not on PATH (apt-get install redis-server)");
+/// `program` on 127.0.0.1:`port`, without persistence.
+fn spawn(program: &Path, port: u16) -> Child {
     Command::new(program)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
