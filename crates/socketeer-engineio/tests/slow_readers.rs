@@ -123,14 +123,22 @@ fn frames(message: Message, count: usize) -> Bytes {
 /// and when the last write went through.
 async fn flood(tcp: &mut TcpStream, chunk: &Bytes, gave_up: &AtomicBool) -> (usize, Instant) {
     let mut sent = 0;
+    // Bytes of the current chunk already written: a single `write` is
+    // cancel-safe where `write_all` is not (a cancelled `write_all` would
+    // leave half a frame behind, and the next chunk would corrupt it).
+    let mut at = 0;
     let mut last = Instant::now();
     while sent < FLOOD_BYTES && !gave_up.load(Ordering::Relaxed) {
-        match tokio::time::timeout(Duration::from_millis(100), tcp.write_all(chunk)).await {
-            Ok(Ok(())) => {
-                sent += chunk.len();
+        match tokio::time::timeout(Duration::from_millis(100), tcp.write(&chunk[at..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                at += n;
+                if at == chunk.len() {
+                    sent += chunk.len();
+                    at = 0;
+                }
                 last = Instant::now();
             }
-            Ok(Err(_)) => break,
             Err(_) if last.elapsed() > STALL => break,
             // Look at the flag again.
             Err(_) => {}
