@@ -9,12 +9,14 @@ use http::Response;
 use socketeer_ws::upgrade::HyperWebSocket;
 use socketeer_ws::{CloseFrame, Error as WsError};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::command::Command;
 use super::core::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
 use super::engine::Shared;
 use super::events;
 use super::handler::SessionHandler;
+use super::metrics::{self, Traffic};
 use super::response::{error, payload_response, text, Body, EngineError};
 use super::socket::{Outgoing, Socket};
 use crate::payload::PayloadBuilder;
@@ -153,10 +155,15 @@ struct Driver {
     /// A close requested on polling waits for the next poll to deliver
     /// what is queued and the close packet, until this deadline.
     drain_deadline: Option<Instant>,
+    /// Messages and bytes since the metrics were last flushed.
+    traffic: Traffic,
 }
 
 impl Driver {
     fn handle_packet(&mut self, packet: Packet) {
+        if matches!(packet, Packet::Message(_)) {
+            self.traffic.message_in();
+        }
         self.socket.inner.events.packet(&packet);
         match self.core.on_packet(packet, Instant::now()) {
             Action::Deliver(m) => {
@@ -257,6 +264,9 @@ impl Driver {
             Action::CompleteUpgrade => {
                 self.ws = self.probe.take();
                 self.socket.set_transport(TransportKind::WebSocket);
+                metrics::upgraded();
+                tracing::Span::current().record("transport", "websocket");
+                tracing::debug!("upgraded to websocket");
                 if let Some(tx) = self.pending_poll.take() {
                     let _ = tx.send(noop_response());
                 }
@@ -275,6 +285,7 @@ impl Driver {
         match msg {
             Some(Ok(m)) => {
                 let Some(frame) = from_ws(m) else { return };
+                self.traffic.bytes_in(frame.len());
                 match Packet::decode(frame, &self.limits) {
                     Ok(p) => self.handle_packet(p),
                     Err(e) => {
@@ -338,7 +349,12 @@ impl Driver {
         }
         while let Some(action) = self.core.handle_timeout(now) {
             match action {
-                TimerAction::SendPing => self.control.push(Packet::Ping(None).encode()),
+                TimerAction::SendPing => {
+                    self.control.push(Packet::Ping(None).encode());
+                    // The heartbeat is when a session's traffic reaches
+                    // the metrics recorder (and when it closes).
+                    self.traffic.flush(self.shared.counters.queue_high_water());
+                }
                 TimerAction::AbortUpgrade => {
                     if let Some(probe) = self.probe.take() {
                         tokio::spawn(close_ws(probe, None));
@@ -359,6 +375,8 @@ impl Driver {
             let (frames, close, barrier) = {
                 let mut outbox = self.socket.lock();
                 let before = outbox.bytes();
+                let backlog = self.socket.inner.backlog.load(Ordering::Relaxed);
+                self.shared.counters.queue_depth(before + backlog);
                 let taken = match outbox.barrier.take() {
                     Some(n) if n < outbox.len() => (outbox.take_first(n), None, true),
                     _ => (outbox.take(), outbox.close, false),
@@ -376,7 +394,9 @@ impl Driver {
             };
             let control = std::mem::take(&mut self.control).into_iter();
             let create = self.socket.inner.events.listens(events::PACKET_CREATE);
+            let (messages, mut bytes) = (frames.len(), 0);
             for item in control.map(Outgoing::Payload).chain(frames) {
+                bytes += item.wire_len();
                 if create {
                     created(&self.socket, &item.clone().into_payload());
                 }
@@ -388,6 +408,7 @@ impl Driver {
                     return false;
                 }
             }
+            self.traffic.sent(messages, bytes);
             note_backlog(&self.socket, ws);
             if let Some(reason) = close {
                 self.core.close(reason);
@@ -414,10 +435,12 @@ impl Driver {
         // Handed to the HTTP response: no longer queued here.
         let frames = {
             let mut outbox = self.socket.lock();
+            self.shared.counters.queue_depth(outbox.bytes());
             let frames = outbox.take();
             self.socket.sync_bytes(&outbox);
             frames
         };
+        let messages = frames.len();
         let mut payload = PayloadBuilder::new();
         let frames = frames.into_iter().map(Outgoing::into_payload);
         let events = &self.socket.inner.events;
@@ -436,7 +459,9 @@ impl Driver {
             events.packet_create(&Packet::Close);
         }
         if let Some(tx) = self.pending_poll.take() {
-            let _ = tx.send(payload_response(payload.finish()));
+            let body = payload.finish();
+            self.traffic.sent(messages, body.len());
+            let _ = tx.send(payload_response(body));
             events.drain();
         }
         if let Some(reason) = close {
@@ -483,19 +508,41 @@ async fn close_ws(mut ws: Box<HyperWebSocket>, frame: Option<CloseFrame>) {
 }
 
 /// Runs a session until it closes; then unregisters it and tells the
-/// application.
+/// application. Its work runs in a span of its own (`engineio_session`:
+/// the session id, its transport, the client's address), at debug level.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     socket: Socket,
     ws: Option<Box<HyperWebSocket>>,
     opened_at: Instant,
 ) {
-    let config = &shared.config;
     let transport = if ws.is_some() {
         TransportKind::WebSocket
     } else {
         TransportKind::Polling
     };
+    // Built once per session; nothing is formatted unless it is enabled.
+    let span = tracing::debug_span!(
+        "engineio_session",
+        sid = socket.id(),
+        transport = metrics::transport_label(transport),
+        remote = ?socket.request().remote_addr,
+    );
+    drive(shared, socket, ws, opened_at, transport)
+        .instrument(span)
+        .await
+}
+
+async fn drive(
+    shared: Arc<Shared>,
+    socket: Socket,
+    ws: Option<Box<HyperWebSocket>>,
+    opened_at: Instant,
+    transport: TransportKind,
+) {
+    let config = &shared.config;
+    metrics::opened(transport);
+    tracing::debug!("session opened");
     // The heartbeat counts from the handshake the client saw, not from
     // when this task first ran.
     let core = SessionCore::new(
@@ -521,6 +568,7 @@ pub(crate) async fn run(
         pending_poll: None,
         control: Vec::new(),
         drain_deadline: None,
+        traffic: Traffic::default(),
     };
     let mut timer = Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
         opened_at,
@@ -598,6 +646,8 @@ pub(crate) async fn run(
     };
     shared.remove(socket.id());
     socket.mark_closed();
+    // The traffic first: once a scrape sees the disconnect, it sees it.
+    d.traffic.flush(shared.counters.queue_high_water());
     shared.counters.closed(reason);
     tracing::debug!(sid = socket.id(), %reason, overflowed = socket.overflowed(), "session closed");
     if let Some(tx) = d.pending_poll.take() {
