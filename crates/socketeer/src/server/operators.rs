@@ -280,6 +280,7 @@ impl BroadcastOperator {
             };
             delivered += usize::from(ok);
         });
+        self.ns.inner.metrics.events_sent(delivered);
         delivered
     }
 
@@ -331,6 +332,8 @@ impl BroadcastOperator {
                 waiting.push((socket, Some((rx, id))));
             }
         }
+        let sent = waiting.iter().filter(|(_, w)| w.is_some()).count();
+        self.ns.inner.metrics.events_sent(sent);
         Ok(waiting)
     }
 

@@ -17,6 +17,7 @@ use super::core::{ConnectionCore, Incoming, NamespaceSocket, Transmit};
 use crate::packet::DecoderConfig;
 use crate::server::dispatch::poll_now;
 use crate::server::error::{ConnectError, DisconnectReason};
+use crate::server::metrics::{self, ConnectRefusal};
 use crate::server::namespaces::Namespaces;
 use crate::server::state::{BoxFuture, Handshake, Middleware, Namespace, Socket};
 use crate::Value;
@@ -188,7 +189,11 @@ fn connect_reply(socket: &Socket) -> Value {
 /// does).
 fn accept(core: &mut ConnectionCore<Socket>, engine: &EngineSocket, nsp: &str, socket: &Socket) {
     match core.accept(nsp, socket.clone(), connect_reply(socket)) {
-        Ok(_) => flush(core, engine),
+        Ok(true) => {
+            metrics::connected();
+            flush(core, engine);
+        }
+        Ok(false) => flush(core, engine),
         Err(e) => tracing::warn!(error = %e, "could not encode CONNECT"),
     }
 }
@@ -239,6 +244,7 @@ fn connect(
         issued: SystemTime::now(),
     });
     let Some(ns) = namespaces.namespace_for(&nsp, &handshake) else {
+        metrics::connect_refused(ConnectRefusal::InvalidNamespace);
         refuse(core, engine, &nsp, &ConnectError::new("Invalid namespace"));
         return;
     };
@@ -283,6 +289,7 @@ fn admit(
     result: Result<(), ConnectError>,
 ) {
     if let Err(err) = result {
+        metrics::connect_refused(ConnectRefusal::Middleware);
         refuse(core, engine, nsp, &err);
         return;
     }
