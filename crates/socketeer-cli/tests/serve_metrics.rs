@@ -65,8 +65,17 @@ async fn metrics_count_what_a_client_did() {
         "{before}"
     );
 
+    // A polling session, upgraded to WebSocket.
     let polling = http(&addr, "GET", "/socket.io/?EIO=4&transport=polling");
     assert_eq!(polling.status, 200);
+    let open: serde_json::Value =
+        serde_json::from_str(polling.text().strip_prefix('0').expect("OPEN")).expect("JSON");
+    let sid = open["sid"].as_str().expect("sid");
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}");
+    let (mut upgraded, _) = socketeer_ws::connect(&url).await.expect("connect");
+    upgraded.send(Message::text("2probe")).await.expect("send");
+    assert_eq!(frame(&mut upgraded).await, "3probe");
+    upgraded.send(Message::text("5")).await.expect("send");
 
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
     let (mut ws, _) = socketeer_ws::connect(&url).await.expect("connect");
@@ -92,7 +101,8 @@ async fn metrics_count_what_a_client_did() {
     let closed = "socketeer_engineio_disconnects_total{reason=\"transport_close\"}";
     let body = loop {
         let body = scrape(&addr);
-        if sample(&body, closed).is_some() {
+        let upgrades = "socketeer_engineio_upgrades_total";
+        if sample(&body, closed).is_some() && sample(&body, upgrades).is_some() {
             break body;
         }
         assert!(Instant::now() < deadline, "no disconnect counted:\n{body}");
@@ -109,7 +119,8 @@ async fn metrics_count_what_a_client_did() {
         value("socketeer_engineio_connections_total{transport=\"polling\"}"),
         1.0
     );
-    // The polling session is still open.
+    assert_eq!(value("socketeer_engineio_upgrades_total"), 1.0);
+    // The upgraded session is still open.
     assert_eq!(value("socketeer_engineio_sessions"), 1.0);
     // CONNECT and three events; their bytes.
     assert_eq!(value("socketeer_engineio_messages_received_total"), 4.0);
