@@ -3,6 +3,8 @@
 //! `cargo run --release --example conformance -- [PORT]` (default 3000).
 //! `--state-recovery` turns connection state recovery on (off in the
 //! contract: the official suites expect CONNECT replies without `pid`).
+//! `SOCKETEER_METRICS=1` in the environment installs a Prometheus recorder
+//! (served nowhere), to measure what recording the metrics costs.
 //!
 //! - `/socket.io/`: Socket.IO with namespaces `/`, `/custom`, `/private`,
 //!   and `/api` (async middleware, socket data, typed handlers; not part of
@@ -261,6 +263,12 @@ async fn main() -> std::io::Result<()> {
         })?,
         None => 3000,
     };
+    if std::env::var_os("SOCKETEER_METRICS").is_some_and(|v| v == "1") {
+        // Before the server is built: its namespaces take their handles then.
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(std::io::Error::other)?;
+    }
     let adapter = match std::env::var("REDIS_URL") {
         Ok(url) if !url.is_empty() => match cluster::adapter(&url).await {
             Ok(adapter) => Some(adapter),

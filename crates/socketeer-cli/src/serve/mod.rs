@@ -5,7 +5,8 @@
 //! `scripts/serve`), `/healthz`, and the Socket.IO endpoint `/socket.io/`
 //! with the chat of [`chat`] on the in-memory adapter, or, with `--redis
 //! URL` (or `REDIS_URL`), on the Redis adapter as one node of a cluster
-//! ([`chat_cluster`]).
+//! ([`chat_cluster`]). `/metrics` answers the library's metrics in the
+//! Prometheus text format (unless `--no-metrics`).
 //!
 //! Ctrl-C or SIGTERM shuts it down gracefully: it stops accepting, closes
 //! every Socket.IO connection ("server shutting down"), lets HTTP requests
@@ -31,6 +32,7 @@ use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use socketeer::server::{SocketIo, SocketIoConfig};
 use socketeer_engineio::server::{
     serve_http_with, EngineIoConfig, HttpOptions, ReloadableCert, DEFAULT_MAX_HEADER_BYTES,
@@ -118,6 +120,9 @@ pub struct Args {
     /// span every server). Without it, the chat lives in this process.
     #[arg(long, env = "REDIS_URL", value_name = "URL")]
     redis: Option<String>,
+    /// Serve no /metrics (and record none).
+    #[arg(long)]
+    no_metrics: bool,
 }
 
 /// Runs the subcommand.
@@ -155,6 +160,27 @@ struct App {
     chat: Arc<chat_server::Chat>,
     bundle: PathBuf,
     shutting_down: AtomicBool,
+    /// The recorder's handle, rendered at `/metrics`.
+    metrics: Option<PrometheusHandle>,
+}
+
+/// The content type of the Prometheus text format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Installs the Prometheus recorder, before the server is built: the
+/// library takes its counters' handles from the recorder installed when
+/// the namespaces are made.
+fn install_metrics() -> Option<PrometheusHandle> {
+    match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => {
+            socketeer::server::metrics::describe();
+            Some(handle)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot install the metrics recorder: no /metrics");
+            None
+        }
+    }
 }
 
 /// Finds the client bundle: the flag, else `web/...` under the current
@@ -260,6 +286,11 @@ async fn serve(args: Args) -> ExitCode {
         }
     };
 
+    let metrics = if args.no_metrics {
+        None
+    } else {
+        install_metrics()
+    };
     let limits = chat::Limits::default();
     let mut config = SocketIoConfig {
         engine: EngineIoConfig {
@@ -310,6 +341,7 @@ async fn serve(args: Args) -> ExitCode {
         chat,
         bundle,
         shutting_down: AtomicBool::new(false),
+        metrics,
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{addr}/");
@@ -483,6 +515,17 @@ async fn route(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Respons
             file(Path::new(&map), "application/json").await
         }
         "/healthz" => healthz(app),
+        "/metrics" => match &app.metrics {
+            Some(handle) => {
+                handle.run_upkeep();
+                respond(
+                    StatusCode::OK,
+                    PROMETHEUS_TEXT,
+                    Bytes::from(handle.render()),
+                )
+            }
+            None => text(StatusCode::NOT_FOUND, "metrics disabled (--no-metrics)\n"),
+        },
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }

@@ -12,6 +12,7 @@ use http::{Request, Response, StatusCode};
 
 use super::engine::{EngineIo, Full};
 use super::hooks::ConnectionError;
+use super::metrics::{self, Refusal};
 use super::response::{error, json, Body, EngineError};
 use super::socket::RequestInfo;
 
@@ -57,6 +58,7 @@ impl EngineIo {
         code: EngineError,
         context: &str,
     ) -> Response<Body> {
+        metrics::refused(Refusal::Error(code));
         if let Some(hook) = &self.shared.config.connection_error {
             hook(&ConnectionError {
                 req: request_info(req, remote_addr),
@@ -70,6 +72,7 @@ impl EngineIo {
 
     /// 403 with `message`, after calling the `connection_error` hook.
     pub(crate) fn forbid(&self, info: RequestInfo, message: String) -> Response<Body> {
+        metrics::refused(Refusal::Error(EngineError::Forbidden));
         let resp = json(
             StatusCode::FORBIDDEN,
             &format!(
@@ -93,6 +96,7 @@ impl EngineIo {
     /// handshake) and the limit's message. The `connection_error` hook
     /// sees it as [`EngineError::Forbidden`] with that message as context.
     pub(crate) fn full(&self, info: RequestInfo, full: Full) -> Response<Body> {
+        metrics::refused(Refusal::SessionLimit);
         tracing::debug!(remote = ?info.remote_addr, reason = full.message(), "handshake refused");
         if let Some(hook) = &self.shared.config.connection_error {
             hook(&ConnectionError {

@@ -10,6 +10,7 @@ use http::Response;
 use socketeer_ws::upgrade::HyperWebSocket;
 use socketeer_ws::{CloseFrame, Error as WsError};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::command::Command;
 use super::core::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
@@ -17,6 +18,7 @@ use super::engine::Shared;
 use super::events;
 use super::handler::SessionHandler;
 use super::rate::TokenBucket;
+use super::metrics::{self, Traffic};
 use super::response::{error, payload_response, text, Body, EngineError};
 use super::socket::{Outgoing, Socket};
 use crate::payload::PayloadBuilder;
@@ -186,6 +188,8 @@ struct Driver {
     /// The POST whose packets are in `inbox`: answered once they are all
     /// handled.
     post_reply: Option<oneshot::Sender<Response<Body>>>,
+    /// Messages and bytes since the metrics were last flushed.
+    traffic: Traffic,
 }
 
 impl Driver {
@@ -226,6 +230,9 @@ impl Driver {
     }
 
     fn handle_packet(&mut self, packet: Packet) {
+        if matches!(packet, Packet::Message(_)) {
+            self.traffic.message_in();
+        }
         self.socket.inner.events.packet(&packet);
         match self.core.on_packet(packet, Instant::now()) {
             Action::Deliver(m) => {
@@ -329,6 +336,9 @@ impl Driver {
             Action::CompleteUpgrade => {
                 self.ws = self.probe.take();
                 self.socket.set_transport(TransportKind::WebSocket);
+                metrics::upgraded();
+                tracing::Span::current().record("transport", "websocket");
+                tracing::debug!("upgraded to websocket");
                 if let Some(tx) = self.pending_poll.take() {
                     let _ = tx.send(noop_response());
                 }
@@ -347,6 +357,7 @@ impl Driver {
         match msg {
             Some(Ok(m)) => {
                 let Some(frame) = from_ws(m) else { return };
+                self.traffic.bytes_in(frame.len());
                 match Packet::decode(frame, &self.limits) {
                     Ok(p) => self.handle_packet(p),
                     Err(e) => {
@@ -416,7 +427,12 @@ impl Driver {
         }
         while let Some(action) = self.core.handle_timeout(now) {
             match action {
-                TimerAction::SendPing => self.control.push(Packet::Ping(None).encode()),
+                TimerAction::SendPing => {
+                    self.control.push(Packet::Ping(None).encode());
+                    // The heartbeat is when a session's traffic reaches
+                    // the metrics recorder (and when it closes).
+                    self.traffic.flush(self.shared.counters.queue_high_water());
+                }
                 TimerAction::AbortUpgrade => {
                     if let Some(probe) = self.probe.take() {
                         tokio::spawn(close_ws(probe, None));
@@ -437,6 +453,8 @@ impl Driver {
             let (frames, close, barrier) = {
                 let mut outbox = self.socket.lock();
                 let before = outbox.bytes();
+                let backlog = self.socket.inner.backlog.load(Ordering::Relaxed);
+                self.shared.counters.queue_depth(before + backlog);
                 let taken = match outbox.barrier.take() {
                     Some(n) if n < outbox.len() => (outbox.take_first(n), None, true),
                     _ => (outbox.take(), outbox.close, false),
@@ -454,7 +472,9 @@ impl Driver {
             };
             let control = std::mem::take(&mut self.control).into_iter();
             let create = self.socket.inner.events.listens(events::PACKET_CREATE);
+            let (messages, mut bytes) = (frames.len(), 0);
             for item in control.map(Outgoing::Payload).chain(frames) {
+                bytes += item.wire_len();
                 if create {
                     created(&self.socket, &item.clone().into_payload());
                 }
@@ -466,6 +486,7 @@ impl Driver {
                     return false;
                 }
             }
+            self.traffic.sent(messages, bytes);
             note_backlog(&self.socket, ws);
             if let Some(reason) = close {
                 self.core.close(reason);
@@ -492,10 +513,12 @@ impl Driver {
         // Handed to the HTTP response: no longer queued here.
         let frames = {
             let mut outbox = self.socket.lock();
+            self.shared.counters.queue_depth(outbox.bytes());
             let frames = outbox.take();
             self.socket.sync_bytes(&outbox);
             frames
         };
+        let messages = frames.len();
         let mut payload = PayloadBuilder::new();
         let frames = frames.into_iter().map(Outgoing::into_payload);
         let events = &self.socket.inner.events;
@@ -514,7 +537,9 @@ impl Driver {
             events.packet_create(&Packet::Close);
         }
         if let Some(tx) = self.pending_poll.take() {
-            let _ = tx.send(payload_response(payload.finish()));
+            let body = payload.finish();
+            self.traffic.sent(messages, body.len());
+            let _ = tx.send(payload_response(body));
             events.drain();
         }
         if let Some(reason) = close {
@@ -562,19 +587,41 @@ async fn close_ws(mut ws: Box<HyperWebSocket>, frame: Option<CloseFrame>) {
 }
 
 /// Runs a session until it closes; then unregisters it and tells the
-/// application.
+/// application. Its work runs in a span of its own (`engineio_session`:
+/// the session id, its transport, the client's address), at debug level.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     socket: Socket,
     ws: Option<Box<HyperWebSocket>>,
     opened_at: Instant,
 ) {
-    let config = &shared.config;
     let transport = if ws.is_some() {
         TransportKind::WebSocket
     } else {
         TransportKind::Polling
     };
+    // Built once per session; nothing is formatted unless it is enabled.
+    let span = tracing::debug_span!(
+        "engineio_session",
+        sid = socket.id(),
+        transport = metrics::transport_label(transport),
+        remote = ?socket.request().remote_addr,
+    );
+    drive(shared, socket, ws, opened_at, transport)
+        .instrument(span)
+        .await
+}
+
+async fn drive(
+    shared: Arc<Shared>,
+    socket: Socket,
+    ws: Option<Box<HyperWebSocket>>,
+    opened_at: Instant,
+    transport: TransportKind,
+) {
+    let config = &shared.config;
+    metrics::opened(transport);
+    tracing::debug!("session opened");
     // The heartbeat counts from the handshake the client saw, not from
     // when this task first ran.
     let core = SessionCore::new(
@@ -605,6 +652,7 @@ pub(crate) async fn run(
             .map(|rate| TokenBucket::new(rate, opened_at)),
         inbox: VecDeque::new(),
         post_reply: None,
+        traffic: Traffic::default(),
     };
     let mut timer = Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
         opened_at,
@@ -706,6 +754,8 @@ pub(crate) async fn run(
     }
     shared.remove(socket.id());
     socket.mark_closed();
+    // The traffic first: once a scrape sees the disconnect, it sees it.
+    d.traffic.flush(shared.counters.queue_high_water());
     shared.counters.closed(reason);
     tracing::debug!(sid = socket.id(), %reason, overflowed = socket.overflowed(), "session closed");
     if let Some(tx) = d.pending_poll.take() {

@@ -19,6 +19,7 @@ use super::command::Command;
 use super::core::{CloseReason, TransportKind};
 use super::driver;
 use super::engine::{EngineIo, Shared};
+use super::metrics::{self, Refusal};
 use super::response::{empty, error, payload_response, text, Body, EngineError};
 use super::socket::{QueueLimits, RequestInfo, Socket};
 use crate::sync::LockExt;
@@ -257,7 +258,11 @@ impl EngineIo {
     {
         let limit = self.shared.config.max_payload;
         let body = match Limited::new(body, limit).collect().await {
-            Ok(b) => b.to_bytes(),
+            Ok(b) => {
+                let body = b.to_bytes();
+                metrics::received_bytes(body.len());
+                body
+            }
             Err(e) => {
                 let too_large = e
                     .downcast_ref::<http_body_util::LengthLimitError>()
@@ -405,7 +410,10 @@ where
 {
     match handshake.await {
         Some((ws, opened_at)) => driver::run(shared, socket, Some(ws), opened_at).await,
-        None => shared.remove(socket.id()),
+        None => {
+            metrics::refused(Refusal::WebSocketHandshake);
+            shared.remove(socket.id());
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod events;
 mod handler;
 mod hooks;
 mod http;
+pub mod metrics;
 mod rate;
 mod response;
 mod serve;

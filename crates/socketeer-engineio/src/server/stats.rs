@@ -6,9 +6,10 @@
 //! session's own gauges when a snapshot is taken, so sending a message
 //! touches no shared counter.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::core::CloseReason;
+use super::metrics;
 
 /// Number of [`CloseReason`]s.
 const REASONS: usize = 6;
@@ -30,21 +31,38 @@ pub(crate) struct Counters {
     volatile_dropped: AtomicU64,
     queue_overflows: AtomicU64,
     closed: [AtomicU64; REASONS],
+    queue_high_water: AtomicUsize,
 }
 
 impl Counters {
     pub(crate) fn volatile_dropped(&self) {
         self.volatile_dropped.fetch_add(1, Ordering::Relaxed);
+        metrics::volatile_dropped();
     }
 
     pub(crate) fn queue_overflow(&self) {
         self.queue_overflows.fetch_add(1, Ordering::Relaxed);
+        metrics::queue_overflow();
     }
 
     pub(crate) fn closed(&self, reason: CloseReason) {
         if let Some(c) = self.closed.get(index(reason)) {
             c.fetch_add(1, Ordering::Relaxed);
         }
+        metrics::closed(reason);
+    }
+
+    /// A session's task found `queued` bytes waiting to be written: raises
+    /// the high-water mark if it is a new high (a load only, otherwise).
+    pub(crate) fn queue_depth(&self, queued: usize) {
+        if queued > self.queue_high_water.load(Ordering::Relaxed) {
+            self.queue_high_water.fetch_max(queued, Ordering::Relaxed);
+        }
+    }
+
+    /// The most bytes one session had queued when its task came to write.
+    pub(crate) fn queue_high_water(&self) -> usize {
+        self.queue_high_water.load(Ordering::Relaxed)
     }
 
     pub(crate) fn snapshot(&self) -> EngineStats {
@@ -52,6 +70,7 @@ impl Counters {
             volatile_dropped: self.volatile_dropped.load(Ordering::Relaxed),
             queue_overflows: self.queue_overflows.load(Ordering::Relaxed),
             closed: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
+            queued_bytes_high_water: self.queue_high_water(),
             ..EngineStats::default()
         }
     }
@@ -78,6 +97,9 @@ pub struct EngineStats {
     /// `max_queued_messages` (also counted as
     /// [`CloseReason::TransportError`]).
     pub queue_overflows: u64,
+    /// The most bytes one session had queued (outbox and WebSocket send
+    /// queue) when its task came to write them, since the server started.
+    pub queued_bytes_high_water: usize,
     closed: [u64; REASONS],
 }
 
@@ -106,7 +128,10 @@ mod tests {
         c.queue_overflow();
         c.volatile_dropped();
         c.volatile_dropped();
+        c.queue_depth(300);
+        c.queue_depth(100);
         let s = c.snapshot();
+        assert_eq!(s.queued_bytes_high_water, 300);
         assert_eq!(s.closed(CloseReason::TransportError), 2);
         assert_eq!(s.closed(CloseReason::PingTimeout), 1);
         assert_eq!(s.closed(CloseReason::ForcedClose), 0);

@@ -303,6 +303,9 @@ impl Socket {
 
     /// Handles an event the client sent.
     pub(crate) fn dispatch_event(&self, event: String, args: Vec<Value>, ack_id: Option<u64>) {
+        self.inner.ns.inner.metrics.event_received();
+        let _span = self.inner.span.enter();
+        tracing::trace!(event = %event, ack = ?ack_id, "event received");
         let socket = self.clone();
         self.run_in_order(move || {
             let middlewares = socket.inner.handlers.read_ok().packet_middlewares.clone();
@@ -318,6 +321,8 @@ impl Socket {
     /// Runs the namespace's connection handlers for this new socket
     /// (before any of its events).
     pub(crate) fn dispatch_connection(&self) {
+        let _span = self.inner.span.enter();
+        tracing::debug!("socket connected");
         let socket = self.clone();
         self.run_in_order(move || {
             let listeners = socket.inner.ns.inner.on_connection.read_ok().clone();

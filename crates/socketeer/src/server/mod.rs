@@ -7,7 +7,7 @@
 //! handler that awaits holds up only its own socket's later events.
 //!
 //! The modules import one way, each only from those before it:
-//! `error`, `adapter` (rooms and targeting; the [`AdapterHost`] trait is
+//! `error`, `metrics`, `adapter` (rooms and targeting; the [`AdapterHost`] trait is
 //! the adapter's way back into the server), `data` (`socket.data`),
 //! `recovery`, `config`, `state` (what a namespace and a socket hold),
 //! `namespace`, `socket`, `extract` and `handler` (what handlers are),
@@ -26,6 +26,7 @@ pub mod extract;
 pub mod handler;
 mod io;
 mod listeners;
+pub mod metrics;
 mod namespace;
 mod namespaces;
 pub mod operators;

@@ -10,6 +10,7 @@ use super::adapter::{
     ServerSideAcks, SocketId, SocketInfo,
 };
 use super::config::SocketIoConfig;
+use super::metrics::Counters;
 use super::recovery::RecoveryStore;
 use super::state::{EmptyHook, Handshake, Namespace, NamespaceInner, Socket};
 use crate::packet::{EncodeError, EncodedMessage};
@@ -39,6 +40,7 @@ impl Namespace {
                     max_pending_events: config.max_pending_events,
                     listener_ids: AtomicU64::new(0),
                     on_empty: OnceLock::new(),
+                    metrics: Counters::new(),
                 }
             }),
         }

@@ -325,6 +325,7 @@ impl BroadcastOperator {
             };
             delivered += usize::from(ok);
         });
+        self.ns.inner.metrics.events_sent(delivered);
         delivered
     }
 
@@ -377,6 +378,8 @@ impl BroadcastOperator {
                 waiting.push((socket, Some((rx, id))));
             }
         }
+        let sent = waiting.iter().filter(|(_, w)| w.is_some()).count();
+        self.ns.inner.metrics.events_sent(sent);
         Ok(waiting)
     }
 

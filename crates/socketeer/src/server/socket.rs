@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::adapter::{BroadcastOptions, Room, SocketId};
 use super::error::{AckError, DisconnectReason, EmitError};
+use super::metrics;
 use super::state::{
     AckResult, AckSender, AckSent, Handlers, Handshake, Lane, Namespace, Socket, SocketInner,
 };
@@ -71,7 +72,9 @@ impl AckSender {
             return Ok(());
         }
         let msg = EncodedMessage::ack(self.socket.namespace_name(), self.id, &args)?;
-        self.socket.send_encoded(&msg)
+        self.socket.send_encoded(&msg)?;
+        self.socket.inner.ns.inner.metrics.ack_sent();
+        Ok(())
     }
 
     /// Sends the acknowledgement with one typed argument: `arg` is the
@@ -105,8 +108,10 @@ impl Socket {
         pid: Option<Arc<str>>,
         recovered: bool,
     ) -> Self {
+        let span = tracing::debug_span!("socketio_socket", nsp = ns.name(), id = &*id);
         Socket {
             inner: Arc::new(SocketInner {
+                span,
                 id,
                 ns,
                 engine,
@@ -168,6 +173,9 @@ impl Socket {
     }
 
     pub(crate) fn dispatch_ack(&self, id: u64, args: Vec<Value>) {
+        self.inner.ns.inner.metrics.ack_received();
+        let _span = self.inner.span.enter();
+        tracing::trace!(id, "ack received");
         let tx = self.inner.acks.locked().remove(&id);
         if let Some(tx) = tx {
             let _ = tx.send(Ok(args));
@@ -266,15 +274,17 @@ impl Socket {
     fn emit_with(&self, event: &str, args: Vec<Value>, compress: bool) -> Result<(), EmitError> {
         self.notify_outgoing(event, &args);
         if self.inner.ns.recovery_enabled() {
-            return self
-                .inner
+            self.inner
                 .ns
                 .emit_recorded(&self.own_room(), event, args, |m, _| {
                     self.send_encoded_with(m, compress)
-                })?;
+                })??;
+        } else {
+            let msg = EncodedMessage::event(self.namespace_name(), event, None, &args)?;
+            self.send_encoded_with(&msg, compress)?;
         }
-        let msg = EncodedMessage::event(self.namespace_name(), event, None, &args)?;
-        self.send_encoded_with(&msg, compress)
+        self.inner.ns.inner.metrics.events_sent(1);
+        Ok(())
     }
 
     /// Emits an event with typed arguments, in one serde pass: `args` is
@@ -305,7 +315,9 @@ impl Socket {
             return self.emit_with(event, args, compress);
         }
         let msg = EncodedMessage::event_serialize(self.namespace_name(), event, None, args)?;
-        self.send_encoded_with(&msg, compress)
+        self.send_encoded_with(&msg, compress)?;
+        self.inner.ns.inner.metrics.events_sent(1);
+        Ok(())
     }
 
     /// Emits an event only if the client is ready for it right now;
@@ -316,10 +328,12 @@ impl Socket {
 
     fn emit_volatile_with(&self, event: &str, args: Vec<Value>, compress: bool) -> bool {
         self.notify_outgoing(event, &args);
-        match EncodedMessage::event(self.namespace_name(), event, None, &args) {
+        let sent = match EncodedMessage::event(self.namespace_name(), event, None, &args) {
             Ok(msg) => self.send_volatile(&msg, compress),
             Err(_) => false,
-        }
+        };
+        self.inner.ns.inner.metrics.events_sent(usize::from(sent));
+        sent
     }
 
     /// [`Socket::emit_volatile`] with typed arguments (a tuple; see
@@ -389,6 +403,8 @@ impl Socket {
             .and_then(|m| self.send_encoded_with(&m, compress));
         if sent.is_err() {
             self.forget_ack(id);
+        } else {
+            self.inner.ns.inner.metrics.events_sent(1);
         }
         AckRequest {
             socket: self.clone(),
@@ -445,6 +461,9 @@ impl Socket {
         if !self.inner.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        metrics::disconnected(reason);
+        let _span = self.inner.span.enter();
+        tracing::debug!(%reason, "socket disconnected");
         // `disconnecting` sees the rooms; `disconnect` comes after they
         // are left.
         let disconnecting = std::mem::take(&mut self.inner.handlers.write_ok().disconnecting);

@@ -20,6 +20,7 @@ use super::data::DataSlot;
 use super::error::{
     AckError, ArgumentError, ConnectError, DisconnectReason, MiddlewareError, SocketError,
 };
+use super::metrics::Counters;
 use super::recovery::RecoveryStore;
 use crate::Value;
 
@@ -205,6 +206,8 @@ pub(crate) struct NamespaceInner {
     /// Called when the last socket leaves (a dynamic child namespace with
     /// `cleanup_empty_child_namespaces`).
     pub(crate) on_empty: OnceLock<Box<EmptyHook>>,
+    /// The handles of the event and ack counters.
+    pub(crate) metrics: Counters,
 }
 
 /// A namespace (`/`, `/chat`, ...): its middlewares, its connection
@@ -285,6 +288,9 @@ pub(crate) struct SocketInner {
     /// The private session id of connection state recovery, when on.
     pub(crate) pid: Option<Arc<str>>,
     pub(crate) recovered: bool,
+    /// The socket's span (`socketio_socket`: namespace and socket id, at
+    /// debug level), entered around its events.
+    pub(crate) span: tracing::Span,
 }
 
 /// A client's connection to one namespace: its listeners, rooms, data and

@@ -17,6 +17,7 @@ use super::core::{ConnectionCore, Incoming, NamespaceSocket, Transmit};
 use crate::packet::DecoderConfig;
 use crate::server::dispatch::poll_now;
 use crate::server::error::{ConnectError, DisconnectReason};
+use crate::server::metrics::{self, ConnectRefusal};
 use crate::server::namespaces::{Lookup, Namespaces};
 use crate::server::state::{BoxFuture, Handshake, Middleware, Namespace, Socket};
 use crate::Value;
@@ -131,12 +132,7 @@ impl SessionHandler for Connection {
                             ns,
                             handshake,
                         ),
-                        None => refuse(
-                            &mut self.core,
-                            engine,
-                            &p.nsp,
-                            &ConnectError::new("Invalid namespace"),
-                        ),
+                        None => refuse_namespace(&mut self.core, engine, &p.nsp),
                     }
                 }
                 (
@@ -214,7 +210,11 @@ fn connect_reply(socket: &Socket) -> Value {
 /// does).
 fn accept(core: &mut ConnectionCore<Socket>, engine: &EngineSocket, nsp: &str, socket: &Socket) {
     match core.accept(nsp, socket.clone(), connect_reply(socket)) {
-        Ok(_) => flush(core, engine),
+        Ok(true) => {
+            metrics::connected();
+            flush(core, engine);
+        }
+        Ok(false) => flush(core, engine),
         Err(e) => tracing::warn!(error = %e, "could not encode CONNECT"),
     }
 }
@@ -306,8 +306,15 @@ fn connect(
     };
     match found {
         Some(ns) => join(namespaces, core, engine, pending, nsp, ns, handshake),
-        None => refuse(core, engine, &nsp, &ConnectError::new("Invalid namespace")),
+        None => refuse_namespace(core, engine, &nsp),
     }
+}
+
+/// Refuses a CONNECT to a namespace that does not exist (nor matches a
+/// dynamic one), as Node does: CONNECT_ERROR "Invalid namespace".
+fn refuse_namespace(core: &mut ConnectionCore<Socket>, engine: &EngineSocket, nsp: &str) {
+    metrics::connect_refused(ConnectRefusal::InvalidNamespace);
+    refuse(core, engine, nsp, &ConnectError::new("Invalid namespace"));
 }
 
 /// Joins `ns`: restores a recovered session when the middlewares are to
@@ -365,6 +372,7 @@ fn admit(
     result: Result<(), ConnectError>,
 ) {
     if let Err(err) = result {
+        metrics::connect_refused(ConnectRefusal::Middleware);
         refuse(core, engine, nsp, &err);
         return;
     }
