@@ -9,8 +9,15 @@
 // Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`; the
 // environment variables PING_INTERVAL_MS and PING_TIMEOUT_MS override them
 // (scripts/bench does for its idle-connection runs).
+//
+// With REDIS_URL set (redis://HOST:PORT), the server joins a cluster through
+// @socket.io/redis-adapter (createAdapter, default `socket.io` prefix), so
+// that `broadcast` reaches the sockets of every server of the cluster
+// (scripts/bench, scenario io-cluster).
 import { createServer } from "node:http";
 import { Server } from "socket.io";
+import { createAdapter } from "@socket.io/redis-adapter";
+import { createClient } from "redis";
 
 const port = Number(process.argv[2]);
 if (!Number.isInteger(port) || port <= 0) {
@@ -22,6 +29,15 @@ const httpServer = createServer();
 const pingInterval = Number(process.env.PING_INTERVAL_MS ?? 300);
 const pingTimeout = Number(process.env.PING_TIMEOUT_MS ?? 200);
 const io = new Server(httpServer, { pingInterval, pingTimeout });
+if (process.env.REDIS_URL) {
+  const pubClient = createClient({ url: process.env.REDIS_URL });
+  const subClient = pubClient.duplicate();
+  for (const client of [pubClient, subClient]) {
+    client.on("error", (err) => console.error(`redis: ${err}`));
+  }
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient));
+}
 
 io.on("connection", (socket) => {
   socket.on("echo", (...args) => socket.emit("echo", ...args));

@@ -10,15 +10,29 @@
 //! `TOKIO_WORKER_THREADS` sets the number of worker threads;
 //! `PING_INTERVAL_MS` and `PING_TIMEOUT_MS` override the Engine.IO heartbeat
 //! (25,000 and 20,000 ms by default), as on the benchmark peers.
+//! With `REDIS_URL` set (`redis://HOST:PORT`), the server joins a cluster
+//! through `socketeer-redis`'s classic adapter (default `socket.io` prefix),
+//! so that `broadcast` reaches the sockets of every server of the cluster
+//! (`scripts/bench`, scenario `io-cluster`).
 
 use std::time::Duration;
 
 use socketeer::server::{AckSender, Args, Socket};
 use socketeer::server::{SocketIo, SocketIoConfig};
+use socketeer_redis::{adapter_factory, RedisAdapterOptions};
 use tokio::net::TcpListener;
 
-fn socket_io() -> SocketIo {
+async fn socket_io() -> std::io::Result<SocketIo> {
     let mut config = SocketIoConfig::default();
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        let invalid = |e: &dyn std::fmt::Display| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("REDIS_URL: {e}"))
+        };
+        let client = redis::Client::open(url.as_str()).map_err(|e| invalid(&e))?;
+        config.adapter = adapter_factory(client, RedisAdapterOptions::default())
+            .await
+            .map_err(|e| std::io::Error::other(format!("redis adapter: {e}")))?;
+    }
     let ms = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
     if let Some(interval) = ms("PING_INTERVAL_MS") {
         config.engine.ping_interval = Duration::from_millis(interval);
@@ -43,7 +57,7 @@ fn socket_io() -> SocketIo {
             let _ = s.namespace().emit("broadcast", args);
         });
     });
-    io
+    Ok(io)
 }
 
 #[tokio::main]
@@ -60,7 +74,7 @@ async fn main() -> std::io::Result<()> {
         })?,
         None => 3001,
     };
-    let io = socket_io();
+    let io = socket_io().await?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(
         "bench server listening on http://{}",

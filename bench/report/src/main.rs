@@ -10,6 +10,13 @@
 //! the rounds: interference only ever adds cost, so it is the least disturbed
 //! figure. `max generator core use` near 100% means the generator, not the
 //! server, limited a run.
+//!
+//! `io-cluster` cells get a table of their own: one row per target and
+//! number of servers (the cluster, then the same target as one server), the
+//! server CPU summed over the servers, the latency and CPU added by the
+//! cluster over one server, the CPU of the servers that only received
+//! broadcasts from another server per delivery to their clients (the cost of
+//! a cross-server delivery) and the Redis PUBLISH calls per broadcast.
 
 use std::fmt::Write as _;
 
@@ -82,6 +89,7 @@ struct Cell<'a> {
     title: String,
     connections: bool,
     broadcast: bool,
+    cluster: bool,
     runs: Vec<&'a Value>,
 }
 
@@ -133,6 +141,10 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
             }
         } else if scenario == "io-broadcast" {
             format!("{scenario}: {conns} receivers x {size} B, window {depth}")
+        } else if scenario == "io-cluster" {
+            format!(
+                "{scenario}: {conns} receivers x {size} B, window {depth}, spread over the servers of one Redis"
+            )
         } else if let Some(rate) = rate {
             format!(
                 "{scenario} over {transport}: {conns} connections x {size} B \
@@ -148,6 +160,7 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
                 title,
                 connections,
                 broadcast: scenario == "io-broadcast",
+                cluster: scenario == "io-cluster",
                 runs: vec![r],
             }),
         }
@@ -163,7 +176,103 @@ fn ratio(value: f64, reference: f64) -> String {
     }
 }
 
+fn servers(run: &Value) -> u64 {
+    run["servers"].as_u64().unwrap_or(1)
+}
+
+/// Median of `key` over the runs of `target` with `n` servers.
+fn median_of(cell: &Cell<'_>, target: &str, n: u64, key: &str) -> f64 {
+    median(
+        cell.of(target)
+            .into_iter()
+            .filter(|r| servers(r) == n)
+            .map(|r| num(r, key))
+            .collect(),
+    )
+}
+
+fn render_cluster(cell: &Cell<'_>) -> String {
+    let mut out = format!("### {}\n\n", cell.title);
+    out.push_str(
+        "| target | servers | runs | broadcasts/s | deliveries/s | p50 µs | p99 µs | added p50 / p99 µs | server CPU µs/delivery (sum) | user / sys | × one server | cross-server CPU µs/delivery | user / sys | cross-server ratio to socketeer | PUBLISH per broadcast | max generator core use | max other load |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut counts: Vec<u64> = cell.runs.iter().map(|r| servers(r)).collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    counts.dedup();
+    let cluster_n = counts.first().copied().unwrap_or(1);
+    let cross_ref = median_of(
+        cell,
+        REFERENCE,
+        cluster_n,
+        "remote_server_cpu_us_per_delivery",
+    );
+    let dash = |v: f64, digits: usize| {
+        if v.is_nan() {
+            "–".to_string()
+        } else {
+            format!("{v:.digits$}")
+        }
+    };
+    for target in cell.labels() {
+        let one = |k: &str| median_of(cell, target, 1, k);
+        for &n in &counts {
+            let runs: Vec<&Value> = cell
+                .of(target)
+                .into_iter()
+                .filter(|r| servers(r) == n)
+                .collect();
+            if runs.is_empty() {
+                continue;
+            }
+            let m = |k: &str| median_of(cell, target, n, k);
+            let max = |k: &str| {
+                runs.iter()
+                    .map(|r| num(r, k))
+                    .filter(|v| !v.is_nan())
+                    .fold(f64::NAN, f64::max)
+            };
+            let (added, times) = if n == 1 {
+                ("–".to_string(), "–".to_string())
+            } else {
+                (
+                    format!(
+                        "{} / {}",
+                        dash(m("p50_us") - one("p50_us"), 0),
+                        dash(m("p99_us") - one("p99_us"), 0)
+                    ),
+                    ratio(m("server_cpu_us_per_msg"), one("server_cpu_us_per_msg")),
+                )
+            };
+            let _ = writeln!(
+                out,
+                "| {target} | {n} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {added} | {:.2} | {:.2} / {:.2} | {times} | {} | {} / {} | {} | {} | {:.0}% | {:.0}% |",
+                runs.len(),
+                m("msgs_per_s"),
+                m("deliveries_per_s"),
+                m("p50_us"),
+                m("p99_us"),
+                m("server_cpu_us_per_msg"),
+                m("server_user_us_per_msg"),
+                m("server_sys_us_per_msg"),
+                dash(m("remote_server_cpu_us_per_delivery"), 2),
+                dash(m("remote_server_user_us_per_delivery"), 2),
+                dash(m("remote_server_sys_us_per_delivery"), 2),
+                if n == 1 { "–".to_string() } else { ratio(m("remote_server_cpu_us_per_delivery"), cross_ref) },
+                dash(m("publish_per_broadcast"), 3),
+                max("gen_cpu_util") * 100.0,
+                max("other_cpu_util") * 100.0,
+            );
+        }
+    }
+    out.push('\n');
+    out
+}
+
 fn render(cell: &Cell<'_>) -> String {
+    if cell.cluster {
+        return render_cluster(cell);
+    }
     let mut out = format!("### {}\n\n", cell.title);
     if cell.connections {
         out.push_str(
@@ -261,6 +370,11 @@ fn chart(cells: &[Cell<'_>], path: &str) -> Result<(), String> {
         .map(|cell| {
             let (key, unit) = if cell.connections {
                 ("rss_per_conn", "server RSS bytes per connection")
+            } else if cell.cluster {
+                (
+                    "remote_server_cpu_us_per_delivery",
+                    "CPU µs per cross-server delivery",
+                )
             } else if cell.broadcast {
                 ("server_cpu_us_per_msg", "server CPU µs per delivery")
             } else {

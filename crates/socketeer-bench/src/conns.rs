@@ -106,7 +106,7 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
     };
     let fd_limit = super::prepare(common)?;
     let runtime = super::runtime(common.coalesce_us)?;
-    let cpu_start = super::CpuSample::take(common.server_pid)?;
+    let cpu_start = super::CpuSample::take(&super::Probes::server(common.server_pid))?;
     let (mut report, figures) = LocalSet::new().block_on(&runtime, async {
         let setup = Rc::new(Setup {
             protocol: args.protocol,
@@ -285,7 +285,7 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
         };
         Ok::<_, String>((report, figures))
     })?;
-    let cpu_end = super::CpuSample::take(common.server_pid)?;
+    let cpu_end = super::CpuSample::take(&super::Probes::server(common.server_pid))?;
     cpu_start.fill(&cpu_end, 1, &mut report)?;
     // Whole-run CPU times only: there are no messages to divide them by.
     report.gen_cpu_us_per_msg = 0.0;

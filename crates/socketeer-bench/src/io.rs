@@ -1,6 +1,8 @@
 //! Socket.IO scenarios: `io-echo` (event + ack round-trips, or `echo`
 //! events) and `io-broadcast` (one sender, C receivers; deliveries per second
-//! and the time for the LAST receiver to get each broadcast).
+//! and the time for the LAST receiver to get each broadcast), also across
+//! the servers of a cluster (`io-cluster`: receivers spread over them, the
+//! servers' CPU summed, the shared Redis's PUBLISH calls counted).
 //!
 //! Over WebSocket, every connection does the Socket.IO handshake by hand:
 //! upgrade on `/socket.io/?EIO=4&transport=websocket`, the Engine.IO open
@@ -22,9 +24,11 @@ use tokio::task::LocalSet;
 
 use super::echo::{EchoChecker, EchoPipe, EchoShared, CONTENT_CHECK_EVERY};
 use super::net::{self, Connector, Target, MAX_FRAME};
+use super::report::ClusterFigures;
 use super::wire::{classify, engine_target, event_packet, parse_open, OpenInfo, Packet};
 use super::{
-    bounded, bump, sys, IoBroadcastArgs, IoEchoArgs, Phase, Progress, Report, RunState, Transport,
+    bounded, bump, sys, CpuSample, IoBroadcastArgs, IoEchoArgs, Phase, Probes, Progress, Report,
+    RunState, Transport,
 };
 
 /// Connections start in waves of this many, 5 ms apart, so that the server's
@@ -267,7 +271,11 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
         shared.run.wait_ready(conns, &progress).await?;
         let (start, end) = shared
             .run
-            .warm_up_and_measure(&args.timing, common.server_pid, &progress)
+            .warm_up_and_measure(
+                &args.timing,
+                &super::Probes::server(common.server_pid),
+                &progress,
+            )
             .await?;
         super::join_all(tasks).await;
         let messages = shared.messages.get();
@@ -389,6 +397,10 @@ struct BroadcastShared {
     /// Broadcasts that reached every receiver in the measured phase.
     messages: Cell<u64>,
     deliveries: Cell<u64>,
+    /// Of `deliveries`, the ones to receivers of another server than the sender's.
+    remote_deliveries: Cell<u64>,
+    /// Broadcasts sent in the measured phase.
+    sent_measured: Cell<u64>,
     pings: Cell<u64>,
     latency: RefCell<Histogram<u64>>,
     /// Sequence number of `in_flight[0]`.
@@ -400,7 +412,7 @@ struct BroadcastShared {
     send_wake: tokio::sync::Notify,
 }
 
-/// Runs `io-broadcast`.
+/// Runs `io-broadcast` (and `io-cluster`: the same over several servers).
 pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
     let common = &args.common;
     let conns = bounded("conns", args.conns, super::MAX_CONNS)?;
@@ -411,16 +423,43 @@ pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
             MAX_FRAME / 2
         ));
     }
-    let target = engine_target(&common.url, Transport::Websocket)?;
+    let targets = std::iter::once(&common.url)
+        .chain(&args.also_urls)
+        .map(|url| engine_target(url, Transport::Websocket))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !args.also_server_pids.is_empty() && args.also_server_pids.len() != args.also_urls.len() {
+        return Err("give one --also-server-pid per --also-url, or none".into());
+    }
+    if !args.also_server_pids.is_empty() && common.server_pid.is_none() {
+        return Err("--also-server-pid needs --server-pid (the first server's)".into());
+    }
+    for &pid in &args.also_server_pids {
+        sys::check_alive(pid)?;
+    }
+    let probes = Probes {
+        pids: common
+            .server_pid
+            .into_iter()
+            .chain(args.also_server_pids.iter().copied())
+            .collect(),
+        redis: args.redis.clone(),
+    };
+    let cluster = targets.len() > 1 || args.redis.is_some();
     super::prepare(common)?;
     let runtime = super::runtime(common.coalesce_us)?;
     let size = args.size;
+    let servers = targets.len();
     let mut report = LocalSet::new().block_on(&runtime, async {
-        let connector = Rc::new(Connector::new(&target, common.source_addrs).await?);
+        let mut connectors = Vec::with_capacity(servers);
+        for target in &targets {
+            connectors.push(Rc::new(Connector::new(target, common.source_addrs).await?));
+        }
         let shared = Rc::new(BroadcastShared {
             run: RunState::new(),
             messages: Cell::new(0),
             deliveries: Cell::new(0),
+            remote_deliveries: Cell::new(0),
+            sent_measured: Cell::new(0),
             pings: Cell::new(0),
             latency: RefCell::new(super::histogram()?),
             first_seq: Cell::new(0),
@@ -431,12 +470,21 @@ pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
         let progress = Progress::new(common, conns as u64, "");
         let tasks: Vec<_> = (0..conns)
             .map(|id| {
-                let (shared, connector, target) =
-                    (shared.clone(), connector.clone(), target.clone());
+                // Receiver `id` on server `id mod n`: even spread, sender on the first.
+                let server = id % servers;
+                let (shared, connector, target) = (
+                    shared.clone(),
+                    connectors[server].clone(),
+                    targets[server].clone(),
+                );
                 tokio::task::spawn_local(async move {
                     tokio::time::sleep(Duration::from_millis(5 * (id / CONNECT_WAVE) as u64)).await;
+                    let receiver = Receiver {
+                        id,
+                        remote: server > 0,
+                    };
                     if let Err(e) =
-                        broadcast_conn(&shared, &connector, &target, id, conns, size).await
+                        broadcast_conn(&shared, &connector, &target, receiver, conns, size).await
                     {
                         shared.run.fail(format!("connection {id}: {e}"));
                     }
@@ -449,7 +497,7 @@ pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
         shared.send_wake.notify_one();
         let (start, end) = shared
             .run
-            .warm_up_and_measure(&args.timing, common.server_pid, &progress)
+            .warm_up_and_measure(&args.timing, &probes, &progress)
             .await?;
         shared.send_wake.notify_one();
         super::join_all(tasks).await;
@@ -468,12 +516,66 @@ pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
         report.msgs_per_s = messages as f64 / report.elapsed_s;
         report.deliveries_per_s = deliveries as f64 / report.elapsed_s;
         super::fill_latency(&shared.latency.borrow(), &mut report);
+        if cluster {
+            report.cluster = Some(cluster_figures(
+                &start,
+                &end,
+                servers,
+                shared.sent_measured.get(),
+                shared.remote_deliveries.get(),
+            ));
+        }
         Ok(report)
     })?;
-    report.scenario = "io-broadcast";
+    report.scenario = match args.redis {
+        Some(_) => "io-cluster",
+        None => "io-broadcast",
+    };
     report.transport = "websocket";
     fill_common(&mut report, common, conns, size, window, &args.timing);
     Ok(report)
+}
+
+/// The cluster figures of a run between the samples `start` and `end`.
+fn cluster_figures(
+    start: &CpuSample,
+    end: &CpuSample,
+    servers: usize,
+    broadcasts_sent: u64,
+    remote_deliveries: u64,
+) -> ClusterFigures {
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / remote_deliveries.max(1) as f64;
+    // The servers after the first, whose receivers only get broadcasts that
+    // crossed servers.
+    let (mut user, mut sys) = (Duration::ZERO, Duration::ZERO);
+    for ((u0, s0), (u1, s1)) in start.per_server.iter().zip(&end.per_server).skip(1) {
+        user += u1.saturating_sub(*u0);
+        sys += s1.saturating_sub(*s0);
+    }
+    let remote_cpu = end.per_server.len() > 1;
+    let publish_calls = match (start.publish_calls, end.publish_calls) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    ClusterFigures {
+        servers,
+        broadcasts_sent,
+        remote_deliveries,
+        remote_server_user_us_per_delivery: remote_cpu.then(|| per(user)),
+        remote_server_sys_us_per_delivery: remote_cpu.then(|| per(sys)),
+        remote_server_cpu_us_per_delivery: remote_cpu.then(|| per(user + sys)),
+        publish_calls,
+        publish_per_broadcast: publish_calls.map(|c| c as f64 / broadcasts_sent.max(1) as f64),
+    }
+}
+
+/// Which receiver a broadcast connection is.
+#[derive(Clone, Copy)]
+struct Receiver {
+    /// 0 is the sender.
+    id: usize,
+    /// Connected to another server than the sender's.
+    remote: bool,
 }
 
 /// Payload of broadcast `seq`: the sequence number in 10 digits, then filler.
@@ -487,13 +589,13 @@ async fn broadcast_conn(
     shared: &BroadcastShared,
     connector: &Connector,
     target: &Target,
-    id: usize,
+    receiver: Receiver,
     conns: usize,
     size: usize,
 ) -> Result<(), String> {
     const PREFIX: &[u8] = b"42[\"broadcast\",\"";
-    let sender = id == 0;
-    let mut conn = WsConn::connect(connector, target, id).await?;
+    let sender = receiver.id == 0;
+    let mut conn = WsConn::connect(connector, target, receiver.id).await?;
     shared.run.set_ready();
     let mut expected = Vec::new();
     event_packet(&mut expected, "broadcast", None, &net::filler(size));
@@ -506,7 +608,11 @@ async fn broadcast_conn(
         if sender && shared.run.phase.get() != Phase::Done {
             let now = Instant::now();
             let mut in_flight = shared.in_flight.borrow_mut();
-            for _ in 0..shared.to_send.replace(0) {
+            let count = shared.to_send.replace(0);
+            if shared.run.phase.get() == Phase::Measure {
+                bump(&shared.sent_measured, count as u64);
+            }
+            for _ in 0..count {
                 in_flight.push_back(InFlight {
                     sent_at: now,
                     missing: conns,
@@ -609,6 +715,9 @@ async fn broadcast_conn(
             Ok(())
         })?;
         bump(&shared.deliveries, measured);
+        if receiver.remote {
+            bump(&shared.remote_deliveries, measured);
+        }
         if !open || n == 0 {
             break match shared.run.phase.get() {
                 Phase::Done => Ok(()),

@@ -6,7 +6,9 @@
 //! * `io-echo`: Socket.IO event + acknowledgement round-trips (or `echo`
 //!   events answered by `echo` events), over WebSocket or long-polling;
 //! * `io-broadcast`: C receivers, one sender; deliveries/s and the time for
-//!   the LAST receiver to get each broadcast;
+//!   the LAST receiver to get each broadcast; with `--also-url` the
+//!   receivers are spread over the servers of a cluster, and with `--redis`
+//!   the Redis they share counts its PUBLISH calls (scenario `io-cluster`);
 //! * `connections`: opens C idle connections (WebSocket or Socket.IO) at a
 //!   given rate, holds them, checks that every one answers a heartbeat, can
 //!   churn them, and reports the server's resident memory per connection.
@@ -25,6 +27,7 @@ mod echo;
 mod io;
 mod net;
 mod poll;
+mod redis_info;
 mod report;
 mod sys;
 mod wire;
@@ -206,6 +209,21 @@ pub struct IoBroadcastArgs {
     /// Broadcasts in flight: a new one leaves when the oldest reached everyone.
     #[arg(long, short = 'w', default_value_t = 4)]
     window: usize,
+    /// Another server of the same cluster (repeatable): the receivers are
+    /// spread over `--url` and these in turn (receiver i on server i mod
+    /// n), the sender (receiver 0) is on `--url`.
+    #[arg(long = "also-url", value_name = "URL")]
+    also_urls: Vec<String>,
+    /// PID of an `--also-url` server (repeatable, same order): its CPU time
+    /// is added to `--server-pid`'s, and reported per delivery to its own
+    /// receivers (the cost of a delivery that crossed servers).
+    #[arg(long = "also-server-pid", value_name = "PID")]
+    also_server_pids: Vec<u32>,
+    /// The Redis server (HOST:PORT) the cluster shares: its PUBLISH calls
+    /// during the measured phase (`INFO commandstats`) are counted and
+    /// reported per broadcast sent; the report's scenario is `io-cluster`.
+    #[arg(long, value_name = "HOST:PORT")]
+    redis: Option<String>,
 }
 
 /// Protocol of the `connections` scenario.
@@ -376,27 +394,74 @@ impl Progress {
     }
 }
 
+/// What is sampled at both ends of a measured phase besides the
+/// generator's own CPU time: the servers' CPU time and, for a cluster, the
+/// PUBLISH calls of its Redis.
+#[derive(Clone, Debug, Default)]
+struct Probes {
+    /// Server PIDs (none, one, or every server of a cluster).
+    pids: Vec<u32>,
+    /// Redis `HOST:PORT` whose `cmdstat_publish` calls are read.
+    redis: Option<String>,
+}
+
+impl Probes {
+    /// The one server of `--server-pid`, if any.
+    fn server(pid: Option<u32>) -> Probes {
+        Probes {
+            pids: pid.into_iter().collect(),
+            redis: None,
+        }
+    }
+}
+
 /// CPU figures over one measured phase.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct CpuSample {
     at: Instant,
+    /// The servers' CPU time, summed.
     server: Option<Duration>,
-    /// The server's user and system time.
+    /// The servers' user and system time, summed.
     server_split: Option<(Duration, Duration)>,
+    /// Each server's user and system time, in the order of the PIDs.
+    per_server: Vec<(Duration, Duration)>,
     gen: Duration,
     gen_split: (Duration, Duration),
     machine: Duration,
+    /// PUBLISH calls Redis has run (`Probes::redis`).
+    publish_calls: Option<u64>,
 }
 
 impl CpuSample {
-    fn take(server_pid: Option<u32>) -> Result<CpuSample, String> {
+    fn take(probes: &Probes) -> Result<CpuSample, String> {
+        let publish_calls = probes
+            .redis
+            .as_deref()
+            .map(redis_info::publish_calls)
+            .transpose()?;
+        let at = Instant::now();
+        let per_server = probes
+            .pids
+            .iter()
+            .map(|&p| sys::proc_cpu(Some(p)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let server_split = (!per_server.is_empty()).then(|| {
+            per_server
+                .iter()
+                .fold((Duration::ZERO, Duration::ZERO), |(u, s), (pu, ps)| {
+                    (u + *pu, s + *ps)
+                })
+        });
+        let server = server_split.map(|(u, s)| u + s);
         Ok(CpuSample {
-            at: Instant::now(),
-            server: server_pid.map(sys::proc_cpu_total).transpose()?,
-            server_split: server_pid.map(|p| sys::proc_cpu(Some(p))).transpose()?,
+            at,
+            server,
+            server_split,
+            per_server,
             gen: sys::self_cpu(),
             gen_split: sys::proc_cpu(None)?,
             machine: sys::machine_busy()?,
+            publish_calls,
         })
     }
 
@@ -539,19 +604,19 @@ impl RunState {
     async fn warm_up_and_measure(
         &self,
         timing: &Timing,
-        server_pid: Option<u32>,
+        probes: &Probes,
         progress: &Progress,
     ) -> Result<(CpuSample, CpuSample), String> {
         let warmup = seconds("warmup", timing.warmup)?;
         let duration = seconds("duration", timing.duration)?;
         progress.stage("warm-up", warmup.as_millis() as u64);
         self.sleep(warmup, progress).await?;
-        let start = CpuSample::take(server_pid)?;
+        let start = CpuSample::take(probes)?;
         self.phase.set(Phase::Measure);
         progress.stage("measure", duration.as_millis() as u64);
         self.sleep(duration, progress).await?;
         self.phase.set(Phase::Done);
-        let end = CpuSample::take(server_pid)?;
+        let end = CpuSample::take(probes)?;
         progress.finish();
         Ok((start, end))
     }

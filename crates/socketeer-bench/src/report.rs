@@ -6,7 +6,8 @@ use serde::Serialize;
 /// defaults (`None` ones are left out of the JSON).
 #[derive(Serialize, Default, Debug)]
 pub struct Report {
-    /// `ws-echo`, `io-echo`, `io-broadcast` or `connections`.
+    /// `ws-echo`, `io-echo`, `io-broadcast`, `io-cluster` (`io-broadcast`
+    /// with `--redis`) or `connections`.
     pub scenario: &'static str,
     /// `websocket` or `polling`.
     pub transport: &'static str,
@@ -86,6 +87,33 @@ pub struct Report {
     /// `connections` scenario figures.
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
     pub connections: Option<ConnFigures>,
+    /// Cluster figures (`io-broadcast` with `--also-url` or `--redis`).
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub cluster: Option<ClusterFigures>,
+}
+
+/// Figures of a broadcast across the servers of a cluster. The server CPU
+/// fields of [`Report`] are then summed over every server.
+#[derive(Serialize, Default, Debug)]
+pub struct ClusterFigures {
+    /// Servers the receivers were spread over (the sender on the first).
+    pub servers: usize,
+    /// Broadcasts the sender sent during the measured phase.
+    pub broadcasts_sent: u64,
+    /// Deliveries to the receivers of the other servers (the ones that
+    /// crossed servers) in the measured phase.
+    pub remote_deliveries: u64,
+    /// CPU of the other servers per delivery to their receivers, user time,
+    /// microseconds (tick resolution).
+    pub remote_server_user_us_per_delivery: Option<f64>,
+    /// The same, system time.
+    pub remote_server_sys_us_per_delivery: Option<f64>,
+    /// The same, user + system.
+    pub remote_server_cpu_us_per_delivery: Option<f64>,
+    /// PUBLISH calls Redis ran during the measured phase (`--redis`).
+    pub publish_calls: Option<u64>,
+    /// `publish_calls / broadcasts_sent`.
+    pub publish_per_broadcast: Option<f64>,
 }
 
 /// Figures of the `connections` scenario.
@@ -154,11 +182,8 @@ impl Report {
         ];
         match &self.connections {
             None => {
-                let depth = if self.scenario == "io-broadcast" {
-                    "window"
-                } else {
-                    "depth"
-                };
+                let broadcast = self.scenario == "io-broadcast" || self.scenario == "io-cluster";
+                let depth = if broadcast { "window" } else { "depth" };
                 let load = match self.rate {
                     Some(rate) => format!(
                         "{} conns x {} B at {rate:.0} msgs/s offered (at most {} in flight \
@@ -185,7 +210,31 @@ impl Report {
                     "msgs/s",
                     format!("{:.0} ({} in all)", self.msgs_per_s, self.messages),
                 ));
-                if self.scenario == "io-broadcast" {
+                if let Some(c) = &self.cluster {
+                    rows.push((
+                        "cluster",
+                        format!(
+                            "{} servers, {} broadcasts sent, {} deliveries crossed servers",
+                            c.servers, c.broadcasts_sent, c.remote_deliveries
+                        ),
+                    ));
+                    if let (Some(u), Some(s)) = (
+                        c.remote_server_user_us_per_delivery,
+                        c.remote_server_sys_us_per_delivery,
+                    ) {
+                        rows.push((
+                            "other servers CPU",
+                            format!("{u:.2} / {s:.2} us user/sys per delivery to their receivers"),
+                        ));
+                    }
+                    if let (Some(calls), Some(per)) = (c.publish_calls, c.publish_per_broadcast) {
+                        rows.push((
+                            "redis PUBLISH",
+                            format!("{calls} calls, {per:.3} per broadcast"),
+                        ));
+                    }
+                }
+                if broadcast {
                     rows.push((
                         "deliveries/s",
                         format!("{:.0} ({} in all)", self.deliveries_per_s, self.deliveries),
@@ -198,11 +247,7 @@ impl Report {
                         self.p50_us, self.p99_us, self.p999_us, self.max_us
                     ),
                 ));
-                let unit = if self.scenario == "io-broadcast" {
-                    "delivery"
-                } else {
-                    "msg"
-                };
+                let unit = if broadcast { "delivery" } else { "msg" };
                 if let (Some(per), Some(util)) = (self.server_cpu_us_per_msg, self.server_cpu_util)
                 {
                     rows.push((

@@ -130,7 +130,11 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
         shared.run.wait_ready(conns, &progress).await?;
         let (start, end) = shared
             .run
-            .warm_up_and_measure(&args.timing, common.server_pid, &progress)
+            .warm_up_and_measure(
+                &args.timing,
+                &super::Probes::server(common.server_pid),
+                &progress,
+            )
             .await?;
         super::join_all(tasks).await;
         let messages = shared.messages.get();

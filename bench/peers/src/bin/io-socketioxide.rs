@@ -9,13 +9,43 @@
 //! Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`;
 //! the environment variables `PING_INTERVAL_MS` and `PING_TIMEOUT_MS`
 //! override them (scripts/bench does for its idle-connection runs).
+//!
+//! With `REDIS_URL` set (`redis://HOST:PORT`), the server joins a cluster
+//! through `socketioxide-redis` (its default `socket.io` prefix, RESP3), so
+//! that `broadcast` reaches the sockets of every server of the cluster
+//! (scripts/bench, scenario `io-cluster`).
 
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Data, SocketRef};
-use socketioxide::SocketIo;
+use socketioxide::{SocketIo, SocketIoBuilder};
+use socketioxide_core::adapter::DefinedAdapter;
+use socketioxide_redis::{RedisAdapter, RedisAdapterCtr};
+
+/// The benchmark handlers on namespace `/`, whatever the adapter; returns
+/// what the adapter's initialisation gives (a future for Redis).
+fn handlers<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
+    io.ns("/", async |socket: SocketRef<A>| {
+        socket.on("echo", async |s: SocketRef<A>, Data(args): Data<Value>| {
+            let _ = s.emit("echo", &args);
+        });
+        socket.on(
+            "message-with-ack",
+            async |Data(args): Data<Value>, ack: AckSender<A>| {
+                let _ = ack.send(&args);
+            },
+        );
+        socket.on(
+            "broadcast",
+            async |io: SocketIo<A>, Data(args): Data<Value>| {
+                let _ = io.emit("broadcast", &args).await;
+            },
+        );
+    })
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,30 +61,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let (layer, io) = SocketIo::builder()
-        .ping_interval(Duration::from_millis(ms("PING_INTERVAL_MS", 300)))
-        .ping_timeout(Duration::from_millis(ms("PING_TIMEOUT_MS", 200)))
-        .build_layer();
+    let builder = || {
+        SocketIoBuilder::new()
+            .ping_interval(Duration::from_millis(ms("PING_INTERVAL_MS", 300)))
+            .ping_timeout(Duration::from_millis(ms("PING_TIMEOUT_MS", 200)))
+    };
+    let app = match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            // The adapter's drivers need RESP3.
+            let url = match url.contains('?') {
+                true => format!("{url}&protocol=resp3"),
+                false => format!("{url}?protocol=resp3"),
+            };
+            let client = redis::Client::open(url)?;
+            let adapter = RedisAdapterCtr::new_with_redis(&client).await?;
+            let (layer, io) = builder()
+                .with_adapter::<RedisAdapter<_>>(adapter)
+                .build_layer();
+            handlers(&io).await?;
+            axum::Router::new().layer(layer)
+        }
+        Err(_) => {
+            let (layer, io) = builder().build_layer();
+            handlers(&io);
+            axum::Router::new().layer(layer)
+        }
+    };
 
-    io.ns("/", async |socket: SocketRef| {
-        socket.on("echo", async |s: SocketRef, Data(args): Data<Value>| {
-            let _ = s.emit("echo", &args);
-        });
-        socket.on(
-            "message-with-ack",
-            async |Data(args): Data<Value>, ack: AckSender| {
-                let _ = ack.send(&args);
-            },
-        );
-        socket.on(
-            "broadcast",
-            async |io: SocketIo, Data(args): Data<Value>| {
-                let _ = io.emit("broadcast", &args).await;
-            },
-        );
-    });
-
-    let app = axum::Router::new().layer(layer);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(
         "socketioxide listening on http://{}",
