@@ -17,8 +17,8 @@ use super::core::{Action, CloseReason, SessionCore, TimerAction, TransportKind, 
 use super::engine::Shared;
 use super::events;
 use super::handler::SessionHandler;
-use super::rate::TokenBucket;
 use super::metrics::{self, Traffic};
+use super::rate::TokenBucket;
 use super::response::{error, payload_response, text, Body, EngineError};
 use super::socket::{Outgoing, Socket};
 use crate::payload::PayloadBuilder;
