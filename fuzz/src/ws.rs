@@ -1,4 +1,4 @@
-//! Shared harness for the socketeer-ws fuzz targets: drive a
+//! The socketeer-ws harness: drive a
 //! [`Protocol`] with received bytes, collect what it returns and what it
 //! wants to send, and check the invariants of the Sans-I/O core.
 //!
@@ -60,9 +60,9 @@ pub fn split_frames(mut wire: &[u8]) -> Result<Vec<WireFrame>, String> {
         };
         let len = usize::try_from(len).map_err(|_| "length overflow")?;
         let end = pos.checked_add(len).ok_or("length overflow")?;
-        let body = wire.get(pos..end).ok_or_else(|| {
-            format!("truncated payload: need {len}, have {}", wire.len() - pos)
-        })?;
+        let body = wire
+            .get(pos..end)
+            .ok_or_else(|| format!("truncated payload: need {len}, have {}", wire.len() - pos))?;
         let mut payload = body.to_vec();
         if let Some(k) = key {
             for (i, b) in payload.iter_mut().enumerate() {
@@ -124,7 +124,11 @@ pub fn deflate_params(b: u8) -> DeflateParams {
 pub fn new_protocol(role: Role, config: &Config) -> Protocol {
     let mut p = Protocol::with_limits(role, config.limits);
     if let Some(params) = config.deflate {
-        p.set_deflate(PerMessageDeflate::new(role, params, &DeflateConfig::default()));
+        p.set_deflate(PerMessageDeflate::new(
+            role,
+            params,
+            &DeflateConfig::default(),
+        ));
     }
     p
 }
@@ -213,7 +217,10 @@ pub fn drive<'a>(
             let out = proto.take_output().to_vec();
             assert_eq!(proto.output_len(), 0);
             assert!(!proto.has_output());
-            assert!(proto.take_output().is_empty(), "second take_output not empty");
+            assert!(
+                proto.take_output().is_empty(),
+                "second take_output not empty"
+            );
             out
         }
         Drain::Vectored { slots, step } => {
@@ -244,7 +251,11 @@ pub fn drive<'a>(
             out
         }
     };
-    assert_eq!(raw.len(), expected_len, "output_len disagrees with the output");
+    assert_eq!(
+        raw.len(),
+        expected_len,
+        "output_len disagrees with the output"
+    );
 
     let frames = split_frames(&raw).unwrap_or_else(|e| panic!("output is not frames: {e}"));
     let outcome = Outcome {
@@ -293,7 +304,11 @@ fn check_outcome(proto: &Protocol, role: Role, we_closed: bool, o: &Outcome) {
     };
     for f in &o.frames {
         assert!(f.fin && f.rsv == 0, "bad control frame {f:?}");
-        assert_eq!(f.masked, role == Role::Client, "mask bit for {role:?}: {f:?}");
+        assert_eq!(
+            f.masked,
+            role == Role::Client,
+            "mask bit for {role:?}: {f:?}"
+        );
         assert!(f.payload.len() <= 125);
     }
     if we_closed {
@@ -307,8 +322,14 @@ fn check_outcome(proto: &Protocol, role: Role, we_closed: bool, o: &Outcome) {
             (None, None) => (false, CloseState::CloseSent),
             (Some(e), Some(_)) => panic!("error {e:?} after a close message"),
         };
-        assert_eq!((proto.should_close_transport(), proto.close_state()), expected);
-        assert_eq!(proto.is_receive_closed(), o.error.is_some() || close_msg.is_some());
+        assert_eq!(
+            (proto.should_close_transport(), proto.close_state()),
+            expected
+        );
+        assert_eq!(
+            proto.is_receive_closed(),
+            o.error.is_some() || close_msg.is_some()
+        );
         return;
     }
     // Output: pongs answering every ping, in order, then at most one close.
@@ -326,7 +347,12 @@ fn check_outcome(proto: &Protocol, role: Role, we_closed: bool, o: &Outcome) {
         match f.opcode {
             OP_PONG => pongs.push(&f.payload[..]),
             OP_CLOSE => {
-                assert_eq!(i, o.frames.len() - 1, "frames after the close: {:?}", o.frames);
+                assert_eq!(
+                    i,
+                    o.frames.len() - 1,
+                    "frames after the close: {:?}",
+                    o.frames
+                );
                 close_payload = Some(f.payload.clone());
             }
             op => panic!("unexpected opcode {op:#x} in output {:?}", o.frames),
