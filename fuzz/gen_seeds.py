@@ -4,8 +4,14 @@ from fuzz/), or into <dir>/<target>/ with --out <dir>.
 
 frame_decoder inputs are [flags, deflate, s0, s1, s2] + wire bytes; see
 fuzz_targets/frame_decoder.rs. handshake_request inputs are an HTTP head,
-optionally followed by frames.
+optionally followed by frames. engineio_payload inputs are [flags] + a
+polling body or frame; socketio_packet inputs are [config] + Engine.IO
+messages joined by 0x1E (a `b` message is a raw binary attachment);
+redis_message inputs are [selector] + a msgpack or JSON message. The shapes
+are those the Node peers (engine.io 6, socket.io 4, @socket.io/redis-adapter
+8, notepack.io 3) put on the wire.
 """
+import json
 import os
 import struct
 import sys
@@ -166,8 +172,198 @@ hs_seeds = {
     "resp_403": b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
 }
 
+
+# ---- Engine.IO payloads (fuzz_targets/engineio_payload.rs) ----
+RS = "\x1e"
+OPEN = (
+    '0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,'
+    '"pingTimeout":20000,"maxPayload":1000000}'
+)
+eio_bodies = {
+    "open": OPEN,
+    "open_ws_no_maxpayload": '0{"sid":"abc","upgrades":[],"pingInterval":300,"pingTimeout":200}',
+    "sio_connect": "40",
+    "sio_connect_sid": '40{"sid":"wZX3oN0bSVIhsaknAAAI"}',
+    "two_events": '42["chat message","hi"]' + RS + '42/admin,1["x",{"a":[1,2.5,null]}]',
+    "spec_mixed": "4hello" + RS + "4\u20ac" + RS + "bAQIDBA==",
+    "binary_event": '451-["upload",{"_placeholder":true,"num":0}]' + RS + "bAQIDBA==",
+    "ping_probe": "2probe",
+    "pong_probe": "3probe",
+    "heartbeat": "2" + RS + "3" + RS + "6",
+    "upgrade_close": "5" + RS + "1",
+    "noop_batch": RS.join(["6"] * 5),
+    "base64_empty": "b",
+    "base64_unpadded": "bAQIDBA",
+    "base64_bad": "b!!!!",
+    "unknown_type": "7",
+    "empty_packet": "4a" + RS,
+    "bad_open": '0{"sid":1}',
+}
+eio_seeds = {}
+for name, body in eio_bodies.items():
+    eio_seeds[name] = b"\x00" + body.encode()
+eio_seeds["small_limits_many"] = b"\x01" + RS.join(["4a"] * 5).encode()
+eio_seeds["not_utf8"] = b"\x00" + b"4\xff\xfe"
+
+# ---- Socket.IO packets (fuzz_targets/socketio_packet.rs) ----
+def sio(*messages, config=0x10):
+    out = []
+    for m in messages:
+        out.append(b"b" + m if isinstance(m, bytes) else m.encode())
+    return bytes([config]) + b"\x1e".join(out)
+
+
+PH0 = '{"_placeholder":true,"num":0}'
+PH1 = '{"_placeholder":true,"num":1}'
+sio_seeds = {
+    "connect": sio("0"),
+    "connect_auth": sio('0{"token":"abc"}'),
+    "connect_nsp": sio('0/admin,{"token":"abc"}'),
+    "connect_nsp_no_comma": sio("0/admin"),
+    "connect_reply": sio('0{"sid":"wZX3oN0bSVIhsaknAAAI","pid":"bTh8DM1t"}'),
+    "disconnect_nsp": sio("1/admin,"),
+    "event": sio('2["hello",1]'),
+    "event_ack_nsp": sio('2/admin,13["project:delete",123]'),
+    "event_numeric_name": sio('2[42,"numeric event name"]'),
+    "event_nested": sio('2["m",{"a":{"b":[1,-2.5e-7,1e21,"\\u00e9",true,null]}}]'),
+    "ack": sio("3/admin,13[]"),
+    "ack_args": sio('37["ok",{"n":1}]'),
+    "connect_error": sio('4{"message":"Not authorized","data":{"code":401}}'),
+    "connect_error_string": sio('4/admin,"Invalid namespace"'),
+    "binary_event": sio("51-[\"hello\"," + PH0 + "]", b"\x01\x02\x03"),
+    "binary_event_nested": sio(
+        '52-/admin,7["up",{"files":[' + PH1 + "," + PH0 + ']}]', b"\x00" * 4, b"\xff\xfe"
+    ),
+    "binary_ack": sio('61-/admin,13[{"data":' + PH0 + "}]", b"bin"),
+    "binary_then_text": sio("51-[\"a\"," + PH0 + "]", b"x", '2["b"]'),
+    "lone_surrogates": sio('2["message","\\ud83d","a\\ude00b","\\ud83d\\ude00"]'),
+    "too_many_attachments": sio("511-[\"a\"]", config=0x02),
+    "bad_placeholder": sio("51-[\"a\",{\"_placeholder\":true,\"num\":5}]", b"x"),
+    "unexpected_text": sio("51-[\"a\"," + PH0 + "]", '2["b"]'),
+    "unexpected_binary": sio(b"orphan"),
+    "reserved_event": sio('2["connect"]'),
+    "ack_id_overflow": sio('299999999999999999999["a"]'),
+}
+sio_seeds["not_utf8"] = bytes([0x10]) + b'2["\xff"]'
+
+
+# ---- Redis adapter messages (fuzz_targets/redis_message.rs) ----
+class Ext:
+    def __init__(self, ty, data):
+        self.ty, self.data = ty, data
+
+
+def mp(v):
+    """msgpack as notepack.io writes it (dicts in insertion order)."""
+    if v is None:
+        return b"\xc0"
+    if v is True:
+        return b"\xc3"
+    if v is False:
+        return b"\xc2"
+    if isinstance(v, int):
+        if 0 <= v < 128:
+            return bytes([v])
+        if -32 <= v < 0:
+            return struct.pack(">b", v)
+        if 0 <= v < 256:
+            return b"\xcc" + bytes([v])
+        if 0 <= v < 65536:
+            return b"\xcd" + struct.pack(">H", v)
+        if 0 <= v < 2**32:
+            return b"\xce" + struct.pack(">I", v)
+        if -128 <= v < 0:
+            return b"\xd0" + struct.pack(">b", v)
+        return b"\xd3" + struct.pack(">q", v)
+    if isinstance(v, float):
+        return b"\xcb" + struct.pack(">d", v)
+    if isinstance(v, str):
+        b = v.encode()
+        if len(b) < 32:
+            return bytes([0xA0 | len(b)]) + b
+        if len(b) < 256:
+            return b"\xd9" + bytes([len(b)]) + b
+        return b"\xda" + struct.pack(">H", len(b)) + b
+    if isinstance(v, bytes):
+        if len(v) < 256:
+            return b"\xc4" + bytes([len(v)]) + v
+        return b"\xc5" + struct.pack(">H", len(v)) + v
+    if isinstance(v, Ext):
+        return b"\xc7" + bytes([len(v.data)]) + struct.pack(">b", v.ty) + v.data
+    if isinstance(v, list):
+        head = bytes([0x90 | len(v)]) if len(v) < 16 else b"\xdc" + struct.pack(">H", len(v))
+        return head + b"".join(mp(x) for x in v)
+    if isinstance(v, dict):
+        head = bytes([0x80 | len(v)]) if len(v) < 16 else b"\xde" + struct.pack(">H", len(v))
+        return head + b"".join(mp(k) + mp(x) for k, x in v.items())
+    raise TypeError(v)
+
+
+def js(v):
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+EVENT = {"type": 2, "data": ["chat", "hi", {"n": 1, "bin": b"\x01\x02"}], "nsp": "/"}
+ADAPTER_OPTS = {"rooms": ["room1"], "except": ["s1"], "flags": {"volatile": False}}
+EMITTER_OPTS = {"rooms": [], "flags": {"compress": True, "timeout": 5000}, "except": []}
+SOCKET = {"id": "s1", "handshake": {"headers": {}, "query": {"EIO": "4"}}, "rooms": ["s1", "r"], "data": {}}
+redis_values = {
+    # 0: msgpack values, 1: JSON values.
+    "mp_scalars": (0, mp([None, True, False, 0, 127, 128, 65535, 2**32, -1, -33, -200, -(2**40), 1.5, "é"])),
+    "mp_nested": (0, mp({"a": [{"b": {"c": [1, [2, [3]]]}}], "bin": b"\x00\xff"})),
+    "mp_ext_date": (0, mp(Ext(-1, b"\x00\x00\x00\x00\x65\x5f\x1a\x00"))),
+    "mp_legacy_undefined": (0, b"\xd4\x00\x00"),
+    "mp_legacy_arraybuffer": (0, b"\xc7\x03\x00abc"),
+    "mp_u64_max": (0, b"\xcf" + b"\xff" * 8),
+    "mp_float32_nan": (0, b"\xca\x7f\xc0\x00\x00"),
+    "mp_int_key": (0, b"\x81\x01\xa1x"),
+    "json_values": (1, js({"a": [1, -2.5e-7, 1e21, 123456789012345678901234, "\u00e9", None, True]})),
+    "json_buffer": (1, js({"type": "Buffer", "data": [1, 2, 3]})),
+    # 2: classic broadcasts (msgpack).
+    "broadcast_adapter": (2, mp(["Ab3dE", EVENT, ADAPTER_OPTS])),
+    "broadcast_emitter": (2, mp(["emitter", {"type": 2, "data": ["news", 1], "nsp": "/admin"}, EMITTER_OPTS])),
+    "broadcast_ack_id": (2, mp(["Ab3dE", dict(EVENT, id=7), {"rooms": [], "except": []}])),
+    # 3: requests (JSON, msgpack for a broadcast with acks).
+    "req_sockets": (3, js({"uid": "abc", "requestId": "r1", "type": 0, "rooms": ["a"]})),
+    "req_all_rooms": (3, js({"uid": "abc", "requestId": "r5", "type": 1})),
+    "req_remote_join": (3, js({"uid": "abc", "requestId": "r2", "type": 2, "sid": "s1", "room": "x"})),
+    "req_join_opts": (3, js({"uid": "abc", "type": 2, "opts": ADAPTER_OPTS, "rooms": ["x"]})),
+    "req_disconnect": (3, js({"uid": "abc", "type": 4, "opts": {"rooms": ["x"], "except": []}, "close": True})),
+    "req_fetch": (3, js({"uid": "abc", "requestId": "r6", "type": 5, "opts": ADAPTER_OPTS})),
+    "req_server_side_emit": (3, js({"uid": "abc", "requestId": "r7", "type": 6, "data": ["e", 1]})),
+    "req_broadcast_acks": (3, mp({"uid": "abc", "requestId": "r8", "type": 7, "packet": EVENT, "opts": ADAPTER_OPTS})),
+    # 4: responses.
+    "resp_sockets": (4, js({"requestId": "r1", "sockets": ["a", "b"]})),
+    "resp_fetch": (4, js({"requestId": "r6", "sockets": [SOCKET]})),
+    "resp_rooms": (4, js({"requestId": "r5", "rooms": ["a"]})),
+    "resp_done": (4, js({"requestId": "r3"})),
+    "resp_emit": (4, js({"type": 6, "requestId": "r7", "data": ["answer"]})),
+    "resp_client_count": (4, js({"type": 8, "requestId": "r8", "clientCount": 3})),
+    "resp_ack": (4, mp({"type": 9, "requestId": "r8", "packet": ["ok", b"\x01"]})),
+    # 5: sharded adapter (ClusterMessage).
+    "cluster_heartbeat": (5, js({"type": 2, "uid": "x", "nsp": "/"})),
+    "cluster_broadcast": (5, mp({"type": 3, "data": {"opts": ADAPTER_OPTS, "packet": EVENT}, "uid": "x", "nsp": "/"})),
+    "cluster_broadcast_json": (5, js({"type": 3, "data": {"opts": {"rooms": [], "except": []}, "packet": {"type": 2, "data": ["a"], "nsp": "/"}, "requestId": "q"}, "uid": "x", "nsp": "/"})),
+    "cluster_join": (5, js({"type": 4, "data": {"opts": ADAPTER_OPTS, "rooms": ["r2"]}, "uid": "x", "nsp": "/"})),
+    "cluster_disconnect": (5, js({"type": 6, "data": {"opts": ADAPTER_OPTS, "close": True}, "uid": "x", "nsp": "/"})),
+    "cluster_fetch": (5, js({"type": 7, "data": {"opts": ADAPTER_OPTS, "requestId": "q"}, "uid": "x", "nsp": "/"})),
+    "cluster_fetch_response": (5, js({"type": 8, "data": {"requestId": "q", "sockets": [SOCKET]}, "uid": "x", "nsp": "/"})),
+    "cluster_emit": (5, js({"type": 9, "data": {"packet": ["hello", 1]}, "uid": "abc", "nsp": "/"})),
+    "cluster_emit_response": (5, mp({"type": 10, "data": {"requestId": "q", "packet": [b"\x02"]}, "uid": "x", "nsp": "/"})),
+    "cluster_client_count": (5, js({"type": 11, "data": {"requestId": "q", "clientCount": 2}, "uid": "x", "nsp": "/"})),
+    "cluster_ack": (5, js({"type": 12, "data": {"requestId": "q", "packet": ["ok"]}, "uid": "x", "nsp": "/"})),
+    "cluster_close": (5, js({"type": 13, "uid": "x", "nsp": "/"})),
+}
+redis_seeds = {name: bytes([sel]) + data for name, (sel, data) in redis_values.items()}
+
 root = sys.argv[2] if sys.argv[1:2] == ["--out"] else "corpus"
-for target, seeds in [("frame_decoder", frame_seeds), ("handshake_request", hs_seeds)]:
+for target, seeds in [
+    ("frame_decoder", frame_seeds),
+    ("handshake_request", hs_seeds),
+    ("engineio_payload", eio_seeds),
+    ("socketio_packet", sio_seeds),
+    ("redis_message", redis_seeds),
+]:
     d = os.path.join(root, target)
     os.makedirs(d, exist_ok=True)
     for name, data in seeds.items():

@@ -1,6 +1,6 @@
 //! Arbitrary bytes into the Sans-I/O core (`Protocol::receive`), as a
 //! server and as a client, whole and split, checking the invariants in
-//! `socketeer_ws_fuzz::drive`.
+//! `socketeer_fuzz::ws::drive`.
 //!
 //! Input layout: `[flags, deflate, s0, s1, s2, wire...]`
 //! - flags bit 0: small limits (frame 4096, message 8192)
@@ -13,11 +13,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use socketeer_ws::{CloseCode, CloseFrame, Limits, Role};
-use socketeer_ws_fuzz::{
+use socketeer_fuzz::ws::{
     assert_same, deflate_params, drive, inverted_limits, new_protocol, small_limits,
     split_at_seeds, Config, Drain,
 };
+use socketeer_ws::{CloseCode, CloseFrame, Limits, Role};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&[flags, deflate, s0, s1, s2], wire)) = data.split_first_chunk::<5>() else {

@@ -20,13 +20,13 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+use socketeer_fuzz::ws::{drive, new_protocol, small_limits, Config, Drain};
 use socketeer_ws::deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
 use socketeer_ws::handshake::{
     accept, accept_key, error_response, parse_request, parse_response, validate_response,
     write_response, AcceptConfig, ClientConfig, HandshakeError,
 };
 use socketeer_ws::{Limits, Message, Protocol, Role};
-use socketeer_ws_fuzz::{drive, new_protocol, small_limits, Config, Drain};
 
 const MAX: usize = 16384;
 /// A limit the fuzzer's inputs (at most a few KB) do exceed.
@@ -112,14 +112,21 @@ fn interop(server: DeflateParams, client: DeflateParams, payload: &[u8]) {
         let params_of = |r| if r == Role::Server { server } else { client };
         let mut tx = PerMessageDeflate::new(tx_role, params_of(tx_role), &cfg);
         let mut rx = PerMessageDeflate::new(rx_role, params_of(rx_role), &cfg);
-        for msg in [payload, &[][..], payload, payload.get(1..).unwrap_or_default()] {
+        for msg in [
+            payload,
+            &[][..],
+            payload,
+            payload.get(1..).unwrap_or_default(),
+        ] {
             let mut z = BytesMut::new();
             tx.compress(msg, &mut z).expect("compress");
             let at = cut % (z.len() + 1);
             let mut out = BytesMut::new();
             rx.decompress(&z[..at], false, 1 << 20, &mut out)
                 .and_then(|()| rx.decompress(&z[at..], true, 1 << 20, &mut out))
-                .unwrap_or_else(|e| panic!("{tx_role:?} -> {rx_role:?}: {e:?} ({server:?}, {client:?})"));
+                .unwrap_or_else(|e| {
+                    panic!("{tx_role:?} -> {rx_role:?}: {e:?} ({server:?}, {client:?})")
+                });
             assert_eq!(&out[..], msg, "{tx_role:?} -> {rx_role:?} codec round trip");
         }
     }
@@ -188,7 +195,10 @@ fn server_side(data: &[u8]) {
         .to_str()
         .expect("accepted a non-ASCII key");
     assert_eq!(
-        acc.response.headers().get("sec-websocket-accept").map(|v| v.as_bytes()),
+        acc.response
+            .headers()
+            .get("sec-websocket-accept")
+            .map(|v| v.as_bytes()),
         Some(accept_key(key.as_bytes()).as_bytes())
     );
     // The 101 must parse back and satisfy the client that sent `key`.
@@ -196,7 +206,10 @@ fn server_side(data: &[u8]) {
     write_response(&acc.response, &mut out);
     let (resp, n) = match parse_response(&out, MAX) {
         Ok(Some(r)) => r,
-        other => panic!("our 101 does not parse: {other:?}\n{}", String::from_utf8_lossy(&out)),
+        other => panic!(
+            "our 101 does not parse: {other:?}\n{}",
+            String::from_utf8_lossy(&out)
+        ),
     };
     assert_eq!(n, out.len());
     assert_eq!(resp.status().as_u16(), 101);

@@ -162,8 +162,14 @@ impl Decoder {
     }
 
     /// Decodes a text packet given as bytes; they must be UTF-8
-    /// ([`DecodeError::InvalidUtf8`] otherwise).
+    /// ([`DecodeError::InvalidUtf8`] otherwise). Text while a binary packet
+    /// waits for attachments is [`DecodeError::UnexpectedText`], UTF-8 or
+    /// not.
     pub fn decode_text(&mut self, text: &[u8]) -> Result<Option<Packet>, DecodeError> {
+        if self.pending.is_some() {
+            self.pending = None;
+            return Err(DecodeError::UnexpectedText);
+        }
         let text = std::str::from_utf8(text).map_err(|_| DecodeError::InvalidUtf8)?;
         self.decode_str(text)
     }

@@ -681,6 +681,32 @@ fn decoder_state_errors() {
     ));
 }
 
+/// Found by the `socketio_packet` fuzz target: invalid UTF-8 given to
+/// `decode_text` while a binary packet waited for attachments was an error
+/// that left the packet pending, so the next attachment completed it.
+#[test]
+fn text_bytes_while_awaiting_attachments_reset_the_decoder() {
+    let mut d = Decoder::new();
+    assert!(d
+        .decode_str(r#"51-["a",{"_placeholder":true,"num":0}]"#)
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        d.decode_text(b"2[\"\xff\"]"),
+        Err(DecodeError::UnexpectedText)
+    ));
+    assert_eq!(d.awaiting_attachments(), 0);
+    assert!(matches!(
+        d.decode_binary(Bytes::from_static(b"x")),
+        Err(DecodeError::UnexpectedBinary)
+    ));
+    // Without a pending packet, the bytes are refused as not UTF-8.
+    assert!(matches!(
+        d.decode_text(b"2[\"\xff\"]"),
+        Err(DecodeError::InvalidUtf8)
+    ));
+}
+
 #[test]
 fn attachment_bound() {
     let mut d = Decoder::new();
