@@ -1,6 +1,8 @@
 //! The `socketeer` command: the chat demo server, interactive clients and
 //! the load generator.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 
 mod io_client;
