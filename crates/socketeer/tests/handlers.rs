@@ -426,7 +426,10 @@ async fn server_level_shortcuts() {
         assert_eq!(next_text(&mut red).await, r#"42["r"]"#);
         assert_eq!(io.except("red").emit("nr", vec![]).unwrap(), 1);
         assert_eq!(next_text(&mut blue).await, r#"42["nr"]"#);
-        let everyone = io.broadcast().timeout(Duration::from_secs(5));
+        assert_eq!(io.local().emit("l", vec![]).unwrap(), 2);
+        assert_eq!(next_text(&mut red).await, r#"42["l"]"#);
+        assert_eq!(next_text(&mut blue).await, r#"42["l"]"#);
+        let everyone = io.timeout(Duration::from_secs(5));
         let acks = everyone.emit_with_ack("q", vec![]);
         let answer = async {
             for ws in [&mut red, &mut blue] {

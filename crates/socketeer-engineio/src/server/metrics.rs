@@ -8,7 +8,7 @@
 //! Rare events (a session opening, upgrading or closing, a refused
 //! request, a volatile message dropped) are emitted when they happen.
 //! Traffic (messages and bytes) is counted by each session's own task in
-//! plain integers ([`Traffic`]) and handed to the recorder at the
+//! plain integers (`Traffic`) and handed to the recorder at the
 //! session's heartbeats (every `ping_interval`) and when it closes: the
 //! hot path touches no shared counter, and a scrape sees a session's
 //! traffic at most one ping interval late.

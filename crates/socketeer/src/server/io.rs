@@ -88,6 +88,26 @@ impl SocketIo {
         self.main_namespace().broadcast()
     }
 
+    /// Targets every socket of the main namespace with acknowledgements
+    /// awaited for at most `timeout` (`io.timeout(d).emit_with_ack(..)`; see
+    /// [`BroadcastOperator::timeout`]).
+    pub fn timeout(&self, timeout: std::time::Duration) -> BroadcastOperator {
+        self.main_namespace().broadcast().timeout(timeout)
+    }
+
+    /// Targets the main namespace's sockets of this server only (`io.local`;
+    /// see [`BroadcastOperator::local`]).
+    pub fn local(&self) -> BroadcastOperator {
+        self.main_namespace().broadcast().local()
+    }
+
+    /// Targets every socket of the main namespace, dropping the message for
+    /// those not ready for it (`io.volatile`; see
+    /// [`BroadcastOperator::volatile`]).
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.main_namespace().broadcast().volatile()
+    }
+
     /// Targets every socket of the main namespace, with a choice of
     /// compression (`io.compress(false).emit(..)`; see
     /// [`BroadcastOperator::compress`]).
