@@ -9,6 +9,11 @@
 // Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`; the
 // environment variables PING_INTERVAL_MS and PING_TIMEOUT_MS override them
 // (scripts/bench does for its idle-connection runs).
+//
+// For the reconnect avalanche (`socketeer bench avalanche`): with TICK_MS=N,
+// every N ms the server emits `tick` with a sequence number (from 1) and its
+// wall clock in milliseconds to every socket; RECOVERY=1 turns
+// connectionStateRecovery on (its defaults: 2 minutes).
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
@@ -21,7 +26,18 @@ if (!Number.isInteger(port) || port <= 0) {
 const httpServer = createServer();
 const pingInterval = Number(process.env.PING_INTERVAL_MS ?? 300);
 const pingTimeout = Number(process.env.PING_TIMEOUT_MS ?? 200);
-const io = new Server(httpServer, { pingInterval, pingTimeout });
+const options = { pingInterval, pingTimeout };
+if (process.env.RECOVERY === "1") options.connectionStateRecovery = {};
+const io = new Server(httpServer, options);
+
+const tickMs = Number(process.env.TICK_MS ?? 0);
+if (tickMs > 0) {
+  let seq = 0;
+  setInterval(() => {
+    seq += 1;
+    io.emit("tick", seq, Date.now());
+  }, tickMs);
+}
 
 io.on("connection", (socket) => {
   socket.on("echo", (...args) => socket.emit("echo", ...args));

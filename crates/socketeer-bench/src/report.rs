@@ -86,6 +86,9 @@ pub struct Report {
     /// `connections` scenario figures.
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
     pub connections: Option<ConnFigures>,
+    /// `avalanche` scenario figures.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub avalanche: Option<super::AvalancheFigures>,
 }
 
 /// Figures of the `connections` scenario.
@@ -152,7 +155,12 @@ impl Report {
             ),
             ("url", self.url.clone()),
         ];
+        if let Some(avalanche) = &self.avalanche {
+            rows.push(("clients", self.conns.to_string()));
+            rows.extend(avalanche.rows());
+        }
         match &self.connections {
+            _ if self.avalanche.is_some() => {}
             None => {
                 let depth = if self.scenario == "io-broadcast" {
                     "window"

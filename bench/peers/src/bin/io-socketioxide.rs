@@ -9,6 +9,12 @@
 //! Engine.IO ping interval 300 ms and timeout 200 ms, like `conformance`;
 //! the environment variables `PING_INTERVAL_MS` and `PING_TIMEOUT_MS`
 //! override them (scripts/bench does for its idle-connection runs).
+//!
+//! For the reconnect avalanche (`socketeer bench avalanche`): with
+//! `TICK_MS=N`, every N ms the server emits `tick` with a sequence number
+//! (from 1) and its wall clock in milliseconds to every socket of `/`.
+//! socketioxide 0.18 has no connection state recovery, so `RECOVERY=1` is
+//! not supported here.
 
 use std::time::Duration;
 
@@ -53,6 +59,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         );
     });
+
+    if let Some(tick) = std::env::var("TICK_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let io = io.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(tick.max(1)));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut seq: u64 = 0;
+            loop {
+                interval.tick().await;
+                seq += 1;
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let _ = io.emit("tick", &(seq, now_ms)).await;
+            }
+        });
+    }
 
     let app = axum::Router::new().layer(layer);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
