@@ -14,6 +14,11 @@
 // @socket.io/redis-adapter (createAdapter, default `socket.io` prefix), so
 // that `broadcast` reaches the sockets of every server of the cluster
 // (scripts/bench, scenario io-cluster).
+//
+// For the reconnect avalanche (`socketeer bench avalanche`): with TICK_MS=N,
+// every N ms the server emits `tick` with a sequence number (from 1) and its
+// wall clock in milliseconds to every socket; RECOVERY=1 turns
+// connectionStateRecovery on (its defaults: 2 minutes).
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-adapter";
@@ -28,7 +33,10 @@ if (!Number.isInteger(port) || port <= 0) {
 const httpServer = createServer();
 const pingInterval = Number(process.env.PING_INTERVAL_MS ?? 300);
 const pingTimeout = Number(process.env.PING_TIMEOUT_MS ?? 200);
-const io = new Server(httpServer, { pingInterval, pingTimeout });
+const options = { pingInterval, pingTimeout };
+if (process.env.RECOVERY === "1") options.connectionStateRecovery = {};
+const io = new Server(httpServer, options);
+
 if (process.env.REDIS_URL) {
   const pubClient = createClient({ url: process.env.REDIS_URL });
   const subClient = pubClient.duplicate();
@@ -37,6 +45,15 @@ if (process.env.REDIS_URL) {
   }
   await Promise.all([pubClient.connect(), subClient.connect()]);
   io.adapter(createAdapter(pubClient, subClient));
+}
+
+const tickMs = Number(process.env.TICK_MS ?? 0);
+if (tickMs > 0) {
+  let seq = 0;
+  setInterval(() => {
+    seq += 1;
+    io.emit("tick", seq, Date.now());
+  }, tickMs);
 }
 
 io.on("connection", (socket) => {

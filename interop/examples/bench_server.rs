@@ -14,11 +14,16 @@
 //! through `socketeer-redis`'s classic adapter (default `socket.io` prefix),
 //! so that `broadcast` reaches the sockets of every server of the cluster
 //! (`scripts/bench`, scenario `io-cluster`).
+//!
+//! For the reconnect avalanche (`socketeer bench avalanche`): with
+//! `TICK_MS=N`, every N ms the server emits `tick` with a sequence number
+//! (from 1) and its wall clock in milliseconds to every socket of `/`;
+//! `RECOVERY=1` turns connection state recovery on (socket.io's defaults).
 
 use std::time::Duration;
 
 use socketeer::server::{AckSender, Args, Socket};
-use socketeer::server::{SocketIo, SocketIoConfig};
+use socketeer::server::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
 use socketeer_redis::{adapter_factory, RedisAdapterOptions};
 use tokio::net::TcpListener;
 
@@ -39,6 +44,9 @@ async fn socket_io() -> std::io::Result<SocketIo> {
     }
     if let Some(timeout) = ms("PING_TIMEOUT_MS") {
         config.engine.ping_timeout = Duration::from_millis(timeout);
+    }
+    if std::env::var("RECOVERY").is_ok_and(|v| v == "1") {
+        config.connection_state_recovery = Some(ConnectionStateRecovery::default());
     }
     let io = SocketIo::new(config);
     io.of("/").on_connection(|socket: Socket| {
@@ -75,6 +83,9 @@ async fn main() -> std::io::Result<()> {
         None => 3001,
     };
     let io = socket_io().await?;
+    if let Some(tick) = std::env::var("TICK_MS").ok().and_then(|v| v.parse().ok()) {
+        tokio::spawn(ticker(io.clone(), Duration::from_millis(tick)));
+    }
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(
         "bench server listening on http://{}",
@@ -82,4 +93,19 @@ async fn main() -> std::io::Result<()> {
     );
     // Other paths get 404; accept errors back off and keep serving.
     io.serve(listener).await
+}
+
+/// Emits `tick` [SEQUENCE, WALL CLOCK MS] to every socket of `/` every `every`.
+async fn ticker(io: SocketIo, every: Duration) {
+    let mut interval = tokio::time::interval(every.max(Duration::from_millis(1)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq: u64 = 0;
+    loop {
+        interval.tick().await;
+        seq += 1;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let _ = io.emit("tick", vec![seq.into(), now_ms.into()]);
+    }
 }

@@ -11,7 +11,11 @@
 //!   the Redis they share counts its PUBLISH calls (scenario `io-cluster`);
 //! * `connections`: opens C idle connections (WebSocket or Socket.IO) at a
 //!   given rate, holds them, checks that every one answers a heartbeat, can
-//!   churn them, and reports the server's resident memory per connection.
+//!   churn them, and reports the server's resident memory per connection;
+//! * `avalanche`: N Socket.IO clients lose their connection at once (server
+//!   restart, or every connection cut) and reconnect with socket.io-client's
+//!   backoff; time until all are back, and how many `tick` broadcasts
+//!   reached them (see `avalanche.rs`).
 //!
 //! The generator is built not to be the bottleneck: one thread (pin it to a
 //! core), hand-made client frames masked once, every connection's output in
@@ -22,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+mod avalanche;
 mod conns;
 mod echo;
 mod io;
@@ -40,6 +45,7 @@ use std::time::{Duration, Instant};
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+pub use avalanche::AvalancheFigures;
 pub use report::Report;
 
 /// Upper bounds on what a run may ask for (everything is bounded).
@@ -65,6 +71,9 @@ enum Scenario {
     IoBroadcast(IoBroadcastArgs),
     /// Idle connections: open C at a rate, hold, heartbeat, churn, RSS.
     Connections(ConnArgs),
+    /// Reconnect avalanche: N Socket.IO clients lose their connection at
+    /// once (server restart or cut) and come back with backoff.
+    Avalanche(AvalancheArgs),
 }
 
 /// Options every scenario takes.
@@ -276,6 +285,58 @@ pub struct ConnArgs {
     max_failures: usize,
 }
 
+/// How the `avalanche` storm happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StormMode {
+    /// Kill the server (`--server-pid`) and start a fresh one (`--restart-cmd`).
+    Restart,
+    /// Keep the server; reset every client's connection at once (clients
+    /// reconnect with their recovery id and offset).
+    Cut,
+}
+
+/// `avalanche` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AvalancheArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Socket.IO clients (over WebSocket).
+    #[arg(long, short = 'c', default_value_t = 10_000)]
+    conns: usize,
+    /// Clients connected per second at the start (at most).
+    #[arg(long, default_value_t = 2000.0)]
+    rate: f64,
+    /// Initial connections in progress at once, at most.
+    #[arg(long, default_value_t = 256)]
+    max_pending: usize,
+    /// Restart the server, or cut every connection (state recovery).
+    #[arg(long, value_enum, default_value_t = StormMode::Restart)]
+    mode: StormMode,
+    /// Restart mode: shell command (`sh -c`) that starts a fresh server on
+    /// the same port; it should `exec` the server, which is killed at the end.
+    #[arg(long)]
+    restart_cmd: Option<String>,
+    /// Seconds connected before the storm.
+    #[arg(long, default_value_t = 3.0)]
+    hold: f64,
+    /// Seconds observed after every client is back.
+    #[arg(long, default_value_t = 10.0)]
+    after: f64,
+    /// Seconds to wait for every client to come back.
+    #[arg(long, default_value_t = 60.0)]
+    storm_timeout: f64,
+    /// Backoff: first reconnection delay in ms (socket.io-client's
+    /// `reconnectionDelay`).
+    #[arg(long, default_value_t = 1000)]
+    reconnect_delay_ms: u64,
+    /// Backoff: longest delay in ms (`reconnectionDelayMax`).
+    #[arg(long, default_value_t = 5000)]
+    reconnect_delay_max_ms: u64,
+    /// Backoff: jitter (`randomizationFactor`).
+    #[arg(long, default_value_t = 0.5)]
+    randomization: f64,
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
     let (common, outcome) = match args.scenario {
@@ -283,6 +344,7 @@ pub fn run(args: Args) -> ExitCode {
         Scenario::IoEcho(a) => (a.common.clone(), io::run_echo(a)),
         Scenario::IoBroadcast(a) => (a.common.clone(), io::run_broadcast(a)),
         Scenario::Connections(a) => (a.common.clone(), conns::run(a)),
+        Scenario::Avalanche(a) => (a.common.clone(), avalanche::run(a)),
     };
     match outcome {
         Ok(report) => {

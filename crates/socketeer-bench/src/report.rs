@@ -90,6 +90,9 @@ pub struct Report {
     /// Cluster figures (`io-broadcast` with `--also-url` or `--redis`).
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
     pub cluster: Option<ClusterFigures>,
+    /// `avalanche` scenario figures.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub avalanche: Option<super::AvalancheFigures>,
 }
 
 /// Figures of a broadcast across the servers of a cluster. The server CPU
@@ -180,7 +183,12 @@ impl Report {
             ),
             ("url", self.url.clone()),
         ];
+        if let Some(avalanche) = &self.avalanche {
+            rows.push(("clients", self.conns.to_string()));
+            rows.extend(avalanche.rows());
+        }
         match &self.connections {
+            _ if self.avalanche.is_some() => {}
             None => {
                 let broadcast = self.scenario == "io-broadcast" || self.scenario == "io-cluster";
                 let depth = if broadcast { "window" } else { "depth" };

@@ -14,6 +14,12 @@
 //! through `socketioxide-redis` (its default `socket.io` prefix, RESP3), so
 //! that `broadcast` reaches the sockets of every server of the cluster
 //! (scripts/bench, scenario `io-cluster`).
+//!
+//! For the reconnect avalanche (`socketeer bench avalanche`): with
+//! `TICK_MS=N`, every N ms the server emits `tick` with a sequence number
+//! (from 1) and its wall clock in milliseconds to every socket of `/`.
+//! socketioxide 0.18 has no connection state recovery, so `RECOVERY=1` is
+//! not supported here.
 
 use std::time::Duration;
 
@@ -45,6 +51,22 @@ fn handlers<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
             },
         );
     })
+}
+
+/// Emits `tick` [sequence, wall clock in ms] to every socket every `every`
+/// (the reconnect avalanche).
+async fn ticker(io: SocketIo, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq: u64 = 0;
+    loop {
+        interval.tick().await;
+        seq += 1;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let _ = io.emit("tick", &(seq, now_ms)).await;
+    }
 }
 
 #[tokio::main]
@@ -84,6 +106,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => {
             let (layer, io) = builder().build_layer();
             handlers(&io);
+            if let Some(tick) = std::env::var("TICK_MS")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                tokio::spawn(ticker(io, Duration::from_millis(tick.max(1))));
+            }
             axum::Router::new().layer(layer)
         }
     };
