@@ -181,7 +181,9 @@ struct Driver {
     /// what is queued and the close packet, until this deadline.
     drain_deadline: Option<Instant>,
     /// The inbound rate guard (`EngineIoConfig::max_inbound_rate`).
-    inbound: Option<TokenBucket>,
+    /// Boxed: off by default, and every idle session keeps this struct in
+    /// its task (`idle_websocket_session_is_small`).
+    inbound: Option<Box<TokenBucket>>,
     /// Packets of a polling POST not handled yet: they are handled in
     /// batches, between which other tasks run.
     inbox: VecDeque<Packet>,
@@ -649,7 +651,7 @@ async fn drive(
         drain_deadline: None,
         inbound: config
             .max_inbound_rate
-            .map(|rate| TokenBucket::new(rate, opened_at)),
+            .map(|rate| Box::new(TokenBucket::new(rate, opened_at))),
         inbox: VecDeque::new(),
         post_reply: None,
         traffic: Traffic::default(),
