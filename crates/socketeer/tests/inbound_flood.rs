@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use socketeer::client::{ClientBuilder, Transports};
 use socketeer::server::{AckSender, Args, Socket, SocketIo, SocketIoConfig};
 use socketeer::Value;
@@ -25,6 +25,14 @@ use socketeer_engineio::server::InboundRate;
 use socketeer_ws::{Message, Protocol, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+#[path = "support/figures.rs"]
+mod figures;
+#[path = "support/raw_client.rs"]
+mod raw_client;
+
+use figures::{mb, ms, percentile, rss};
+use raw_client::RawClient;
 
 /// One test at a time: they read the same process's RSS and share two
 /// cores.
@@ -46,99 +54,13 @@ const RSS_BOUND: usize = 64 << 20;
 /// The whole flood must be handled within this.
 const FLOOD_LIMIT: Duration = Duration::from_secs(60);
 
-fn rss() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn mb(n: usize) -> f64 {
-    n as f64 / (1 << 20) as f64
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
+/// `count` tiny events as masked frames, in one buffer.
+fn tiny_events(count: u64) -> Bytes {
+    let mut proto = Protocol::new(Role::Client);
+    for _ in 0..count {
+        proto.send(Message::text(TINY)).unwrap();
     }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
-/// A Socket.IO client on a WebSocket opened by hand, joined to `/`, that
-/// writes pre-built frames.
-struct RawClient {
-    tcp: TcpStream,
-    proto: Protocol,
-    buf: BytesMut,
-}
-
-impl RawClient {
-    async fn connect(addr: SocketAddr) -> RawClient {
-        let mut tcp = TcpStream::connect(addr).await.expect("connect");
-        let request = format!(
-            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
-             Upgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes()).await.expect("request");
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(tcp.read_u8().await.expect("response head"));
-            assert!(head.len() < 4096, "response head too long");
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
-        let mut client = RawClient {
-            tcp,
-            proto: Protocol::new(Role::Client),
-            buf: BytesMut::with_capacity(1 << 16),
-        };
-        let open = client.text().await;
-        assert!(open.starts_with('0'), "{open}");
-        client.send("40").await;
-        let connected = client.text().await;
-        assert!(connected.starts_with("40"), "{connected}");
-        client
-    }
-
-    async fn send(&mut self, text: &str) {
-        self.proto.send(Message::text(text.to_owned())).unwrap();
-        let out = self.proto.take_output();
-        self.tcp.write_all(&out).await.expect("write");
-    }
-
-    /// The next text message other than an Engine.IO ping.
-    async fn text(&mut self) -> String {
-        loop {
-            match self.proto.receive(&mut self.buf) {
-                Ok(Some(Message::Text(t))) if t.as_str() == "2" => {}
-                Ok(Some(Message::Text(t))) => return t.to_string(),
-                Ok(Some(other)) => panic!("expected a text message, got {other:?}"),
-                Ok(None) => {}
-                Err(e) => panic!("bad frame from the server: {e}"),
-            }
-            let read = self.tcp.read_buf(&mut self.buf);
-            match tokio::time::timeout(Duration::from_secs(30), read).await {
-                Ok(Ok(n)) if n > 0 => {}
-                other => panic!("connection ended: {other:?}"),
-            }
-        }
-    }
-
-    /// `count` tiny events as masked frames, in one buffer.
-    fn tiny_events(count: u64) -> Bytes {
-        let mut proto = Protocol::new(Role::Client);
-        for _ in 0..count {
-            proto.send(Message::text(TINY)).unwrap();
-        }
-        proto.take_output()
-    }
+    proto.take_output()
 }
 
 /// One HTTP/1.1 request on a connection of its own: the status line and
@@ -274,7 +196,7 @@ async fn flood(config: SocketIoConfig, events: u64, transport: Transport) -> Fig
     };
     // Built before the clock starts: the generator only writes.
     let chunk = match transport {
-        Transport::WebSocket => RawClient::tiny_events(per_write),
+        Transport::WebSocket => tiny_events(per_write),
         Transport::Polling => Bytes::from(tiny_payload(per_write)),
     };
 

@@ -11,18 +11,25 @@
 //! --nocapture`; `--release` for release figures). They run one at a time:
 //! they measure the same process.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use socketeer::client::{ClientBuilder, Transports};
 use socketeer::server::{AckSender, Args, DisconnectReason, Socket, SocketIo, SocketIoConfig};
 use socketeer::Value;
 use socketeer_ws::{Message, Protocol, Role};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+#[path = "support/figures.rs"]
+mod figures;
+#[path = "support/raw_client.rs"]
+mod raw_client;
+
+use figures::{mb, ms, percentile, rss};
+use raw_client::RawClient;
 
 /// One test at a time: they read the same process's RSS.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -40,113 +47,24 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The healthy client's p99 round trip must stay under this.
 const P99_BOUND: Duration = Duration::from_millis(100);
 
-fn rss() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn mb(n: usize) -> f64 {
-    n as f64 / (1 << 20) as f64
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// A WebSocket opened by hand on the raw TCP stream, so that the test
-/// reads it only when it chooses, with the client protocol state beside it.
-struct RawClient {
-    tcp: TcpStream,
-    proto: Protocol,
-    buf: BytesMut,
-}
-
-impl RawClient {
-    async fn connect(addr: SocketAddr) -> RawClient {
-        let mut tcp = TcpStream::connect(addr).await.expect("connect");
-        let request = format!(
-            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
-             Upgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes()).await.expect("request");
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(tcp.read_u8().await.expect("response head"));
-            assert!(head.len() < 4096, "response head too long");
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
-        let mut client = RawClient {
-            tcp,
-            proto: Protocol::new(Role::Client),
-            buf: BytesMut::with_capacity(1 << 16),
-        };
-        let open = client.text().await;
-        assert!(open.starts_with('0'), "{open}");
-        client.send("40").await;
-        let connected = client.text().await;
-        assert!(connected.starts_with("40"), "{connected}");
-        client
-    }
-
-    async fn send(&mut self, text: &str) {
-        self.proto.send(Message::text(text.to_owned())).unwrap();
-        let out = self.proto.take_output();
-        self.tcp.write_all(&out).await.expect("write");
-    }
-
-    /// The next message or close frame (`None` when the connection ends).
-    async fn next(&mut self) -> Option<Message> {
+/// Reads (and drops) what the server sent until its close frame;
+/// returns its code and the data bytes read before it.
+async fn close_code(client: &mut RawClient) -> (Option<u16>, usize) {
+    let mut data = 0;
+    let wait = CLOSE_TIMEOUT + Duration::from_secs(5);
+    let read = async {
         loop {
-            match self.proto.receive(&mut self.buf) {
-                Ok(Some(m @ (Message::Text(_) | Message::Binary(_) | Message::Close(_)))) => {
-                    return Some(m)
-                }
-                Ok(Some(_)) => continue,
-                Ok(None) => {}
-                Err(e) => panic!("bad frame from the server: {e}"),
-            }
-            match self.tcp.read_buf(&mut self.buf).await {
-                Ok(0) | Err(_) => return None,
-                Ok(_) => {}
+            match client.next().await {
+                Some(Message::Close(frame)) => return frame.map(|f| f.code.0),
+                Some(Message::Text(t)) => data += t.len(),
+                Some(Message::Binary(b)) => data += b.len(),
+                Some(_) => {}
+                None => return None,
             }
         }
-    }
-
-    /// The next text message other than an Engine.IO ping.
-    async fn text(&mut self) -> String {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), self.next()).await {
-                Ok(Some(Message::Text(t))) if t.as_str() == "2" => {}
-                Ok(Some(Message::Text(t))) => return t.to_string(),
-                other => panic!("expected a text message, got {other:?}"),
-            }
-        }
-    }
-
-    /// Reads (and drops) what the server sent until its close frame;
-    /// returns its code and the data bytes read before it.
-    async fn close_code(&mut self) -> (Option<u16>, usize) {
-        let mut data = 0;
-        let wait = CLOSE_TIMEOUT + Duration::from_secs(5);
-        let read = async {
-            loop {
-                match self.next().await {
-                    Some(Message::Close(frame)) => return frame.map(|f| f.code.0),
-                    Some(Message::Text(t)) => data += t.len(),
-                    Some(Message::Binary(b)) => data += b.len(),
-                    Some(_) => {}
-                    None => return None,
-                }
-            }
-        };
-        let code = tokio::time::timeout(wait, read).await.ok().flatten();
-        (code, data)
-    }
+    };
+    let code = tokio::time::timeout(wait, read).await.ok().flatten();
+    (code, data)
 }
 
 /// What the server saw.
@@ -202,14 +120,6 @@ fn server(volatile: bool, seen: Arc<Seen>) -> SocketIo {
         });
     });
     io
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
 }
 
 struct Figures {
@@ -323,7 +233,7 @@ async fn run_flood(
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            Some(slow.close_code().await)
+            Some(close_code(&mut slow).await)
         })
     };
     let queue_sampler = {
