@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use socketeer::server::{BroadcastOptions as ServerOptions, Room};
+use socketeer::server::{
+    BroadcastOptions as ServerOptions, FetchError, RemoteSockets, Room, SocketInfo,
+    TryRemoteSockets,
+};
 
 use crate::wire::{BroadcastOptions, Flags};
 
@@ -136,4 +139,28 @@ impl<W> Drop for WaitGuard<'_, W> {
     fn drop(&mut self) {
         lock(self.waiting).remove(&self.id);
     }
+}
+
+/// What a fetch of the other servers' sockets gives: the sockets they
+/// reported, and the failure if not every one of them answered.
+pub(crate) type Fetched = (Vec<SocketInfo>, Option<FetchError>);
+
+/// A fetch as `fetch_remote_sockets` answers it: what was received.
+pub(crate) fn partial_fetch(
+    fetch: impl std::future::Future<Output = Fetched> + Send + 'static,
+) -> RemoteSockets {
+    Box::pin(async move { fetch.await.0 })
+}
+
+/// A fetch as `try_fetch_remote_sockets` answers it: everything, or the
+/// failure.
+pub(crate) fn complete_fetch(
+    fetch: impl std::future::Future<Output = Fetched> + Send + 'static,
+) -> TryRemoteSockets {
+    Box::pin(async move {
+        match fetch.await {
+            (found, None) => Ok(found),
+            (_, Some(e)) => Err(e),
+        }
+    })
 }

@@ -11,7 +11,9 @@ use socketeer::server::{
 use tokio::sync::mpsc;
 
 use super::RedisAdapter;
-use crate::common::{lock, random_hex, wire_options, WaitGuard};
+use crate::common::{
+    complete_fetch, lock, partial_fetch, random_hex, wire_options, Fetched, WaitGuard,
+};
 use crate::convert::{from_wire, to_wire};
 use crate::wire::{Flags, Packet, Request, Response, Value};
 
@@ -137,8 +139,7 @@ pub(super) fn server_side_emit_with_ack(
 /// collects one answer from each, within the request timeout; what was
 /// received, and why not everything was, if so.
 pub(super) fn fetch_remote_sockets(adapter: &RedisAdapter, opts: &ServerOptions) -> RemoteSockets {
-    let fetch = fetch(adapter, opts);
-    Box::pin(async move { fetch.await.0 })
+    partial_fetch(fetch(adapter, opts))
 }
 
 /// As [`fetch_remote_sockets`], failing when not every server answered.
@@ -146,13 +147,7 @@ pub(super) fn try_fetch_remote_sockets(
     adapter: &RedisAdapter,
     opts: &ServerOptions,
 ) -> TryRemoteSockets {
-    let fetch = fetch(adapter, opts);
-    Box::pin(async move {
-        match fetch.await {
-            (found, None) => Ok(found),
-            (_, Some(e)) => Err(e),
-        }
-    })
+    complete_fetch(fetch(adapter, opts))
 }
 
 /// The sockets the other servers reported, and the failure if not every
@@ -160,7 +155,7 @@ pub(super) fn try_fetch_remote_sockets(
 fn fetch(
     adapter: &RedisAdapter,
     opts: &ServerOptions,
-) -> impl std::future::Future<Output = (Vec<SocketInfo>, Option<FetchError>)> + Send + 'static {
+) -> impl std::future::Future<Output = Fetched> + Send + 'static {
     let shared = adapter.shared.clone();
     let ns = adapter.ns.clone();
     let opts = wire_options(opts, None);

@@ -11,7 +11,9 @@ use socketeer::server::{
 use tokio::sync::mpsc;
 
 use super::ShardedAdapter;
-use crate::common::{lock, random_hex, wire_options, WaitGuard};
+use crate::common::{
+    complete_fetch, lock, partial_fetch, random_hex, wire_options, Fetched, WaitGuard,
+};
 use crate::convert::{from_wire, to_wire};
 use crate::wire::{ClusterBody, Flags, Packet, Value};
 
@@ -135,8 +137,7 @@ pub(super) fn fetch_remote_sockets(
     adapter: &ShardedAdapter,
     opts: &ServerOptions,
 ) -> RemoteSockets {
-    let fetch = fetch(adapter, opts);
-    Box::pin(async move { fetch.await.0 })
+    partial_fetch(fetch(adapter, opts))
 }
 
 /// As [`fetch_remote_sockets`], failing when not every server answered.
@@ -144,13 +145,7 @@ pub(super) fn try_fetch_remote_sockets(
     adapter: &ShardedAdapter,
     opts: &ServerOptions,
 ) -> TryRemoteSockets {
-    let fetch = fetch(adapter, opts);
-    Box::pin(async move {
-        match fetch.await {
-            (found, None) => Ok(found),
-            (_, Some(e)) => Err(e),
-        }
-    })
+    complete_fetch(fetch(adapter, opts))
 }
 
 /// The sockets the other servers reported, and the failure if not every
@@ -158,7 +153,7 @@ pub(super) fn try_fetch_remote_sockets(
 fn fetch(
     adapter: &ShardedAdapter,
     opts: &ServerOptions,
-) -> impl std::future::Future<Output = (Vec<SocketInfo>, Option<FetchError>)> + Send + 'static {
+) -> impl std::future::Future<Output = Fetched> + Send + 'static {
     let shared = adapter.shared.clone();
     let ns = adapter.ns.clone();
     let opts = wire_options(opts, None);
