@@ -28,10 +28,13 @@ use tokio::net::TcpStream;
 
 #[path = "support/figures.rs"]
 mod figures;
+#[path = "support/pinger.rs"]
+mod pinger;
 #[path = "support/raw_client.rs"]
 mod raw_client;
 
 use figures::{mb, ms, percentile, rss};
+use pinger::ping_while;
 use raw_client::RawClient;
 
 /// One test at a time: they read the same process's RSS and share two
@@ -213,27 +216,7 @@ async fn flood(config: SocketIoConfig, events: u64, transport: Transport) -> Fig
         })
     };
     let flooding = Arc::new(AtomicBool::new(true));
-    let pinger = {
-        let flooding = flooding.clone();
-        tokio::spawn(async move {
-            let mut rtts = Vec::new();
-            let mut i = 0u64;
-            while flooding.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let answer = healthy
-                    .emit_with_ack("echo", vec![Value::from(i)])
-                    .timeout(Duration::from_secs(10))
-                    .await
-                    .expect("the healthy client is answered");
-                rtts.push(t.elapsed());
-                assert_eq!(answer, vec![Value::from(i)]);
-                i += 1;
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            healthy.manager().close();
-            rtts
-        })
-    };
+    let pinger = ping_while(healthy, flooding.clone());
     let started = Instant::now();
     let writer = tokio::spawn(async move {
         match flooder {
