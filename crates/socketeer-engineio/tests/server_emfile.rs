@@ -62,6 +62,29 @@ fn highest_fd() -> u64 {
         .unwrap_or(0)
 }
 
+/// The sockets open in this process (the listener, the runtime's own,
+/// the connections of both ends).
+fn open_sockets() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// Waits until the sockets open are back to `before`: the server closes
+/// its end of a connection after the client has gone, and a descriptor it
+/// freed once the others are taken would let it accept the waiting
+/// client.
+async fn sockets_back_to(before: usize) {
+    step("the connections of earlier requests to close", async {
+        while open_sockets() > before {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
 /// CPU time this process has used (user and system).
 fn cpu_time() -> Duration {
     // SAFETY: getrusage writes the struct it is given.
@@ -84,8 +107,10 @@ async fn accept_survives_emfile_and_resumes() {
         // No heartbeat and no client connection in the background: no
         // descriptor frees up until the test frees them.
         let mut server = TestServer::start(calm()).await;
+        let before = open_sockets();
         let (open, _) = server.handshake().await;
         server.connected(&open).await;
+        sockets_back_to(before).await;
 
         let saved = nofile();
         set_nofile(libc::rlimit {
