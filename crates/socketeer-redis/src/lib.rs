@@ -77,6 +77,7 @@ mod adapter;
 mod common;
 pub mod convert;
 mod emitter;
+mod publish;
 mod sharded;
 pub mod wire;
 

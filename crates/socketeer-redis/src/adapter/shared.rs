@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, ProtocolVersion, PushInfo, PushKind};
+use redis::{ProtocolVersion, PushInfo, PushKind};
 use socketeer::server::{InMemoryAdapter, NamespaceHandle};
 use tokio::sync::mpsc;
 
 use super::RedisAdapterOptions;
 use crate::common::{bytes_of, random_hex, timed, unreachable, AdapterError};
+use crate::publish::{Outgoing, Publisher};
 use crate::wire::{Channels, Response};
 
 /// How often the subscriber connection is checked (and so retried while
@@ -20,7 +21,7 @@ use crate::wire::{Channels, Response};
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Sends `(channel, message)` to the publishing task.
-type Outbox = mpsc::Sender<(String, Vec<u8>)>;
+type Outbox = mpsc::Sender<Outgoing>;
 /// Where the answers to one of our requests go.
 pub(super) type Waiter = mpsc::UnboundedSender<Response>;
 
@@ -96,7 +97,14 @@ impl Shared {
         }
 
         let (outbox, outbox_rx) = mpsc::channel(options.publish_queue.max(1));
-        tokio::spawn(publish_task(commands.clone(), outbox_rx));
+        tokio::spawn(
+            Publisher {
+                command: "PUBLISH",
+                one_channel_per_batch: false,
+                who: "redis adapter",
+            }
+            .run(commands.clone(), outbox_rx),
+        );
         let shared = Arc::new_cyclic(|weak| Shared {
             weak: weak.clone(),
             uid: random_hex(8),
@@ -160,34 +168,6 @@ impl Shared {
         match count {
             Some(redis::Value::Int(n)) => usize::try_from(n).ok(),
             _ => None,
-        }
-    }
-}
-
-/// Publishes queued messages in order; a failure is logged and the
-/// message dropped (the connection manager reconnects meanwhile).
-async fn publish_task(mut conn: ConnectionManager, mut rx: mpsc::Receiver<(String, Vec<u8>)>) {
-    let mut failing = false;
-    while let Some((channel, message)) = rx.recv().await {
-        let sent = tokio::time::timeout(
-            Duration::from_secs(5),
-            conn.publish::<_, _, i64>(&channel, message),
-        )
-        .await;
-        match sent {
-            Ok(Ok(_)) if failing => {
-                tracing::info!("redis adapter: publishing again");
-                failing = false;
-            }
-            Ok(Err(e)) if !failing => {
-                tracing::warn!(error = %e, %channel, "redis adapter: publish failed, message dropped");
-                failing = true;
-            }
-            Err(_) if !failing => {
-                tracing::warn!(%channel, "redis adapter: publish timed out, message dropped");
-                failing = true;
-            }
-            _ => {}
         }
     }
 }

@@ -15,10 +15,11 @@ use tokio::sync::mpsc;
 use super::subscriptions::{subscription_task, Subscriptions};
 use super::ShardedAdapterOptions;
 use crate::common::{bytes_of, random_hex, AdapterError, CONNECT_TIMEOUT};
+use crate::publish::{Outgoing, Publisher};
 use crate::wire::{ClusterBody, ShardedChannels};
 
 /// Sends `(channel, message)` to the publishing task.
-type Outbox = mpsc::Sender<(String, Vec<u8>)>;
+type Outbox = mpsc::Sender<Outgoing>;
 /// Where the answers to one of our requests go.
 pub(super) type Waiter = mpsc::UnboundedSender<ClusterBody>;
 
@@ -138,7 +139,14 @@ impl Shared {
         timed(subscriber.sunsubscribe(&probe)).await?;
 
         let (outbox, outbox_rx) = mpsc::channel(options.publish_queue.max(1));
-        tokio::spawn(publish_task(commands.clone(), outbox_rx));
+        tokio::spawn(
+            Publisher {
+                command: "SPUBLISH",
+                one_channel_per_batch: true,
+                who: "sharded redis adapter",
+            }
+            .run(commands.clone(), outbox_rx),
+        );
         let (subscriptions, subscriptions_rx) = Subscriptions::new();
         let subscriptions = Arc::new(subscriptions);
         tokio::spawn(subscription_task(
@@ -231,37 +239,6 @@ pub(super) fn numsub(reply: &redis::Value, channel: &str) -> Option<usize> {
             _ => None,
         }),
         _ => None,
-    }
-}
-
-/// Publishes queued messages in order; a failure is logged and the
-/// message dropped (the cluster connection reconnects meanwhile).
-async fn publish_task(mut conn: ClusterConnection, mut rx: mpsc::Receiver<(String, Vec<u8>)>) {
-    let mut failing = false;
-    while let Some((channel, message)) = rx.recv().await {
-        let sent = tokio::time::timeout(
-            Duration::from_secs(5),
-            redis::cmd("SPUBLISH")
-                .arg(&channel)
-                .arg(message)
-                .query_async::<redis::Value>(&mut conn),
-        )
-        .await;
-        match sent {
-            Ok(Ok(_)) if failing => {
-                tracing::info!("sharded redis adapter: publishing again");
-                failing = false;
-            }
-            Ok(Err(e)) if !failing => {
-                tracing::warn!(error = %e, %channel, "sharded redis adapter: SPUBLISH failed, message dropped");
-                failing = true;
-            }
-            Err(_) if !failing => {
-                tracing::warn!(%channel, "sharded redis adapter: SPUBLISH timed out, message dropped");
-                failing = true;
-            }
-            _ => {}
-        }
     }
 }
 
