@@ -188,6 +188,8 @@ struct Setup {
     connector: Connector,
     mode: StormMode,
     backoff: Backoff,
+    /// How long one connection attempt may take.
+    attempt_timeout: Duration,
 }
 
 struct Shared {
@@ -203,6 +205,8 @@ struct Shared {
     storm_attempts: Cell<usize>,
     storm_failed: Cell<usize>,
     first_error: RefCell<Option<String>>,
+    /// First error of a failed attempt before the storm.
+    first_initial_error: RefCell<Option<String>>,
     /// Server wall clock (ms) of each tick sequence seen (0: not seen).
     tick_ms: RefCell<Vec<u64>>,
     /// Whether ticks are still recorded.
@@ -222,6 +226,7 @@ impl Shared {
             self.first_error.borrow_mut().get_or_insert(error);
         } else {
             self.failed_initial.set(self.failed_initial.get() + 1);
+            self.first_initial_error.borrow_mut().get_or_insert(error);
         }
     }
 }
@@ -442,7 +447,21 @@ async fn client(id: usize, setup: Rc<Setup>, shared: Rc<Shared>) {
         if post {
             shared.storm_attempts.set(shared.storm_attempts.get() + 1);
         }
-        match connect(&setup, id, pid.as_deref(), offset.as_deref()).await {
+        // An attempt that hangs (a server that accepted the TCP connection
+        // but never answers under the storm) fails and is tried again, as
+        // socket.io-client's `timeout` does.
+        let attempt_result = tokio::time::timeout(
+            setup.attempt_timeout,
+            connect(&setup, id, pid.as_deref(), offset.as_deref()),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "connection attempt timed out after {:?}",
+                setup.attempt_timeout
+            ))
+        });
+        match attempt_result {
             Err(e) => shared.failed(e),
             Ok((mut conn, sid, pid, early)) => {
                 attempt = 0;
@@ -668,6 +687,10 @@ pub fn run(args: AvalancheArgs) -> Result<Report, String> {
     let hold = super::seconds("hold", args.hold)?;
     let after = super::seconds("after", args.after)?;
     let storm_timeout = super::seconds("storm-timeout", args.storm_timeout)?;
+    if args.attempt_timeout_ms == 0 {
+        return Err("--attempt-timeout-ms must be above 0".into());
+    }
+    let attempt_timeout = Duration::from_millis(args.attempt_timeout_ms);
     let restart_cmd = match args.mode {
         StormMode::Restart => Some((
             common
@@ -693,6 +716,7 @@ pub fn run(args: AvalancheArgs) -> Result<Report, String> {
                 max_ms: args.reconnect_delay_max_ms.max(args.reconnect_delay_ms),
                 jitter: args.randomization,
             },
+            attempt_timeout,
         });
         let (storm, _) = watch::channel(0u32);
         let shared = Rc::new(Shared {
@@ -704,6 +728,7 @@ pub fn run(args: AvalancheArgs) -> Result<Report, String> {
             storm_attempts: Cell::new(0),
             storm_failed: Cell::new(0),
             first_error: RefCell::new(None),
+            first_initial_error: RefCell::new(None),
             tick_ms: RefCell::new(Vec::new()),
             recording: Cell::new(true),
             bad_ticks: Cell::new(0),
@@ -752,8 +777,14 @@ pub fn run(args: AvalancheArgs) -> Result<Report, String> {
         figures.initial_failed = shared.failed_initial.get();
         if shared.connected_initial.get() < conns {
             return Err(format!(
-                "only {} of {conns} clients connected in {CONNECT_TIMEOUT:?}",
-                shared.connected_initial.get()
+                "only {} of {conns} clients connected in {CONNECT_TIMEOUT:?} ({} failed attempts; first error: {})",
+                shared.connected_initial.get(),
+                shared.failed_initial.get(),
+                shared
+                    .first_initial_error
+                    .borrow()
+                    .as_deref()
+                    .unwrap_or("none"),
             ));
         }
         progress.stage("hold", hold.as_millis() as u64);

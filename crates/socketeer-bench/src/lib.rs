@@ -335,6 +335,11 @@ pub struct AvalancheArgs {
     /// Backoff: jitter (`randomizationFactor`).
     #[arg(long, default_value_t = 0.5)]
     randomization: f64,
+    /// Milliseconds a connection attempt may take (TCP, upgrade, Engine.IO
+    /// open and Socket.IO connect) before it counts as failed and the
+    /// client backs off and tries again (socket.io-client's `timeout`).
+    #[arg(long, default_value_t = 20_000)]
+    attempt_timeout_ms: u64,
 }
 
 /// Runs the subcommand.
