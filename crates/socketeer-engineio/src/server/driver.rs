@@ -591,12 +591,17 @@ async fn close_ws(mut ws: Box<HyperWebSocket>, frame: Option<CloseFrame>) {
 /// Runs a session until it closes; then unregisters it and tells the
 /// application. Its work runs in a span of its own (`engineio_session`:
 /// the session id, its transport, the client's address), at debug level.
-pub(crate) async fn run(
+///
+/// Not an `async fn`: every idle session keeps this future in its task,
+/// and an async fn would keep its arguments there beside the [`Driver`]
+/// made of them. The session opens (the application's side is made) when
+/// this is called.
+pub(crate) fn run(
     shared: Arc<Shared>,
     socket: Socket,
     ws: Option<Box<HyperWebSocket>>,
     opened_at: Instant,
-) {
+) -> impl std::future::Future<Output = ()> + Send {
     let transport = if ws.is_some() {
         TransportKind::WebSocket
     } else {
@@ -609,192 +614,209 @@ pub(crate) async fn run(
         transport = metrics::transport_label(transport),
         remote = ?socket.request().remote_addr,
     );
-    drive(shared, socket, ws, opened_at, transport)
-        .instrument(span)
-        .await
+    let d = span.in_scope(|| Driver::open(shared, socket, ws, opened_at, transport));
+    d.drive().instrument(span)
 }
 
-async fn drive(
-    shared: Arc<Shared>,
-    socket: Socket,
-    ws: Option<Box<HyperWebSocket>>,
-    opened_at: Instant,
-    transport: TransportKind,
-) {
-    let config = &shared.config;
-    metrics::opened(transport);
-    tracing::debug!("session opened");
-    // The heartbeat counts from the handshake the client saw, not from
-    // when this task first ran.
-    let core = SessionCore::new(
-        opened_at,
-        transport,
-        config.ping_interval,
-        config.ping_timeout,
-        config.upgrade_timeout,
-    );
-    let limits = Limits {
-        max_payload: config.max_payload,
-        ..Limits::default()
-    };
-    let app = shared.factory.open(&socket);
-    let mut d = Driver {
-        shared: shared.clone(),
-        socket: socket.clone(),
-        core,
-        app: Some(app),
-        limits,
-        ws,
-        probe: None,
-        pending_poll: None,
-        control: Vec::new(),
-        drain_deadline: None,
-        inbound: config
+impl Driver {
+    /// The session's state as it opens: the heartbeat counts from the
+    /// handshake the client saw (`opened_at`), not from when its task
+    /// first ran.
+    fn open(
+        shared: Arc<Shared>,
+        socket: Socket,
+        ws: Option<Box<HyperWebSocket>>,
+        opened_at: Instant,
+        transport: TransportKind,
+    ) -> Driver {
+        let config = &shared.config;
+        metrics::opened(transport);
+        tracing::debug!("session opened");
+        let core = SessionCore::new(
+            opened_at,
+            transport,
+            config.ping_interval,
+            config.ping_timeout,
+            config.upgrade_timeout,
+        );
+        let limits = Limits {
+            max_payload: config.max_payload,
+            ..Limits::default()
+        };
+        let app = shared.factory.open(&socket);
+        let inbound = config
             .max_inbound_rate
-            .map(|rate| Box::new(TokenBucket::new(rate, opened_at))),
-        inbox: VecDeque::new(),
-        post_reply: None,
-        traffic: Traffic::default(),
-    };
-    let mut timer = Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
-        opened_at,
-    )));
-    let reason = loop {
-        if d.flush() {
-            if let Some(ws) = d.ws.as_mut() {
-                if ws.flush().await.is_err() {
-                    d.core.close(CloseReason::TransportError);
-                }
-                // Peers that read the handshake reply and only then listen
-                // for the next message (as the official Node server's
-                // timing lets them) must get it in a read of its own.
-                tokio::time::sleep(shared.config.handshake_write_gap).await;
-            }
-            continue;
+            .map(|rate| Box::new(TokenBucket::new(rate, opened_at)));
+        Driver {
+            shared,
+            socket,
+            core,
+            app: Some(app),
+            limits,
+            ws,
+            probe: None,
+            pending_poll: None,
+            control: Vec::new(),
+            drain_deadline: None,
+            inbound,
+            inbox: VecDeque::new(),
+            post_reply: None,
+            traffic: Traffic::default(),
         }
-        if let Some(reason) = d.core.closed() {
-            break reason;
-        }
-        // The rate guard: while no message may be handled, the session
-        // reads nothing (it still writes) until the next token is due.
-        let read_at = d.read_at();
-        let readable = read_at.is_none();
-        let deadline = [
-            d.core.poll_timeout(),
-            d.drain_deadline,
-            d.app.as_ref().and_then(|a| a.poll_timeout()),
-            read_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        tokio::select! {
-            // WebSocket input first: what a client sent there before an
-            // HTTP request must be handled before the request.
-            biased;
-            msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
-            io = ws_io(&mut d.ws, &socket, readable), if !readable || d.inbox.is_empty() => {
-                let msg = match io {
-                    WsIo::Received(msg) => msg,
-                    WsIo::Written(true) => continue,
-                    WsIo::Written(false) => {
-                        d.core.close(CloseReason::TransportError);
-                        continue;
+    }
+
+    /// The session's loop, until it closes; then the ending.
+    ///
+    /// An async block, not an `async fn`: an async fn keeps its argument
+    /// and the local it becomes side by side in the future (two Drivers
+    /// in every idle session's task); the block keeps the one it captured.
+    fn drive(mut self) -> impl std::future::Future<Output = ()> + Send {
+        async move {
+            let d = &mut self;
+            let shared = d.shared.clone();
+            let socket = d.socket.clone();
+            // Fires at once: the first turn of the loop sets the deadline.
+            let mut timer = Box::pin(tokio::time::sleep(std::time::Duration::ZERO));
+            let reason = loop {
+                if d.flush() {
+                    if let Some(ws) = d.ws.as_mut() {
+                        if ws.flush().await.is_err() {
+                            d.core.close(CloseReason::TransportError);
+                        }
+                        // Peers that read the handshake reply and only then listen
+                        // for the next message (as the official Node server's
+                        // timing lets them) must get it in a read of its own.
+                        tokio::time::sleep(shared.config.handshake_write_gap).await;
                     }
+                    continue;
+                }
+                if let Some(reason) = d.core.closed() {
+                    break reason;
+                }
+                // The rate guard: while no message may be handled, the session
+                // reads nothing (it still writes) until the next token is due.
+                let read_at = d.read_at();
+                let readable = read_at.is_none();
+                let deadline = [
+                    d.core.poll_timeout(),
+                    d.drain_deadline,
+                    d.app.as_ref().and_then(|a| a.poll_timeout()),
+                    read_at,
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                tokio::select! {
+                    // WebSocket input first: what a client sent there before an
+                    // HTTP request must be handled before the request.
+                    biased;
+                    msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
+                    io = ws_io(&mut d.ws, &socket, readable), if !readable || d.inbox.is_empty() => {
+                        let msg = match io {
+                            WsIo::Received(msg) => msg,
+                            WsIo::Written(true) => continue,
+                            WsIo::Written(false) => {
+                                d.core.close(CloseReason::TransportError);
+                                continue;
+                            }
+                        };
+                        let len = ws_len(&msg);
+                        d.spend();
+                        d.handle_ws(msg);
+                        if d.drain_ws(len) {
+                            // A client that keeps the session busy (a flood whose
+                            // handlers broadcast) must let other tasks run: the
+                            // sessions its broadcasts wake wait in this worker's
+                            // LIFO slot, which other workers cannot steal, and
+                            // tokio's budget counts reads, not the work behind
+                            // them. Without this, recipients that read well could
+                            // go over their queue limit for want of CPU.
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    // Woken for queued messages and for commands alike; one
+                    // command per turn, so what it queues is flushed before the
+                    // next one runs.
+                    _ = socket.inner.notify.notified() => {
+                        let (cmd, more) = {
+                            let mut commands = socket.commands();
+                            let cmd = commands.pop();
+                            (cmd, !commands.is_empty())
+                        };
+                        if more {
+                            socket.inner.notify.notify_one();
+                        }
+                        if let Some(cmd) = cmd {
+                            d.handle_command(cmd);
+                        }
+                    }
+                    // What the application awaits (async middlewares) finished:
+                    // the loop turns and sends what it queued.
+                    _ = app_work(&mut d.app, &socket) => {}
+                    // A polling POST's packets, a batch per turn.
+                    () = std::future::ready(()), if readable && !d.inbox.is_empty() => {
+                        d.drain_inbox();
+                        tokio::task::yield_now().await;
+                    }
+                    // As the official server: a poll whose connection closed early
+                    // fails the session, rather than swallowing what is sent to it.
+                    _ = poll_gone(&mut d.pending_poll) => {
+                        d.pending_poll = None;
+                        d.core.close(CloseReason::TransportError);
+                    }
+                    _ = sleep_opt(&mut timer, deadline) => d.handle_timeout(),
+                }
+            };
+            if let Some(tx) = d.post_reply.take() {
+                // The session closed before all of the POST's packets were
+                // handled (or by one of them): as when a POST closes a session.
+                let _ = tx.send(text(http::StatusCode::OK, "ok"));
+            }
+            shared.remove(socket.id());
+            socket.mark_closed();
+            // The traffic first: once a scrape sees the disconnect, it sees it.
+            d.traffic.flush(shared.counters.queue_high_water());
+            shared.counters.closed(reason);
+            tracing::debug!(sid = socket.id(), %reason, overflowed = socket.overflowed(), "session closed");
+            if let Some(tx) = d.pending_poll.take() {
+                let body: &'static [u8] = if reason == CloseReason::TransportClose {
+                    b"6"
+                } else {
+                    b"1"
                 };
-                let len = ws_len(&msg);
-                d.spend();
-                d.handle_ws(msg);
-                if d.drain_ws(len) {
-                    // A client that keeps the session busy (a flood whose
-                    // handlers broadcast) must let other tasks run: the
-                    // sessions its broadcasts wake wait in this worker's
-                    // LIFO slot, which other workers cannot steal, and
-                    // tokio's budget counts reads, not the work behind
-                    // them. Without this, recipients that read well could
-                    // go over their queue limit for want of CPU.
-                    tokio::task::yield_now().await;
-                }
+                let _ = tx.send(payload_response(bytes::Bytes::from_static(body)));
             }
-            // Woken for queued messages and for commands alike; one
-            // command per turn, so what it queues is flushed before the
-            // next one runs.
-            _ = socket.inner.notify.notified() => {
-                let (cmd, more) = {
-                    let mut commands = socket.commands();
-                    let cmd = commands.pop();
-                    (cmd, !commands.is_empty())
+            // Answer anything still waiting so no HTTP request hangs.
+            let unanswered = socket.commands().close();
+            for cmd in unanswered {
+                refuse(cmd);
+            }
+            if let Some(app) = d.app.take() {
+                app.on_close(&socket, reason);
+            }
+            socket.inner.events.close(reason);
+            if let Some(probe) = d.probe.take() {
+                tokio::spawn(close_ws(probe, None));
+            }
+            if let Some(ws) = d.ws.take() {
+                let frame = match reason {
+                    CloseReason::ServerShuttingDown => {
+                        Some(CloseFrame::new(1001, "server shutting down"))
+                    }
+                    CloseReason::ParseError => Some(CloseFrame::new(1002, "parse error")),
+                    // A limit of ours the client broke by not reading: policy
+                    // (1011 would say the server failed).
+                    CloseReason::TransportError if socket.overflowed() => {
+                        Some(CloseFrame::new(1008, "send queue overflow"))
+                    }
+                    _ => None,
                 };
-                if more {
-                    socket.inner.notify.notify_one();
-                }
-                if let Some(cmd) = cmd {
-                    d.handle_command(cmd);
-                }
+                // What is still queued goes out first, within the close timeout.
+                close_ws(ws, frame).await;
             }
-            // What the application awaits (async middlewares) finished:
-            // the loop turns and sends what it queued.
-            _ = app_work(&mut d.app, &socket) => {}
-            // A polling POST's packets, a batch per turn.
-            () = std::future::ready(()), if readable && !d.inbox.is_empty() => {
-                d.drain_inbox();
-                tokio::task::yield_now().await;
-            }
-            // As the official server: a poll whose connection closed early
-            // fails the session, rather than swallowing what is sent to it.
-            _ = poll_gone(&mut d.pending_poll) => {
-                d.pending_poll = None;
-                d.core.close(CloseReason::TransportError);
-            }
-            _ = sleep_opt(&mut timer, deadline) => d.handle_timeout(),
+            let _ = socket.lock().take();
+            socket.sync_bytes(&socket.lock());
+            socket.inner.backlog.store(0, Ordering::Relaxed);
         }
-    };
-    if let Some(tx) = d.post_reply.take() {
-        // The session closed before all of the POST's packets were
-        // handled (or by one of them): as when a POST closes a session.
-        let _ = tx.send(text(http::StatusCode::OK, "ok"));
     }
-    shared.remove(socket.id());
-    socket.mark_closed();
-    // The traffic first: once a scrape sees the disconnect, it sees it.
-    d.traffic.flush(shared.counters.queue_high_water());
-    shared.counters.closed(reason);
-    tracing::debug!(sid = socket.id(), %reason, overflowed = socket.overflowed(), "session closed");
-    if let Some(tx) = d.pending_poll.take() {
-        let body: &'static [u8] = if reason == CloseReason::TransportClose {
-            b"6"
-        } else {
-            b"1"
-        };
-        let _ = tx.send(payload_response(bytes::Bytes::from_static(body)));
-    }
-    // Answer anything still waiting so no HTTP request hangs.
-    let unanswered = socket.commands().close();
-    for cmd in unanswered {
-        refuse(cmd);
-    }
-    if let Some(app) = d.app.take() {
-        app.on_close(&socket, reason);
-    }
-    socket.inner.events.close(reason);
-    if let Some(probe) = d.probe.take() {
-        tokio::spawn(close_ws(probe, None));
-    }
-    if let Some(ws) = d.ws.take() {
-        let frame = match reason {
-            CloseReason::ServerShuttingDown => Some(CloseFrame::new(1001, "server shutting down")),
-            CloseReason::ParseError => Some(CloseFrame::new(1002, "parse error")),
-            // A limit of ours the client broke by not reading: policy
-            // (1011 would say the server failed).
-            CloseReason::TransportError if socket.overflowed() => {
-                Some(CloseFrame::new(1008, "send queue overflow"))
-            }
-            _ => None,
-        };
-        // What is still queued goes out first, within the close timeout.
-        close_ws(ws, frame).await;
-    }
-    let _ = socket.lock().take();
-    socket.sync_bytes(&socket.lock());
-    socket.inner.backlog.store(0, Ordering::Relaxed);
 }

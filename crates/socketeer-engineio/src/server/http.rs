@@ -470,7 +470,9 @@ mod tests {
 
     /// Every idle WebSocket session keeps its task's future: it must not
     /// carry the handshake's state (it was 2,432 bytes with it, 648 without,
-    /// in a release build).
+    /// in a release build), nor the session's arguments beside the driver
+    /// made of them (968 bytes with them, 856 without). Under 896 bytes,
+    /// tokio's task cell (128-byte blocks) stays at 1 KiB.
     #[test]
     fn idle_websocket_session_is_small() {
         let engine = EngineIo::new(EngineIoConfig::default(), Arc::new(Nothing));
@@ -489,6 +491,6 @@ mod tests {
         );
         let size = std::mem::size_of_val(&session);
         println!("websocket session future: {size} bytes");
-        assert!(size <= 1024, "websocket session future is {size} bytes");
+        assert!(size <= 896, "websocket session future is {size} bytes");
     }
 }
