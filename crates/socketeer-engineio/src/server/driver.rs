@@ -670,6 +670,7 @@ impl Driver {
     /// An async block, not an `async fn`: an async fn keeps its argument
     /// and the local it becomes side by side in the future (two Drivers
     /// in every idle session's task); the block keeps the one it captured.
+    #[allow(clippy::manual_async_fn)] // see above: the async fn is bigger
     fn drive(mut self) -> impl std::future::Future<Output = ()> + Send {
         async move {
             let d = &mut self;
