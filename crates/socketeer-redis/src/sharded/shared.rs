@@ -34,7 +34,8 @@ pub(super) struct Shared {
     pub(super) uid: String,
     /// Itself, for acknowledgements that answer later.
     pub(super) weak: Weak<Shared>,
-    /// The runtime [`super::sharded_adapter_factory`] ran in: namespaces
+    /// The runtime the factory ([`super::sharded_adapter_factory`] or
+    /// [`super::sharded_adapter_factory_standalone`]) ran in: namespaces
     /// may be made outside of it.
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) options: ShardedAdapterOptions,
