@@ -14,8 +14,7 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 /// `disconnection`) to the push sender they were built with, and neither
 /// restores shard subscriptions usefully by itself (the cluster one in one
 /// cross-slot `SSUBSCRIBE`, the manager not at all), so the adapter
-/// restores them
-/// ([`super::subscriptions`]).
+/// restores them ([`super::subscriptions`]).
 #[derive(Clone)]
 pub(super) enum Conn {
     /// A Redis Cluster.

@@ -1,6 +1,7 @@
 //! What the namespaces of one sharded-adapter server share: the two
-//! connections (to a Redis Cluster or to a standalone Redis), the publishing queue, the subscriptions, the requests
-//! waiting for answers, and the tasks that serve them.
+//! connections (to a Redis Cluster or to a standalone Redis), the
+//! publishing queue, the subscriptions, the requests waiting for answers,
+//! and the tasks that serve them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
