@@ -24,6 +24,24 @@ pub(super) enum Conn {
 }
 
 impl Conn {
+    /// The heartbeat: on a cluster `PING` (to every node, reconnecting
+    /// lost ones), `None`; on a standalone Redis `CLIENT ID` (which also
+    /// makes the manager reconnect when the connection is gone), the id of
+    /// the connection that answered, `None` if it did not.
+    pub(super) async fn heartbeat(&mut self) -> Option<i64> {
+        match self {
+            Conn::Cluster(conn) => {
+                let _ = redis::cmd("PING").query_async::<Value>(conn).await;
+                None
+            }
+            Conn::Standalone(conn) => redis::cmd("CLIENT")
+                .arg("ID")
+                .query_async::<i64>(conn)
+                .await
+                .ok(),
+        }
+    }
+
     /// `SSUBSCRIBE channel`.
     pub(super) async fn ssubscribe(&mut self, channel: &str) -> RedisResult<()> {
         match self {
@@ -71,5 +89,33 @@ impl ConnectionLike for Conn {
             Conn::Cluster(conn) => conn.get_db(),
             Conn::Standalone(conn) => conn.get_db(),
         }
+    }
+}
+
+/// Which connection a standalone subscriber is on (its `CLIENT ID`), to
+/// notice that the `ConnectionManager` replaced it. The manager reports a
+/// connection that Redis closed (a `disconnection` push), but not one it
+/// replaces itself after an error it deems fatal, nor one it replaces
+/// again on a late push of an old connection: a new id is the sure sign
+/// that the subscriptions are gone. (After a restart of Redis its ids
+/// start again, and may repeat the old one; the `disconnection` push of
+/// the closed connection covers that case.)
+#[derive(Debug, Default)]
+pub(super) struct ConnectionWatch {
+    id: Option<i64>,
+}
+
+impl ConnectionWatch {
+    /// Starts with the connection `id`.
+    pub(super) fn new(id: Option<i64>) -> ConnectionWatch {
+        ConnectionWatch { id }
+    }
+
+    /// The connection answered with `id`: whether it is a new one (its
+    /// subscriptions lost), not the first one seen.
+    pub(super) fn saw(&mut self, id: i64) -> bool {
+        let replaced = self.id.is_some_and(|old| old != id);
+        self.id = Some(id);
+        replaced
     }
 }

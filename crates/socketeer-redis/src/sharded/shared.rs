@@ -13,7 +13,7 @@ use redis::{ErrorKind, ProtocolVersion, PushInfo, PushKind};
 use socketeer::server::{InMemoryAdapter, NamespaceHandle, Room};
 use tokio::sync::mpsc;
 
-use super::connection::Conn;
+use super::connection::{Conn, ConnectionWatch};
 use super::subscriptions::{subscription_task, Subscriptions};
 use super::ShardedAdapterOptions;
 use crate::common::{bytes_of, random_hex, unreachable, AdapterError, CONNECT_TIMEOUT};
@@ -142,7 +142,9 @@ impl Shared {
         let probe = format!("{}#{}#", options.channel_prefix, uid);
         timed(subscriber.ssubscribe(&probe)).await?;
         timed(subscriber.sunsubscribe(&probe)).await?;
-        Ok(Shared::start(uid, options, commands, subscriber, push_rx))
+        Ok(Shared::start(
+            uid, options, commands, subscriber, push_rx, None,
+        ))
     }
 
     /// Connects twice to one standalone Redis (the subscriber over RESP3,
@@ -186,6 +188,7 @@ impl Shared {
             crate::common::timed(&addr, redis::cmd("PING").query_async::<redis::Value>(conn))
                 .await?;
         }
+        let first_id = subscriber.heartbeat().await;
         let uid = random_hex(8);
         // Shard subscriptions need Redis 7: try one now, for a clear error
         // at start rather than silence later.
@@ -207,17 +210,21 @@ impl Shared {
                 })
             }
         }
-        Ok(Shared::start(uid, options, commands, subscriber, push_rx))
+        Ok(Shared::start(
+            uid, options, commands, subscriber, push_rx, first_id,
+        ))
     }
 
     /// Starts the publishing, subscribing, dispatching and heartbeat tasks
-    /// on two working connections.
+    /// on two working connections (`subscriber_id`: the standalone
+    /// subscriber's `CLIENT ID`).
     fn start(
         uid: String,
         options: ShardedAdapterOptions,
         commands: Conn,
         subscriber: Conn,
         push_rx: mpsc::UnboundedReceiver<PushInfo>,
+        subscriber_id: Option<i64>,
     ) -> Arc<Shared> {
         let (outbox, outbox_rx) = mpsc::channel(options.publish_queue.max(1));
         tokio::spawn(
@@ -248,7 +255,10 @@ impl Shared {
             waiting: Mutex::new(HashMap::new()),
         });
         tokio::spawn(dispatch_task(Arc::downgrade(&shared), push_rx));
-        tokio::spawn(heartbeat_task(Arc::downgrade(&shared)));
+        tokio::spawn(heartbeat_task(
+            Arc::downgrade(&shared),
+            ConnectionWatch::new(subscriber_id),
+        ));
         shared
     }
 
@@ -357,10 +367,12 @@ async fn dispatch_task(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Pus
     }
 }
 
-/// Pings Redis (on a cluster, every node) on the subscriber connection,
-/// so that a lost connection is reconnected (and its subscriptions
-/// restored) without waiting for a subscription change.
-async fn heartbeat_task(shared: Weak<Shared>) {
+/// Checks the subscriber connection every [`HEARTBEAT`], so that a lost
+/// connection is reconnected (and its subscriptions restored) without
+/// waiting for a subscription change; on a standalone Redis, also
+/// restores the subscriptions when the connection was replaced without a
+/// `disconnection` push (a new `CLIENT ID`).
+async fn heartbeat_task(shared: Weak<Shared>, mut watch: ConnectionWatch) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -368,10 +380,17 @@ async fn heartbeat_task(shared: Weak<Shared>) {
         let Some(mut conn) = shared.upgrade().map(|s| s.subscriber.clone()) else {
             return;
         };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            redis::cmd("PING").query_async::<redis::Value>(&mut conn),
-        )
-        .await;
+        let id = tokio::time::timeout(Duration::from_secs(5), conn.heartbeat()).await;
+        if let Ok(Some(id)) = id {
+            if watch.saw(id) {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                tracing::info!(
+                    "sharded redis adapter: the subscriber connection was replaced, subscribing again"
+                );
+                shared.subscriptions.connection_lost();
+            }
+        }
     }
 }
