@@ -193,7 +193,9 @@ fn looks_like_a_socket_id(room: &str) -> bool {
 /// classic adapter's), the subscriber over RESP3. The manager has no
 /// `SSUBSCRIBE` of its own and restores no shard subscription after a
 /// reconnection, so the adapter subscribes again, channel by channel,
-/// after each `disconnection` push, exactly as on a cluster; the server
+/// after each `disconnection` push, exactly as on a cluster, and also
+/// when its once-a-second `CLIENT ID` heartbeat answers with a new id (a
+/// connection the manager replaced without such a push); the server
 /// count is the server's own `PUBSUB SHARDNUMSUB`.
 ///
 /// One server has one uid, one subscriber connection and one publisher
