@@ -45,6 +45,17 @@ pub enum AdapterError {
         /// How long it waited.
         timeout: Duration,
     },
+    /// The standalone Redis refused a shard subscription (`SSUBSCRIBE`):
+    /// the sharded adapter needs Redis 7 or later.
+    #[error(
+        "redis at {addr} refused SSUBSCRIBE (the sharded adapter needs Redis 7 or later): {source}"
+    )]
+    ShardedPubSubUnsupported {
+        /// The address tried.
+        addr: String,
+        /// What Redis said.
+        source: redis::RedisError,
+    },
     /// The cluster client speaks RESP2: sharded pub/sub through redis-rs
     /// needs RESP3 (`ClusterClientBuilder::use_protocol(ProtocolVersion::RESP3)`).
     #[error("the sharded adapter needs a RESP3 cluster client (ClusterClientBuilder::use_protocol(ProtocolVersion::RESP3)): {source}")]

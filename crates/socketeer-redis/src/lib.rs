@@ -31,10 +31,12 @@
 //!   `disconnect_sockets`, server-side emits (with or without
 //!   acknowledgements) and broadcasts with acknowledgements
 //!   (`emit_with_ack_everywhere`).
-//! - [`ShardedAdapter`] ([`sharded_adapter_factory`]): the same over Redis 7
-//!   sharded pub/sub on a Redis Cluster, wire-compatible with
+//! - [`ShardedAdapter`] ([`sharded_adapter_factory`] on a Redis Cluster,
+//!   [`sharded_adapter_factory_standalone`] on one standalone Redis 7): the
+//!   same over Redis 7 sharded pub/sub, wire-compatible with
 //!   `createShardedAdapter` (its `subscriptionMode`s static, dynamic and
-//!   dynamic-private), through redis-rs's async cluster connection.
+//!   dynamic-private), through redis-rs's async cluster connection or its
+//!   `ConnectionManager`.
 //! - [`convert`]: the server's values to the wire's and back.
 //!
 //! # Why redis-rs
@@ -69,7 +71,9 @@
 //! takes any cloneable redis-rs async connection (`MultiplexedConnection`,
 //! `ConnectionManager`). The sharded adapter takes a RESP3
 //! `redis::cluster::ClusterClient` ([`ShardedAdapter`] says why that
-//! connection and not one per shard node).
+//! connection and not one per shard node), or a `redis::Client` for one
+//! standalone Redis 7 (through two `ConnectionManager`s, the subscriber
+//! over RESP3, restoring its shard subscriptions itself).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -85,5 +89,6 @@ pub use adapter::{adapter_factory, RedisAdapter, RedisAdapterOptions};
 pub use common::AdapterError;
 pub use emitter::{EmitError, Emitter, EmitterOptions, RESERVED_EVENTS};
 pub use sharded::{
-    sharded_adapter_factory, ShardedAdapter, ShardedAdapterOptions, SubscriptionMode,
+    sharded_adapter_factory, sharded_adapter_factory_standalone, ShardedAdapter,
+    ShardedAdapterOptions, SubscriptionMode,
 };

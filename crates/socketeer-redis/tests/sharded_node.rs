@@ -1,14 +1,18 @@
 //! A mixed cluster on a real three-node Redis Cluster: two socketeer
 //! servers with [`sharded_adapter_factory`] and one Node `socket.io`
 //! server with `@socket.io/redis-adapter`'s `createShardedAdapter`, in the
-//! same subscription mode, with official `socket.io-client` clients spread
+//! same subscription mode; and the same on one standalone Redis 7, the
+//! socketeer servers with [`sharded_adapter_factory_standalone`] and Node's
+//! `createShardedAdapter` on `createClient` clients. Official
+//! `socket.io-client` clients are spread
 //! over the three (WebSocket and long-polling). Each check crosses
 //! Rust→Node, Node→Rust and Rust→Rust, and asserts that exactly the
 //! targeted clients got each event, once (it waits, then waits again for
 //! duplicates). Run in the dynamic, static and dynamic-private modes; the
 //! dynamic ones also check the rooms' own channels (subscribed where the
 //! room has sockets, unsubscribed with its last socket) and that a
-//! broadcast is one `SPUBLISH`.
+//! broadcast is one `SPUBLISH`. On a standalone Redis: the dynamic and
+//! static modes.
 //!
 //! Skipped, with a message, only when `redis-server`, `redis-cli` or
 //! `node` is absent.
@@ -23,30 +27,149 @@ use redis::ProtocolVersion;
 use serde_json::{json, Value as Json};
 use socketeer::server::SocketIo;
 use socketeer_redis::{
-    sharded_adapter_factory, AdapterError, ShardedAdapterOptions, SubscriptionMode,
+    sharded_adapter_factory, sharded_adapter_factory_standalone, AdapterError,
+    ShardedAdapterOptions, SubscriptionMode,
 };
 use support::cluster::{on_each_node, wait_subscribers, RedisCluster};
 use support::mixed::{serve, Clients};
 use support::node::{programs, spawn_node};
-use support::node_dir;
+use support::{node_dir, RedisServer};
+
+/// Where the servers meet.
+enum Backend {
+    /// A Redis Cluster: its nodes' URLs.
+    Cluster(Vec<String>),
+    /// One standalone Redis: its URL.
+    Standalone(String),
+}
+
+impl Backend {
+    /// The URLs of every node (one for a standalone Redis), for the
+    /// per-node checks.
+    fn nodes(&self) -> Vec<String> {
+        match self {
+            Backend::Cluster(nodes) => nodes.clone(),
+            Backend::Standalone(url) => vec![url.clone()],
+        }
+    }
+
+    /// `cluster_server.mjs`'s first and third arguments for `node_mode`.
+    fn node_args(&self, node_mode: &str) -> (String, String) {
+        match self {
+            Backend::Cluster(nodes) => (nodes.join(","), format!("sharded:{node_mode}")),
+            Backend::Standalone(url) => (url.clone(), format!("sharded-standalone:{node_mode}")),
+        }
+    }
+
+    /// The sharded adapter's start on this backend, with `options`.
+    async fn adapter(
+        &self,
+        options: ShardedAdapterOptions,
+    ) -> Result<socketeer::server::AdapterFactory, AdapterError> {
+        match self {
+            Backend::Cluster(nodes) => {
+                let client = ClusterClient::builder(nodes.clone())
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .build()
+                    .unwrap();
+                sharded_adapter_factory(client, options).await
+            }
+            Backend::Standalone(url) => {
+                let client = redis::Client::open(url.as_str()).unwrap();
+                sharded_adapter_factory_standalone(client, options).await
+            }
+        }
+    }
+
+    /// The start must fail clearly without Redis there (and, on a
+    /// cluster, with a RESP2 client).
+    async fn check_start_errors(&self) {
+        let dead = format!("redis://127.0.0.1:{}", support::free_port());
+        match self {
+            Backend::Cluster(nodes) => {
+                let resp2 = ClusterClient::new(nodes.clone()).unwrap();
+                let err = sharded_adapter_factory(resp2, ShardedAdapterOptions::default())
+                    .await
+                    .expect_err("RESP2");
+                assert!(matches!(err, AdapterError::Resp3Required { .. }), "{err}");
+                let err = Backend::Cluster(vec![dead])
+                    .adapter(ShardedAdapterOptions::default())
+                    .await
+                    .expect_err("no cluster there");
+                assert!(
+                    matches!(
+                        err,
+                        AdapterError::ClusterUnreachable { .. }
+                            | AdapterError::ClusterTimeout { .. }
+                    ),
+                    "{err}"
+                );
+            }
+            Backend::Standalone(_) => {
+                let err = Backend::Standalone(dead.clone())
+                    .adapter(ShardedAdapterOptions::default())
+                    .await
+                    .expect_err("no redis there");
+                assert!(
+                    matches!(
+                        &err,
+                        AdapterError::Unreachable { addr, .. } | AdapterError::Timeout { addr, .. }
+                            if dead.ends_with(addr.as_str())
+                    ),
+                    "{err}"
+                );
+            }
+        }
+    }
+
+    /// A listener on some shard channels.
+    async fn spy(&self, channels: &[String]) -> Spy {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let conn: Box<dyn Send> = match self {
+            Backend::Cluster(nodes) => {
+                let client = ClusterClient::builder(nodes.clone())
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .push_sender(tx)
+                    .build()
+                    .unwrap();
+                let mut conn = client.get_async_connection().await.unwrap();
+                for channel in channels {
+                    conn.ssubscribe(channel).await.unwrap();
+                }
+                Box::new(conn)
+            }
+            Backend::Standalone(url) => {
+                let client = redis::Client::open(format!("{url}?protocol=resp3")).unwrap();
+                let config = redis::AsyncConnectionConfig::new().set_push_sender(tx);
+                let mut conn = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .unwrap();
+                for channel in channels {
+                    redis::cmd("SSUBSCRIBE")
+                        .arg(channel)
+                        .exec_async(&mut conn)
+                        .await
+                        .unwrap();
+                }
+                Box::new(conn)
+            }
+        };
+        Spy { _conn: conn, rx }
+    }
+}
 
 /// A socketeer server with the sharded adapter on a free port.
 async fn rust_server(
-    nodes: &[String],
+    backend: &Backend,
     mode: SubscriptionMode,
     name: &'static str,
 ) -> (SocketIo, u16) {
-    let client = ClusterClient::builder(nodes.to_vec())
-        .use_protocol(ProtocolVersion::RESP3)
-        .build()
-        .unwrap();
     let options = ShardedAdapterOptions {
         subscription_mode: mode,
         ..Default::default()
     };
-    let adapter = sharded_adapter_factory(client, options)
-        .await
-        .expect("sharded adapter");
+    let adapter = backend.adapter(options).await.expect("sharded adapter");
     serve(adapter, name).await
 }
 
@@ -70,25 +193,11 @@ async fn spublish_calls(nodes: &[String]) -> u64 {
 
 /// A listener on some shard channels: which channel each message came on.
 struct Spy {
-    _conn: redis::cluster_async::ClusterConnection,
+    _conn: Box<dyn Send>,
     rx: tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
 }
 
 impl Spy {
-    async fn start(nodes: &[String], channels: &[String]) -> Spy {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let client = ClusterClient::builder(nodes.to_vec())
-            .use_protocol(ProtocolVersion::RESP3)
-            .push_sender(tx)
-            .build()
-            .unwrap();
-        let mut conn = client.get_async_connection().await.unwrap();
-        for channel in channels {
-            conn.ssubscribe(channel).await.unwrap();
-        }
-        Spy { _conn: conn, rx }
-    }
-
     /// The channels of the messages received since the last call.
     fn channels(&mut self) -> Vec<String> {
         let mut out = Vec::new();
@@ -120,14 +229,30 @@ async fn mixed_cluster(mode: SubscriptionMode, node_mode: &str) {
         return;
     };
     let cluster = tokio::task::block_in_place(|| RedisCluster::start(&found[0], &found[1]));
-    let nodes = cluster.urls();
+    let backend = Backend::Cluster(cluster.urls());
     tokio::time::timeout(
         Duration::from_secs(240),
-        run(&found[2], &nodes, mode, node_mode),
+        run(&found[2], &backend, mode, node_mode),
     )
     .await
     .expect("the sharded mixed-cluster test took over 240 s");
     drop(cluster);
+}
+
+/// The same mixed cluster on one standalone Redis 7.
+async fn mixed_standalone(mode: SubscriptionMode, node_mode: &str) {
+    let Some(found) = prerequisites() else {
+        return;
+    };
+    let redis = tokio::task::block_in_place(|| RedisServer::start(&found[0]));
+    let backend = Backend::Standalone(redis.url());
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        run(&found[2], &backend, mode, node_mode),
+    )
+    .await
+    .expect("the standalone sharded mixed-cluster test took over 60 s");
+    drop(redis);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,35 +270,25 @@ async fn sharded_dynamic_private() {
     mixed_cluster(SubscriptionMode::DynamicPrivate, "dynamic-private").await;
 }
 
-async fn run(node: &Path, nodes: &[String], mode: SubscriptionMode, node_mode: &str) {
-    // A RESP2 client is a clear error at start, and so is no cluster.
-    let resp2 = ClusterClient::new(nodes.to_vec()).unwrap();
-    let err = sharded_adapter_factory(resp2, ShardedAdapterOptions::default())
-        .await
-        .expect_err("RESP2");
-    assert!(matches!(err, AdapterError::Resp3Required { .. }), "{err}");
-    let dead = ClusterClient::builder([format!("redis://127.0.0.1:{}", support::free_port())])
-        .use_protocol(ProtocolVersion::RESP3)
-        .build()
-        .unwrap();
-    let err = sharded_adapter_factory(dead, ShardedAdapterOptions::default())
-        .await
-        .expect_err("no cluster there");
-    assert!(
-        matches!(
-            err,
-            AdapterError::ClusterUnreachable { .. } | AdapterError::ClusterTimeout { .. }
-        ),
-        "{err}"
-    );
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_standalone_dynamic() {
+    mixed_standalone(SubscriptionMode::Dynamic, "dynamic").await;
+}
 
-    let (_a, port_a) = rust_server(nodes, mode, "A").await;
-    let (_b, port_b) = rust_server(nodes, mode, "B").await;
-    let node_arg = format!("sharded:{node_mode}");
-    let (_n, n_lines) = spawn_node(
-        node,
-        &["cluster_server.mjs", &nodes.join(","), "N", &node_arg],
-    );
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_standalone_static() {
+    mixed_standalone(SubscriptionMode::Static, "static").await;
+}
+
+async fn run(node: &Path, backend: &Backend, mode: SubscriptionMode, node_mode: &str) {
+    // A clear error at start without Redis (or, on a cluster, over RESP2).
+    backend.check_start_errors().await;
+    let nodes = &backend.nodes()[..];
+
+    let (_a, port_a) = rust_server(backend, mode, "A").await;
+    let (_b, port_b) = rust_server(backend, mode, "B").await;
+    let (url_arg, node_arg) = backend.node_args(node_mode);
+    let (_n, n_lines) = spawn_node(node, &["cluster_server.mjs", &url_arg, "N", &node_arg]);
     let port_n = n_lines
         .wait_for("node server listening", |l| l.get("listening").is_some())
         .await["listening"]
@@ -235,7 +350,9 @@ async fn run(node: &Path, nodes: &[String], mode: SubscriptionMode, node_mode: &
     let (n1, a2) = (id(&c, "n1"), id(&c, "a2"));
     let main = "socket.io#/#".to_owned();
     let room = |r: &str| format!("socket.io#/#{r}#");
-    let mut spy = Spy::start(nodes, &[main.clone(), room("red"), room(&n1), room(&a2)]).await;
+    let mut spy = backend
+        .spy(&[main.clone(), room("red"), room(&n1), room(&a2)])
+        .await;
     for sender in ["a1", "n2"] {
         for (target, expected) in [
             (None, &all[..]),

@@ -1,6 +1,8 @@
 //! The sharded adapter ([`ShardedAdapter`]): Redis 7 sharded pub/sub on a
-//! Redis Cluster, as `@socket.io/redis-adapter` 8.x `createShardedAdapter`.
+//! Redis Cluster or a standalone Redis, as `@socket.io/redis-adapter` 8.x
+//! `createShardedAdapter`.
 
+mod connection;
 mod incoming;
 mod requests;
 mod shared;
@@ -91,10 +93,44 @@ pub async fn sharded_adapter_factory(
     client: ClusterClient,
     options: ShardedAdapterOptions,
 ) -> Result<AdapterFactory, AdapterError> {
-    let shared = Shared::connect(client, options).await?;
-    Ok(AdapterFactory::new(move |handle| {
-        Box::new(ShardedAdapter::new(&shared, handle))
-    }))
+    let shared = Shared::connect_cluster(client, options).await?;
+    Ok(factory(shared))
+}
+
+/// Connects to one standalone Redis 7 (not in cluster mode; a `PING` on
+/// each connection and a trial shard subscription, or a clear error) and
+/// returns the factory of [`ShardedAdapter`]s for
+/// [`SocketIoConfig::adapter`](socketeer::server::SocketIoConfig::adapter),
+/// as Node's `createShardedAdapter` on a `createClient` client. The
+/// subscriber speaks RESP3 whatever protocol `client` names (so Redis 7
+/// is needed twice over: sharded pub/sub and RESP3). Must run inside a
+/// Tokio runtime, which the adapter's tasks then use. Its errors:
+/// [`AdapterError::Unreachable`] and [`AdapterError::Timeout`] when Redis
+/// does not answer, [`AdapterError::ShardedPubSubUnsupported`] when it
+/// refuses `SSUBSCRIBE` (before Redis 7).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use socketeer::server::{SocketIo, SocketIoConfig};
+/// use socketeer_redis::{sharded_adapter_factory_standalone, ShardedAdapterOptions};
+///
+/// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+/// let adapter =
+///     sharded_adapter_factory_standalone(client, ShardedAdapterOptions::default()).await?;
+/// let io = SocketIo::new(SocketIoConfig { adapter, ..Default::default() });
+/// # Ok(()) }
+/// ```
+pub async fn sharded_adapter_factory_standalone(
+    client: redis::Client,
+    options: ShardedAdapterOptions,
+) -> Result<AdapterFactory, AdapterError> {
+    let shared = Shared::connect_standalone(client, options).await?;
+    Ok(factory(shared))
+}
+
+/// The factory of one server's [`ShardedAdapter`]s, on `shared`.
+fn factory(shared: Arc<Shared>) -> AdapterFactory {
+    AdapterFactory::new(move |handle| Box::new(ShardedAdapter::new(&shared, handle)))
 }
 
 /// Whether Node's sharded adapter takes `room` for a socket id (20
@@ -105,11 +141,13 @@ fn looks_like_a_socket_id(room: &str) -> bool {
 }
 
 /// The sharded Redis adapter of one namespace, made by
-/// [`sharded_adapter_factory`]: the server's [`Adapter`] over Redis 7 sharded
-/// pub/sub, speaking what `@socket.io/redis-adapter` 8.x
-/// `createShardedAdapter` speaks (the `ClusterAdapter` messages of
-/// `socket.io-adapter`), so socketeer and Node servers form one cluster on
-/// a Redis Cluster.
+/// [`sharded_adapter_factory`] (on a Redis Cluster) or
+/// [`sharded_adapter_factory_standalone`] (on one standalone Redis 7): the
+/// server's [`Adapter`] over Redis 7 sharded pub/sub, speaking what
+/// `@socket.io/redis-adapter` 8.x `createShardedAdapter` speaks (the
+/// `ClusterAdapter` messages of `socket.io-adapter`), so socketeer and
+/// Node servers form one cluster on a Redis Cluster or on one Redis. Both
+/// factories make the same adapter; only the connection differs.
 ///
 /// Each namespace subscribes (`SSUBSCRIBE`) to `{prefix}#{nsp}#`, where
 /// every message goes, and `{prefix}#{nsp}#{uid}#`, where the answers to
@@ -146,9 +184,19 @@ fn looks_like_a_socket_id(room: &str) -> bool {
 /// `SSUBSCRIBE`, which Redis refuses when they span slots, so the adapter
 /// keeps the list itself and subscribes again channel by channel after
 /// each lost connection (and when Redis drops a channel whose slot
-/// moved). A standalone Redis (not in
-/// cluster mode) is not supported by this factory: use
-/// [`adapter_factory`](crate::adapter_factory) (the classic adapter) there.
+/// moved).
+///
+/// # On a standalone Redis
+///
+/// [`sharded_adapter_factory_standalone`] takes a plain [`redis::Client`]
+/// and opens two redis-rs `ConnectionManager`s (reconnecting, as the
+/// classic adapter's), the subscriber over RESP3. The manager has no
+/// `SSUBSCRIBE` of its own and restores no shard subscription after a
+/// reconnection, so the adapter subscribes again, channel by channel,
+/// after each `disconnection` push, exactly as on a cluster, and also
+/// when its once-a-second `CLIENT ID` heartbeat answers with a new id (a
+/// connection the manager replaced without such a push); the server
+/// count is the server's own `PUBSUB SHARDNUMSUB`.
 ///
 /// One server has one uid, one subscriber connection and one publisher
 /// connection, shared by its namespaces. Publishing never blocks a local

@@ -1,20 +1,22 @@
-//! What the namespaces of one sharded-adapter server share: the two cluster
-//! connections, the publishing queue, the subscriptions, the requests
-//! waiting for answers, and the tasks that serve them.
+//! What the namespaces of one sharded-adapter server share: the two
+//! connections (to a Redis Cluster or to a standalone Redis), the
+//! publishing queue, the subscriptions, the requests waiting for answers,
+//! and the tasks that serve them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use redis::aio::ConnectionManagerConfig;
 use redis::cluster::{ClusterClient, ClusterConfig};
-use redis::cluster_async::ClusterConnection;
-use redis::{ErrorKind, PushInfo, PushKind};
+use redis::{ErrorKind, ProtocolVersion, PushInfo, PushKind};
 use socketeer::server::{InMemoryAdapter, NamespaceHandle, Room};
 use tokio::sync::mpsc;
 
+use super::connection::{Conn, ConnectionWatch};
 use super::subscriptions::{subscription_task, Subscriptions};
 use super::ShardedAdapterOptions;
-use crate::common::{bytes_of, random_hex, AdapterError, CONNECT_TIMEOUT};
+use crate::common::{bytes_of, random_hex, unreachable, AdapterError, CONNECT_TIMEOUT};
 use crate::publish::{Outgoing, Publisher};
 use crate::wire::{ClusterBody, ShardedChannels};
 
@@ -33,14 +35,15 @@ pub(super) struct Shared {
     pub(super) uid: String,
     /// Itself, for acknowledgements that answer later.
     pub(super) weak: Weak<Shared>,
-    /// The runtime [`super::sharded_adapter_factory`] ran in: namespaces
+    /// The runtime the factory ([`super::sharded_adapter_factory`] or
+    /// [`super::sharded_adapter_factory_standalone`]) ran in: namespaces
     /// may be made outside of it.
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) options: ShardedAdapterOptions,
     /// Publishes and asks (`SPUBLISH`, `PUBSUB SHARDNUMSUB`).
-    commands: ClusterConnection,
+    commands: Conn,
     /// Subscribes (`SSUBSCRIBE`), its messages pushed to the dispatcher.
-    subscriber: ClusterConnection,
+    subscriber: Conn,
     outbox: Outbox,
     /// The subscriber's shard channels.
     pub(super) subscriptions: Arc<Subscriptions>,
@@ -114,7 +117,7 @@ impl Shared {
     /// Connects twice to the cluster, checks that both connections work
     /// and that sharded subscriptions are possible (RESP3), and starts the
     /// tasks.
-    pub(super) async fn connect(
+    pub(super) async fn connect_cluster(
         client: ClusterClient,
         options: ShardedAdapterOptions,
     ) -> Result<Arc<Shared>, AdapterError> {
@@ -124,10 +127,12 @@ impl Shared {
                 .set_response_timeout(Duration::from_secs(5))
         };
         let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
-        let mut subscriber =
+        let mut subscriber = Conn::Cluster(
             timed(client.get_async_connection_with_config(config().set_push_sender(push_tx)))
-                .await?;
-        let mut commands = timed(client.get_async_connection_with_config(config())).await?;
+                .await?,
+        );
+        let mut commands =
+            Conn::Cluster(timed(client.get_async_connection_with_config(config())).await?);
         for conn in [&mut subscriber, &mut commands] {
             timed(redis::cmd("PING").query_async::<redis::Value>(conn)).await?;
         }
@@ -137,7 +142,90 @@ impl Shared {
         let probe = format!("{}#{}#", options.channel_prefix, uid);
         timed(subscriber.ssubscribe(&probe)).await?;
         timed(subscriber.sunsubscribe(&probe)).await?;
+        Ok(Shared::start(
+            uid, options, commands, subscriber, push_rx, None,
+        ))
+    }
 
+    /// Connects twice to one standalone Redis (the subscriber over RESP3,
+    /// whatever protocol `client` names), checks that both connections
+    /// work and that the server takes shard subscriptions (Redis 7), and
+    /// starts the tasks.
+    pub(super) async fn connect_standalone(
+        client: redis::Client,
+        options: ShardedAdapterOptions,
+    ) -> Result<Arc<Shared>, AdapterError> {
+        let addr = client.get_connection_info().addr().to_string();
+        let config = || {
+            ConnectionManagerConfig::new()
+                .set_number_of_retries(3)
+                .set_min_delay(Duration::from_millis(100))
+                .set_max_delay(Duration::from_secs(1))
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(5)))
+        };
+        // Messages come as pushes: RESP3 for the subscriber.
+        let info = client.get_connection_info().clone();
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let resp3 = redis::Client::open(info.set_redis_settings(settings))
+            .map_err(|source| unreachable(&addr, source))?;
+        let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
+        let mut commands = Conn::Standalone(
+            crate::common::timed(&addr, client.get_connection_manager_with_config(config()))
+                .await?,
+        );
+        let mut subscriber = Conn::Standalone(
+            crate::common::timed(
+                &addr,
+                resp3.get_connection_manager_with_config(config().set_push_sender(push_tx)),
+            )
+            .await?,
+        );
+        for conn in [&mut commands, &mut subscriber] {
+            crate::common::timed(&addr, redis::cmd("PING").query_async::<redis::Value>(conn))
+                .await?;
+        }
+        let first_id = subscriber.heartbeat().await;
+        let uid = random_hex(8);
+        // Shard subscriptions need Redis 7: try one now, for a clear error
+        // at start rather than silence later.
+        let probe = format!("{}#{}#", options.channel_prefix, uid);
+        let probed = async {
+            subscriber.ssubscribe(&probe).await?;
+            subscriber.sunsubscribe(&probe).await
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, probed).await {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) if source.kind() == ErrorKind::Io => {
+                return Err(unreachable(&addr, source))
+            }
+            Ok(Err(source)) => return Err(AdapterError::ShardedPubSubUnsupported { addr, source }),
+            Err(_) => {
+                return Err(AdapterError::Timeout {
+                    addr,
+                    timeout: CONNECT_TIMEOUT,
+                })
+            }
+        }
+        Ok(Shared::start(
+            uid, options, commands, subscriber, push_rx, first_id,
+        ))
+    }
+
+    /// Starts the publishing, subscribing, dispatching and heartbeat tasks
+    /// on two working connections (`subscriber_id`: the standalone
+    /// subscriber's `CLIENT ID`).
+    fn start(
+        uid: String,
+        options: ShardedAdapterOptions,
+        commands: Conn,
+        subscriber: Conn,
+        push_rx: mpsc::UnboundedReceiver<PushInfo>,
+        subscriber_id: Option<i64>,
+    ) -> Arc<Shared> {
         let (outbox, outbox_rx) = mpsc::channel(options.publish_queue.max(1));
         tokio::spawn(
             Publisher {
@@ -167,8 +255,11 @@ impl Shared {
             waiting: Mutex::new(HashMap::new()),
         });
         tokio::spawn(dispatch_task(Arc::downgrade(&shared), push_rx));
-        tokio::spawn(heartbeat_task(Arc::downgrade(&shared)));
-        Ok(shared)
+        tokio::spawn(heartbeat_task(
+            Arc::downgrade(&shared),
+            ConnectionWatch::new(subscriber_id),
+        ));
+        shared
     }
 
     /// Queues a message for `SPUBLISH`; never waits.
@@ -193,8 +284,8 @@ impl Shared {
     }
 
     /// How many servers subscribe to a namespace's main channel (this one
-    /// included): `PUBSUB SHARDNUMSUB`, summed over the nodes; `None` if
-    /// the cluster does not answer by `deadline`.
+    /// included): `PUBSUB SHARDNUMSUB` (on a cluster, summed over the
+    /// nodes); `None` if Redis does not answer by `deadline`.
     pub(super) async fn server_count(
         &self,
         ns: &NsState,
@@ -276,10 +367,12 @@ async fn dispatch_task(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Pus
     }
 }
 
-/// Pings every node on the subscriber connection, so that a lost node is
-/// reconnected (and its subscriptions restored) without waiting for a
-/// subscription change.
-async fn heartbeat_task(shared: Weak<Shared>) {
+/// Checks the subscriber connection every [`HEARTBEAT`], so that a lost
+/// connection is reconnected (and its subscriptions restored) without
+/// waiting for a subscription change; on a standalone Redis, also
+/// restores the subscriptions when the connection was replaced without a
+/// `disconnection` push (a new `CLIENT ID`).
+async fn heartbeat_task(shared: Weak<Shared>, mut watch: ConnectionWatch) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -287,10 +380,17 @@ async fn heartbeat_task(shared: Weak<Shared>) {
         let Some(mut conn) = shared.upgrade().map(|s| s.subscriber.clone()) else {
             return;
         };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            redis::cmd("PING").query_async::<redis::Value>(&mut conn),
-        )
-        .await;
+        let id = tokio::time::timeout(Duration::from_secs(5), conn.heartbeat()).await;
+        if let Ok(Some(id)) = id {
+            if watch.saw(id) {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                tracing::info!(
+                    "sharded redis adapter: the subscriber connection was replaced, subscribing again"
+                );
+                shared.subscriptions.connection_lost();
+            }
+        }
     }
 }

@@ -2,13 +2,18 @@
 //! by one task, and subscribed again after a node's connection is lost or
 //! Redis drops them (a slot moved).
 //!
+//! On a standalone Redis, redis-rs 1.1's `ConnectionManager` does not
+//! restore shard subscriptions at all: it has no `ssubscribe`, and its
+//! automatic resubscription only follows its own `subscribe` and
+//! `psubscribe` calls. On a Redis Cluster:
+//!
 //! redis-rs 1.1 tracks shard subscriptions and re-sends them after it
 //! reconnects, but as one `SSUBSCRIBE` of every channel, routed by the
 //! first: Redis refuses it (`CROSSSLOT`) as soon as the channels hash to
 //! different slots, which a namespace's channels do. (redis-rs 1.8 groups
 //! them by node; it needs Rust 1.88.) So this module keeps its own list
 //! and subscribes again itself, one channel per command: on every
-//! `disconnection` push of the subscriber's connections, and for every
+//! `disconnection` push of the subscriber's connection(s), and for every
 //! `sunsubscribe` push of a channel still wanted (Redis sends one when the
 //! channel's slot moves to another node).
 
@@ -17,9 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
-use redis::cluster_async::ClusterConnection;
 use tokio::sync::mpsc;
 
+use super::connection::Conn;
 use crate::common::lock;
 
 /// A change of the subscriber's shard channels.
@@ -84,11 +89,7 @@ impl Subscriptions {
 
 /// `SSUBSCRIBE channel`, retried with backoff until it works; `false` if
 /// the adapter is gone meanwhile.
-async fn ssubscribe(
-    subscriptions: &Weak<Subscriptions>,
-    conn: &mut ClusterConnection,
-    channel: &str,
-) -> bool {
+async fn ssubscribe(subscriptions: &Weak<Subscriptions>, conn: &mut Conn, channel: &str) -> bool {
     let mut delay = Duration::from_millis(100);
     loop {
         if subscriptions.strong_count() == 0 {
@@ -112,7 +113,7 @@ async fn ssubscribe(
 /// until `subscriptions` is dropped.
 pub(super) async fn subscription_task(
     subscriptions: Weak<Subscriptions>,
-    mut conn: ClusterConnection,
+    mut conn: Conn,
     mut rx: mpsc::UnboundedReceiver<Change>,
 ) {
     while let Some(change) = rx.recv().await {

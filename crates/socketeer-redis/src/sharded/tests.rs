@@ -1,6 +1,8 @@
 //! The sharded adapter's pure pieces: channel choice, channel ownership,
-//! the `PUBSUB SHARDNUMSUB` reply.
+//! the `PUBSUB SHARDNUMSUB` reply, the standalone subscriber's connection
+//! watch.
 
+use super::connection::ConnectionWatch;
 use super::shared::{numsub, owns};
 use super::{channel_for, looks_like_a_socket_id, SubscriptionMode};
 use crate::wire::{BroadcastOptions, ClusterBody, Packet, ShardedChannels};
@@ -91,4 +93,17 @@ fn shardnumsub_replies() {
     assert_eq!(numsub(&V::Array(vec![other, V::Int(2)]), ch), None);
     assert_eq!(numsub(&V::Map(vec![]), ch), None);
     assert_eq!(numsub(&V::Int(1), ch), None);
+}
+
+#[test]
+fn a_new_client_id_means_a_replaced_connection() {
+    let mut watch = ConnectionWatch::new(Some(7));
+    assert!(!watch.saw(7));
+    assert!(watch.saw(9), "replaced");
+    assert!(!watch.saw(9), "reported once");
+    assert!(watch.saw(7), "any other id");
+    // Without a first id, the first one seen is the reference.
+    let mut watch = ConnectionWatch::new(None);
+    assert!(!watch.saw(3));
+    assert!(watch.saw(4));
 }

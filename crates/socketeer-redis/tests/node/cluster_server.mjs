@@ -5,10 +5,12 @@
 //
 //   node cluster_server.mjs REDIS_URL NAME
 //   node cluster_server.mjs NODE_URL,NODE_URL,... NAME sharded:MODE
+//   node cluster_server.mjs REDIS_URL NAME sharded-standalone:MODE
 //
 // The first form uses createAdapter on one Redis; the second
 // createShardedAdapter (subscriptionMode MODE: static, dynamic or
-// dynamic-private) on a Redis Cluster, whose nodes are given.
+// dynamic-private) on a Redis Cluster, whose nodes are given; the third
+// createShardedAdapter on one standalone Redis 7 (createClient).
 //
 // Listens on 127.0.0.1 and a free port, prints `{"listening":PORT}`.
 // Handlers (each acknowledges once done):
@@ -38,9 +40,10 @@ import { createCluster } from "redis";
 import { freePort, redisClient } from "./common.mjs";
 
 const [url, name, adapter = "classic"] = process.argv.slice(2);
-const sharded = adapter.startsWith("sharded:");
+const [kind, mode] = adapter.split(":");
+const sharded = kind === "sharded" || kind === "sharded-standalone";
 let pub;
-if (sharded) {
+if (kind === "sharded") {
   pub = createCluster({ rootNodes: url.split(",").map((u) => ({ url: u })) });
   pub.on("error", (e) => console.error("redis cluster error:", e.message));
   await pub.connect();
@@ -55,7 +58,7 @@ const http = createServer();
 const io = new Server(http);
 io.adapter(
   sharded
-    ? createShardedAdapter(pub, sub, { subscriptionMode: adapter.slice("sharded:".length) })
+    ? createShardedAdapter(pub, sub, { subscriptionMode: mode })
     : createAdapter(pub, sub),
 );
 const done = (cb, ...args) => typeof cb === "function" && cb(...args);
