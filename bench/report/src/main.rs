@@ -11,6 +11,9 @@
 //! figure. `max generator core use` near 100% means the generator, not the
 //! server, limited a run.
 //!
+//! `handshakes` cells (opening handshakes per second, with TLS for `wss`)
+//! read the same, per handshake instead of per message.
+//!
 //! `io-cluster` cells get a table of their own: one row per target and
 //! number of servers (the cluster, then the same target as one server), the
 //! server CPU summed over the servers, the latency and CPU added by the
@@ -90,6 +93,8 @@ struct Cell<'a> {
     connections: bool,
     broadcast: bool,
     cluster: bool,
+    /// Opening handshakes (`handshakes`): the unit is one handshake.
+    handshakes: bool,
     runs: Vec<&'a Value>,
 }
 
@@ -139,6 +144,10 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
             } else {
                 format!("Idle WebSocket connections: {conns}")
             }
+        } else if scenario == "handshakes" {
+            format!(
+                "{scenario} over {transport}: {conns} in flight (connect, TLS, upgrade, close)"
+            )
         } else if scenario == "io-broadcast" {
             format!("{scenario}: {conns} receivers x {size} B, window {depth}")
         } else if scenario == "io-cluster" {
@@ -161,6 +170,7 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
                 connections,
                 broadcast: scenario == "io-broadcast",
                 cluster: scenario == "io-cluster",
+                handshakes: scenario == "handshakes",
                 runs: vec![r],
             }),
         }
@@ -307,10 +317,14 @@ fn render(cell: &Cell<'_>) -> String {
         out.push('\n');
         return out;
     }
-    let unit = if cell.broadcast { "delivery" } else { "msg" };
+    let (unit, rate) = match (cell.broadcast, cell.handshakes) {
+        (true, _) => ("delivery", "msgs"),
+        (_, true) => ("handshake", "handshakes"),
+        _ => ("msg", "msgs"),
+    };
     let _ = write!(
         out,
-        "| target | runs | msgs/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | CPU ratio to socketeer | msgs/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
+        "| target | runs | {rate}/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | CPU ratio to socketeer | {rate}/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
          |---|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         if cell.broadcast { " deliveries/s |" } else { "" },
         if cell.broadcast { "---:|" } else { "" },
@@ -377,6 +391,8 @@ fn chart(cells: &[Cell<'_>], path: &str) -> Result<(), String> {
                 )
             } else if cell.broadcast {
                 ("server_cpu_us_per_msg", "server CPU µs per delivery")
+            } else if cell.handshakes {
+                ("server_cpu_us_per_msg", "server CPU µs per handshake")
             } else {
                 ("server_cpu_us_per_msg", "server CPU µs per message")
             };
