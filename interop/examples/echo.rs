@@ -98,7 +98,10 @@ async fn run() -> std::io::Result<()> {
     };
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    eprintln!("echo server listening on {scheme}://{}", listener.local_addr()?);
+    eprintln!(
+        "echo server listening on {scheme}://{}",
+        listener.local_addr()?
+    );
     loop {
         match listener.accept().await {
             Ok((tcp, _)) => {

@@ -145,9 +145,8 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
                 format!("Idle WebSocket connections: {conns}")
             }
         } else if scenario == "handshakes" {
-            format!(
-                "{scenario} over {transport}: {conns} in flight (connect, TLS, upgrade, close)"
-            )
+            let tls = if transport == "wss" { "TLS, " } else { "" };
+            format!("{scenario} over {transport}: {conns} in flight (connect, {tls}upgrade, close)")
         } else if scenario == "io-broadcast" {
             format!("{scenario}: {conns} receivers x {size} B, window {depth}")
         } else if scenario == "io-cluster" {
