@@ -325,8 +325,12 @@ fn render(cell: &Cell<'_>) -> String {
         out,
         "| target | runs | {rate}/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | CPU ratio to socketeer | {rate}/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
          |---|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        if cell.broadcast { " deliveries/s |" } else { "" },
-        if cell.broadcast { "---:|" } else { "" },
+        match (cell.broadcast, cell.handshakes) {
+            (true, _) => " deliveries/s |",
+            (_, true) => " failed (all runs) |",
+            _ => "",
+        },
+        if cell.broadcast || cell.handshakes { "---:|" } else { "" },
     );
     let cpu_ref = cell.median(REFERENCE, "server_cpu_us_per_msg");
     let rate_ref = cell.median(REFERENCE, "msgs_per_s");
@@ -344,7 +348,11 @@ fn render(cell: &Cell<'_>) -> String {
             "| {target} | {} | {:.0} |{} {:.1} | {:.1} | {:.2} | {:.2} | {:.2} / {:.2} | {} | {} | {:.2} | {:.0}% | {:.0}% |",
             runs.len(),
             m("msgs_per_s"),
-            if cell.broadcast { format!(" {:.0} |", m("deliveries_per_s")) } else { String::new() },
+            match (cell.broadcast, cell.handshakes) {
+                (true, _) => format!(" {:.0} |", m("deliveries_per_s")),
+                (_, true) => format!(" {:.0} |", runs.iter().map(|r| num(r, "failed")).sum::<f64>()),
+                _ => String::new(),
+            },
             m("p50_us"),
             m("p99_us"),
             m("server_cpu_us_per_msg"),
