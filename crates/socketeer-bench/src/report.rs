@@ -196,6 +196,9 @@ impl Report {
                 let broadcast = self.scenario == "io-broadcast" || self.scenario == "io-cluster";
                 let depth = if broadcast { "window" } else { "depth" };
                 let load = match self.rate {
+                    _ if self.scenario == "handshakes" => {
+                        format!("{} connections in progress at once", self.conns)
+                    }
                     Some(rate) => format!(
                         "{} conns x {} B at {rate:.0} msgs/s offered (at most {} in flight \
                          per connection; {} missed)",
@@ -217,8 +220,12 @@ impl Report {
                         self.elapsed_s, self.warmup_s
                     ),
                 ));
+                let per_s = match self.scenario {
+                    "handshakes" => "handshakes/s",
+                    _ => "msgs/s",
+                };
                 rows.push((
-                    "msgs/s",
+                    per_s,
                     format!("{:.0} ({} in all)", self.msgs_per_s, self.messages),
                 ));
                 if let Some(c) = &self.cluster {
