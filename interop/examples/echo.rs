@@ -4,22 +4,37 @@
 //!
 //! `cargo run --release --example echo -- [PORT]` (default 9001), binds
 //! 127.0.0.1. `TOKIO_WORKER_THREADS` sets the number of worker threads
-//! (1: tokio's current-thread scheduler).
+//! (1: tokio's current-thread scheduler). With `TLS_CERT` and `TLS_KEY`
+//! (PEM files) it serves `wss://` instead, with socketeer's rustls settings
+//! (`ReloadableCert`: ring, TLS 1.2 and 1.3, ALPN `http/1.1`).
 
 use std::sync::OnceLock;
 
+use socketeer_engineio::server::ReloadableCert;
 use socketeer_ws::{accept_with_config, Message, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 fn config() -> &'static ServerConfig {
     static CONFIG: OnceLock<ServerConfig> = OnceLock::new();
     CONFIG.get_or_init(ServerConfig::default)
 }
 
-async fn serve(tcp: TcpStream) {
+async fn serve(tcp: TcpStream, tls: Option<TlsAcceptor>) {
     let _ = tcp.set_nodelay(true);
+    match tls {
+        None => echo(tcp).await,
+        Some(acceptor) => match Box::pin(acceptor.accept(tcp)).await {
+            Ok(stream) => echo(stream).await,
+            Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+        },
+    }
+}
+
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(io: S) {
     // Boxed so the handshake's state does not size every idle connection.
-    let mut ws = match Box::pin(accept_with_config(tcp, config())).await {
+    let mut ws = match Box::pin(accept_with_config(io, config())).await {
         Ok(conn) => conn.ws,
         Err(e) => {
             tracing::debug!(error = %e, "handshake failed");
@@ -73,12 +88,24 @@ async fn run() -> std::io::Result<()> {
         })?,
         None => 9001,
     };
+    let tls = match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
+        (Some(cert), Some(key)) => Some(
+            ReloadableCert::from_pem_files(cert, key)
+                .and_then(|c| c.acceptor())
+                .map_err(std::io::Error::other)?,
+        ),
+        _ => None,
+    };
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-    eprintln!("echo server listening on ws://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    eprintln!(
+        "echo server listening on {scheme}://{}",
+        listener.local_addr()?
+    );
     loop {
         match listener.accept().await {
             Ok((tcp, _)) => {
-                tokio::spawn(serve(tcp));
+                tokio::spawn(serve(tcp, tls.clone()));
             }
             Err(e) => {
                 // Out of file descriptors or similar: back off, keep serving.

@@ -27,3 +27,41 @@ pub fn raise_fd_limit() {
         eprintln!("warning: could not raise the open-file limit: {e}");
     }
 }
+
+/// The TLS acceptor of the `wss://` peers: the certificate chain and key of
+/// the PEM files named by `TLS_CERT` and `TLS_KEY`, with the rustls settings
+/// socketeer serves with (the `ring` provider, TLS 1.2 and 1.3, no client
+/// certificates, ALPN `http/1.1`), so that only the WebSocket layers differ.
+///
+/// Exits the process with a message when a variable is missing or a file
+/// cannot be used.
+pub fn tls_acceptor_from_env() -> tokio_rustls::TlsAcceptor {
+    match tls_acceptor() {
+        Ok(acceptor) => acceptor,
+        Err(e) => {
+            eprintln!("TLS: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn tls_acceptor() -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("set {name} (a PEM file)"));
+    let (cert, key) = (var("TLS_CERT")?, var("TLS_KEY")?);
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .map_err(|e| format!("{cert}: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{cert}: {e}"))?;
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| format!("{key}: {e}"))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}

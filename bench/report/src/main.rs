@@ -11,6 +11,9 @@
 //! figure. `max generator core use` near 100% means the generator, not the
 //! server, limited a run.
 //!
+//! `handshakes` cells (opening handshakes per second, with TLS for `wss`)
+//! read the same, per handshake instead of per message.
+//!
 //! `io-cluster` cells get a table of their own: one row per target and
 //! number of servers (the cluster, then the same target as one server), the
 //! server CPU summed over the servers, the latency and CPU added by the
@@ -90,6 +93,8 @@ struct Cell<'a> {
     connections: bool,
     broadcast: bool,
     cluster: bool,
+    /// Opening handshakes (`handshakes`): the unit is one handshake.
+    handshakes: bool,
     runs: Vec<&'a Value>,
 }
 
@@ -139,6 +144,9 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
             } else {
                 format!("Idle WebSocket connections: {conns}")
             }
+        } else if scenario == "handshakes" {
+            let tls = if transport == "wss" { "TLS, " } else { "" };
+            format!("{scenario} over {transport}: {conns} in flight (connect, {tls}upgrade, close)")
         } else if scenario == "io-broadcast" {
             format!("{scenario}: {conns} receivers x {size} B, window {depth}")
         } else if scenario == "io-cluster" {
@@ -161,6 +169,7 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
                 connections,
                 broadcast: scenario == "io-broadcast",
                 cluster: scenario == "io-cluster",
+                handshakes: scenario == "handshakes",
                 runs: vec![r],
             }),
         }
@@ -307,13 +316,21 @@ fn render(cell: &Cell<'_>) -> String {
         out.push('\n');
         return out;
     }
-    let unit = if cell.broadcast { "delivery" } else { "msg" };
+    let (unit, rate) = match (cell.broadcast, cell.handshakes) {
+        (true, _) => ("delivery", "msgs"),
+        (_, true) => ("handshake", "handshakes"),
+        _ => ("msg", "msgs"),
+    };
     let _ = write!(
         out,
-        "| target | runs | msgs/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | CPU ratio to socketeer | msgs/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
+        "| target | runs | {rate}/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | CPU ratio to socketeer | {rate}/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
          |---|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        if cell.broadcast { " deliveries/s |" } else { "" },
-        if cell.broadcast { "---:|" } else { "" },
+        match (cell.broadcast, cell.handshakes) {
+            (true, _) => " deliveries/s |",
+            (_, true) => " failed (all runs) |",
+            _ => "",
+        },
+        if cell.broadcast || cell.handshakes { "---:|" } else { "" },
     );
     let cpu_ref = cell.median(REFERENCE, "server_cpu_us_per_msg");
     let rate_ref = cell.median(REFERENCE, "msgs_per_s");
@@ -331,7 +348,11 @@ fn render(cell: &Cell<'_>) -> String {
             "| {target} | {} | {:.0} |{} {:.1} | {:.1} | {:.2} | {:.2} | {:.2} / {:.2} | {} | {} | {:.2} | {:.0}% | {:.0}% |",
             runs.len(),
             m("msgs_per_s"),
-            if cell.broadcast { format!(" {:.0} |", m("deliveries_per_s")) } else { String::new() },
+            match (cell.broadcast, cell.handshakes) {
+                (true, _) => format!(" {:.0} |", m("deliveries_per_s")),
+                (_, true) => format!(" {:.0} |", runs.iter().map(|r| num(r, "failed")).sum::<f64>()),
+                _ => String::new(),
+            },
             m("p50_us"),
             m("p99_us"),
             m("server_cpu_us_per_msg"),
@@ -377,6 +398,8 @@ fn chart(cells: &[Cell<'_>], path: &str) -> Result<(), String> {
                 )
             } else if cell.broadcast {
                 ("server_cpu_us_per_msg", "server CPU µs per delivery")
+            } else if cell.handshakes {
+                ("server_cpu_us_per_msg", "server CPU µs per handshake")
             } else {
                 ("server_cpu_us_per_msg", "server CPU µs per message")
             };

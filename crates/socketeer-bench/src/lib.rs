@@ -15,7 +15,13 @@
 //! * `avalanche`: N Socket.IO clients lose their connection at once (server
 //!   restart, or every connection cut) and reconnect with socket.io-client's
 //!   backoff; time until all are back, and how many `tick` broadcasts
-//!   reached them (see `avalanche.rs`).
+//!   reached them (see `avalanche.rs`);
+//! * `handshakes`: K clients open, upgrade and close connections one after
+//!   another (with a full TLS handshake over `wss://`); handshakes/s and
+//!   server CPU per handshake.
+//!
+//! `ws-echo` and `handshakes` also run over `wss://` (`--ca`: the
+//! certificate to trust), with rustls.
 //!
 //! The generator is built not to be the bottleneck: one thread (pin it to a
 //! core), hand-made client frames masked once, every connection's output in
@@ -29,12 +35,14 @@
 mod avalanche;
 mod conns;
 mod echo;
+mod handshakes;
 mod io;
 mod net;
 mod poll;
 mod redis_info;
 mod report;
 mod sys;
+mod tls;
 mod wire;
 mod ws_echo;
 
@@ -74,15 +82,24 @@ enum Scenario {
     /// Reconnect avalanche: N Socket.IO clients lose their connection at
     /// once (server restart or cut) and come back with backoff.
     Avalanche(AvalancheArgs),
+    /// Opening handshakes per second: connect, TLS (wss://), upgrade,
+    /// close, K at a time.
+    Handshakes(HandshakeArgs),
 }
 
 /// Options every scenario takes.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Common {
     /// Server URL: ws://HOST:PORT[/PATH] (http:// is accepted too).
-    /// Socket.IO scenarios default the path to /socket.io/.
+    /// Socket.IO scenarios default the path to /socket.io/. ws-echo and
+    /// handshakes also take wss:// (with --ca).
     #[arg(long)]
     url: String,
+    /// PEM certificate(s) to trust for a wss:// URL (a self-signed server
+    /// certificate, or its CA). Sessions are never resumed: every
+    /// connection makes a full TLS handshake.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
     /// PID of the server: its CPU time and RSS are read from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -235,6 +252,22 @@ pub struct IoBroadcastArgs {
     redis: Option<String>,
 }
 
+/// `handshakes` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct HandshakeArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    timing: Timing,
+    /// Connections in progress at once (each opens, upgrades and closes
+    /// one connection after another).
+    #[arg(long, short = 'c', default_value_t = 64)]
+    in_flight: usize,
+    /// Give up when more than this many attempts failed.
+    #[arg(long, default_value_t = 100)]
+    max_failures: u64,
+}
+
 /// Protocol of the `connections` scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Protocol {
@@ -350,6 +383,7 @@ pub fn run(args: Args) -> ExitCode {
         Scenario::IoBroadcast(a) => (a.common.clone(), io::run_broadcast(a)),
         Scenario::Connections(a) => (a.common.clone(), conns::run(a)),
         Scenario::Avalanche(a) => (a.common.clone(), avalanche::run(a)),
+        Scenario::Handshakes(a) => (a.common.clone(), handshakes::run(a)),
     };
     match outcome {
         Ok(report) => {

@@ -33,33 +33,66 @@ const HANDSHAKE_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 /// Largest response head accepted (handshake or HTTP response).
 pub const MAX_HEAD: usize = 16 * 1024;
 
-/// Where to connect: a `ws://host:port/path` (or `http://`) URL taken apart.
+/// Where to connect: a `ws://host:port/path` (or `http://`, or with TLS
+/// `wss://` and `https://`) URL taken apart.
 #[derive(Clone, Debug)]
 pub struct Target {
     /// `host:port`, used as the `Host` header.
     pub authority: String,
+    /// `host` alone: the TLS server name.
+    pub host: String,
     /// Request path (with query), `/` when the URL has none.
     pub path: String,
+    /// `wss://` or `https://`.
+    pub tls: bool,
 }
 
 impl Target {
     /// Parses `ws://HOST:PORT[/PATH]` or `http://HOST:PORT[/PATH]` (no TLS;
     /// an explicit port is required).
     pub fn parse(url: &str) -> Result<Target, String> {
-        let rest = url
+        let target = Target::parse_any(url)?;
+        if target.tls {
+            return Err(format!(
+                "{url:?}: this scenario has no TLS (only ws-echo and handshakes do)"
+            ));
+        }
+        Ok(target)
+    }
+
+    /// Parses a URL as [`parse`](Self::parse) does, and also `wss://` and
+    /// `https://` ones.
+    pub fn parse_any(url: &str) -> Result<Target, String> {
+        let (tls, rest) = if let Some(rest) = url
             .strip_prefix("ws://")
             .or_else(|| url.strip_prefix("http://"))
-            .ok_or_else(|| format!("{url:?}: only ws:// and http:// URLs are supported"))?;
+        {
+            (false, rest)
+        } else if let Some(rest) = url
+            .strip_prefix("wss://")
+            .or_else(|| url.strip_prefix("https://"))
+        {
+            (true, rest)
+        } else {
+            return Err(format!(
+                "{url:?}: only ws://, wss://, http:// and https:// URLs are supported"
+            ));
+        };
         let (authority, path) = match rest.find('/') {
             Some(slash) => rest.split_at(slash),
             None => (rest, "/"),
         };
-        if !authority.contains(':') {
+        let Some((host, _port)) = authority.rsplit_once(':') else {
             return Err(format!("{url:?}: the URL needs an explicit port"));
-        }
+        };
         Ok(Target {
             authority: authority.to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             path: path.to_string(),
+            tls,
         })
     }
 }
@@ -192,7 +225,10 @@ impl Connector {
 /// Performs the WebSocket opening handshake on `stream` and checks for `101`
 /// with the expected `Sec-WebSocket-Accept`. Returns any bytes received
 /// after the response head.
-pub async fn ws_handshake(stream: &mut TcpStream, target: &Target) -> Result<Vec<u8>, String> {
+pub async fn ws_handshake<S>(stream: &mut S, target: &Target) -> Result<Vec<u8>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {HANDSHAKE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -451,7 +487,16 @@ mod tests {
         );
         let t = Target::parse("http://localhost:1/a/b?x=1").unwrap();
         assert_eq!(t.path, "/a/b?x=1");
+        assert!(!t.tls);
         assert!(Target::parse("https://x:1").is_err());
+        let t = Target::parse_any("wss://localhost:8443/echo").unwrap();
+        assert!(t.tls);
+        assert_eq!(
+            (t.authority.as_str(), t.host.as_str(), t.path.as_str()),
+            ("localhost:8443", "localhost", "/echo")
+        );
+        assert!(Target::parse_any("https://127.0.0.1:1").unwrap().tls);
+        assert!(Target::parse_any("ftp://x:1").is_err());
         assert!(Target::parse("ws://x").is_err());
     }
 }

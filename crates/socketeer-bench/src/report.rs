@@ -7,9 +7,9 @@ use serde::Serialize;
 #[derive(Serialize, Default, Debug)]
 pub struct Report {
     /// `ws-echo`, `io-echo`, `io-broadcast`, `io-cluster` (`io-broadcast`
-    /// with `--redis`) or `connections`.
+    /// with `--redis`), `connections` or `handshakes`.
     pub scenario: &'static str,
-    /// `websocket` or `polling`.
+    /// `websocket` or `polling`; `wss` for WebSocket over TLS.
     pub transport: &'static str,
     /// `--label`.
     pub label: String,
@@ -82,6 +82,9 @@ pub struct Report {
     pub gen_cpu_util: f64,
     /// Cores' worth of CPU used by everything else meanwhile (disturbance).
     pub other_cpu_util: f64,
+    /// `handshakes`: attempts that failed (every phase).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<u64>,
     /// Engine.IO pings answered during the run.
     pub pings: u64,
     /// `connections` scenario figures.
@@ -193,6 +196,9 @@ impl Report {
                 let broadcast = self.scenario == "io-broadcast" || self.scenario == "io-cluster";
                 let depth = if broadcast { "window" } else { "depth" };
                 let load = match self.rate {
+                    _ if self.scenario == "handshakes" => {
+                        format!("{} connections in progress at once", self.conns)
+                    }
                     Some(rate) => format!(
                         "{} conns x {} B at {rate:.0} msgs/s offered (at most {} in flight \
                          per connection; {} missed)",
@@ -214,8 +220,12 @@ impl Report {
                         self.elapsed_s, self.warmup_s
                     ),
                 ));
+                let per_s = match self.scenario {
+                    "handshakes" => "handshakes/s",
+                    _ => "msgs/s",
+                };
                 rows.push((
-                    "msgs/s",
+                    per_s,
                     format!("{:.0} ({} in all)", self.msgs_per_s, self.messages),
                 ));
                 if let Some(c) = &self.cluster {
@@ -255,7 +265,14 @@ impl Report {
                         self.p50_us, self.p99_us, self.p999_us, self.max_us
                     ),
                 ));
-                let unit = if broadcast { "delivery" } else { "msg" };
+                let unit = match (broadcast, self.scenario) {
+                    (true, _) => "delivery",
+                    (false, "handshakes") => "handshake",
+                    _ => "msg",
+                };
+                if let Some(failed) = self.failed {
+                    rows.push(("failed", failed.to_string()));
+                }
                 if let (Some(per), Some(util)) = (self.server_cpu_us_per_msg, self.server_cpu_util)
                 {
                     rows.push((

@@ -20,6 +20,11 @@
 //!
 //! Reads and writes never block each other (a connection stuck in a large
 //! write while nobody reads could deadlock with a server stuck writing echoes).
+//!
+//! Over `wss://` (`--ca`), the same pipeline runs through rustls: the stream
+//! is split in a read half and a write half polled together, and since the
+//! socket's byte count says nothing about the records in it, there is no
+//! refilling ahead.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -28,11 +33,12 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::task::LocalSet;
 
 use super::net::{self, Connector, Target};
+use super::tls::{self, Tls};
 use super::{bounded, bump, sys, Phase, Progress, Report, RunState, WsEchoArgs};
 
 /// The payload of one message in 16 is compared byte for byte with what was
@@ -76,7 +82,8 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
         args.size
     };
     let depth = bounded("depth", args.depth, super::MAX_DEPTH)?;
-    let target = Target::parse(&common.url)?;
+    let target = Target::parse_any(&common.url)?;
+    let tls = tls::for_target(&target, common.ca.as_deref())?.map(Rc::new);
     super::prepare(common)?;
     let opcode = if args.text {
         net::OP_TEXT
@@ -102,7 +109,7 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
         payload,
         // Refilling ahead is a closed-loop device: at a fixed rate, what
         // is sent depends on the clock only.
-        refill_ahead: !args.no_refill_ahead && gap.is_none(),
+        refill_ahead: !args.no_refill_ahead && gap.is_none() && !target.tls,
         gap,
     });
     let runtime = super::runtime(common.coalesce_us)?;
@@ -120,8 +127,13 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
             .map(|id| {
                 let (config, shared) = (config.clone(), shared.clone());
                 let (connector, target) = (connector.clone(), target.clone());
+                let tls = tls.clone();
                 tokio::task::spawn_local(async move {
-                    if let Err(e) = drive(&config, &shared, &connector, &target).await {
+                    let outcome = match tls {
+                        None => drive(&config, &shared, &connector, &target).await,
+                        Some(tls) => drive_tls(&config, &shared, &connector, &target, &tls).await,
+                    };
+                    if let Err(e) = outcome {
                         shared.run.fail(format!("connection {id}: {e}"));
                     }
                 })
@@ -163,7 +175,7 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
         Ok(report)
     })?;
     report.scenario = "ws-echo";
-    report.transport = "websocket";
+    report.transport = if target.tls { "wss" } else { "websocket" };
     report.label = common.label.clone();
     report.round = common.round;
     report.url = common.url.clone();
@@ -241,11 +253,114 @@ async fn drive(
     }
 }
 
-/// One connection's pipeline.
-struct Connection<'a> {
+/// What woke the TLS driver.
+enum TlsEvent {
+    Read(io::Result<usize>),
+    Wrote(io::Result<usize>),
+    Flushed(io::Result<()>),
+    Due,
+}
+
+/// [`drive`] over `wss://`: the same pipeline, through rustls. The read and
+/// write halves are polled together, so that neither waits for the other.
+async fn drive_tls(
+    config: &Config,
+    shared: &Shared,
+    connector: &Connector,
+    target: &Target,
+    tls: &Tls,
+) -> Result<(), String> {
+    let mut stream = tls.connect(connector.connect().await?).await?;
+    let leftover = net::ws_handshake(&mut stream, target).await?;
+    shared.run.set_ready();
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut conn = Connection {
+        config,
+        shared,
+        stream: (),
+        owed: 0,
+        sent_at: VecDeque::with_capacity(2 * config.depth),
+        buf: leftover,
+        read_space: (2 * config.depth * (config.size + 14)).clamp(4096, 4 << 20),
+        received: 0,
+        fragmented: None,
+        refill_ahead: false,
+        schedule: Instant::now(),
+        scheduled: 0,
+    };
+    conn.top_up(0);
+    // Plaintext handed to rustls whose records may still wait to be sent.
+    let mut unflushed = false;
+    let mut closing = false;
+    if conn.parse(Instant::now())? == Flow::Finished {
+        return Ok(());
+    }
+    loop {
+        if shared.run.phase.get() == Phase::Done && !closing && conn.owed == 0 {
+            closing = true;
+            let _ = writer.write_all(&net::close_frame(MASK)).await;
+            let _ = writer.flush().await;
+        }
+        let batch = &config.batch;
+        let owed = conn.owed;
+        let due = conn.next_due();
+        conn.buf.reserve(conn.read_space);
+        let event = tokio::select! {
+            r = reader.read_buf(&mut conn.buf) => TlsEvent::Read(r),
+            event = async {
+                if owed > 0 {
+                    TlsEvent::Wrote(writer.write(&batch[batch.len() - owed..]).await)
+                } else {
+                    TlsEvent::Flushed(writer.flush().await)
+                }
+            }, if owed > 0 || unflushed => event,
+            () = async {
+                match due {
+                    Some(due) => tokio::time::sleep_until(due.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => TlsEvent::Due,
+        };
+        match event {
+            TlsEvent::Due => conn.top_up(0),
+            TlsEvent::Wrote(w) => {
+                conn.owed -= w.map_err(|e| format!("write: {e}"))?;
+                unflushed = true;
+            }
+            TlsEvent::Flushed(f) => {
+                f.map_err(|e| format!("write: {e}"))?;
+                unflushed = false;
+            }
+            TlsEvent::Read(r) => {
+                let n = match r {
+                    Ok(n) => n,
+                    // A server may close without close_notify once the
+                    // WebSocket closing handshake is over.
+                    Err(_) if closing => return Ok(()),
+                    Err(e) => return Err(format!("read: {e}")),
+                };
+                let flow = conn.parse(Instant::now())?;
+                if flow == Flow::Finished {
+                    return Ok(());
+                }
+                if n == 0 {
+                    return match shared.run.phase.get() {
+                        Phase::Done => Ok(()),
+                        _ => Err("server closed the connection".into()),
+                    };
+                }
+                conn.top_up(0);
+            }
+        }
+    }
+}
+
+/// One connection's pipeline, over `S`: the `TcpStream` itself, or nothing
+/// when the TLS driver holds the stream's halves.
+struct Connection<'a, S> {
     config: &'a Config,
     shared: &'a Shared,
-    stream: TcpStream,
+    stream: S,
     /// Bytes at the end of `config.batch` still to be written.
     owed: usize,
     /// Send instants of the messages whose echo is not parsed yet, oldest first.
@@ -267,7 +382,7 @@ struct Connection<'a> {
     scheduled: u64,
 }
 
-impl Connection<'_> {
+impl<S> Connection<'_, S> {
     /// Queues new messages so that `depth` are in flight, counting as landed
     /// the `landed` echoes that sit complete in the socket but are not parsed;
     /// with `--rate`, queues the messages that have fallen due instead.
@@ -317,7 +432,9 @@ impl Connection<'_> {
             self.owed += self.config.frame_len;
         }
     }
+}
 
+impl Connection<'_, TcpStream> {
     /// Writes as much of what is owed as the socket takes now.
     fn flush(&mut self) -> Result<(), String> {
         while self.owed > 0 {
@@ -363,7 +480,9 @@ impl Connection<'_> {
         self.flush()?;
         Ok(flow)
     }
+}
 
+impl<S> Connection<'_, S> {
     /// Parses, checks and accounts for every complete frame in `buf`.
     fn parse(&mut self, received_at: Instant) -> Result<Flow, String> {
         let config = self.config;
