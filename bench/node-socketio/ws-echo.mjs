@@ -1,6 +1,7 @@
 // WebSocket benchmark peer on the Node `ws` package: `node ws-echo.mjs PORT`
 // serves an echo server on 127.0.0.1:PORT (text and binary echoed as
-// received, no compression), written the way a typical `ws` user would.
+// received; no compression unless DEFLATE=1), written the way a typical
+// `ws` user would.
 import { WebSocketServer } from "ws";
 
 const port = Number(process.argv[2]);
@@ -9,7 +10,11 @@ if (!Number.isInteger(port) || port <= 0) {
   process.exit(2);
 }
 
-const wss = new WebSocketServer({ host: "127.0.0.1", port, perMessageDeflate: false });
+// DEFLATE=1: permessage-deflate on, with ws's defaults (what
+// `perMessageDeflate: true` gives: zlib's default level, threshold 1,024
+// bytes, the client's window and context-takeover requests honoured).
+const perMessageDeflate = process.env.DEFLATE === "1";
+const wss = new WebSocketServer({ host: "127.0.0.1", port, perMessageDeflate });
 wss.on("connection", (ws) => {
   ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
   ws.on("error", () => {});

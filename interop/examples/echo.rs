@@ -5,15 +5,44 @@
 //! `cargo run --release --example echo -- [PORT]` (default 9001), binds
 //! 127.0.0.1. `TOKIO_WORKER_THREADS` sets the number of worker threads
 //! (1: tokio's current-thread scheduler).
+//!
+//! permessage-deflate is accepted with the default settings (a client's
+//! requests for smaller windows or no context takeover are honoured). The
+//! environment can change them: `DEFLATE=0` declines compression;
+//! `DEFLATE_WINDOW_BITS=N` bounds both windows to 2^N bytes (9..=15) and
+//! `DEFLATE_NO_CONTEXT_TAKEOVER=1` imposes no context takeover both ways,
+//! whatever the client offers.
 
 use std::sync::OnceLock;
 
+use socketeer_ws::deflate::DeflateConfig;
 use socketeer_ws::{accept_with_config, Message, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
 
 fn config() -> &'static ServerConfig {
     static CONFIG: OnceLock<ServerConfig> = OnceLock::new();
-    CONFIG.get_or_init(ServerConfig::default)
+    CONFIG.get_or_init(|| ServerConfig {
+        deflate: deflate_config(),
+        ..ServerConfig::default()
+    })
+}
+
+/// The permessage-deflate settings from the environment (see above).
+fn deflate_config() -> Option<DeflateConfig> {
+    let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string());
+    if var("DEFLATE").as_deref() == Some("0") {
+        return None;
+    }
+    let mut config = DeflateConfig::default();
+    if let Some(bits) = var("DEFLATE_WINDOW_BITS").and_then(|v| v.parse::<u8>().ok()) {
+        config.server_max_window_bits = bits;
+        config.client_max_window_bits = bits;
+    }
+    if var("DEFLATE_NO_CONTEXT_TAKEOVER").as_deref() == Some("1") {
+        config.server_no_context_takeover = true;
+        config.client_no_context_takeover = true;
+    }
+    Some(config)
 }
 
 async fn serve(tcp: TcpStream) {
