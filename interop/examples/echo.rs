@@ -11,7 +11,8 @@
 //! environment can change them: `DEFLATE=0` declines compression;
 //! `DEFLATE_WINDOW_BITS=N` bounds both windows to 2^N bytes (9..=15) and
 //! `DEFLATE_NO_CONTEXT_TAKEOVER=1` imposes no context takeover both ways,
-//! whatever the client offers.
+//! whatever the client offers; `DEFLATE_KEEP_WINDOW_ONLY=1` keeps only the
+//! LZ77 windows between messages (`DeflateConfig::keep_window_only`).
 
 use std::sync::OnceLock;
 
@@ -38,6 +39,7 @@ fn deflate_config() -> Option<DeflateConfig> {
         config.server_max_window_bits = bits;
         config.client_max_window_bits = bits;
     }
+    config.keep_window_only = var("DEFLATE_KEEP_WINDOW_ONLY").as_deref() == Some("1");
     if var("DEFLATE_NO_CONTEXT_TAKEOVER").as_deref() == Some("1") {
         config.server_no_context_takeover = true;
         config.client_no_context_takeover = true;

@@ -142,6 +142,16 @@ pub struct DeflateConfig {
     /// Outgoing messages shorter than this are sent uncompressed (RSV1 clear).
     /// Default: [`DEFAULT_MIN_COMPRESS_SIZE`].
     pub min_compress_size: usize,
+    /// With context takeover, keep only the LZ77 windows between messages
+    /// (a copy of the last 2^bits bytes each direction carried) instead of
+    /// the zlib state, and rebuild the state from them (a preset
+    /// dictionary) at the next message. The bytes on the wire are those of
+    /// context takeover (the peer sees no difference); an idle connection
+    /// holds at most 2^bits bytes per direction instead of about 430 KB,
+    /// and each message costs setting up zlib and hashing the window again
+    /// (see `docs/usage.md` for figures). Default `false`. Without context
+    /// takeover it changes nothing (nothing is kept then anyway).
+    pub keep_window_only: bool,
 }
 
 impl Default for DeflateConfig {
@@ -153,6 +163,7 @@ impl Default for DeflateConfig {
             client_max_window_bits: MAX_WINDOW_BITS,
             compression_level: 1,
             min_compress_size: DEFAULT_MIN_COMPRESS_SIZE,
+            keep_window_only: false,
         }
     }
 }
