@@ -17,17 +17,17 @@
 //! cluster over one server, the CPU of the servers that only received
 //! broadcasts from another server per delivery to their clients (the cost of
 //! a cross-server delivery) and the Redis PUBLISH calls per broadcast.
+//!
+//! permessage-deflate runs (`socketeer bench --deflate`) form cells of their
+//! own, one per offer (`default`, `w10`, `nct`, ...), with, under the table,
+//! the bytes on the wire per message and what each server answered to the
+//! offer (compare targets only where they negotiated the same settings).
 
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::Value;
-
-/// permessage-deflate runs (`socketeer bench --deflate`) form cells of their
-/// own, one per offer (`default`, `w10`, `nct`, ...), with the bytes on the
-/// wire per message and, under the table, what each server answered to the
-/// offer (compare targets only where they negotiated the same settings).
 
 /// The row the ratios are computed against.
 const REFERENCE: &str = "socketeer";

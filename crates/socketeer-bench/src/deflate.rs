@@ -20,6 +20,9 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Distinct messages per run (each connection starts at its own offset).
 pub const MESSAGES: usize = 64;
 
+/// The smallest message size `--deflate` takes (the JSON object's head).
+pub const MIN_SIZE: usize = 160;
+
 /// What the generator offers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Offer {
@@ -149,11 +152,12 @@ const WORDS: &[&str] = &[
     "confirmed",
 ];
 
-/// Message `index` of a run: a JSON object of exactly `size` bytes (at least
-/// 64), like an application's event (ids, names, timestamps, an array of
-/// items, prices), different from one index to the next.
+/// Message `index` of a run: a JSON object of exactly `size` bytes (at
+/// least [`MIN_SIZE`]), like an application's event (ids, names,
+/// timestamps, an array of items, prices), different from one index to the
+/// next.
 pub fn json_message(index: usize, size: usize) -> Vec<u8> {
-    let size = size.max(64);
+    let size = size.max(MIN_SIZE);
     let mut rng =
         Rng(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mut head = format!(
@@ -234,6 +238,11 @@ pub struct Plan {
 impl Plan {
     /// `MESSAGES` messages of `size` bytes, compressed for `offer`.
     pub fn new(offer: Offer, size: usize, mask: [u8; 4]) -> Result<Plan, String> {
+        if size < MIN_SIZE {
+            return Err(format!(
+                "--deflate needs messages of at least {MIN_SIZE} bytes"
+            ));
+        }
         let messages: Vec<Vec<u8>> = (0..MESSAGES).map(|i| json_message(i, size)).collect();
         let frames = messages
             .iter()
@@ -314,7 +323,7 @@ mod tests {
 
     #[test]
     fn messages_are_json_of_the_exact_size_and_differ() {
-        for size in [64, 100, 1024, 4096] {
+        for size in [MIN_SIZE, 200, 1024, 4096] {
             let a = json_message(1, size);
             let b = json_message(2, size);
             assert_eq!(a.len(), size);
@@ -383,5 +392,6 @@ mod tests {
         let frame = &plan.frames[0];
         assert_eq!(frame[0], 0x80 | net::RSV1 | net::OP_TEXT);
         assert!(plan.mean_frame_payload() < 1024.0 * 0.75);
+        assert!(Plan::new(Offer::default(), MIN_SIZE - 1, [0; 4]).is_err());
     }
 }

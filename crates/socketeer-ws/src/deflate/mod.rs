@@ -54,6 +54,13 @@
 //! while idle in that case. With context takeover the state must survive
 //! between messages (it *is* the shared LZ77 window), so it is kept: about
 //! 428 KB per connection once both directions have carried a message.
+//! Unless [`DeflateConfig::keep_window_only`] is set: then only the window
+//! itself is kept (a copy of the last 2^bits bytes each direction carried,
+//! no more than what was sent), the zlib state is freed after every message
+//! and rebuilt at the next one with the window as a preset dictionary. The
+//! peer sees the same protocol (context takeover), the idle connection
+//! holds at most 2 x 2^bits bytes, and each message pays for setting zlib
+//! up again and hashing the window.
 
 mod codec;
 mod negotiate;
