@@ -378,6 +378,24 @@ impl Report {
                 }
             }
         }
+        if let Some(d) = &self.deflate {
+            rows.push((
+                "deflate offer",
+                format!("{} ({})", d.deflate_offer, d.deflate),
+            ));
+            rows.push(("deflate response", d.deflate_response.clone()));
+            rows.push((
+                "deflate bytes/msg",
+                format!(
+                    "{:.0} sent (compressed alone), {:.0} echoed",
+                    d.client_wire_bytes_per_msg, d.server_wire_bytes_per_msg
+                ),
+            ));
+            rows.push((
+                "echoes compressed",
+                format!("{} of {} checked", d.compressed_echoes, d.checked_echoes),
+            ));
+        }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = String::new();
         for (key, value) in rows {
