@@ -1,8 +1,9 @@
 // WebSocket benchmark peer on the Node `ws` package: `node ws-echo.mjs PORT`
 // serves an echo server on 127.0.0.1:PORT (text and binary echoed as
-// received, no compression), written the way a typical `ws` user would.
-// With TLS_CERT and TLS_KEY (PEM files) it serves wss:// instead, through
-// `https.createServer` (Node's defaults: TLS 1.2 and 1.3, ALPN http/1.1).
+// received; no compression unless DEFLATE=1), written the way a typical
+// `ws` user would. With TLS_CERT and TLS_KEY (PEM files) it serves wss://
+// instead, through `https.createServer` (Node's defaults: TLS 1.2 and 1.3,
+// ALPN http/1.1).
 import { readFileSync } from "node:fs";
 import { createServer } from "node:https";
 import { WebSocketServer } from "ws";
@@ -13,6 +14,10 @@ if (!Number.isInteger(port) || port <= 0) {
   process.exit(2);
 }
 
+// DEFLATE=1: permessage-deflate on, with ws's defaults (what
+// `perMessageDeflate: true` gives: zlib's default level, threshold 1,024
+// bytes, the client's window and context-takeover requests honoured).
+const perMessageDeflate = process.env.DEFLATE === "1";
 const tls = process.env.TLS_CERT && process.env.TLS_KEY;
 let wss;
 if (tls) {
@@ -21,10 +26,10 @@ if (tls) {
     key: readFileSync(process.env.TLS_KEY),
     ALPNProtocols: ["http/1.1"],
   });
-  wss = new WebSocketServer({ server, perMessageDeflate: false });
+  wss = new WebSocketServer({ server, perMessageDeflate });
   server.listen(port, "127.0.0.1");
 } else {
-  wss = new WebSocketServer({ host: "127.0.0.1", port, perMessageDeflate: false });
+  wss = new WebSocketServer({ host: "127.0.0.1", port, perMessageDeflate });
 }
 wss.on("connection", (ws) => {
   ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));

@@ -7,10 +7,19 @@
 //! (1: tokio's current-thread scheduler). With `TLS_CERT` and `TLS_KEY`
 //! (PEM files) it serves `wss://` instead, with socketeer's rustls settings
 //! (`ReloadableCert`: ring, TLS 1.2 and 1.3, ALPN `http/1.1`).
+//!
+//! permessage-deflate is accepted with the default settings (a client's
+//! requests for smaller windows or no context takeover are honoured). The
+//! environment can change them: `DEFLATE=0` declines compression;
+//! `DEFLATE_WINDOW_BITS=N` bounds both windows to 2^N bytes (9..=15) and
+//! `DEFLATE_NO_CONTEXT_TAKEOVER=1` imposes no context takeover both ways,
+//! whatever the client offers; `DEFLATE_KEEP_WINDOW_ONLY=1` keeps only the
+//! LZ77 windows between messages (`DeflateConfig::keep_window_only`).
 
 use std::sync::OnceLock;
 
 use socketeer_engineio::server::ReloadableCert;
+use socketeer_ws::deflate::DeflateConfig;
 use socketeer_ws::{accept_with_config, Message, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,7 +27,29 @@ use tokio_rustls::TlsAcceptor;
 
 fn config() -> &'static ServerConfig {
     static CONFIG: OnceLock<ServerConfig> = OnceLock::new();
-    CONFIG.get_or_init(ServerConfig::default)
+    CONFIG.get_or_init(|| ServerConfig {
+        deflate: deflate_config(),
+        ..ServerConfig::default()
+    })
+}
+
+/// The permessage-deflate settings from the environment (see above).
+fn deflate_config() -> Option<DeflateConfig> {
+    let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string());
+    if var("DEFLATE").as_deref() == Some("0") {
+        return None;
+    }
+    let mut config = DeflateConfig::default();
+    if let Some(bits) = var("DEFLATE_WINDOW_BITS").and_then(|v| v.parse::<u8>().ok()) {
+        config.server_max_window_bits = bits;
+        config.client_max_window_bits = bits;
+    }
+    config.keep_window_only = var("DEFLATE_KEEP_WINDOW_ONLY").as_deref() == Some("1");
+    if var("DEFLATE_NO_CONTEXT_TAKEOVER").as_deref() == Some("1") {
+        config.server_no_context_takeover = true;
+        config.client_no_context_takeover = true;
+    }
+    Some(config)
 }
 
 async fn serve(tcp: TcpStream, tls: Option<TlsAcceptor>) {

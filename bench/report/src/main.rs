@@ -20,6 +20,11 @@
 //! cluster over one server, the CPU of the servers that only received
 //! broadcasts from another server per delivery to their clients (the cost of
 //! a cross-server delivery) and the Redis PUBLISH calls per broadcast.
+//!
+//! permessage-deflate runs (`socketeer bench --deflate`) form cells of their
+//! own, one per offer (`default`, `w10`, `nct`, ...), with, under the table,
+//! the bytes on the wire per message and what each server answered to the
+//! offer (compare targets only where they negotiated the same settings).
 
 use std::fmt::Write as _;
 
@@ -95,6 +100,8 @@ struct Cell<'a> {
     cluster: bool,
     /// Opening handshakes (`handshakes`): the unit is one handshake.
     handshakes: bool,
+    /// The permessage-deflate offer's name, for runs with `--deflate`.
+    deflate: Option<String>,
     runs: Vec<&'a Value>,
 }
 
@@ -137,8 +144,22 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
         let connections = scenario == "connections";
         let protocol = r["protocol"].as_str().unwrap_or("");
         let rate = r["rate"].as_f64();
-        let key = format!("{scenario}/{protocol}/{transport}/{conns}/{size}/{depth}/{rate:?}");
-        let title = if connections {
+        let deflate = r["deflate"].as_str().map(str::to_string);
+        let key = format!(
+            "{scenario}/{protocol}/{transport}/{conns}/{size}/{depth}/{rate:?}/{deflate:?}"
+        );
+        let title = if let (true, Some(offer)) = (connections, &deflate) {
+            format!(
+                "Idle WebSocket connections with permessage-deflate ({offer}), \
+                 after one compressed message each way: {conns}"
+            )
+        } else if let Some(offer) = &deflate {
+            format!(
+                "{scenario} with permessage-deflate ({offer}): {conns} connections x {size} B \
+                 JSON text at {:.0} msgs/s offered (at most {depth} in flight each)",
+                rate.unwrap_or(f64::NAN)
+            )
+        } else if connections {
             if protocol == "io" {
                 format!("Idle Socket.IO connections over {transport}: {conns}")
             } else {
@@ -170,6 +191,7 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
                 broadcast: scenario == "io-broadcast",
                 cluster: scenario == "io-cluster",
                 handshakes: scenario == "handshakes",
+                deflate,
                 runs: vec![r],
             }),
         }
@@ -278,6 +300,42 @@ fn render_cluster(cell: &Cell<'_>) -> String {
     out
 }
 
+/// Under a permessage-deflate table: each target's answer to the offer and
+/// the bytes on the wire per message.
+fn negotiated(cell: &Cell<'_>) -> String {
+    let Some(offer) = cell.deflate.as_deref() else {
+        return String::new();
+    };
+    let first = |target: &str, key: &str| {
+        cell.of(target)
+            .first()
+            .and_then(|r| r[key].as_str())
+            .unwrap_or("?")
+            .to_string()
+    };
+    let mut out = format!(
+        "Offer `{}` ({offer}). Echo payload bytes on the wire per 1 KiB message (the \
+         generator sends {:.0}); echoes compressed / checked; the server's answer:\n\n",
+        cell.runs
+            .first()
+            .and_then(|r| r["deflate_offer"].as_str())
+            .unwrap_or("?"),
+        cell.median(REFERENCE, "client_wire_bytes_per_msg"),
+    );
+    for target in cell.labels() {
+        let _ = writeln!(
+            out,
+            "- {target}: {:.0} B; {:.0} / {:.0}; `{}`",
+            cell.median(target, "server_wire_bytes_per_msg"),
+            cell.median(target, "compressed_echoes"),
+            cell.median(target, "checked_echoes"),
+            first(target, "deflate_response"),
+        );
+    }
+    out.push('\n');
+    out
+}
+
 fn render(cell: &Cell<'_>) -> String {
     if cell.cluster {
         return render_cluster(cell);
@@ -314,6 +372,7 @@ fn render(cell: &Cell<'_>) -> String {
             );
         }
         out.push('\n');
+        out.push_str(&negotiated(cell));
         return out;
     }
     let (unit, rate) = match (cell.broadcast, cell.handshakes) {
@@ -367,6 +426,7 @@ fn render(cell: &Cell<'_>) -> String {
         );
     }
     out.push('\n');
+    out.push_str(&negotiated(cell));
     out
 }
 

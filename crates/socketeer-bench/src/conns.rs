@@ -13,6 +13,12 @@
 //! 4. Churn (`--churn-rate`): connections are closed and reopened at that
 //!    rate for `--churn-duration` seconds; then, after `--hold`, the RSS and
 //!    the connections still open are read again.
+//!
+//! With `--deflate` (WebSocket), every connection offers permessage-deflate
+//! and fails unless the server accepts it; it then sends `--warm-messages`
+//! compressed JSON messages, one at a time, and checks each echo before it
+//! counts as open: the server's compression state for that connection is
+//! then what a connection that has talked and gone quiet holds.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -22,10 +28,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, LocalSet};
 
+use super::deflate::{Inflater, Plan};
 use super::io::WsConn;
 use super::net::{self, Connector, Target};
 use super::poll::PollConn;
-use super::report::ConnFigures;
+use super::report::{ConnFigures, DeflateFigures};
 use super::wire::engine_target;
 use super::{bounded, sys, ConnArgs, Progress, Protocol, Report, Transport};
 
@@ -49,6 +56,12 @@ struct Shared {
     answered: Cell<usize>,
     /// Engine.IO pings answered.
     pings: Cell<u64>,
+    /// `--deflate`: the first extension response; warm-up echo bytes on the
+    /// wire, echoes that came compressed, echoes checked.
+    deflate_response: RefCell<Option<String>>,
+    wire_bytes: Cell<u64>,
+    compressed: Cell<u64>,
+    checked: Cell<u64>,
 }
 
 /// Decrements `open` when a connection ends (also when its task is aborted).
@@ -87,6 +100,9 @@ struct Setup {
     transport: Transport,
     target: Target,
     connector: Connector,
+    /// `--deflate`: the messages, and how many each connection sends first.
+    deflate: Option<Plan>,
+    warm_messages: usize,
 }
 
 /// Runs the scenario.
@@ -104,6 +120,13 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
         Protocol::Ws => Target::parse(&common.url)?,
         Protocol::Io => engine_target(&common.url, args.transport)?,
     };
+    let plan = match args.deflate.offer() {
+        Some(_) if args.protocol != Protocol::Ws => {
+            return Err("--deflate is for --protocol ws".into())
+        }
+        Some(offer) => Some(Plan::new(offer, args.warm_size, MASK)?),
+        None => None,
+    };
     let fd_limit = super::prepare(common)?;
     let runtime = super::runtime(common.coalesce_us)?;
     let cpu_start = super::CpuSample::take(&super::Probes::server(common.server_pid))?;
@@ -113,6 +136,8 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
             transport: args.transport,
             connector: Connector::new(&target, common.source_addrs).await?,
             target,
+            deflate: plan,
+            warm_messages: args.warm_messages,
         });
         let (round, _) = watch::channel(0u64);
         let shared = Rc::new(Shared {
@@ -123,6 +148,10 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
             round,
             answered: Cell::new(0),
             pings: Cell::new(0),
+            deflate_response: RefCell::new(None),
+            wire_bytes: Cell::new(0),
+            compressed: Cell::new(0),
+            checked: Cell::new(0),
         });
         let progress = Progress::new(common, conns as u64, "conns");
         let rss = || common.server_pid.map(sys::rss_bytes).transpose();
@@ -279,8 +308,19 @@ pub fn run(args: ConnArgs) -> Result<Report, String> {
                 shared.failed.get()
             );
         }
+        let deflate = setup.deflate.as_ref().map(|plan| DeflateFigures {
+            deflate: plan.offer.name(),
+            deflate_offer: plan.offer.header(),
+            deflate_response: shared.deflate_response.borrow().clone().unwrap_or_default(),
+            client_wire_bytes_per_msg: plan.mean_frame_payload(),
+            server_wire_bytes_per_msg: shared.wire_bytes.get() as f64
+                / shared.checked.get().max(1) as f64,
+            compressed_echoes: shared.compressed.get(),
+            checked_echoes: shared.checked.get(),
+        });
         let report = Report {
             pings: shared.pings.get(),
+            deflate,
             ..Report::default()
         };
         Ok::<_, String>((report, figures))
@@ -354,9 +394,30 @@ type IdleResult = Result<(), Option<String>>;
 
 async fn idle_ws(setup: &Setup, shared: &Rc<Shared>) -> IdleResult {
     let mut stream = setup.connector.connect().await.map_err(Some)?;
-    let mut buf = net::ws_handshake(&mut stream, &setup.target)
+    let offer = setup.deflate.as_ref().map(|p| p.offer.header());
+    let (mut buf, response) = net::ws_handshake_with(&mut stream, &setup.target, offer.as_deref())
         .await
         .map_err(Some)?;
+    if let Some(plan) = &setup.deflate {
+        plan.offer
+            .check_response(response.as_deref())
+            .map_err(Some)?;
+        shared
+            .deflate_response
+            .borrow_mut()
+            .get_or_insert_with(|| response.unwrap_or_default());
+        let first = shared.opened_total.get() + shared.failed.get();
+        warm_up(
+            &mut stream,
+            &mut buf,
+            plan,
+            setup.warm_messages,
+            first,
+            shared,
+        )
+        .await
+        .map_err(Some)?;
+    }
     let _open = OpenGuard::new(shared);
     let mut round = shared.round.subscribe();
     round.mark_unchanged();
@@ -399,6 +460,76 @@ async fn idle_ws(setup: &Setup, shared: &Rc<Shared>) -> IdleResult {
             }
         }
     }
+}
+
+/// `--deflate`: sends `count` compressed messages of the plan (from
+/// `first` on), one at a time, and checks each echo (inflated when
+/// compressed); leaves any bytes after the last echo in `buf`.
+async fn warm_up(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    plan: &Plan,
+    count: usize,
+    first: usize,
+    shared: &Shared,
+) -> Result<(), String> {
+    let mut inflater = Inflater::new();
+    let (mut message, mut inflated) = (Vec::new(), Vec::new());
+    let max = plan.messages[0].len();
+    for n in 0..count {
+        let index = (first + n) % plan.frames.len();
+        stream
+            .write_all(&plan.frames[index])
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let mut compressed = None;
+        message.clear();
+        'echo: loop {
+            let mut pos = 0;
+            while let Some(head) =
+                net::parse_frame_ext(buf.get(pos..).unwrap_or_default(), 2 * max + 1024, true)?
+            {
+                let payload = buf
+                    .get(pos + head.header_len..pos + head.total_len())
+                    .unwrap_or_default();
+                pos += head.total_len();
+                match head.opcode {
+                    net::OP_TEXT if compressed.is_none() => compressed = Some(head.rsv1),
+                    net::OP_CONTINUATION if compressed.is_some() && !head.rsv1 => {}
+                    net::OP_PING | net::OP_PONG => continue,
+                    op => return Err(format!("unexpected frame (opcode {op:#x}) during warm-up")),
+                }
+                message.extend_from_slice(payload);
+                if head.fin {
+                    buf.drain(..pos);
+                    break 'echo;
+                }
+            }
+            buf.drain(..pos);
+            stream.readable().await.map_err(|e| format!("poll: {e}"))?;
+            match sys::read_available(stream, buf) {
+                Ok(0) => return Err("server closed during the warm-up".into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+        let plain = if compressed == Some(true) {
+            inflater.inflate(&message, max, &mut inflated)?;
+            shared.compressed.set(shared.compressed.get() + 1);
+            &inflated
+        } else {
+            &message
+        };
+        if *plain != plan.messages[index] {
+            return Err("warm-up echo differs from the message sent".into());
+        }
+        shared.checked.set(shared.checked.get() + 1);
+        shared
+            .wire_bytes
+            .set(shared.wire_bytes.get() + message.len() as u64);
+    }
+    Ok(())
 }
 
 async fn idle_io_ws(setup: &Setup, shared: &Rc<Shared>) -> IdleResult {

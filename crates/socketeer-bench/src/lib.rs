@@ -34,6 +34,7 @@
 
 mod avalanche;
 mod conns;
+mod deflate;
 mod echo;
 mod handshakes;
 mod io;
@@ -136,6 +137,37 @@ pub struct Timing {
     duration: f64,
 }
 
+/// permessage-deflate options (`ws-echo`, `connections --protocol ws`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct DeflateArgs {
+    /// Offer permessage-deflate (RFC 7692) and require the server to accept
+    /// it: ws-echo then sends 1 KiB-like JSON text messages (`--size`
+    /// bytes, 64 different ones), compressed, and inflates and checks every
+    /// echo; connections sends `--warm-messages` of them per connection
+    /// before idling, so that both directions have carried a compressed
+    /// message.
+    #[arg(long)]
+    deflate: bool,
+    /// With --deflate: offer windows of 2^N bytes both ways
+    /// (`server_max_window_bits=N; client_max_window_bits=N`), N in 9..=15.
+    #[arg(long, requires = "deflate", value_parser = clap::value_parser!(u8).range(9..=15))]
+    window_bits: Option<u8>,
+    /// With --deflate: offer `server_no_context_takeover;
+    /// client_no_context_takeover` (no history kept between messages).
+    #[arg(long, requires = "deflate")]
+    no_context_takeover: bool,
+}
+
+impl DeflateArgs {
+    /// The offer, when `--deflate` is given.
+    fn offer(&self) -> Option<deflate::Offer> {
+        self.deflate.then_some(deflate::Offer {
+            window_bits: self.window_bits,
+            no_context_takeover: self.no_context_takeover,
+        })
+    }
+}
+
 /// `ws-echo` options.
 #[derive(clap::Args, Clone, Debug)]
 pub struct WsEchoArgs {
@@ -143,6 +175,8 @@ pub struct WsEchoArgs {
     common: Common,
     #[command(flatten)]
     timing: Timing,
+    #[command(flatten)]
+    deflate: DeflateArgs,
     /// Connections.
     #[arg(long, short = 'c', default_value_t = 100)]
     conns: usize,
@@ -316,6 +350,17 @@ pub struct ConnArgs {
     /// Give up when this many connection attempts failed.
     #[arg(long, default_value_t = 100)]
     max_failures: usize,
+    /// WebSocket only.
+    #[command(flatten)]
+    deflate: DeflateArgs,
+    /// With --deflate: compressed messages each connection sends, waiting
+    /// for each echo, before it idles (0: none, the compression state may
+    /// then not exist yet on the server).
+    #[arg(long, default_value_t = 1, requires = "deflate")]
+    warm_messages: usize,
+    /// With --deflate: size of those messages, bytes.
+    #[arg(long, default_value_t = 1024, requires = "deflate")]
+    warm_size: usize,
 }
 
 /// How the `avalanche` storm happens.

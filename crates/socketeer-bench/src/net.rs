@@ -24,6 +24,9 @@ pub const OP_BINARY: u8 = 0x2;
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xA;
+/// The RSV1 bit of the first header byte: a compressed message
+/// (permessage-deflate, RFC 7692 §6).
+pub const RSV1: u8 = 0x40;
 
 /// The sample nonce of RFC 6455 §1.3. Servers only hash the key, so one fixed
 /// key is as good as a random one, and its accept value is known without SHA-1.
@@ -229,9 +232,25 @@ pub async fn ws_handshake<S>(stream: &mut S, target: &Target) -> Result<Vec<u8>,
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    Ok(ws_handshake_with(stream, target, None).await?.0)
+}
+
+/// [`ws_handshake`] with a `Sec-WebSocket-Extensions` offer; also returns
+/// the server's `Sec-WebSocket-Extensions` response value, if any.
+pub async fn ws_handshake_with<S>(
+    stream: &mut S,
+    target: &Target,
+    extensions: Option<&str>,
+) -> Result<(Vec<u8>, Option<String>), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let offer = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {HANDSHAKE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         Sec-WebSocket-Key: {HANDSHAKE_KEY}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n",
         target.path, target.authority
     );
     stream
@@ -255,8 +274,23 @@ where
             return Err("server closed during the handshake".into());
         }
     };
-    check_handshake_response(buf.get(..head_len).unwrap_or_default())?;
-    Ok(buf.split_off(head_len))
+    let head = buf.get(..head_len).unwrap_or_default();
+    check_handshake_response(head)?;
+    let extensions = header_value(head, "sec-websocket-extensions");
+    Ok((buf.split_off(head_len), extensions))
+}
+
+/// The value of header `name` (lower case) in a response head, if present.
+fn header_value(head: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(head)
+        .split("\r\n")
+        .skip(1)
+        .find_map(|line| {
+            let (n, value) = line.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
 }
 
 /// Validates the response head: status 101 and the right accept value.
@@ -310,6 +344,15 @@ pub fn close_frame(mask: [u8; 4]) -> Vec<u8> {
     masked_frame(OP_CLOSE, &1000u16.to_be_bytes(), mask)
 }
 
+/// Header length (with the mask) of a masked client frame.
+pub fn client_header_len(frame: &[u8]) -> usize {
+    match frame.get(1).map(|b| b & 0x7F) {
+        Some(126) => 8,
+        Some(127) => 14,
+        _ => 6,
+    }
+}
+
 /// Length of the unmasked, unfragmented frame a server sends for a
 /// `payload_len`-byte message.
 pub fn server_frame_len(payload_len: usize) -> usize {
@@ -325,6 +368,8 @@ pub fn server_frame_len(payload_len: usize) -> usize {
 #[derive(Clone, Copy, Debug)]
 pub struct FrameHead {
     pub fin: bool,
+    /// RSV1: the first frame of a compressed message.
+    pub rsv1: bool,
     pub opcode: u8,
     /// Bytes of header before the payload.
     pub header_len: usize,
@@ -344,11 +389,22 @@ impl FrameHead {
 /// error for frames a server must not send (masked, reserved bits, unknown
 /// opcodes) or longer than `max_payload`.
 pub fn parse_frame(buf: &[u8], max_payload: usize) -> Result<Option<FrameHead>, String> {
+    parse_frame_ext(buf, max_payload, false)
+}
+
+/// [`parse_frame`], accepting RSV1 (`FrameHead::rsv1`) when `rsv1_allowed`
+/// (permessage-deflate was negotiated).
+pub fn parse_frame_ext(
+    buf: &[u8],
+    max_payload: usize,
+    rsv1_allowed: bool,
+) -> Result<Option<FrameHead>, String> {
     let (b0, b1) = match buf {
         [b0, b1, ..] => (*b0, *b1),
         _ => return Ok(None),
     };
-    if b0 & 0x70 != 0 {
+    let reserved = if rsv1_allowed { 0x30 } else { 0x70 };
+    if b0 & reserved != 0 {
         return Err(format!("reserved bits set in frame header {b0:#04x}"));
     }
     if b1 & 0x80 != 0 {
@@ -382,6 +438,7 @@ pub fn parse_frame(buf: &[u8], max_payload: usize) -> Result<Option<FrameHead>, 
     }
     let head = FrameHead {
         fin: b0 & 0x80 != 0,
+        rsv1: b0 & RSV1 != 0,
         opcode,
         header_len,
         payload_len,

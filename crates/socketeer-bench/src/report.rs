@@ -87,6 +87,9 @@ pub struct Report {
     pub failed: Option<u64>,
     /// Engine.IO pings answered during the run.
     pub pings: u64,
+    /// permessage-deflate figures (`--deflate`).
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub deflate: Option<DeflateFigures>,
     /// `connections` scenario figures.
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
     pub connections: Option<ConnFigures>,
@@ -120,6 +123,26 @@ pub struct ClusterFigures {
     pub publish_calls: Option<u64>,
     /// `publish_calls / broadcasts_sent`.
     pub publish_per_broadcast: Option<f64>,
+}
+
+/// permessage-deflate figures of a run with `--deflate`.
+#[derive(Serialize, Default, Debug)]
+pub struct DeflateFigures {
+    /// Short name of the offer: `default`, `w10`, `nct`, `w10 nct`.
+    pub deflate: String,
+    /// The `Sec-WebSocket-Extensions` offer.
+    pub deflate_offer: String,
+    /// The server's response (of the first connection).
+    pub deflate_response: String,
+    /// Mean compressed payload the generator sends per message, bytes.
+    pub client_wire_bytes_per_msg: f64,
+    /// Mean payload the server sent per echo, bytes (measured phase;
+    /// `connections`: the warm-up messages).
+    pub server_wire_bytes_per_msg: f64,
+    /// Echoes that came compressed (RSV1) out of all echoes checked.
+    pub compressed_echoes: u64,
+    /// Echoes inflated (when compressed) and compared with what was sent.
+    pub checked_echoes: u64,
 }
 
 /// Figures of the `connections` scenario.
@@ -371,6 +394,24 @@ impl Report {
                     rows.push(("pings answered", self.pings.to_string()));
                 }
             }
+        }
+        if let Some(d) = &self.deflate {
+            rows.push((
+                "deflate offer",
+                format!("{} ({})", d.deflate_offer, d.deflate),
+            ));
+            rows.push(("deflate response", d.deflate_response.clone()));
+            rows.push((
+                "deflate bytes/msg",
+                format!(
+                    "{:.0} sent (compressed alone), {:.0} echoed",
+                    d.client_wire_bytes_per_msg, d.server_wire_bytes_per_msg
+                ),
+            ));
+            rows.push((
+                "echoes compressed",
+                format!("{} of {} checked", d.compressed_echoes, d.checked_echoes),
+            ));
         }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = String::new();

@@ -37,7 +37,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::task::LocalSet;
 
+use super::deflate::{Inflater, Plan};
 use super::net::{self, Connector, Target};
+use super::report::DeflateFigures;
 use super::tls::{self, Tls};
 use super::{bounded, bump, sys, Phase, Progress, Report, RunState, WsEchoArgs};
 
@@ -60,6 +62,9 @@ struct Config {
     refill_ahead: bool,
     /// With `--rate`: the time between two messages of one connection.
     gap: Option<Duration>,
+    /// With `--deflate`: the compressed messages (then every connection
+    /// writes from its own buffer instead of `batch`).
+    deflate: Option<Plan>,
 }
 
 struct Shared {
@@ -70,6 +75,12 @@ struct Shared {
     refill_ahead_fallbacks: Cell<u64>,
     /// Messages due at the offered rate but not sent (measured phase).
     missed: Cell<u64>,
+    /// `--deflate`: the first server's extension response; echo payload
+    /// bytes on the wire (measured phase); compressed and checked echoes.
+    deflate_response: RefCell<Option<String>>,
+    wire_bytes: Cell<u64>,
+    compressed: Cell<u64>,
+    checked: Cell<u64>,
 }
 
 /// Runs the scenario.
@@ -84,8 +95,15 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
     let depth = bounded("depth", args.depth, super::MAX_DEPTH)?;
     let target = Target::parse_any(&common.url)?;
     let tls = tls::for_target(&target, common.ca.as_deref())?.map(Rc::new);
+    if tls.is_some() && args.deflate.offer().is_some() {
+        return Err("--deflate is not supported over wss:// (yet)".into());
+    }
     super::prepare(common)?;
-    let opcode = if args.text {
+    let plan = match args.deflate.offer() {
+        Some(offer) => Some(Plan::new(offer, size, MASK)?),
+        None => None,
+    };
+    let opcode = if args.text || plan.is_some() {
         net::OP_TEXT
     } else {
         net::OP_BINARY
@@ -97,7 +115,10 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
         Some(_) => return Err("--rate must be in (0, 1e8]".into()),
         None => None,
     };
-    let payload = net::filler(size);
+    let payload = match &plan {
+        Some(plan) => plan.messages[0].clone(),
+        None => net::filler(size),
+    };
     let frame = net::masked_frame(opcode, &payload, MASK);
     let config = Rc::new(Config {
         size,
@@ -109,8 +130,11 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
         payload,
         // Refilling ahead is a closed-loop device: at a fixed rate, what
         // is sent depends on the clock only.
-        refill_ahead: !args.no_refill_ahead && gap.is_none() && !target.tls,
+        // Refilling ahead counts echoes by their fixed length: not over TLS
+        // (rustls holds what it decrypted), not for compressed echoes.
+        refill_ahead: !args.no_refill_ahead && gap.is_none() && !target.tls && plan.is_none(),
         gap,
+        deflate: plan,
     });
     let runtime = super::runtime(common.coalesce_us)?;
     let mut report = LocalSet::new().block_on(&runtime, async {
@@ -121,6 +145,10 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
             latency: RefCell::new(super::histogram()?),
             refill_ahead_fallbacks: Cell::new(0),
             missed: Cell::new(0),
+            deflate_response: RefCell::new(None),
+            wire_bytes: Cell::new(0),
+            compressed: Cell::new(0),
+            checked: Cell::new(0),
         });
         let progress = Progress::new(common, conns as u64, "");
         let tasks: Vec<_> = (0..conns)
@@ -130,7 +158,7 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
                 let tls = tls.clone();
                 tokio::task::spawn_local(async move {
                     let outcome = match tls {
-                        None => drive(&config, &shared, &connector, &target).await,
+                        None => drive(id, &config, &shared, &connector, &target).await,
                         Some(tls) => drive_tls(&config, &shared, &connector, &target, &tls).await,
                     };
                     if let Err(e) = outcome {
@@ -166,6 +194,17 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
         report.msgs_per_s = messages as f64 / secs;
         report.deliveries_per_s = report.msgs_per_s;
         super::fill_latency(&shared.latency.borrow(), &mut report);
+        if let Some(plan) = &config.deflate {
+            report.deflate = Some(DeflateFigures {
+                deflate: plan.offer.name(),
+                deflate_offer: plan.offer.header(),
+                deflate_response: shared.deflate_response.borrow().clone().unwrap_or_default(),
+                client_wire_bytes_per_msg: plan.mean_frame_payload(),
+                server_wire_bytes_per_msg: shared.wire_bytes.get() as f64 / messages as f64,
+                compressed_echoes: shared.compressed.get(),
+                checked_echoes: shared.checked.get(),
+            });
+        }
         if shared.refill_ahead_fallbacks.get() > 0 {
             eprintln!(
                 "note: {} connections stopped refilling ahead (the server sent other frames)",
@@ -196,13 +235,23 @@ enum Flow {
 }
 
 async fn drive(
+    id: usize,
     config: &Config,
     shared: &Shared,
     connector: &Connector,
     target: &Target,
 ) -> Result<(), String> {
     let mut stream = connector.connect().await?;
-    let leftover = net::ws_handshake(&mut stream, target).await?;
+    let offer = config.deflate.as_ref().map(|p| p.offer);
+    let (leftover, response) =
+        net::ws_handshake_with(&mut stream, target, offer.map(|o| o.header()).as_deref()).await?;
+    if let Some(offer) = offer {
+        offer.check_response(response.as_deref())?;
+        shared
+            .deflate_response
+            .borrow_mut()
+            .get_or_insert_with(|| response.unwrap_or_default());
+    }
     shared.run.set_ready();
     let mut conn = Connection {
         config,
@@ -217,6 +266,13 @@ async fn drive(
         refill_ahead: config.refill_ahead,
         schedule: Instant::now(),
         scheduled: 0,
+        out: Vec::new(),
+        next_message: id,
+        ids: VecDeque::with_capacity(2 * config.depth),
+        inflater: None,
+        message: Vec::new(),
+        inflated: Vec::new(),
+        compressed_message: false,
     };
     conn.top_up(0);
     conn.flush()?;
@@ -287,6 +343,14 @@ async fn drive_tls(
         refill_ahead: false,
         schedule: Instant::now(),
         scheduled: 0,
+        // No permessage-deflate over TLS (refused with the arguments).
+        out: Vec::new(),
+        next_message: 0,
+        ids: VecDeque::new(),
+        inflater: None,
+        message: Vec::new(),
+        inflated: Vec::new(),
+        compressed_message: false,
     };
     conn.top_up(0);
     // Plaintext handed to rustls whose records may still wait to be sent.
@@ -380,6 +444,18 @@ struct Connection<'a, S> {
     /// messages have fallen due since (sent or missed).
     schedule: Instant,
     scheduled: u64,
+    /// `--deflate`: frames queued (the last `owed` bytes are unwritten),
+    /// the next message of the plan to send, the messages in flight (plan
+    /// indices, oldest first), the server's history, and the payload of
+    /// the message being received (plain, or compressed when
+    /// `compressed_message`), and its inflated form.
+    out: Vec<u8>,
+    next_message: usize,
+    ids: VecDeque<usize>,
+    inflater: Option<Inflater>,
+    message: Vec<u8>,
+    inflated: Vec<u8>,
+    compressed_message: bool,
 }
 
 impl<S> Connection<'_, S> {
@@ -395,12 +471,40 @@ impl<S> Connection<'_, S> {
         }
         let landed = landed.min(self.sent_at.len());
         let new = (self.config.depth + landed).saturating_sub(self.sent_at.len());
-        let room = (self.config.batch.len() - self.owed) / self.config.frame_len;
-        let new = new.min(room);
+        let new = new.min(self.room());
         if new > 0 {
-            self.sent_at
-                .extend(std::iter::repeat_n(Instant::now(), new));
-            self.owed += new * self.config.frame_len;
+            let now = Instant::now();
+            for _ in 0..new {
+                self.queue(now);
+            }
+        }
+    }
+
+    /// Messages that can still be queued (the batch bounds what is owed;
+    /// with `--deflate`, only `depth` does).
+    fn room(&self) -> usize {
+        match self.config.deflate {
+            None => (self.config.batch.len() - self.owed) / self.config.frame_len,
+            Some(_) => usize::MAX,
+        }
+    }
+
+    /// Queues one message, timed from `at`.
+    fn queue(&mut self, at: Instant) {
+        self.sent_at.push_back(at);
+        match &self.config.deflate {
+            None => self.owed += self.config.frame_len,
+            Some(plan) => {
+                let index = self.next_message % plan.frames.len();
+                self.next_message += 1;
+                let frame = &plan.frames[index];
+                if self.owed == 0 {
+                    self.out.clear();
+                }
+                self.out.extend_from_slice(frame);
+                self.owed += frame.len();
+                self.ids.push_back(index);
+            }
         }
     }
 
@@ -421,15 +525,13 @@ impl<S> Connection<'_, S> {
         while self.scheduled < due_by_now {
             let due = self.schedule + gap.mul_f64(self.scheduled as f64);
             self.scheduled += 1;
-            let room = (self.config.batch.len() - self.owed) / self.config.frame_len;
-            if self.sent_at.len() >= self.config.depth || room == 0 {
+            if self.sent_at.len() >= self.config.depth || self.room() == 0 {
                 if measuring {
                     bump(&self.shared.missed, 1);
                 }
                 continue;
             }
-            self.sent_at.push_back(due);
-            self.owed += self.config.frame_len;
+            self.queue(due);
         }
     }
 }
@@ -438,7 +540,10 @@ impl Connection<'_, TcpStream> {
     /// Writes as much of what is owed as the socket takes now.
     fn flush(&mut self) -> Result<(), String> {
         while self.owed > 0 {
-            let batch = &self.config.batch;
+            let batch = match self.config.deflate {
+                None => &self.config.batch,
+                Some(_) => &self.out,
+            };
             match self.stream.try_write(&batch[batch.len() - self.owed..]) {
                 Ok(n) => self.owed -= n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -465,7 +570,10 @@ impl Connection<'_, TcpStream> {
         };
         let received_at = Instant::now();
         let in_flight = self.sent_at.len();
-        let flow = self.parse(received_at)?;
+        let flow = match self.config.deflate {
+            None => self.parse(received_at)?,
+            Some(_) => self.parse_deflate(received_at)?,
+        };
         if in_flight - self.sent_at.len() < landed {
             self.refill_ahead = false;
             bump(&self.shared.refill_ahead_fallbacks, 1);
@@ -546,6 +654,107 @@ impl<S> Connection<'_, S> {
         bump(&self.shared.messages, measured);
         bump(&self.shared.run.replies, all);
         // Drop what was parsed, keep a partial frame for the next read.
+        if pos >= self.buf.len() {
+            self.buf.clear();
+        } else {
+            self.buf.drain(..pos);
+        }
+        Ok(flow)
+    }
+
+    /// [`Connection::parse`] with `--deflate`: data messages may be
+    /// compressed (RSV1); each is inflated and compared with the message
+    /// sent, and its bytes on the wire are counted.
+    fn parse_deflate(&mut self, received_at: Instant) -> Result<Flow, String> {
+        let config = self.config;
+        let Some(plan) = &config.deflate else {
+            return self.parse(received_at);
+        };
+        let measuring = self.shared.run.phase.get() == Phase::Measure;
+        let mut latency = self.shared.latency.borrow_mut();
+        let (mut measured, mut all, mut wire, mut compressed) = (0, 0, 0, 0);
+        let mut pos = 0;
+        let max = (2 * config.size).max(1024);
+        let mut flow = Flow::Continue;
+        while let Some(head) =
+            net::parse_frame_ext(self.buf.get(pos..).unwrap_or_default(), max, true)?
+        {
+            let payload = self
+                .buf
+                .get(pos + head.header_len..pos + head.total_len())
+                .unwrap_or_default();
+            pos += head.total_len();
+            match (head.opcode, self.fragmented) {
+                (net::OP_CLOSE, _) => {
+                    if self.shared.run.phase.get() == Phase::Done {
+                        flow = Flow::Finished;
+                        break;
+                    }
+                    return Err("server sent a close frame".into());
+                }
+                (net::OP_PING | net::OP_PONG, _) => continue,
+                (net::OP_CONTINUATION, Some(_)) if !head.rsv1 => {}
+                (net::OP_CONTINUATION, _) => {
+                    return Err("unexpected continuation frame (or RSV1 on one)".into())
+                }
+                (_, Some(_)) => return Err("new message inside a fragmented one".into()),
+                (opcode, None) if opcode != config.opcode => {
+                    return Err(format!(
+                        "echo has opcode {opcode:#x}, sent {:#x}",
+                        config.opcode
+                    ));
+                }
+                (_, None) => {
+                    self.message.clear();
+                    self.compressed_message = head.rsv1;
+                }
+            }
+            self.message.extend_from_slice(payload);
+            wire += payload.len() as u64;
+            if self.message.len() > max {
+                return Err(format!("echo of more than {max} bytes on the wire"));
+            }
+            if !head.fin {
+                self.fragmented = Some(self.message.len());
+                continue;
+            }
+            self.fragmented = None;
+            let plain = if self.compressed_message {
+                compressed += 1;
+                let inflater = self.inflater.get_or_insert_with(Inflater::new);
+                inflater.inflate(&self.message, config.size, &mut self.inflated)?;
+                &self.inflated
+            } else {
+                &self.message
+            };
+            let index = self
+                .ids
+                .pop_front()
+                .ok_or("echo of a message that was never sent")?;
+            if *plain != plan.messages[index] {
+                return Err(format!(
+                    "echo ({} bytes) differs from the message sent ({} bytes)",
+                    plain.len(),
+                    config.size
+                ));
+            }
+            let sent = self
+                .sent_at
+                .pop_front()
+                .ok_or("echo of a message that was never sent")?;
+            all += 1;
+            if measuring {
+                super::record(&mut latency, sent, received_at);
+                measured += 1;
+            }
+        }
+        bump(&self.shared.messages, measured);
+        bump(&self.shared.run.replies, all);
+        bump(&self.shared.checked, all);
+        bump(&self.shared.compressed, compressed);
+        if measuring {
+            bump(&self.shared.wire_bytes, wire);
+        }
         if pos >= self.buf.len() {
             self.buf.clear();
         } else {

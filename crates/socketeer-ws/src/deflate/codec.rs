@@ -50,6 +50,11 @@ pub struct PerMessageDeflate {
     peer_no_context_takeover: bool,
     compressor: Option<Box<Compress>>,
     decompressor: Option<Box<Decompress>>,
+    /// `keep_window_only` with context takeover: the last bytes each
+    /// direction carried (at most its window), kept instead of the zlib
+    /// state between messages (`None` otherwise).
+    compress_history: Option<Vec<u8>>,
+    decompress_history: Option<Vec<u8>>,
     /// The current incoming message has carried at least one payload byte.
     message_has_data: bool,
     /// The inflater reached the end of a deflate stream (a block with BFINAL
@@ -102,6 +107,8 @@ impl PerMessageDeflate {
             peer_no_context_takeover: peer_nct,
             compressor: None,
             decompressor: None,
+            compress_history: (config.keep_window_only && !own_nct).then(Vec::new),
+            decompress_history: (config.keep_window_only && !peer_nct).then(Vec::new),
             message_has_data: false,
             stream_ended: false,
         }
@@ -130,6 +137,14 @@ impl PerMessageDeflate {
     #[must_use]
     pub fn decompressor_allocated(&self) -> bool {
         self.decompressor.is_some()
+    }
+
+    /// Bytes of LZ77 window kept between messages instead of zlib state
+    /// ([`DeflateConfig::keep_window_only`]), both directions together.
+    #[must_use]
+    pub fn kept_window_bytes(&self) -> usize {
+        self.compress_history.as_ref().map_or(0, Vec::len)
+            + self.decompress_history.as_ref().map_or(0, Vec::len)
     }
 
     /// Whether a message of this length should be compressed.
@@ -176,13 +191,22 @@ impl PerMessageDeflate {
         } else {
             self.compress_window
         };
-        let compressor = self.compressor.get_or_insert_with(|| {
-            Box::new(Compress::new_with_window_bits(
+        if self.compressor.is_none() {
+            let mut compressor = Box::new(Compress::new_with_window_bits(
                 Compression::new(level),
                 false,
                 window,
-            ))
-        });
+            ));
+            if let Some(history) = self.compress_history.as_deref().filter(|h| !h.is_empty()) {
+                compressor
+                    .set_dictionary(history)
+                    .map_err(|_| DeflateError::Compress)?;
+            }
+            self.compressor = Some(compressor);
+        }
+        let Some(compressor) = self.compressor.as_mut() else {
+            return Err(DeflateError::Compress);
+        };
         let result = deflate_sync_flush(compressor, payload, out).and_then(|()| {
             if out.len() >= start + TAIL.len() && out.ends_with(&TAIL) {
                 out.truncate(out.len() - TAIL.len());
@@ -195,6 +219,9 @@ impl PerMessageDeflate {
             out.truncate(start);
             self.compressor = None;
         } else if self.own_no_context_takeover {
+            self.compressor = None;
+        } else if let Some(history) = &mut self.compress_history {
+            push_window(history, payload, 1 << self.compress_window);
             self.compressor = None;
         }
         result
@@ -235,6 +262,17 @@ impl PerMessageDeflate {
             self.decompressor = None;
             self.message_has_data = false;
             self.stream_ended = false;
+            if let Some(history) = &mut self.decompress_history {
+                history.clear();
+            }
+        } else if let Some(history) = &mut self.decompress_history {
+            // What this frame inflated joins the window (a message's frames
+            // in turn); the zlib state goes once the message is complete.
+            push_window(history, &out[start..], 1 << self.decompress_window);
+            if fin {
+                self.decompressor = None;
+                self.stream_ended = false;
+            }
         }
         result
     }
@@ -281,14 +319,30 @@ impl PerMessageDeflate {
                 if is_tail || input.is_empty() {
                     return Ok(());
                 }
-                // Peer data after a final block: a new deflate stream.
+                // Peer data after a final block: a new deflate stream, with
+                // no history.
                 self.decompressor = None;
                 self.stream_ended = false;
+                if let Some(history) = &mut self.decompress_history {
+                    history.clear();
+                }
             }
-            let window = self.decompress_window;
-            let inflater = self
-                .decompressor
-                .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, window)));
+            if self.decompressor.is_none() {
+                let mut inflater = Box::new(Decompress::new_with_window_bits(
+                    false,
+                    self.decompress_window,
+                ));
+                if let Some(history) = self.decompress_history.as_deref().filter(|h| !h.is_empty())
+                {
+                    inflater
+                        .set_dictionary(history)
+                        .map_err(|_| DeflateError::Corrupt)?;
+                }
+                self.decompressor = Some(inflater);
+            }
+            let Some(inflater) = self.decompressor.as_mut() else {
+                return Err(DeflateError::Corrupt);
+            };
 
             let room = limit.saturating_sub(out.len());
             // One byte past the room, so that "would exceed" is detected.
@@ -329,6 +383,18 @@ impl PerMessageDeflate {
                 }
             }
         }
+    }
+}
+
+/// Appends `data` to a kept window, keeping its last `window` bytes.
+fn push_window(history: &mut Vec<u8>, data: &[u8], window: usize) {
+    if data.len() >= window {
+        history.clear();
+        history.extend_from_slice(&data[data.len() - window..]);
+    } else {
+        let excess = (history.len() + data.len()).saturating_sub(window);
+        history.drain(..excess);
+        history.extend_from_slice(data);
     }
 }
 

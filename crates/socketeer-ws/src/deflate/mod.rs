@@ -54,6 +54,13 @@
 //! while idle in that case. With context takeover the state must survive
 //! between messages (it *is* the shared LZ77 window), so it is kept: about
 //! 428 KB per connection once both directions have carried a message.
+//! Unless [`DeflateConfig::keep_window_only`] is set: then only the window
+//! itself is kept (a copy of the last 2^bits bytes each direction carried,
+//! no more than what was sent), the zlib state is freed after every message
+//! and rebuilt at the next one with the window as a preset dictionary. The
+//! peer sees the same protocol (context takeover), the idle connection
+//! holds at most 2 x 2^bits bytes, and each message pays for setting zlib
+//! up again and hashing the window.
 
 mod codec;
 mod negotiate;
@@ -142,6 +149,16 @@ pub struct DeflateConfig {
     /// Outgoing messages shorter than this are sent uncompressed (RSV1 clear).
     /// Default: [`DEFAULT_MIN_COMPRESS_SIZE`].
     pub min_compress_size: usize,
+    /// With context takeover, keep only the LZ77 windows between messages
+    /// (a copy of the last 2^bits bytes each direction carried) instead of
+    /// the zlib state, and rebuild the state from them (a preset
+    /// dictionary) at the next message. The bytes on the wire are those of
+    /// context takeover (the peer sees no difference); an idle connection
+    /// holds at most 2^bits bytes per direction instead of about 430 KB,
+    /// and each message costs setting up zlib and hashing the window again
+    /// (see `docs/usage.md` for figures). Default `false`. Without context
+    /// takeover it changes nothing (nothing is kept then anyway).
+    pub keep_window_only: bool,
 }
 
 impl Default for DeflateConfig {
@@ -153,6 +170,7 @@ impl Default for DeflateConfig {
             client_max_window_bits: MAX_WINDOW_BITS,
             compression_level: 1,
             min_compress_size: DEFAULT_MIN_COMPRESS_SIZE,
+            keep_window_only: false,
         }
     }
 }

@@ -913,6 +913,111 @@ fn compressor_respects_negotiated_window() {
 }
 
 #[test]
+fn keep_window_only_matches_context_takeover() {
+    // Messages of every size, some repeated (long matches into the kept
+    // window), both ways, against a peer that keeps its zlib state.
+    let messages: Vec<Vec<u8>> = (0..12)
+        .map(|i| corpus(300 + i, [40, 700, 3000, 20_000][i as usize % 4]))
+        .collect();
+    let kept = DeflateConfig {
+        keep_window_only: true,
+        min_compress_size: 0,
+        ..DeflateConfig::default()
+    };
+    let plain = DeflateConfig {
+        min_compress_size: 0,
+        ..DeflateConfig::default()
+    };
+    for bits in [9, 10, 12, 15u8] {
+        let p = params(false, false, bits, bits);
+        for (server_config, client_config) in [(&kept, &plain), (&plain, &kept), (&kept, &kept)] {
+            let mut server = PerMessageDeflate::new(Role::Server, p, server_config);
+            let mut client = PerMessageDeflate::new(Role::Client, p, client_config);
+            let mut reference = PerMessageDeflate::new(Role::Server, p, &plain);
+            for server_sends in [true, false] {
+                let mut sent = Vec::new();
+                for (n, m) in messages.iter().chain(&messages[..4]).enumerate() {
+                    let (sender, receiver) = if server_sends {
+                        (&mut server, &mut client)
+                    } else {
+                        (&mut client, &mut server)
+                    };
+                    let c = compress(sender, m);
+                    assert_eq!(&decompress_whole(receiver, &c).unwrap(), m, "bits {bits}");
+                    sent.push(c.clone());
+                    if server_sends && server_config.keep_window_only {
+                        // About what keeping the zlib state gives.
+                        let r = compress(&mut reference, m);
+                        assert!(
+                            c.len() <= r.len() + r.len() / 4 + 16,
+                            "bits {bits} message {n}: {} vs {}",
+                            c.len(),
+                            r.len()
+                        );
+                    }
+                    for codec in [&server, &client] {
+                        assert!(codec.kept_window_bytes() <= 2 << bits);
+                    }
+                }
+                // Between messages, no zlib state where the window is kept.
+                assert_eq!(
+                    server.compressor_allocated(),
+                    !server_config.keep_window_only
+                );
+                assert_eq!(
+                    server.decompressor_allocated(),
+                    !server_config.keep_window_only && !server_sends
+                );
+                // The compressor never reaches further back than its window
+                // (the reference inflater sees every distance).
+                let (inflated, max) = inflate_reference(&sent, true).unwrap();
+                assert_eq!(inflated.len(), sent.len());
+                assert!(max <= 1 << bits, "bits {bits}: distance {max}");
+            }
+        }
+    }
+}
+
+#[test]
+fn keep_window_only_fragmented_and_without_takeover() {
+    let config = DeflateConfig {
+        keep_window_only: true,
+        ..DeflateConfig::default()
+    };
+    let p = params(false, false, 15, 15);
+    let mut sender = PerMessageDeflate::new(Role::Client, p, &DeflateConfig::default());
+    let mut receiver = PerMessageDeflate::new(Role::Server, p, &config);
+    let mut rng = Rng(0xfeed);
+    for round in 0..30u64 {
+        let msg = corpus(round, 1 + rng.below(50_000));
+        let c = compress(&mut sender, &msg);
+        let mut out = BytesMut::new();
+        let mut pos = 0;
+        while pos < c.len() {
+            let end = (pos + 1 + rng.below(c.len() / 3 + 1)).min(c.len());
+            receiver
+                .decompress(&c[pos..end], end == c.len(), msg.len(), &mut out)
+                .unwrap();
+            pos = end;
+        }
+        assert_eq!(&out[..], &msg[..], "round {round}");
+        assert!(!receiver.decompressor_allocated());
+        assert!(receiver.kept_window_bytes() <= 1 << 15);
+    }
+    // Corrupt data: an error, and the kept window is dropped with the state.
+    assert!(decompress_whole(&mut receiver, &[0xff, 0xff, 0xff]).is_err());
+    assert_eq!(receiver.kept_window_bytes(), 0);
+    // Without context takeover nothing is kept.
+    let p = params(true, true, 15, 15);
+    let mut a = PerMessageDeflate::new(Role::Server, p, &config);
+    let mut b = PerMessageDeflate::new(Role::Client, p, &config);
+    let msg = corpus(9, 5000);
+    let c = compress(&mut a, &msg);
+    assert_eq!(decompress_whole(&mut b, &c).unwrap(), msg);
+    assert_eq!(a.kept_window_bytes() + b.kept_window_bytes(), 0);
+}
+
+#[test]
 fn fragmented_random_splits() {
     let config = DeflateConfig::default();
     let mut rng = Rng(0x5eed);
