@@ -22,7 +22,8 @@
 //! one `write`, every complete frame parsed out of each `recv`, and wake-ups
 //! coalesced (`--coalesce-us`). Its own CPU time is reported beside the
 //! server's (`--server-pid`, from `/proc/PID/stat`) so that a run limited by
-//! the generator shows it.
+//! the generator shows it. With `--count-syscalls` the server's system calls
+//! over the measured phase are counted too (`perf stat`, see `syscalls.rs`).
 
 #![forbid(unsafe_code)]
 

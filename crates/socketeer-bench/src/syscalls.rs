@@ -9,6 +9,7 @@
 //! wait for perf's `ack`) just before the first CPU sample, and off
 //! (`disable`, `ack`) just after the last; the counting window is the CPU
 //! window. Then perf gets SIGINT and prints the count on its stderr as CSV.
+//! (perf 6.1 answers each command with `ack\n` and a NUL byte.)
 //!
 //! perf is a child process of the generator: it runs on the generator's
 //! CPU. What the count costs the server is the tracepoint's work in the
@@ -149,7 +150,9 @@ impl SyscallCounter {
             let mut buf = [0u8; 64];
             while !answer.ends_with(b"\n") {
                 match perf.ack.read(&mut buf) {
-                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                    // perf writes "ack\n\0": the NUL is dropped (now or
+                    // at the next answer).
+                    Ok(n) => answer.extend(buf[..n].iter().filter(|&&b| b != 0)),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         if let Ok(Some(status)) = perf.child.try_wait() {
                             let mut output = String::new();
