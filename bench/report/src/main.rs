@@ -20,10 +20,10 @@
 //!
 //! The `syscalls/unit` columns are the servers' system calls per message or
 //! delivery over the measured phase (`socketeer bench --count-syscalls`),
-//! `–` for runs without the count. Counting costs the server CPU, so a
-//! run with a count is left out of every other figure of its target when
-//! the cell has runs of that target without one (`scripts/bench` counts in
-//! a run of its own).
+//! `–` for runs without the count. Counting costs the server CPU, so when
+//! a cell has runs without a count, the runs with one are left out of every
+//! other figure (`scripts/bench` counts in runs of their own), and a target
+//! with only counted runs there gets no row.
 
 use std::fmt::Write as _;
 
@@ -103,7 +103,7 @@ struct Cell<'a> {
 impl Cell<'_> {
     fn labels(&self) -> Vec<&str> {
         let mut labels: Vec<&str> = Vec::new();
-        for r in &self.runs {
+        for r in self.runs.iter().filter(|r| self.figures_from(r)) {
             if !labels.contains(&label(r)) {
                 labels.push(label(r));
             }
@@ -120,21 +120,20 @@ impl Cell<'_> {
         )
     }
 
-    /// The runs of `target` that the figures come from: those without a
-    /// system call count if there are any (counting costs the server CPU).
+    /// Whether the figures but the system calls come from `run`: not when
+    /// it counted them and the cell has runs that did not (counting costs
+    /// the server CPU).
+    fn figures_from(&self, run: &Value) -> bool {
+        !counted(run) || self.runs.iter().all(|r| counted(r))
+    }
+
+    /// The runs of `target` that the figures come from ([`Self::figures_from`]).
     fn of(&self, target: &str) -> Vec<&Value> {
-        let all: Vec<&Value> = self
-            .runs
+        self.runs
             .iter()
             .copied()
-            .filter(|r| label(r) == target)
-            .collect();
-        let plain: Vec<&Value> = all.iter().copied().filter(|r| !counted(r)).collect();
-        if plain.is_empty() {
-            all
-        } else {
-            plain
-        }
+            .filter(|r| label(r) == target && self.figures_from(r))
+            .collect()
     }
 
     /// The runs of `target` that figure `key` comes from: the counting runs

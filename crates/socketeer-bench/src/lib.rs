@@ -122,7 +122,9 @@ pub struct Timing {
     /// Count the servers' system calls during the measured phase (`perf
     /// stat -e raw_syscalls:sys_enter -p PID`, needs perf and the right to
     /// trace the servers); reported per message or delivery. Without perf,
-    /// a warning and no figure.
+    /// a warning and no figure. Counting costs the server CPU (the
+    /// tracepoint runs in each of its system calls): compare CPU figures of
+    /// runs without it.
     #[arg(long)]
     count_syscalls: bool,
 }
