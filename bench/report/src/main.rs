@@ -25,6 +25,12 @@
 //! own, one per offer (`default`, `w10`, `nct`, ...), with, under the table,
 //! the bytes on the wire per message and what each server answered to the
 //! offer (compare targets only where they negotiated the same settings).
+//! The `syscalls/unit` columns are the servers' system calls per message or
+//! delivery over the measured phase (`socketeer bench --count-syscalls`),
+//! `–` for runs without the count. Counting costs the server CPU, so when
+//! a cell has runs without a count, the runs with one are left out of every
+//! other figure (`scripts/bench` counts in runs of their own), and a target
+//! with only counted runs there gets no row.
 
 use std::fmt::Write as _;
 
@@ -108,7 +114,7 @@ struct Cell<'a> {
 impl Cell<'_> {
     fn labels(&self) -> Vec<&str> {
         let mut labels: Vec<&str> = Vec::new();
-        for r in &self.runs {
+        for r in self.runs.iter().filter(|r| self.figures_from(r)) {
             if !labels.contains(&label(r)) {
                 labels.push(label(r));
             }
@@ -118,21 +124,47 @@ impl Cell<'_> {
 
     fn median(&self, target: &str, key: &str) -> f64 {
         median(
-            self.runs
-                .iter()
-                .filter(|r| label(r) == target)
+            self.runs_for(target, key)
+                .into_iter()
                 .map(|r| num(r, key))
                 .collect(),
         )
     }
 
+    /// Whether the figures but the system calls come from `run`: not when
+    /// it counted them and the cell has runs that did not (counting costs
+    /// the server CPU).
+    fn figures_from(&self, run: &Value) -> bool {
+        !counted(run) || self.runs.iter().all(|r| counted(r))
+    }
+
+    /// The runs of `target` that the figures come from ([`Self::figures_from`]).
     fn of(&self, target: &str) -> Vec<&Value> {
         self.runs
             .iter()
             .copied()
-            .filter(|r| label(r) == target)
+            .filter(|r| label(r) == target && self.figures_from(r))
             .collect()
     }
+
+    /// The runs of `target` that figure `key` comes from: the counting runs
+    /// for a system call figure, else [`Self::of`].
+    fn runs_for(&self, target: &str, key: &str) -> Vec<&Value> {
+        if key.contains("syscalls") {
+            self.runs
+                .iter()
+                .copied()
+                .filter(|r| label(r) == target && counted(r))
+                .collect()
+        } else {
+            self.of(target)
+        }
+    }
+}
+
+/// Whether the run counted the server's system calls (`--count-syscalls`).
+fn counted(run: &Value) -> bool {
+    run["server_syscalls_per_msg"].as_f64().is_some()
 }
 
 fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
@@ -199,6 +231,15 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
     cells
 }
 
+/// `v` with `digits` decimals, or `–` when absent (NaN).
+fn dash(v: f64, digits: usize) -> String {
+    if v.is_nan() {
+        "–".to_string()
+    } else {
+        format!("{v:.digits$}")
+    }
+}
+
 fn ratio(value: f64, reference: f64) -> String {
     if value.is_nan() || reference.is_nan() || reference <= 0.0 {
         "n/a".into()
@@ -214,7 +255,7 @@ fn servers(run: &Value) -> u64 {
 /// Median of `key` over the runs of `target` with `n` servers.
 fn median_of(cell: &Cell<'_>, target: &str, n: u64, key: &str) -> f64 {
     median(
-        cell.of(target)
+        cell.runs_for(target, key)
             .into_iter()
             .filter(|r| servers(r) == n)
             .map(|r| num(r, key))
@@ -225,8 +266,8 @@ fn median_of(cell: &Cell<'_>, target: &str, n: u64, key: &str) -> f64 {
 fn render_cluster(cell: &Cell<'_>) -> String {
     let mut out = format!("### {}\n\n", cell.title);
     out.push_str(
-        "| target | servers | runs | broadcasts/s | deliveries/s | p50 µs | p99 µs | added p50 / p99 µs | server CPU µs/delivery (sum) | user / sys | × one server | cross-server CPU µs/delivery | user / sys | cross-server ratio to socketeer | PUBLISH per broadcast | max generator core use | max other load |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| target | servers | runs | broadcasts/s | deliveries/s | p50 µs | p99 µs | added p50 / p99 µs | server CPU µs/delivery (sum) | user / sys | syscalls/delivery (sum) | × one server | cross-server CPU µs/delivery | user / sys | cross-server syscalls/delivery | cross-server ratio to socketeer | PUBLISH per broadcast | max generator core use | max other load |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut counts: Vec<u64> = cell.runs.iter().map(|r| servers(r)).collect();
     counts.sort_unstable_by(|a, b| b.cmp(a));
@@ -238,13 +279,6 @@ fn render_cluster(cell: &Cell<'_>) -> String {
         cluster_n,
         "remote_server_cpu_us_per_delivery",
     );
-    let dash = |v: f64, digits: usize| {
-        if v.is_nan() {
-            "–".to_string()
-        } else {
-            format!("{v:.digits$}")
-        }
-    };
     for target in cell.labels() {
         let one = |k: &str| median_of(cell, target, 1, k);
         for &n in &counts {
@@ -277,7 +311,7 @@ fn render_cluster(cell: &Cell<'_>) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {target} | {n} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {added} | {:.2} | {:.2} / {:.2} | {times} | {} | {} / {} | {} | {} | {:.0}% | {:.0}% |",
+                "| {target} | {n} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {added} | {:.2} | {:.2} / {:.2} | {} | {times} | {} | {} / {} | {} | {} | {} | {:.0}% | {:.0}% |",
                 runs.len(),
                 m("msgs_per_s"),
                 m("deliveries_per_s"),
@@ -286,9 +320,11 @@ fn render_cluster(cell: &Cell<'_>) -> String {
                 m("server_cpu_us_per_msg"),
                 m("server_user_us_per_msg"),
                 m("server_sys_us_per_msg"),
+                dash(m("server_syscalls_per_msg"), 2),
                 dash(m("remote_server_cpu_us_per_delivery"), 2),
                 dash(m("remote_server_user_us_per_delivery"), 2),
                 dash(m("remote_server_sys_us_per_delivery"), 2),
+                dash(m("remote_server_syscalls_per_delivery"), 2),
                 if n == 1 { "–".to_string() } else { ratio(m("remote_server_cpu_us_per_delivery"), cross_ref) },
                 dash(m("publish_per_broadcast"), 3),
                 max("gen_cpu_util") * 100.0,
@@ -382,8 +418,8 @@ fn render(cell: &Cell<'_>) -> String {
     };
     let _ = write!(
         out,
-        "| target | runs | {rate}/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | CPU ratio to socketeer | {rate}/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
-         |---|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| target | runs | {rate}/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | syscalls/{unit} | CPU ratio to socketeer | {rate}/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
+         |---|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         match (cell.broadcast, cell.handshakes) {
             (true, _) => " deliveries/s |",
             (_, true) => " failed (all runs) |",
@@ -404,7 +440,7 @@ fn render(cell: &Cell<'_>) -> String {
         };
         let _ = writeln!(
             out,
-            "| {target} | {} | {:.0} |{} {:.1} | {:.1} | {:.2} | {:.2} | {:.2} / {:.2} | {} | {} | {:.2} | {:.0}% | {:.0}% |",
+            "| {target} | {} | {:.0} |{} {:.1} | {:.1} | {:.2} | {:.2} | {:.2} / {:.2} | {} | {} | {} | {:.2} | {:.0}% | {:.0}% |",
             runs.len(),
             m("msgs_per_s"),
             match (cell.broadcast, cell.handshakes) {
@@ -418,6 +454,7 @@ fn render(cell: &Cell<'_>) -> String {
             fold("server_cpu_us_per_msg", f64::min),
             m("server_user_us_per_msg"),
             m("server_sys_us_per_msg"),
+            dash(m("server_syscalls_per_msg"), 2),
             ratio(m("server_cpu_us_per_msg"), cpu_ref),
             ratio(m("msgs_per_s"), rate_ref),
             m("gen_cpu_us_per_msg"),

@@ -273,7 +273,8 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
             .run
             .warm_up_and_measure(
                 &args.timing,
-                &super::Probes::server(common.server_pid),
+                &super::Probes::server(common.server_pid)
+                    .count_syscalls(args.timing.count_syscalls),
                 &progress,
             )
             .await?;
@@ -443,6 +444,7 @@ pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
             .chain(args.also_server_pids.iter().copied())
             .collect(),
         redis: args.redis.clone(),
+        syscalls: args.timing.count_syscalls,
     };
     let cluster = targets.len() > 1 || args.redis.is_some();
     super::prepare(common)?;
@@ -564,6 +566,11 @@ fn cluster_figures(
         remote_server_user_us_per_delivery: remote_cpu.then(|| per(user)),
         remote_server_sys_us_per_delivery: remote_cpu.then(|| per(sys)),
         remote_server_cpu_us_per_delivery: remote_cpu.then(|| per(user + sys)),
+        remote_server_syscalls_per_delivery: end
+            .syscalls
+            .as_ref()
+            .filter(|counts| counts.len() > 1)
+            .map(|counts| counts[1..].iter().sum::<u64>() as f64 / remote_deliveries.max(1) as f64),
         publish_calls,
         publish_per_broadcast: publish_calls.map(|c| c as f64 / broadcasts_sent.max(1) as f64),
     }

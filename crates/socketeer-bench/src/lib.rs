@@ -28,7 +28,8 @@
 //! one `write`, every complete frame parsed out of each `recv`, and wake-ups
 //! coalesced (`--coalesce-us`). Its own CPU time is reported beside the
 //! server's (`--server-pid`, from `/proc/PID/stat`) so that a run limited by
-//! the generator shows it.
+//! the generator shows it. With `--count-syscalls` the server's system calls
+//! over the measured phase are counted too (`perf stat`, see `syscalls.rs`).
 
 #![forbid(unsafe_code)]
 
@@ -43,6 +44,7 @@ mod poll;
 mod redis_info;
 mod report;
 mod sys;
+mod syscalls;
 mod tls;
 mod wire;
 mod ws_echo;
@@ -135,6 +137,14 @@ pub struct Timing {
     /// Seconds measured.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
+    /// Count the servers' system calls during the measured phase (`perf
+    /// stat -e raw_syscalls:sys_enter -p PID`, needs perf and the right to
+    /// trace the servers); reported per message or delivery. Without perf,
+    /// a warning and no figure. Counting costs the server CPU (the
+    /// tracepoint runs in each of its system calls): compare CPU figures of
+    /// runs without it.
+    #[arg(long)]
+    count_syscalls: bool,
 }
 
 /// permessage-deflate options (`ws-echo`, `connections --protocol ws`).
@@ -549,6 +559,8 @@ struct Probes {
     pids: Vec<u32>,
     /// Redis `HOST:PORT` whose `cmdstat_publish` calls are read.
     redis: Option<String>,
+    /// Count the system calls of `pids` too (`--count-syscalls`).
+    syscalls: bool,
 }
 
 impl Probes {
@@ -557,6 +569,15 @@ impl Probes {
         Probes {
             pids: pid.into_iter().collect(),
             redis: None,
+            syscalls: false,
+        }
+    }
+
+    /// The same, counting the servers' system calls when `count` is set.
+    fn count_syscalls(self, count: bool) -> Probes {
+        Probes {
+            syscalls: count,
+            ..self
         }
     }
 }
@@ -576,6 +597,9 @@ struct CpuSample {
     machine: Duration,
     /// PUBLISH calls Redis has run (`Probes::redis`).
     publish_calls: Option<u64>,
+    /// System calls of each server since the other sample, in the order of
+    /// the PIDs (`Probes::syscalls`; only in the sample that ends a phase).
+    syscalls: Option<Vec<u64>>,
 }
 
 impl CpuSample {
@@ -608,6 +632,7 @@ impl CpuSample {
             gen_split: sys::proc_cpu(None)?,
             machine: sys::machine_busy()?,
             publish_calls,
+            syscalls: None,
         })
     }
 
@@ -643,6 +668,10 @@ impl CpuSample {
         if let (Some((u0, s0)), Some((u1, s1))) = (self.server_split, end.server_split) {
             report.server_user_us_per_msg = Some(per_unit(u1.saturating_sub(u0)));
             report.server_sys_us_per_msg = Some(per_unit(s1.saturating_sub(s0)));
+        }
+        if let Some(counts) = &end.syscalls {
+            report.server_syscalls_per_msg =
+                Some(counts.iter().sum::<u64>() as f64 / units.max(1) as f64);
         }
         report.other_cpu_util = (other / secs).max(0.0);
         Ok(())
@@ -755,17 +784,39 @@ impl RunState {
     ) -> Result<(CpuSample, CpuSample), String> {
         let warmup = seconds("warmup", timing.warmup)?;
         let duration = seconds("duration", timing.duration)?;
+        // perf is slow to start: it starts with the warm-up, counter off.
+        let mut counter = if probes.syscalls {
+            syscall_warning(syscalls::SyscallCounter::start(&probes.pids))
+        } else {
+            None
+        };
         progress.stage("warm-up", warmup.as_millis() as u64);
         self.sleep(warmup, progress).await?;
+        if let Some(c) = &mut counter {
+            if syscall_warning(c.enable().await).is_none() {
+                counter = None;
+            }
+        }
         let start = CpuSample::take(probes)?;
         self.phase.set(Phase::Measure);
         progress.stage("measure", duration.as_millis() as u64);
         self.sleep(duration, progress).await?;
         self.phase.set(Phase::Done);
-        let end = CpuSample::take(probes)?;
+        let mut end = CpuSample::take(probes)?;
+        if let Some(c) = counter {
+            end.syscalls = syscall_warning(c.finish().await);
+        }
         progress.finish();
         Ok((start, end))
     }
+}
+
+/// The value, or `None` after a one-line warning on stderr: a run whose
+/// system calls cannot be counted goes on without the figure.
+fn syscall_warning<T>(result: Result<T, String>) -> Option<T> {
+    result
+        .map_err(|e| eprintln!("socketeer bench: warning: no system call count: {e}"))
+        .ok()
 }
 
 /// Waits (bounded) for the connection tasks to end after the run.

@@ -70,6 +70,9 @@ pub struct Report {
     pub server_user_us_per_msg: Option<f64>,
     /// Server system CPU per delivery, microseconds (tick resolution).
     pub server_sys_us_per_msg: Option<f64>,
+    /// Server system calls per delivery (`--count-syscalls`), summed over
+    /// the servers of a cluster like the CPU figures.
+    pub server_syscalls_per_msg: Option<f64>,
     /// Generator CPU time (user + system), seconds.
     pub gen_cpu_s: f64,
     /// Generator user time, seconds (tick resolution).
@@ -119,6 +122,9 @@ pub struct ClusterFigures {
     pub remote_server_sys_us_per_delivery: Option<f64>,
     /// The same, user + system.
     pub remote_server_cpu_us_per_delivery: Option<f64>,
+    /// System calls of the other servers per delivery to their receivers
+    /// (`--count-syscalls`).
+    pub remote_server_syscalls_per_delivery: Option<f64>,
     /// PUBLISH calls Redis ran during the measured phase (`--redis`).
     pub publish_calls: Option<u64>,
     /// `publish_calls / broadcasts_sent`.
@@ -268,6 +274,12 @@ impl Report {
                             format!("{u:.2} / {s:.2} us user/sys per delivery to their receivers"),
                         ));
                     }
+                    if let Some(n) = c.remote_server_syscalls_per_delivery {
+                        rows.push((
+                            "other servers syscalls",
+                            format!("{n:.2} per delivery to their receivers"),
+                        ));
+                    }
                     if let (Some(calls), Some(per)) = (c.publish_calls, c.publish_per_broadcast) {
                         rows.push((
                             "redis PUBLISH",
@@ -306,6 +318,9 @@ impl Report {
                         (self.server_user_us_per_msg, self.server_sys_us_per_msg)
                     {
                         rows.push(("server user/sys", format!("{u:.2} / {s:.2} us/{unit}")));
+                    }
+                    if let Some(n) = self.server_syscalls_per_msg {
+                        rows.push(("server syscalls", format!("{n:.2} per {unit}")));
                     }
                 } else {
                     rows.push(("server CPU", "(no --server-pid)".into()));

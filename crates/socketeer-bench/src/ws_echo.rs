@@ -172,7 +172,8 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
             .run
             .warm_up_and_measure(
                 &args.timing,
-                &super::Probes::server(common.server_pid),
+                &super::Probes::server(common.server_pid)
+                    .count_syscalls(args.timing.count_syscalls),
                 &progress,
             )
             .await?;
