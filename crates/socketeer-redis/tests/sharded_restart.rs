@@ -52,6 +52,29 @@ async fn resumes(c: &mut Clients, what: &str, since: Instant, limit: Duration) {
     }
 }
 
+/// After a restart, once both channels have their two subscribers again:
+/// a broadcast to all, one to a room and a fetch reach exactly whom they
+/// should, once.
+async fn exactly_once_again(c: &mut Clients, nodes: &[String], main: &str, red: &str) {
+    wait_subscribers(nodes, main, 2).await;
+    wait_subscribers(nodes, red, 2).await;
+    c.call("b1", json!(["to-all", "final"])).await;
+    c.expect("final", &["a1", "a2", "b1"], &json!([])).await;
+    c.call("a2", json!(["to-room", "red", null, "final-red"]))
+        .await;
+    c.expect("final-red", &["a1", "b1"], &json!([])).await;
+    let ack = c.call("b1", json!(["fetch-count", []])).await;
+    assert_eq!(
+        ack,
+        json!([
+            3,
+            c.sorted_ids(&["a1", "a2", "b1"]),
+            3,
+            Clients::servers_of(&["a1", "a2", "b1"])
+        ])
+    );
+}
+
 async fn rust_server(nodes: &[String], name: &'static str) -> (SocketIo, u16) {
     let client = ClusterClient::builder(nodes.to_vec())
         .use_protocol(ProtocolVersion::RESP3)
@@ -162,23 +185,7 @@ async fn cluster_node_restart_under_the_sharded_adapter() {
         );
 
         // And exactly once again, rooms and requests included.
-        wait_subscribers(&nodes, main, 2).await;
-        wait_subscribers(&nodes, red, 2).await;
-        c.call("b1", json!(["to-all", "final"])).await;
-        c.expect("final", &["a1", "a2", "b1"], &json!([])).await;
-        c.call("a2", json!(["to-room", "red", null, "final-red"]))
-            .await;
-        c.expect("final-red", &["a1", "b1"], &json!([])).await;
-        let ack = c.call("b1", json!(["fetch-count", []])).await;
-        assert_eq!(
-            ack,
-            json!([
-                3,
-                c.sorted_ids(&["a1", "a2", "b1"]),
-                3,
-                Clients::servers_of(&["a1", "a2", "b1"])
-            ])
-        );
+        exactly_once_again(&mut c, &nodes, main, red).await;
         drop(c);
         let _ = child.wait().await;
     };
@@ -360,23 +367,7 @@ async fn standalone_redis_restart_under_the_sharded_adapter() {
         );
 
         // And exactly once again, rooms and requests included.
-        wait_subscribers(&nodes, main, 2).await;
-        wait_subscribers(&nodes, red, 2).await;
-        c.call("b1", json!(["to-all", "final"])).await;
-        c.expect("final", &["a1", "a2", "b1"], &json!([])).await;
-        c.call("a2", json!(["to-room", "red", null, "final-red"]))
-            .await;
-        c.expect("final-red", &["a1", "b1"], &json!([])).await;
-        let ack = c.call("b1", json!(["fetch-count", []])).await;
-        assert_eq!(
-            ack,
-            json!([
-                3,
-                c.sorted_ids(&["a1", "a2", "b1"]),
-                3,
-                Clients::servers_of(&["a1", "a2", "b1"])
-            ])
-        );
+        exactly_once_again(&mut c, &nodes, main, red).await;
         drop(c);
         let _ = child.wait().await;
     };
