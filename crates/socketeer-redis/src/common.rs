@@ -75,6 +75,29 @@ pub(crate) fn unreachable(addr: &str, source: redis::RedisError) -> AdapterError
     }
 }
 
+/// How a standalone Redis connection of an adapter reconnects: a few quick
+/// retries, then the adapter's own heartbeat tries again.
+pub(crate) fn manager_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(3)
+        .set_min_delay(Duration::from_millis(100))
+        .set_max_delay(Duration::from_secs(1))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(5)))
+}
+
+/// `client` speaking RESP3, whatever protocol it names: a subscriber gets
+/// its messages as pushes.
+pub(crate) fn resp3(client: &redis::Client, addr: &str) -> Result<redis::Client, AdapterError> {
+    let info = client.get_connection_info().clone();
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(redis::ProtocolVersion::RESP3);
+    redis::Client::open(info.set_redis_settings(settings))
+        .map_err(|source| unreachable(addr, source))
+}
+
 /// `fut`, within [`CONNECT_TIMEOUT`], its error as an [`AdapterError`].
 pub(crate) async fn timed<T>(
     addr: &str,

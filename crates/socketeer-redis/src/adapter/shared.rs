@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ProtocolVersion, PushInfo, PushKind};
+use redis::aio::ConnectionManager;
+use redis::{PushInfo, PushKind};
 use socketeer::server::{InMemoryAdapter, NamespaceHandle};
 use tokio::sync::mpsc;
 
 use super::RedisAdapterOptions;
-use crate::common::{bytes_of, random_hex, timed, unreachable, AdapterError};
+use crate::common::{bytes_of, random_hex, timed, AdapterError};
 use crate::publish::{Outgoing, Publisher};
 use crate::wire::{Channels, Response};
 
@@ -59,23 +59,10 @@ impl Shared {
         options: RedisAdapterOptions,
     ) -> Result<Arc<Shared>, AdapterError> {
         let addr = client.get_connection_info().addr().to_string();
-        let config = || {
-            ConnectionManagerConfig::new()
-                .set_number_of_retries(3)
-                .set_min_delay(Duration::from_millis(100))
-                .set_max_delay(Duration::from_secs(1))
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(Duration::from_secs(5)))
-        };
+        let config = crate::common::manager_config;
         // The subscriber needs RESP3: messages come as pushes, and the
         // manager subscribes again after reconnecting.
-        let info = client.get_connection_info().clone();
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let resp3 = redis::Client::open(info.set_redis_settings(settings))
-            .map_err(|source| unreachable(&addr, source))?;
+        let resp3 = crate::common::resp3(&client, &addr)?;
         let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
         let commands = timed(&addr, client.get_connection_manager_with_config(config())).await?;
         let subscriber = timed(

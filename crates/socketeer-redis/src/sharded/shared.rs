@@ -7,9 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use redis::aio::ConnectionManagerConfig;
 use redis::cluster::{ClusterClient, ClusterConfig};
-use redis::{ErrorKind, ProtocolVersion, PushInfo, PushKind};
+use redis::{ErrorKind, PushInfo, PushKind};
 use socketeer::server::{InMemoryAdapter, NamespaceHandle, Room};
 use tokio::sync::mpsc;
 
@@ -156,22 +155,9 @@ impl Shared {
         options: ShardedAdapterOptions,
     ) -> Result<Arc<Shared>, AdapterError> {
         let addr = client.get_connection_info().addr().to_string();
-        let config = || {
-            ConnectionManagerConfig::new()
-                .set_number_of_retries(3)
-                .set_min_delay(Duration::from_millis(100))
-                .set_max_delay(Duration::from_secs(1))
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(Duration::from_secs(5)))
-        };
+        let config = crate::common::manager_config;
         // Messages come as pushes: RESP3 for the subscriber.
-        let info = client.get_connection_info().clone();
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let resp3 = redis::Client::open(info.set_redis_settings(settings))
-            .map_err(|source| unreachable(&addr, source))?;
+        let resp3 = crate::common::resp3(&client, &addr)?;
         let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
         let mut commands = Conn::Standalone(
             crate::common::timed(&addr, client.get_connection_manager_with_config(config()))
