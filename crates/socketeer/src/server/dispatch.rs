@@ -308,7 +308,9 @@ impl Socket {
         tracing::trace!(event = %event, ack = ?ack_id, "event received");
         let socket = self.clone();
         self.run_in_order(move || {
-            let middlewares = socket.inner.handlers.read_ok().packet_middlewares.clone();
+            let middlewares = (socket.inner.handlers.read_ok().rare())
+                .map(|r| r.packet_middlewares.clone())
+                .unwrap_or_default();
             let ack = ack_id.map(|id| AckSender::new(socket.clone(), id));
             let mut job = EventJob::new(socket, event, args);
             job.ack = ack;
@@ -369,7 +371,9 @@ impl Socket {
 
     /// Tells the socket's error listeners.
     pub(crate) fn emit_error(&self, error: &SocketError) {
-        let listeners = self.inner.handlers.read_ok().errors.clone();
+        let listeners = (self.inner.handlers.read_ok().rare())
+            .map(|r| r.errors.clone())
+            .unwrap_or_default();
         for l in listeners {
             (l.handler)(self, error);
         }

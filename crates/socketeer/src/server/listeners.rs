@@ -96,8 +96,7 @@ impl Socket {
             .handlers
             .write_ok()
             .events
-            .entry(event.into())
-            .or_default()
+            .get_or_default(event)
             .push(l);
         id
     }
@@ -118,18 +117,21 @@ impl Socket {
     /// outgoing).
     pub fn off(&self, id: ListenerId) {
         let mut h = self.inner.handlers.write_ok();
-        for listeners in h.events.values_mut() {
+        h.events.retain(|listeners| {
             listeners.retain(|l| l.id != id);
-        }
-        h.events.retain(|_, l| !l.is_empty());
+            true
+        });
+        h.events.retain(|l| !l.is_empty());
         h.any.retain(|l| l.id != id);
-        h.disconnecting.retain(|l| l.id != id);
-        h.disconnect.retain(|l| l.id != id);
-        h.any_outgoing.retain(|l| l.id != id);
-        h.errors.retain(|l| l.id != id);
-        self.inner
-            .has_outgoing
-            .store(!h.any_outgoing.is_empty(), Ordering::Release);
+        if let Some(r) = h.rare_if_any() {
+            r.disconnecting.retain(|l| l.id != id);
+            r.disconnect.retain(|l| l.id != id);
+            r.any_outgoing.retain(|l| l.id != id);
+            r.errors.retain(|l| l.id != id);
+            self.inner
+                .has_outgoing
+                .store(!r.any_outgoing.is_empty(), Ordering::Release);
+        }
     }
 
     /// Removes every listener of an event.
@@ -193,10 +195,11 @@ impl Socket {
         };
         let id = l.id;
         let mut h = self.inner.handlers.write_ok();
+        let outgoing = &mut h.rare_mut().any_outgoing;
         if first {
-            h.any_outgoing.insert(0, l);
+            outgoing.insert(0, l);
         } else {
-            h.any_outgoing.push(l);
+            outgoing.push(l);
         }
         self.inner.has_outgoing.store(true, Ordering::Release);
         id
@@ -222,19 +225,17 @@ impl Socket {
 
     /// Removes every outgoing listener.
     pub fn off_any_outgoing(&self) {
-        self.inner.handlers.write_ok().any_outgoing.clear();
+        if let Some(r) = self.inner.handlers.write_ok().rare_if_any() {
+            r.any_outgoing.clear();
+        }
         self.inner.has_outgoing.store(false, Ordering::Release);
     }
 
     /// The outgoing listeners, in the order they are called.
     pub fn listeners_any_outgoing(&self) -> Vec<ListenerId> {
-        self.inner
-            .handlers
-            .read_ok()
-            .any_outgoing
-            .iter()
-            .map(|l| l.id)
-            .collect()
+        let h = self.inner.handlers.read_ok();
+        let outgoing = h.rare().map_or(&[][..], |r| &r.any_outgoing);
+        outgoing.iter().map(|l| l.id).collect()
     }
 
     /// Whether outgoing listeners are registered (no lock taken).
@@ -247,7 +248,9 @@ impl Socket {
         if !self.has_outgoing_listeners() {
             return;
         }
-        let listeners = self.inner.handlers.read_ok().any_outgoing.clone();
+        let listeners = (self.inner.handlers.read_ok().rare())
+            .map(|r| r.any_outgoing.clone())
+            .unwrap_or_default();
         for l in listeners {
             (l.handler)(self, event, args);
         }
@@ -259,7 +262,12 @@ impl Socket {
     pub fn on_disconnecting<H: Handler<M>, M: 'static>(&self, handler: H) -> ListenerId {
         let l = self.inner.ns.listener(handler, false);
         let id = l.id;
-        self.inner.handlers.write_ok().disconnecting.push(l);
+        self.inner
+            .handlers
+            .write_ok()
+            .rare_mut()
+            .disconnecting
+            .push(l);
         id
     }
 
@@ -268,7 +276,7 @@ impl Socket {
     pub fn on_disconnect<H: Handler<M>, M: 'static>(&self, handler: H) -> ListenerId {
         let l = self.inner.ns.listener(handler, false);
         let id = l.id;
-        self.inner.handlers.write_ok().disconnect.push(l);
+        self.inner.handlers.write_ok().rare_mut().disconnect.push(l);
         id
     }
 
@@ -286,6 +294,7 @@ impl Socket {
         self.inner
             .handlers
             .write_ok()
+            .rare_mut()
             .packet_middlewares
             .push(PacketMiddleware::Sync(Arc::new(middleware)));
     }
@@ -301,6 +310,7 @@ impl Socket {
         self.inner
             .handlers
             .write_ok()
+            .rare_mut()
             .packet_middlewares
             .push(PacketMiddleware::Async(Arc::new(move |s, e, a| {
                 Box::pin(middleware(s, e, a))
@@ -319,7 +329,7 @@ impl Socket {
             handler: Arc::new(listener) as Arc<super::state::ErrorListener>,
         };
         let id = l.id;
-        self.inner.handlers.write_ok().errors.push(l);
+        self.inner.handlers.write_ok().rare_mut().errors.push(l);
         id
     }
 

@@ -22,6 +22,7 @@ pub mod connection;
 mod data;
 mod dispatch;
 mod error;
+mod event_table;
 pub mod extract;
 pub mod handler;
 mod io;

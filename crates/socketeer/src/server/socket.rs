@@ -16,7 +16,8 @@ use super::adapter::{BroadcastOptions, Room, SocketId};
 use super::error::{AckError, DisconnectReason, EmitError};
 use super::metrics;
 use super::state::{
-    AckResult, AckSender, AckSent, Handlers, Handshake, Lane, Namespace, Socket, SocketInner,
+    AckResult, AckSender, AckSent, Handlers, Handshake, Lane, Namespace, RareHandlers, Socket,
+    SocketInner,
 };
 use crate::packet::{EncodeError, EncodedMessage, Packet};
 use crate::Value;
@@ -466,7 +467,7 @@ impl Socket {
         tracing::debug!(%reason, "socket disconnected");
         // `disconnecting` sees the rooms; `disconnect` comes after they
         // are left.
-        let disconnecting = std::mem::take(&mut self.inner.handlers.write_ok().disconnecting);
+        let disconnecting = self.take_rare(|r| &mut r.disconnecting);
         self.dispatch_disconnect("disconnecting", disconnecting, reason);
         let session = match &self.inner.pid {
             Some(pid) if reason.is_recoverable() => Some((pid.clone(), self.rooms())),
@@ -481,9 +482,17 @@ impl Socket {
         for (_, tx) in acks {
             let _ = tx.send(Err(AckError::Disconnected));
         }
-        let disconnect = std::mem::take(&mut self.inner.handlers.write_ok().disconnect);
+        let disconnect = self.take_rare(|r| &mut r.disconnect);
         self.dispatch_disconnect("disconnect", disconnect, reason);
         self.forget_handlers();
+    }
+
+    /// Takes one of the rarely registered lists out of the handlers.
+    fn take_rare<T>(&self, list: impl FnOnce(&mut RareHandlers) -> &mut Vec<T>) -> Vec<T> {
+        let mut h = self.inner.handlers.write_ok();
+        h.rare_if_any()
+            .map(|r| std::mem::take(list(r)))
+            .unwrap_or_default()
     }
 
     /// Drops what the application registered: handlers may hold clones of

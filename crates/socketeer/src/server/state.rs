@@ -20,6 +20,7 @@ use super::data::DataSlot;
 use super::error::{
     AckError, ArgumentError, ConnectError, DisconnectReason, MiddlewareError, SocketError,
 };
+use super::event_table::EventTable;
 use super::metrics::Counters;
 use super::recovery::RecoveryStore;
 use crate::Value;
@@ -134,13 +135,23 @@ impl<H: ?Sized> Clone for Listener<H> {
 
 /// An ordered list of listeners, shared copy-on-write: an event's
 /// dispatch takes it with a reference count (no allocation per event);
-/// registering, which is rare, copies it.
+/// registering, which is rare, copies it. A single listener, the common
+/// case, is kept inline (no allocation per event and socket).
 #[derive(Clone, Default)]
-pub(crate) struct Listeners(Option<Arc<[Listener<dyn ErasedHandler>]>>);
+pub(crate) enum Listeners {
+    #[default]
+    Empty,
+    One(Listener<dyn ErasedHandler>),
+    Many(Arc<[Listener<dyn ErasedHandler>]>),
+}
 
 impl Listeners {
     pub(crate) fn as_slice(&self) -> &[Listener<dyn ErasedHandler>] {
-        self.0.as_deref().unwrap_or(&[])
+        match self {
+            Listeners::Empty => &[],
+            Listeners::One(l) => std::slice::from_ref(l),
+            Listeners::Many(ls) => ls,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -154,7 +165,7 @@ impl Listeners {
     fn rebuild(&mut self, f: impl FnOnce(&mut Vec<Listener<dyn ErasedHandler>>)) {
         let mut v = self.as_slice().to_vec();
         f(&mut v);
-        self.0 = (!v.is_empty()).then(|| v.into());
+        *self = v.into();
     }
 
     pub(crate) fn push(&mut self, l: Listener<dyn ErasedHandler>) {
@@ -174,8 +185,12 @@ impl Listeners {
 }
 
 impl From<Vec<Listener<dyn ErasedHandler>>> for Listeners {
-    fn from(v: Vec<Listener<dyn ErasedHandler>>) -> Self {
-        Listeners((!v.is_empty()).then(|| v.into()))
+    fn from(mut v: Vec<Listener<dyn ErasedHandler>>) -> Self {
+        match v.len() {
+            0 => Listeners::Empty,
+            1 => Listeners::One(v.pop().expect("one listener")),
+            _ => Listeners::Many(v.into()),
+        }
     }
 }
 
@@ -251,13 +266,38 @@ pub(crate) type AckResult = Result<Vec<Value>, AckError>;
 /// lock per kind cost every socket its own lock for each, most unused).
 #[derive(Default)]
 pub(crate) struct Handlers {
-    pub(crate) events: HashMap<Box<str>, Listeners>,
+    pub(crate) events: EventTable<Listeners>,
     pub(crate) any: Listeners,
+    /// The kinds most sockets never use, boxed once one is: five empty
+    /// lists inline cost every socket 120 bytes.
+    rare: Option<Box<RareHandlers>>,
+}
+
+/// The listeners and middlewares of [`Handlers`] that few sockets have.
+#[derive(Default)]
+pub(crate) struct RareHandlers {
     pub(crate) any_outgoing: Vec<Listener<OutgoingListener>>,
     pub(crate) disconnecting: Vec<Listener<dyn ErasedHandler>>,
     pub(crate) disconnect: Vec<Listener<dyn ErasedHandler>>,
     pub(crate) packet_middlewares: Vec<PacketMiddleware>,
     pub(crate) errors: Vec<Listener<ErrorListener>>,
+}
+
+impl Handlers {
+    /// The rare kinds, if any was ever registered.
+    pub(crate) fn rare(&self) -> Option<&RareHandlers> {
+        self.rare.as_deref()
+    }
+
+    /// The rare kinds, to register one (boxed on first use).
+    pub(crate) fn rare_mut(&mut self) -> &mut RareHandlers {
+        self.rare.get_or_insert_with(Default::default)
+    }
+
+    /// Takes the rare kinds out (to run the disconnect listeners once).
+    pub(crate) fn rare_if_any(&mut self) -> Option<&mut RareHandlers> {
+        self.rare.as_deref_mut()
+    }
 }
 
 /// The per-socket queue that keeps a socket's events in order while one
@@ -378,4 +418,25 @@ pub struct AckSender {
 pub(crate) enum AckSent {
     Own(AtomicBool),
     Shared(Arc<AtomicBool>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connected socket carries these: their size is idle memory
+    /// per connection (issue: ≤ 5 KB per idle Socket.IO connection).
+    #[test]
+    fn per_socket_state_stays_small() {
+        let sizes = [
+            ("Listeners", std::mem::size_of::<Listeners>()),
+            ("Handlers", std::mem::size_of::<Handlers>()),
+            ("SocketInner", std::mem::size_of::<SocketInner>()),
+        ];
+        eprintln!("{sizes:?}");
+        // One listener inline, in the space of the shared list.
+        assert!(sizes[0].1 <= 32, "{sizes:?}");
+        assert!(sizes[1].1 <= 72, "{sizes:?}");
+        assert!(sizes[2].1 <= 320, "{sizes:?}");
+    }
 }
