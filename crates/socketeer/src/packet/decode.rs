@@ -118,7 +118,9 @@ struct Pending {
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
     config: DecoderConfig,
-    pending: Option<Pending>,
+    /// Boxed: every connection has a decoder, few have a binary packet
+    /// half-received (a `Packet` inline cost each one ~100 bytes).
+    pending: Option<Box<Pending>>,
 }
 
 impl Decoder {
@@ -185,11 +187,11 @@ impl Decoder {
         if attachments == 0 {
             return Ok(Some(packet));
         }
-        self.pending = Some(Pending {
+        self.pending = Some(Box::new(Pending {
             packet,
             expected: attachments,
             buffers: Vec::with_capacity(attachments),
-        });
+        }));
         Ok(None)
     }
 
@@ -202,14 +204,14 @@ impl Decoder {
         if pending.buffers.len() < pending.expected {
             return Ok(None);
         }
-        let Some(Pending {
+        let Some(pending) = self.pending.take() else {
+            return Err(DecodeError::UnexpectedBinary);
+        };
+        let Pending {
             mut packet,
             buffers,
             ..
-        }) = self.pending.take()
-        else {
-            return Err(DecodeError::UnexpectedBinary);
-        };
+        } = *pending;
         if let Some(data) = packet.data.as_mut() {
             reconstruct(data, &buffers)?;
         }
