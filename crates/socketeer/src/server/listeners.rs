@@ -13,7 +13,8 @@ use super::data::DataSlot;
 use super::error::{ConnectError, MiddlewareError, SocketError};
 use super::handler::{Erased, Handler};
 use super::state::{
-    ErasedHandler, Listener, ListenerId, Listeners, Middleware, Namespace, PacketMiddleware, Socket,
+    is_stateless, ErasedHandler, Listener, ListenerId, Listeners, Middleware, Namespace,
+    PacketMiddleware, SharedFn, Socket,
 };
 use crate::Value;
 use socketeer_engineio::sync::{LockExt, RwLockExt};
@@ -31,7 +32,15 @@ impl Namespace {
         Listener {
             id: self.next_listener_id(),
             once,
-            handler: Arc::new(Erased::new(handler)),
+            handler: {
+                let erased = Erased::new(handler);
+                if is_stateless(&erased) {
+                    // No allocation: `erased` has no bytes (see SharedFn).
+                    SharedFn::Static(Box::leak(Box::new(erased)))
+                } else {
+                    SharedFn::Counted(Arc::new(erased))
+                }
+            },
         }
     }
 
@@ -191,7 +200,7 @@ impl Socket {
         let l = Listener {
             id: self.inner.ns.next_listener_id(),
             once: false,
-            handler: Arc::new(listener) as Arc<super::state::OutgoingListener>,
+            handler: SharedFn::Counted(Arc::new(listener) as Arc<super::state::OutgoingListener>),
         };
         let id = l.id;
         let mut h = self.inner.handlers.write_ok();
@@ -326,7 +335,7 @@ impl Socket {
         let l = Listener {
             id: self.inner.ns.next_listener_id(),
             once: false,
-            handler: Arc::new(listener) as Arc<super::state::ErrorListener>,
+            handler: SharedFn::Counted(Arc::new(listener) as Arc<super::state::ErrorListener>),
         };
         let id = l.id;
         self.inner.handlers.write_ok().rare_mut().errors.push(l);
