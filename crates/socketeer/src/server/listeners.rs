@@ -128,9 +128,8 @@ impl Socket {
         let mut h = self.inner.handlers.write_ok();
         h.events.retain(|listeners| {
             listeners.retain(|l| l.id != id);
-            true
+            !listeners.is_empty()
         });
-        h.events.retain(|l| !l.is_empty());
         h.any.retain(|l| l.id != id);
         if let Some(r) = h.rare_if_any() {
             r.disconnecting.retain(|l| l.id != id);

@@ -330,7 +330,7 @@ impl Handlers {
         self.rare.get_or_insert_with(Default::default)
     }
 
-    /// Takes the rare kinds out (to run the disconnect listeners once).
+    /// The rare kinds, to change or take some out, if any was registered.
     pub(crate) fn rare_if_any(&mut self) -> Option<&mut RareHandlers> {
         self.rare.as_deref_mut()
     }
