@@ -18,8 +18,9 @@
 //! by their title (`at N msgs/s offered`, `at N broadcasts/s offered`) and
 //! have one more column: the achieved rate as a share of the offered one,
 //! and the messages (broadcasts) missed because the pipeline was full. A
-//! server that kept up is near 100% with nothing missed; below that, the
-//! cell saturated it and its figures read like an unpaced cell's.
+//! server that kept up is near 100% with nothing missed; well below that,
+//! the cell saturated it and its figures read like an unpaced cell's (a few
+//! misses alone are stalls longer than the pipeline covers).
 //!
 //! `io-cluster` cells get a table of their own: one row per target and
 //! number of servers (the cluster, then the same target as one server), the
