@@ -14,6 +14,14 @@
 //! `handshakes` cells (opening handshakes per second, with TLS for `wss`)
 //! read the same, per handshake instead of per message.
 //!
+//! Cells at a fixed offered rate (`socketeer bench --rate`) are told apart
+//! by their title (`at N msgs/s offered`, `at N broadcasts/s offered`) and
+//! have one more column: the achieved rate as a share of the offered one,
+//! and the messages (broadcasts) missed because the pipeline was full. A
+//! server that kept up is near 100% with nothing missed; well below that,
+//! the cell saturated it and its figures read like an unpaced cell's (a few
+//! misses alone are stalls longer than the pipeline covers).
+//!
 //! `io-cluster` cells get a table of their own: one row per target and
 //! number of servers (the cluster, then the same target as one server), the
 //! server CPU summed over the servers, the latency and CPU added by the
@@ -108,6 +116,8 @@ struct Cell<'a> {
     handshakes: bool,
     /// The permessage-deflate offer's name, for runs with `--deflate`.
     deflate: Option<String>,
+    /// The fixed offered rate (`--rate`), if any.
+    rate: Option<f64>,
     runs: Vec<&'a Value>,
 }
 
@@ -200,6 +210,11 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
         } else if scenario == "handshakes" {
             let tls = if transport == "wss" { "TLS, " } else { "" };
             format!("{scenario} over {transport}: {conns} in flight (connect, {tls}upgrade, close)")
+        } else if let (true, Some(rate)) = (scenario == "io-broadcast", rate) {
+            format!(
+                "{scenario}: {conns} receivers x {size} B at {rate:.0} broadcasts/s offered \
+                 (at most {depth} in flight)"
+            )
         } else if scenario == "io-broadcast" {
             format!("{scenario}: {conns} receivers x {size} B, window {depth}")
         } else if scenario == "io-cluster" {
@@ -224,6 +239,7 @@ fn cells(runs: &[Value]) -> Vec<Cell<'_>> {
                 cluster: scenario == "io-cluster",
                 handshakes: scenario == "handshakes",
                 deflate,
+                rate,
                 runs: vec![r],
             }),
         }
@@ -418,13 +434,15 @@ fn render(cell: &Cell<'_>) -> String {
     };
     let _ = write!(
         out,
-        "| target | runs | {rate}/s |{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | syscalls/{unit} | CPU ratio to socketeer | {rate}/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
-         |---|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| target | runs | {rate}/s |{}{} p50 µs | p99 µs | server CPU µs/{unit} | (min) | user / sys µs/{unit} | syscalls/{unit} | CPU ratio to socketeer | {rate}/s ratio to socketeer | generator CPU µs/{unit} | max generator core use | max other load |\n\
+         |---|---:|---:|{}{}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        if cell.rate.is_some() { " % of offered (missed) |" } else { "" },
         match (cell.broadcast, cell.handshakes) {
             (true, _) => " deliveries/s |",
             (_, true) => " failed (all runs) |",
             _ => "",
         },
+        if cell.rate.is_some() { "---:|" } else { "" },
         if cell.broadcast || cell.handshakes { "---:|" } else { "" },
     );
     let cpu_ref = cell.median(REFERENCE, "server_cpu_us_per_msg");
@@ -440,9 +458,17 @@ fn render(cell: &Cell<'_>) -> String {
         };
         let _ = writeln!(
             out,
-            "| {target} | {} | {:.0} |{} {:.1} | {:.1} | {:.2} | {:.2} | {:.2} / {:.2} | {} | {} | {} | {:.2} | {:.0}% | {:.0}% |",
+            "| {target} | {} | {:.0} |{}{} {:.1} | {:.1} | {:.2} | {:.2} | {:.2} / {:.2} | {} | {} | {} | {:.2} | {:.0}% | {:.0}% |",
             runs.len(),
             m("msgs_per_s"),
+            match cell.rate {
+                Some(offered) => format!(
+                    " {:.1}% ({:.0}) |",
+                    m("msgs_per_s") * 100.0 / offered,
+                    m("missed")
+                ),
+                None => String::new(),
+            },
             match (cell.broadcast, cell.handshakes) {
                 (true, _) => format!(" {:.0} |", m("deliveries_per_s")),
                 (_, true) => format!(" {:.0} |", runs.iter().map(|r| num(r, "failed")).sum::<f64>()),

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
+use super::pace::Pacer;
 use super::wire::{ack_id, ack_packet, event_packet, Packet};
 use super::{bump, Phase, Reply, RunState};
 
@@ -85,6 +86,9 @@ pub struct EchoShared {
     /// Engine.IO pings answered.
     pub pings: Cell<u64>,
     pub latency: RefCell<Histogram<u64>>,
+    /// With `--rate`: messages due in the measured phase but not sent
+    /// (`depth` were in flight on their connection).
+    pub missed: Cell<u64>,
 }
 
 /// State of the echo pipeline of one connection, whatever the transport.
@@ -94,9 +98,22 @@ pub struct EchoPipe {
     /// Send instants and ack ids of the messages in flight, oldest first.
     pub in_flight: VecDeque<(Instant, u64)>,
     pub next_id: u64,
+    /// The packet being built (reused).
+    packet: Vec<u8>,
 }
 
 impl EchoPipe {
+    /// A pipeline of at most `depth` messages in flight, none yet.
+    pub fn new(checker: EchoChecker, depth: usize) -> EchoPipe {
+        EchoPipe {
+            checker,
+            depth,
+            in_flight: VecDeque::with_capacity(depth),
+            next_id: 0,
+            packet: Vec::new(),
+        }
+    }
+
     /// Appends the packets needed to have `depth` in flight, each with
     /// `frame` applied to turn the packet into what the transport sends.
     pub fn top_up(&mut self, phase: Phase, mut emit: impl FnMut(&[u8])) {
@@ -104,14 +121,39 @@ impl EchoPipe {
             return;
         }
         let now = Instant::now();
-        let mut packet = Vec::new();
-        while self.in_flight.len() < self.depth {
-            packet.clear();
-            self.checker.message(&mut packet, self.next_id);
-            self.in_flight.push_back((now, self.next_id));
-            self.next_id += 1;
-            emit(&packet);
+        while self.send(now, &mut emit) {}
+    }
+
+    /// Sends one message timed from `at`, unless `depth` are in flight;
+    /// returns whether it was sent (at a fixed rate, one not sent is missed).
+    pub fn send(&mut self, at: Instant, mut emit: impl FnMut(&[u8])) -> bool {
+        if self.in_flight.len() >= self.depth {
+            return false;
         }
+        self.packet.clear();
+        self.checker.message(&mut self.packet, self.next_id);
+        self.in_flight.push_back((at, self.next_id));
+        self.next_id += 1;
+        emit(&self.packet);
+        true
+    }
+
+    /// At a fixed rate: sends every message of `pacer` due by `now`, each
+    /// timed from when it was due; returns how many of them were missed
+    /// (due while `depth` were in flight).
+    pub fn send_due(
+        &mut self,
+        pacer: &mut Pacer,
+        now: Instant,
+        mut emit: impl FnMut(&[u8]),
+    ) -> u64 {
+        let mut missed = 0;
+        while let Some(due) = pacer.pop_due(now) {
+            if !self.send(due, &mut emit) {
+                missed += 1;
+            }
+        }
+        missed
     }
 
     /// Handles one received packet; returns whether it completed a round-trip.
@@ -168,6 +210,50 @@ impl EchoShared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paced_pipe_sends_what_is_due_up_to_its_depth() {
+        let epoch = Instant::now();
+        let mut pipe = EchoPipe::new(EchoChecker::new(Reply::Ack, b"x".to_vec()), 2);
+        // One stream at 1,000/s: due at 0, 1, 2, 3 ms.
+        let mut pacer = Pacer::new(epoch, 1000.0, 1, 0);
+        let mut sent = Vec::new();
+        let now = epoch + std::time::Duration::from_micros(3500);
+        let missed = pipe.send_due(&mut pacer, now, |p| sent.push(p.to_vec()));
+        // Depth 2: two sent, two missed (no reply came meanwhile).
+        assert_eq!(missed, 2);
+        assert_eq!(
+            sent,
+            [
+                &b"420[\"message-with-ack\",\"x\"]"[..],
+                &b"421[\"message-with-ack\",\"x\"]"[..]
+            ]
+        );
+        // Each is timed from when it was due, not from `now`.
+        let due: Vec<_> = pipe
+            .in_flight
+            .iter()
+            .map(|(at, id)| (*at - epoch, *id))
+            .collect();
+        assert_eq!(
+            due,
+            [
+                (std::time::Duration::ZERO, 0),
+                (std::time::Duration::from_millis(1), 1)
+            ]
+        );
+        // Nothing more is due before 4 ms; a reply frees a slot for the next.
+        assert_eq!(pipe.send_due(&mut pacer, now, |_| panic!("not due")), 0);
+        pipe.in_flight.pop_front();
+        sent.clear();
+        let later = epoch + std::time::Duration::from_millis(4);
+        assert_eq!(
+            pipe.send_due(&mut pacer, later, |p| sent.push(p.to_vec())),
+            0
+        );
+        assert_eq!(sent.len(), 1);
+        assert_eq!(pipe.in_flight.back().map(|(_, id)| *id), Some(2));
+    }
 
     #[test]
     fn builds_and_checks_acks() {

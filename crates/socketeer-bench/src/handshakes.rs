@@ -4,7 +4,8 @@
 //! reply), and wait for the server to close the TCP connection (so the
 //! TIME_WAIT stays with the server and the generator's ports are not used
 //! up). Reports handshakes completed per second, their latency (connect to
-//! the `101` response) and the server's CPU time per handshake.
+//! the `101` response) and the server's CPU time per handshake (with
+//! `--count-syscalls`, its system calls per handshake too).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -90,7 +91,8 @@ pub fn run(args: HandshakeArgs) -> Result<Report, String> {
             .run
             .warm_up_and_measure(
                 &args.timing,
-                &super::Probes::server(common.server_pid),
+                &super::Probes::server(common.server_pid)
+                    .count_syscalls(args.timing.count_syscalls),
                 &progress,
             )
             .await?;

@@ -24,6 +24,7 @@ use tokio::task::LocalSet;
 
 use super::echo::{EchoChecker, EchoPipe, EchoShared, CONTENT_CHECK_EVERY};
 use super::net::{self, Connector, Target, MAX_FRAME};
+use super::pace::{check_rate, Pacer};
 use super::report::ClusterFigures;
 use super::wire::{classify, engine_target, event_packet, parse_open, OpenInfo, Packet};
 use super::{
@@ -234,6 +235,10 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
     if args.size > MAX_FRAME / 2 {
         return Err(format!("--size must be at most {}", MAX_FRAME / 2));
     }
+    let rate = args.rate.map(check_rate).transpose()?;
+    if rate.is_some() && args.transport == Transport::Polling {
+        return Err("--rate is not supported over long-polling (yet)".into());
+    }
     let target = engine_target(&common.url, args.transport)?;
     super::prepare(common)?;
     let runtime = super::runtime(common.coalesce_us)?;
@@ -244,22 +249,27 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
             messages: Cell::new(0),
             pings: Cell::new(0),
             latency: RefCell::new(super::histogram()?),
+            missed: Cell::new(0),
         });
         let progress = Progress::new(common, conns as u64, "");
+        // One schedule for all: connection `id` is stream `id` of `conns`.
+        let epoch = Instant::now();
         let tasks: Vec<_> = (0..conns)
             .map(|id| {
                 let (shared, connector, target) =
                     (shared.clone(), connector.clone(), target.clone());
                 let (reply, size, transport) = (args.reply, args.size, args.transport);
+                let pacer = rate.map(|rate| Pacer::new(epoch, rate, conns, id));
                 tokio::task::spawn_local(async move {
                     tokio::time::sleep(Duration::from_millis(5 * (id / CONNECT_WAVE) as u64)).await;
                     let checker = EchoChecker::new(reply, net::filler(size));
+                    let pipe = EchoPipe::new(checker, depth);
                     let result = match transport {
                         Transport::Websocket => {
-                            echo_ws(&shared, &connector, &target, id, depth, checker).await
+                            echo_ws(&shared, &connector, &target, id, pipe, pacer).await
                         }
                         Transport::Polling => {
-                            super::poll::echo(&shared, &connector, &target, depth, checker).await
+                            super::poll::echo(&shared, &connector, &target, pipe).await
                         }
                     };
                     if let Err(e) = result {
@@ -287,6 +297,8 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
             messages,
             deliveries: messages,
             pings: shared.pings.get(),
+            rate,
+            missed: rate.map(|_| shared.missed.get()),
             ..Report::default()
         };
         start.fill(&end, messages, &mut report)?;
@@ -322,27 +334,26 @@ fn fill_common(
     report.duration_s = timing.duration;
 }
 
+/// `io-echo` over WebSocket: keeps `depth` messages in flight or, with a
+/// `pacer` (`--rate`), sends each message when it falls due.
 async fn echo_ws(
     shared: &EchoShared,
     connector: &Connector,
     target: &Target,
     id: usize,
-    depth: usize,
-    checker: EchoChecker,
+    mut pipe: EchoPipe,
+    mut pacer: Option<Pacer>,
 ) -> Result<(), String> {
     let mut conn = WsConn::connect(connector, target, id).await?;
     shared.run.set_ready();
-    let mut pipe = EchoPipe {
-        checker,
-        depth,
-        in_flight: VecDeque::with_capacity(depth),
-        next_id: 0,
-    };
+    if let Some(pacer) = &mut pacer {
+        // The messages that fell due while this connection was opening are
+        // not owed.
+        pacer.skip_to(Instant::now());
+    }
     let mask = conn.mask;
     let mut frames = Vec::new();
-    pipe.top_up(shared.run.phase.get(), |p| {
-        net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
-    });
+    refill(shared, &mut pipe, pacer.as_mut(), &mut frames, mask);
     conn.queue_raw(&frames);
     conn.flush()?;
     let mut closing = false;
@@ -352,7 +363,22 @@ async fn echo_ws(
             closing = true;
             let _ = conn.stream.write_all(&net::close_frame(mask)).await;
         }
-        let ready = conn.ready().await?;
+        let due = pacer
+            .as_ref()
+            .filter(|_| shared.run.phase.get() != Phase::Done)
+            .map(Pacer::next_due);
+        let ready = match due {
+            Some(due) => tokio::select! {
+                ready = conn.ready() => ready?,
+                () = tokio::time::sleep_until(due.into()) => {
+                    refill(shared, &mut pipe, pacer.as_mut(), &mut frames, mask);
+                    conn.queue_raw(&frames);
+                    conn.flush()?;
+                    continue;
+                }
+            },
+            None => conn.ready().await?,
+        };
         if ready.is_writable() {
             conn.flush()?;
         }
@@ -373,15 +399,37 @@ async fn echo_ws(
                 _ => Err("server closed the connection".into()),
             };
         }
-        frames.clear();
-        pipe.top_up(shared.run.phase.get(), |p| {
-            net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
-        });
+        refill(shared, &mut pipe, pacer.as_mut(), &mut frames, mask);
         conn.queue_raw(&frames);
         conn.flush()?;
     };
     shared.add_pings(conn.pings - pings_before);
     result
+}
+
+/// Puts in `frames` (cleared first) the messages owed now: enough to have
+/// `depth` in flight or, with a pacer, those due by now (those due while
+/// `depth` are in flight are missed, and counted in the measured phase).
+fn refill(
+    shared: &EchoShared,
+    pipe: &mut EchoPipe,
+    pacer: Option<&mut Pacer>,
+    frames: &mut Vec<u8>,
+    mask: [u8; 4],
+) {
+    frames.clear();
+    let phase = shared.run.phase.get();
+    let emit = |p: &[u8]| net::push_masked_frame(frames, net::OP_TEXT, p, mask);
+    match pacer {
+        None => pipe.top_up(phase, emit),
+        Some(_) if phase == Phase::Done => {}
+        Some(pacer) => {
+            let missed = pipe.send_due(pacer, Instant::now(), emit);
+            if phase == Phase::Measure {
+                bump(&shared.missed, missed);
+            }
+        }
+    }
 }
 
 // ---- io-broadcast ------------------------------------------------------------
@@ -409,8 +457,16 @@ struct BroadcastShared {
     in_flight: RefCell<VecDeque<InFlight>>,
     /// Broadcasts completed, which the sender must replace.
     to_send: Cell<usize>,
-    /// Wakes the sender when `to_send` grows.
+    /// Wakes the sender when `to_send` grows (or the pacer is set).
     send_wake: tokio::sync::Notify,
+    /// Broadcasts in flight at most (`--window`).
+    window: usize,
+    /// With `--rate`: the sender's schedule, set once every receiver is
+    /// ready; `to_send` is then left unused.
+    pacer: RefCell<Option<Pacer>>,
+    /// With `--rate`: broadcasts due in the measured phase but not sent
+    /// (`window` were in flight).
+    missed: Cell<u64>,
 }
 
 /// Runs `io-broadcast` (and `io-cluster`: the same over several servers).
@@ -418,6 +474,7 @@ pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
     let common = &args.common;
     let conns = bounded("conns", args.conns, super::MAX_CONNS)?;
     let window = bounded("window", args.window, super::MAX_DEPTH)?;
+    let rate = args.rate.map(check_rate).transpose()?;
     if args.size < 10 || args.size > MAX_FRAME / 2 {
         return Err(format!(
             "--size must be between 10 (the payload carries a sequence number) and {}",
@@ -468,6 +525,9 @@ pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
             in_flight: RefCell::new(VecDeque::new()),
             to_send: Cell::new(0),
             send_wake: tokio::sync::Notify::new(),
+            window,
+            pacer: RefCell::new(None),
+            missed: Cell::new(0),
         });
         let progress = Progress::new(common, conns as u64, "");
         let tasks: Vec<_> = (0..conns)
@@ -495,7 +555,10 @@ pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
             .collect();
         shared.run.wait_ready(conns, &progress).await?;
         // Everybody has joined: the sender may start.
-        shared.to_send.set(window);
+        match rate {
+            Some(rate) => *shared.pacer.borrow_mut() = Some(Pacer::new(Instant::now(), rate, 1, 0)),
+            None => shared.to_send.set(window),
+        }
         shared.send_wake.notify_one();
         let (start, end) = shared
             .run
@@ -511,6 +574,8 @@ pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
             messages,
             deliveries,
             pings: shared.pings.get(),
+            rate,
+            missed: rate.map(|_| shared.missed.get()),
             ..Report::default()
         };
         start.fill(&end, deliveries, &mut report)?;
@@ -585,6 +650,47 @@ struct Receiver {
     remote: bool,
 }
 
+/// Puts in `sends` (cleared first) the send instants of the broadcasts owed
+/// now, `in_flight` being in flight: one per completed broadcast or, with
+/// `--rate`, each broadcast due by now, timed from when it was due (those
+/// due while `window` are in flight are missed, and counted in the measured
+/// phase).
+fn due_broadcasts(shared: &BroadcastShared, in_flight: usize, sends: &mut Vec<Instant>) {
+    sends.clear();
+    let count = shared.to_send.replace(0);
+    let now = Instant::now();
+    let mut pacer = shared.pacer.borrow_mut();
+    let Some(pacer) = pacer.as_mut() else {
+        sends.extend(std::iter::repeat_n(now, count));
+        return;
+    };
+    let missed = pace_window(pacer, now, in_flight, shared.window, sends);
+    if shared.run.phase.get() == Phase::Measure {
+        bump(&shared.missed, missed);
+    }
+}
+
+/// Appends to `sends` the due instants of the sends of `pacer` due by
+/// `now` that fit in `window` beside the `in_flight` ones; returns how many
+/// did not (missed).
+fn pace_window(
+    pacer: &mut Pacer,
+    now: Instant,
+    in_flight: usize,
+    window: usize,
+    sends: &mut Vec<Instant>,
+) -> u64 {
+    let mut missed = 0;
+    while let Some(due) = pacer.pop_due(now) {
+        if in_flight + sends.len() < window {
+            sends.push(due);
+        } else {
+            missed += 1;
+        }
+    }
+    missed
+}
+
 /// Payload of broadcast `seq`: the sequence number in 10 digits, then filler.
 fn broadcast_payload(seq: u64, size: usize) -> Vec<u8> {
     let mut payload = format!("{seq:010}").into_bytes();
@@ -611,17 +717,17 @@ async fn broadcast_conn(
     let mut received = 0u64;
     let mut closing = false;
     let mut packet = Vec::new();
+    let mut sends = Vec::new();
     let result = loop {
         if sender && shared.run.phase.get() != Phase::Done {
-            let now = Instant::now();
             let mut in_flight = shared.in_flight.borrow_mut();
-            let count = shared.to_send.replace(0);
+            due_broadcasts(shared, in_flight.len(), &mut sends);
             if shared.run.phase.get() == Phase::Measure {
-                bump(&shared.sent_measured, count as u64);
+                bump(&shared.sent_measured, sends.len() as u64);
             }
-            for _ in 0..count {
+            for &sent_at in &sends {
                 in_flight.push_back(InFlight {
-                    sent_at: now,
+                    sent_at,
                     missing: conns,
                 });
                 packet.clear();
@@ -642,9 +748,19 @@ async fn broadcast_conn(
             let _ = conn.stream.write_all(&net::close_frame(conn.mask)).await;
         }
         let ready = if sender && !closing {
+            let due = match shared.run.phase.get() {
+                Phase::Done => None,
+                _ => shared.pacer.borrow().as_ref().map(Pacer::next_due),
+            };
             tokio::select! {
                 ready = conn.ready() => ready?,
                 () = shared.send_wake.notified() => continue,
+                () = async {
+                    match due {
+                        Some(due) => tokio::time::sleep_until(due.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => continue,
             }
         } else {
             conn.ready().await?
@@ -735,4 +851,30 @@ async fn broadcast_conn(
     };
     bump(&shared.pings, conn.pings);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paced_sender_keeps_to_its_window() {
+        let epoch = Instant::now();
+        // 1,000 broadcasts/s: due at 0, 1, 2, ... ms.
+        let mut pacer = Pacer::new(epoch, 1000.0, 1, 0);
+        let mut sends = Vec::new();
+        // 2.5 ms in, one broadcast in flight, window 3: two of the three
+        // due are sent, timed from when they were due; one is missed.
+        let now = epoch + Duration::from_micros(2500);
+        assert_eq!(pace_window(&mut pacer, now, 1, 3, &mut sends), 1);
+        assert_eq!(sends, [epoch, epoch + Duration::from_millis(1)]);
+        // Nothing more is due until 3 ms.
+        sends.clear();
+        assert_eq!(pace_window(&mut pacer, now, 0, 3, &mut sends), 0);
+        assert!(sends.is_empty());
+        // At 5 ms with the window free: 3, 4 and 5 ms, all sent.
+        let later = epoch + Duration::from_millis(5);
+        assert_eq!(pace_window(&mut pacer, later, 0, 3, &mut sends), 0);
+        assert_eq!(sends, [3, 4, 5].map(|ms| epoch + Duration::from_millis(ms)));
+    }
 }

@@ -23,6 +23,12 @@
 //! `ws-echo` and `handshakes` also run over `wss://` (`--ca`: the
 //! certificate to trust), with rustls.
 //!
+//! `ws-echo`, `io-echo` (over WebSocket) and `io-broadcast` also run at a
+//! fixed offered rate (`--rate`: open loop, latency from when each message
+//! was due, those due with the pipeline full counted as missed; the
+//! Socket.IO scenarios' schedule is in `pace.rs`), so that every target
+//! gets the same load whatever the generator's own ceiling.
+//!
 //! The generator is built not to be the bottleneck: one thread (pin it to a
 //! core), hand-made client frames masked once, every connection's output in
 //! one `write`, every complete frame parsed out of each `recv`, and wake-ups
@@ -40,6 +46,7 @@ mod echo;
 mod handshakes;
 mod io;
 mod net;
+mod pace;
 mod poll;
 mod redis_info;
 mod report;
@@ -139,7 +146,8 @@ pub struct Timing {
     duration: f64,
     /// Count the servers' system calls during the measured phase (`perf
     /// stat -e raw_syscalls:sys_enter -p PID`, needs perf and the right to
-    /// trace the servers); reported per message or delivery. Without perf,
+    /// trace the servers); reported per message, delivery or handshake.
+    /// Without perf,
     /// a warning and no figure. Counting costs the server CPU (the
     /// tracepoint runs in each of its system calls): compare CPU figures of
     /// runs without it.
@@ -261,6 +269,16 @@ pub struct IoEchoArgs {
     /// What the server does with each message.
     #[arg(long, value_enum, default_value_t = Reply::Ack)]
     reply: Reply,
+    /// Fixed offered rate, messages (acks or echo events) per second in
+    /// all, spread evenly over the connections, instead of keeping `depth`
+    /// in flight: every target then gets the same load and the same chances
+    /// to batch, whatever the generator's own ceiling. `depth` becomes the
+    /// most messages in flight per connection; a message due when that
+    /// many are in flight is not sent and counts as missed, and the report
+    /// gives the achieved rate beside the offered one. Latency is measured
+    /// from when each message was due. WebSocket transport only.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 /// `io-broadcast` options.
@@ -276,9 +294,17 @@ pub struct IoBroadcastArgs {
     /// Payload string length in bytes (at least 10: a sequence number).
     #[arg(long, short = 's', default_value_t = 64)]
     size: usize,
-    /// Broadcasts in flight: a new one leaves when the oldest reached everyone.
+    /// Broadcasts in flight: a new one leaves when the oldest reached
+    /// everyone (with `--rate`: the most in flight).
     #[arg(long, short = 'w', default_value_t = 4)]
     window: usize,
+    /// Fixed offered rate, broadcasts per second, instead of sending a new
+    /// one whenever one completes: every target gets the same load. A
+    /// broadcast due when `window` are in flight is not sent and counts as
+    /// missed, and the report gives the achieved rate beside the offered
+    /// one. Latency is measured from when each broadcast was due.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Another server of the same cluster (repeatable): the receivers are
     /// spread over `--url` and these in turn (receiver i on server i mod
     /// n), the sender (receiver 0) is on `--url`.

@@ -16,7 +16,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
-use super::echo::{EchoChecker, EchoPipe, EchoShared};
+use super::echo::{EchoPipe, EchoShared};
 use super::net::{Connector, Target, MAX_FRAME};
 use super::wire::{classify, parse_open, OpenInfo, Packet};
 use super::Phase;
@@ -178,17 +178,10 @@ pub async fn echo(
     shared: &EchoShared,
     connector: &Connector,
     target: &Target,
-    depth: usize,
-    checker: EchoChecker,
+    mut pipe: EchoPipe,
 ) -> Result<(), String> {
     let mut conn = PollConn::connect(connector, target).await?;
     shared.run().set_ready();
-    let mut pipe = EchoPipe {
-        checker,
-        depth,
-        in_flight: VecDeque::with_capacity(depth),
-        next_id: 0,
-    };
     let result = async {
         loop {
             if shared.run().phase.get() == Phase::Done {

@@ -24,11 +24,14 @@ pub struct Report {
     /// Messages in flight per connection (broadcasts in flight for `io-broadcast`);
     /// with `rate`, the most in flight per connection.
     pub depth: usize,
-    /// Fixed offered rate, messages per second in all (`--rate`), if any.
+    /// Fixed offered rate, messages per second in all (`--rate`), if any
+    /// (broadcasts per second for `io-broadcast`); `msgs_per_s` is the
+    /// achieved rate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
     /// Messages due at the offered rate but not sent, because `depth` were
-    /// already in flight on their connection (measured phase).
+    /// already in flight on their connection (broadcasts: `window` in
+    /// flight) (measured phase).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missed: Option<u64>,
     /// Source addresses used.
@@ -228,6 +231,14 @@ impl Report {
                     _ if self.scenario == "handshakes" => {
                         format!("{} connections in progress at once", self.conns)
                     }
+                    Some(rate) if broadcast => format!(
+                        "{} receivers x {} B at {rate:.0} broadcasts/s offered (at most {} \
+                         in flight; {} missed)",
+                        self.conns,
+                        self.size,
+                        self.depth,
+                        self.missed.unwrap_or(0)
+                    ),
                     Some(rate) => format!(
                         "{} conns x {} B at {rate:.0} msgs/s offered (at most {} in flight \
                          per connection; {} missed)",
@@ -253,9 +264,21 @@ impl Report {
                     "handshakes" => "handshakes/s",
                     _ => "msgs/s",
                 };
+                let achieved = match self.rate {
+                    Some(rate) if rate > 0.0 => {
+                        format!(
+                            "; {:.1}% of the offered rate",
+                            self.msgs_per_s * 100.0 / rate
+                        )
+                    }
+                    _ => String::new(),
+                };
                 rows.push((
                     per_s,
-                    format!("{:.0} ({} in all)", self.msgs_per_s, self.messages),
+                    format!(
+                        "{:.0} ({} in all{achieved})",
+                        self.msgs_per_s, self.messages
+                    ),
                 ));
                 if let Some(c) = &self.cluster {
                     rows.push((
