@@ -19,7 +19,13 @@
 // every N ms the server emits `tick` with a sequence number (from 1) and its
 // wall clock in milliseconds to every socket; RECOVERY=1 turns
 // connectionStateRecovery on (its defaults: 2 minutes).
+//
+// With TLS_CERT and TLS_KEY (PEM files) it serves https:// and wss://
+// instead, through `https.createServer` (Node's defaults: TLS 1.2 and 1.3;
+// ALPN http/1.1), as ws-echo.mjs does (scripts/bench, scenario io-tls).
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
@@ -30,7 +36,14 @@ if (!Number.isInteger(port) || port <= 0) {
   process.exit(2);
 }
 
-const httpServer = createServer();
+const tls = Boolean(process.env.TLS_CERT && process.env.TLS_KEY);
+const httpServer = tls
+  ? createTlsServer({
+      cert: readFileSync(process.env.TLS_CERT),
+      key: readFileSync(process.env.TLS_KEY),
+      ALPNProtocols: ["http/1.1"],
+    })
+  : createServer();
 const pingInterval = Number(process.env.PING_INTERVAL_MS ?? 300);
 const pingTimeout = Number(process.env.PING_TIMEOUT_MS ?? 200);
 const options = { pingInterval, pingTimeout };
@@ -66,7 +79,7 @@ io.on("connection", (socket) => {
 });
 
 httpServer.listen(port, "127.0.0.1", () => {
-  console.error(`node socket.io listening on http://127.0.0.1:${port}`);
+  console.error(`node socket.io listening on ${tls ? "https" : "http"}://127.0.0.1:${port}`);
 });
 for (const signal of ["SIGTERM", "SIGINT"]) {
   process.on(signal, () => process.exit(0));

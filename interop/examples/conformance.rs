@@ -14,6 +14,12 @@
 //! With `REDIS_URL` in the environment the server joins a cluster through
 //! the classic Redis adapter and `/` gets the cluster handlers
 //! ([`cluster`]); it exits with an error if that Redis does not answer.
+//!
+//! With `TLS_CERT` and `TLS_KEY` (PEM files) it serves `https://` and
+//! `wss://` instead, through the same accept loop with socketeer's rustls
+//! settings (`ReloadableCert`: ring, TLS 1.2 and 1.3, ALPN `http/1.1`), as
+//! `socketeer serve --tls-cert --tls-key` does (scripts/bench, scenario
+//! `io-tls`).
 
 #[path = "conformance/cluster.rs"]
 mod cluster;
@@ -30,7 +36,8 @@ use socketeer::server::{
 };
 use socketeer::Value;
 use socketeer_engineio::server::{
-    serve_http, AllowOrigin, Body, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
+    serve_http_with, AllowOrigin, Body, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
+    HttpOptions, ReloadableCert,
 };
 use socketeer_engineio::Payload;
 use tokio::net::TcpListener;
@@ -279,11 +286,20 @@ async fn main() -> std::io::Result<()> {
         },
         _ => None,
     };
+    let tls = match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
+        (Some(cert), Some(key)) => Some(
+            ReloadableCert::from_pem_files(cert, key)
+                .and_then(|c| c.acceptor())
+                .map_err(std::io::Error::other)?,
+        ),
+        _ => None,
+    };
     let io = socket_io(state_recovery, adapter);
     let engine = EngineIo::new(contract_engine("/engine.io/"), Arc::new(Echo));
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "conformance server listening on http://{}",
+        "conformance server listening on {scheme}://{}",
         listener.local_addr()?
     );
     let handler = move |req: Request<Incoming>, remote| {
@@ -300,11 +316,11 @@ async fn main() -> std::io::Result<()> {
             not_found
         }
     };
-    serve_http(
-        listener,
-        handler,
-        std::future::pending(),
-        Duration::from_secs(1),
-    )
-    .await
+    // Without TLS, what `serve_http` with a 1 s drain does.
+    let options = HttpOptions {
+        drain: Duration::from_secs(1),
+        tls,
+        ..HttpOptions::default()
+    };
+    serve_http_with(listener, handler, std::future::pending(), &options).await
 }

@@ -363,7 +363,7 @@ async fn ping_interval(setup: &Setup, shared: &Rc<Shared>) -> Result<u64, String
                 .open
         }
         Transport::Polling => {
-            PollConn::connect(&setup.connector, &setup.target)
+            PollConn::connect(&setup.connector, &setup.target, None)
                 .await?
                 .open
         }
@@ -568,7 +568,7 @@ async fn idle_io_ws(setup: &Setup, shared: &Rc<Shared>) -> IdleResult {
 }
 
 async fn idle_io_poll(setup: &Setup, shared: &Rc<Shared>) -> IdleResult {
-    let mut conn = PollConn::connect(&setup.connector, &setup.target)
+    let mut conn = PollConn::connect(&setup.connector, &setup.target, None)
         .await
         .map_err(Some)?;
     let _open = OpenGuard::new(shared);

@@ -9,7 +9,9 @@
 //! packet `0{..}`, then `40` and the server's `40{"sid":..}`; every Engine.IO
 //! ping `2` is answered with `3`. Other events (such as `auth`) are ignored.
 //! Writes are batched and wake-ups coalesced as in `ws-echo`. Long-polling
-//! (`io-echo --transport polling`) is in `poll.rs`.
+//! (`io-echo --transport polling`) is in `poll.rs`. `io-echo` also runs over
+//! `wss://` and `https://` (`--ca`), with rustls: the same pipeline with the
+//! TLS stream's halves polled together, as `ws-echo` does.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -18,7 +20,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::task::LocalSet;
 
@@ -26,7 +28,10 @@ use super::echo::{EchoChecker, EchoPipe, EchoShared, CONTENT_CHECK_EVERY};
 use super::net::{self, Connector, Target, MAX_FRAME};
 use super::pace::{check_rate, Pacer};
 use super::report::ClusterFigures;
-use super::wire::{classify, engine_target, event_packet, parse_open, OpenInfo, Packet};
+use super::tls::{self, Tls};
+use super::wire::{
+    classify, engine_target, engine_target_any, event_packet, parse_open, OpenInfo, Packet,
+};
 use super::{
     bounded, bump, sys, CpuSample, IoBroadcastArgs, IoEchoArgs, Phase, Probes, Progress, Report,
     RunState, Transport,
@@ -37,8 +42,11 @@ use super::{
 const CONNECT_WAVE: usize = 100;
 
 /// One Socket.IO connection over WebSocket: stream, input buffer, output.
-pub struct WsConn {
-    pub stream: TcpStream,
+/// `S` is the `TcpStream` (readiness-driven, see `flush` and `ready`), a
+/// TLS stream while connecting over `wss://`, or nothing once the TLS
+/// driver holds the stream's halves ([`WsConn::into_parts`]).
+pub struct WsConn<S = TcpStream> {
+    pub stream: S,
     pub mask: [u8; 4],
     buf: Vec<u8>,
     out: Vec<u8>,
@@ -57,7 +65,14 @@ impl WsConn {
         target: &Target,
         id: usize,
     ) -> Result<WsConn, String> {
-        let mut stream = connector.connect().await?;
+        WsConn::over(connector.connect().await?, target, id).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
+    /// Upgrades `stream` (connected to `target`, TLS done if any) and
+    /// joins namespace `/`.
+    pub async fn over(mut stream: S, target: &Target, id: usize) -> Result<WsConn<S>, String> {
         let leftover = net::ws_handshake(&mut stream, target).await?;
         let mask = (id as u32 ^ 0x5A5A_A5A5)
             .wrapping_mul(0x9E37_79B9)
@@ -100,45 +115,15 @@ impl WsConn {
         Ok(conn)
     }
 
-    /// Queues a masked text frame.
-    pub fn queue_text(&mut self, text: &[u8]) {
-        net::push_masked_frame(&mut self.out, net::OP_TEXT, text, self.mask);
-    }
-
-    /// Queues raw bytes (a frame built elsewhere).
-    pub fn queue_raw(&mut self, frame: &[u8]) {
-        self.out.extend_from_slice(frame);
-    }
-
-    /// Whether some output is not written yet.
-    pub fn output_pending(&self) -> bool {
-        self.out_pos < self.out.len()
-    }
-
-    /// Writes as much as the socket takes now.
-    pub fn flush(&mut self) -> Result<(), String> {
-        while self.output_pending() {
-            match self
-                .stream
-                .try_write(self.out.get(self.out_pos..).unwrap_or_default())
-            {
-                Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(format!("write: {e}")),
-            }
-        }
-        if !self.output_pending() {
-            self.out.clear();
-            self.out_pos = 0;
-        }
-        Ok(())
-    }
-
     /// Writes everything queued (async).
     pub async fn flush_all(&mut self) -> Result<(), String> {
         let pending = self.out.get(self.out_pos..).unwrap_or_default();
         self.stream
             .write_all(pending)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        self.stream
+            .flush()
             .await
             .map_err(|e| format!("write: {e}"))?;
         self.out.clear();
@@ -160,10 +145,45 @@ impl WsConn {
         Ok(())
     }
 
-    /// One non-blocking `recv` of what the socket holds; `Ok(0)` is EOF.
-    pub fn read_available(&mut self) -> io::Result<usize> {
-        self.buf.reserve(64 * 1024);
-        sys::read_available(&self.stream, &mut self.buf)
+    /// The stream, and the connection without it (for a driver that
+    /// splits the stream).
+    pub fn into_parts(self) -> (S, WsConn<()>) {
+        let WsConn {
+            stream,
+            mask,
+            buf,
+            out,
+            out_pos,
+            pings,
+            open,
+        } = self;
+        let conn = WsConn {
+            stream: (),
+            mask,
+            buf,
+            out,
+            out_pos,
+            pings,
+            open,
+        };
+        (stream, conn)
+    }
+}
+
+impl<S> WsConn<S> {
+    /// Queues a masked text frame.
+    pub fn queue_text(&mut self, text: &[u8]) {
+        net::push_masked_frame(&mut self.out, net::OP_TEXT, text, self.mask);
+    }
+
+    /// Queues raw bytes (a frame built elsewhere).
+    pub fn queue_raw(&mut self, frame: &[u8]) {
+        self.out.extend_from_slice(frame);
+    }
+
+    /// Whether some output is not written yet.
+    pub fn output_pending(&self) -> bool {
+        self.out_pos < self.out.len()
     }
 
     /// Parses every complete frame in the input, answers pings (queued), and
@@ -212,6 +232,42 @@ impl WsConn {
         Ok(open)
     }
 
+    /// Takes note that the first `n` bytes of what was not written yet left.
+    fn written(&mut self, n: usize) {
+        self.out_pos += n;
+        if !self.output_pending() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+    }
+}
+
+impl WsConn {
+    /// Writes as much as the socket takes now.
+    pub fn flush(&mut self) -> Result<(), String> {
+        while self.output_pending() {
+            match self
+                .stream
+                .try_write(self.out.get(self.out_pos..).unwrap_or_default())
+            {
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(format!("write: {e}")),
+            }
+        }
+        if !self.output_pending() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        Ok(())
+    }
+
+    /// One non-blocking `recv` of what the socket holds; `Ok(0)` is EOF.
+    pub fn read_available(&mut self) -> io::Result<usize> {
+        self.buf.reserve(64 * 1024);
+        sys::read_available(&self.stream, &mut self.buf)
+    }
+
     /// Waits for readiness (read, and write while output is pending).
     pub async fn ready(&self) -> Result<tokio::io::Ready, String> {
         let interest = match self.output_pending() {
@@ -239,7 +295,11 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
     if rate.is_some() && args.transport == Transport::Polling {
         return Err("--rate is not supported over long-polling (yet)".into());
     }
-    let target = engine_target(&common.url, args.transport)?;
+    let target = engine_target_any(&common.url, args.transport)?;
+    let tls = tls::for_target(&target, common.ca.as_deref())?.map(Rc::new);
+    if rate.is_some() && tls.is_some() {
+        return Err("--rate is not supported over TLS (yet)".into());
+    }
     super::prepare(common)?;
     let runtime = super::runtime(common.coalesce_us)?;
     let mut report = LocalSet::new().block_on(&runtime, async {
@@ -256,20 +316,27 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
         let epoch = Instant::now();
         let tasks: Vec<_> = (0..conns)
             .map(|id| {
-                let (shared, connector, target) =
-                    (shared.clone(), connector.clone(), target.clone());
+                let (shared, connector, target, tls) = (
+                    shared.clone(),
+                    connector.clone(),
+                    target.clone(),
+                    tls.clone(),
+                );
                 let (reply, size, transport) = (args.reply, args.size, args.transport);
                 let pacer = rate.map(|rate| Pacer::new(epoch, rate, conns, id));
                 tokio::task::spawn_local(async move {
                     tokio::time::sleep(Duration::from_millis(5 * (id / CONNECT_WAVE) as u64)).await;
                     let checker = EchoChecker::new(reply, net::filler(size));
                     let pipe = EchoPipe::new(checker, depth);
-                    let result = match transport {
-                        Transport::Websocket => {
+                    let result = match (transport, tls.as_deref()) {
+                        (Transport::Websocket, None) => {
                             echo_ws(&shared, &connector, &target, id, pipe, pacer).await
                         }
-                        Transport::Polling => {
-                            super::poll::echo(&shared, &connector, &target, pipe).await
+                        (Transport::Websocket, Some(tls)) => {
+                            echo_wss(&shared, &connector, &target, tls, id, pipe).await
+                        }
+                        (Transport::Polling, tls) => {
+                            super::poll::echo(&shared, &connector, &target, tls, pipe).await
                         }
                     };
                     if let Err(e) = result {
@@ -309,7 +376,11 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
         Ok(report)
     })?;
     report.scenario = "io-echo";
-    report.transport = args.transport.name();
+    report.transport = match (args.transport, target.tls) {
+        (Transport::Websocket, true) => "wss",
+        (Transport::Polling, true) => "https-polling",
+        (transport, false) => transport.name(),
+    };
     fill_common(&mut report, common, conns, args.size, depth, &args.timing);
     Ok(report)
 }
@@ -430,6 +501,96 @@ fn refill(
             }
         }
     }
+}
+
+/// What woke the TLS driver of [`echo_wss`].
+enum TlsEvent {
+    Read(io::Result<usize>),
+    Wrote(io::Result<usize>),
+    Flushed(io::Result<()>),
+}
+
+/// [`echo_ws`] over `wss://`: the same pipeline through rustls, the read
+/// and write halves of the TLS stream polled together (as `ws-echo` does
+/// over TLS), so that neither waits for the other.
+async fn echo_wss(
+    shared: &EchoShared,
+    connector: &Connector,
+    target: &Target,
+    tls: &Tls,
+    id: usize,
+    mut pipe: EchoPipe,
+) -> Result<(), String> {
+    let stream = tls.connect(connector.connect().await?).await?;
+    let (stream, mut conn) = WsConn::over(stream, target, id).await?.into_parts();
+    shared.run.set_ready();
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mask = conn.mask;
+    let mut frames = Vec::new();
+    pipe.top_up(shared.run.phase.get(), |p| {
+        net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
+    });
+    conn.queue_raw(&frames);
+    // Plaintext handed to rustls whose records may still wait to be sent.
+    let mut unflushed = false;
+    let mut closing = false;
+    let pings_before = conn.pings;
+    let result = loop {
+        if shared.run.phase.get() == Phase::Done && !closing && !conn.output_pending() {
+            closing = true;
+            let _ = writer.write_all(&net::close_frame(mask)).await;
+            let _ = writer.flush().await;
+        }
+        let pending = conn.output_pending();
+        conn.buf.reserve(64 * 1024);
+        let (buf, unwritten) = (
+            &mut conn.buf,
+            conn.out.get(conn.out_pos..).unwrap_or_default(),
+        );
+        let event = tokio::select! {
+            r = reader.read_buf(buf) => TlsEvent::Read(r),
+            event = async {
+                if pending {
+                    TlsEvent::Wrote(writer.write(unwritten).await)
+                } else {
+                    TlsEvent::Flushed(writer.flush().await)
+                }
+            }, if pending || unflushed => event,
+        };
+        let n = match event {
+            TlsEvent::Wrote(w) => {
+                conn.written(w.map_err(|e| format!("write: {e}"))?);
+                unflushed = true;
+                continue;
+            }
+            TlsEvent::Flushed(f) => {
+                f.map_err(|e| format!("write: {e}"))?;
+                unflushed = false;
+                continue;
+            }
+            TlsEvent::Read(Ok(n)) => n,
+            // A server may close without close_notify once the WebSocket
+            // closing handshake is over.
+            TlsEvent::Read(Err(_)) if closing => break Ok(()),
+            TlsEvent::Read(Err(e)) => break Err(format!("read: {e}")),
+        };
+        let received_at = Instant::now();
+        let handle = shared.handle();
+        let open = conn.parse(|p| pipe.on_packet(&p, &handle, received_at))?;
+        if !open || n == 0 {
+            break match shared.run.phase.get() {
+                Phase::Done => Ok(()),
+                _ => Err("server closed the connection".into()),
+            };
+        }
+        frames.clear();
+        pipe.top_up(shared.run.phase.get(), |p| {
+            net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
+        });
+        conn.queue_raw(&frames);
+    };
+    shared.add_pings(conn.pings - pings_before);
+    result
 }
 
 // ---- io-broadcast ------------------------------------------------------------

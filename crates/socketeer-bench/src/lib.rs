@@ -20,8 +20,9 @@
 //!   another (with a full TLS handshake over `wss://`); handshakes/s and
 //!   server CPU per handshake.
 //!
-//! `ws-echo` and `handshakes` also run over `wss://` (`--ca`: the
-//! certificate to trust), with rustls.
+//! `ws-echo`, `io-echo` and `handshakes` also run over `wss://` (`--ca`:
+//! the certificate to trust), with rustls; `io-echo --transport polling`
+//! over `https://`.
 //!
 //! `ws-echo`, `io-echo` (over WebSocket) and `io-broadcast` also run at a
 //! fixed offered rate (`--rate`: open loop, latency from when each message
@@ -101,11 +102,12 @@ enum Scenario {
 #[derive(clap::Args, Clone, Debug)]
 pub struct Common {
     /// Server URL: ws://HOST:PORT[/PATH] (http:// is accepted too).
-    /// Socket.IO scenarios default the path to /socket.io/. ws-echo and
-    /// handshakes also take wss:// (with --ca).
+    /// Socket.IO scenarios default the path to /socket.io/. ws-echo,
+    /// io-echo and handshakes also take wss:// (with --ca; io-echo over
+    /// polling: https://).
     #[arg(long)]
     url: String,
-    /// PEM certificate(s) to trust for a wss:// URL (a self-signed server
+    /// PEM certificate(s) to trust for a wss:// or https:// URL (a self-signed server
     /// certificate, or its CA). Sessions are never resumed: every
     /// connection makes a full TLS handshake.
     #[arg(long, value_name = "FILE")]

@@ -57,7 +57,7 @@ impl Target {
         let target = Target::parse_any(url)?;
         if target.tls {
             return Err(format!(
-                "{url:?}: this scenario has no TLS (only ws-echo and handshakes do)"
+                "{url:?}: this scenario has no TLS (only ws-echo, io-echo and handshakes do)"
             ));
         }
         Ok(target)

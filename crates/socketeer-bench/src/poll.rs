@@ -5,7 +5,8 @@
 //! turn: a `POST` with everything owed (packets joined by the record
 //! separator `\x1e`), then a `GET` that waits for what the server has. The
 //! server answers a `POST` at once, so the `GET` that follows returns as soon
-//! as the replies are queued.
+//! as the replies are queued. `io-echo` also polls over `https://` (`--ca`),
+//! the same requests through rustls.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -15,9 +16,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::echo::{EchoPipe, EchoShared};
 use super::net::{Connector, Target, MAX_FRAME};
+use super::tls::Tls;
 use super::wire::{classify, parse_open, OpenInfo, Packet};
 use super::Phase;
 
@@ -41,15 +44,17 @@ pub struct PollConn {
 }
 
 impl PollConn {
-    /// Opens a session and joins namespace `/`.
-    pub async fn connect(connector: &Connector, target: &Target) -> Result<PollConn, String> {
+    /// Opens a session and joins namespace `/`, over TLS with `tls`.
+    pub async fn connect(
+        connector: &Connector,
+        target: &Target,
+        tls: Option<&Tls>,
+    ) -> Result<PollConn, String> {
         let stream = connector.connect().await?;
-        let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake: {e}"))?;
-        tokio::task::spawn_local(async move {
-            let _ = connection.await;
-        });
+        let send = match tls {
+            None => http_client(stream).await?,
+            Some(tls) => http_client(tls.connect(stream).await?).await?,
+        };
         let mut conn = PollConn {
             send,
             authority: target.authority.clone(),
@@ -157,6 +162,21 @@ impl PollConn {
     }
 }
 
+/// An HTTP/1.1 client over `stream`, its connection driven by a task of
+/// its own.
+async fn http_client<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake: {e}"))?;
+    tokio::task::spawn_local(async move {
+        let _ = connection.await;
+    });
+    Ok(send)
+}
+
 /// Splits a polling payload into its packets.
 pub fn split_payload(body: Bytes) -> Vec<Bytes> {
     let mut packets = Vec::new();
@@ -178,9 +198,10 @@ pub async fn echo(
     shared: &EchoShared,
     connector: &Connector,
     target: &Target,
+    tls: Option<&Tls>,
     mut pipe: EchoPipe,
 ) -> Result<(), String> {
-    let mut conn = PollConn::connect(connector, target).await?;
+    let mut conn = PollConn::connect(connector, target, tls).await?;
     shared.run().set_ready();
     let result = async {
         loop {

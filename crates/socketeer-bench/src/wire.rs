@@ -10,7 +10,15 @@ use super::Transport;
 /// The Engine.IO URL of a Socket.IO server: the path defaults to
 /// `/socket.io/`, and `EIO=4&transport=...` is added.
 pub fn engine_target(url: &str, transport: Transport) -> Result<Target, String> {
-    let mut target = Target::parse(url)?;
+    Ok(with_engine_path(Target::parse(url)?, transport))
+}
+
+/// [`engine_target`], also for `wss://` and `https://` URLs.
+pub fn engine_target_any(url: &str, transport: Transport) -> Result<Target, String> {
+    Ok(with_engine_path(Target::parse_any(url)?, transport))
+}
+
+fn with_engine_path(mut target: Target, transport: Transport) -> Target {
     if target.path == "/" {
         target.path = "/socket.io/".into();
     }
@@ -18,7 +26,7 @@ pub fn engine_target(url: &str, transport: Transport) -> Result<Target, String> 
         target.path.push_str("?EIO=4&transport=");
         target.path.push_str(transport.name());
     }
-    Ok(target)
+    target
 }
 
 /// The settings of the Engine.IO open packet that the generator uses.
@@ -145,5 +153,19 @@ mod tests {
         assert_eq!(t.path, "/socket.io/?EIO=4&transport=polling");
         let t = engine_target("http://127.0.0.1:3000/x/", Transport::Websocket).unwrap();
         assert_eq!(t.path, "/x/?EIO=4&transport=websocket");
+        // TLS only where the scenario takes it.
+        assert!(engine_target("wss://127.0.0.1:3000", Transport::Websocket).is_err());
+        let t = engine_target_any("wss://localhost:3000", Transport::Websocket).unwrap();
+        assert!(t.tls);
+        assert_eq!(t.host, "localhost");
+        assert_eq!(t.path, "/socket.io/?EIO=4&transport=websocket");
+        let t = engine_target_any("https://127.0.0.1:3000", Transport::Polling).unwrap();
+        assert!(t.tls);
+        assert_eq!(t.path, "/socket.io/?EIO=4&transport=polling");
+        assert!(
+            !engine_target_any("ws://127.0.0.1:3000", Transport::Websocket)
+                .unwrap()
+                .tls
+        );
     }
 }

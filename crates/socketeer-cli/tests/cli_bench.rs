@@ -45,6 +45,11 @@ struct Server {
 
 impl Server {
     fn start(name: &str, env_var: &str) -> Server {
+        Server::start_with_env(name, env_var, &[])
+    }
+
+    /// [`start`](Self::start) with `env` added to the server's environment.
+    fn start_with_env(name: &str, env_var: &str, env: &[(&str, &Path)]) -> Server {
         let bin = example_bin(name, env_var);
         // Ask the OS for a free port, then hand it to the server (it may be
         // taken meanwhile: then retry with another).
@@ -55,6 +60,7 @@ impl Server {
                 .port();
             let mut child = Command::new(&bin)
                 .arg(port.to_string())
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -207,6 +213,75 @@ fn io_echo_acks_and_events_over_websocket_and_polling() {
             "{transport} {reply}: {report}"
         );
     }
+}
+
+#[test]
+fn io_echo_over_wss_and_https() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("socketeer-cli-bench-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let server = Server::start_with_env(
+        "conformance",
+        "SOCKETEER_CONFORMANCE_BIN",
+        &[("TLS_CERT", &cert_path), ("TLS_KEY", &key_path)],
+    );
+    let pid = server.pid();
+    let ca = cert_path.to_str().unwrap();
+    let run = |url: &str, transport: &str, ca: Option<&str>| {
+        let mut args = vec![
+            "io-echo",
+            "--url",
+            url,
+            "--server-pid",
+            &pid,
+            "-c",
+            "4",
+            "-d",
+            "2",
+            "--transport",
+            transport,
+            "--warmup",
+            "0.2",
+            "--duration",
+            "1",
+        ];
+        if let Some(ca) = ca {
+            args.extend(["--ca", ca]);
+        }
+        Command::new(env!("CARGO_BIN_EXE_socketeer"))
+            .arg("bench")
+            .args(&args)
+            .args(["--json", "--no-progress"])
+            .output()
+            .expect("run socketeer bench")
+    };
+    let wss = format!("wss://localhost:{}", server.port);
+    let https = format!("https://localhost:{}", server.port);
+    let outcomes = [
+        (run(&wss, "websocket", Some(ca)), "wss"),
+        (run(&https, "polling", Some(ca)), "https-polling"),
+    ];
+    // Without --ca, and plain ws:// against the TLS server: refused, failed.
+    let without_ca = run(&wss, "websocket", None);
+    let plain = run(&server.url(), "websocket", None);
+    std::fs::remove_dir_all(&dir).unwrap();
+    for (output, transport) in outcomes {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{transport}: {}\n{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(report["transport"], transport, "{report}");
+        assert!(num(&report, "messages") > 0.0, "{transport}: {report}");
+    }
+    assert!(!without_ca.status.success());
+    assert!(String::from_utf8_lossy(&without_ca.stderr).contains("--ca"));
+    assert!(!plain.status.success());
 }
 
 #[test]

@@ -20,10 +20,20 @@
 //! (from 1) and its wall clock in milliseconds to every socket of `/`.
 //! socketioxide 0.18 has no connection state recovery, so `RECOVERY=1` is
 //! not supported here.
+//!
+//! With `TLS_CERT` and `TLS_KEY` (PEM files) it serves `https://` and
+//! `wss://` instead (scripts/bench, scenario `io-tls`): axum's `serve` has
+//! no TLS, so each accepted connection goes through tokio-rustls's
+//! `TlsAcceptor` (socketeer's rustls version, `ring` provider and settings,
+//! see `bench_peers::tls_acceptor_from_env`) in a task of its own, then to
+//! hyper's HTTP/1.1 server with upgrades serving the same axum `Router`,
+//! the way a user without axum-server would put them together.
 
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Data, SocketRef};
@@ -116,14 +126,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
+    let tls = (std::env::var_os("TLS_CERT").is_some() && std::env::var_os("TLS_KEY").is_some())
+        .then(bench_peers::tls_acceptor_from_env);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(
-        "socketioxide listening on http://{}",
+        "socketioxide listening on {}://{}",
+        if tls.is_some() { "https" } else { "http" },
         listener.local_addr()?
     );
+    if let Some(acceptor) = tls {
+        return serve_tls(listener, acceptor, app).await;
+    }
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The `https://` server: every accepted connection gets its TLS handshake,
+/// then hyper's HTTP/1.1 server (with upgrades, for the WebSocket
+/// transport) over `app`, in a task of its own.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+) -> Result<(), Box<dyn std::error::Error>> {
+    loop {
+        let (tcp, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors or similar: back off, keep serving.
+                eprintln!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                .with_upgrades()
+                .await;
+        });
+    }
 }
