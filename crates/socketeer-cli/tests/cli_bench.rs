@@ -2,9 +2,10 @@
 //! briefly and must report non-zero counts in parseable `--json` (no speed
 //! is asserted).
 //!
-//! Needs the `echo` and `conformance` examples of the `interop` package, of
-//! this test's profile (`cargo test --workspace` builds them), or `SOCKETEER_ECHO_BIN` /
-//! `SOCKETEER_CONFORMANCE_BIN` (scripts/test sets both to release builds).
+//! Needs the `echo`, `conformance` and `bench_server` examples of the
+//! `interop` package, of this test's profile (`cargo test --workspace` builds
+//! them), or `SOCKETEER_ECHO_BIN` / `SOCKETEER_CONFORMANCE_BIN` /
+//! `SOCKETEER_BENCH_SERVER_BIN` (scripts/test sets them to release builds).
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -378,4 +379,86 @@ fn refuses_unbounded_or_empty_runs() {
         assert!(!output.status.success(), "{args:?} was accepted");
         assert!(!output.stderr.is_empty());
     }
+}
+
+/// The reconnect avalanche, scaled down for the suite (`scripts/bench
+/// --only io-avalanche` runs 10,000 clients): 300 Socket.IO clients lose
+/// their connection at once and come back with socket.io-client's backoff.
+/// Restart: the server is killed and started again; every tick it emits
+/// after a client's reconnection must reach that client (≥ 99.9%).
+#[test]
+fn avalanche_after_a_restart_every_tick_after_reconnection_arrives() {
+    let tick = Path::new("100");
+    let server = Server::start_with_env(
+        "bench_server",
+        "SOCKETEER_BENCH_SERVER_BIN",
+        &[("TICK_MS", tick)],
+    );
+    let bin = example_bin("bench_server", "SOCKETEER_BENCH_SERVER_BIN");
+    let restart = format!("TICK_MS=100 exec '{}' {}", bin.display(), server.port);
+    let report = bench(&[
+        "avalanche",
+        "--url",
+        &server.url(),
+        "--server-pid",
+        &server.pid(),
+        "--restart-cmd",
+        &restart,
+        "-c",
+        "300",
+        "--rate",
+        "1000",
+        "--hold",
+        "2",
+        "--after",
+        "3",
+        "--storm-timeout",
+        "30",
+    ]);
+    // The avalanche's figures are at the report's top level.
+    let figures = &report;
+    eprintln!("restart: {figures}");
+    assert_eq!(figures["storm_mode"], "restart", "{report}");
+    assert_eq!(figures["back"], 300, "{report}");
+    assert!(figures["all_back_s"].is_number(), "{report}");
+    assert!(num(figures, "after_expected") > 0.0, "{report}");
+    assert!(num(figures, "after_ratio") >= 0.999, "{report}");
+}
+
+/// The same storm with the server up and every connection reset: with
+/// connection state recovery, every session comes back with its id, and
+/// every tick emitted while a client was away is replayed (100%).
+#[test]
+fn avalanche_after_a_cut_recovery_replays_every_missed_tick() {
+    let (tick, on) = (Path::new("100"), Path::new("1"));
+    let server = Server::start_with_env(
+        "bench_server",
+        "SOCKETEER_BENCH_SERVER_BIN",
+        &[("TICK_MS", tick), ("RECOVERY", on)],
+    );
+    let report = bench(&[
+        "avalanche",
+        "--mode",
+        "cut",
+        "--url",
+        &server.url(),
+        "-c",
+        "300",
+        "--rate",
+        "1000",
+        "--hold",
+        "2",
+        "--after",
+        "3",
+        "--storm-timeout",
+        "30",
+    ]);
+    let figures = &report;
+    eprintln!("cut: {figures}");
+    assert_eq!(figures["storm_mode"], "cut", "{report}");
+    assert_eq!(figures["back"], 300, "{report}");
+    assert_eq!(figures["recovered"], 300, "{report}");
+    assert!(num(figures, "during_expected") > 0.0, "{report}");
+    assert_eq!(num(figures, "during_ratio"), 1.0, "{report}");
+    assert!(num(figures, "after_ratio") >= 0.999, "{report}");
 }
