@@ -381,6 +381,30 @@ fn refuses_unbounded_or_empty_runs() {
     }
 }
 
+/// Clients of the avalanche tests.
+const AVALANCHE_CLIENTS: u64 = 300;
+
+/// Runs a 300-client `avalanche` against `server` with `storm` (the
+/// storm's own options) and checks what every storm must show: all clients
+/// back, and every tick emitted after a client's reconnection delivered to
+/// it (≥ 99.9%). Gives the report (the avalanche's figures are at its top
+/// level).
+fn avalanche(server: &Server, storm: &[&str], mode: &str) -> Value {
+    let (url, clients) = (server.url(), AVALANCHE_CLIENTS.to_string());
+    let mut args = vec!["avalanche", "--url", &url];
+    args.extend_from_slice(storm);
+    args.extend_from_slice(&["-c", &clients, "--rate", "1000", "--hold", "2"]);
+    args.extend_from_slice(&["--after", "3", "--storm-timeout", "30"]);
+    let report = bench(&args);
+    eprintln!("{mode}: {report}");
+    assert_eq!(report["storm_mode"], mode, "{report}");
+    assert_eq!(report["back"], AVALANCHE_CLIENTS, "{report}");
+    assert!(report["all_back_s"].is_number(), "{report}");
+    assert!(num(&report, "after_expected") > 0.0, "{report}");
+    assert!(num(&report, "after_ratio") >= 0.999, "{report}");
+    report
+}
+
 /// The reconnect avalanche, scaled down for the suite (`scripts/bench
 /// --only io-avalanche` runs 10,000 clients): 300 Socket.IO clients lose
 /// their connection at once and come back with socket.io-client's backoff.
@@ -388,41 +412,16 @@ fn refuses_unbounded_or_empty_runs() {
 /// after a client's reconnection must reach that client (≥ 99.9%).
 #[test]
 fn avalanche_after_a_restart_every_tick_after_reconnection_arrives() {
-    let tick = Path::new("100");
     let server = Server::start_with_env(
         "bench_server",
         "SOCKETEER_BENCH_SERVER_BIN",
-        &[("TICK_MS", tick)],
+        &[("TICK_MS", Path::new("100"))],
     );
     let bin = example_bin("bench_server", "SOCKETEER_BENCH_SERVER_BIN");
     let restart = format!("TICK_MS=100 exec '{}' {}", bin.display(), server.port);
-    let report = bench(&[
-        "avalanche",
-        "--url",
-        &server.url(),
-        "--server-pid",
-        &server.pid(),
-        "--restart-cmd",
-        &restart,
-        "-c",
-        "300",
-        "--rate",
-        "1000",
-        "--hold",
-        "2",
-        "--after",
-        "3",
-        "--storm-timeout",
-        "30",
-    ]);
-    // The avalanche's figures are at the report's top level.
-    let figures = &report;
-    eprintln!("restart: {figures}");
-    assert_eq!(figures["storm_mode"], "restart", "{report}");
-    assert_eq!(figures["back"], 300, "{report}");
-    assert!(figures["all_back_s"].is_number(), "{report}");
-    assert!(num(figures, "after_expected") > 0.0, "{report}");
-    assert!(num(figures, "after_ratio") >= 0.999, "{report}");
+    let pid = server.pid();
+    let storm = ["--server-pid", &pid, "--restart-cmd", &restart];
+    avalanche(&server, &storm, "restart");
 }
 
 /// The same storm with the server up and every connection reset: with
@@ -430,35 +429,13 @@ fn avalanche_after_a_restart_every_tick_after_reconnection_arrives() {
 /// every tick emitted while a client was away is replayed (100%).
 #[test]
 fn avalanche_after_a_cut_recovery_replays_every_missed_tick() {
-    let (tick, on) = (Path::new("100"), Path::new("1"));
     let server = Server::start_with_env(
         "bench_server",
         "SOCKETEER_BENCH_SERVER_BIN",
-        &[("TICK_MS", tick), ("RECOVERY", on)],
+        &[("TICK_MS", Path::new("100")), ("RECOVERY", Path::new("1"))],
     );
-    let report = bench(&[
-        "avalanche",
-        "--mode",
-        "cut",
-        "--url",
-        &server.url(),
-        "-c",
-        "300",
-        "--rate",
-        "1000",
-        "--hold",
-        "2",
-        "--after",
-        "3",
-        "--storm-timeout",
-        "30",
-    ]);
-    let figures = &report;
-    eprintln!("cut: {figures}");
-    assert_eq!(figures["storm_mode"], "cut", "{report}");
-    assert_eq!(figures["back"], 300, "{report}");
-    assert_eq!(figures["recovered"], 300, "{report}");
-    assert!(num(figures, "during_expected") > 0.0, "{report}");
-    assert_eq!(num(figures, "during_ratio"), 1.0, "{report}");
-    assert!(num(figures, "after_ratio") >= 0.999, "{report}");
+    let report = avalanche(&server, &["--mode", "cut"], "cut");
+    assert_eq!(report["recovered"], AVALANCHE_CLIENTS, "{report}");
+    assert!(num(&report, "during_expected") > 0.0, "{report}");
+    assert_eq!(num(&report, "during_ratio"), 1.0, "{report}");
 }
