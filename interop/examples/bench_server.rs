@@ -19,6 +19,8 @@
 //! `TICK_MS=N`, every N ms the server emits `tick` with a sequence number
 //! (from 1) and its wall clock in milliseconds to every socket of `/`;
 //! `RECOVERY=1` turns connection state recovery on (socket.io's defaults).
+//! `DIRECT_WRITES=0` turns off the direct writes to idle sessions
+//! (`EngineIoConfig::direct_writes`), for comparisons.
 
 use std::time::Duration;
 
@@ -44,6 +46,9 @@ async fn socket_io() -> std::io::Result<SocketIo> {
     }
     if let Some(timeout) = ms("PING_TIMEOUT_MS") {
         config.engine.ping_timeout = Duration::from_millis(timeout);
+    }
+    if std::env::var("DIRECT_WRITES").is_ok_and(|v| v == "0") {
+        config.engine.direct_writes = false;
     }
     if std::env::var("RECOVERY").is_ok_and(|v| v == "1") {
         config.connection_state_recovery = Some(ConnectionStateRecovery::default());

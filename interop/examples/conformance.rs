@@ -5,6 +5,8 @@
 //! contract: the official suites expect CONNECT replies without `pid`).
 //! `SOCKETEER_METRICS=1` in the environment installs a Prometheus recorder
 //! (served nowhere), to measure what recording the metrics costs.
+//! `DIRECT_WRITES=0` turns off the direct writes to idle sessions
+//! (`EngineIoConfig::direct_writes`), for comparisons.
 //!
 //! - `/socket.io/`: Socket.IO with namespaces `/`, `/custom`, `/private`,
 //!   and `/api` (async middleware, socket data, typed handlers; not part of
@@ -65,6 +67,7 @@ fn contract_engine(path: &str) -> EngineIoConfig {
             credentials: false,
             ..Default::default()
         }),
+        direct_writes: std::env::var_os("DIRECT_WRITES").is_none_or(|v| v != "0"),
         ..Default::default()
     }
 }

@@ -799,6 +799,50 @@ impl Protocol {
         Ok(())
     }
 
+    /// Whether a prepared frame could go out right now without this
+    /// endpoint's help: a server connection that is open, with nothing
+    /// queued and no fragmented message in progress. Then the frame's
+    /// bytes may be written to the connection by someone else (see
+    /// [`send_prepared_rest`](Self::send_prepared_rest)) without breaking
+    /// the stream of frames.
+    pub fn accepts_outside_frames(&self) -> bool {
+        self.role == Role::Server
+            && self.ensure_open().is_ok()
+            && !self.sending_fragments
+            && self.output.len == 0
+    }
+
+    /// Queues the rest of a prepared frame whose first `written` bytes
+    /// were written to the connection from outside (while
+    /// [`accepts_outside_frames`](Self::accepts_outside_frames) held): it
+    /// must leave before anything else. Refused for a client, and when
+    /// `written` is not inside the frame.
+    pub fn send_prepared_rest(
+        &mut self,
+        frame: &PreparedFrame,
+        written: usize,
+    ) -> Result<(), Error> {
+        self.ensure_open()?;
+        if self.role != Role::Server || written == 0 || written >= frame.wire.len() {
+            return Err(Error::InvalidMessage("not the rest of a prepared frame"));
+        }
+        let rest = frame.wire.slice(written..);
+        if rest.len() >= ZERO_COPY_MIN {
+            self.output.put_shared(rest);
+        } else {
+            self.output.put(&rest);
+        }
+        Ok(())
+    }
+
+    /// The smallest message this endpoint compresses (`usize::MAX` when it
+    /// compresses none): shorter prepared frames go out as they are.
+    pub fn compress_threshold(&self) -> usize {
+        self.deflate
+            .as_ref()
+            .map_or(usize::MAX, |d| d.compress_threshold())
+    }
+
     /// Starts the closing handshake (RFC 6455 §7.1.2). Sending a second
     /// close does nothing.
     pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {

@@ -501,6 +501,14 @@ where
         self.proto.send_prepared(frame)
     }
 
+    /// Queues the rest of a prepared frame whose first `written` bytes
+    /// another task wrote to the connection (see [`crate::direct`]): it
+    /// leaves before anything queued after it. Never refused for room:
+    /// the frame was already on its way.
+    pub fn feed_prepared_rest(&mut self, frame: &PreparedFrame, written: usize) -> Result<()> {
+        self.proto.send_prepared_rest(frame, written)
+    }
+
     /// Writes everything queued.
     pub async fn flush(&mut self) -> Result<()> {
         poll_fn(|cx| self.poll_flush_all(cx)).await?;

@@ -49,6 +49,8 @@ mod close_code;
 pub mod core;
 pub mod deflate;
 #[cfg(feature = "tokio")]
+pub mod direct;
+#[cfg(feature = "tokio")]
 pub mod driver;
 pub mod error;
 pub mod frame;

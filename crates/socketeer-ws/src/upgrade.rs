@@ -9,15 +9,123 @@ use bytes::BytesMut;
 use http::{Request, Response};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 use crate::core::Protocol;
+use crate::direct::{DirectWriter, SharedTcpStream};
 use crate::driver::{StreamConfig, WebSocketStream};
 use crate::error::{Error, Result};
 use crate::handshake::{self, HandshakeError};
 use crate::server::ServerConfig;
 
 /// A WebSocket over a hyper upgraded connection.
-pub type HyperWebSocket = WebSocketStream<TokioIo<Upgraded>>;
+pub type HyperWebSocket = WebSocketStream<UpgradedIo>;
+
+/// The connection under a WebSocket accepted from hyper: the plain TCP
+/// stream itself when hyper served one (then other tasks may write
+/// prepared frames to it, see [`HyperWebSocket::direct_writer`]), else
+/// hyper's upgraded connection (TLS, other transports).
+#[derive(Debug)]
+pub enum UpgradedIo {
+    /// A plain TCP connection, taken back from hyper.
+    Tcp(SharedTcpStream),
+    /// Any other connection hyper upgraded.
+    Hyper(TokioIo<Upgraded>),
+}
+
+impl UpgradedIo {
+    /// Takes the TCP stream back from hyper when the connection is one
+    /// (served as `TokioIo<TcpStream>`, as this crate's users and axum
+    /// do); bytes hyper had read past the request are returned too.
+    fn from_upgraded(upgraded: Upgraded) -> (Self, BytesMut) {
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (
+                UpgradedIo::Tcp(SharedTcpStream::new(parts.io.into_inner())),
+                BytesMut::from(parts.read_buf),
+            ),
+            Err(upgraded) => (UpgradedIo::Hyper(TokioIo::new(upgraded)), BytesMut::new()),
+        }
+    }
+}
+
+impl AsyncRead for UpgradedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            UpgradedIo::Tcp(io) => Pin::new(io).poll_read(cx, buf),
+            UpgradedIo::Hyper(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpgradedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            UpgradedIo::Tcp(io) => Pin::new(io).poll_write(cx, buf),
+            UpgradedIo::Hyper(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            UpgradedIo::Tcp(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            UpgradedIo::Hyper(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            UpgradedIo::Tcp(io) => io.is_write_vectored(),
+            UpgradedIo::Hyper(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            UpgradedIo::Tcp(io) => Pin::new(io).poll_flush(cx),
+            UpgradedIo::Hyper(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            UpgradedIo::Tcp(io) => Pin::new(io).poll_shutdown(cx),
+            UpgradedIo::Hyper(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
+}
+
+impl HyperWebSocket {
+    /// A writer for prepared frames from another task, if the connection
+    /// is plain TCP and accepts outside frames now
+    /// ([`Protocol::accepts_outside_frames`]). Whoever lends it out must
+    /// take it back before this stream is used again (see
+    /// [`crate::direct`]).
+    pub fn direct_writer(&self) -> Option<DirectWriter> {
+        match self.get_ref() {
+            UpgradedIo::Tcp(tcp) if self.protocol().accepts_outside_frames() => Some(tcp.writer()),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection is plain TCP, so that
+    /// [`direct_writer`](Self::direct_writer) may lend a writer.
+    pub fn has_direct_writer(&self) -> bool {
+        matches!(self.get_ref(), UpgradedIo::Tcp(_))
+    }
+}
 
 /// Whether a request asks for a WebSocket upgrade.
 pub fn is_upgrade_request<B>(req: &Request<B>) -> bool {
@@ -95,10 +203,11 @@ impl Future for UpgradeFuture {
             Poll::Ready(r) => r.map_err(|e| Error::Io(std::io::Error::other(e)))?,
         };
         let proto = this.proto.take().ok_or(Error::ConnectionClosed)?;
+        let (io, leftover) = UpgradedIo::from_upgraded(upgraded);
         Poll::Ready(Ok(WebSocketStream::from_parts(
-            TokioIo::new(upgraded),
+            io,
             proto,
-            BytesMut::new(),
+            leftover,
             this.config,
         )))
     }

@@ -136,6 +136,16 @@ pub struct EngineIoConfig {
     /// official Node server leaves such a gap, and some clients rely on
     /// reading the reply on its own.
     pub handshake_write_gap: Duration,
+    /// Let a session's handlers write broadcast frames straight to idle
+    /// WebSocket sessions on plain TCP (default true). A frame queued for
+    /// a session whose task sleeps with nothing to write is then written
+    /// by the sending task at the end of its turn (one `writev` per
+    /// recipient for all it queued there), instead of waking the
+    /// recipient's task to write it: a broadcast costs about half the CPU
+    /// per delivery. The writes happen on the sender's worker thread;
+    /// with `false` each recipient's task writes its own frames, which
+    /// other worker threads may take on.
+    pub direct_writes: bool,
 }
 
 impl Default for EngineIoConfig {
@@ -169,6 +179,7 @@ impl Default for EngineIoConfig {
             max_inbound_rate: None,
             websocket,
             handshake_write_gap: Duration::from_millis(5),
+            direct_writes: true,
         }
     }
 }

@@ -43,6 +43,7 @@ fn feed(ws: &mut HyperWebSocket, item: Outgoing) -> Result<(), WsError> {
             ws.feed_prepared(&f)
         }
         Outgoing::PreparedUncompressed(f) => ws.feed_prepared(&f),
+        Outgoing::PreparedRest(f, written) => ws.feed_prepared_rest(&f, written),
         Outgoing::Uncompressed(p) => ws.try_feed_uncompressed(to_ws(p)),
         other => ws.try_feed(to_ws(other.into_payload())),
     }
@@ -68,16 +69,23 @@ async fn app_work(app: &mut Option<Box<dyn SessionHandler>>, socket: &Socket) {
 
 /// Receives from the session's WebSocket; after every poll (which also
 /// writes what is queued) records how much is left in its send queue (see
-/// [`note_backlog`]).
+/// [`note_backlog`]). Each poll takes the connection's writer back from
+/// the outbox first, and lends it again if the task is to sleep with
+/// nothing to write (see `direct.rs`).
 async fn recv_ws(
     ws: &mut Option<Box<HyperWebSocket>>,
     socket: &Socket,
+    direct_writes: bool,
 ) -> Option<Result<socketeer_ws::Message, WsError>> {
     match ws {
         Some(ws) => {
             poll_fn(|cx| {
+                socket.unpark();
                 let polled = ws.poll_recv(cx);
                 note_backlog(socket, ws);
+                if direct_writes && polled.is_pending() && !ws.protocol().has_output() {
+                    socket.park(ws);
+                }
                 polled
             })
             .await
@@ -97,9 +105,14 @@ enum WsIo {
 /// Receives from the session's WebSocket if `readable`; else, while the
 /// rate guard holds reading back, only writes what is queued (reading
 /// would otherwise have written it).
-async fn ws_io(ws: &mut Option<Box<HyperWebSocket>>, socket: &Socket, readable: bool) -> WsIo {
+async fn ws_io(
+    ws: &mut Option<Box<HyperWebSocket>>,
+    socket: &Socket,
+    readable: bool,
+    direct_writes: bool,
+) -> WsIo {
     match ws {
-        Some(_) if readable => WsIo::Received(recv_ws(ws, socket).await),
+        Some(_) if readable => WsIo::Received(recv_ws(ws, socket, direct_writes).await),
         Some(ws) if ws.protocol().has_output() => {
             let written = ws.flush().await.is_ok();
             note_backlog(socket, ws);
@@ -457,7 +470,7 @@ impl Driver {
                 let before = outbox.bytes();
                 let backlog = self.socket.inner.backlog.load(Ordering::Relaxed);
                 self.shared.counters.queue_depth(before + backlog);
-                let taken = match outbox.barrier.take() {
+                let taken = match outbox.barrier.take().map(|n| n.get() as usize) {
                     Some(n) if n < outbox.len() => (outbox.take_first(n), None, true),
                     _ => (outbox.take(), outbox.close, false),
                 };
@@ -615,7 +628,18 @@ pub(crate) fn run(
         remote = ?socket.request().remote_addr,
     );
     let d = span.in_scope(|| Driver::open(shared, socket, ws, opened_at, transport));
-    d.drive().instrument(span)
+    // What this session's handlers queue for parked sessions (a
+    // broadcast) is written at the end of each poll (see `direct.rs`).
+    super::direct::Batched::new(d.drive().instrument(span))
+}
+
+impl Drop for Driver {
+    /// A session's task dropped before its end (the runtime shutting down)
+    /// must not leave its connection's writer lent: it would keep the
+    /// connection open as long as the session's handle lives.
+    fn drop(&mut self) {
+        self.socket.unpark();
+    }
 }
 
 impl Driver {
@@ -679,6 +703,9 @@ impl Driver {
             // Fires at once: the first turn of the loop sets the deadline.
             let mut timer = Box::pin(tokio::time::sleep(std::time::Duration::ZERO));
             let reason = loop {
+                // The WebSocket's writer back from the outbox (if it was
+                // lent while the task slept), before anything touches it.
+                socket.unpark();
                 if d.flush() {
                     if let Some(ws) = d.ws.as_mut() {
                         if ws.flush().await.is_err() {
@@ -712,7 +739,7 @@ impl Driver {
                     // HTTP request must be handled before the request.
                     biased;
                     msg = recv_opt(&mut d.probe) => d.handle_probe(msg).await,
-                    io = ws_io(&mut d.ws, &socket, readable), if !readable || d.inbox.is_empty() => {
+                    io = ws_io(&mut d.ws, &socket, readable, shared.config.direct_writes), if !readable || d.inbox.is_empty() => {
                         let msg = match io {
                             WsIo::Received(msg) => msg,
                             WsIo::Written(true) => continue,

@@ -194,6 +194,15 @@ mod emit {
         }
         ::metrics::gauge!(QUEUE_HIGH_WATER).set(high_water as f64);
     }
+
+    pub(crate) fn sent(messages: usize, bytes: usize) {
+        if messages > 0 {
+            ::metrics::counter!(MESSAGES_SENT).increment(messages as u64);
+        }
+        if bytes > 0 {
+            ::metrics::counter!(SENT_BYTES).increment(bytes as u64);
+        }
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -208,10 +217,11 @@ mod emit {
     pub(crate) fn volatile_dropped() {}
     pub(crate) fn received_bytes(_: usize) {}
     pub(crate) fn traffic(_: &super::Traffic, _: usize) {}
+    pub(crate) fn sent(_: usize, _: usize) {}
 }
 
 pub(crate) use emit::{
-    closed, opened, queue_overflow, received_bytes, refused, upgraded, volatile_dropped,
+    closed, opened, queue_overflow, received_bytes, refused, sent, upgraded, volatile_dropped,
 };
 
 /// One session's traffic since its last flush, counted by its task alone

@@ -13,6 +13,7 @@ mod config;
 mod cookie;
 pub mod core;
 mod cors;
+mod direct;
 mod driver;
 mod engine;
 mod events;

@@ -1,5 +1,6 @@
 //! The application's handle on one Engine.IO session.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -73,6 +74,9 @@ pub(crate) enum Outgoing {
     /// A prepared frame never compressed over WebSocket
     /// (`compress(false)`).
     PreparedUncompressed(PreparedFrame),
+    /// The rest of a prepared frame whose first bytes (this many) were
+    /// written directly (see `direct.rs`): it leaves before anything else.
+    PreparedRest(PreparedFrame, usize),
 }
 
 impl Outgoing {
@@ -83,6 +87,7 @@ impl Outgoing {
         match self {
             Outgoing::Payload(p) | Outgoing::Uncompressed(p) => PreparedFrame::wire_len_of(p.len()),
             Outgoing::Prepared(f) | Outgoing::PreparedUncompressed(f) => f.wire_len(),
+            Outgoing::PreparedRest(f, written) => f.wire_len() - written,
         }
     }
 
@@ -90,7 +95,9 @@ impl Outgoing {
     pub(crate) fn into_payload(self) -> Payload {
         match self {
             Outgoing::Payload(p) | Outgoing::Uncompressed(p) => p,
-            Outgoing::Prepared(f) | Outgoing::PreparedUncompressed(f) => f.payload(),
+            Outgoing::Prepared(f)
+            | Outgoing::PreparedUncompressed(f)
+            | Outgoing::PreparedRest(f, _) => f.payload(),
         }
     }
 }
@@ -101,8 +108,14 @@ pub(crate) struct Outbox {
     /// The wire length of `frames`.
     bytes: usize,
     pub(crate) close: Option<CloseReason>,
-    /// The first this many frames leave in a write of their own.
-    pub(crate) barrier: Option<usize>,
+    /// The first this many frames leave in a write of their own (a
+    /// `u32`: the outbox stays within one allocation size class).
+    pub(crate) barrier: Option<std::num::NonZeroU32>,
+    /// The session's task sleeps with nothing to write and has lent its
+    /// WebSocket's writer (see `direct.rs`).
+    pub(crate) parked: Option<Parked>,
+    /// A batch will write to this parked session (it need not be woken).
+    pub(crate) claimed: bool,
 }
 
 impl Outbox {
@@ -138,6 +151,101 @@ impl Outbox {
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// The frames queued, in order.
+    pub(crate) fn frames(&self) -> &VecDeque<Outgoing> {
+        &self.frames
+    }
+
+    /// Removes the first `written` bytes of the queue's prepared frames
+    /// (written directly): whole frames, and the rest of a frame cut in
+    /// two stays first. Returns how many whole frames were removed.
+    pub(crate) fn drop_written(&mut self, mut written: usize) -> usize {
+        self.bytes -= written;
+        let mut whole = 0;
+        while let Some(front) = self.frames.front() {
+            let len = front.wire_len();
+            if written >= len {
+                written -= len;
+                whole += 1;
+                self.frames.pop_front();
+                continue;
+            }
+            if written > 0 {
+                if let Some(Outgoing::Prepared(f) | Outgoing::PreparedUncompressed(f)) =
+                    self.frames.pop_front()
+                {
+                    self.frames.push_front(Outgoing::PreparedRest(f, written));
+                }
+            }
+            break;
+        }
+        whole
+    }
+}
+
+/// The writer a parked session lends, and what it may write (see
+/// `direct.rs`).
+#[derive(Debug)]
+pub(crate) struct Parked {
+    pub(crate) writer: socketeer_ws::direct::DirectWriter,
+    /// Prepared frames whose payload is at least this long are compressed
+    /// by the WebSocket (permessage-deflate): not for a direct write.
+    pub(crate) compress_from: usize,
+}
+
+thread_local! {
+    /// The parked sessions a poll on this thread queued frames for, while
+    /// a batch is open (see `direct.rs`).
+    static BATCH: RefCell<Batch> = const {
+        RefCell::new(Batch {
+            open: false,
+            parked: Vec::new(),
+        })
+    };
+}
+
+struct Batch {
+    open: bool,
+    parked: Vec<Socket>,
+}
+
+/// Adds a parked session to this thread's open batch; false when no
+/// batch is open (the sender must wake the session instead).
+fn defer(socket: &Socket) -> bool {
+    BATCH.with(|b| match b.try_borrow_mut() {
+        Ok(mut b) if b.open => {
+            b.parked.push(socket.clone());
+            true
+        }
+        _ => false,
+    })
+}
+
+/// Opens this thread's batch; false if one is open already.
+pub(crate) fn open_batch() -> bool {
+    BATCH.with(|b| !std::mem::replace(&mut b.borrow_mut().open, true))
+}
+
+/// Closes this thread's batch: the sessions to write to, in the order
+/// they were queued for. Give the list back with [`reuse_batch`].
+pub(crate) fn close_batch() -> Vec<Socket> {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        b.open = false;
+        std::mem::take(&mut b.parked)
+    })
+}
+
+/// Keeps an emptied list's room for the next batch.
+pub(crate) fn reuse_batch(list: Vec<Socket>) {
+    BATCH.with(|b| {
+        if let Ok(mut b) = b.try_borrow_mut() {
+            if b.parked.capacity() == 0 {
+                b.parked = list;
+            }
+        }
+    });
 }
 
 #[derive(Debug)]
@@ -151,6 +259,9 @@ pub(crate) struct SocketInner {
     pub(crate) notify: Notify,
     transport: AtomicU8,
     closed: AtomicBool,
+    /// The outbox holds the WebSocket's writer (see `direct.rs`); only the
+    /// session's task changes it, so it reads it without the lock.
+    pub(crate) parked: AtomicBool,
     /// A long-polling POST is being read or handled.
     pub(crate) posting: AtomicBool,
     /// Bytes in the outbox (kept beside it under its lock, readable
@@ -200,6 +311,7 @@ impl Socket {
                 notify: Notify::new(),
                 transport: AtomicU8::new(transport as u8),
                 closed: AtomicBool::new(false),
+                parked: AtomicBool::new(false),
                 posting: AtomicBool::new(false),
                 outbox_bytes: AtomicUsize::new(0),
                 backlog: AtomicUsize::new(0),
@@ -292,6 +404,18 @@ impl Socket {
         if !self.inner.overflowed.swap(true, Ordering::Relaxed) {
             self.inner.counters.queue_overflow();
         }
+    }
+
+    /// For a parked session: whether a batch writes what was just queued
+    /// (then the task is not woken).
+    fn claim_parked(&self, outbox: &mut Outbox) -> bool {
+        if outbox.parked.is_none() {
+            return false;
+        }
+        if !outbox.claimed && defer(self) {
+            outbox.claimed = true;
+        }
+        outbox.claimed
     }
 
     pub(crate) fn commands(&self) -> std::sync::MutexGuard<'_, super::command::Commands> {
@@ -394,7 +518,7 @@ impl Socket {
             let wake = outbox.frames.is_empty();
             outbox.push(item, len);
             self.sync_bytes(&outbox);
-            wake
+            wake && !self.claim_parked(&mut outbox)
         };
         // The session task takes the whole queue whenever it runs, so the
         // wake-up for the first queued frame covers the ones behind it.
@@ -422,8 +546,11 @@ impl Socket {
             let len = item.wire_len();
             outbox.push(item, len);
             self.sync_bytes(&outbox);
-            let n = outbox.frames.len();
-            outbox.barrier.get_or_insert(n);
+            let n = u32::try_from(outbox.frames.len()).unwrap_or(u32::MAX);
+            // n >= 1: the frame was just queued.
+            if let Some(n) = std::num::NonZeroU32::new(n) {
+                outbox.barrier.get_or_insert(n);
+            }
         }
         self.inner.notify.notify_one();
         Ok(())
@@ -487,6 +614,9 @@ impl Socket {
                 outbox.push(item, len);
             }
             self.sync_bytes(&outbox);
+            if self.claim_parked(&mut outbox) {
+                return true;
+            }
         }
         self.inner.notify.notify_one();
         true
@@ -580,6 +710,42 @@ mod tests {
     /// a frame of n + 2 bytes while n <= 125.
     fn text(n: usize) -> Payload {
         Payload::Text(format!("4{}", "x".repeat(n - 1)).into())
+    }
+
+    /// Every session keeps one: each 16 bytes is a size class of its
+    /// allocation (Arc counts included).
+    #[test]
+    fn per_session_state_stays_small() {
+        assert!(std::mem::size_of::<Outbox>() <= 64);
+        assert!(std::mem::size_of::<SocketInner>() <= 368);
+    }
+
+    #[test]
+    fn a_direct_write_removes_whole_frames_and_keeps_the_rest_of_a_cut_one_first() {
+        let (s, _) = socket(1000, 1 << 20);
+        let a = PreparedFrame::from_payload(text(10));
+        let b = PreparedFrame::from_payload(text(20));
+        s.send_prepared(a.clone()).unwrap();
+        s.send_prepared(b.clone()).unwrap();
+        s.send_frame(text(5)).unwrap();
+        let mut outbox = s.lock();
+        assert_eq!(outbox.bytes(), 12 + 22 + 7);
+        // All of `a` and 5 bytes of `b` went out.
+        assert_eq!(outbox.drop_written(12 + 5), 1);
+        assert_eq!(outbox.len(), 2);
+        assert_eq!(outbox.bytes(), 17 + 7);
+        match outbox.frames().front() {
+            Some(Outgoing::PreparedRest(f, 5)) => assert_eq!(f.wire_bytes(), b.wire_bytes()),
+            other => panic!("the rest of b first, got {other:?}"),
+        }
+        assert_eq!(outbox.frames()[0].wire_len(), 17);
+        // Then the rest of `b`, exactly: the plain frame stays.
+        assert_eq!(outbox.drop_written(17), 1);
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox.bytes(), 7);
+        // Nothing written, nothing removed.
+        assert_eq!(outbox.drop_written(0), 0);
+        assert_eq!(outbox.len(), 1);
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub(crate) struct Counters {
     queue_overflows: AtomicU64,
     closed: [AtomicU64; REASONS],
     queue_high_water: AtomicUsize,
+    direct_writes: AtomicU64,
 }
 
 impl Counters {
@@ -60,6 +61,12 @@ impl Counters {
         }
     }
 
+    /// `n` writes made straight to parked sessions (counted once per
+    /// batch, not per write).
+    pub(crate) fn direct_writes(&self, n: u64) {
+        self.direct_writes.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// The most bytes one session had queued when its task came to write.
     pub(crate) fn queue_high_water(&self) -> usize {
         self.queue_high_water.load(Ordering::Relaxed)
@@ -71,6 +78,7 @@ impl Counters {
             queue_overflows: self.queue_overflows.load(Ordering::Relaxed),
             closed: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
             queued_bytes_high_water: self.queue_high_water(),
+            direct_writes: self.direct_writes.load(Ordering::Relaxed),
             ..EngineStats::default()
         }
     }
@@ -100,6 +108,10 @@ pub struct EngineStats {
     /// The most bytes one session had queued (outbox and WebSocket send
     /// queue) when its task came to write them, since the server started.
     pub queued_bytes_high_water: usize,
+    /// Writes made to idle WebSocket sessions by the task that queued the
+    /// frames (a broadcast from a session's handler), instead of waking
+    /// each session's task to write them, since the server started.
+    pub direct_writes: u64,
     closed: [u64; REASONS],
 }
 

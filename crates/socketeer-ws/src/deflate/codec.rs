@@ -156,6 +156,16 @@ impl PerMessageDeflate {
         self.window_allows_compression && self.level > 0 && len >= self.min_compress_size
     }
 
+    /// The smallest message [`should_compress`](Self::should_compress)
+    /// accepts, or `usize::MAX` when it accepts none.
+    pub fn compress_threshold(&self) -> usize {
+        if self.window_allows_compression && self.level > 0 {
+            self.min_compress_size
+        } else {
+            usize::MAX
+        }
+    }
+
     /// Compress one whole message payload, appending the compressed bytes
     /// (with the trailing `00 00 ff ff` removed, §7.2.1) to `out`.
     ///

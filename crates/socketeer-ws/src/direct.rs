@@ -1,0 +1,173 @@
+//! A TCP connection shared between a WebSocket's own task and writers
+//! outside it.
+//!
+//! A broadcast to thousands of idle connections would otherwise wake each
+//! connection's task to write one prepared frame. With a [`DirectWriter`]
+//! the broadcasting task writes the frame's bytes itself, while the
+//! connection's task sleeps. The owner of the [`WebSocketStream`] lends
+//! the writer only while its [`Protocol`] accepts outside frames
+//! ([`Protocol::accepts_outside_frames`]) and takes it back (under a lock
+//! of its own) before it touches the connection again; what a direct
+//! write leaves unwritten goes back through
+//! [`WebSocketStream::feed_prepared_rest`], ahead of anything else.
+//!
+//! [`WebSocketStream`]: crate::WebSocketStream
+//! [`WebSocketStream::feed_prepared_rest`]: crate::WebSocketStream::feed_prepared_rest
+//! [`Protocol`]: crate::Protocol
+//! [`Protocol::accepts_outside_frames`]: crate::Protocol::accepts_outside_frames
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A TCP stream that a [`DirectWriter`] can write to as well: reads and
+/// writes go through tokio's readiness, as with a [`TcpStream`] of one's
+/// own.
+#[derive(Debug)]
+pub struct SharedTcpStream {
+    tcp: Arc<TcpStream>,
+}
+
+impl SharedTcpStream {
+    /// Wraps a connected stream.
+    pub fn new(tcp: TcpStream) -> Self {
+        SharedTcpStream { tcp: Arc::new(tcp) }
+    }
+
+    /// A writer on the same connection, for another task.
+    pub fn writer(&self) -> DirectWriter {
+        DirectWriter {
+            tcp: self.tcp.clone(),
+        }
+    }
+}
+
+impl AsyncRead for SharedTcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            ready!(self.tcp.poll_read_ready(cx))?;
+            // Reads into the buffer's unfilled part without zeroing it
+            // (ReadBuf is a BufMut).
+            match self.tcp.try_read_buf(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+                Ok(_) => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SharedTcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.tcp.poll_write_ready(cx))?;
+            match self.tcp.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.tcp.poll_write_ready(cx))?;
+            match self.tcp.try_write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&*self.tcp).shutdown(std::net::Shutdown::Write))
+    }
+}
+
+/// Writes to a [`SharedTcpStream`] from outside its owner's task, without
+/// waiting: what the socket does not take at once is for the owner to
+/// write. Cheap to clone (a reference count).
+#[derive(Debug, Clone)]
+pub struct DirectWriter {
+    tcp: Arc<TcpStream>,
+}
+
+impl DirectWriter {
+    /// Writes as much of `bufs` as the socket takes now (one `writev`);
+    /// `WouldBlock` when it takes nothing.
+    pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.tcp.try_write_vectored(bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair() -> (SharedTcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (SharedTcpStream::new(accepted.unwrap().0), client.unwrap())
+    }
+
+    #[tokio::test]
+    async fn reads_writes_and_shuts_down_like_a_tcp_stream() {
+        let (mut shared, mut peer) = pair().await;
+        peer.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        shared.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        shared.write_all(b"pong").await.unwrap();
+        shared.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        peer.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, b"pong");
+    }
+
+    #[tokio::test]
+    async fn the_direct_writer_writes_between_the_owners_writes() {
+        let (mut shared, mut peer) = pair().await;
+        let writer = shared.writer();
+        shared.write_all(b"one ").await.unwrap();
+        let n = writer
+            .try_write_vectored(&[IoSlice::new(b"two "), IoSlice::new(b"three ")])
+            .unwrap();
+        assert_eq!(n, 10);
+        shared.write_all(b"four").await.unwrap();
+        drop(shared);
+        // The writer keeps the socket open: the peer sees the end only
+        // once both are gone.
+        drop(writer);
+        let mut back = Vec::new();
+        peer.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, b"one two three four");
+    }
+}
