@@ -89,7 +89,11 @@ async fn main() -> std::io::Result<()> {
     };
     let io = socket_io().await?;
     if let Some(tick) = std::env::var("TICK_MS").ok().and_then(|v| v.parse().ok()) {
-        tokio::spawn(ticker(io.clone(), Duration::from_millis(tick)));
+        // Its emits reach the idle sessions by direct writes.
+        tokio::spawn(socketeer::server::batch_writes(ticker(
+            io.clone(),
+            Duration::from_millis(tick),
+        )));
     }
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!(

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use socketeer_engineio::server::{
-    per_message_deflate, CloseReason, EngineHandler, EngineIo, EngineIoConfig, Socket,
+    batch_writes, per_message_deflate, CloseReason, EngineHandler, EngineIo, EngineIoConfig, Socket,
 };
 use socketeer_engineio::{Limits, Packet, Payload, PreparedFrame};
 use socketeer_ws::{ClientConfig, ConnectOptions, DeflateConfig, Message, WebSocketStream};
@@ -75,11 +75,17 @@ impl EngineHandler for Broadcaster {
 }
 
 async fn server(config: EngineIoConfig) -> (EngineIo, std::net::SocketAddr) {
-    let engine = EngineIo::new(config, Arc::new(Broadcaster::default()));
+    let (engine, addr, _) = server_with(config).await;
+    (engine, addr)
+}
+
+async fn server_with(config: EngineIoConfig) -> (EngineIo, std::net::SocketAddr, Arc<Broadcaster>) {
+    let handler = Arc::new(Broadcaster::default());
+    let engine = EngineIo::new(config, handler.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(engine.clone().serve(listener));
-    (engine, addr)
+    (engine, addr, handler)
 }
 
 /// A calm heartbeat: no ping during a test.
@@ -248,4 +254,41 @@ async fn with_direct_writes_off_every_session_writes_its_own() {
         expect_all(ws, 20, 64, 5).await;
     }
     assert_eq!(engine.stats().direct_writes, 0);
+}
+
+/// A task of the application that broadcasts: its sends wake the
+/// sessions, unless it runs under `batch_writes`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_task_writes_directly_under_batch_writes() {
+    let (engine, addr, handler) = server_with(config()).await;
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        clients.push(connect(addr, None).await);
+    }
+    sessions(&engine, 5).await;
+    let broadcast = |handler: Arc<Broadcaster>| async move {
+        let sessions = handler.sessions.lock().unwrap().clone();
+        for i in 0..10 {
+            let packet = Packet::Message(Payload::Text(body(i, 64).into())).encode();
+            let frame = PreparedFrame::from_payload(packet);
+            for s in &sessions {
+                s.send_prepared(frame.clone()).unwrap();
+            }
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::spawn(broadcast(handler.clone())).await.unwrap();
+    for ws in &mut clients {
+        expect_all(ws, 10, 64, 0).await;
+    }
+    assert_eq!(engine.stats().direct_writes, 0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::spawn(batch_writes(broadcast(handler)))
+        .await
+        .unwrap();
+    for ws in &mut clients {
+        expect_all(ws, 10, 64, 0).await;
+    }
+    // One write per session for the 10 frames.
+    assert_eq!(engine.stats().direct_writes, 5);
 }

@@ -35,19 +35,40 @@ use super::stats::Counters;
 const MAX_SLICES: usize = 64;
 
 pin_project_lite::pin_project! {
-    /// Polls `F` with a batch open: frames it queues for parked sessions
-    /// are written when each poll returns.
+    /// A future whose frames for idle WebSocket sessions are written by
+    /// its own task at the end of each poll: see [`batch_writes`].
     #[derive(Debug)]
-    pub(crate) struct Batched<F> {
+    #[must_use = "futures do nothing unless polled"]
+    pub struct BatchedWrites<F> {
         #[pin]
         inner: F,
     }
 }
 
-impl<F> Batched<F> {
-    pub(crate) fn new(inner: F) -> Self {
-        Batched { inner }
-    }
+/// Runs `future` as a session's handlers run: the frames it queues for
+/// idle WebSocket sessions (broadcasts, with
+/// [`EngineIoConfig::direct_writes`](super::EngineIoConfig::direct_writes)
+/// on) are written by its own task when each of its polls ends, one
+/// `writev` per session for all it queued in that poll, instead of
+/// waking every session's task. For a task of the application that
+/// broadcasts (a timer, a feed, a cluster adapter's subscriber); without
+/// it such a task's sends wake the sessions as usual.
+///
+/// ```
+/// # async fn run(io: socketeer_engineio::server::EngineIo) {
+/// use socketeer_engineio::server::batch_writes;
+///
+/// tokio::spawn(batch_writes(async move {
+///     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+///     loop {
+///         tick.tick().await;
+///         // Queue a prepared frame for every session here.
+///     }
+/// }));
+/// # }
+/// ```
+pub fn batch_writes<F: Future>(future: F) -> BatchedWrites<F> {
+    BatchedWrites { inner: future }
 }
 
 /// Writes the batch's sessions when the poll ends, even by a panic (a
@@ -105,7 +126,7 @@ impl Written {
     }
 }
 
-impl<F: Future> Future for Batched<F> {
+impl<F: Future> Future for BatchedWrites<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {

@@ -630,7 +630,7 @@ pub(crate) fn run(
     let d = span.in_scope(|| Driver::open(shared, socket, ws, opened_at, transport));
     // What this session's handlers queue for parked sessions (a
     // broadcast) is written at the end of each poll (see `direct.rs`).
-    super::direct::Batched::new(d.drive().instrument(span))
+    super::direct::batch_writes(d.drive().instrument(span))
 }
 
 impl Drop for Driver {

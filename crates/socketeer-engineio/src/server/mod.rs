@@ -34,6 +34,7 @@ pub use compression::{HttpCompression, DEFAULT_HTTP_COMPRESSION_THRESHOLD};
 pub use config::{per_message_deflate, EngineIoConfig, PER_MESSAGE_DEFLATE_THRESHOLD};
 pub use cookie::{CookieOptions, SameSite};
 pub use cors::{AllowOrigin, Cors};
+pub use direct::{batch_writes, BatchedWrites};
 pub use engine::EngineIo;
 pub use handler::{EngineHandler, SessionFactory, SessionHandler};
 pub use hooks::{

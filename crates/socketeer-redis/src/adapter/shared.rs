@@ -103,7 +103,12 @@ impl Shared {
             namespaces: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
         });
-        tokio::spawn(dispatch_task(Arc::downgrade(&shared), push_rx));
+        // The broadcasts from other servers are written to this server's
+        // idle sessions by this task (see `batch_writes`).
+        tokio::spawn(socketeer::server::batch_writes(dispatch_task(
+            Arc::downgrade(&shared),
+            push_rx,
+        )));
         tokio::spawn(heartbeat_task(Arc::downgrade(&shared)));
         Ok(shared)
     }

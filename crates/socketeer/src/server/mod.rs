@@ -56,6 +56,11 @@ pub use recovery::ConnectionStateRecovery;
 pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::{AckRequest, SocketEmitter};
 pub use socketeer_engineio::server::Body;
+/// Runs a task that broadcasts (a timer, a feed) so that its frames for
+/// idle WebSocket sessions are written by the task itself, as a socket's
+/// handlers' are, instead of waking every session: see
+/// [`socketeer_engineio::server::batch_writes`].
+pub use socketeer_engineio::server::{batch_writes, BatchedWrites};
 pub use state::{
     AckSender, EventParts, Handshake, ListenerId, Namespace, ServerSideAckHandler,
     ServerSideHandler, Socket,
