@@ -12,8 +12,8 @@
 //! Also checked: without a reachable Redis the server exits at once with a
 //! clear error.
 //!
-//! Needs the release example (`cargo build --release --examples`, or
-//! `SOCKETEER_CONFORMANCE_BIN`), `node` with the npm packages of both Node
+//! Needs the optimised example (`cargo build --profile interop -p interop
+//! --examples` or `--release`, or `SOCKETEER_CONFORMANCE_BIN`), `node` with the npm packages of both Node
 //! folders and `redis-server` (`scripts/setup-test-deps` installs them).
 //! A missing one fails the test; it is never skipped.
 
@@ -28,7 +28,8 @@ use serde_json::{json, Value};
 use socketeer_test_support::{free_port, RedisServer};
 
 const HINT: &str = "scripts/setup-test-deps installs the peers; \
-                    `cargo build --release --examples` builds the server";
+                    `cargo build --profile interop -p interop --examples` \
+                    (or `--release`) builds the server";
 /// Bound on the scenario (the script stops itself after 45 s).
 const RUN_TIMEOUT: Duration = Duration::from_secs(50);
 
@@ -36,18 +37,38 @@ fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// `SOCKETEER_CONFORMANCE_BIN`, or `target/release/examples/conformance`.
+/// `SOCKETEER_CONFORMANCE_BIN`, or the newer of
+/// `target/interop/examples/conformance` (what scripts/test builds) and
+/// `target/release/examples/conformance`.
 fn conformance_bin() -> PathBuf {
     let p = std::env::var_os("SOCKETEER_CONFORMANCE_BIN")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/release/examples/conformance"));
+        .unwrap_or_else(|| newest_built(&["interop", "release"], "conformance"));
     assert!(
         p.is_file(),
         "no conformance server at {}; {HINT}",
         p.display()
     );
     p
+}
+
+/// `target/<profile>/examples/<name>` of the profile built last, of those
+/// built; the first profile's path when none is.
+fn newest_built(profiles: &[&str], name: &str) -> PathBuf {
+    let paths = profiles.iter().map(|profile| {
+        root()
+            .join("target")
+            .join(profile)
+            .join("examples")
+            .join(name)
+    });
+    paths
+        .clone()
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| paths.clone().next().expect("a profile"))
 }
 
 /// A child process, killed (and reaped) when dropped; its stderr is kept.

@@ -20,8 +20,8 @@
 //! `oversize.mjs`, `surrogates.mjs`).
 //!
 //! Needs:
-//! - the server: `cargo build --release --examples` (or
-//!   `SOCKETEER_CONFORMANCE_BIN=/path/to/conformance`);
+//! - the server: `cargo build --profile interop -p interop --examples` or
+//!   `--release` (or `SOCKETEER_CONFORMANCE_BIN=/path/to/conformance`);
 //! - `node` on `PATH` with the npm packages of `interop/peers/node-socketio-client`, and
 //!   the Python venv `${SOCKETEER_CACHE:-$HOME/.cache/socketeer}/pyenv` with
 //!   `python-socketio[client]`: `scripts/setup-test-deps` installs both.
@@ -40,8 +40,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 
 const SETUP_HINT: &str = "run scripts/setup-test-deps to install the interop peers";
-const BUILD_HINT: &str = "run `cargo build --release --examples` first, or set \
-                          SOCKETEER_CONFORMANCE_BIN to the conformance binary";
+const BUILD_HINT: &str = "run `cargo build --profile interop -p interop --examples` \
+                          (or `--release`) first, or set SOCKETEER_CONFORMANCE_BIN to \
+                          the conformance binary";
 /// Bound on one scenario run (each peer also stops itself earlier).
 const RUN_TIMEOUT: Duration = Duration::from_secs(50);
 /// Longest wait for the server to accept connections.
@@ -89,7 +90,9 @@ impl Drop for Guard {
 // ---------------------------------------------------------------------------
 // The server
 
-/// `target/release/examples/conformance`, or `SOCKETEER_CONFORMANCE_BIN`.
+/// `SOCKETEER_CONFORMANCE_BIN`, or the newer of
+/// `target/interop/examples/conformance` (what scripts/test builds) and
+/// `target/release/examples/conformance`.
 fn conformance_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("SOCKETEER_CONFORMANCE_BIN").filter(|v| !v.is_empty()) {
         let p = PathBuf::from(p);
@@ -100,7 +103,7 @@ fn conformance_bin() -> PathBuf {
         );
         return p;
     }
-    let p = root().join("target/release/examples/conformance");
+    let p = newest_built(&["interop", "release"], "conformance");
     assert!(
         p.is_file(),
         "the conformance server {} is missing; {BUILD_HINT}",
@@ -108,6 +111,24 @@ fn conformance_bin() -> PathBuf {
     );
     warn_if_stale(&p);
     p
+}
+
+/// `target/<profile>/examples/<name>` of the profile built last, of those
+/// built; the first profile's path when none is.
+fn newest_built(profiles: &[&str], name: &str) -> PathBuf {
+    let paths = profiles.iter().map(|profile| {
+        root()
+            .join("target")
+            .join(profile)
+            .join("examples")
+            .join(name)
+    });
+    paths
+        .clone()
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| paths.clone().next().expect("a profile"))
 }
 
 /// Warns (without failing) when a source file is newer than the binary:

@@ -3,7 +3,7 @@
 
 Server under test (wstest -m fuzzingclient connects to it):
     run.py server --url ws://127.0.0.1:9001 --cases quick --outdir DIR
-    run.py server --server-cmd "target/release/examples/echo {port}" --cases sample --outdir DIR
+    run.py server --server-cmd "target/interop/examples/echo {port}" --cases sample --outdir DIR
 
 Client under test (wstest -m fuzzingserver listens on 127.0.0.1:PORT):
     run.py client --port 9001 --cases quick --outdir DIR -- CLIENT_CMD ARGS...

@@ -96,13 +96,18 @@ async fn metrics_count_what_a_client_did() {
     }
     ws.close(None).await.expect("close");
 
-    // The session's counts reach the recorder when it closes.
+    // The session's counts reach the recorder when it closes: the Engine.IO
+    // close, then the Socket.IO socket's disconnect (a moment later).
     let deadline = Instant::now() + WAIT;
     let closed = "socketeer_engineio_disconnects_total{reason=\"transport_close\"}";
+    let socket_closed = "socketeer_disconnects_total{reason=\"transport_close\"}";
     let body = loop {
         let body = scrape(&addr);
         let upgrades = "socketeer_engineio_upgrades_total";
-        if sample(&body, closed).is_some() && sample(&body, upgrades).is_some() {
+        if sample(&body, closed).is_some()
+            && sample(&body, socket_closed).is_some()
+            && sample(&body, upgrades).is_some()
+        {
             break body;
         }
         assert!(Instant::now() < deadline, "no disconnect counted:\n{body}");

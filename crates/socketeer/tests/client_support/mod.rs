@@ -4,9 +4,9 @@
 //! or socketeer's conformance example.
 //!
 //! Needs `node` with the npm packages of `interop/peers/node-socketio-server`
-//! (`scripts/setup-test-deps`) and the release build of the conformance
-//! example (`cargo build --release --examples`, or
-//! `SOCKETEER_CONFORMANCE_BIN`). A missing peer fails the test.
+//! (`scripts/setup-test-deps`) and an optimised build of the conformance
+//! example (`cargo build --profile interop -p interop --examples` or
+//! `--release`, or `SOCKETEER_CONFORMANCE_BIN`). A missing peer fails the test.
 
 #![allow(dead_code)]
 
@@ -26,8 +26,9 @@ use socketeer::Value;
 use tokio::sync::mpsc;
 
 const SETUP_HINT: &str = "run scripts/setup-test-deps to install the Node peer";
-const BUILD_HINT: &str = "run `cargo build --release --examples` first, or set \
-                          SOCKETEER_CONFORMANCE_BIN to the conformance binary";
+const BUILD_HINT: &str = "run `cargo build --profile interop -p interop --examples` \
+                          (or `--release`) first, or set SOCKETEER_CONFORMANCE_BIN to \
+                          the conformance binary";
 /// Bound on any single wait of a scenario.
 pub const WAIT: Duration = Duration::from_secs(15);
 
@@ -66,13 +67,34 @@ pub struct Server {
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
+/// `SOCKETEER_CONFORMANCE_BIN`, or the newer of
+/// `target/interop/examples/conformance` (what scripts/test builds) and
+/// `target/release/examples/conformance`.
 fn conformance_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("SOCKETEER_CONFORMANCE_BIN").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    let p = workspace().join("target/release/examples/conformance");
+    let p = newest_built(&["interop", "release"], "conformance");
     assert!(p.is_file(), "{} is missing; {BUILD_HINT}", p.display());
     p
+}
+
+/// `target/<profile>/examples/<name>` of the profile built last, of those
+/// built; the first profile's path when none is.
+fn newest_built(profiles: &[&str], name: &str) -> PathBuf {
+    let paths = profiles.iter().map(|profile| {
+        workspace()
+            .join("target")
+            .join(profile)
+            .join("examples")
+            .join(name)
+    });
+    paths
+        .clone()
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| paths.clone().next().expect("a profile"))
 }
 
 fn free_port() -> u16 {
