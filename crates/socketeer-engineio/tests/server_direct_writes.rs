@@ -292,3 +292,30 @@ async fn an_application_task_writes_directly_under_batch_writes() {
     // One write per session for the 10 frames.
     assert_eq!(engine.stats().direct_writes, 5);
 }
+
+/// A fan-out past one chunk of sessions (1,024): the first chunk is
+/// written at the end of the sender's poll, the rest by a task that lets
+/// other tasks run between chunks; a second broadcast queued meanwhile
+/// still reaches every session after the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_past_one_chunk_arrives_whole_and_in_order() {
+    const N: usize = 1_500;
+    let (engine, addr) = server(config()).await;
+    let mut clients = Vec::new();
+    for _ in 0..N {
+        clients.push(connect(addr, None).await);
+    }
+    sessions(&engine, N).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    clients[0].send(Message::text("43:64:0")).await.unwrap();
+    clients[1].send(Message::text("42:64:0")).await.unwrap();
+    for ws in &mut clients {
+        expect_all(ws, 3, 64, 0).await;
+        expect_all(ws, 2, 64, 0).await;
+    }
+    let direct = engine.stats().direct_writes;
+    assert!(
+        direct > 1_024,
+        "more than one chunk of sessions written directly: {direct}"
+    );
+}

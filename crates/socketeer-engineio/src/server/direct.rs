@@ -8,7 +8,10 @@
 //! polled is not a wake-up:
 //! the sender's poll ends by writing what it queued for each parked
 //! recipient, in one `writev` per recipient (so the frames of several
-//! broadcasts handled in one poll leave together). Whatever the socket
+//! broadcasts handled in one poll leave together); past 1,024 recipients
+//! the rest are written by a task of their own, 1,024 at a time, so that
+//! a fan-out to thousands does not hold the thread from the other
+//! sessions (their heartbeats) for its whole length. Whatever the socket
 //! does not take at once, or what is not a prepared frame, goes back to
 //! the recipient's task, woken as before.
 //!
@@ -78,28 +81,63 @@ struct CloseBatch;
 impl Drop for CloseBatch {
     fn drop(&mut self) {
         let mut parked = close_batch();
-        // Counted once per batch (per server), not per write: the
-        // counters are shared by every session of the server.
-        let mut counted: Option<(Arc<Counters>, Written)> = None;
-        for socket in parked.drain(..) {
-            let written = write_parked(&socket);
-            if written.writes == 0 {
-                continue;
-            }
-            match &mut counted {
-                Some((c, sum)) if Arc::ptr_eq(c, &socket.inner.counters) => sum.add(written),
-                _ => {
-                    if let Some((c, sum)) = counted.take() {
-                        sum.record(&c);
-                    }
-                    counted = Some((socket.inner.counters.clone(), written));
-                }
-            }
+        if parked.len() <= CHUNK {
+            write_all(parked.drain(..));
+            reuse_batch(parked);
+            return;
         }
-        if let Some((c, sum)) = counted {
-            sum.record(&c);
-        }
+        // A fan-out to thousands: the first chunk now, the rest from a
+        // task of its own that lets other tasks run between chunks (the
+        // sessions' heartbeats, other clients' input), rather than one
+        // poll that holds the thread for the whole fan-out. The sessions
+        // stay claimed until written, so what is queued for them
+        // meanwhile follows in order.
+        let rest = parked.split_off(CHUNK);
+        write_all(parked.drain(..));
         reuse_batch(parked);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    let mut rest = rest.into_iter();
+                    loop {
+                        write_all(rest.by_ref().take(CHUNK));
+                        if rest.len() == 0 {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                });
+            }
+            Err(_) => write_all(rest.into_iter()),
+        }
+    }
+}
+
+/// Sessions written to in one go before other tasks get the thread.
+const CHUNK: usize = 1024;
+
+/// Writes to each session what is queued for it; counts the writes once
+/// per server, not per write (the counters are shared by every session
+/// of a server).
+fn write_all(sockets: impl Iterator<Item = Socket>) {
+    let mut counted: Option<(Arc<Counters>, Written)> = None;
+    for socket in sockets {
+        let written = write_parked(&socket);
+        if written.writes == 0 {
+            continue;
+        }
+        match &mut counted {
+            Some((c, sum)) if Arc::ptr_eq(c, &socket.inner.counters) => sum.add(written),
+            _ => {
+                if let Some((c, sum)) = counted.take() {
+                    sum.record(&c);
+                }
+                counted = Some((socket.inner.counters.clone(), written));
+            }
+        }
+    }
+    if let Some((c, sum)) = counted {
+        sum.record(&c);
     }
 }
 
