@@ -44,31 +44,15 @@ fn conformance_bin() -> PathBuf {
     let p = std::env::var_os("SOCKETEER_CONFORMANCE_BIN")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| newest_built(&["interop", "release"], "conformance"));
+        .unwrap_or_else(|| {
+            socketeer_test_support::newest_example(root(), &["interop", "release"], "conformance")
+        });
     assert!(
         p.is_file(),
         "no conformance server at {}; {HINT}",
         p.display()
     );
     p
-}
-
-/// `target/<profile>/examples/<name>` of the profile built last, of those
-/// built; the first profile's path when none is.
-fn newest_built(profiles: &[&str], name: &str) -> PathBuf {
-    let paths = profiles.iter().map(|profile| {
-        root()
-            .join("target")
-            .join(profile)
-            .join("examples")
-            .join(name)
-    });
-    paths
-        .clone()
-        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
-        .max_by_key(|(modified, _)| *modified)
-        .map(|(_, p)| p)
-        .unwrap_or_else(|| paths.clone().next().expect("a profile"))
 }
 
 /// A child process, killed (and reaped) when dropped; its stderr is kept.

@@ -103,7 +103,7 @@ fn conformance_bin() -> PathBuf {
         );
         return p;
     }
-    let p = newest_built(&["interop", "release"], "conformance");
+    let p = socketeer_test_support::newest_example(root(), &["interop", "release"], "conformance");
     assert!(
         p.is_file(),
         "the conformance server {} is missing; {BUILD_HINT}",
@@ -111,24 +111,6 @@ fn conformance_bin() -> PathBuf {
     );
     warn_if_stale(&p);
     p
-}
-
-/// `target/<profile>/examples/<name>` of the profile built last, of those
-/// built; the first profile's path when none is.
-fn newest_built(profiles: &[&str], name: &str) -> PathBuf {
-    let paths = profiles.iter().map(|profile| {
-        root()
-            .join("target")
-            .join(profile)
-            .join("examples")
-            .join(name)
-    });
-    paths
-        .clone()
-        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
-        .max_by_key(|(modified, _)| *modified)
-        .map(|(_, p)| p)
-        .unwrap_or_else(|| paths.clone().next().expect("a profile"))
 }
 
 /// Warns (without failing) when a source file is newer than the binary:

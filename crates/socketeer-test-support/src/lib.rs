@@ -34,6 +34,25 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `<root>/target/<profile>/examples/<name>` of the profile built last,
+/// of those built (the test suite builds its examples with the `interop`
+/// profile, a developer often with `release`); the first profile's path
+/// when none is.
+pub fn newest_example(root: &Path, profiles: &[&str], name: &str) -> PathBuf {
+    let paths = profiles.iter().map(|profile| {
+        root.join("target")
+            .join(profile)
+            .join("examples")
+            .join(name)
+    });
+    paths
+        .clone()
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| paths.clone().next().expect("a profile"))
+}
+
 /// A `redis-server` on 127.0.0.1 and a free port, without persistence,
 /// killed on drop.
 pub struct RedisServer {

@@ -74,27 +74,13 @@ fn conformance_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("SOCKETEER_CONFORMANCE_BIN").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    let p = newest_built(&["interop", "release"], "conformance");
+    let p = socketeer_test_support::newest_example(
+        &workspace(),
+        &["interop", "release"],
+        "conformance",
+    );
     assert!(p.is_file(), "{} is missing; {BUILD_HINT}", p.display());
     p
-}
-
-/// `target/<profile>/examples/<name>` of the profile built last, of those
-/// built; the first profile's path when none is.
-fn newest_built(profiles: &[&str], name: &str) -> PathBuf {
-    let paths = profiles.iter().map(|profile| {
-        workspace()
-            .join("target")
-            .join(profile)
-            .join("examples")
-            .join(name)
-    });
-    paths
-        .clone()
-        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
-        .max_by_key(|(modified, _)| *modified)
-        .map(|(_, p)| p)
-        .unwrap_or_else(|| paths.clone().next().expect("a profile"))
 }
 
 fn free_port() -> u16 {
