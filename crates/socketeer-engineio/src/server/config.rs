@@ -141,8 +141,9 @@ pub struct EngineIoConfig {
     /// a session whose task sleeps with nothing to write is then written
     /// by the sending task at the end of its turn (one `writev` per
     /// recipient for all it queued there), instead of waking the
-    /// recipient's task to write it: a broadcast costs about half the CPU
-    /// per delivery. The writes happen on the sender's worker thread;
+    /// recipient's task to write it (a broadcast took 11–26% less CPU per
+    /// delivery in the benchmarks of docs/bench.md). The writes happen on
+    /// the sender's worker thread;
     /// with `false` each recipient's task writes its own frames, which
     /// other worker threads may take on.
     pub direct_writes: bool,
