@@ -18,9 +18,10 @@ use super::engine::Shared;
 use super::events;
 use super::handler::SessionHandler;
 use super::metrics::{self, Traffic};
+use super::outbox::Outgoing;
 use super::rate::TokenBucket;
 use super::response::{error, payload_response, text, Body, EngineError};
-use super::socket::{Outgoing, Socket};
+use super::socket::Socket;
 use crate::payload::PayloadBuilder;
 use crate::{Limits, Packet, Payload, Utf8Bytes};
 

@@ -21,6 +21,7 @@ mod handler;
 mod hooks;
 mod http;
 pub mod metrics;
+mod outbox;
 mod rate;
 mod response;
 mod serve;
