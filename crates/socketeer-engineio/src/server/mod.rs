@@ -29,6 +29,7 @@ mod socket;
 mod stats;
 #[cfg(feature = "tls")]
 mod tls;
+mod ws_io;
 
 pub use self::core::{CloseReason, TransportKind};
 pub use compression::{HttpCompression, DEFAULT_HTTP_COMPRESSION_THRESHOLD};
