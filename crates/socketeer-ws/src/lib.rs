@@ -55,6 +55,8 @@ pub mod driver;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+#[cfg(feature = "tokio")]
+mod io_enum;
 pub mod mask;
 pub mod message;
 pub mod payload;

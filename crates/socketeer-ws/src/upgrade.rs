@@ -9,7 +9,6 @@ use bytes::BytesMut;
 use http::{Request, Response};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::core::Protocol;
@@ -17,6 +16,7 @@ use crate::direct::{DirectWriter, SharedTcpStream};
 use crate::driver::{StreamConfig, WebSocketStream};
 use crate::error::{Error, Result};
 use crate::handshake::{self, HandshakeError};
+use crate::io_enum::io_enum;
 use crate::server::ServerConfig;
 
 /// A WebSocket over a hyper upgraded connection.
@@ -49,63 +49,7 @@ impl UpgradedIo {
     }
 }
 
-impl AsyncRead for UpgradedIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            UpgradedIo::Tcp(io) => Pin::new(io).poll_read(cx, buf),
-            UpgradedIo::Hyper(io) => Pin::new(io).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for UpgradedIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            UpgradedIo::Tcp(io) => Pin::new(io).poll_write(cx, buf),
-            UpgradedIo::Hyper(io) => Pin::new(io).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            UpgradedIo::Tcp(io) => Pin::new(io).poll_write_vectored(cx, bufs),
-            UpgradedIo::Hyper(io) => Pin::new(io).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            UpgradedIo::Tcp(io) => io.is_write_vectored(),
-            UpgradedIo::Hyper(io) => io.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            UpgradedIo::Tcp(io) => Pin::new(io).poll_flush(cx),
-            UpgradedIo::Hyper(io) => Pin::new(io).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            UpgradedIo::Tcp(io) => Pin::new(io).poll_shutdown(cx),
-            UpgradedIo::Hyper(io) => Pin::new(io).poll_shutdown(cx),
-        }
-    }
-}
+io_enum!(UpgradedIo { Tcp, Hyper });
 
 impl HyperWebSocket {
     /// A writer for prepared frames from another task, if the connection

@@ -32,7 +32,8 @@ use socketeer_ws::upgrade::HyperWebSocket;
 
 use super::events;
 use super::metrics;
-use super::socket::{close_batch, open_batch, reuse_batch, Outbox, Outgoing, Parked, Socket};
+use super::outbox::{Outbox, Outgoing, Parked};
+use super::socket::{close_batch, open_batch, reuse_batch, Socket};
 use super::stats::Counters;
 
 /// Most frames in one direct write.

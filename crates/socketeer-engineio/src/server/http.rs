@@ -22,6 +22,7 @@ use super::engine::{EngineIo, Shared};
 use super::metrics::{self, Refusal};
 use super::response::{empty, error, payload_response, text, Body, EngineError};
 use super::socket::{QueueLimits, RequestInfo, Socket};
+use super::ws_io;
 use crate::sync::LockExt;
 
 struct Query<'a> {
@@ -385,9 +386,9 @@ impl EngineIo {
         let handshake = Box::pin(async move {
             let mut ws = fut.await.ok()?;
             let opened_at = Instant::now();
-            ws.feed(driver::to_ws(open.encode())).await.ok()?;
+            ws.feed(ws_io::to_ws(open.encode())).await.ok()?;
             if let Some(message) = initial {
-                ws.feed(driver::to_ws(crate::Packet::Message(message).encode()))
+                ws.feed(ws_io::to_ws(crate::Packet::Message(message).encode()))
                     .await
                     .ok()?;
             }

@@ -21,6 +21,7 @@ mod handler;
 mod hooks;
 mod http;
 pub mod metrics;
+mod outbox;
 mod rate;
 mod response;
 mod serve;
@@ -28,6 +29,7 @@ mod socket;
 mod stats;
 #[cfg(feature = "tls")]
 mod tls;
+mod ws_io;
 
 pub use self::core::{CloseReason, TransportKind};
 pub use compression::{HttpCompression, DEFAULT_HTTP_COMPRESSION_THRESHOLD};

@@ -1,7 +1,12 @@
 //! The application's handle on one Engine.IO session.
+//!
+//! What waits to be sent to it is in its outbox (`outbox.rs`). The
+//! thread's batch of parked sessions that a poll queued frames for (see
+//! `direct.rs`) is kept here: it is a list of sessions, filled by the
+//! session's sends, so it lives with them (in `outbox.rs` the two modules
+//! would import each other).
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +17,7 @@ use tokio::sync::Notify;
 
 use super::core::{CloseReason, TransportKind};
 use super::events::Events;
+use super::outbox::{Outbox, Outgoing};
 use super::stats::Counters;
 use crate::sync::LockExt;
 use crate::{Packet, Payload, PreparedFrame};
@@ -58,140 +64,6 @@ fn prepared(frame: PreparedFrame, compress: bool) -> Outgoing {
     } else {
         Outgoing::PreparedUncompressed(frame)
     }
-}
-
-/// A packet queued for a session.
-#[derive(Debug, Clone)]
-pub(crate) enum Outgoing {
-    /// An encoded Engine.IO packet.
-    Payload(Payload),
-    /// The same, with its WebSocket frame built once for every recipient
-    /// of a broadcast.
-    Prepared(PreparedFrame),
-    /// An encoded packet never compressed over WebSocket
-    /// (`compress(false)`).
-    Uncompressed(Payload),
-    /// A prepared frame never compressed over WebSocket
-    /// (`compress(false)`).
-    PreparedUncompressed(PreparedFrame),
-    /// The rest of a prepared frame whose first bytes (this many) were
-    /// written directly (see `direct.rs`): it leaves before anything else.
-    PreparedRest(PreparedFrame, usize),
-}
-
-impl Outgoing {
-    /// What the packet adds to the session's queue: its WebSocket frame's
-    /// length (a prepared frame's bytes are shared, but each recipient
-    /// holds them until it has written them).
-    pub(crate) fn wire_len(&self) -> usize {
-        match self {
-            Outgoing::Payload(p) | Outgoing::Uncompressed(p) => PreparedFrame::wire_len_of(p.len()),
-            Outgoing::Prepared(f) | Outgoing::PreparedUncompressed(f) => f.wire_len(),
-            Outgoing::PreparedRest(f, written) => f.wire_len() - written,
-        }
-    }
-
-    /// The Engine.IO packet (sliced from the prepared frame, no copy).
-    pub(crate) fn into_payload(self) -> Payload {
-        match self {
-            Outgoing::Payload(p) | Outgoing::Uncompressed(p) => p,
-            Outgoing::Prepared(f)
-            | Outgoing::PreparedUncompressed(f)
-            | Outgoing::PreparedRest(f, _) => f.payload(),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Outbox {
-    frames: VecDeque<Outgoing>,
-    /// The wire length of `frames`.
-    bytes: usize,
-    pub(crate) close: Option<CloseReason>,
-    /// The first this many frames leave in a write of their own (a
-    /// `u32`: the outbox stays within one allocation size class).
-    pub(crate) barrier: Option<std::num::NonZeroU32>,
-    /// The session's task sleeps with nothing to write and has lent its
-    /// WebSocket's writer (see `direct.rs`).
-    pub(crate) parked: Option<Parked>,
-    /// A batch will write to this parked session (it need not be woken).
-    pub(crate) claimed: bool,
-}
-
-impl Outbox {
-    fn push(&mut self, item: Outgoing, len: usize) {
-        self.frames.push_back(item);
-        self.bytes += len;
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.frames.is_empty()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.frames.len()
-    }
-
-    /// Takes every frame queued.
-    pub(crate) fn take(&mut self) -> VecDeque<Outgoing> {
-        self.bytes = 0;
-        std::mem::take(&mut self.frames)
-    }
-
-    /// Takes the first `n` frames.
-    pub(crate) fn take_first(&mut self, n: usize) -> VecDeque<Outgoing> {
-        let rest = self.frames.split_off(n.min(self.frames.len()));
-        let first = std::mem::replace(&mut self.frames, rest);
-        let taken: usize = first.iter().map(Outgoing::wire_len).sum();
-        self.bytes = self.bytes.saturating_sub(taken);
-        first
-    }
-
-    /// Bytes queued here.
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// The frames queued, in order.
-    pub(crate) fn frames(&self) -> &VecDeque<Outgoing> {
-        &self.frames
-    }
-
-    /// Removes the first `written` bytes of the queue's prepared frames
-    /// (written directly): whole frames, and the rest of a frame cut in
-    /// two stays first. Returns how many whole frames were removed.
-    pub(crate) fn drop_written(&mut self, mut written: usize) -> usize {
-        self.bytes -= written;
-        let mut whole = 0;
-        while let Some(front) = self.frames.front() {
-            let len = front.wire_len();
-            if written >= len {
-                written -= len;
-                whole += 1;
-                self.frames.pop_front();
-                continue;
-            }
-            if written > 0 {
-                if let Some(Outgoing::Prepared(f) | Outgoing::PreparedUncompressed(f)) =
-                    self.frames.pop_front()
-                {
-                    self.frames.push_front(Outgoing::PreparedRest(f, written));
-                }
-            }
-            break;
-        }
-        whole
-    }
-}
-
-/// The writer a parked session lends, and what it may write (see
-/// `direct.rs`).
-#[derive(Debug)]
-pub(crate) struct Parked {
-    pub(crate) writer: socketeer_ws::direct::DirectWriter,
-    /// Prepared frames whose payload is at least this long are compressed
-    /// by the WebSocket (permessage-deflate): not for a direct write.
-    pub(crate) compress_from: usize,
 }
 
 thread_local! {
@@ -378,17 +250,17 @@ impl Socket {
     pub(crate) fn sync_bytes(&self, outbox: &Outbox) {
         self.inner
             .outbox_bytes
-            .store(outbox.bytes, Ordering::Relaxed);
+            .store(outbox.bytes(), Ordering::Relaxed);
     }
 
     /// Whether `len` more bytes fit: under the limit, or alone in an empty
     /// queue (a message over the limit cannot be split; it already exists).
     fn has_room(&self, outbox: &Outbox, len: usize) -> bool {
         let limits = self.inner.limits;
-        if outbox.frames.len() >= limits.messages {
+        if outbox.len() >= limits.messages {
             return false;
         }
-        let queued = outbox.bytes + self.inner.backlog.load(Ordering::Relaxed);
+        let queued = outbox.bytes() + self.inner.backlog.load(Ordering::Relaxed);
         queued == 0 || queued.saturating_add(len) <= limits.bytes
     }
 
@@ -396,9 +268,7 @@ impl Socket {
     /// is dropped now (the client will not get it anyway), the task closes
     /// the transport (WebSocket close code 1008).
     pub(crate) fn overflow(&self, outbox: &mut Outbox) {
-        outbox.frames = VecDeque::new();
-        outbox.bytes = 0;
-        outbox.barrier = None;
+        outbox.drop_queued();
         self.sync_bytes(outbox);
         outbox.close.get_or_insert(CloseReason::TransportError);
         if !self.inner.overflowed.swap(true, Ordering::Relaxed) {
@@ -515,7 +385,7 @@ impl Socket {
                 self.inner.notify.notify_one();
                 return Err(SendError::QueueFull);
             }
-            let wake = outbox.frames.is_empty();
+            let wake = outbox.is_empty();
             outbox.push(item, len);
             self.sync_bytes(&outbox);
             wake && !self.claim_parked(&mut outbox)
@@ -546,7 +416,7 @@ impl Socket {
             let len = item.wire_len();
             outbox.push(item, len);
             self.sync_bytes(&outbox);
-            let n = u32::try_from(outbox.frames.len()).unwrap_or(u32::MAX);
+            let n = u32::try_from(outbox.len()).unwrap_or(u32::MAX);
             // n >= 1: the frame was just queued.
             if let Some(n) = std::num::NonZeroU32::new(n) {
                 outbox.barrier.get_or_insert(n);
@@ -604,7 +474,7 @@ impl Socket {
             if outbox.close.is_some() {
                 return false;
             }
-            if !outbox.frames.is_empty() || !self.has_room(&outbox, len) {
+            if !outbox.is_empty() || !self.has_room(&outbox, len) {
                 drop(outbox);
                 self.inner.counters.volatile_dropped();
                 return false;
@@ -713,39 +583,11 @@ mod tests {
     }
 
     /// Every session keeps one: each 16 bytes is a size class of its
-    /// allocation (Arc counts included).
+    /// allocation (Arc counts included; the outbox's own bound is in
+    /// `outbox.rs`).
     #[test]
     fn per_session_state_stays_small() {
-        assert!(std::mem::size_of::<Outbox>() <= 64);
         assert!(std::mem::size_of::<SocketInner>() <= 368);
-    }
-
-    #[test]
-    fn a_direct_write_removes_whole_frames_and_keeps_the_rest_of_a_cut_one_first() {
-        let (s, _) = socket(1000, 1 << 20);
-        let a = PreparedFrame::from_payload(text(10));
-        let b = PreparedFrame::from_payload(text(20));
-        s.send_prepared(a.clone()).unwrap();
-        s.send_prepared(b.clone()).unwrap();
-        s.send_frame(text(5)).unwrap();
-        let mut outbox = s.lock();
-        assert_eq!(outbox.bytes(), 12 + 22 + 7);
-        // All of `a` and 5 bytes of `b` went out.
-        assert_eq!(outbox.drop_written(12 + 5), 1);
-        assert_eq!(outbox.len(), 2);
-        assert_eq!(outbox.bytes(), 17 + 7);
-        match outbox.frames().front() {
-            Some(Outgoing::PreparedRest(f, 5)) => assert_eq!(f.wire_bytes(), b.wire_bytes()),
-            other => panic!("the rest of b first, got {other:?}"),
-        }
-        assert_eq!(outbox.frames()[0].wire_len(), 17);
-        // Then the rest of `b`, exactly: the plain frame stays.
-        assert_eq!(outbox.drop_written(17), 1);
-        assert_eq!(outbox.len(), 1);
-        assert_eq!(outbox.bytes(), 7);
-        // Nothing written, nothing removed.
-        assert_eq!(outbox.drop_written(0), 0);
-        assert_eq!(outbox.len(), 1);
     }
 
     #[test]
@@ -828,18 +670,5 @@ mod tests {
         assert!(!s.send_volatile_prepared(&frames));
         assert_eq!(s.lock().len(), 0);
         assert_eq!(counters.snapshot().volatile_dropped, 3);
-    }
-
-    #[test]
-    fn taking_part_of_the_outbox_keeps_the_rest_counted() {
-        let (s, _) = socket(1000, 1000);
-        s.send_frame_flush(text(10)).unwrap();
-        s.send_frame(text(20)).unwrap();
-        let mut outbox = s.lock();
-        let first = outbox.take_first(1);
-        assert_eq!(first.len(), 1);
-        assert_eq!(outbox.bytes(), 22);
-        assert_eq!(outbox.take().len(), 1);
-        assert_eq!(outbox.bytes(), 0);
     }
 }

@@ -11,7 +11,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -83,13 +83,6 @@ fn conformance_bin() -> PathBuf {
     p
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 impl Server {
     /// Starts the server on a free port.
     pub fn start(peer: Peer) -> Server {
@@ -103,7 +96,7 @@ impl Server {
         for _ in 0..5 {
             let mut s = Server {
                 peer,
-                port: free_port(),
+                port: socketeer_test_support::free_port(),
                 args: args.iter().map(|a| a.to_string()).collect(),
                 child: None,
                 lines: Arc::default(),
