@@ -293,14 +293,13 @@ async fn an_application_task_writes_directly_under_batch_writes() {
     assert_eq!(engine.stats().direct_writes, 5);
 }
 
-/// A fan-out past two chunks of sessions (1,024 each): the first chunk is
-/// written at the end of the sender's poll, the rest by one task per
-/// worker (two here), each letting other tasks run between its chunks; a
-/// second broadcast queued meanwhile still reaches every session after the
-/// first.
+/// A fan-out past one chunk of sessions (1,024): the first chunk is
+/// written at the end of the sender's poll, the rest by a task that lets
+/// other tasks run between chunks; a second broadcast queued meanwhile
+/// still reaches every session after the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fan_out_past_one_chunk_arrives_whole_and_in_order() {
-    const N: usize = 2_600;
+    const N: usize = 1_500;
     let (engine, addr) = server(config()).await;
     let mut clients = Vec::new();
     for _ in 0..N {
@@ -316,7 +315,7 @@ async fn a_fan_out_past_one_chunk_arrives_whole_and_in_order() {
     }
     let direct = engine.stats().direct_writes;
     assert!(
-        direct > 2 * 1_024,
-        "more than two chunks of sessions written directly: {direct}"
+        direct > 1_024,
+        "more than one chunk of sessions written directly: {direct}"
     );
 }

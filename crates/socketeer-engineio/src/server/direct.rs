@@ -9,12 +9,11 @@
 //! the sender's poll ends by writing what it queued for each parked
 //! recipient, in one `writev` per recipient (so the frames of several
 //! broadcasts handled in one poll leave together); past 1,024 recipients
-//! the rest are written by tasks of their own (one per worker at most),
-//! 1,024 at a time, so that a fan-out to thousands does not hold the
-//! thread from the other sessions (their heartbeats) for its whole
-//! length, and so that the idle workers of a multi-threaded runtime
-//! share it. Whatever the socket does not take at once, or what is not a
-//! prepared frame, goes back to the recipient's task, woken as before.
+//! the rest are written by a task of their own, 1,024 at a time, so that
+//! a fan-out to thousands does not hold the thread from the other
+//! sessions (their heartbeats) for its whole length. Whatever the socket
+//! does not take at once, or what is not a prepared frame, goes back to
+//! the recipient's task, woken as before.
 //!
 //! The rule that keeps the stream of frames whole: the task *unparks*
 //! (takes the writer back, under the outbox lock) before it touches its
@@ -88,43 +87,30 @@ impl Drop for CloseBatch {
             reuse_batch(parked);
             return;
         }
-        // A fan-out to thousands: the first chunk now, the rest from tasks
-        // of their own that let other tasks run between chunks (the
+        // A fan-out to thousands: the first chunk now, the rest from a
+        // task of its own that lets other tasks run between chunks (the
         // sessions' heartbeats, other clients' input), rather than one
-        // poll that holds the thread for the whole fan-out. One such task
-        // per worker at most, so that the idle workers of a multi-threaded
-        // runtime share the fan-out. The sessions stay claimed until
-        // written, so what is queued for them meanwhile follows in order,
-        // whichever thread writes.
+        // poll that holds the thread for the whole fan-out. The sessions
+        // stay claimed until written, so what is queued for them
+        // meanwhile follows in order.
         let rest = parked.split_off(CHUNK);
         write_all(parked.drain(..));
         reuse_batch(parked);
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            write_all(rest.into_iter());
-            return;
-        };
-        let tasks = handle
-            .metrics()
-            .num_workers()
-            .clamp(1, rest.len().div_ceil(CHUNK));
-        let per_task = rest.len().div_ceil(tasks);
-        let mut rest = rest.into_iter();
-        while rest.len() > 0 {
-            let share: Vec<Socket> = rest.by_ref().take(per_task).collect();
-            handle.spawn(write_in_chunks(share));
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    let mut rest = rest.into_iter();
+                    loop {
+                        write_all(rest.by_ref().take(CHUNK));
+                        if rest.len() == 0 {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                });
+            }
+            Err(_) => write_all(rest.into_iter()),
         }
-    }
-}
-
-/// Writes `sessions` a chunk at a time, yielding the thread between chunks.
-async fn write_in_chunks(sessions: Vec<Socket>) {
-    let mut sessions = sessions.into_iter();
-    loop {
-        write_all(sessions.by_ref().take(CHUNK));
-        if sessions.len() == 0 {
-            return;
-        }
-        tokio::task::yield_now().await;
     }
 }
 
