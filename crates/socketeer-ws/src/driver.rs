@@ -162,6 +162,8 @@ pub struct WebSocketStream<S> {
     pending_error: Option<Error>,
     eof: bool,
     done: bool,
+    /// Our FIN is out (`poll_shutdown` done): not again on the next poll.
+    shut_down: bool,
     /// The peer stopped answering: do not wait for it on close.
     peer_unresponsive: bool,
 }
@@ -191,6 +193,7 @@ where
             pending_error: None,
             eof: false,
             done: false,
+            shut_down: false,
             peer_unresponsive: false,
         }
     }
@@ -417,8 +420,11 @@ where
             if self.poll_flush_all(cx).is_pending() {
                 return Poll::Pending;
             }
-            if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
-                return Poll::Pending;
+            if !self.shut_down {
+                if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.shut_down = true;
             }
             // Read and drop what the peer still sends until it closes too:
             // closing with unread input would make the kernel answer with a
