@@ -14,7 +14,9 @@
 //! `DEFLATE_WINDOW_BITS=N` bounds both windows to 2^N bytes (9..=15) and
 //! `DEFLATE_NO_CONTEXT_TAKEOVER=1` imposes no context takeover both ways,
 //! whatever the client offers; `DEFLATE_KEEP_WINDOW_ONLY=1` keeps only the
-//! LZ77 windows between messages (`DeflateConfig::keep_window_only`).
+//! LZ77 windows between messages (`DeflateConfig::keep_window_only`);
+//! `DEFLATE_LEVEL=N` sets the zlib level (0..=9; socketeer's default is 1,
+//! zlib's own 6).
 
 use std::sync::OnceLock;
 
@@ -45,6 +47,9 @@ fn deflate_config() -> Option<DeflateConfig> {
         config.client_max_window_bits = bits;
     }
     config.keep_window_only = var("DEFLATE_KEEP_WINDOW_ONLY").as_deref() == Some("1");
+    if let Some(level) = var("DEFLATE_LEVEL").and_then(|v| v.parse::<u32>().ok()) {
+        config.compression_level = level;
+    }
     if var("DEFLATE_NO_CONTEXT_TAKEOVER").as_deref() == Some("1") {
         config.server_no_context_takeover = true;
         config.client_no_context_takeover = true;
