@@ -201,12 +201,20 @@ impl PerMessageDeflate {
         } else {
             self.compress_window
         };
+        // Without context takeover, or keeping only the window, the zlib
+        // state serves this message alone: it comes from the thread's
+        // spares and goes back to them.
+        let for_this_message = self.own_no_context_takeover || self.compress_history.is_some();
         if self.compressor.is_none() {
-            let mut compressor = Box::new(Compress::new_with_window_bits(
-                Compression::new(level),
-                false,
-                window,
-            ));
+            let mut compressor = if for_this_message {
+                spare::take(level, window)
+            } else {
+                Box::new(Compress::new_with_window_bits(
+                    Compression::new(level),
+                    false,
+                    window,
+                ))
+            };
             if let Some(history) = self.compress_history.as_deref().filter(|h| !h.is_empty()) {
                 compressor
                     .set_dictionary(history)
@@ -228,11 +236,15 @@ impl PerMessageDeflate {
         if result.is_err() {
             out.truncate(start);
             self.compressor = None;
-        } else if self.own_no_context_takeover {
-            self.compressor = None;
-        } else if let Some(history) = &mut self.compress_history {
+            return result;
+        }
+        if let Some(history) = &mut self.compress_history {
             push_window(history, payload, 1 << self.compress_window);
-            self.compressor = None;
+        }
+        if for_this_message {
+            if let Some(compressor) = self.compressor.take() {
+                spare::give_back(level, window, compressor);
+            }
         }
         result
     }
@@ -421,6 +433,68 @@ pub(super) fn window_for_len(len: usize) -> u8 {
     bits
 }
 
+/// Compressors between the messages that use one for themselves alone (no
+/// context takeover, or `keep_window_only`), kept per thread. A new zlib
+/// compressor allocates and zeroes about 200 KB (its hash table, pending
+/// buffer and window); a reset one clears only its hash table, and its
+/// output is the same.
+mod spare {
+    use std::cell::RefCell;
+
+    use flate2::{Compress, Compression};
+
+    /// Most compressors kept by one thread (one per level and window size
+    /// in use, usually one or two): about 1 MB at most.
+    const MAX_KEPT: usize = 4;
+
+    thread_local! {
+        static KEPT: RefCell<Vec<(u32, u8, Box<Compress>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A compressor of this level and window, reset, or a new one.
+    pub(super) fn take(level: u32, window_bits: u8) -> Box<Compress> {
+        let kept = KEPT
+            .try_with(|kept| {
+                let mut kept = kept.try_borrow_mut().ok()?;
+                let at = kept
+                    .iter()
+                    .position(|(l, w, _)| *l == level && *w == window_bits)?;
+                Some(kept.swap_remove(at).2)
+            })
+            .ok()
+            .flatten();
+        match kept {
+            Some(mut compressor) => {
+                compressor.reset();
+                compressor
+            }
+            None => Box::new(Compress::new_with_window_bits(
+                Compression::new(level),
+                false,
+                window_bits,
+            )),
+        }
+    }
+
+    /// How many compressors this thread keeps.
+    #[cfg(test)]
+    pub(super) fn kept() -> usize {
+        KEPT.with(|kept| kept.borrow().len())
+    }
+
+    /// Keeps `compressor` for the next message of this level and window,
+    /// unless the thread keeps enough already.
+    pub(super) fn give_back(level: u32, window_bits: u8, compressor: Box<Compress>) {
+        let _ = KEPT.try_with(|kept| {
+            if let Ok(mut kept) = kept.try_borrow_mut() {
+                if kept.len() < MAX_KEPT {
+                    kept.push((level, window_bits, compressor));
+                }
+            }
+        });
+    }
+}
+
 /// The difference of two zlib byte counters, as a `usize`.
 fn counter_delta(before: u64, after: u64) -> usize {
     usize::try_from(after.saturating_sub(before)).unwrap_or(usize::MAX)
@@ -458,5 +532,55 @@ fn deflate_sync_flush(
         if consumed == 0 && produced == 0 {
             return Err(DeflateError::Compress);
         }
+    }
+}
+
+#[cfg(test)]
+mod spare_tests {
+    use bytes::BytesMut;
+    use flate2::{Compress, Compression};
+
+    use super::{deflate_sync_flush, spare};
+
+    fn compress_with(compressor: &mut Compress, payload: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        deflate_sync_flush(compressor, payload, &mut out).unwrap();
+        out.to_vec()
+    }
+
+    /// A kept compressor, reset, writes what a new one writes, message
+    /// after message, whatever the message before it was.
+    #[test]
+    fn a_kept_compressor_writes_what_a_new_one_writes() {
+        let messages: Vec<Vec<u8>> = (0..12u32)
+            .map(|i| {
+                let text = format!(
+                    "{{\"seq\":{i},\"user\":\"u{}\",\"text\":\"hello hello\"}}",
+                    i * 7
+                );
+                text.repeat(1 + (i as usize % 5) * 20).into_bytes()
+            })
+            .collect();
+        for level in [1, 6] {
+            for payload in &messages {
+                let mut fresh = Compress::new_with_window_bits(Compression::new(level), false, 11);
+                let expected = compress_with(&mut fresh, payload);
+                let mut kept = spare::take(level, 11);
+                assert_eq!(compress_with(&mut kept, payload), expected, "level {level}");
+                spare::give_back(level, 11, kept);
+            }
+        }
+    }
+
+    /// The thread keeps a bounded number of compressors.
+    #[test]
+    fn a_thread_keeps_few_compressors() {
+        let taken: Vec<_> = (9..=15u8)
+            .map(|bits| (bits, spare::take(1, bits)))
+            .collect();
+        for (bits, compressor) in taken {
+            spare::give_back(1, bits, compressor);
+        }
+        assert!(spare::kept() <= 4, "kept {}", spare::kept());
     }
 }
