@@ -43,6 +43,7 @@
 mod avalanche;
 mod conns;
 mod deflate;
+mod duplex;
 mod echo;
 mod handshakes;
 mod io;
