@@ -10,8 +10,9 @@
 //! ping `2` is answered with `3`. Other events (such as `auth`) are ignored.
 //! Writes are batched and wake-ups coalesced as in `ws-echo`. Long-polling
 //! (`io-echo --transport polling`) is in `poll.rs`. `io-echo` also runs over
-//! `wss://` and `https://` (`--ca`), with rustls: the same pipeline with the
-//! TLS stream's halves polled together, as `ws-echo` does.
+//! `wss://` and `https://` (`--ca`), with rustls: over WebSocket, the same
+//! driver with the TLS stream's halves polled together (`duplex.rs`), as
+//! `ws-echo` does.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -24,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::task::LocalSet;
 
+use super::duplex::{Duplex, TlsDuplex, Wake};
 use super::echo::{EchoChecker, EchoPipe, EchoShared, CONTENT_CHECK_EVERY};
 use super::net::{self, Connector, Target, MAX_FRAME};
 use super::pace::{check_rate, Pacer};
@@ -41,10 +43,13 @@ use super::{
 /// listen backlog (511 on Node) never overflows.
 const CONNECT_WAVE: usize = 100;
 
+/// The room made in the input buffer before each read.
+const READ_SPACE: usize = 64 * 1024;
+
 /// One Socket.IO connection over WebSocket: stream, input buffer, output.
 /// `S` is the `TcpStream` (readiness-driven, see `flush` and `ready`), a
-/// TLS stream while connecting over `wss://`, or nothing once the TLS
-/// driver holds the stream's halves ([`WsConn::into_parts`]).
+/// TLS stream while connecting over `wss://`, or the [`TlsDuplex`] that
+/// takes it over for the echo driver ([`WsConn::into_duplex`]).
 pub struct WsConn<S = TcpStream> {
     pub stream: S,
     pub mask: [u8; 4],
@@ -145,9 +150,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         Ok(())
     }
 
-    /// The stream, and the connection without it (for a driver that
-    /// splits the stream).
-    pub fn into_parts(self) -> (S, WsConn<()>) {
+    /// The connection, its stream taken over by a [`Duplex`] (for the
+    /// echo driver).
+    pub fn into_duplex<D: Duplex<Stream = S>>(self) -> WsConn<D> {
         let WsConn {
             stream,
             mask,
@@ -157,16 +162,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             pings,
             open,
         } = self;
-        let conn = WsConn {
-            stream: (),
+        WsConn {
+            stream: D::new(stream),
             mask,
             buf,
             out,
             out_pos,
             pings,
             open,
-        };
-        (stream, conn)
+        }
     }
 }
 
@@ -242,29 +246,25 @@ impl<S> WsConn<S> {
     }
 }
 
-impl WsConn {
-    /// Writes as much as the socket takes now.
+impl<D: Duplex> WsConn<D> {
+    /// Writes as much as the socket takes now (over TLS, the writes happen
+    /// while waiting instead).
     pub fn flush(&mut self) -> Result<(), String> {
         while self.output_pending() {
-            match self
-                .stream
-                .try_write(self.out.get(self.out_pos..).unwrap_or_default())
-            {
-                Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(format!("write: {e}")),
+            let unwritten = self.out.get(self.out_pos..).unwrap_or_default();
+            match self.stream.write_now(unwritten)? {
+                0 => break,
+                n => self.written(n),
             }
-        }
-        if !self.output_pending() {
-            self.out.clear();
-            self.out_pos = 0;
         }
         Ok(())
     }
+}
 
+impl WsConn {
     /// One non-blocking `recv` of what the socket holds; `Ok(0)` is EOF.
     pub fn read_available(&mut self) -> io::Result<usize> {
-        self.buf.reserve(64 * 1024);
+        self.buf.reserve(READ_SPACE);
         sys::read_available(&self.stream, &mut self.buf)
     }
 
@@ -329,11 +329,8 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
                     let checker = EchoChecker::new(reply, net::filler(size));
                     let pipe = EchoPipe::new(checker, depth);
                     let result = match (transport, tls.as_deref()) {
-                        (Transport::Websocket, None) => {
-                            echo_ws(&shared, &connector, &target, id, pipe, pacer).await
-                        }
-                        (Transport::Websocket, Some(tls)) => {
-                            echo_wss(&shared, &connector, &target, tls, id, pipe).await
+                        (Transport::Websocket, tls) => {
+                            echo_ws(&shared, &connector, &target, tls, id, pipe, pacer).await
                         }
                         (Transport::Polling, tls) => {
                             super::poll::echo(&shared, &connector, &target, tls, pipe).await
@@ -405,17 +402,38 @@ fn fill_common(
     report.duration_s = timing.duration;
 }
 
-/// `io-echo` over WebSocket: keeps `depth` messages in flight or, with a
-/// `pacer` (`--rate`), sends each message when it falls due.
+/// `io-echo` over WebSocket, plain or TLS: connects, then keeps `depth`
+/// messages in flight or, with a `pacer` (`--rate`, plain only), sends each
+/// message when it falls due.
 async fn echo_ws(
     shared: &EchoShared,
     connector: &Connector,
     target: &Target,
+    tls: Option<&Tls>,
+    id: usize,
+    pipe: EchoPipe,
+    pacer: Option<Pacer>,
+) -> Result<(), String> {
+    let tcp = connector.connect().await?;
+    match tls {
+        None => echo_over::<TcpStream>(shared, target, tcp, id, pipe, pacer).await,
+        Some(tls) => {
+            let stream = tls.connect(tcp).await?;
+            echo_over::<TlsDuplex>(shared, target, stream, id, pipe, pacer).await
+        }
+    }
+}
+
+/// The echo driver of [`echo_ws`], over the stream `D` (see [`Duplex`]).
+async fn echo_over<D: Duplex>(
+    shared: &EchoShared,
+    target: &Target,
+    stream: D::Stream,
     id: usize,
     mut pipe: EchoPipe,
     mut pacer: Option<Pacer>,
 ) -> Result<(), String> {
-    let mut conn = WsConn::connect(connector, target, id).await?;
+    let mut conn = WsConn::over(stream, target, id).await?.into_duplex::<D>();
     shared.run.set_ready();
     if let Some(pacer) = &mut pacer {
         // The messages that fell due while this connection was opening are
@@ -432,34 +450,45 @@ async fn echo_ws(
     let result = loop {
         if shared.run.phase.get() == Phase::Done && !closing && !conn.output_pending() {
             closing = true;
-            let _ = conn.stream.write_all(&net::close_frame(mask)).await;
+            conn.stream.close(&net::close_frame(mask)).await;
         }
         let due = pacer
             .as_ref()
             .filter(|_| shared.run.phase.get() != Phase::Done)
             .map(Pacer::next_due);
-        let ready = match due {
-            Some(due) => tokio::select! {
-                ready = conn.ready() => ready?,
-                () = tokio::time::sleep_until(due.into()) => {
-                    refill(shared, &mut pipe, pacer.as_mut(), &mut frames, mask);
-                    conn.queue_raw(&frames);
+        let unwritten = conn.out.get(conn.out_pos..).unwrap_or_default();
+        let wake = conn
+            .stream
+            .wait(&mut conn.buf, READ_SPACE, unwritten, due)
+            .await?;
+        let n = match wake {
+            Wake::Due => {
+                refill(shared, &mut pipe, pacer.as_mut(), &mut frames, mask);
+                conn.queue_raw(&frames);
+                conn.flush()?;
+                continue;
+            }
+            Wake::Wrote(n) => {
+                conn.written(n);
+                continue;
+            }
+            Wake::Flushed => continue,
+            Wake::Closed => break Ok(()),
+            Wake::Ready { writable, readable } => {
+                if writable {
                     conn.flush()?;
+                }
+                if !readable {
                     continue;
                 }
-            },
-            None => conn.ready().await?,
-        };
-        if ready.is_writable() {
-            conn.flush()?;
-        }
-        if !(ready.is_readable() || ready.is_read_closed()) {
-            continue;
-        }
-        let n = match conn.read_available() {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => break Err(format!("read: {e}")),
+                conn.buf.reserve(READ_SPACE);
+                match conn.stream.read_now(&mut conn.buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => break Err(format!("read: {e}")),
+                }
+            }
+            Wake::Read(n) => n,
         };
         let received_at = Instant::now();
         let handle = shared.handle();
@@ -501,96 +530,6 @@ fn refill(
             }
         }
     }
-}
-
-/// What woke the TLS driver of [`echo_wss`].
-enum TlsEvent {
-    Read(io::Result<usize>),
-    Wrote(io::Result<usize>),
-    Flushed(io::Result<()>),
-}
-
-/// [`echo_ws`] over `wss://`: the same pipeline through rustls, the read
-/// and write halves of the TLS stream polled together (as `ws-echo` does
-/// over TLS), so that neither waits for the other.
-async fn echo_wss(
-    shared: &EchoShared,
-    connector: &Connector,
-    target: &Target,
-    tls: &Tls,
-    id: usize,
-    mut pipe: EchoPipe,
-) -> Result<(), String> {
-    let stream = tls.connect(connector.connect().await?).await?;
-    let (stream, mut conn) = WsConn::over(stream, target, id).await?.into_parts();
-    shared.run.set_ready();
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let mask = conn.mask;
-    let mut frames = Vec::new();
-    pipe.top_up(shared.run.phase.get(), |p| {
-        net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
-    });
-    conn.queue_raw(&frames);
-    // Plaintext handed to rustls whose records may still wait to be sent.
-    let mut unflushed = false;
-    let mut closing = false;
-    let pings_before = conn.pings;
-    let result = loop {
-        if shared.run.phase.get() == Phase::Done && !closing && !conn.output_pending() {
-            closing = true;
-            let _ = writer.write_all(&net::close_frame(mask)).await;
-            let _ = writer.flush().await;
-        }
-        let pending = conn.output_pending();
-        conn.buf.reserve(64 * 1024);
-        let (buf, unwritten) = (
-            &mut conn.buf,
-            conn.out.get(conn.out_pos..).unwrap_or_default(),
-        );
-        let event = tokio::select! {
-            r = reader.read_buf(buf) => TlsEvent::Read(r),
-            event = async {
-                if pending {
-                    TlsEvent::Wrote(writer.write(unwritten).await)
-                } else {
-                    TlsEvent::Flushed(writer.flush().await)
-                }
-            }, if pending || unflushed => event,
-        };
-        let n = match event {
-            TlsEvent::Wrote(w) => {
-                conn.written(w.map_err(|e| format!("write: {e}"))?);
-                unflushed = true;
-                continue;
-            }
-            TlsEvent::Flushed(f) => {
-                f.map_err(|e| format!("write: {e}"))?;
-                unflushed = false;
-                continue;
-            }
-            TlsEvent::Read(Ok(n)) => n,
-            // A server may close without close_notify once the WebSocket
-            // closing handshake is over.
-            TlsEvent::Read(Err(_)) if closing => break Ok(()),
-            TlsEvent::Read(Err(e)) => break Err(format!("read: {e}")),
-        };
-        let received_at = Instant::now();
-        let handle = shared.handle();
-        let open = conn.parse(|p| pipe.on_packet(&p, &handle, received_at))?;
-        if !open || n == 0 {
-            break match shared.run.phase.get() {
-                Phase::Done => Ok(()),
-                _ => Err("server closed the connection".into()),
-            };
-        }
-        frames.clear();
-        pipe.top_up(shared.run.phase.get(), |p| {
-            net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
-        });
-        conn.queue_raw(&frames);
-    };
-    shared.add_pings(conn.pings - pings_before);
-    result
 }
 
 // ---- io-broadcast ------------------------------------------------------------
