@@ -526,6 +526,34 @@ impl<D: Duplex> Connection<'_, D> {
 }
 
 impl<S> Connection<'_, S> {
+    /// Takes note of a complete echo of the oldest message in flight: its
+    /// latency is recorded in the measured phase (then 1 is returned).
+    fn time_echo(
+        &mut self,
+        latency: &mut Histogram<u64>,
+        measuring: bool,
+        received_at: Instant,
+    ) -> Result<u64, String> {
+        let sent = self
+            .sent_at
+            .pop_front()
+            .ok_or("echo of a message that was never sent")?;
+        if !measuring {
+            return Ok(0);
+        }
+        super::record(latency, sent, received_at);
+        Ok(1)
+    }
+
+    /// Drops the `pos` bytes parsed, keeping a partial frame for the next read.
+    fn consume(&mut self, pos: usize) {
+        if pos >= self.buf.len() {
+            self.buf.clear();
+        } else {
+            self.buf.drain(..pos);
+        }
+    }
+
     /// [`Connection::parse`], or [`Connection::parse_deflate`] with `--deflate`.
     fn parse_any(&mut self, received_at: Instant) -> Result<Flow, String> {
         match self.config.deflate {
@@ -584,24 +612,12 @@ impl<S> Connection<'_, S> {
             {
                 return Err("echoed payload differs from the one sent".into());
             }
-            let sent = self
-                .sent_at
-                .pop_front()
-                .ok_or("echo of a message that was never sent")?;
             all += 1;
-            if measuring {
-                super::record(&mut latency, sent, received_at);
-                measured += 1;
-            }
+            measured += self.time_echo(&mut latency, measuring, received_at)?;
         }
         bump(&self.shared.messages, measured);
         bump(&self.shared.run.replies, all);
-        // Drop what was parsed, keep a partial frame for the next read.
-        if pos >= self.buf.len() {
-            self.buf.clear();
-        } else {
-            self.buf.drain(..pos);
-        }
+        self.consume(pos);
         Ok(flow)
     }
 
@@ -681,15 +697,8 @@ impl<S> Connection<'_, S> {
                     config.size
                 ));
             }
-            let sent = self
-                .sent_at
-                .pop_front()
-                .ok_or("echo of a message that was never sent")?;
             all += 1;
-            if measuring {
-                super::record(&mut latency, sent, received_at);
-                measured += 1;
-            }
+            measured += self.time_echo(&mut latency, measuring, received_at)?;
         }
         bump(&self.shared.messages, measured);
         bump(&self.shared.run.replies, all);
@@ -698,11 +707,7 @@ impl<S> Connection<'_, S> {
         if measuring {
             bump(&self.shared.wire_bytes, wire);
         }
-        if pos >= self.buf.len() {
-            self.buf.clear();
-        } else {
-            self.buf.drain(..pos);
-        }
+        self.consume(pos);
         Ok(flow)
     }
 }
