@@ -1,8 +1,6 @@
-//! Socket.IO scenarios: `io-echo` (event + ack round-trips, or `echo`
-//! events) and `io-broadcast` (one sender, C receivers; deliveries per second
-//! and the time for the LAST receiver to get each broadcast), also across
-//! the servers of a cluster (`io-cluster`: receivers spread over them, the
-//! servers' CPU summed, the shared Redis's PUBLISH calls counted).
+//! The Socket.IO connection over WebSocket ([`WsConn`], also used by
+//! `io-broadcast` in `broadcast.rs` and by `connections`) and the `io-echo`
+//! scenario (event + ack round-trips, or `echo` events).
 //!
 //! Over WebSocket, every connection does the Socket.IO handshake by hand:
 //! upgrade on `/socket.io/?EIO=4&transport=websocket`, the Engine.IO open
@@ -10,41 +8,38 @@
 //! ping `2` is answered with `3`. Other events (such as `auth`) are ignored.
 //! Writes are batched and wake-ups coalesced as in `ws-echo`. Long-polling
 //! (`io-echo --transport polling`) is in `poll.rs`. `io-echo` also runs over
-//! `wss://` and `https://` (`--ca`), with rustls: the same pipeline with the
-//! TLS stream's halves polled together, as `ws-echo` does.
+//! `wss://` and `https://` (`--ca`), with rustls: over WebSocket, the same
+//! driver with the TLS stream's halves polled together (`duplex.rs`), as
+//! `ws-echo` does.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::task::LocalSet;
 
-use super::echo::{EchoChecker, EchoPipe, EchoShared, CONTENT_CHECK_EVERY};
+use super::duplex::{Duplex, TlsDuplex, Wake};
+use super::echo::{EchoChecker, EchoPipe, EchoShared};
 use super::net::{self, Connector, Target, MAX_FRAME};
 use super::pace::{check_rate, Pacer};
-use super::report::ClusterFigures;
 use super::tls::{self, Tls};
-use super::wire::{
-    classify, engine_target, engine_target_any, event_packet, parse_open, OpenInfo, Packet,
-};
-use super::{
-    bounded, bump, sys, CpuSample, IoBroadcastArgs, IoEchoArgs, Phase, Probes, Progress, Report,
-    RunState, Transport,
-};
+use super::wire::{classify, engine_target_any, parse_open, OpenInfo, Packet};
+use super::{bounded, bump, sys, IoEchoArgs, Phase, Progress, Report, RunState, Transport};
 
 /// Connections start in waves of this many, 5 ms apart, so that the server's
 /// listen backlog (511 on Node) never overflows.
-const CONNECT_WAVE: usize = 100;
+pub const CONNECT_WAVE: usize = 100;
+
+/// The room made in the input buffer before each read.
+const READ_SPACE: usize = 64 * 1024;
 
 /// One Socket.IO connection over WebSocket: stream, input buffer, output.
 /// `S` is the `TcpStream` (readiness-driven, see `flush` and `ready`), a
-/// TLS stream while connecting over `wss://`, or nothing once the TLS
-/// driver holds the stream's halves ([`WsConn::into_parts`]).
+/// TLS stream while connecting over `wss://`, or the [`TlsDuplex`] that
+/// takes it over for the echo driver ([`WsConn::into_duplex`]).
 pub struct WsConn<S = TcpStream> {
     pub stream: S,
     pub mask: [u8; 4],
@@ -145,9 +140,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         Ok(())
     }
 
-    /// The stream, and the connection without it (for a driver that
-    /// splits the stream).
-    pub fn into_parts(self) -> (S, WsConn<()>) {
+    /// The connection, its stream taken over by a [`Duplex`] (for the
+    /// echo driver).
+    pub fn into_duplex<D: Duplex<Stream = S>>(self) -> WsConn<D> {
         let WsConn {
             stream,
             mask,
@@ -157,16 +152,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             pings,
             open,
         } = self;
-        let conn = WsConn {
-            stream: (),
+        WsConn {
+            stream: D::new(stream),
             mask,
             buf,
             out,
             out_pos,
             pings,
             open,
-        };
-        (stream, conn)
+        }
     }
 }
 
@@ -242,29 +236,25 @@ impl<S> WsConn<S> {
     }
 }
 
-impl WsConn {
-    /// Writes as much as the socket takes now.
+impl<D: Duplex> WsConn<D> {
+    /// Writes as much as the socket takes now (over TLS, the writes happen
+    /// while waiting instead).
     pub fn flush(&mut self) -> Result<(), String> {
         while self.output_pending() {
-            match self
-                .stream
-                .try_write(self.out.get(self.out_pos..).unwrap_or_default())
-            {
-                Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(format!("write: {e}")),
+            let unwritten = self.out.get(self.out_pos..).unwrap_or_default();
+            match self.stream.write_now(unwritten)? {
+                0 => break,
+                n => self.written(n),
             }
-        }
-        if !self.output_pending() {
-            self.out.clear();
-            self.out_pos = 0;
         }
         Ok(())
     }
+}
 
+impl WsConn {
     /// One non-blocking `recv` of what the socket holds; `Ok(0)` is EOF.
     pub fn read_available(&mut self) -> io::Result<usize> {
-        self.buf.reserve(64 * 1024);
+        self.buf.reserve(READ_SPACE);
         sys::read_available(&self.stream, &mut self.buf)
     }
 
@@ -329,11 +319,8 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
                     let checker = EchoChecker::new(reply, net::filler(size));
                     let pipe = EchoPipe::new(checker, depth);
                     let result = match (transport, tls.as_deref()) {
-                        (Transport::Websocket, None) => {
-                            echo_ws(&shared, &connector, &target, id, pipe, pacer).await
-                        }
-                        (Transport::Websocket, Some(tls)) => {
-                            echo_wss(&shared, &connector, &target, tls, id, pipe).await
+                        (Transport::Websocket, tls) => {
+                            echo_ws(&shared, &connector, &target, tls, id, pipe, pacer).await
                         }
                         (Transport::Polling, tls) => {
                             super::poll::echo(&shared, &connector, &target, tls, pipe).await
@@ -385,7 +372,8 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
     Ok(report)
 }
 
-fn fill_common(
+/// Fills the fields of `report` that come from the arguments.
+pub fn fill_common(
     report: &mut Report,
     common: &super::Common,
     conns: usize,
@@ -405,17 +393,38 @@ fn fill_common(
     report.duration_s = timing.duration;
 }
 
-/// `io-echo` over WebSocket: keeps `depth` messages in flight or, with a
-/// `pacer` (`--rate`), sends each message when it falls due.
+/// `io-echo` over WebSocket, plain or TLS: connects, then keeps `depth`
+/// messages in flight or, with a `pacer` (`--rate`, plain only), sends each
+/// message when it falls due.
 async fn echo_ws(
     shared: &EchoShared,
     connector: &Connector,
     target: &Target,
+    tls: Option<&Tls>,
+    id: usize,
+    pipe: EchoPipe,
+    pacer: Option<Pacer>,
+) -> Result<(), String> {
+    let tcp = connector.connect().await?;
+    match tls {
+        None => echo_over::<TcpStream>(shared, target, tcp, id, pipe, pacer).await,
+        Some(tls) => {
+            let stream = tls.connect(tcp).await?;
+            echo_over::<TlsDuplex>(shared, target, stream, id, pipe, pacer).await
+        }
+    }
+}
+
+/// The echo driver of [`echo_ws`], over the stream `D` (see [`Duplex`]).
+async fn echo_over<D: Duplex>(
+    shared: &EchoShared,
+    target: &Target,
+    stream: D::Stream,
     id: usize,
     mut pipe: EchoPipe,
     mut pacer: Option<Pacer>,
 ) -> Result<(), String> {
-    let mut conn = WsConn::connect(connector, target, id).await?;
+    let mut conn = WsConn::over(stream, target, id).await?.into_duplex::<D>();
     shared.run.set_ready();
     if let Some(pacer) = &mut pacer {
         // The messages that fell due while this connection was opening are
@@ -432,34 +441,45 @@ async fn echo_ws(
     let result = loop {
         if shared.run.phase.get() == Phase::Done && !closing && !conn.output_pending() {
             closing = true;
-            let _ = conn.stream.write_all(&net::close_frame(mask)).await;
+            conn.stream.close(&net::close_frame(mask)).await;
         }
         let due = pacer
             .as_ref()
             .filter(|_| shared.run.phase.get() != Phase::Done)
             .map(Pacer::next_due);
-        let ready = match due {
-            Some(due) => tokio::select! {
-                ready = conn.ready() => ready?,
-                () = tokio::time::sleep_until(due.into()) => {
-                    refill(shared, &mut pipe, pacer.as_mut(), &mut frames, mask);
-                    conn.queue_raw(&frames);
+        let unwritten = conn.out.get(conn.out_pos..).unwrap_or_default();
+        let wake = conn
+            .stream
+            .wait(&mut conn.buf, READ_SPACE, unwritten, due)
+            .await?;
+        let n = match wake {
+            Wake::Due => {
+                refill(shared, &mut pipe, pacer.as_mut(), &mut frames, mask);
+                conn.queue_raw(&frames);
+                conn.flush()?;
+                continue;
+            }
+            Wake::Wrote(n) => {
+                conn.written(n);
+                continue;
+            }
+            Wake::Flushed => continue,
+            Wake::Closed => break Ok(()),
+            Wake::Ready { writable, readable } => {
+                if writable {
                     conn.flush()?;
+                }
+                if !readable {
                     continue;
                 }
-            },
-            None => conn.ready().await?,
-        };
-        if ready.is_writable() {
-            conn.flush()?;
-        }
-        if !(ready.is_readable() || ready.is_read_closed()) {
-            continue;
-        }
-        let n = match conn.read_available() {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => break Err(format!("read: {e}")),
+                conn.buf.reserve(READ_SPACE);
+                match conn.stream.read_now(&mut conn.buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => break Err(format!("read: {e}")),
+                }
+            }
+            Wake::Read(n) => n,
         };
         let received_at = Instant::now();
         let handle = shared.handle();
@@ -500,542 +520,5 @@ fn refill(
                 bump(&shared.missed, missed);
             }
         }
-    }
-}
-
-/// What woke the TLS driver of [`echo_wss`].
-enum TlsEvent {
-    Read(io::Result<usize>),
-    Wrote(io::Result<usize>),
-    Flushed(io::Result<()>),
-}
-
-/// [`echo_ws`] over `wss://`: the same pipeline through rustls, the read
-/// and write halves of the TLS stream polled together (as `ws-echo` does
-/// over TLS), so that neither waits for the other.
-async fn echo_wss(
-    shared: &EchoShared,
-    connector: &Connector,
-    target: &Target,
-    tls: &Tls,
-    id: usize,
-    mut pipe: EchoPipe,
-) -> Result<(), String> {
-    let stream = tls.connect(connector.connect().await?).await?;
-    let (stream, mut conn) = WsConn::over(stream, target, id).await?.into_parts();
-    shared.run.set_ready();
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let mask = conn.mask;
-    let mut frames = Vec::new();
-    pipe.top_up(shared.run.phase.get(), |p| {
-        net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
-    });
-    conn.queue_raw(&frames);
-    // Plaintext handed to rustls whose records may still wait to be sent.
-    let mut unflushed = false;
-    let mut closing = false;
-    let pings_before = conn.pings;
-    let result = loop {
-        if shared.run.phase.get() == Phase::Done && !closing && !conn.output_pending() {
-            closing = true;
-            let _ = writer.write_all(&net::close_frame(mask)).await;
-            let _ = writer.flush().await;
-        }
-        let pending = conn.output_pending();
-        conn.buf.reserve(64 * 1024);
-        let (buf, unwritten) = (
-            &mut conn.buf,
-            conn.out.get(conn.out_pos..).unwrap_or_default(),
-        );
-        let event = tokio::select! {
-            r = reader.read_buf(buf) => TlsEvent::Read(r),
-            event = async {
-                if pending {
-                    TlsEvent::Wrote(writer.write(unwritten).await)
-                } else {
-                    TlsEvent::Flushed(writer.flush().await)
-                }
-            }, if pending || unflushed => event,
-        };
-        let n = match event {
-            TlsEvent::Wrote(w) => {
-                conn.written(w.map_err(|e| format!("write: {e}"))?);
-                unflushed = true;
-                continue;
-            }
-            TlsEvent::Flushed(f) => {
-                f.map_err(|e| format!("write: {e}"))?;
-                unflushed = false;
-                continue;
-            }
-            TlsEvent::Read(Ok(n)) => n,
-            // A server may close without close_notify once the WebSocket
-            // closing handshake is over.
-            TlsEvent::Read(Err(_)) if closing => break Ok(()),
-            TlsEvent::Read(Err(e)) => break Err(format!("read: {e}")),
-        };
-        let received_at = Instant::now();
-        let handle = shared.handle();
-        let open = conn.parse(|p| pipe.on_packet(&p, &handle, received_at))?;
-        if !open || n == 0 {
-            break match shared.run.phase.get() {
-                Phase::Done => Ok(()),
-                _ => Err("server closed the connection".into()),
-            };
-        }
-        frames.clear();
-        pipe.top_up(shared.run.phase.get(), |p| {
-            net::push_masked_frame(&mut frames, net::OP_TEXT, p, mask)
-        });
-        conn.queue_raw(&frames);
-    };
-    shared.add_pings(conn.pings - pings_before);
-    result
-}
-
-// ---- io-broadcast ------------------------------------------------------------
-
-/// A broadcast on its way: when it was sent and how many receivers still
-/// have to get it.
-struct InFlight {
-    sent_at: Instant,
-    missing: usize,
-}
-
-struct BroadcastShared {
-    run: RunState,
-    /// Broadcasts that reached every receiver in the measured phase.
-    messages: Cell<u64>,
-    deliveries: Cell<u64>,
-    /// Of `deliveries`, the ones to receivers of another server than the sender's.
-    remote_deliveries: Cell<u64>,
-    /// Broadcasts sent in the measured phase.
-    sent_measured: Cell<u64>,
-    pings: Cell<u64>,
-    latency: RefCell<Histogram<u64>>,
-    /// Sequence number of `in_flight[0]`.
-    first_seq: Cell<u64>,
-    in_flight: RefCell<VecDeque<InFlight>>,
-    /// Broadcasts completed, which the sender must replace.
-    to_send: Cell<usize>,
-    /// Wakes the sender when `to_send` grows (or the pacer is set).
-    send_wake: tokio::sync::Notify,
-    /// Broadcasts in flight at most (`--window`).
-    window: usize,
-    /// With `--rate`: the sender's schedule, set once every receiver is
-    /// ready; `to_send` is then left unused.
-    pacer: RefCell<Option<Pacer>>,
-    /// With `--rate`: broadcasts due in the measured phase but not sent
-    /// (`window` were in flight).
-    missed: Cell<u64>,
-}
-
-/// Runs `io-broadcast` (and `io-cluster`: the same over several servers).
-pub fn run_broadcast(args: IoBroadcastArgs) -> Result<Report, String> {
-    let common = &args.common;
-    let conns = bounded("conns", args.conns, super::MAX_CONNS)?;
-    let window = bounded("window", args.window, super::MAX_DEPTH)?;
-    let rate = args.rate.map(check_rate).transpose()?;
-    if args.size < 10 || args.size > MAX_FRAME / 2 {
-        return Err(format!(
-            "--size must be between 10 (the payload carries a sequence number) and {}",
-            MAX_FRAME / 2
-        ));
-    }
-    let targets = std::iter::once(&common.url)
-        .chain(&args.also_urls)
-        .map(|url| engine_target(url, Transport::Websocket))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !args.also_server_pids.is_empty() && args.also_server_pids.len() != args.also_urls.len() {
-        return Err("give one --also-server-pid per --also-url, or none".into());
-    }
-    if !args.also_server_pids.is_empty() && common.server_pid.is_none() {
-        return Err("--also-server-pid needs --server-pid (the first server's)".into());
-    }
-    for &pid in &args.also_server_pids {
-        sys::check_alive(pid)?;
-    }
-    let probes = Probes {
-        pids: common
-            .server_pid
-            .into_iter()
-            .chain(args.also_server_pids.iter().copied())
-            .collect(),
-        redis: args.redis.clone(),
-        syscalls: args.timing.count_syscalls,
-    };
-    let cluster = targets.len() > 1 || args.redis.is_some();
-    super::prepare(common)?;
-    let runtime = super::runtime(common.coalesce_us)?;
-    let size = args.size;
-    let servers = targets.len();
-    let mut report = LocalSet::new().block_on(&runtime, async {
-        let mut connectors = Vec::with_capacity(servers);
-        for target in &targets {
-            connectors.push(Rc::new(Connector::new(target, common.source_addrs).await?));
-        }
-        let shared = Rc::new(BroadcastShared {
-            run: RunState::new(),
-            messages: Cell::new(0),
-            deliveries: Cell::new(0),
-            remote_deliveries: Cell::new(0),
-            sent_measured: Cell::new(0),
-            pings: Cell::new(0),
-            latency: RefCell::new(super::histogram()?),
-            first_seq: Cell::new(0),
-            in_flight: RefCell::new(VecDeque::new()),
-            to_send: Cell::new(0),
-            send_wake: tokio::sync::Notify::new(),
-            window,
-            pacer: RefCell::new(None),
-            missed: Cell::new(0),
-        });
-        let progress = Progress::new(common, conns as u64, "");
-        let tasks: Vec<_> = (0..conns)
-            .map(|id| {
-                // Receiver `id` on server `id mod n`: even spread, sender on the first.
-                let server = id % servers;
-                let (shared, connector, target) = (
-                    shared.clone(),
-                    connectors[server].clone(),
-                    targets[server].clone(),
-                );
-                tokio::task::spawn_local(async move {
-                    tokio::time::sleep(Duration::from_millis(5 * (id / CONNECT_WAVE) as u64)).await;
-                    let receiver = Receiver {
-                        id,
-                        remote: server > 0,
-                    };
-                    if let Err(e) =
-                        broadcast_conn(&shared, &connector, &target, receiver, conns, size).await
-                    {
-                        shared.run.fail(format!("connection {id}: {e}"));
-                    }
-                })
-            })
-            .collect();
-        shared.run.wait_ready(conns, &progress).await?;
-        // Everybody has joined: the sender may start.
-        match rate {
-            Some(rate) => *shared.pacer.borrow_mut() = Some(Pacer::new(Instant::now(), rate, 1, 0)),
-            None => shared.to_send.set(window),
-        }
-        shared.send_wake.notify_one();
-        let (start, end) = shared
-            .run
-            .warm_up_and_measure(&args.timing, &probes, &progress)
-            .await?;
-        shared.send_wake.notify_one();
-        super::join_all(tasks).await;
-        let (messages, deliveries) = (shared.messages.get(), shared.deliveries.get());
-        if messages == 0 || deliveries == 0 {
-            return Err("no broadcast completed during the measured phase".to_string());
-        }
-        let mut report = Report {
-            messages,
-            deliveries,
-            pings: shared.pings.get(),
-            rate,
-            missed: rate.map(|_| shared.missed.get()),
-            ..Report::default()
-        };
-        start.fill(&end, deliveries, &mut report)?;
-        report.elapsed_s = end.at.duration_since(start.at).as_secs_f64();
-        report.msgs_per_s = messages as f64 / report.elapsed_s;
-        report.deliveries_per_s = deliveries as f64 / report.elapsed_s;
-        super::fill_latency(&shared.latency.borrow(), &mut report);
-        if cluster {
-            report.cluster = Some(cluster_figures(
-                &start,
-                &end,
-                servers,
-                shared.sent_measured.get(),
-                shared.remote_deliveries.get(),
-            ));
-        }
-        Ok(report)
-    })?;
-    report.scenario = match args.redis {
-        Some(_) => "io-cluster",
-        None => "io-broadcast",
-    };
-    report.transport = "websocket";
-    fill_common(&mut report, common, conns, size, window, &args.timing);
-    Ok(report)
-}
-
-/// The cluster figures of a run between the samples `start` and `end`.
-fn cluster_figures(
-    start: &CpuSample,
-    end: &CpuSample,
-    servers: usize,
-    broadcasts_sent: u64,
-    remote_deliveries: u64,
-) -> ClusterFigures {
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / remote_deliveries.max(1) as f64;
-    // The servers after the first, whose receivers only get broadcasts that
-    // crossed servers.
-    let (mut user, mut sys) = (Duration::ZERO, Duration::ZERO);
-    for ((u0, s0), (u1, s1)) in start.per_server.iter().zip(&end.per_server).skip(1) {
-        user += u1.saturating_sub(*u0);
-        sys += s1.saturating_sub(*s0);
-    }
-    let remote_cpu = end.per_server.len() > 1;
-    let publish_calls = match (start.publish_calls, end.publish_calls) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-        _ => None,
-    };
-    ClusterFigures {
-        servers,
-        broadcasts_sent,
-        remote_deliveries,
-        remote_server_user_us_per_delivery: remote_cpu.then(|| per(user)),
-        remote_server_sys_us_per_delivery: remote_cpu.then(|| per(sys)),
-        remote_server_cpu_us_per_delivery: remote_cpu.then(|| per(user + sys)),
-        remote_server_syscalls_per_delivery: end
-            .syscalls
-            .as_ref()
-            .filter(|counts| counts.len() > 1)
-            .map(|counts| counts[1..].iter().sum::<u64>() as f64 / remote_deliveries.max(1) as f64),
-        publish_calls,
-        publish_per_broadcast: publish_calls.map(|c| c as f64 / broadcasts_sent.max(1) as f64),
-    }
-}
-
-/// Which receiver a broadcast connection is.
-#[derive(Clone, Copy)]
-struct Receiver {
-    /// 0 is the sender.
-    id: usize,
-    /// Connected to another server than the sender's.
-    remote: bool,
-}
-
-/// Puts in `sends` (cleared first) the send instants of the broadcasts owed
-/// now, `in_flight` being in flight: one per completed broadcast or, with
-/// `--rate`, each broadcast due by now, timed from when it was due (those
-/// due while `window` are in flight are missed, and counted in the measured
-/// phase).
-fn due_broadcasts(shared: &BroadcastShared, in_flight: usize, sends: &mut Vec<Instant>) {
-    sends.clear();
-    let count = shared.to_send.replace(0);
-    let now = Instant::now();
-    let mut pacer = shared.pacer.borrow_mut();
-    let Some(pacer) = pacer.as_mut() else {
-        sends.extend(std::iter::repeat_n(now, count));
-        return;
-    };
-    let missed = pace_window(pacer, now, in_flight, shared.window, sends);
-    if shared.run.phase.get() == Phase::Measure {
-        bump(&shared.missed, missed);
-    }
-}
-
-/// Appends to `sends` the due instants of the sends of `pacer` due by
-/// `now` that fit in `window` beside the `in_flight` ones; returns how many
-/// did not (missed).
-fn pace_window(
-    pacer: &mut Pacer,
-    now: Instant,
-    in_flight: usize,
-    window: usize,
-    sends: &mut Vec<Instant>,
-) -> u64 {
-    let mut missed = 0;
-    while let Some(due) = pacer.pop_due(now) {
-        if in_flight + sends.len() < window {
-            sends.push(due);
-        } else {
-            missed += 1;
-        }
-    }
-    missed
-}
-
-/// Payload of broadcast `seq`: the sequence number in 10 digits, then filler.
-fn broadcast_payload(seq: u64, size: usize) -> Vec<u8> {
-    let mut payload = format!("{seq:010}").into_bytes();
-    payload.extend(net::filler(size.saturating_sub(10)));
-    payload
-}
-
-async fn broadcast_conn(
-    shared: &BroadcastShared,
-    connector: &Connector,
-    target: &Target,
-    receiver: Receiver,
-    conns: usize,
-    size: usize,
-) -> Result<(), String> {
-    const PREFIX: &[u8] = b"42[\"broadcast\",\"";
-    let sender = receiver.id == 0;
-    let mut conn = WsConn::connect(connector, target, receiver.id).await?;
-    shared.run.set_ready();
-    let mut expected = Vec::new();
-    event_packet(&mut expected, "broadcast", None, &net::filler(size));
-    let packet_len = expected.len();
-    let mut next_seq = 0u64;
-    let mut received = 0u64;
-    let mut closing = false;
-    let mut packet = Vec::new();
-    let mut sends = Vec::new();
-    let result = loop {
-        if sender && shared.run.phase.get() != Phase::Done {
-            let mut in_flight = shared.in_flight.borrow_mut();
-            due_broadcasts(shared, in_flight.len(), &mut sends);
-            if shared.run.phase.get() == Phase::Measure {
-                bump(&shared.sent_measured, sends.len() as u64);
-            }
-            for &sent_at in &sends {
-                in_flight.push_back(InFlight {
-                    sent_at,
-                    missing: conns,
-                });
-                packet.clear();
-                event_packet(
-                    &mut packet,
-                    "broadcast",
-                    None,
-                    &broadcast_payload(next_seq, size),
-                );
-                next_seq += 1;
-                conn.queue_text(&packet);
-            }
-            drop(in_flight);
-            conn.flush()?;
-        }
-        if shared.run.phase.get() == Phase::Done && !closing && !conn.output_pending() {
-            closing = true;
-            let _ = conn.stream.write_all(&net::close_frame(conn.mask)).await;
-        }
-        let ready = if sender && !closing {
-            let due = match shared.run.phase.get() {
-                Phase::Done => None,
-                _ => shared.pacer.borrow().as_ref().map(Pacer::next_due),
-            };
-            tokio::select! {
-                ready = conn.ready() => ready?,
-                () = shared.send_wake.notified() => continue,
-                () = async {
-                    match due {
-                        Some(due) => tokio::time::sleep_until(due.into()).await,
-                        None => std::future::pending().await,
-                    }
-                } => continue,
-            }
-        } else {
-            conn.ready().await?
-        };
-        if ready.is_writable() {
-            conn.flush()?;
-        }
-        if !(ready.is_readable() || ready.is_read_closed()) {
-            continue;
-        }
-        let n = match conn.read_available() {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => break Err(format!("read: {e}")),
-        };
-        let received_at = Instant::now();
-        let measuring = shared.run.phase.get() == Phase::Measure;
-        let mut measured = 0;
-        let open = conn.parse(|p| {
-            let Packet::Event(packet) = p else {
-                return Ok(());
-            };
-            if !packet.starts_with(PREFIX) {
-                return Ok(()); // another event (`auth`...)
-            }
-            if packet.len() != packet_len {
-                return Err(format!(
-                    "broadcast packet of {} bytes, expected {packet_len}",
-                    packet.len()
-                ));
-            }
-            let seq: u64 = packet
-                .get(PREFIX.len()..PREFIX.len() + 10)
-                .and_then(|s| std::str::from_utf8(s).ok())
-                .and_then(|s| s.parse().ok())
-                .ok_or("broadcast without a sequence number")?;
-            received += 1;
-            if received % CONTENT_CHECK_EVERY == 1 {
-                let mut want = Vec::new();
-                event_packet(&mut want, "broadcast", None, &broadcast_payload(seq, size));
-                if packet != want.as_slice() {
-                    return Err(format!(
-                        "unexpected broadcast {:?}",
-                        String::from_utf8_lossy(packet)
-                    ));
-                }
-            }
-            if measuring {
-                measured += 1;
-            }
-            bump(&shared.run.replies, 1);
-            let first = shared.first_seq.get();
-            let mut in_flight = shared.in_flight.borrow_mut();
-            let entry = seq
-                .checked_sub(first)
-                .and_then(|i| in_flight.get_mut(usize::try_from(i).ok()?))
-                .ok_or_else(|| format!("broadcast {seq} delivered twice or never sent"))?;
-            entry.missing = entry
-                .missing
-                .checked_sub(1)
-                .ok_or_else(|| format!("broadcast {seq} delivered too often"))?;
-            // Retire completed broadcasts in order (one window's worth at most).
-            while in_flight.front().is_some_and(|f| f.missing == 0) {
-                let Some(done) = in_flight.pop_front() else {
-                    break;
-                };
-                bump(&shared.first_seq, 1);
-                shared.to_send.set(shared.to_send.get() + 1);
-                if measuring {
-                    super::record(&mut shared.latency.borrow_mut(), done.sent_at, received_at);
-                    bump(&shared.messages, 1);
-                }
-                shared.send_wake.notify_one();
-            }
-            Ok(())
-        })?;
-        bump(&shared.deliveries, measured);
-        if receiver.remote {
-            bump(&shared.remote_deliveries, measured);
-        }
-        if !open || n == 0 {
-            break match shared.run.phase.get() {
-                Phase::Done => Ok(()),
-                _ => Err("server closed the connection".into()),
-            };
-        }
-        conn.flush()?;
-    };
-    bump(&shared.pings, conn.pings);
-    result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_paced_sender_keeps_to_its_window() {
-        let epoch = Instant::now();
-        // 1,000 broadcasts/s: due at 0, 1, 2, ... ms.
-        let mut pacer = Pacer::new(epoch, 1000.0, 1, 0);
-        let mut sends = Vec::new();
-        // 2.5 ms in, one broadcast in flight, window 3: two of the three
-        // due are sent, timed from when they were due; one is missed.
-        let now = epoch + Duration::from_micros(2500);
-        assert_eq!(pace_window(&mut pacer, now, 1, 3, &mut sends), 1);
-        assert_eq!(sends, [epoch, epoch + Duration::from_millis(1)]);
-        // Nothing more is due until 3 ms.
-        sends.clear();
-        assert_eq!(pace_window(&mut pacer, now, 0, 3, &mut sends), 0);
-        assert!(sends.is_empty());
-        // At 5 ms with the window free: 3, 4 and 5 ms, all sent.
-        let later = epoch + Duration::from_millis(5);
-        assert_eq!(pace_window(&mut pacer, later, 0, 3, &mut sends), 0);
-        assert_eq!(sends, [3, 4, 5].map(|ms| epoch + Duration::from_millis(ms)));
     }
 }

@@ -41,8 +41,10 @@
 #![forbid(unsafe_code)]
 
 mod avalanche;
+mod broadcast;
 mod conns;
 mod deflate;
+mod duplex;
 mod echo;
 mod handshakes;
 mod io;
@@ -463,7 +465,7 @@ pub fn run(args: Args) -> ExitCode {
     let (common, outcome) = match args.scenario {
         Scenario::WsEcho(a) => (a.common.clone(), ws_echo::run(a)),
         Scenario::IoEcho(a) => (a.common.clone(), io::run_echo(a)),
-        Scenario::IoBroadcast(a) => (a.common.clone(), io::run_broadcast(a)),
+        Scenario::IoBroadcast(a) => (a.common.clone(), broadcast::run(a)),
         Scenario::Connections(a) => (a.common.clone(), conns::run(a)),
         Scenario::Avalanche(a) => (a.common.clone(), avalanche::run(a)),
         Scenario::Handshakes(a) => (a.common.clone(), handshakes::run(a)),

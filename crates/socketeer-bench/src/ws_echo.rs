@@ -21,10 +21,10 @@
 //! Reads and writes never block each other (a connection stuck in a large
 //! write while nobody reads could deadlock with a server stuck writing echoes).
 //!
-//! Over `wss://` (`--ca`), the same pipeline runs through rustls: the stream
-//! is split in a read half and a write half polled together, and since the
-//! socket's byte count says nothing about the records in it, there is no
-//! refilling ahead.
+//! Over `wss://` (`--ca`), the same driver runs through rustls: the stream
+//! is split in a read half and a write half polled together (see
+//! `duplex.rs`), and since the socket's byte count says nothing about the
+//! records in it, there is no refilling ahead.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -33,15 +33,15 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::task::LocalSet;
 
 use super::deflate::{Inflater, Plan};
+use super::duplex::{Duplex, TlsDuplex, Wake};
 use super::net::{self, Connector, Target};
 use super::report::DeflateFigures;
 use super::tls::{self, Tls};
-use super::{bounded, bump, sys, Phase, Progress, Report, RunState, WsEchoArgs};
+use super::{bounded, bump, Phase, Progress, Report, RunState, WsEchoArgs};
 
 /// The payload of one message in 16 is compared byte for byte with what was
 /// sent; every message has its length and opcode checked.
@@ -157,10 +157,15 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
                 let (connector, target) = (connector.clone(), target.clone());
                 let tls = tls.clone();
                 tokio::task::spawn_local(async move {
-                    let outcome = match tls {
-                        None => drive(id, &config, &shared, &connector, &target).await,
-                        Some(tls) => drive_tls(&config, &shared, &connector, &target, &tls).await,
-                    };
+                    let outcome = connect_and_drive(
+                        id,
+                        &config,
+                        &shared,
+                        &connector,
+                        &target,
+                        tls.as_deref(),
+                    )
+                    .await;
                     if let Err(e) = outcome {
                         shared.run.fail(format!("connection {id}: {e}"));
                     }
@@ -235,14 +240,31 @@ enum Flow {
     Finished,
 }
 
-async fn drive(
+/// Connects one connection, plain or TLS, and drives it.
+async fn connect_and_drive(
     id: usize,
     config: &Config,
     shared: &Shared,
     connector: &Connector,
     target: &Target,
+    tls: Option<&Tls>,
 ) -> Result<(), String> {
-    let mut stream = connector.connect().await?;
+    let tcp = connector.connect().await?;
+    match tls {
+        None => drive::<TcpStream>(id, config, shared, target, tcp).await,
+        Some(tls) => drive::<TlsDuplex>(id, config, shared, target, tls.connect(tcp).await?).await,
+    }
+}
+
+/// Upgrades `stream`, then keeps the pipeline going until the run is done
+/// and the connection closed.
+async fn drive<D: Duplex>(
+    id: usize,
+    config: &Config,
+    shared: &Shared,
+    target: &Target,
+    mut stream: D::Stream,
+) -> Result<(), String> {
     let offer = config.deflate.as_ref().map(|p| p.offer);
     let (leftover, response) =
         net::ws_handshake_with(&mut stream, target, offer.map(|o| o.header()).as_deref()).await?;
@@ -257,7 +279,7 @@ async fn drive(
     let mut conn = Connection {
         config,
         shared,
-        stream,
+        stream: D::new(stream),
         owed: 0,
         sent_at: VecDeque::with_capacity(2 * config.depth),
         buf: leftover,
@@ -277,151 +299,62 @@ async fn drive(
     };
     conn.top_up(0);
     conn.flush()?;
+    if conn.parse_any(Instant::now())? == Flow::Finished {
+        return Ok(());
+    }
     let mut closing = false;
     loop {
         if shared.run.phase.get() == Phase::Done && !closing && conn.owed == 0 {
             // Close cleanly, then read until the server's close reply (or EOF).
             closing = true;
-            let _ = conn.stream.write_all(&net::close_frame(MASK)).await;
+            conn.stream.close(&net::close_frame(MASK)).await;
         }
-        let interest = match conn.owed > 0 {
-            false => Interest::READABLE,
-            true => Interest::READABLE | Interest::WRITABLE,
-        };
-        let ready = match conn.next_due() {
-            Some(due) => tokio::select! {
-                ready = conn.stream.ready(interest) => ready,
-                () = tokio::time::sleep_until(due.into()) => {
-                    conn.top_up(0);
+        let due = conn.next_due();
+        let out = unwritten(config, &conn.out, conn.owed);
+        let wake = conn
+            .stream
+            .wait(&mut conn.buf, conn.read_space, out, due)
+            .await?;
+        let flow = match wake {
+            Wake::Due => {
+                conn.top_up(0);
+                conn.flush()?;
+                Flow::Continue
+            }
+            Wake::Wrote(n) => {
+                conn.owed -= n;
+                Flow::Continue
+            }
+            Wake::Flushed => Flow::Continue,
+            Wake::Closed => Flow::Finished,
+            Wake::Ready { writable, readable } => {
+                if writable {
                     conn.flush()?;
-                    continue;
                 }
-            },
-            None => conn.stream.ready(interest).await,
-        }
-        .map_err(|e| format!("poll: {e}"))?;
-        if ready.is_writable() {
-            conn.flush()?;
-        }
-        if (ready.is_readable() || ready.is_read_closed()) && conn.on_readable()? == Flow::Finished
-        {
+                match readable {
+                    true => conn.on_readable()?,
+                    false => Flow::Continue,
+                }
+            }
+            Wake::Read(n) => conn.on_read(n, 0)?,
+        };
+        if flow == Flow::Finished {
             return Ok(());
         }
     }
 }
 
-/// What woke the TLS driver.
-enum TlsEvent {
-    Read(io::Result<usize>),
-    Wrote(io::Result<usize>),
-    Flushed(io::Result<()>),
-    Due,
-}
-
-/// [`drive`] over `wss://`: the same pipeline, through rustls. The read and
-/// write halves are polled together, so that neither waits for the other.
-async fn drive_tls(
-    config: &Config,
-    shared: &Shared,
-    connector: &Connector,
-    target: &Target,
-    tls: &Tls,
-) -> Result<(), String> {
-    let mut stream = tls.connect(connector.connect().await?).await?;
-    let leftover = net::ws_handshake(&mut stream, target).await?;
-    shared.run.set_ready();
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut conn = Connection {
-        config,
-        shared,
-        stream: (),
-        owed: 0,
-        sent_at: VecDeque::with_capacity(2 * config.depth),
-        buf: leftover,
-        read_space: (2 * config.depth * (config.size + 14)).clamp(4096, 4 << 20),
-        received: 0,
-        fragmented: None,
-        refill_ahead: false,
-        schedule: Instant::now(),
-        scheduled: 0,
-        // No permessage-deflate over TLS (refused with the arguments).
-        out: Vec::new(),
-        next_message: 0,
-        ids: VecDeque::new(),
-        inflater: None,
-        message: Vec::new(),
-        inflated: Vec::new(),
-        compressed_message: false,
+/// The bytes still to be written: the last `owed` of `config.batch`, or of
+/// `out` with `--deflate`.
+fn unwritten<'a>(config: &'a Config, out: &'a [u8], owed: usize) -> &'a [u8] {
+    let batch = match config.deflate {
+        None => &config.batch[..],
+        Some(_) => out,
     };
-    conn.top_up(0);
-    // Plaintext handed to rustls whose records may still wait to be sent.
-    let mut unflushed = false;
-    let mut closing = false;
-    if conn.parse(Instant::now())? == Flow::Finished {
-        return Ok(());
-    }
-    loop {
-        if shared.run.phase.get() == Phase::Done && !closing && conn.owed == 0 {
-            closing = true;
-            let _ = writer.write_all(&net::close_frame(MASK)).await;
-            let _ = writer.flush().await;
-        }
-        let batch = &config.batch;
-        let owed = conn.owed;
-        let due = conn.next_due();
-        conn.buf.reserve(conn.read_space);
-        let event = tokio::select! {
-            r = reader.read_buf(&mut conn.buf) => TlsEvent::Read(r),
-            event = async {
-                if owed > 0 {
-                    TlsEvent::Wrote(writer.write(&batch[batch.len() - owed..]).await)
-                } else {
-                    TlsEvent::Flushed(writer.flush().await)
-                }
-            }, if owed > 0 || unflushed => event,
-            () = async {
-                match due {
-                    Some(due) => tokio::time::sleep_until(due.into()).await,
-                    None => std::future::pending().await,
-                }
-            } => TlsEvent::Due,
-        };
-        match event {
-            TlsEvent::Due => conn.top_up(0),
-            TlsEvent::Wrote(w) => {
-                conn.owed -= w.map_err(|e| format!("write: {e}"))?;
-                unflushed = true;
-            }
-            TlsEvent::Flushed(f) => {
-                f.map_err(|e| format!("write: {e}"))?;
-                unflushed = false;
-            }
-            TlsEvent::Read(r) => {
-                let n = match r {
-                    Ok(n) => n,
-                    // A server may close without close_notify once the
-                    // WebSocket closing handshake is over.
-                    Err(_) if closing => return Ok(()),
-                    Err(e) => return Err(format!("read: {e}")),
-                };
-                let flow = conn.parse(Instant::now())?;
-                if flow == Flow::Finished {
-                    return Ok(());
-                }
-                if n == 0 {
-                    return match shared.run.phase.get() {
-                        Phase::Done => Ok(()),
-                        _ => Err("server closed the connection".into()),
-                    };
-                }
-                conn.top_up(0);
-            }
-        }
-    }
+    &batch[batch.len() - owed..]
 }
 
-/// One connection's pipeline, over `S`: the `TcpStream` itself, or nothing
-/// when the TLS driver holds the stream's halves.
+/// One connection's pipeline, over the stream `D` (see [`Duplex`]).
 struct Connection<'a, S> {
     config: &'a Config,
     shared: &'a Shared,
@@ -537,44 +470,45 @@ impl<S> Connection<'_, S> {
     }
 }
 
-impl Connection<'_, TcpStream> {
-    /// Writes as much of what is owed as the socket takes now.
+impl<D: Duplex> Connection<'_, D> {
+    /// Writes as much of what is owed as the socket takes now (over TLS,
+    /// the writes happen while waiting instead).
     fn flush(&mut self) -> Result<(), String> {
         while self.owed > 0 {
-            let batch = match self.config.deflate {
-                None => &self.config.batch,
-                Some(_) => &self.out,
-            };
-            match self.stream.try_write(&batch[batch.len() - self.owed..]) {
-                Ok(n) => self.owed -= n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(format!("write: {e}")),
+            let out = unwritten(self.config, &self.out, self.owed);
+            match self.stream.write_now(out)? {
+                0 => break,
+                n => self.owed -= n,
             }
         }
         Ok(())
     }
 
-    /// Handles read readiness: refill for the echoes waiting in the socket,
-    /// read them all, check them, record their latency and top up again.
+    /// Handles read readiness (plain TCP): refill for the echoes waiting in
+    /// the socket, then read them all and handle them.
     fn on_readable(&mut self) -> Result<Flow, String> {
         let mut landed = 0;
         if self.refill_ahead && self.owed == 0 {
-            landed = (self.buf.len() + sys::bytes_in_socket(&self.stream)?) / self.config.echo_len;
+            landed = (self.buf.len() + self.stream.bytes_waiting()?) / self.config.echo_len;
             self.top_up(landed);
             self.flush()?;
         }
         self.buf.reserve(self.read_space);
-        let n = match sys::read_available(&self.stream, &mut self.buf) {
+        let n = match self.stream.read_now(&mut self.buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flow::Continue),
             Err(e) => return Err(format!("read: {e}")),
         };
+        self.on_read(n, landed)
+    }
+
+    /// Handles `n` bytes just read (0: end of stream), `landed` echoes
+    /// having been refilled ahead: check them, record their latency and
+    /// top up again.
+    fn on_read(&mut self, n: usize, landed: usize) -> Result<Flow, String> {
         let received_at = Instant::now();
         let in_flight = self.sent_at.len();
-        let flow = match self.config.deflate {
-            None => self.parse(received_at)?,
-            Some(_) => self.parse_deflate(received_at)?,
-        };
+        let flow = self.parse_any(received_at)?;
         if in_flight - self.sent_at.len() < landed {
             self.refill_ahead = false;
             bump(&self.shared.refill_ahead_fallbacks, 1);
@@ -592,6 +526,42 @@ impl Connection<'_, TcpStream> {
 }
 
 impl<S> Connection<'_, S> {
+    /// Takes note of a complete echo of the oldest message in flight: its
+    /// latency is recorded in the measured phase (then 1 is returned).
+    fn time_echo(
+        &mut self,
+        latency: &mut Histogram<u64>,
+        measuring: bool,
+        received_at: Instant,
+    ) -> Result<u64, String> {
+        let sent = self
+            .sent_at
+            .pop_front()
+            .ok_or("echo of a message that was never sent")?;
+        if !measuring {
+            return Ok(0);
+        }
+        super::record(latency, sent, received_at);
+        Ok(1)
+    }
+
+    /// Drops the `pos` bytes parsed, keeping a partial frame for the next read.
+    fn consume(&mut self, pos: usize) {
+        if pos >= self.buf.len() {
+            self.buf.clear();
+        } else {
+            self.buf.drain(..pos);
+        }
+    }
+
+    /// [`Connection::parse`], or [`Connection::parse_deflate`] with `--deflate`.
+    fn parse_any(&mut self, received_at: Instant) -> Result<Flow, String> {
+        match self.config.deflate {
+            None => self.parse(received_at),
+            Some(_) => self.parse_deflate(received_at),
+        }
+    }
+
     /// Parses, checks and accounts for every complete frame in `buf`.
     fn parse(&mut self, received_at: Instant) -> Result<Flow, String> {
         let config = self.config;
@@ -642,24 +612,12 @@ impl<S> Connection<'_, S> {
             {
                 return Err("echoed payload differs from the one sent".into());
             }
-            let sent = self
-                .sent_at
-                .pop_front()
-                .ok_or("echo of a message that was never sent")?;
             all += 1;
-            if measuring {
-                super::record(&mut latency, sent, received_at);
-                measured += 1;
-            }
+            measured += self.time_echo(&mut latency, measuring, received_at)?;
         }
         bump(&self.shared.messages, measured);
         bump(&self.shared.run.replies, all);
-        // Drop what was parsed, keep a partial frame for the next read.
-        if pos >= self.buf.len() {
-            self.buf.clear();
-        } else {
-            self.buf.drain(..pos);
-        }
+        self.consume(pos);
         Ok(flow)
     }
 
@@ -739,15 +697,8 @@ impl<S> Connection<'_, S> {
                     config.size
                 ));
             }
-            let sent = self
-                .sent_at
-                .pop_front()
-                .ok_or("echo of a message that was never sent")?;
             all += 1;
-            if measuring {
-                super::record(&mut latency, sent, received_at);
-                measured += 1;
-            }
+            measured += self.time_echo(&mut latency, measuring, received_at)?;
         }
         bump(&self.shared.messages, measured);
         bump(&self.shared.run.replies, all);
@@ -756,11 +707,7 @@ impl<S> Connection<'_, S> {
         if measuring {
             bump(&self.shared.wire_bytes, wire);
         }
-        if pos >= self.buf.len() {
-            self.buf.clear();
-        } else {
-            self.buf.drain(..pos);
-        }
+        self.consume(pos);
         Ok(flow)
     }
 }
