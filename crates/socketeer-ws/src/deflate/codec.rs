@@ -29,7 +29,8 @@ use crate::role::Role;
 ///
 /// zlib state is allocated lazily, on the first message that needs it, and
 /// released after each message when the corresponding `*_no_context_takeover`
-/// applies, so that an idle connection costs only the size of this struct.
+/// applies, so that an idle connection costs only the size of this struct (a
+/// released compressor is kept per thread for the next such message).
 /// After an error the affected half is reset; the caller is expected to fail
 /// the connection (close code 1007 for `Corrupt`, 1009 for `TooBig`).
 #[allow(clippy::struct_excessive_bools)]

@@ -61,6 +61,11 @@
 //! peer sees the same protocol (context takeover), the idle connection
 //! holds at most 2 x 2^bits bytes, and each message pays for setting zlib
 //! up again and hashing the window.
+//!
+//! A compressor let go after a message is not freed but kept for the next
+//! message that needs one of the same level and window on the same thread
+//! (at most four per thread), and reset: a new zlib compressor zeroes about
+//! 200 KB, a reset one only its hash table.
 
 mod codec;
 mod negotiate;
