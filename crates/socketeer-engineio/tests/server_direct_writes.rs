@@ -295,8 +295,9 @@ async fn an_application_task_writes_directly_under_batch_writes() {
 
 /// A fan-out past one chunk of sessions (1,024): the first chunk is
 /// written at the end of the sender's poll, the rest by a task that lets
-/// other tasks run between chunks; a second broadcast queued meanwhile
-/// still reaches every session after the first.
+/// other tasks run between chunks; a second broadcast, queued once the
+/// first is (while its chunks may still wait), reaches every session after
+/// the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fan_out_past_one_chunk_arrives_whole_and_in_order() {
     const N: usize = 1_500;
@@ -308,8 +309,15 @@ async fn a_fan_out_past_one_chunk_arrives_whole_and_in_order() {
     sessions(&engine, N).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     clients[0].send(Message::text("43:64:0")).await.unwrap();
+    // The sender's own frames leave once its handler has queued the whole
+    // broadcast: only then does the second one start. (Two senders'
+    // handlers run side by side on two workers, and their frames would
+    // interleave: the order kept is each sender's.) The chunks past the
+    // first may still be waiting to be written.
+    expect_all(&mut clients[0], 3, 64, 0).await;
     clients[1].send(Message::text("42:64:0")).await.unwrap();
-    for ws in &mut clients {
+    expect_all(&mut clients[0], 2, 64, 0).await;
+    for ws in &mut clients[1..] {
         expect_all(ws, 3, 64, 0).await;
         expect_all(ws, 2, 64, 0).await;
     }
