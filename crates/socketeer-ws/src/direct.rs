@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 /// A TCP stream that a [`DirectWriter`] can write to as well: reads and
@@ -55,14 +55,33 @@ impl AsyncRead for SharedTcpStream {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        let space = buf.remaining();
         loop {
             ready!(self.tcp.poll_read_ready(cx))?;
+            let mut read = 0;
             // Reads into the buffer's unfilled part without zeroing it
-            // (ReadBuf is a BufMut).
-            match self.tcp.try_read_buf(buf) {
+            // (ReadBuf is a BufMut). A read that leaves room in the buffer
+            // has drained the socket: answering `WouldBlock` to the outer
+            // `try_io` then clears the readiness that was seen before the
+            // read, as tokio's own `TcpStream::poll_read` does, so the next
+            // call waits instead of spending a `recvfrom` on EAGAIN. A
+            // readiness event that arrived meanwhile carries a newer tick
+            // and is kept.
+            let result = self.tcp.try_io(Interest::READABLE, || {
+                read = self.tcp.try_read_buf(buf)?;
+                if read > 0 && read < space {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            });
+            match result {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && read > 0 => {
+                    return Poll::Ready(Ok(()))
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Poll::Ready(Err(e)),
-                Ok(_) => return Poll::Ready(Ok(())),
             }
         }
     }
@@ -150,6 +169,47 @@ mod tests {
         let mut back = Vec::new();
         peer.read_to_end(&mut back).await.unwrap();
         assert_eq!(back, b"pong");
+    }
+
+    /// A read that drains the socket clears its readiness; bytes that
+    /// arrive afterwards, in pieces and after pauses, must still wake the
+    /// reader (a readiness cleared wrongly would hang here).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bytes_that_arrive_after_a_draining_read_still_wake_the_reader() {
+        let (mut shared, mut peer) = pair().await;
+        let sender = tokio::spawn(async move {
+            for round in 0..200u32 {
+                let piece = vec![(round % 251) as u8; 1 + (round as usize * 37) % 3000];
+                peer.write_all(&piece).await.unwrap();
+                if round % 7 == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                } else {
+                    tokio::task::yield_now().await;
+                }
+            }
+            peer
+        });
+        let expected: usize = (0..200usize).map(|r| 1 + (r * 37) % 3000).sum();
+        let mut got = Vec::with_capacity(expected);
+        // Smaller than most pieces: some reads fill the buffer and leave bytes
+        // behind, which must not clear the readiness.
+        let mut chunk = vec![0u8; 1000];
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while got.len() < expected {
+                let n = shared.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the peer closed early");
+                got.extend_from_slice(&chunk[..n]);
+            }
+        })
+        .await
+        .expect("a read waited for bytes that had arrived");
+        let mut at = 0;
+        for round in 0..200usize {
+            let len = 1 + (round * 37) % 3000;
+            assert!(got[at..at + len].iter().all(|&b| b == (round % 251) as u8));
+            at += len;
+        }
+        drop(sender.await.unwrap());
     }
 
     #[tokio::test]
