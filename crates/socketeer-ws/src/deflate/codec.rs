@@ -293,11 +293,27 @@ impl PerMessageDeflate {
             // in turn); the zlib state goes once the message is complete.
             push_window(history, &out[start..], 1 << self.decompress_window);
             if fin {
-                self.decompressor = None;
+                self.give_back_inflater();
                 self.stream_ended = false;
             }
         }
         result
+    }
+
+    /// Whether the inflater serves one message alone (the peer's
+    /// `*_no_context_takeover`, or `keep_window_only`): it then comes from
+    /// the thread's spares and goes back to them.
+    fn inflater_for_this_message(&self) -> bool {
+        self.peer_no_context_takeover || self.decompress_history.is_some()
+    }
+
+    /// Hands the inflater of a complete message to the thread's spares.
+    fn give_back_inflater(&mut self) {
+        if let Some(inflater) = self.decompressor.take() {
+            if self.inflater_for_this_message() {
+                spare::give_back_inflater(self.decompress_window, inflater);
+            }
+        }
     }
 
     /// [`Self::decompress`] without the clean-up on error.
@@ -320,7 +336,7 @@ impl PerMessageDeflate {
                 self.inflate(&TAIL, true, limit, out)?;
             }
             if self.peer_no_context_takeover {
-                self.decompressor = None;
+                self.give_back_inflater();
                 self.stream_ended = false;
             }
         }
@@ -351,10 +367,14 @@ impl PerMessageDeflate {
                 }
             }
             if self.decompressor.is_none() {
-                let mut inflater = Box::new(Decompress::new_with_window_bits(
-                    false,
-                    self.decompress_window,
-                ));
+                let mut inflater = if self.inflater_for_this_message() {
+                    spare::take_inflater(self.decompress_window)
+                } else {
+                    Box::new(Decompress::new_with_window_bits(
+                        false,
+                        self.decompress_window,
+                    ))
+                };
                 if let Some(history) = self.decompress_history.as_deref().filter(|h| !h.is_empty())
                 {
                     inflater
@@ -434,22 +454,24 @@ pub(super) fn window_for_len(len: usize) -> u8 {
     bits
 }
 
-/// Compressors between the messages that use one for themselves alone (no
-/// context takeover, or `keep_window_only`), kept per thread. A new zlib
-/// compressor allocates and zeroes about 200 KB (its hash table, pending
-/// buffer and window); a reset one clears only its hash table, and its
-/// output is the same.
+/// Compressors and inflaters between the messages that use one for
+/// themselves alone (no context takeover, or `keep_window_only`), kept per
+/// thread. A new zlib compressor allocates and zeroes about 200 KB (its hash
+/// table, pending buffer and window); a reset one clears only its hash
+/// table, and its output is the same. A reset inflater forgets its window,
+/// as a new one starts without one.
 mod spare {
     use std::cell::RefCell;
 
-    use flate2::{Compress, Compression};
+    use flate2::{Compress, Compression, Decompress};
 
-    /// Most compressors kept by one thread (one per level and window size
+    /// Most compressors (and, apart, inflaters: about 40 KB each) kept by one thread (one per level and window size
     /// in use, usually one or two): about 1 MB at most.
     const MAX_KEPT: usize = 4;
 
     thread_local! {
         static KEPT: RefCell<Vec<(u32, u8, Box<Compress>)>> = const { RefCell::new(Vec::new()) };
+        static KEPT_INFLATERS: RefCell<Vec<(u8, Box<Decompress>)>> = const { RefCell::new(Vec::new()) };
     }
 
     /// A compressor of this level and window, reset, or a new one.
@@ -481,6 +503,46 @@ mod spare {
     #[cfg(test)]
     pub(super) fn kept() -> usize {
         KEPT.with(|kept| kept.borrow().len())
+    }
+
+    /// How many inflaters this thread keeps.
+    #[cfg(test)]
+    pub(super) fn kept_inflaters() -> usize {
+        KEPT_INFLATERS.with(|kept| kept.borrow().len())
+    }
+
+    /// An inflater of this window, reset, or a new one. flate2's reset
+    /// keeps the window size it was made with (with zlib-rs, an inflater
+    /// of other than 15 bits is made anew inside it: the gain is for the
+    /// usual 15-bit window).
+    pub(super) fn take_inflater(window_bits: u8) -> Box<Decompress> {
+        let kept = KEPT_INFLATERS
+            .try_with(|kept| {
+                let mut kept = kept.try_borrow_mut().ok()?;
+                let at = kept.iter().position(|(w, _)| *w == window_bits)?;
+                Some(kept.swap_remove(at).1)
+            })
+            .ok()
+            .flatten();
+        match kept {
+            Some(mut inflater) => {
+                inflater.reset(false);
+                inflater
+            }
+            None => Box::new(Decompress::new_with_window_bits(false, window_bits)),
+        }
+    }
+
+    /// Keeps `inflater` for the next message with this window, unless the
+    /// thread keeps enough already.
+    pub(super) fn give_back_inflater(window_bits: u8, inflater: Box<Decompress>) {
+        let _ = KEPT_INFLATERS.try_with(|kept| {
+            if let Ok(mut kept) = kept.try_borrow_mut() {
+                if kept.len() < MAX_KEPT {
+                    kept.push((window_bits, inflater));
+                }
+            }
+        });
     }
 
     /// Keeps `compressor` for the next message of this level and window,
@@ -539,7 +601,7 @@ fn deflate_sync_flush(
 #[cfg(test)]
 mod spare_tests {
     use bytes::BytesMut;
-    use flate2::{Compress, Compression};
+    use flate2::{Compress, Compression, Decompress, FlushDecompress};
 
     use super::{deflate_sync_flush, spare};
 
@@ -571,6 +633,83 @@ mod spare_tests {
                 spare::give_back(level, 11, kept);
             }
         }
+    }
+
+    /// Inflates a whole raw deflate message (ending in a sync flush).
+    fn inflate_with(inflater: &mut Decompress, data: &[u8]) -> Result<Vec<u8>, ()> {
+        let mut out = vec![0u8; 1 << 16];
+        let before = inflater.total_out();
+        inflater
+            .decompress(data, &mut out, FlushDecompress::Sync)
+            .map_err(|_| ())?;
+        out.truncate((inflater.total_out() - before) as usize);
+        Ok(out)
+    }
+
+    /// Two messages compressed with context takeover: the second refers
+    /// back into the first.
+    fn two_linked_messages(first: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut compressor = Compress::new_with_window_bits(Compression::new(6), false, 15);
+        let one = compress_with(&mut compressor, first);
+        let two = compress_with(&mut compressor, first);
+        (one, two)
+    }
+
+    /// A kept inflater starts each message without the window of the one
+    /// before: a message that refers back into it is refused, as a new
+    /// inflater refuses it, and a message of its own inflates as before.
+    #[test]
+    fn a_kept_inflater_forgets_the_message_before() {
+        let text: Vec<u8> = (0..3000u32)
+            .flat_map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes())
+            .collect();
+        let (one, two) = two_linked_messages(&text);
+        assert!(two.len() < one.len() / 4, "the second message refers back");
+        assert!(inflate_with(&mut Decompress::new_with_window_bits(false, 15), &two).is_err());
+        let mut kept = spare::take_inflater(15);
+        assert_eq!(inflate_with(&mut kept, &one).unwrap(), text);
+        spare::give_back_inflater(15, kept);
+        let mut kept = spare::take_inflater(15);
+        assert!(
+            inflate_with(&mut kept, &two).is_err(),
+            "the window was kept"
+        );
+        spare::give_back_inflater(15, kept);
+        let mut kept = spare::take_inflater(15);
+        assert_eq!(inflate_with(&mut kept, &one).unwrap(), text);
+        spare::give_back_inflater(15, kept);
+    }
+
+    /// Messages compressed without context takeover in a small window
+    /// inflate, one after another, through the kept inflater of that
+    /// window.
+    #[test]
+    fn a_kept_inflater_of_a_small_window_inflates_message_after_message() {
+        for i in 0..8u32 {
+            let text =
+                format!("{{\"seq\":{i},\"text\":\"hello again\"}}").repeat(1 + i as usize * 9);
+            let mut compressor = Compress::new_with_window_bits(Compression::new(6), false, 9);
+            let data = compress_with(&mut compressor, text.as_bytes());
+            let mut kept = spare::take_inflater(9);
+            assert_eq!(inflate_with(&mut kept, &data).unwrap(), text.as_bytes());
+            spare::give_back_inflater(9, kept);
+        }
+    }
+
+    /// The thread keeps a bounded number of inflaters.
+    #[test]
+    fn a_thread_keeps_few_inflaters() {
+        let taken: Vec<_> = (9..=15u8)
+            .map(|bits| (bits, spare::take_inflater(bits)))
+            .collect();
+        for (bits, inflater) in taken {
+            spare::give_back_inflater(bits, inflater);
+        }
+        assert!(
+            spare::kept_inflaters() <= 4,
+            "kept {}",
+            spare::kept_inflaters()
+        );
     }
 
     /// The thread keeps a bounded number of compressors.
