@@ -65,7 +65,8 @@
 //! A compressor let go after a message is not freed but kept for the next
 //! message that needs one of the same level and window on the same thread
 //! (at most four per thread), and reset: a new zlib compressor zeroes about
-//! 200 KB, a reset one only its hash table.
+//! 200 KB, a reset one only its hash table. Inflaters let go after a
+//! message are kept the same way, by window size.
 
 mod codec;
 mod negotiate;
