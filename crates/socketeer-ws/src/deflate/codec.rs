@@ -465,8 +465,9 @@ mod spare {
 
     use flate2::{Compress, Compression, Decompress};
 
-    /// Most compressors (and, apart, inflaters: about 40 KB each) kept by one thread (one per level and window size
-    /// in use, usually one or two): about 1 MB at most.
+    /// Most compressors kept by one thread (one per level and window size
+    /// in use, usually one or two): about 1 MB at most. The same bound
+    /// holds apart for inflaters (about 40 KB each).
     const MAX_KEPT: usize = 4;
 
     thread_local! {
