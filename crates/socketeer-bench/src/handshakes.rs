@@ -108,9 +108,7 @@ pub fn run(args: HandshakeArgs) -> Result<Report, String> {
             ..Report::default()
         };
         start.fill(&end, completed, &mut report)?;
-        let secs = end.at.duration_since(start.at).as_secs_f64();
-        report.elapsed_s = secs;
-        report.msgs_per_s = completed as f64 / secs;
+        report.msgs_per_s = completed as f64 / report.elapsed_s;
         report.deliveries_per_s = report.msgs_per_s;
         super::fill_latency(&shared.latency.borrow(), &mut report);
         Ok(report)

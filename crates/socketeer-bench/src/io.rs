@@ -356,7 +356,6 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
             ..Report::default()
         };
         start.fill(&end, messages, &mut report)?;
-        report.elapsed_s = end.at.duration_since(start.at).as_secs_f64();
         report.msgs_per_s = messages as f64 / report.elapsed_s;
         report.deliveries_per_s = report.msgs_per_s;
         super::fill_latency(&shared.latency.borrow(), &mut report);

@@ -666,10 +666,12 @@ impl CpuSample {
         })
     }
 
-    /// Fills the CPU fields of `report` for the phase from `self` to `end`,
-    /// per `units` (messages or deliveries).
+    /// Fills the phase's length (`elapsed_s`) and the CPU fields of `report`
+    /// for the phase from `self` to `end`, per `units` (messages or
+    /// deliveries).
     fn fill(&self, end: &CpuSample, units: u64, report: &mut Report) -> Result<(), String> {
-        let secs = end.at.duration_since(self.at).as_secs_f64().max(1e-9);
+        report.elapsed_s = end.at.duration_since(self.at).as_secs_f64();
+        let secs = report.elapsed_s.max(1e-9);
         let per_unit = |d: Duration| d.as_secs_f64() * 1e6 / units.max(1) as f64;
         let gen = end.gen.saturating_sub(self.gen);
         report.gen_cpu_s = gen.as_secs_f64();

@@ -195,9 +195,7 @@ pub fn run(args: WsEchoArgs) -> Result<Report, String> {
             ..Report::default()
         };
         start.fill(&end, messages, &mut report)?;
-        let secs = end.at.duration_since(start.at).as_secs_f64();
-        report.elapsed_s = secs;
-        report.msgs_per_s = messages as f64 / secs;
+        report.msgs_per_s = messages as f64 / report.elapsed_s;
         report.deliveries_per_s = report.msgs_per_s;
         super::fill_latency(&shared.latency.borrow(), &mut report);
         if let Some(plan) = &config.deflate {
