@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use super::core::DisconnectReason;
 use super::listeners::{ListenerId, Listeners};
+use super::manager::Manager;
 use super::shared::{AckSender, Socket};
-use super::socket::Manager;
 use crate::Value;
 use socketeer_engineio::sync::RwLockExt;
 

@@ -85,22 +85,27 @@
 //!   server disconnect") is not followed by a reconnection.
 //! - [`core`]: the Sans-I/O state machine underneath, usable without tokio.
 
+mod ack_request;
 pub mod backoff;
+mod builder;
 mod cache;
 pub mod core;
 mod driver;
 mod listen;
 mod listeners;
+mod manager;
 mod shared;
 mod socket;
 mod url;
 
+pub use self::ack_request::AckRequest;
 pub use self::backoff::Backoff;
+pub use self::builder::{io, ClientBuilder};
 pub use self::core::{
     AckError, AckToken, AsyncAuth, Auth, AuthFuture, ConnectError, DisconnectReason, EmitError,
     ManagerConfig, SocketOptions,
 };
 pub use self::listeners::ListenerId;
+pub use self::manager::{Manager, ManagerOptions};
 pub use self::shared::{AckSender, AnyHandler, EventHandler, OutgoingHandler, Socket};
-pub use self::socket::{io, AckRequest, ClientBuilder, Manager, ManagerOptions};
 pub use socketeer_engineio::client::Transports;
