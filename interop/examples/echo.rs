@@ -69,7 +69,11 @@ async fn serve(tcp: TcpStream, tls: Option<TlsAcceptor>) {
 }
 
 async fn serve_tls(tcp: TcpStream, acceptor: TlsAcceptor) {
-    match acceptor.accept(tcp).await {
+    // Read ahead under rustls, as socketeer's own server does.
+    match acceptor
+        .accept(socketeer_ws::read_ahead::ReadAhead::new(tcp))
+        .await
+    {
         Ok(stream) => echo(stream).await,
         Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
     }

@@ -50,9 +50,12 @@ impl std::fmt::Debug for ConnectOptions {
 pub enum MaybeTlsStream {
     /// `ws://`.
     Plain(TcpStream),
-    /// `wss://`.
+    /// `wss://`. The TCP stream is read ahead ([`ReadAhead`]): rustls
+    /// alone reads 4 KiB per system call.
+    ///
+    /// [`ReadAhead`]: crate::read_ahead::ReadAhead
     #[cfg(feature = "tls")]
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::client::TlsStream<crate::read_ahead::ReadAhead<TcpStream>>>),
 }
 
 io_enum!(MaybeTlsStream {
@@ -115,7 +118,7 @@ async fn tls_connect(
     let name = rustls::pki_types::ServerName::try_from(url.host.clone())
         .map_err(|_| HandshakeError::Url(url.host.clone()))?;
     let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
+        .connect(name, crate::read_ahead::ReadAhead::new(tcp))
         .await?;
     Ok(MaybeTlsStream::Tls(Box::new(tls)))
 }

@@ -60,6 +60,8 @@ mod io_enum;
 pub mod mask;
 pub mod message;
 pub mod payload;
+#[cfg(feature = "tokio")]
+pub mod read_ahead;
 pub mod role;
 #[cfg(feature = "tokio")]
 pub mod server;

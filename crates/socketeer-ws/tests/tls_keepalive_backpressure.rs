@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socketeer_ws::driver::Keepalive;
+use socketeer_ws::read_ahead::ReadAhead;
 use socketeer_ws::{
     accept_with_config, connect_with_options, CloseCode, ConnectOptions, Error, Message,
     ServerConfig, StreamConfig, WebSocketStream,
@@ -16,8 +17,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-#[tokio::test]
-async fn wss_with_custom_root_store() {
+/// A wss:// echo server on 127.0.0.1 with a self-signed certificate for
+/// `localhost`, reading ahead under rustls as socketeer's own server does:
+/// (port, certificate).
+async fn wss_echo_server() -> (u16, rustls::pki_types::CertificateDer<'static>) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let cert_der = cert.cert.der().clone();
     let key_der =
@@ -35,7 +38,7 @@ async fn wss_with_custom_root_store() {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
+                let Ok(tls) = acceptor.accept(ReadAhead::new(tcp)).await else {
                     return;
                 };
                 let Ok(conn) = accept_with_config(tls, &ServerConfig::default()).await else {
@@ -50,19 +53,28 @@ async fn wss_with_custom_root_store() {
             });
         }
     });
+    (port, cert_der)
+}
+
+fn trusting(cert: rustls::pki_types::CertificateDer<'static>) -> ConnectOptions {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert_der).unwrap();
+    roots.add(cert).unwrap();
     let client_tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let options = ConnectOptions {
+    ConnectOptions {
         tls: Some(Arc::new(client_tls)),
         ..Default::default()
-    };
+    }
+}
+
+#[tokio::test]
+async fn wss_with_custom_root_store() {
+    let (port, cert) = wss_echo_server().await;
     let url = format!("wss://localhost:{port}/");
-    let (mut ws, _) = connect_with_options(&url, &options).await.unwrap();
+    let (mut ws, _) = connect_with_options(&url, &trusting(cert)).await.unwrap();
     ws.send(Message::text("over TLS")).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("over TLS"));
     ws.close(None).await.unwrap();
@@ -70,6 +82,61 @@ async fn wss_with_custom_root_store() {
     assert!(connect_with_options(&url, &ConnectOptions::default())
         .await
         .is_err());
+}
+
+/// Both ends read ahead under rustls (the client of `connect` and the
+/// server above): messages from one byte to beyond a TLS record and
+/// beyond a read-ahead buffer, sent back to back while echoes come back,
+/// arrive whole and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_of_every_size_cross_tls_whole_and_in_order() {
+    let (port, cert) = wss_echo_server().await;
+    let url = format!("wss://localhost:{port}/");
+    let (ws, _) = connect_with_options(&url, &trusting(cert)).await.unwrap();
+    let (mut reader, mut writer) = ws.split();
+    let sizes = [
+        1usize,
+        3,
+        100,
+        4_096,
+        16_383,
+        16_384,
+        16_389,
+        32_768,
+        70_000,
+        1 << 20,
+        5,
+    ];
+    let message = |round: usize, size: usize| {
+        let payload: Vec<u8> = (0..size)
+            .map(|i| ((i + round * 7 + size) % 251) as u8)
+            .collect();
+        Message::binary(payload)
+    };
+    const ROUNDS: usize = 20;
+    let sender = tokio::spawn(async move {
+        for round in 0..ROUNDS {
+            for &size in &sizes {
+                writer.feed(message(round, size)).await.unwrap();
+            }
+            writer.flush().await.unwrap();
+        }
+        writer
+    });
+    let received = tokio::time::timeout(Duration::from_secs(60), async {
+        for round in 0..ROUNDS {
+            for &size in &sizes {
+                let got = reader.recv().await.unwrap().unwrap();
+                assert!(
+                    got == message(round, size),
+                    "round {round}, {size} bytes: wrong echo"
+                );
+            }
+        }
+    })
+    .await;
+    assert!(received.is_ok(), "the echoes did not all come back");
+    sender.await.unwrap();
 }
 
 async fn keepalive_server(ka: Keepalive) -> (u16, tokio::sync::mpsc::Receiver<Result<(), String>>) {

@@ -89,6 +89,7 @@ impl HttpTarget {
             Some(connector) => {
                 let name = rustls::pki_types::ServerName::try_from(self.url.host.clone())
                     .map_err(|_| Error::Url(self.url.host.clone()))?;
+                let tcp = socketeer_ws::read_ahead::ReadAhead::new(tcp);
                 MaybeTlsStream::Tls(Box::new(connector.connect(name, tcp).await?))
             }
             None => MaybeTlsStream::Plain(tcp),

@@ -262,6 +262,9 @@ where
             let _slot = slot;
             #[cfg(feature = "tls")]
             if let Some(acceptor) = tls {
+                // Read ahead under rustls, which asks for 4 KiB at a time:
+                // one `recvfrom` per batch of records, not four per record.
+                let tcp = socketeer_ws::read_ahead::ReadAhead::new(tcp);
                 match tokio::time::timeout(tls_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => serve_connection(stream, remote, handler, stop, head).await,
                     Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
