@@ -15,7 +15,7 @@
 //! * `avalanche`: N Socket.IO clients lose their connection at once (server
 //!   restart, or every connection cut) and reconnect with socket.io-client's
 //!   backoff; time until all are back, and how many `tick` broadcasts
-//!   reached them (see `avalanche.rs`);
+//!   reached them (see `avalanche/mod.rs`);
 //! * `handshakes`: K clients open, upgrade and close connections one after
 //!   another (with a full TLS handshake over `wss://`); handshakes/s and
 //!   server CPU per handshake.
