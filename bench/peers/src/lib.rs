@@ -65,3 +65,22 @@ fn tls_acceptor() -> Result<tokio_rustls::TlsAcceptor, String> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
+
+/// Opcode, header length (with the mask) and payload length of the complete
+/// masked frame at the start of `buf`, if there is one (the trivial
+/// servers' frame parser: no checks).
+pub fn client_frame(buf: &[u8]) -> Option<(u8, usize, usize)> {
+    let (b0, b1) = (*buf.first()?, *buf.get(1)?);
+    let (header, len) = match b1 & 0x7F {
+        126 => (
+            8,
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+        ),
+        127 => (
+            14,
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+        ),
+        n => (6, n as usize),
+    };
+    (buf.len() >= header + len).then_some((b0 & 0x0F, header, len))
+}

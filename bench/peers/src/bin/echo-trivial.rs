@@ -63,7 +63,7 @@ async fn serve(mut stream: TcpStream) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(64 * 1024);
     loop {
         let mut pos = 0;
-        while let Some((opcode, header, len)) = client_frame(&buf[pos..]) {
+        while let Some((opcode, header, len)) = bench_peers::client_frame(&buf[pos..]) {
             let mask = [
                 buf[pos + header - 4],
                 buf[pos + header - 3],
@@ -146,22 +146,4 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
     for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
         *b ^= mask[i & 3];
     }
-}
-
-/// Opcode, header length (with the mask) and payload length of the complete
-/// masked frame at the start of `buf`, if there is one.
-fn client_frame(buf: &[u8]) -> Option<(u8, usize, usize)> {
-    let (b0, b1) = (*buf.first()?, *buf.get(1)?);
-    let (header, len) = match b1 & 0x7F {
-        126 => (
-            8,
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
-        ),
-        127 => (
-            14,
-            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
-        ),
-        n => (6, n as usize),
-    };
-    (buf.len() >= header + len).then_some((b0 & 0x0F, header, len))
 }

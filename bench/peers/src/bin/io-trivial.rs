@@ -203,7 +203,7 @@ async fn websocket(
         loop {
             let mut pos = 0;
             out.clear();
-            while let Some((opcode, header, len)) = client_frame(&buf[pos..]) {
+            while let Some((opcode, header, len)) = bench_peers::client_frame(&buf[pos..]) {
                 let mask: [u8; 4] = buf[pos + header - 4..pos + header].try_into().unwrap();
                 let payload = &mut buf[pos + header..pos + header + len];
                 for (i, b) in payload.iter_mut().enumerate() {
@@ -303,22 +303,4 @@ fn push_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
         }
     }
     out.extend_from_slice(payload);
-}
-
-/// Opcode, header length (with the mask) and payload length of the complete
-/// masked frame at the start of `buf`, if there is one.
-fn client_frame(buf: &[u8]) -> Option<(u8, usize, usize)> {
-    let (b0, b1) = (*buf.first()?, *buf.get(1)?);
-    let (header, len) = match b1 & 0x7F {
-        126 => (
-            8,
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
-        ),
-        127 => (
-            14,
-            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
-        ),
-        n => (6, n as usize),
-    };
-    (buf.len() >= header + len).then_some((b0 & 0x0F, header, len))
 }
