@@ -1,7 +1,10 @@
-//! Shared start-up helpers for the benchmark peer echo servers.
+//! Shared helpers for the benchmark peers: start-up (the port, the
+//! open-file limit, TLS) and the trivial servers' frame parser.
 //!
 //! Every peer binary is invoked as `BIN PORT`, binds `127.0.0.1:PORT` and
-//! echoes text and binary WebSocket messages back unchanged until killed.
+//! serves until killed: the `echo-*` servers echo text and binary WebSocket
+//! messages back unchanged, the `io-*` servers answer `socketeer bench`'s
+//! Socket.IO scenarios.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
