@@ -87,3 +87,41 @@ pub fn client_frame(buf: &[u8]) -> Option<(u8, usize, usize)> {
     };
     (buf.len() >= header + len).then_some((b0 & 0x0F, header, len))
 }
+
+/// The Socket.IO answers of the trivial servers (`io-trivial`,
+/// `io-trivial-hyper`): the least `socketeer bench`'s scenarios need.
+pub mod trivial_io {
+    /// Between the packets of a polling payload.
+    pub const SEPARATOR: u8 = 0x1e;
+    const EVENT_WITH_ACK: &[u8] = b"[\"message-with-ack\",";
+
+    /// The Engine.IO open packet of session `sid` (no upgrades offered).
+    pub fn open_packet(sid: &str) -> Vec<u8> {
+        format!(
+            "0{{\"sid\":\"{sid}\",\"upgrades\":[],\"pingInterval\":25000,\
+             \"pingTimeout\":20000,\"maxPayload\":1000000}}"
+        )
+        .into_bytes()
+    }
+
+    /// The answer to one packet: the namespace's CONNECT reply, or the ack
+    /// of an event.
+    pub fn answer(packet: &[u8], sid: &str) -> Option<Vec<u8>> {
+        if packet.starts_with(b"40") {
+            return Some(format!("40{{\"sid\":\"{sid}-io\"}}").into_bytes());
+        }
+        let rest = packet.strip_prefix(b"42")?;
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let (id, args) = rest.split_at(digits);
+        let args = args.strip_prefix(EVENT_WITH_ACK)?;
+        if id.is_empty() {
+            return None;
+        }
+        let mut ack = Vec::with_capacity(4 + id.len() + args.len());
+        ack.extend_from_slice(b"43");
+        ack.extend_from_slice(id);
+        ack.push(b'[');
+        ack.extend_from_slice(args);
+        Some(ack)
+    }
+}

@@ -282,9 +282,6 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
         return Err(format!("--size must be at most {}", MAX_FRAME / 2));
     }
     let rate = args.rate.map(check_rate).transpose()?;
-    if rate.is_some() && args.transport == Transport::Polling {
-        return Err("--rate is not supported over long-polling (yet)".into());
-    }
     let target = engine_target_any(&common.url, args.transport)?;
     let tls = tls::for_target(&target, common.ca.as_deref())?.map(Rc::new);
     if rate.is_some() && tls.is_some() {
@@ -323,7 +320,7 @@ pub fn run_echo(args: IoEchoArgs) -> Result<Report, String> {
                             echo_ws(&shared, &connector, &target, tls, id, pipe, pacer).await
                         }
                         (Transport::Polling, tls) => {
-                            super::poll::echo(&shared, &connector, &target, tls, pipe).await
+                            super::poll::echo(&shared, &connector, &target, tls, pipe, pacer).await
                         }
                     };
                     if let Err(e) = result {

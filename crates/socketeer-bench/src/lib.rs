@@ -280,7 +280,9 @@ pub struct IoEchoArgs {
     /// most messages in flight per connection; a message due when that
     /// many are in flight is not sent and counts as missed, and the report
     /// gives the achieved rate beside the offered one. Latency is measured
-    /// from when each message was due. WebSocket transport only.
+    /// from when each message was due. Over long-polling a connection with
+    /// nothing in flight sleeps until its next message is due, then POSTs
+    /// it and GETs the answer. Not over TLS.
     #[arg(long)]
     rate: Option<f64>,
 }

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::echo::{EchoPipe, EchoShared};
 use super::net::{Connector, Target, MAX_FRAME};
+use super::pace::Pacer;
 use super::tls::Tls;
 use super::wire::{classify, parse_open, OpenInfo, Packet};
 use super::Phase;
@@ -193,23 +194,46 @@ pub fn split_payload(body: Bytes) -> Vec<Bytes> {
     packets
 }
 
-/// `io-echo` over long-polling: POST what is owed, GET the replies.
+/// `io-echo` over long-polling: POST what is owed, GET the replies. What
+/// is owed: `depth` messages in flight or, with a `pacer` (`--rate`),
+/// those due by now (one due while `depth` are in flight is missed); with
+/// nothing in flight the connection sleeps until the next is due.
 pub async fn echo(
     shared: &EchoShared,
     connector: &Connector,
     target: &Target,
     tls: Option<&Tls>,
     mut pipe: EchoPipe,
+    mut pacer: Option<Pacer>,
 ) -> Result<(), String> {
     let mut conn = PollConn::connect(connector, target, tls).await?;
     shared.run().set_ready();
+    if let Some(pacer) = &mut pacer {
+        // The messages that fell due while this connection was opening are
+        // not owed.
+        pacer.skip_to(Instant::now());
+    }
     let result = async {
         loop {
-            if shared.run().phase.get() == Phase::Done {
+            let phase = shared.run().phase.get();
+            if phase == Phase::Done {
                 return Ok(());
             }
             let mut packets = Vec::new();
-            pipe.top_up(shared.run().phase.get(), |p| packets.push(p.to_vec()));
+            match pacer.as_mut() {
+                None => pipe.top_up(phase, |p| packets.push(p.to_vec())),
+                Some(pacer) => {
+                    let due = pacer.next_due();
+                    if pipe.in_flight.is_empty() && due > Instant::now() {
+                        tokio::time::sleep_until(due.into()).await;
+                        continue;
+                    }
+                    let missed = pipe.send_due(pacer, Instant::now(), |p| packets.push(p.to_vec()));
+                    if phase == Phase::Measure {
+                        super::bump(&shared.missed, missed);
+                    }
+                }
+            }
             for p in &packets {
                 conn.queue(p);
             }

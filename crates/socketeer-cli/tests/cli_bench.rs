@@ -216,6 +216,39 @@ fn io_echo_acks_and_events_over_websocket_and_polling() {
     }
 }
 
+/// At a fixed offered rate the polling clients send what is due and no
+/// more: far fewer acks than the same clients would get at full speed.
+#[test]
+fn io_echo_over_polling_at_a_fixed_rate() {
+    let server = Server::start("conformance", "SOCKETEER_CONFORMANCE_BIN");
+    let (url, pid) = (server.url(), server.pid());
+    let report = bench(&[
+        "io-echo",
+        "--url",
+        &url,
+        "--server-pid",
+        &pid,
+        "-c",
+        "4",
+        "-d",
+        "1",
+        "--transport",
+        "polling",
+        "--rate",
+        "200",
+        "--warmup",
+        "0.2",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(report["transport"], "polling");
+    assert_eq!(num(&report, "rate"), 200.0, "{report}");
+    let messages = num(&report, "messages");
+    // 200 due in the second measured; generous bounds, the pacing shows in
+    // the upper one (unpaced, 4 clients answer thousands a second).
+    assert!((50.0..=300.0).contains(&messages), "{report}");
+}
+
 #[test]
 fn io_echo_over_wss_and_https() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();

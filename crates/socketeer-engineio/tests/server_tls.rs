@@ -57,7 +57,7 @@ fn replace(path: &Path, content: &str) {
 async fn start(options: HttpOptions) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let handler = |_req: Request<hyper::body::Incoming>, _remote| async {
+    let handler = |_req: Request<socketeer_engineio::server::RequestBody>, _remote| async {
         Response::new(Full::new(Bytes::from_static(b"hello")))
     };
     tokio::spawn(async move {

@@ -138,7 +138,8 @@ pub struct DirectWriter {
 }
 
 impl DirectWriter {
-    /// Writes as much of `bufs` as the socket takes now (one `writev`);
+    /// Writes as much of `bufs` as the socket takes now, in one system
+    /// call (a `send`, or a `writev` of pieces over 4 KiB in all);
     /// `WouldBlock` when it takes nothing.
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         try_write_vectored(&self.tcp, bufs)
@@ -148,12 +149,35 @@ impl DirectWriter {
 /// `writev`, or `send` when `bufs` holds one buffer: Linux charges
 /// `writev` its file layer (`vfs_writev`, `fdget_pos`) on top of the
 /// socket's work, about 0.5 µs a call in a broadcast to 10,000 sockets on
-/// loopback, and tokio's `try_write` is a `send`.
+/// loopback, and tokio's `try_write` is a `send`. Several small buffers
+/// (the frames of several broadcasts) are copied into one and sent too:
+/// the copy cost less than the kernel's walk over the pieces (system time
+/// per delivery 1.08 -> 0.99 µs, broadcasts to 1,000 with 8 in flight).
 fn try_write_vectored(tcp: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     match bufs {
         [one] => tcp.try_write(one),
+        _ if bufs.iter().map(|b| b.len()).sum::<usize>() <= GATHER_MAX => GATHER
+            .try_with(|gather| {
+                let mut gather = gather.borrow_mut();
+                gather.clear();
+                for buf in bufs {
+                    gather.extend_from_slice(buf);
+                }
+                tcp.try_write(&gather)
+            })
+            // The thread is exiting (its buffer is gone): the pieces as
+            // they are.
+            .unwrap_or_else(|_| tcp.try_write_vectored(bufs)),
         _ => tcp.try_write_vectored(bufs),
     }
+}
+
+/// Most bytes [`try_write_vectored`] gathers into one buffer.
+const GATHER_MAX: usize = 4096;
+
+thread_local! {
+    static GATHER: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(Vec::with_capacity(GATHER_MAX));
 }
 
 #[cfg(test)]
@@ -221,6 +245,43 @@ mod tests {
             at += len;
         }
         drop(sender.await.unwrap());
+    }
+
+    /// Pieces small in all are copied into one `send`, larger ones go in
+    /// a `writev`: either way every byte arrives, in order.
+    #[tokio::test]
+    async fn gathered_and_vectored_writes_keep_every_byte_in_order() {
+        let (shared, mut peer) = pair().await;
+        let writer = shared.writer();
+        let mut expected = Vec::new();
+        for total in [
+            2,
+            100,
+            GATHER_MAX - 1,
+            GATHER_MAX,
+            GATHER_MAX + 1,
+            3 * GATHER_MAX,
+        ] {
+            let pieces: Vec<Vec<u8>> = (0..7u8)
+                .map(|i| {
+                    let len = total / 7 + usize::from(usize::from(i) < total % 7);
+                    (0..len).map(|j| (j as u8).wrapping_mul(31) ^ i).collect()
+                })
+                .collect();
+            let slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+            let n = writer.try_write_vectored(&slices).unwrap();
+            assert_eq!(n, total, "a fresh socket takes {total} bytes at once");
+            expected.extend(pieces.concat());
+        }
+        drop(writer);
+        drop(shared);
+        let mut back = Vec::new();
+        peer.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back.len(), expected.len());
+        assert!(
+            back == expected,
+            "the bytes arrived changed or out of order"
+        );
     }
 
     #[tokio::test]

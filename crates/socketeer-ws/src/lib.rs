@@ -57,9 +57,14 @@ pub mod frame;
 pub mod handshake;
 #[cfg(feature = "tokio")]
 mod io_enum;
+#[cfg(feature = "tokio")]
+#[macro_use]
+mod write_through;
 pub mod mask;
 pub mod message;
 pub mod payload;
+#[cfg(feature = "tokio")]
+pub mod prefixed;
 #[cfg(feature = "tokio")]
 pub mod read_ahead;
 pub mod role;

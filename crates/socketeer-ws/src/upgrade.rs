@@ -17,6 +17,7 @@ use crate::driver::{StreamConfig, WebSocketStream};
 use crate::error::{Error, Result};
 use crate::handshake::{self, HandshakeError};
 use crate::io_enum::io_enum;
+use crate::prefixed::Prefixed;
 use crate::server::ServerConfig;
 
 /// A WebSocket over a hyper upgraded connection.
@@ -39,11 +40,24 @@ impl UpgradedIo {
     /// (served as `TokioIo<TcpStream>`, as this crate's users and axum
     /// do); bytes hyper had read past the request are returned too.
     fn from_upgraded(upgraded: Upgraded) -> (Self, BytesMut) {
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => (
-                UpgradedIo::Tcp(SharedTcpStream::new(parts.io.into_inner())),
-                BytesMut::from(parts.read_buf),
-            ),
+        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                return (
+                    UpgradedIo::Tcp(SharedTcpStream::new(parts.io.into_inner())),
+                    BytesMut::from(parts.read_buf),
+                )
+            }
+            Err(upgraded) => upgraded,
+        };
+        // A TCP stream handed to hyper after its first bytes were read
+        // (socketeer-engineio's server): what is left of them comes first.
+        match upgraded.downcast::<TokioIo<Prefixed<TcpStream>>>() {
+            Ok(parts) => {
+                let (prefix, tcp) = parts.io.into_inner().into_parts();
+                let mut leftover = BytesMut::from(&prefix[..]);
+                leftover.extend_from_slice(&parts.read_buf);
+                (UpgradedIo::Tcp(SharedTcpStream::new(tcp)), leftover)
+            }
             Err(upgraded) => (UpgradedIo::Hyper(TokioIo::new(upgraded)), BytesMut::new()),
         }
     }

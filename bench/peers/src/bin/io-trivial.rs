@@ -26,9 +26,9 @@ use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use bench_peers::trivial_io::{answer, open_packet, SEPARATOR};
+
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-const SEPARATOR: u8 = 0x1e;
-const EVENT_WITH_ACK: &[u8] = b"[\"message-with-ack\",";
 const BROADCAST: &[u8] = b"42[\"broadcast\",";
 
 /// A WebSocket client: its stream, shared with the broadcasting tasks,
@@ -66,14 +66,6 @@ async fn main() -> std::io::Result<()> {
             Err(e) => eprintln!("accept failed: {e}"),
         }
     }
-}
-
-fn open_packet(sid: &str) -> Vec<u8> {
-    format!(
-        "0{{\"sid\":\"{sid}\",\"upgrades\":[],\"pingInterval\":25000,\
-         \"pingTimeout\":20000,\"maxPayload\":1000000}}"
-    )
-    .into_bytes()
 }
 
 async fn serve(mut stream: TcpStream, sid: String, peers: Peers) -> std::io::Result<()> {
@@ -155,27 +147,6 @@ fn header<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         let (n, value) = line.split_at(colon);
         n.eq_ignore_ascii_case(name).then_some(&value[1..])
     })
-}
-
-/// The answer to one packet: the namespace's CONNECT reply, or the ack of
-/// an event.
-fn answer(packet: &[u8], sid: &str) -> Option<Vec<u8>> {
-    if packet.starts_with(b"40") {
-        return Some(format!("40{{\"sid\":\"{sid}-io\"}}").into_bytes());
-    }
-    let rest = packet.strip_prefix(b"42")?;
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    let (id, args) = rest.split_at(digits);
-    let args = args.strip_prefix(EVENT_WITH_ACK)?;
-    if id.is_empty() {
-        return None;
-    }
-    let mut ack = Vec::with_capacity(4 + id.len() + args.len());
-    ack.extend_from_slice(b"43");
-    ack.extend_from_slice(id);
-    ack.push(b'[');
-    ack.extend_from_slice(args);
-    Some(ack)
 }
 
 async fn websocket(

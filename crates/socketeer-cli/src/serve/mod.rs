@@ -31,9 +31,9 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use socketeer::server::{SocketIo, SocketIoConfig};
+use socketeer_engineio::server::RequestBody;
 use socketeer_engineio::server::{
     serve_http_with, EngineIoConfig, HttpOptions, ReloadableCert, DEFAULT_MAX_HEADER_BYTES,
 };
@@ -360,7 +360,7 @@ async fn serve(args: Args) -> ExitCode {
     };
     let handler = {
         let app = app.clone();
-        move |req: Request<Incoming>, remote: SocketAddr| {
+        move |req: Request<RequestBody>, remote: SocketAddr| {
             let app = app.clone();
             async move { route(&app, req, remote).await }
         }
@@ -479,7 +479,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-async fn route(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Response<Full<Bytes>> {
+async fn route(app: &App, req: Request<RequestBody>, remote: SocketAddr) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if app.io.matches(path) {
         return app.io.handle(req, Some(remote)).await;

@@ -139,7 +139,7 @@ pub struct EngineIoConfig {
     /// Let a session's handlers write broadcast frames straight to idle
     /// WebSocket sessions on plain TCP (default true). A frame queued for
     /// a session whose task sleeps with nothing to write is then written
-    /// by the sending task at the end of its turn (one `writev` per
+    /// by the sending task at the end of its turn (one write per
     /// recipient for all it queued there), instead of waking the
     /// recipient's task to write it (a broadcast took 11–26% less CPU per
     /// delivery in the benchmarks of docs/bench.md). The writes happen on

@@ -5,7 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderValue, VARY};
+// The header names as constants: a name given as a string is parsed on
+// every insert (each polling response goes through here).
+use http::header::{
+    HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
+    ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
+    ACCESS_CONTROL_MAX_AGE, VARY,
+};
 
 /// Which origins may make cross-origin requests.
 #[derive(Clone)]
@@ -104,7 +110,7 @@ impl Cors {
         self.origin_headers(origin, h);
         if !self.exposed_headers.is_empty() {
             if let Some(v) = joined(&self.exposed_headers) {
-                h.insert("access-control-expose-headers", v);
+                h.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v);
             }
         }
     }
@@ -119,17 +125,17 @@ impl Cors {
     ) {
         self.apply(origin, h);
         if let Some(v) = joined(&self.methods) {
-            h.insert("access-control-allow-methods", v);
+            h.insert(ACCESS_CONTROL_ALLOW_METHODS, v);
         }
         match &self.allowed_headers {
             Some(list) => {
                 if let Some(v) = joined(list) {
-                    h.insert("access-control-allow-headers", v);
+                    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, v);
                 }
             }
             None => {
                 if let Some(v) = requested {
-                    h.insert("access-control-allow-headers", v.clone());
+                    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
                 }
                 h.append(
                     VARY,
@@ -138,7 +144,7 @@ impl Cors {
             }
         }
         if let Some(age) = self.max_age {
-            h.insert("access-control-max-age", HeaderValue::from(age.as_secs()));
+            h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from(age.as_secs()));
         }
     }
 
@@ -148,10 +154,10 @@ impl Cors {
             h.append(VARY, HeaderValue::from_static("Origin"));
         }
         if let Some(origin) = allowed {
-            h.insert("access-control-allow-origin", origin);
+            h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
             if self.credentials {
                 h.insert(
-                    "access-control-allow-credentials",
+                    ACCESS_CONTROL_ALLOW_CREDENTIALS,
                     HeaderValue::from_static("true"),
                 );
             }

@@ -7,7 +7,7 @@
 //! frame queued for a parked session while a session's task is being
 //! polled is not a wake-up:
 //! the sender's poll ends by writing what it queued for each parked
-//! recipient, in one `writev` per recipient (so the frames of several
+//! recipient, in one write per recipient (so the frames of several
 //! broadcasts handled in one poll leave together); past 1,024 recipients
 //! the rest are written by a task of their own, 1,024 at a time, so that
 //! a fan-out to thousands does not hold the thread from the other
@@ -53,7 +53,7 @@ pin_project_lite::pin_project! {
 /// idle WebSocket sessions (broadcasts, with
 /// [`EngineIoConfig::direct_writes`](super::EngineIoConfig::direct_writes)
 /// on) are written by its own task when each of its polls ends, one
-/// `writev` per session for all it queued in that poll, instead of
+/// write per session for all it queued in that poll, instead of
 /// waking every session's task. For a task of the application that
 /// broadcasts (a timer, a feed, a cluster adapter's subscriber); without
 /// it such a task's sends wake the sessions as usual.
@@ -217,7 +217,7 @@ impl Socket {
     }
 }
 
-/// Writes what is queued for a parked session, in one `writev`; what is
+/// Writes what is queued for a parked session, in one write; what is
 /// left (not taken by the socket, not a prepared frame, a close) is for
 /// the session's task, woken for it.
 fn write_parked(socket: &Socket) -> Written {

@@ -20,7 +20,7 @@ use super::handler::SessionHandler;
 use super::metrics::{self, Traffic};
 use super::outbox::Outgoing;
 use super::rate::TokenBucket;
-use super::response::{error, payload_response, text, Body, EngineError};
+use super::response::{error, payload_response, post_ok, Body, EngineError};
 use super::socket::Socket;
 use super::ws_io::{close_ws, feed, from_ws, note_backlog, recv_opt, to_ws, ws_io, ws_len, WsIo};
 use crate::payload::PayloadBuilder;
@@ -138,7 +138,7 @@ impl Driver {
         if self.inbox.is_empty() || self.core.closed().is_some() {
             self.inbox.clear();
             if let Some(tx) = self.post_reply.take() {
-                let _ = tx.send(text(http::StatusCode::OK, "ok"));
+                let _ = tx.send(post_ok());
             }
         }
     }
@@ -684,7 +684,7 @@ impl Driver {
             if let Some(tx) = d.post_reply.take() {
                 // The session closed before all of the POST's packets were
                 // handled (or by one of them): as when a POST closes a session.
-                let _ = tx.send(text(http::StatusCode::OK, "ok"));
+                let _ = tx.send(post_ok());
             }
             shared.remove(socket.id());
             socket.mark_closed();

@@ -2,14 +2,18 @@
 //! between them, heartbeats, CORS and the official error responses.
 //!
 //! [`EngineIo::handle`] answers one HTTP request (mount it in hyper, axum
-//! or tower); [`EngineIo::serve`] runs a plain hyper server. Each session
+//! or tower); [`EngineIo::serve`] runs the server's own accept loop
+//! ([`serve_http`]: plain requests answered by socketeer, upgrades by
+//! hyper). Each session
 //! is driven by one task around the Sans-I/O [`core::SessionCore`].
 
 mod accept;
 mod admission;
+mod body;
 mod command;
 mod compression;
 mod config;
+mod connection;
 mod cookie;
 pub mod core;
 mod cors;
@@ -17,6 +21,7 @@ mod direct;
 mod driver;
 mod engine;
 mod events;
+mod h1;
 mod handler;
 mod hooks;
 mod http;
@@ -32,6 +37,7 @@ mod tls;
 mod ws_io;
 
 pub use self::core::{CloseReason, TransportKind};
+pub use body::RequestBody;
 pub use compression::{HttpCompression, DEFAULT_HTTP_COMPRESSION_THRESHOLD};
 pub use config::{per_message_deflate, EngineIoConfig, PER_MESSAGE_DEFLATE_THRESHOLD};
 pub use cookie::{CookieOptions, SameSite};

@@ -63,6 +63,16 @@ pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
     r
 }
 
+/// The answer to a long-polling POST: 200 `ok`.
+pub(crate) fn post_ok() -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(b"ok")));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    r
+}
+
 pub(crate) fn json(status: StatusCode, body: &str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
     *r.status_mut() = status;

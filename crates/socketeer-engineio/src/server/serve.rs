@@ -11,11 +11,14 @@ use http::{Request, Response, StatusCode};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::accept::{AcceptBackoff, PerIp};
+use super::body::RequestBody;
+use super::connection::{serve_connection, HeadLimits};
 use super::engine::EngineIo;
 use super::response::{json, text, Body};
 
 impl EngineIo {
-    /// Serves this Engine.IO server alone on `listener` with hyper until
+    /// Serves this Engine.IO server alone on `listener` (see
+    /// [`serve_http`]) until
     /// the listener fails. Other paths get 404.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         self.serve_with_shutdown(listener, std::future::pending())
@@ -32,7 +35,7 @@ impl EngineIo {
         signal: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
         let engine = self.clone();
-        let handler = move |req: Request<hyper::body::Incoming>, remote: SocketAddr| {
+        let handler = move |req: Request<RequestBody>, remote: SocketAddr| {
             let engine = engine.clone();
             async move {
                 if !engine.matches(req.uri().path()) {
@@ -132,7 +135,13 @@ impl std::fmt::Debug for HttpOptions {
 }
 
 /// Accepts HTTP/1.1 connections (with upgrades) on `listener` and answers
-/// each request with `handler`, until `shutdown` completes. Then it stops
+/// each request with `handler`, until `shutdown` completes. Plain requests
+/// (`GET`, `POST`, `OPTIONS` whose body, if any, came whole with its head:
+/// the long-polling requests) are read and answered by socketeer itself;
+/// the first request of a connection that is not plain (a WebSocket
+/// upgrade, a streamed or large body, ...) and the rest of that
+/// connection are served by hyper. The handler gets both kinds as a
+/// [`RequestBody`]. Then it stops
 /// accepting, asks every open connection to end after its current request
 /// and waits up to `drain` for them. Upgraded connections (WebSockets) are
 /// no longer HTTP connections: the server that owns them closes them (as
@@ -161,7 +170,7 @@ pub async fn serve_http<H, R, S>(
     drain: Duration,
 ) -> std::io::Result<()>
 where
-    H: Fn(Request<hyper::body::Incoming>, SocketAddr) -> R + Clone + Send + Sync + 'static,
+    H: Fn(Request<RequestBody>, SocketAddr) -> R + Clone + Send + Sync + 'static,
     R: std::future::Future<Output = Response<Body>> + Send + 'static,
     S: std::future::Future<Output = ()>,
 {
@@ -186,7 +195,7 @@ pub async fn serve_http_with<H, R, S>(
     options: &HttpOptions,
 ) -> std::io::Result<()>
 where
-    H: Fn(Request<hyper::body::Incoming>, SocketAddr) -> R + Clone + Send + Sync + 'static,
+    H: Fn(Request<RequestBody>, SocketAddr) -> R + Clone + Send + Sync + 'static,
     R: std::future::Future<Output = Response<Body>> + Send + 'static,
     S: std::future::Future<Output = ()>,
 {
@@ -293,7 +302,7 @@ where
 /// [`HttpOptions::max_connections_per_ip`]: 503, then the connection
 /// closes. (Over TLS the connection is closed at once: no TLS handshake
 /// is spent on it.)
-async fn too_many(_: Request<hyper::body::Incoming>, _: SocketAddr) -> Response<Body> {
+async fn too_many(_: Request<RequestBody>, _: SocketAddr) -> Response<Body> {
     let mut resp = json(
         StatusCode::SERVICE_UNAVAILABLE,
         "{\"code\":4,\"message\":\"Too many connections from this address\"}",
@@ -303,52 +312,11 @@ async fn too_many(_: Request<hyper::body::Incoming>, _: SocketAddr) -> Response<
     resp
 }
 
-/// The bounds of a request head, from [`HttpOptions`].
-#[derive(Debug, Clone, Copy)]
-struct HeadLimits {
-    timeout: Duration,
-    max_bytes: usize,
-}
-
 impl HeadLimits {
     fn of(options: &HttpOptions) -> Self {
         HeadLimits {
             timeout: options.header_read_timeout,
             max_bytes: options.max_header_bytes,
-        }
-    }
-}
-
-/// Serves HTTP/1.1 on one connection until it closes, or gracefully
-/// (the request in progress finishes) once `stop` turns true.
-async fn serve_connection<T, H, R>(
-    stream: T,
-    remote: SocketAddr,
-    handler: H,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    head: HeadLimits,
-) where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    H: Fn(Request<hyper::body::Incoming>, SocketAddr) -> R + Clone + Send + Sync + 'static,
-    R: std::future::Future<Output = Response<Body>> + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |req| {
-        let response = handler(req, remote);
-        async move { Ok::<_, std::convert::Infallible>(response.await) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(head.timeout)
-        .max_header_size(head.max_bytes)
-        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-        .with_upgrades();
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        // The Ref wait_for yields is not Send: drop it at once.
-        () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
         }
     }
 }

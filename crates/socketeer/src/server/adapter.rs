@@ -12,10 +12,12 @@
 //! into the server, defined here as the [`AdapterHost`] trait so that this
 //! module depends on nothing else of the server.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock, Weak};
+
+use indexmap::{IndexMap, IndexSet};
 
 use super::error::FetchError;
 use crate::Value;
@@ -418,10 +420,19 @@ pub trait Adapter: Send + Sync + 'static {
 /// The sockets of a room, or the rooms of a socket. Most such sets hold one
 /// element (every socket is alone in the room named by its id, and often
 /// in no other): that one is kept inline, without a hash table of its own.
+///
+/// The sets and maps keep their order of insertion (removal moves the last
+/// element into the gap), so a broadcast reaches sockets in about the order
+/// they joined: the order their memory was allocated in, which the CPU's
+/// caches walk much faster than the scattered order of a hash table (a
+/// fan-out to 10,000 in hash order cost a trivial server a third more CPU).
+///
+/// `Many` is boxed: a set is then 16 bytes, the size of its `One` (an
+/// `IndexSet` inline would make it 72, in every entry of both maps).
 #[derive(Debug)]
 enum Set {
     One(Arc<str>),
-    Many(HashSet<Arc<str>>),
+    Many(Box<IndexSet<Arc<str>>>),
 }
 
 impl Set {
@@ -430,7 +441,7 @@ impl Set {
             Set::One(first) if *first == value => {}
             Set::One(first) => {
                 let first = first.clone();
-                *self = Set::Many(HashSet::from([first, value]));
+                *self = Set::Many(Box::new(IndexSet::from([first, value])));
             }
             Set::Many(set) => {
                 set.insert(value);
@@ -443,7 +454,7 @@ impl Set {
         match self {
             Set::One(first) => **first == *value,
             Set::Many(set) => {
-                set.remove(value);
+                set.swap_remove(value);
                 set.is_empty()
             }
         }
@@ -466,7 +477,7 @@ impl Set {
 }
 
 /// Adds `value` to the set at `key`, creating it.
-fn add(map: &mut HashMap<Arc<str>, Set>, key: &Arc<str>, value: &Arc<str>) {
+fn add(map: &mut IndexMap<Arc<str>, Set>, key: &Arc<str>, value: &Arc<str>) {
     match map.get_mut(key) {
         Some(set) => set.insert(value.clone()),
         None => {
@@ -476,16 +487,16 @@ fn add(map: &mut HashMap<Arc<str>, Set>, key: &Arc<str>, value: &Arc<str>) {
 }
 
 /// Removes `value` from the set at `key`, and the set once empty.
-fn remove(map: &mut HashMap<Arc<str>, Set>, key: &str, value: &str) {
+fn remove(map: &mut IndexMap<Arc<str>, Set>, key: &str, value: &str) {
     if map.get_mut(key).is_some_and(|set| set.remove(value)) {
-        map.remove(key);
+        map.swap_remove(key);
     }
 }
 
 #[derive(Debug, Default)]
 struct Rooms {
-    members: HashMap<Room, Set>,
-    of_socket: HashMap<SocketId, Set>,
+    members: IndexMap<Room, Set>,
+    of_socket: IndexMap<SocketId, Set>,
 }
 
 /// The default adapter: rooms in this process's memory.
@@ -526,7 +537,7 @@ impl Adapter for InMemoryAdapter {
 
     fn del_all(&self, id: &SocketId) {
         let mut r = self.write();
-        if let Some(rooms) = r.of_socket.remove(id) {
+        if let Some(rooms) = r.of_socket.swap_remove(id) {
             for room in rooms.iter() {
                 remove(&mut r.members, room, id);
             }
@@ -635,6 +646,37 @@ mod tests {
         assert!(!opts(&["a"], &[]).reaches(in_rooms(&["b"])));
         assert!(!opts(&[], &["a"]).reaches(in_rooms(&["a", "b"])));
         assert!(!opts(&["b"], &["a"]).reaches(in_rooms(&["a", "b"])));
+    }
+
+    /// Every socket has an entry in both maps: their sets stay as small
+    /// as the one element most of them hold.
+    #[test]
+    fn a_set_of_one_is_no_bigger_than_its_element() {
+        assert_eq!(std::mem::size_of::<Set>(), std::mem::size_of::<Arc<str>>());
+    }
+
+    #[test]
+    fn broadcasts_reach_sockets_in_the_order_they_joined() {
+        let a = InMemoryAdapter::new();
+        // Enough sockets that a hash table's order would differ.
+        let joined: Vec<SocketId> = (0..200).map(|i| format!("socket{i}").into()).collect();
+        for id in &joined {
+            a.add_all(id, &[id.clone(), "all".into()]);
+        }
+        let everyone = BroadcastOptions::default();
+        let in_room = BroadcastOptions {
+            rooms: vec!["all".into()],
+            ..Default::default()
+        };
+        assert_eq!(a.targets(&everyone), joined);
+        assert_eq!(a.targets(&in_room), joined);
+        // A socket that leaves takes the last one's place; the others keep
+        // their order.
+        a.del_all(&joined[10]);
+        let mut expected = joined.clone();
+        expected.swap_remove(10);
+        assert_eq!(a.targets(&everyone), expected);
+        assert_eq!(a.targets(&in_room), expected);
     }
 
     #[test]

@@ -1,0 +1,234 @@
+//! Serving one HTTP/1.1 connection: its plain requests here (`h1.rs`:
+//! long-polling and handshakes, most of what a server answers, whose
+//! body came with its head), the first request that is not plain (a
+//! WebSocket upgrade, a body still arriving, ...) and everything after it
+//! on the same connection by hyper.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use bytes::{Bytes, BytesMut};
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use socketeer_ws::prefixed::Prefixed;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+
+use super::body::RequestBody;
+use super::h1::{self, Head};
+use super::response::Body;
+
+/// The bounds of a request head, from [`HttpOptions`](super::HttpOptions).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HeadLimits {
+    pub(super) timeout: std::time::Duration,
+    pub(super) max_bytes: usize,
+}
+
+/// What a connection keeps between requests, at least.
+const READ_CHUNK: usize = 4096;
+
+/// Serves HTTP/1.1 on one connection until it closes, or, once `stop`
+/// turns true, until the request in progress is answered.
+pub(super) async fn serve_connection<T, H, R>(
+    mut stream: T,
+    remote: SocketAddr,
+    handler: H,
+    mut stop: watch::Receiver<bool>,
+    head: HeadLimits,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<RequestBody>, SocketAddr) -> R + Clone + Send + Sync + 'static,
+    R: Future<Output = Response<Body>> + Send + 'static,
+{
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = Vec::new();
+    let mut timer = HeadTimer::new(head.timeout);
+    loop {
+        // A request head, in the time allowed from when the connection
+        // started waiting for it.
+        timer.start();
+        let parsed = loop {
+            match h1::parse_head(&buf, head.max_bytes) {
+                Head::Request(parsed) => break parsed,
+                Head::Elsewhere => {
+                    let io = Prefixed::new(buf.freeze(), stream);
+                    return serve_with_hyper(io, remote, handler, stop, head).await;
+                }
+                Head::Partial => {}
+            }
+            buf.reserve(READ_CHUNK);
+            tokio::select! {
+                biased;
+                read = stream.read_buf(&mut buf) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                },
+                // At shutdown an idle connection closes; one in the
+                // middle of a head gets to finish its request.
+                () = stopped(&mut stop), if buf.is_empty() => return,
+                () = timer.expired() => {
+                    tracing::debug!(%remote, "request head timed out");
+                    return;
+                }
+            }
+        };
+        let h1::Parsed {
+            request,
+            head_len,
+            body_len,
+            close,
+        } = *parsed;
+        if buf.len() < head_len + body_len {
+            // A body still on its way: hyper streams it to the handler,
+            // which sees the request from its head on, as the official
+            // server does (a second POST meanwhile fails the session).
+            // Clients send a small body with its head: this is rare.
+            let io = Prefixed::new(buf.freeze(), stream);
+            return serve_with_hyper(io, remote, handler, stop, head).await;
+        }
+        let body = buf
+            .split_to(head_len + body_len)
+            .split_off(head_len)
+            .freeze();
+        let request = request.map(|()| RequestBody::read(body));
+        let Some(response) = answer(&mut stream, &mut buf, handler(request, remote), &head).await
+        else {
+            // The client went away first: its request is dropped (a
+            // long-poll whose client left fails its session, as with hyper).
+            return;
+        };
+        let (parts, body) = response.into_parts();
+        let body: Bytes = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        };
+        let close = close || h1::closes(&parts.headers) || *stop.borrow();
+        out.clear();
+        h1::write_response(parts.status, &parts.headers, &body, close, &mut out);
+        if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+            return;
+        }
+        if out.capacity() > 4 * READ_CHUNK {
+            out = Vec::new();
+        }
+        if close {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// Runs the handler's future while watching the connection: `None` if
+/// the client closed it first. What the client sends meanwhile (its next
+/// request, pipelined) waits in `buf`, up to a head and a body.
+async fn answer<T, R>(
+    stream: &mut T,
+    buf: &mut BytesMut,
+    response: R,
+    head: &HeadLimits,
+) -> Option<Response<Body>>
+where
+    T: AsyncRead + Unpin,
+    R: Future<Output = Response<Body>>,
+{
+    let mut response = std::pin::pin!(response);
+    let room = head.max_bytes + h1::MAX_BODY;
+    loop {
+        if buf.capacity() == buf.len() && buf.len() < room {
+            buf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            biased;
+            r = &mut response => return Some(r),
+            read = stream.read_buf(buf), if buf.len() < room => match read {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The Ref wait_for yields is not Send: drop it at once.
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// The time limit on a request head. One timer per connection, moved
+/// only when its deadline falls more than a tenth of the limit short of
+/// the one wanted: a connection that sends a request every millisecond
+/// re-arms it about once per tenth of the limit, not per request (hyper
+/// arms a new one per request). A head therefore gets between 0.9 and 1
+/// times the limit.
+struct HeadTimer {
+    limit: std::time::Duration,
+    slack: std::time::Duration,
+    started: Instant,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl HeadTimer {
+    fn new(limit: std::time::Duration) -> Self {
+        HeadTimer {
+            limit,
+            slack: limit / 10,
+            started: Instant::now(),
+            sleep: None,
+        }
+    }
+
+    /// The connection starts waiting for a head.
+    fn start(&mut self) {
+        self.started = Instant::now();
+    }
+
+    /// Resolves when the head's time is up. The timer only ever goes off
+    /// for the head it waits for: it is set within a tenth of that head's
+    /// deadline, and a head that arrives in time is never awaited again.
+    async fn expired(&mut self) {
+        let due = self.started + self.limit;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        // Deadlines only move later: one that is close enough is kept.
+        if sleep.deadline() + self.slack < due {
+            sleep.as_mut().reset(due);
+        }
+        sleep.as_mut().await;
+    }
+}
+
+/// Serves the rest of the connection with hyper.
+async fn serve_with_hyper<T, H, R>(
+    stream: Prefixed<T>,
+    remote: SocketAddr,
+    handler: H,
+    mut stop: watch::Receiver<bool>,
+    head: HeadLimits,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<RequestBody>, SocketAddr) -> R + Clone + Send + Sync + 'static,
+    R: Future<Output = Response<Body>> + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let response = handler(req.map(RequestBody::hyper), remote);
+        async move { Ok::<_, std::convert::Infallible>(response.await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(head.timeout)
+        .max_header_size(head.max_bytes)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
