@@ -29,7 +29,6 @@ mod cluster;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use socketeer::server::{AckSender, Args, Data, DisconnectReason, SocketData};
 use socketeer::server::{
@@ -39,7 +38,7 @@ use socketeer::server::{
 use socketeer::Value;
 use socketeer_engineio::server::{
     serve_http_with, AllowOrigin, Body, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
-    HttpOptions, ReloadableCert,
+    HttpOptions, ReloadableCert, RequestBody,
 };
 use socketeer_engineio::Payload;
 use tokio::net::TcpListener;
@@ -56,11 +55,19 @@ impl EngineHandler for Echo {
     fn on_disconnect(&self, _socket: &socketeer_engineio::server::Socket, _reason: CloseReason) {}
 }
 
+/// A heartbeat period from the environment, else the contract's.
+fn heartbeat_ms(name: &str, contract: u64) -> Duration {
+    let ms = std::env::var(name).ok().and_then(|v| v.parse().ok());
+    Duration::from_millis(ms.unwrap_or(contract))
+}
+
 fn contract_engine(path: &str) -> EngineIoConfig {
     EngineIoConfig {
         path: path.into(),
-        ping_interval: Duration::from_millis(300),
-        ping_timeout: Duration::from_millis(200),
+        // `PING_INTERVAL_MS` / `PING_TIMEOUT_MS` let a load test keep its
+        // clients through a stall of their own event loop.
+        ping_interval: heartbeat_ms("PING_INTERVAL_MS", 300),
+        ping_timeout: heartbeat_ms("PING_TIMEOUT_MS", 200),
         max_payload: 1_000_000,
         cors: Some(Cors {
             origin: AllowOrigin::Any,
@@ -305,7 +312,7 @@ async fn main() -> std::io::Result<()> {
         "conformance server listening on {scheme}://{}",
         listener.local_addr()?
     );
-    let handler = move |req: Request<Incoming>, remote| {
+    let handler = move |req: Request<RequestBody>, remote| {
         let (io, engine) = (io.clone(), engine.clone());
         async move {
             if io.matches(req.uri().path()) {

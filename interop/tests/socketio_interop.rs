@@ -190,6 +190,11 @@ impl Server {
 
     /// Starts the server with extra options after the port.
     fn start_with(options: &[&str]) -> Server {
+        Self::start_with_env(options, &[])
+    }
+
+    /// Starts the server with extra options and environment variables.
+    fn start_with_env(options: &[&str], env: &[(&str, &str)]) -> Server {
         let bin = conformance_bin();
         let mut last_error = String::new();
         // A port found free may be taken before the server binds it: retry.
@@ -205,6 +210,7 @@ impl Server {
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}; {BUILD_HINT}", bin.display()));
             let stderr = drain(child.stderr.take().expect("piped stderr"));
@@ -1037,7 +1043,11 @@ fn state_recovery_upgrade() {
 fn load_500_websocket_clients_20_acks_each() {
     const CLIENTS: u64 = 500;
     const ROUNDS: u64 = 20;
-    let mut server = Server::start();
+    // Pings still go every 300 ms, but a pong may take 10 s: 500 clients in
+    // one Node process stall its event loop past the contract's 200 ms when
+    // another test takes a core (a CI run lost 10 clients so, with acks at
+    // p99 190 ms). A disconnection for any reason still fails the test.
+    let mut server = Server::start_with_env(&[], &[("PING_TIMEOUT_MS", "10000")]);
     let run = node(
         "load.mjs",
         &mut server,
@@ -1048,13 +1058,10 @@ fn load_500_websocket_clients_20_acks_each() {
     assert_eq!(connected["clients"], CLIENTS, "{run}");
     let load = run.one("load");
     assert_eq!(load["bad"], 0, "acks with wrong arguments\n{run}");
-    // With pingInterval 300 ms and pingTimeout 200 ms, a machine whose
-    // cores are taken by something else can starve the clients or the
-    // server past a heartbeat: say so rather than leave it to be guessed.
     assert_eq!(
         load["disconnects"], 0,
-        "clients were disconnected (reasons {}); \"ping timeout\" or \"transport close\" \
-         alone usually means heartbeats starved of CPU (is another heavy test running?)\n{run}",
+        "clients were disconnected (reasons {}); with a 10 s pong timeout, \"transport close\" \
+         means the server closed their connections\n{run}",
         load["reasons"]
     );
     assert_eq!(load["failed"], 0, "acks lost\n{run}");
