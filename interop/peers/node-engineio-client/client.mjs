@@ -23,6 +23,10 @@
 
 import { Socket } from "engine.io-client";
 
+// Node writes to a pipe asynchronously: a `process.exit` right after a
+// large write would cut the line off. Writes to stdout block instead.
+process.stdout._handle?.setBlocking?.(true);
+
 const [url, mode] = process.argv.slice(2);
 const TRANSPORTS = {
   websocket: ["websocket"],

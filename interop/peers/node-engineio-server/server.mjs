@@ -19,6 +19,10 @@
 import http from "node:http";
 import { Server } from "engine.io";
 
+// Node writes to a pipe asynchronously: a `process.exit` right after a
+// large write would cut the line off. Writes to stdout block instead.
+process.stdout._handle?.setBlocking?.(true);
+
 setTimeout(() => process.exit(3), 120_000).unref();
 
 function emit(obj) {

@@ -2,6 +2,10 @@
 
 import { Manager } from "socket.io-client";
 
+// Node writes to a pipe asynchronously: a `process.exit` right after a
+// large write would cut the line off. Writes to stdout block instead.
+process.stdout._handle?.setBlocking?.(true);
+
 /// The socket.io-client `transports` option of each mode; "upgrade" is the
 /// default (long-polling first, then the upgrade to WebSocket).
 export const TRANSPORTS = {

@@ -22,6 +22,10 @@
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 
+// Node writes to a pipe asynchronously: a `process.exit` right after a
+// large write would cut the line off. Writes to stdout block instead.
+process.stdout._handle?.setBlocking?.(true);
+
 const argv = process.argv.slice(2);
 const port = argv.includes('--port') ? Number(argv[argv.indexOf('--port') + 1]) : 0;
 const recovery = argv.includes('--recovery');

@@ -9,6 +9,10 @@
 // Everything observed is printed to stdout as one JSON object per line.
 import zlib from 'node:zlib';
 
+// Node writes to a pipe asynchronously: a `process.exit` right after a
+// large write would cut the line off. Writes to stdout block instead.
+process.stdout._handle?.setBlocking?.(true);
+
 export function emit(event) {
   process.stdout.write(JSON.stringify(event) + '\n');
 }
