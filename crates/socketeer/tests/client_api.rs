@@ -22,6 +22,10 @@ struct Seen {
     nsp: String,
     engine: String,
     transport: String,
+    /// The transport the session opened with (its first request's query):
+    /// `transport` may already be `websocket` when an upgrade finishes
+    /// before the socket connects.
+    opened_on: String,
     auth: Value,
 }
 
@@ -41,6 +45,7 @@ async fn server(ping_interval: Option<Duration>) -> (String, Arc<Mutex<Vec<Seen>
                 nsp: socket.namespace().name().to_owned(),
                 engine: socket.engine().id().to_owned(),
                 transport: socket.engine().transport().as_str().to_owned(),
+                opened_on: opened_on(&socket.handshake().query),
                 auth: socket.handshake().auth.clone(),
             });
             for event in ["echo", "echo2"] {
@@ -55,6 +60,15 @@ async fn server(ping_interval: Option<Duration>) -> (String, Arc<Mutex<Vec<Seen>
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(io.serve(listener));
     (url, seen)
+}
+
+/// The `transport` parameter of a query string.
+fn opened_on(query: &str) -> String {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("transport="))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
@@ -486,7 +500,7 @@ async fn remember_upgrade_and_websocket_first() {
         assert!(tokio::time::Instant::now() < deadline, "no upgrade");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(seen.lock().unwrap()[0].transport, "polling");
+    assert_eq!(seen.lock().unwrap()[0].opened_on, "polling");
     first.manager().close();
 
     let n = seen.lock().unwrap().len();
@@ -509,7 +523,7 @@ async fn remember_upgrade_and_websocket_first() {
     until("three more", || seen.lock().unwrap().len() == n + 3).await;
     let transports: Vec<String> = seen.lock().unwrap()[n..]
         .iter()
-        .map(|s| s.transport.clone())
+        .map(|s| s.opened_on.clone())
         .collect();
     assert_eq!(transports, ["websocket", "polling", "websocket"]);
     for s in [second, third, fourth] {
