@@ -6,11 +6,17 @@
 //! messages per second against this server than against every real target,
 //! the generator is not what limits the real targets.
 //!
-//! Usage: `echo-trivial PORT` (binds 127.0.0.1:PORT).
+//! With `TLS_CERT` and `TLS_KEY` set it serves `wss://` behind
+//! tokio-rustls (socketeer's rustls settings, `bench_peers::tls_acceptor_from_env`):
+//! what an echo on rustls costs with next to no WebSocket work, the floor
+//! of the wss:// cells.
+//!
+//! Usage: `[TLS_CERT=cert.pem TLS_KEY=key.pem] echo-trivial PORT` (binds
+//! 127.0.0.1:PORT).
 
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -18,13 +24,21 @@ const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     bench_peers::raise_fd_limit();
+    let acceptor = std::env::var_os("TLS_CERT").map(|_| bench_peers::tls_acceptor_from_env());
     let listener = TcpListener::bind(bench_peers::listen_addr_from_args()).await?;
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream).await;
+                    let _ = match acceptor {
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(tls) => serve(tls).await,
+                            Err(e) => Err(e),
+                        },
+                        None => serve(stream).await,
+                    };
                 });
             }
             Err(e) => eprintln!("accept failed: {e}"),
@@ -32,10 +46,29 @@ async fn main() -> std::io::Result<()> {
     }
 }
 
-async fn serve(mut stream: TcpStream) -> std::io::Result<()> {
+/// A connection the echo reads and writes.
+trait Conn: AsyncWrite + Unpin {
+    /// Waits for input and appends what is there to `buf`; 0 at the end.
+    async fn read_more(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize>;
+}
+
+impl Conn for TcpStream {
+    async fn read_more(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        read_available(self, buf).await
+    }
+}
+
+impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
+    async fn read_more(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        buf.reserve(64 * 1024);
+        self.read_buf(buf).await
+    }
+}
+
+async fn serve(mut stream: impl Conn) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(64 * 1024);
     let head_end = loop {
-        if stream.read_buf(&mut buf).await? == 0 {
+        if stream.read_more(&mut buf).await? == 0 {
             return Ok(());
         }
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -97,7 +130,7 @@ async fn serve(mut stream: TcpStream) -> std::io::Result<()> {
             stream.write_all(&out).await?;
             out.clear();
         }
-        if read_available(&stream, &mut buf).await? == 0 {
+        if stream.read_more(&mut buf).await? == 0 {
             return Ok(());
         }
     }
