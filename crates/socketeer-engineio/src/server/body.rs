@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 
 /// The body of a request served by [`serve_http`](super::serve_http): read
@@ -62,6 +62,37 @@ impl Body for RequestBody {
     }
 }
 
+/// All of a body's data. A body that comes in one frame (a full body, a
+/// request body read whole) is handed on as it is: no copy, and none of
+/// the list `http_body_util`'s `collect` allocates. Trailers are dropped.
+pub(crate) async fn whole<B>(body: B) -> Result<Bytes, B::Error>
+where
+    B: Body<Data = Bytes>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        match (&mut joined, first.take()) {
+            (Some(joined), _) => joined.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(earlier)) => {
+                let mut both = BytesMut::with_capacity(earlier.len() + data.len());
+                both.extend_from_slice(&earlier);
+                both.extend_from_slice(&data);
+                joined = Some(both);
+            }
+        }
+    }
+    Ok(joined.map_or_else(|| first.unwrap_or_default(), BytesMut::freeze))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +108,58 @@ mod tests {
         let empty = RequestBody::read(Bytes::new());
         assert!(empty.is_end_stream());
         assert!(empty.collect().await.unwrap().to_bytes().is_empty());
+    }
+
+    /// A body of the frames given, one per poll.
+    struct Frames(std::collections::VecDeque<Result<Frame<Bytes>, &'static str>>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = &'static str;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+            Poll::Ready(self.get_mut().0.pop_front())
+        }
+    }
+
+    fn frames(list: Vec<Result<Frame<Bytes>, &'static str>>) -> Frames {
+        Frames(list.into())
+    }
+
+    #[tokio::test]
+    async fn a_body_in_one_frame_is_handed_on_without_a_copy() {
+        let data = Bytes::from(b"4hello".to_vec());
+        let at = data.as_ptr();
+        let bytes = whole(RequestBody::read(data)).await.unwrap();
+        assert_eq!(&bytes[..], b"4hello");
+        assert_eq!(bytes.as_ptr(), at, "the same bytes, not a copy");
+        assert!(whole(RequestBody::read(Bytes::new()))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn frames_are_joined_in_order_and_trailers_dropped() {
+        let body = frames(vec![
+            Ok(Frame::data(Bytes::from_static(b"ab"))),
+            Ok(Frame::data(Bytes::new())),
+            Ok(Frame::data(Bytes::from_static(b"cd"))),
+            Ok(Frame::trailers(http::HeaderMap::new())),
+            Ok(Frame::data(Bytes::from_static(b"e"))),
+        ]);
+        assert_eq!(&whole(body).await.unwrap()[..], b"abcde");
+    }
+
+    #[tokio::test]
+    async fn an_error_in_the_body_is_returned() {
+        let body = frames(vec![
+            Ok(Frame::data(Bytes::from_static(b"ab"))),
+            Err("broken"),
+        ]);
+        assert_eq!(whole(body).await, Err("broken"));
     }
 }

@@ -10,7 +10,6 @@ use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
-use http_body_util::BodyExt;
 use socketeer_ws::prefixed::Prefixed;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -80,7 +79,7 @@ pub(super) async fn serve_connection<T, H, R>(
             head_len,
             body_len,
             close,
-        } = *parsed;
+        } = parsed;
         if buf.len() < head_len + body_len {
             // A body still on its way: hyper streams it to the handler,
             // which sees the request from its head on, as the official
@@ -101,8 +100,8 @@ pub(super) async fn serve_connection<T, H, R>(
             return;
         };
         let (parts, body) = response.into_parts();
-        let body: Bytes = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
+        let body: Bytes = match super::body::whole(body).await {
+            Ok(bytes) => bytes,
             Err(never) => match never {},
         };
         let close = close || h1::closes(&parts.headers) || *stop.borrow();

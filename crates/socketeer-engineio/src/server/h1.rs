@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 
@@ -24,6 +25,9 @@ const MAX_HEADERS: usize = 100;
 pub(crate) const MAX_BODY: usize = 64 << 10;
 
 /// What the start of a connection's buffer holds.
+// Not boxed: a head is returned once per request and taken apart at once,
+// and a box would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Head {
     /// Not a whole head yet (and under the size limit).
@@ -31,7 +35,7 @@ pub(crate) enum Head {
     /// A request for hyper to serve, with the rest of the connection.
     Elsewhere,
     /// A request served here.
-    Request(Box<Parsed>),
+    Request(Parsed),
 }
 
 /// A request head served here.
@@ -66,8 +70,16 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
         Some("OPTIONS") => Method::OPTIONS,
         _ => return Head::Elsewhere,
     };
+    // The URI and the field values share one copy of the head: one
+    // allocation, not one per value (and a URI cloned later costs none).
+    let head = Bytes::copy_from_slice(&buf[..head_len]);
+    let share = |part: &[u8]| {
+        let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+        head.slice(start..start + part.len())
+    };
     let uri = match req.path {
-        Some(path) if path.starts_with('/') => match Uri::try_from(path) {
+        Some(path) if path.starts_with('/') => match Uri::from_maybe_shared(share(path.as_bytes()))
+        {
             Ok(uri) => uri,
             Err(_) => return Head::Elsewhere,
         },
@@ -80,7 +92,7 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
         let Ok(name) = HeaderName::from_bytes(field.name.as_bytes()) else {
             return Head::Elsewhere;
         };
-        let Ok(value) = HeaderValue::from_bytes(field.value) else {
+        let Ok(value) = HeaderValue::from_maybe_shared(share(field.value)) else {
             return Head::Elsewhere;
         };
         if name == CONTENT_LENGTH {
@@ -110,12 +122,12 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    Head::Request(Box::new(Parsed {
+    Head::Request(Parsed {
         request,
         head_len,
         body_len: body_len.unwrap_or(0),
         close,
-    }))
+    })
 }
 
 /// Appends the response of status `status` with `headers` and `body` to
@@ -220,7 +232,7 @@ mod tests {
 
     fn parsed(head: &str) -> Parsed {
         match parse_head(head.as_bytes(), 16 << 10) {
-            Head::Request(p) => *p,
+            Head::Request(p) => p,
             other => panic!("{head:?}: {other:?}"),
         }
     }

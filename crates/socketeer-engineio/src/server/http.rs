@@ -12,7 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::Limited;
 
 use super::admission::request_info;
 use super::command::Command;
@@ -258,9 +258,8 @@ impl EngineIo {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let limit = self.shared.config.max_payload;
-        let body = match Limited::new(body, limit).collect().await {
-            Ok(b) => {
-                let body = b.to_bytes();
+        let body = match super::body::whole(Limited::new(body, limit)).await {
+            Ok(body) => {
                 metrics::received_bytes(body.len());
                 body
             }
