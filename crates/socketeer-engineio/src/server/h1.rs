@@ -257,6 +257,32 @@ mod tests {
         assert!(!p.close);
     }
 
+    /// The URI and the values share one copy of the head: each is the
+    /// right slice of it, and none depends on the buffer read into.
+    #[test]
+    fn uri_and_values_are_their_own_bytes_of_the_head() {
+        let mut buf = b"GET /socket.io/?EIO=4&transport=polling&t=x HTTP/1.1\r\n\
+                        Host: 127.0.0.1:3000\r\nCookie: a=1\r\nX-Custom: one\r\n\
+                        Cookie: b=2\r\nAccept: */*\r\n\r\n"
+            .to_vec();
+        let Head::Request(p) = parse_head(&buf, 16 << 10) else {
+            panic!("not served here");
+        };
+        buf.fill(b'?');
+        let request = p.request;
+        assert_eq!(
+            request.uri().to_string(),
+            "/socket.io/?EIO=4&transport=polling&t=x"
+        );
+        let headers = request.headers();
+        assert_eq!(headers["host"], "127.0.0.1:3000");
+        assert_eq!(headers["x-custom"], "one");
+        assert_eq!(headers["accept"], "*/*");
+        let cookies: Vec<_> = headers.get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(headers.len(), 5);
+    }
+
     #[test]
     fn a_head_in_pieces_is_partial_until_whole() {
         let head = b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n";
