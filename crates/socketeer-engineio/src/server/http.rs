@@ -213,7 +213,7 @@ impl EngineIo {
                                 });
                                 resp
                             }
-                            Err(e) => text(e.status(), &e.to_string()),
+                            Err(e) => text(e.status(), e.to_string()),
                         }
                     }
                     TransportKind::Polling => {
@@ -369,7 +369,7 @@ impl EngineIo {
         let (mut resp, fut) =
             match socketeer_ws::upgrade::upgrade::<_, Body>(req, &self.shared.config.websocket) {
                 Ok(r) => r,
-                Err(e) => return text(e.status(), &e.to_string()),
+                Err(e) => return text(e.status(), e.to_string()),
             };
         let socket = match self.register(TransportKind::WebSocket, info) {
             Ok(socket) => socket,

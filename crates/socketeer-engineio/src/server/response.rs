@@ -53,8 +53,9 @@ pub(crate) fn empty(status: StatusCode) -> Response<Body> {
     r
 }
 
-pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+/// A `text/plain` response; a `&'static str` body is not copied.
+pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -65,12 +66,7 @@ pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
 
 /// The answer to a long-polling POST: 200 `ok`.
 pub(crate) fn post_ok() -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from_static(b"ok")));
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
-    r
+    text(StatusCode::OK, "ok")
 }
 
 pub(crate) fn json(status: StatusCode, body: &str) -> Response<Body> {
