@@ -53,8 +53,7 @@ pub(super) async fn serve_connection<T, H, R>(
             match h1::parse_head(&buf, head.max_bytes) {
                 Head::Request(parsed) => break parsed,
                 Head::Elsewhere => {
-                    let io = Prefixed::new(buf.freeze(), stream);
-                    return Box::pin(serve_with_hyper(io, remote, handler, stop, head)).await;
+                    return to_hyper(buf, stream, remote, handler, stop, head).await;
                 }
                 Head::Partial => {}
             }
@@ -85,8 +84,7 @@ pub(super) async fn serve_connection<T, H, R>(
             // which sees the request from its head on, as the official
             // server does (a second POST meanwhile fails the session).
             // Clients send a small body with its head: this is rare.
-            let io = Prefixed::new(buf.freeze(), stream);
-            return Box::pin(serve_with_hyper(io, remote, handler, stop, head)).await;
+            return to_hyper(buf, stream, remote, handler, stop, head).await;
         }
         let body = buf
             .split_to(head_len + body_len)
@@ -200,22 +198,25 @@ impl HeadTimer {
     }
 }
 
-/// Serves the rest of the connection with hyper. Its callers box this
-/// future: hyper's connection state is large, and a connection task that
-/// held it inline would be over twice as large for the whole life of the
-/// connection, hyper or not (long-polling connections keep theirs
-/// between requests).
-async fn serve_with_hyper<T, H, R>(
-    stream: Prefixed<T>,
+/// Hands the connection to hyper with the bytes already read (`buf`),
+/// which serves the rest of it. Boxed: hyper's connection state is
+/// large, and a connection task that held it inline would be over twice
+/// as large for the whole life of the connection, hyper or not
+/// (long-polling connections keep theirs between requests).
+fn to_hyper<T, H, R>(
+    buf: BytesMut,
+    stream: T,
     remote: SocketAddr,
     handler: H,
     mut stop: watch::Receiver<bool>,
     head: HeadLimits,
-) where
+) -> Pin<Box<impl Future<Output = ()>>>
+where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<RequestBody>, SocketAddr) -> R + Clone + Send + Sync + 'static,
     R: Future<Output = Response<Body>> + Send + 'static,
 {
+    let stream = Prefixed::new(buf.freeze(), stream);
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let response = handler(req.map(RequestBody::hyper), remote);
         async move { Ok::<_, std::convert::Infallible>(response.await) }
@@ -226,14 +227,16 @@ async fn serve_with_hyper<T, H, R>(
         .max_header_size(head.max_bytes)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .with_upgrades();
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        () = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+    Box::pin(async move {
+        let mut conn = std::pin::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            () = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
         }
-    }
+    })
 }
 
 #[cfg(test)]
