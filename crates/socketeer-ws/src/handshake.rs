@@ -151,7 +151,13 @@ pub fn parse_request(
     Ok(Some((request, len)))
 }
 
-fn header_has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
+/// Whether a comma-separated header of `headers` (`Connection`,
+/// `Upgrade`, ...) lists `token`, compared without case.
+pub fn header_has_token(
+    headers: &HeaderMap,
+    name: impl http::header::AsHeaderName,
+    token: &str,
+) -> bool {
     headers.get_all(name).iter().any(|v| {
         v.to_str()
             .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))

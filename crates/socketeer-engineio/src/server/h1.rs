@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use socketeer_ws::handshake::header_has_token;
 
 /// Most header fields in a head served here (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -87,7 +88,6 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
     };
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let mut body_len = None;
-    let mut close = false;
     for field in req.headers.iter() {
         let Ok(name) = HeaderName::from_bytes(field.name.as_bytes()) else {
             return Head::Elsewhere;
@@ -110,23 +110,21 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
             || name == http::header::EXPECT
         {
             return Head::Elsewhere;
-        } else if name == CONNECTION {
-            if has_token(&value, "upgrade") {
-                return Head::Elsewhere;
-            }
-            close |= has_token(&value, "close");
         }
         headers.append(name, value);
+    }
+    if header_has_token(&headers, CONNECTION, "upgrade") {
+        return Head::Elsewhere;
     }
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     Head::Request(Parsed {
-        request,
         head_len,
         body_len: body_len.unwrap_or(0),
-        close,
+        close: header_has_token(request.headers(), CONNECTION, "close"),
+        request,
     })
 }
 
@@ -180,19 +178,7 @@ pub(crate) fn write_response(
 
 /// Whether the response asks for its connection to be closed.
 pub(crate) fn closes(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .any(|v| has_token(v, "close"))
-}
-
-/// Whether a `Connection` value lists `token` (case-insensitive).
-fn has_token(value: &HeaderValue, token: &str) -> bool {
-    value
-        .to_str()
-        .unwrap_or("")
-        .split(',')
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    header_has_token(headers, CONNECTION, "close")
 }
 
 /// The decimal digits of `n`, written at the end of `buf`.
