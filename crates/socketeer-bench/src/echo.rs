@@ -156,6 +156,28 @@ impl EchoPipe {
         missed
     }
 
+    /// Emits the messages owed now: enough to have `depth` in flight or,
+    /// with a pacer, those due by now (those due while `depth` are in
+    /// flight are missed, and counted in `shared` in the measured phase).
+    pub fn owed(
+        &mut self,
+        shared: &EchoShared,
+        phase: Phase,
+        pacer: Option<&mut Pacer>,
+        emit: impl FnMut(&[u8]),
+    ) {
+        match pacer {
+            None => self.top_up(phase, emit),
+            Some(_) if phase == Phase::Done => {}
+            Some(pacer) => {
+                let missed = self.send_due(pacer, Instant::now(), emit);
+                if phase == Phase::Measure {
+                    bump(&shared.missed, missed);
+                }
+            }
+        }
+    }
+
     /// Handles one received packet; returns whether it completed a round-trip.
     pub fn on_packet(
         &mut self,

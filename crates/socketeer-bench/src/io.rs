@@ -27,7 +27,7 @@ use super::net::{self, Connector, Target, MAX_FRAME};
 use super::pace::{check_rate, Pacer};
 use super::tls::{self, Tls};
 use super::wire::{classify, engine_target_any, parse_open, OpenInfo, Packet};
-use super::{bounded, bump, sys, IoEchoArgs, Phase, Progress, Report, RunState, Transport};
+use super::{bounded, sys, IoEchoArgs, Phase, Progress, Report, RunState, Transport};
 
 /// Connections start in waves of this many, 5 ms apart, so that the server's
 /// listen backlog (511 on Node) never overflows.
@@ -506,15 +506,7 @@ fn refill(
 ) {
     frames.clear();
     let phase = shared.run.phase.get();
-    let emit = |p: &[u8]| net::push_masked_frame(frames, net::OP_TEXT, p, mask);
-    match pacer {
-        None => pipe.top_up(phase, emit),
-        Some(_) if phase == Phase::Done => {}
-        Some(pacer) => {
-            let missed = pipe.send_due(pacer, Instant::now(), emit);
-            if phase == Phase::Measure {
-                bump(&shared.missed, missed);
-            }
-        }
-    }
+    pipe.owed(shared, phase, pacer, |p| {
+        net::push_masked_frame(frames, net::OP_TEXT, p, mask)
+    });
 }

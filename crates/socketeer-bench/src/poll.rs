@@ -219,21 +219,15 @@ pub async fn echo(
             if phase == Phase::Done {
                 return Ok(());
             }
-            let mut packets = Vec::new();
-            match pacer.as_mut() {
-                None => pipe.top_up(phase, |p| packets.push(p.to_vec())),
-                Some(pacer) => {
-                    let due = pacer.next_due();
-                    if pipe.in_flight.is_empty() && due > Instant::now() {
-                        tokio::time::sleep_until(due.into()).await;
-                        continue;
-                    }
-                    let missed = pipe.send_due(pacer, Instant::now(), |p| packets.push(p.to_vec()));
-                    if phase == Phase::Measure {
-                        super::bump(&shared.missed, missed);
-                    }
+            if let Some(pacer) = &pacer {
+                let due = pacer.next_due();
+                if pipe.in_flight.is_empty() && due > Instant::now() {
+                    tokio::time::sleep_until(due.into()).await;
+                    continue;
                 }
             }
+            let mut packets = Vec::new();
+            pipe.owed(shared, phase, pacer.as_mut(), |p| packets.push(p.to_vec()));
             for p in &packets {
                 conn.queue(p);
             }
