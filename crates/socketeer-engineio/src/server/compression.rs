@@ -148,24 +148,31 @@ pub(crate) fn compress(coding: ContentCoding, level: u32, data: &[u8]) -> std::i
     }
 }
 
-/// `resp` with its body compressed when it is a `200` response of at
-/// least the threshold and `accept` names a coding the server has, with
-/// `Content-Encoding` and `Vary: Accept-Encoding`; else `resp` as it is.
-pub(crate) async fn compress_response(
-    resp: Response<Body>,
+/// The coding `resp` is to be compressed with: a `200` response of at
+/// least the threshold, to a client whose `accept` names a coding the
+/// server has. `None`: it goes as it is.
+pub(crate) fn coding_for(
+    resp: &Response<Body>,
     options: &HttpCompression,
     accept: Option<&HeaderValue>,
-) -> Response<Body> {
+) -> Option<ContentCoding> {
     if resp.status() != StatusCode::OK {
-        return resp;
+        return None;
     }
     let len = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
     if len < options.threshold as u64 {
-        return resp;
+        return None;
     }
-    let Some(coding) = accept.and_then(|a| a.to_str().ok()).and_then(negotiate) else {
-        return resp;
-    };
+    accept.and_then(|a| a.to_str().ok()).and_then(negotiate)
+}
+
+/// `resp` with its body compressed in `coding` (see [`coding_for`]), with
+/// `Content-Encoding` and `Vary: Accept-Encoding`.
+pub(crate) async fn compress_response(
+    resp: Response<Body>,
+    options: &HttpCompression,
+    coding: ContentCoding,
+) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     let data: Bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -250,6 +257,18 @@ mod tests {
         assert!(z.len() < data.len() / 10);
     }
 
+    /// What the server sends: compressed when `coding_for` says so.
+    async fn compressed(
+        resp: Response<Body>,
+        options: &HttpCompression,
+        accept: Option<&HeaderValue>,
+    ) -> Response<Body> {
+        match coding_for(&resp, options, accept) {
+            Some(coding) => compress_response(resp, options, coding).await,
+            None => resp,
+        }
+    }
+
     fn ok(body: &str) -> Response<Body> {
         super::super::response::payload_response(Bytes::copy_from_slice(body.as_bytes()))
     }
@@ -266,12 +285,12 @@ mod tests {
         let options = HttpCompression::default();
         let gzip = HeaderValue::from_static("gzip, deflate");
         let small = "x".repeat(DEFAULT_HTTP_COMPRESSION_THRESHOLD - 1);
-        let r = compress_response(ok(&small), &options, Some(&gzip)).await;
+        let r = compressed(ok(&small), &options, Some(&gzip)).await;
         assert_eq!(r.headers().get(CONTENT_ENCODING), None);
         assert_eq!(body(r).await, small.as_bytes());
 
         let large = "x".repeat(DEFAULT_HTTP_COMPRESSION_THRESHOLD);
-        let r = compress_response(ok(&large), &options, Some(&gzip)).await;
+        let r = compressed(ok(&large), &options, Some(&gzip)).await;
         assert_eq!(r.headers()[CONTENT_ENCODING], "gzip");
         assert_eq!(r.headers()[VARY], "Accept-Encoding");
         let gz = body(r).await;
@@ -286,18 +305,18 @@ mod tests {
     async fn responses_stay_plain_without_accept_encoding_or_on_errors() {
         let options = HttpCompression::default();
         let large = "x".repeat(100_000);
-        let r = compress_response(ok(&large), &options, None).await;
+        let r = compressed(ok(&large), &options, None).await;
         assert_eq!(r.headers().get(CONTENT_ENCODING), None);
         assert_eq!(body(r).await.len(), large.len());
 
         let mut refused = ok(&large);
         *refused.status_mut() = StatusCode::BAD_REQUEST;
         let gzip = HeaderValue::from_static("gzip");
-        let r = compress_response(refused, &options, Some(&gzip)).await;
+        let r = compressed(refused, &options, Some(&gzip)).await;
         assert_eq!(r.headers().get(CONTENT_ENCODING), None);
 
         // Over the inline limit: compressed on a blocking thread.
-        let r = compress_response(ok(&large), &options, Some(&gzip)).await;
+        let r = compressed(ok(&large), &options, Some(&gzip)).await;
         assert_eq!(r.headers()[CONTENT_ENCODING], "gzip");
         assert!(body(r).await.len() < 1000);
     }

@@ -65,54 +65,112 @@ fn bare_preflight(requested: Option<&HeaderValue>) -> Response<Body> {
 
 impl EngineIo {
     /// Answers one HTTP request addressed to this server.
-    pub async fn handle<B>(
+    ///
+    /// What can be decided at once is decided before the returned future
+    /// runs: an `async fn` would keep the request in its future twice
+    /// (as its argument and as a local) and every local beside what it
+    /// waits for, and a request's future is moved whole several times on
+    /// its way to the connection's task. The future owns what it needs
+    /// (it can be spawned).
+    pub fn handle<B>(
         &self,
         req: Request<B>,
         remote_addr: Option<SocketAddr>,
-    ) -> Response<Body>
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.answer(req, remote_addr, false)
+    }
+
+    /// As [`EngineIo::handle`], with a 404 for a path outside the
+    /// server's (what [`EngineIo::serve`] answers).
+    pub(crate) fn handle_mounted<B>(
+        &self,
+        req: Request<B>,
+        remote_addr: Option<SocketAddr>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.answer(req, remote_addr, true)
+    }
+
+    fn answer<B>(
+        &self,
+        req: Request<B>,
+        remote_addr: Option<SocketAddr>,
+        mounted_only: bool,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let config = &self.shared.config;
-        let origin = req.headers().get(http::header::ORIGIN).cloned();
-        if req.method() == Method::OPTIONS {
+        let (routed, finish) = if mounted_only && !self.matches(req.uri().path()) {
+            (Routed::Now(text(StatusCode::NOT_FOUND, "not found")), None)
+        } else if req.method() == Method::OPTIONS {
+            let origin = req.headers().get(http::header::ORIGIN);
             let requested = req.headers().get("access-control-request-headers");
-            return match &config.cors {
+            let preflight = match &config.cors {
                 Some(cors) => {
                     let mut r = empty(StatusCode::NO_CONTENT);
-                    cors.apply_preflight(origin.as_ref(), requested, r.headers_mut());
+                    cors.apply_preflight(origin, requested, r.headers_mut());
                     r
                 }
                 None => bare_preflight(requested),
             };
+            (Routed::Now(preflight), None)
+        } else {
+            let accept = config
+                .http_compression
+                .as_ref()
+                .filter(|_| req.method() == Method::GET)
+                .and_then(|_| req.headers().get(http::header::ACCEPT_ENCODING).cloned());
+            let hook_info = config
+                .headers
+                .as_ref()
+                .map(|_| Box::new(request_info(&req, remote_addr)));
+            let finish = Finish {
+                origin: req.headers().get(http::header::ORIGIN).cloned(),
+                accept,
+                hook_info,
+            };
+            (self.route(req, remote_addr), Some(finish))
+        };
+        let engine = self.clone();
+        async move {
+            let resp = match routed {
+                Routed::Now(resp) => resp,
+                Routed::Session(answer) => answer
+                    .await
+                    .unwrap_or_else(|_| error(EngineError::UnknownSid)),
+                Routed::Post(body, posting) => engine.post(body, &posting.0).await,
+                Routed::Later(answer) => answer.await,
+            };
+            let Some(finish) = finish else {
+                return resp;
+            };
+            let config = &engine.shared.config;
+            let resp = match finish.coding(&resp, config) {
+                // Boxed: the compressing future is large, and rare
+                // (bodies past the threshold).
+                Some((options, coding)) => {
+                    Box::pin(super::compression::compress_response(resp, options, coding)).await
+                }
+                None => resp,
+            };
+            finish.apply(resp, config)
         }
-        let compress = config
-            .http_compression
-            .as_ref()
-            .filter(|_| req.method() == Method::GET);
-        let accept = compress.and(req.headers().get(http::header::ACCEPT_ENCODING).cloned());
-        let hook_info = config
-            .headers
-            .as_ref()
-            .map(|hook| (hook, request_info(&req, remote_addr)));
-        let mut resp = self.route(req, remote_addr).await;
-        if let Some(options) = compress {
-            resp = super::compression::compress_response(resp, options, accept.as_ref()).await;
-        }
-        let status = resp.status();
-        if let Some((hook, info)) = hook_info {
-            if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS {
-                hook(&info, resp.headers_mut());
-            }
-        }
-        if let Some(cors) = &config.cors {
-            cors.apply(origin.as_ref(), resp.headers_mut());
-        }
-        resp
     }
 
-    async fn route<B>(&self, mut req: Request<B>, remote_addr: Option<SocketAddr>) -> Response<Body>
+    /// Where a request goes, decided without waiting: most answers are
+    /// known at once or come from the session. Not `async`: its locals
+    /// (the request, its URI and query, the session) would make every
+    /// request's future larger, and that future is moved as a whole.
+    fn route<B>(&self, mut req: Request<B>, remote_addr: Option<SocketAddr>) -> Routed<B>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -123,49 +181,55 @@ impl EngineIo {
         // While shutting down, sessions may still collect their close
         // packet; new ones are refused.
         if q.sid.is_none() && self.shared.shutting_down.load(Ordering::Acquire) {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
+            return Routed::Now(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server shutting down",
+            ));
         }
         let transport = match q.transport {
             Some("polling") if config.allow_polling => TransportKind::Polling,
             Some("websocket") if config.allow_websocket => TransportKind::WebSocket,
             _ => {
                 let context = format!("transport {:?} not accepted", q.transport.unwrap_or(""));
-                return self.refuse(&req, remote_addr, EngineError::UnknownTransport, &context);
+                return Routed::Now(self.refuse(
+                    &req,
+                    remote_addr,
+                    EngineError::UnknownTransport,
+                    &context,
+                ));
             }
         };
         if q.eio != Some("4") {
             let context = format!("EIO={}", q.eio.unwrap_or(""));
-            return self.refuse(
+            return Routed::Now(self.refuse(
                 &req,
                 remote_addr,
                 EngineError::UnsupportedProtocolVersion,
                 &context,
-            );
+            ));
         }
         let is_ws = socketeer_ws::upgrade::is_upgrade_request(&req);
         if transport == TransportKind::WebSocket && !is_ws {
             let context = "transport=websocket without a WebSocket upgrade";
-            return self.refuse(&req, remote_addr, EngineError::BadRequest, context);
+            return Routed::Now(self.refuse(&req, remote_addr, EngineError::BadRequest, context));
         }
         match q.sid {
             None => {
                 if req.method() != Method::GET {
                     let context = format!("handshake with method {}", req.method());
-                    return self.refuse(
+                    return Routed::Now(self.refuse(
                         &req,
                         remote_addr,
                         EngineError::BadHandshakeMethod,
                         &context,
-                    );
+                    ));
                 }
-                let info = request_info(&req, remote_addr);
-                if let Err(message) = self.admit(&info).await {
-                    return self.forbid(info, message);
-                }
-                match transport {
-                    TransportKind::Polling => self.open_polling(info),
-                    TransportKind::WebSocket => self.open_websocket(&mut req, info),
-                }
+                // Boxed: a handshake is rare beside the polls of its
+                // session, and its future holds the whole request.
+                let engine = self.clone();
+                Routed::Later(Box::pin(async move {
+                    engine.handshake(req, remote_addr, transport).await
+                }))
             }
             Some(sid) => {
                 let entry = {
@@ -173,23 +237,23 @@ impl EngineIo {
                     sessions.get(sid).map(|e| e.socket.clone())
                 };
                 let Some(socket) = entry else {
-                    return self.refuse(
+                    return Routed::Now(self.refuse(
                         &req,
                         remote_addr,
                         EngineError::UnknownSid,
                         "no such session",
-                    );
+                    ));
                 };
                 match transport {
                     TransportKind::WebSocket => {
                         if !config.allow_upgrades {
                             let context = "upgrades are not allowed";
-                            return self.refuse(
+                            return Routed::Now(self.refuse(
                                 &req,
                                 remote_addr,
                                 EngineError::BadRequest,
                                 context,
-                            );
+                            ));
                         }
                         // As the official server: complete the WebSocket
                         // handshake, then close it if the session cannot
@@ -211,44 +275,61 @@ impl EngineIo {
                                         }
                                     }
                                 });
-                                resp
+                                Routed::Now(resp)
                             }
-                            Err(e) => text(e.status(), e.to_string()),
+                            Err(e) => Routed::Now(text(e.status(), e.to_string())),
                         }
                     }
                     TransportKind::Polling => {
                         if socket.transport() != TransportKind::Polling {
                             let context = "polling on a session that left polling";
-                            return self.refuse(
+                            return Routed::Now(self.refuse(
                                 &req,
                                 remote_addr,
                                 EngineError::BadRequest,
                                 context,
-                            );
+                            ));
                         }
                         match *req.method() {
                             Method::GET => {
                                 let (tx, rx) = tokio::sync::oneshot::channel();
                                 if socket.command(Command::Poll(tx)).is_err() {
-                                    return error(EngineError::UnknownSid);
+                                    return Routed::Now(error(EngineError::UnknownSid));
                                 }
-                                rx.await.unwrap_or_else(|_| error(EngineError::UnknownSid))
+                                Routed::Session(rx)
                             }
                             Method::POST => {
-                                let Some(_posting) = PostGuard::enter(&socket) else {
+                                let Some(posting) = PostGuard::enter(socket.clone()) else {
                                     // Two POSTs at once: the official server
                                     // fails the session.
                                     let _ =
                                         socket.command(Command::Fail(CloseReason::TransportError));
-                                    return error(EngineError::BadRequest);
+                                    return Routed::Now(error(EngineError::BadRequest));
                                 };
-                                self.post(req.into_body(), &socket).await
+                                Routed::Post(req.into_body(), posting)
                             }
-                            _ => error(EngineError::BadRequest),
+                            _ => Routed::Now(error(EngineError::BadRequest)),
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// The handshake of a new session, once its admission hooks agree.
+    async fn handshake<B>(
+        &self,
+        mut req: Request<B>,
+        remote_addr: Option<SocketAddr>,
+        transport: TransportKind,
+    ) -> Response<Body> {
+        let info = request_info(&req, remote_addr);
+        if let Err(message) = self.admit(&info).await {
+            return self.forbid(info, message);
+        }
+        match transport {
+            TransportKind::Polling => self.open_polling(info),
+            TransportKind::WebSocket => self.open_websocket(&mut req, info),
         }
     }
 
@@ -284,7 +365,12 @@ impl EngineIo {
             max_payload: limit,
             ..Default::default()
         };
-        match decode_payload(body, &limits).await {
+        let decoded = match decode_payload(body, &limits) {
+            Ok(Decoding::Done(packets)) => Ok(packets),
+            Ok(Decoding::More(rest)) => rest.await,
+            Err(e) => Err(e),
+        };
+        match decoded {
             Ok(packets) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 if socket.command(Command::Post(packets, tx)).is_err() {
@@ -423,32 +509,111 @@ const DECODE_BATCH: usize = 1024;
 /// Decodes a POST's payload whole (nothing of a payload that does not
 /// decode reaches the session), yielding to the runtime every
 /// [`DECODE_BATCH`] packets: a payload of 100,000 tiny packets must not
-/// hold up the other tasks of its thread.
-async fn decode_payload(
-    body: Bytes,
-    limits: &crate::Limits,
-) -> Result<Vec<crate::Packet>, crate::DecodeError> {
+/// hold up the other tasks of its thread. The first batch is decoded at
+/// once; a future (boxed, to keep every POST's future small) decodes the
+/// rest, when there is more.
+fn decode_payload(body: Bytes, limits: &crate::Limits) -> Result<Decoding, crate::DecodeError> {
     let mut packets = Vec::new();
-    for (i, packet) in crate::payload::decode_iter(body, limits)?.enumerate() {
+    let mut iter = crate::payload::decode_iter(body, limits)?;
+    for packet in iter.by_ref().take(DECODE_BATCH) {
         packets.push(packet?);
-        if (i + 1) % DECODE_BATCH == 0 {
-            tokio::task::yield_now().await;
-        }
     }
-    Ok(packets)
+    if packets.len() < DECODE_BATCH {
+        return Ok(Decoding::Done(packets));
+    }
+    Ok(Decoding::More(Box::pin(async move {
+        loop {
+            tokio::task::yield_now().await;
+            let before = packets.len();
+            for packet in iter.by_ref().take(DECODE_BATCH) {
+                packets.push(packet?);
+            }
+            if packets.len() - before < DECODE_BATCH {
+                return Ok(packets);
+            }
+        }
+    })))
+}
+
+/// A POST's packets: all of them, or a future decoding the rest.
+enum Decoding {
+    Done(Vec<crate::Packet>),
+    More(
+        std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<Vec<crate::Packet>, crate::DecodeError>>
+                    + Send,
+            >,
+        >,
+    ),
+}
+
+/// What every answer but a preflight's gets on its way out: compression,
+/// the `headers` hook, CORS headers.
+struct Finish {
+    origin: Option<HeaderValue>,
+    /// The request's `Accept-Encoding`, when its answer may be compressed
+    /// (GET only).
+    accept: Option<HeaderValue>,
+    /// What the `headers` hook is told of the request, when there is one
+    /// (boxed: set on few servers, and carried by every request's future).
+    hook_info: Option<Box<RequestInfo>>,
+}
+
+impl Finish {
+    /// The compression settings and coding `resp` is to be compressed
+    /// with, if any.
+    fn coding<'c>(
+        &self,
+        resp: &Response<Body>,
+        config: &'c super::EngineIoConfig,
+    ) -> Option<(
+        &'c super::compression::HttpCompression,
+        super::compression::ContentCoding,
+    )> {
+        let options = config.http_compression.as_ref()?;
+        let coding = super::compression::coding_for(resp, options, self.accept.as_ref())?;
+        Some((options, coding))
+    }
+
+    /// The `headers` hook and CORS headers.
+    fn apply(self, mut resp: Response<Body>, config: &super::EngineIoConfig) -> Response<Body> {
+        let status = resp.status();
+        if let (Some(hook), Some(info)) = (&config.headers, &self.hook_info) {
+            if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS {
+                hook(info, resp.headers_mut());
+            }
+        }
+        if let Some(cors) = &config.cors {
+            cors.apply(self.origin.as_ref(), resp.headers_mut());
+        }
+        resp
+    }
+}
+
+/// Where [`EngineIo::route`] sends a request.
+enum Routed<B> {
+    /// Answered already.
+    Now(Response<Body>),
+    /// The session answers (a long-poll).
+    Session(tokio::sync::oneshot::Receiver<Response<Body>>),
+    /// A POST to a session: its body is read and handed over.
+    Post(B, PostGuard),
+    /// Anything else that waits (a handshake's admission hooks).
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>>),
 }
 
 /// Marks a session's POST in progress until dropped (also when the
 /// request is abandoned midway).
-struct PostGuard<'a>(&'a Socket);
+struct PostGuard(Socket);
 
-impl<'a> PostGuard<'a> {
-    fn enter(socket: &'a Socket) -> Option<Self> {
+impl PostGuard {
+    fn enter(socket: Socket) -> Option<Self> {
         (!socket.inner.posting.swap(true, Ordering::AcqRel)).then_some(PostGuard(socket))
     }
 }
 
-impl Drop for PostGuard<'_> {
+impl Drop for PostGuard {
     fn drop(&mut self) {
         self.0.inner.posting.store(false, Ordering::Release);
     }
@@ -466,6 +631,47 @@ mod tests {
         fn on_connect(&self, _: &Socket) {}
         fn on_message(&self, _: &Socket, _: crate::Payload) {}
         fn on_disconnect(&self, _: &Socket, _: CloseReason) {}
+    }
+
+    fn payload_of(n: usize) -> Bytes {
+        let packets: Vec<String> = (0..n).map(|i| format!("4{i}")).collect();
+        Bytes::from(packets.join("\x1e"))
+    }
+
+    fn texts(packets: &[crate::Packet]) -> Vec<String> {
+        packets
+            .iter()
+            .map(|p| match p {
+                crate::Packet::Message(crate::Payload::Text(t)) => t.to_string(),
+                other => panic!("not a text message: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_payload_decodes_at_once_up_to_a_batch_and_later_past_it() {
+        let limits = crate::Limits {
+            max_payload: usize::MAX,
+            max_packets: usize::MAX,
+        };
+        match decode_payload(payload_of(DECODE_BATCH - 1), &limits) {
+            Ok(Decoding::Done(packets)) => assert_eq!(packets.len(), DECODE_BATCH - 1),
+            _ => panic!("a payload under a batch is decoded at once"),
+        }
+        let n = 2 * DECODE_BATCH + 500;
+        let packets = match decode_payload(payload_of(n), &limits) {
+            Ok(Decoding::More(rest)) => rest.await.expect("decodes"),
+            _ => panic!("a payload past a batch is decoded in a future"),
+        };
+        let expected: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        assert_eq!(texts(&packets), expected);
+        // A bad packet past the first batch fails the whole payload.
+        let mut bad = payload_of(DECODE_BATCH + 10).to_vec();
+        bad.extend_from_slice(b"\x1ez");
+        match decode_payload(Bytes::from(bad), &limits) {
+            Ok(Decoding::More(rest)) => assert!(rest.await.is_err()),
+            _ => panic!("a payload past a batch is decoded in a future"),
+        }
     }
 
     /// Every idle WebSocket session keeps its task's future: it must not

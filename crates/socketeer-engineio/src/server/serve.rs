@@ -14,7 +14,7 @@ use super::accept::{AcceptBackoff, PerIp};
 use super::body::RequestBody;
 use super::connection::{serve_connection, HeadLimits};
 use super::engine::EngineIo;
-use super::response::{json, text, Body};
+use super::response::{json, Body};
 
 impl EngineIo {
     /// Serves this Engine.IO server alone on `listener` (see
@@ -36,13 +36,7 @@ impl EngineIo {
     ) -> std::io::Result<()> {
         let engine = self.clone();
         let handler = move |req: Request<RequestBody>, remote: SocketAddr| {
-            let engine = engine.clone();
-            async move {
-                if !engine.matches(req.uri().path()) {
-                    return text(StatusCode::NOT_FOUND, "not found");
-                }
-                engine.handle(req, Some(remote)).await
-            }
+            engine.handle_mounted(req, Some(remote))
         };
         let shutdown = async move {
             signal.await;
@@ -265,12 +259,13 @@ where
         #[cfg(feature = "tls")]
         let tls_timeout = options.tls_handshake_timeout;
         // The TLS handshake too runs in the connection's task: the loop
-        // goes back to accepting at once.
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _slot = slot;
-            #[cfg(feature = "tls")]
-            if let Some(acceptor) = tls {
+        // goes back to accepting at once. A task of its own type: a
+        // plain connection's task does not carry the TLS state's size.
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = tls {
+            tokio::spawn(async move {
+                let _permit = permit;
+                let _slot = slot;
                 // Read ahead under rustls, which asks for 4 KiB at a time:
                 // one `recvfrom` per batch of records, not four per record.
                 let tcp = socketeer_ws::read_ahead::ReadAhead::new(tcp);
@@ -280,8 +275,12 @@ where
                     Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
                 }
                 drop(alive);
-                return;
-            }
+            });
+            continue;
+        }
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _slot = slot;
             serve_connection(tcp, remote, handler, stop, head).await;
             drop(alive);
         });

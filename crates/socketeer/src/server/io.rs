@@ -193,13 +193,18 @@ impl SocketIo {
         self.engine().matches(path)
     }
 
-    /// Answers one HTTP request addressed to this server.
-    pub async fn handle<B>(&self, req: Request<B>, remote: Option<SocketAddr>) -> Response<Body>
+    /// Answers one HTTP request addressed to this server. The future owns
+    /// what it needs (it can be spawned).
+    pub fn handle<B>(
+        &self,
+        req: Request<B>,
+        remote: Option<SocketAddr>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.engine().handle(req, remote).await
+        self.engine().handle(req, remote)
     }
 
     /// Closes every connection ("server shutting down") and refuses new

@@ -76,12 +76,9 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         if self.io.matches(req.uri().path()) {
-            let io = self.io.clone();
             let remote = req.extensions().get::<SocketAddr>().copied();
-            return Box::pin(async move {
-                let resp = io.handle(req, remote).await;
-                Ok(resp.map(Either::Left))
-            });
+            let resp = self.io.handle(req, remote);
+            return Box::pin(async move { Ok(resp.await.map(Either::Left)) });
         }
         let fut = self.inner.call(req);
         Box::pin(async move { Ok(fut.await?.map(Either::Right)) })
