@@ -158,11 +158,19 @@ pub fn header_has_token(
     name: impl http::header::AsHeaderName,
     token: &str,
 ) -> bool {
-    headers.get_all(name).iter().any(|v| {
-        v.to_str()
-            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-            .unwrap_or(false)
-    })
+    headers
+        .get_all(name)
+        .iter()
+        .any(|v| value_has_token(v, token))
+}
+
+/// Whether one comma-separated header value lists `token`, compared
+/// without case (a value that is not visible ASCII lists nothing).
+pub fn value_has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .to_str()
+        .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        .unwrap_or(false)
 }
 
 /// Checks that a request is a valid WebSocket upgrade and returns its key.

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
-use socketeer_ws::handshake::header_has_token;
+use socketeer_ws::handshake::{header_has_token, value_has_token};
 
 /// Most header fields in a head served here (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -54,9 +54,15 @@ pub(crate) struct Parsed {
 
 /// Parses the request head at the start of `buf`, of at most `max_bytes`.
 pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    let head_len = match req.parse(buf) {
+    if buf.is_empty() {
+        return Head::Partial;
+    }
+    // Not initialized: the fields array is 3 KiB, filled anew for every
+    // attempt at a head, of which a request takes two (before and after
+    // its bytes arrive); httparse writes the fields it parses.
+    let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut fields) {
         Ok(httparse::Status::Complete(len)) if len <= max_bytes => len,
         Ok(httparse::Status::Partial) if buf.len() <= max_bytes => return Head::Partial,
         // Too large, too many fields, malformed: hyper answers it.
@@ -88,6 +94,7 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
     };
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let mut body_len = None;
+    let (mut upgrade, mut close) = (false, false);
     for field in req.headers.iter() {
         let Ok(name) = HeaderName::from_bytes(field.name.as_bytes()) else {
             return Head::Elsewhere;
@@ -105,6 +112,9 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
                 // Two lengths, a bad one, or a large body.
                 _ => return Head::Elsewhere,
             }
+        } else if name == CONNECTION {
+            upgrade |= value_has_token(&value, "upgrade");
+            close |= value_has_token(&value, "close");
         } else if name == TRANSFER_ENCODING
             || name == http::header::UPGRADE
             || name == http::header::EXPECT
@@ -113,7 +123,7 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
         }
         headers.append(name, value);
     }
-    if header_has_token(&headers, CONNECTION, "upgrade") {
+    if upgrade {
         return Head::Elsewhere;
     }
     let mut request = Request::new(());
@@ -123,7 +133,7 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
     Head::Request(Parsed {
         head_len,
         body_len: body_len.unwrap_or(0),
-        close: header_has_token(request.headers(), CONNECTION, "close"),
+        close,
         request,
     })
 }
@@ -289,6 +299,7 @@ mod tests {
         for head in [
             "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
             "GET / HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\n\r\n",
+            "GET / HTTP/1.1\r\nConnection: keep-alive\r\nConnection: upgrade\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
