@@ -278,8 +278,7 @@ mod tests {
     /// `answer` held the future as an argument besides.
     #[test]
     fn an_engine_request_future_is_small() {
-        let engine =
-            super::super::EngineIo::new(Default::default(), std::sync::Arc::new(Nothing));
+        let engine = super::super::EngineIo::new(Default::default(), std::sync::Arc::new(Nothing));
         let request = Request::new(RequestBody::read(Bytes::new()));
         let future = engine.handle_mounted(request, None);
         let size = std::mem::size_of_val(&future);
