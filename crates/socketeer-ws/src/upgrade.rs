@@ -87,14 +87,11 @@ impl HyperWebSocket {
 
 /// Whether a request asks for a WebSocket upgrade.
 pub fn is_upgrade_request<B>(req: &Request<B>) -> bool {
-    let has = |name: &str, token: &str| {
-        req.headers().get_all(name).iter().any(|v| {
-            v.to_str()
-                .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-                .unwrap_or(false)
-        })
-    };
-    has("upgrade", "websocket") && has("connection", "upgrade")
+    // Names as constants: a `&str` name is parsed again on every lookup,
+    // and every long-polling request asks this.
+    let headers = req.headers();
+    crate::handshake::header_has_token(headers, http::header::UPGRADE, "websocket")
+        && crate::handshake::header_has_token(headers, http::header::CONNECTION, "upgrade")
 }
 
 /// Answers an upgrade request: returns the 101 response to send and a
