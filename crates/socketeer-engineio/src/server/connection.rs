@@ -280,13 +280,13 @@ mod tests {
     fn an_engine_request_future_is_small() {
         let engine = super::super::EngineIo::new(Default::default(), std::sync::Arc::new(Nothing));
         let request = Request::new(RequestBody::read(Bytes::new()));
-        let future = engine.handle_mounted(request, None);
+        let future = engine.answer(request, None, true);
         let size = std::mem::size_of_val(&future);
         assert!(size <= 768, "a request's future takes {size} bytes");
         let (_far, near) = tokio::io::duplex(64);
         let (_stop_tx, stop) = watch::channel(false);
         let handler = move |req: Request<RequestBody>, remote: SocketAddr| {
-            engine.handle_mounted(req, Some(remote))
+            engine.answer(req, Some(remote), true)
         };
         let limits = HeadLimits {
             timeout: Duration::from_secs(1),

@@ -84,21 +84,9 @@ impl EngineIo {
         self.answer(req, remote_addr, false)
     }
 
-    /// As [`EngineIo::handle`], with a 404 for a path outside the
-    /// server's (what [`EngineIo::serve`] answers).
-    pub(crate) fn handle_mounted<B>(
-        &self,
-        req: Request<B>,
-        remote_addr: Option<SocketAddr>,
-    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        self.answer(req, remote_addr, true)
-    }
-
-    fn answer<B>(
+    /// As [`EngineIo::handle`]; with `mounted_only`, a path outside the
+    /// server's gets 404 (what [`EngineIo::serve`] answers).
+    pub(super) fn answer<B>(
         &self,
         req: Request<B>,
         remote_addr: Option<SocketAddr>,

@@ -36,7 +36,7 @@ impl EngineIo {
     ) -> std::io::Result<()> {
         let engine = self.clone();
         let handler = move |req: Request<RequestBody>, remote: SocketAddr| {
-            engine.handle_mounted(req, Some(remote))
+            engine.answer(req, Some(remote), true)
         };
         let shutdown = async move {
             signal.await;
