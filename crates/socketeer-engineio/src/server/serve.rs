@@ -269,11 +269,26 @@ where
                 // Read ahead under rustls, which asks for 4 KiB at a time:
                 // one `recvfrom` per batch of records, not four per record.
                 let tcp = socketeer_ws::read_ahead::ReadAhead::new(tcp);
-                match tokio::time::timeout(tls_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => serve_connection(stream, remote, handler, stop, head).await,
-                    Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                }
+                // Taken out of the handshake's result before it is served:
+                // a `match` on that result would keep it (the TLS stream's
+                // size again) beside the connection for its whole life.
+                let Some(stream) =
+                    (match tokio::time::timeout(tls_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => Some(stream),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                            None
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
+                            None
+                        }
+                    })
+                else {
+                    drop(alive);
+                    return;
+                };
+                serve_connection(stream, remote, handler, stop, head).await;
                 drop(alive);
             });
             continue;
