@@ -71,7 +71,9 @@ impl EngineIo {
     /// (as its argument and as a local) and every local beside what it
     /// waits for, and a request's future is moved whole several times on
     /// its way to the connection's task. The future owns what it needs
-    /// (it can be spawned).
+    /// (it can be spawned). The request is routed when this is called (a
+    /// long-poll, for one, is handed to its session then): drop the future
+    /// only to abandon the request, as a client that goes away does.
     pub fn handle<B>(
         &self,
         req: Request<B>,
