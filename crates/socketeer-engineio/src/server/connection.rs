@@ -273,9 +273,10 @@ mod tests {
 
     /// A connection carries the future of the request it serves, and that
     /// future is moved whole on its way there: an engine's request future
-    /// must stay small. Measured: 712 bytes, and 1,432 for the connection
-    /// task; they were 2,328 and 5,256 when routing was an `async fn` and
-    /// `answer` held the future as an argument besides.
+    /// must stay small. Measured here: 712 bytes, and 1,432 for the
+    /// connection's future. In a release build of `EngineIo::serve` they
+    /// were 2,328 and 5,256 (`-Zprint-type-sizes`) when routing was an
+    /// `async fn` and `answer` held the future as an argument besides.
     #[test]
     fn an_engine_request_future_is_small() {
         let engine = super::super::EngineIo::new(Default::default(), std::sync::Arc::new(Nothing));
