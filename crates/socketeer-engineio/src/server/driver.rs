@@ -12,7 +12,7 @@ use socketeer_ws::{CloseFrame, Error as WsError};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::command::Command;
+use super::command::{Command, PollReply};
 use super::core::{Action, CloseReason, SessionCore, TimerAction, TransportKind, UpgradeState};
 use super::engine::Shared;
 use super::events;
@@ -85,7 +85,9 @@ struct Driver {
     limits: Limits,
     ws: Option<Box<HyperWebSocket>>,
     probe: Option<Box<HyperWebSocket>>,
-    pending_poll: Option<oneshot::Sender<Response<Body>>>,
+    pending_poll: Option<PollReply>,
+    /// What this task last told its commands (`Commands::set_parkable`).
+    parkable: bool,
     /// Pings and pongs, sent ahead of application messages (taken whole
     /// when sent: an idle session keeps no buffer here).
     control: Vec<Payload>,
@@ -167,22 +169,7 @@ impl Driver {
             return;
         }
         match cmd {
-            Command::Poll(tx) => {
-                // Upgrade packets the client sent before this request count
-                // first (they may sit unread on the probing socket).
-                self.drain_probe();
-                if self.core.transport() != TransportKind::Polling {
-                    let _ = tx.send(error(EngineError::BadRequest));
-                } else if self.pending_poll.is_some() {
-                    // Two polls at once: the official server fails the session.
-                    let _ = tx.send(error(EngineError::BadRequest));
-                    self.core.close(CloseReason::TransportError);
-                } else if self.core.upgrade_state() == UpgradeState::Probed {
-                    let _ = tx.send(noop_response());
-                } else {
-                    self.pending_poll = Some(tx);
-                }
-            }
+            Command::Poll(tx) => self.accept_poll(tx),
             Command::Post(packets, tx) => {
                 // Handled by the session loop in batches (`drain_inbox`);
                 // the POST is answered when they all are, so a client
@@ -200,6 +187,24 @@ impl Driver {
                     tokio::spawn(close_ws(ws, None));
                 }
             }
+        }
+    }
+
+    /// A long-poll, from a command (woken for it or not: see `Commands`).
+    fn accept_poll(&mut self, tx: PollReply) {
+        // Upgrade packets the client sent before this request count
+        // first (they may sit unread on the probing socket).
+        self.drain_probe();
+        if self.core.transport() != TransportKind::Polling {
+            let _ = tx.send(error(EngineError::BadRequest));
+        } else if self.pending_poll.is_some() {
+            // Two polls at once: the official server fails the session.
+            let _ = tx.send(error(EngineError::BadRequest));
+            self.core.close(CloseReason::TransportError);
+        } else if self.core.upgrade_state() == UpgradeState::Probed {
+            let _ = tx.send(noop_response());
+        } else {
+            self.pending_poll = Some(tx);
         }
     }
 
@@ -407,8 +412,11 @@ impl Driver {
             }
             return barrier;
         }
-        self.socket.lock().barrier = None;
-        let close = self.socket.lock().close;
+        let (close, has_frames) = {
+            let mut outbox = self.socket.lock();
+            outbox.barrier = None;
+            (outbox.close, !outbox.is_empty())
+        };
         if close.is_some() && self.drain_deadline.is_none() {
             // A long-polling client gets the close packet with its next
             // poll; at shutdown it is not waited for long.
@@ -418,10 +426,17 @@ impl Driver {
             };
             self.drain_deadline = Some(Instant::now() + grace.min(self.shared.config.ping_timeout));
         }
-        let has_frames = !self.socket.lock().is_empty();
-        if self.pending_poll.is_none()
-            || (self.control.is_empty() && !has_frames && close.is_none())
-        {
+        let due = !self.control.is_empty() || has_frames || close.is_some();
+        if due && self.pending_poll.is_none() {
+            // A poll queued without waking this task (its own ping, say,
+            // is what is due).
+            let parked = self.socket.commands().pop_poll();
+            if let Some(tx) = parked {
+                self.accept_poll(tx);
+            }
+        }
+        if !due || self.pending_poll.is_none() || self.core.closed().is_some() {
+            self.publish_parkable();
             return false;
         }
         // Handed to the HTTP response: no longer queued here.
@@ -459,7 +474,27 @@ impl Driver {
         if let Some(reason) = close {
             self.core.close(reason);
         }
+        self.publish_parkable();
         false
+    }
+
+    /// Tells the session's commands whether a long-poll may be queued
+    /// without waking this task: when the task has no poll and nothing of
+    /// its own to send or decide for one (see `Commands`). Called before
+    /// the task sleeps (at the end of `flush`); it locks only on a change.
+    fn publish_parkable(&mut self) {
+        let parkable = self.pending_poll.is_none()
+            && self.ws.is_none()
+            && self.probe.is_none()
+            && self.core.transport() == TransportKind::Polling
+            && self.core.upgrade_state() == UpgradeState::None
+            && self.core.closed().is_none()
+            && self.control.is_empty()
+            && self.drain_deadline.is_none();
+        if parkable != self.parkable {
+            self.parkable = parkable;
+            self.socket.commands().set_parkable(parkable);
+        }
     }
 }
 
@@ -566,6 +601,7 @@ impl Driver {
             ws,
             probe: None,
             pending_poll: None,
+            parkable: false,
             control: Vec::new(),
             drain_deadline: None,
             inbound,
@@ -692,7 +728,13 @@ impl Driver {
             d.traffic.flush(shared.counters.queue_high_water());
             shared.counters.closed(reason);
             tracing::debug!(sid = socket.id(), %reason, overflowed = socket.overflowed(), "session closed");
-            if let Some(tx) = d.pending_poll.take() {
+            // A poll queued without waking this task is the waiting one.
+            let (parked, unanswered) = {
+                let mut commands = socket.commands();
+                let parked = commands.pop_poll();
+                (parked, commands.close())
+            };
+            if let Some(tx) = d.pending_poll.take().or(parked) {
                 let body: &'static [u8] = if reason == CloseReason::TransportClose {
                     b"6"
                 } else {
@@ -701,7 +743,6 @@ impl Driver {
                 let _ = tx.send(payload_response(bytes::Bytes::from_static(body)));
             }
             // Answer anything still waiting so no HTTP request hangs.
-            let unanswered = socket.commands().close();
             for cmd in unanswered {
                 refuse(cmd);
             }

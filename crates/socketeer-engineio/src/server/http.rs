@@ -134,9 +134,7 @@ impl EngineIo {
         async move {
             let resp = match routed {
                 Routed::Now(resp) => resp,
-                Routed::Session(answer) => answer
-                    .await
-                    .unwrap_or_else(|_| error(EngineError::UnknownSid)),
+                Routed::Session(answer) => answer.await,
                 Routed::Post(body, posting) => engine.post(body, &posting.0).await,
                 Routed::Later(answer) => answer.await,
             };
@@ -283,10 +281,13 @@ impl EngineIo {
                         match *req.method() {
                             Method::GET => {
                                 let (tx, rx) = tokio::sync::oneshot::channel();
-                                if socket.command(Command::Poll(tx)).is_err() {
+                                if socket.offer_poll(tx).is_err() {
                                     return Routed::Now(error(EngineError::UnknownSid));
                                 }
-                                Routed::Session(rx)
+                                Routed::Session(PollWait {
+                                    reply: Some(rx),
+                                    socket,
+                                })
                             }
                             Method::POST => {
                                 let Some(posting) = PostGuard::enter(socket.clone()) else {
@@ -586,11 +587,44 @@ enum Routed<B> {
     /// Answered already.
     Now(Response<Body>),
     /// The session answers (a long-poll).
-    Session(tokio::sync::oneshot::Receiver<Response<Body>>),
+    Session(PollWait),
     /// A POST to a session: its body is read and handed over.
     Post(B, PostGuard),
     /// Anything else that waits (a handshake's admission hooks).
     Later(std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>>),
+}
+
+/// A long-poll waiting for its session's answer. Dropped unanswered (its
+/// client went away), it tells the session (`Socket::poll_gone`).
+struct PollWait {
+    /// `None` once answered.
+    reply: Option<tokio::sync::oneshot::Receiver<Response<Body>>>,
+    socket: Socket,
+}
+
+impl std::future::Future for PollWait {
+    type Output = Response<Body>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Response<Body>> {
+        let Some(reply) = self.reply.as_mut() else {
+            return std::task::Poll::Ready(error(EngineError::UnknownSid));
+        };
+        let answer = std::task::ready!(std::pin::Pin::new(reply).poll(cx));
+        self.reply = None;
+        std::task::Poll::Ready(answer.unwrap_or_else(|_| error(EngineError::UnknownSid)))
+    }
+}
+
+impl Drop for PollWait {
+    fn drop(&mut self) {
+        // Closed first, so that the session sees it closed from now on.
+        if self.reply.take().is_some() {
+            self.socket.poll_gone();
+        }
+    }
 }
 
 /// Marks a session's POST in progress until dropped (also when the
@@ -614,6 +648,7 @@ mod tests {
     use super::*;
     use crate::server::config::EngineIoConfig;
     use crate::server::handler::EngineHandler;
+    use http_body_util::BodyExt;
 
     struct Nothing;
 
@@ -662,6 +697,75 @@ mod tests {
             Ok(Decoding::More(rest)) => assert!(rest.await.is_err()),
             _ => panic!("a payload past a batch is decoded in a future"),
         }
+    }
+
+    fn poll_of(sid: &str) -> Request<http_body_util::Empty<Bytes>> {
+        Request::get(format!("/engine.io/?EIO=4&transport=polling&sid={sid}"))
+            .body(http_body_util::Empty::new())
+            .expect("request")
+    }
+
+    /// Lets the session's task (on this single-threaded runtime) run until
+    /// `done`, within a bound.
+    async fn run_until(mut done: impl FnMut() -> bool) {
+        for _ in 0..1000 {
+            if done() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the session's task never got there");
+    }
+
+    /// An idle long-polling session's task is not woken by a poll: the poll
+    /// waits in its commands until a message wakes the task; a poll that
+    /// goes away unanswered there fails the session.
+    #[tokio::test]
+    async fn a_poll_does_not_wake_an_idle_session() {
+        let engine = EngineIo::new(EngineIoConfig::default(), Arc::new(Nothing));
+        let info = RequestInfo {
+            uri: http::Uri::from_static("/engine.io/?EIO=4&transport=polling"),
+            headers: Arc::new(http::HeaderMap::new()),
+            remote_addr: None,
+        };
+        let socket = engine
+            .register(TransportKind::Polling, info)
+            .expect("room for a session");
+        // Before the task has run it has not said that a poll need not
+        // wake it: the first poll does, and the task takes it.
+        let first = engine.handle(poll_of(socket.id()), None);
+        tokio::spawn(driver::run(
+            engine.shared.clone(),
+            socket.clone(),
+            None,
+            Instant::now(),
+        ));
+        run_until(|| socket.commands().is_empty()).await;
+        socket.send_text("one").expect("open");
+        let answer = first.await.into_body().collect().await.expect("body");
+        assert_eq!(answer.to_bytes(), "4one");
+
+        // With nothing of its own to send, the task is not woken by the
+        // next poll: the poll stays queued, however long the task could run.
+        run_until(|| socket.commands().parkable()).await;
+        let second = engine.handle(poll_of(socket.id()), None);
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!socket.commands().is_empty(), "the poll woke the task");
+        // A message wakes it, and it answers the poll.
+        socket.send_text("two").expect("open");
+        let answer = second.await.into_body().collect().await.expect("body");
+        assert_eq!(answer.to_bytes(), "4two");
+        assert!(socket.commands().is_empty());
+
+        // A poll dropped unanswered while queued fails the session.
+        run_until(|| socket.commands().parkable()).await;
+        let third = engine.handle(poll_of(socket.id()), None);
+        assert!(!socket.commands().is_empty());
+        drop(third);
+        run_until(|| socket.is_closed()).await;
+        assert_eq!(engine.session_count(), 0);
     }
 
     /// Every idle WebSocket session keeps its task's future: it must not

@@ -303,6 +303,36 @@ impl Socket {
         Ok(())
     }
 
+    /// Hands a long-poll to the session's task, waking it only if it
+    /// must be (see [`Commands`]); gives it back if the session has ended.
+    ///
+    /// [`Commands`]: super::command::Commands
+    pub(crate) fn offer_poll(
+        &self,
+        reply: super::command::PollReply,
+    ) -> Result<(), super::command::Command> {
+        let offered = self.commands().offer_poll(reply)?;
+        // An unannounced poll still wakes the task when something is
+        // queued already (the task may have flushed before the poll came);
+        // what is queued after this wakes it anyway.
+        if offered == super::command::Offered::Queued || !self.lock().is_empty() {
+            self.inner.notify.notify_one();
+        }
+        Ok(())
+    }
+
+    /// A long-poll's HTTP request went away before its answer. Still
+    /// queued, it is taken out and the session fails, as the official
+    /// server's does ("poll connection closed prematurely") and as the
+    /// session's task does for a poll it holds, rather than send the next
+    /// messages into a closed request.
+    pub(crate) fn poll_gone(&self) {
+        let gone = self.commands().take_gone_poll();
+        if gone.is_some() {
+            let _ = self.command(super::command::Command::Fail(CloseReason::TransportError));
+        }
+    }
+
     /// Queues a message.
     pub fn send(&self, message: Payload) -> Result<(), SendError> {
         self.send_frame(Packet::Message(message).encode())
