@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
-use socketeer_ws::handshake::{header_has_token, value_has_token};
+use socketeer_ws::handshake::header_has_token;
 
 /// Most header fields in a head served here (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -113,8 +113,13 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
                 _ => return Head::Elsewhere,
             }
         } else if name == CONNECTION {
-            upgrade |= value_has_token(&value, "upgrade");
-            close |= value_has_token(&value, "close");
+            // Both tokens in one pass over the value (as `value_has_token`
+            // reads it: a value that is not visible ASCII lists nothing).
+            for token in value.to_str().unwrap_or("").split(',') {
+                let token = token.trim();
+                upgrade |= token.eq_ignore_ascii_case("upgrade");
+                close |= token.eq_ignore_ascii_case("close");
+            }
         } else if name == TRANSFER_ENCODING
             || name == http::header::UPGRADE
             || name == http::header::EXPECT
@@ -150,6 +155,15 @@ pub(crate) fn write_response(
     close: bool,
     out: &mut Vec<u8>,
 ) {
+    // One allocation for the whole response: grown by doubling from empty,
+    // a connection's first response reallocated its buffer five or six
+    // times (every response, with clients that open a connection per
+    // request, as Node's socket.io-client does).
+    let fields: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    out.reserve(RESPONSE_OVERHEAD + fields + body.len());
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -185,6 +199,11 @@ pub(crate) fn write_response(
         out.extend_from_slice(body);
     }
 }
+
+/// The most a response adds besides its fields and body: the status line
+/// (with the longest reason phrase), `date`, `connection: close`,
+/// `content-length` and the blank line.
+const RESPONSE_OVERHEAD: usize = 64 + 37 + 19 + 38 + 2;
 
 /// Whether the response asks for its connection to be closed.
 pub(crate) fn closes(headers: &HeaderMap) -> bool {
@@ -235,6 +254,34 @@ mod tests {
 
     fn elsewhere(head: &str) -> bool {
         matches!(parse_head(head.as_bytes(), 16 << 10), Head::Elsewhere)
+    }
+
+    /// The response is written into one allocation: what `write_response`
+    /// reserves is never less than what it writes, for the longest status
+    /// line and every field it may add.
+    #[test]
+    fn a_response_fits_what_is_reserved_for_it() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=UTF-8"),
+        );
+        let longest = (100..1000)
+            .filter_map(|code| StatusCode::from_u16(code).ok())
+            .max_by_key(|s| s.canonical_reason().map_or(0, str::len))
+            .expect("a status");
+        for (status, body) in [(longest, &b""[..]), (StatusCode::OK, &[b'4'; 123_456][..])] {
+            let mut out = Vec::new();
+            write_response(status, &headers, body, true, &mut out);
+            let fields = "content-type".len() + "text/plain; charset=UTF-8".len() + 4;
+            let reserved = RESPONSE_OVERHEAD + fields + body.len();
+            assert!(
+                out.len() <= reserved,
+                "{status}: {} > {reserved}",
+                out.len()
+            );
+            assert_eq!(out.capacity(), reserved, "one allocation, the reserved one");
+        }
     }
 
     #[test]
