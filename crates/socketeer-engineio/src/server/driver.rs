@@ -429,14 +429,26 @@ impl Driver {
         let due = !self.control.is_empty() || has_frames || close.is_some();
         if due && self.pending_poll.is_none() {
             // A poll queued without waking this task (its own ping, say,
-            // is what is due).
-            let parked = self.socket.commands().pop_poll();
-            if let Some(tx) = parked {
-                self.accept_poll(tx);
+            // is what is due). If there is none, the next one must wake
+            // the task: said under the same lock, or a poll queued between
+            // the look and the word would wait with the ping.
+            let parked = {
+                let mut commands = self.socket.commands();
+                let parked = commands.pop_poll();
+                if parked.is_none() {
+                    commands.set_parkable(false);
+                }
+                parked
+            };
+            match parked {
+                Some(tx) => self.accept_poll(tx),
+                None => self.parkable = false,
             }
         }
         if !due || self.pending_poll.is_none() || self.core.closed().is_some() {
-            self.publish_parkable();
+            if !due {
+                self.publish_parkable();
+            }
             return false;
         }
         // Handed to the HTTP response: no longer queued here.
