@@ -749,6 +749,24 @@ mod tests {
         }
     }
 
+    /// An engine with one session registered (its task not started).
+    fn engine_with_session(transport: TransportKind) -> (EngineIo, Socket) {
+        let engine = EngineIo::new(EngineIoConfig::default(), Arc::new(Nothing));
+        let uri = match transport {
+            TransportKind::Polling => "/engine.io/?EIO=4&transport=polling",
+            TransportKind::WebSocket => "/engine.io/?EIO=4&transport=websocket",
+        };
+        let info = RequestInfo {
+            uri: http::Uri::from_static(uri),
+            headers: Arc::new(http::HeaderMap::new()),
+            remote_addr: None,
+        };
+        let socket = engine
+            .register(transport, info)
+            .expect("room for a session");
+        (engine, socket)
+    }
+
     fn poll_of(sid: &str) -> Request<http_body_util::Empty<Bytes>> {
         Request::get(format!("/engine.io/?EIO=4&transport=polling&sid={sid}"))
             .body(http_body_util::Empty::new())
@@ -772,15 +790,7 @@ mod tests {
     /// goes away unanswered there fails the session.
     #[tokio::test]
     async fn a_poll_does_not_wake_an_idle_session() {
-        let engine = EngineIo::new(EngineIoConfig::default(), Arc::new(Nothing));
-        let info = RequestInfo {
-            uri: http::Uri::from_static("/engine.io/?EIO=4&transport=polling"),
-            headers: Arc::new(http::HeaderMap::new()),
-            remote_addr: None,
-        };
-        let socket = engine
-            .register(TransportKind::Polling, info)
-            .expect("room for a session");
+        let (engine, socket) = engine_with_session(TransportKind::Polling);
         // Before the task has run it has not said that a poll need not
         // wake it: the first poll does, and the task takes it.
         let first = engine.handle(poll_of(socket.id()), None);
@@ -825,15 +835,7 @@ mod tests {
     /// tokio's task cell (128-byte blocks) stays at 1 KiB.
     #[test]
     fn idle_websocket_session_is_small() {
-        let engine = EngineIo::new(EngineIoConfig::default(), Arc::new(Nothing));
-        let info = RequestInfo {
-            uri: http::Uri::from_static("/engine.io/?EIO=4&transport=websocket"),
-            headers: Arc::new(http::HeaderMap::new()),
-            remote_addr: None,
-        };
-        let socket = engine
-            .register(TransportKind::WebSocket, info)
-            .expect("room for a session");
+        let (engine, socket) = engine_with_session(TransportKind::WebSocket);
         let session = websocket_session(
             engine.shared.clone(),
             socket,
