@@ -101,9 +101,6 @@ impl Commands {
     /// Takes the first command if it is a long-poll (one queued without
     /// waking the task, when the task finds it has something to send).
     pub(crate) fn pop_poll(&mut self) -> Option<PollReply> {
-        if !matches!(self.queue.first(), Some(Command::Poll(_))) {
-            return None;
-        }
         self.take_poll_at(0)
     }
 
