@@ -167,10 +167,14 @@ pub fn header_has_token(
 /// Whether one comma-separated header value lists `token`, compared
 /// without case (a value that is not visible ASCII lists nothing).
 pub fn value_has_token(value: &HeaderValue, token: &str) -> bool {
-    value
-        .to_str()
-        .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        .unwrap_or(false)
+    value_tokens(value).any(|t| t.eq_ignore_ascii_case(token))
+}
+
+/// The tokens of one comma-separated header value, trimmed (none for a
+/// value that is not visible ASCII): for a caller that looks for several
+/// in one pass.
+pub fn value_tokens(value: &HeaderValue) -> impl Iterator<Item = &str> {
+    value.to_str().unwrap_or("").split(',').map(str::trim)
 }
 
 /// Checks that a request is a valid WebSocket upgrade and returns its key.

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
-use socketeer_ws::handshake::header_has_token;
+use socketeer_ws::handshake::{header_has_token, value_tokens};
 
 /// Most header fields in a head served here (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -115,10 +115,8 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
                 _ => return Head::Elsewhere,
             }
         } else if name == CONNECTION {
-            // Both tokens in one pass over the value (as `value_has_token`
-            // reads it: a value that is not visible ASCII lists nothing).
-            for token in value.to_str().unwrap_or("").split(',') {
-                let token = token.trim();
+            // Both tokens in one pass over the value.
+            for token in value_tokens(&value) {
                 upgrade |= token.eq_ignore_ascii_case("upgrade");
                 close |= token.eq_ignore_ascii_case("close");
             }
