@@ -42,7 +42,8 @@ pub(super) async fn serve_connection<T, H, R>(
     H: Fn(Request<RequestBody>, SocketAddr) -> R + Clone + Send + Sync + 'static,
     R: Future<Output = Response<Body>> + Send + 'static,
 {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    // No buffer until the client sends something (`read_head`).
+    let mut buf = BytesMut::new();
     let mut out = Vec::new();
     let mut timer = HeadTimer::new(head.timeout);
     loop {
@@ -57,13 +58,9 @@ pub(super) async fn serve_connection<T, H, R>(
                 }
                 Head::Partial => {}
             }
-            if buf.capacity() == 0 {
-                buf = spare::take();
-            }
-            buf.reserve(READ_CHUNK);
             tokio::select! {
                 biased;
-                read = stream.read_buf(&mut buf) => match read {
+                read = read_head(&mut stream, &mut buf) => match read {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 },
@@ -81,7 +78,6 @@ pub(super) async fn serve_connection<T, H, R>(
             head_len,
             body_len,
             close,
-            get,
         } = parsed;
         if buf.len() < head_len + body_len {
             // A body still on its way: hyper streams it to the handler,
@@ -94,13 +90,13 @@ pub(super) async fn serve_connection<T, H, R>(
             .split_to(head_len + body_len)
             .split_off(head_len)
             .freeze();
-        // A long-poll may wait for minutes: its connection keeps no read
-        // buffer meanwhile (`answer` reads what the client sends into one
-        // made then). The buffer goes to this thread's spares, where the
-        // next head read takes it: a poll answered at once costs no
-        // allocation. (Told by the parser: a look at `request` here made
-        // the connection's future 960 bytes larger in a debug build.)
-        if get && buf.is_empty() {
+        // A long-poll may wait for minutes, and a keep-alive connection
+        // idle between requests as long: neither keeps a read buffer
+        // meanwhile (`answer` and `read_head` read what the client sends
+        // through the stack). The buffer goes to this thread's spares,
+        // where the next head read takes it: a request answered at once
+        // costs no allocation.
+        if buf.is_empty() {
             spare::give(std::mem::take(&mut buf));
         }
         let request = request.map(|()| RequestBody::read(body));
@@ -159,6 +155,40 @@ where
     }
 }
 
+/// Reads the next part of a request head into `buf`. A connection waiting
+/// for a request holds no read buffer (most of a keep-alive connection's
+/// life, and all of it for a client that connects and sends nothing): the
+/// first bytes are read through a buffer on the stack and copied into one
+/// taken then, a spare one if this thread has it. The rest of a head, or
+/// a body sent with it, is read into `buf` directly.
+fn read_head<'a, T>(
+    stream: &'a mut T,
+    buf: &'a mut BytesMut,
+) -> impl Future<Output = std::io::Result<usize>> + 'a
+where
+    T: AsyncRead + Unpin,
+{
+    std::future::poll_fn(move |cx| {
+        if !buf.is_empty() {
+            buf.reserve(READ_CHUNK);
+            return std::pin::pin!(stream.read_buf(&mut *buf)).poll(cx);
+        }
+        // Not initialised, as in `read_more`: a head fills few of its bytes.
+        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read = tokio::io::ReadBuf::uninit(&mut chunk);
+        std::task::ready!(Pin::new(&mut *stream).poll_read(cx, &mut read))?;
+        let filled = read.filled();
+        if !filled.is_empty() {
+            if buf.capacity() == 0 {
+                *buf = spare::take();
+            }
+            buf.reserve(READ_CHUNK);
+            buf.extend_from_slice(filled);
+        }
+        std::task::Poll::Ready(Ok(filled.len()))
+    })
+}
+
 /// Reads what the client sends while its request is answered, through a
 /// buffer on the stack (not kept in the connection's future), appended to
 /// `buf`: a connection whose long-poll waits holds no read buffer until
@@ -182,9 +212,10 @@ where
     })
 }
 
-/// Read buffers of connections whose long-poll waits, kept for the next
-/// head read on the same thread (a bounded number: a fleet of waiting
-/// polls holds no buffers beyond them).
+/// Read buffers of connections that wait (for a long-poll's answer, or
+/// for their next request), kept for the next head read on the same
+/// thread: a bounded number, so that a fleet of waiting connections holds
+/// no buffers beyond them.
 mod spare {
     use std::cell::RefCell;
 
@@ -192,6 +223,8 @@ mod spare {
 
     /// Most buffers kept per thread.
     const KEPT: usize = 64;
+    /// Largest buffer kept.
+    const LARGEST: usize = 4 * super::READ_CHUNK;
 
     thread_local! {
         static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
@@ -207,7 +240,8 @@ mod spare {
         debug_assert!(buf.is_empty());
         SPARE.with(|s| {
             let mut spare = s.borrow_mut();
-            if spare.len() < KEPT && buf.capacity() > 0 {
+            // One grown by a large body is let go.
+            if spare.len() < KEPT && buf.capacity() > 0 && buf.capacity() <= LARGEST {
                 spare.push(buf);
             }
         });

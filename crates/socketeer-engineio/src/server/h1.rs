@@ -50,8 +50,6 @@ pub(crate) struct Parsed {
     pub(crate) body_len: usize,
     /// The client asked to close the connection after this request.
     pub(crate) close: bool,
-    /// A `GET`: a long-poll among them, which may wait long.
-    pub(crate) get: bool,
 }
 
 /// Parses the request head at the start of `buf`, of at most `max_bytes`.
@@ -139,7 +137,6 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
         head_len,
         body_len: body_len.unwrap_or(0),
         close,
-        get: request.method() == Method::GET,
         request,
     })
 }
