@@ -157,10 +157,9 @@ where
 
 /// Reads the next part of a request head into `buf`. A connection waiting
 /// for a request holds no read buffer (most of a keep-alive connection's
-/// life, and all of it for a client that connects and sends nothing): the
-/// first bytes are read through a buffer on the stack and copied into one
-/// taken then, a spare one if this thread has it. The rest of a head, or
-/// a body sent with it, is read into `buf` directly.
+/// life, and all of it for a client that connects and sends nothing): its
+/// first bytes come through the stack (`poll_read_through`). The rest of a
+/// head, or a body sent with it, is read into `buf` directly.
 fn read_head<'a, T>(
     stream: &'a mut T,
     buf: &'a mut BytesMut,
@@ -169,31 +168,18 @@ where
     T: AsyncRead + Unpin,
 {
     std::future::poll_fn(move |cx| {
-        if !buf.is_empty() {
-            buf.reserve(READ_CHUNK);
-            return std::pin::pin!(stream.read_buf(&mut *buf)).poll(cx);
+        if buf.is_empty() {
+            return poll_read_through(stream, buf, cx);
         }
-        // Not initialised, as in `read_more`: a head fills few of its bytes.
-        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let mut read = tokio::io::ReadBuf::uninit(&mut chunk);
-        std::task::ready!(Pin::new(&mut *stream).poll_read(cx, &mut read))?;
-        let filled = read.filled();
-        if !filled.is_empty() {
-            if buf.capacity() == 0 {
-                *buf = spare::take();
-            }
-            buf.reserve(READ_CHUNK);
-            buf.extend_from_slice(filled);
-        }
-        std::task::Poll::Ready(Ok(filled.len()))
+        buf.reserve(READ_CHUNK);
+        std::pin::pin!(stream.read_buf(&mut *buf)).poll(cx)
     })
 }
 
-/// Reads what the client sends while its request is answered, through a
-/// buffer on the stack (not kept in the connection's future), appended to
-/// `buf`: a connection whose long-poll waits holds no read buffer until
-/// its client sends something, which is rare (a pipelined request, or the
-/// end of the connection).
+/// Reads what the client sends while its request is answered: a
+/// connection whose long-poll waits holds no read buffer until its client
+/// sends something, which is rare (a pipelined request, or the end of the
+/// connection).
 fn read_more<'a, T>(
     stream: &'a mut T,
     buf: &'a mut BytesMut,
@@ -201,15 +187,31 @@ fn read_more<'a, T>(
 where
     T: AsyncRead + Unpin,
 {
-    std::future::poll_fn(move |cx| {
-        // Not initialised: it would be zeroed on every poll of a request's
-        // answer, and most polls read nothing.
-        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
-        let mut read = tokio::io::ReadBuf::uninit(&mut chunk);
-        std::task::ready!(Pin::new(&mut *stream).poll_read(cx, &mut read))?;
-        buf.extend_from_slice(read.filled());
-        std::task::Poll::Ready(Ok(read.filled().len()))
-    })
+    std::future::poll_fn(move |cx| poll_read_through(stream, buf, cx))
+}
+
+/// Reads once through a buffer on the stack (never kept in a connection's
+/// future) and appends what came to `buf`, which takes a buffer then (a
+/// spare one if this thread has it) if it has none.
+fn poll_read_through<T: AsyncRead + Unpin>(
+    stream: &mut T,
+    buf: &mut BytesMut,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<std::io::Result<usize>> {
+    // Not initialised: it would be zeroed on every poll, and most polls
+    // read nothing or a few hundred bytes.
+    let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+    let mut read = tokio::io::ReadBuf::uninit(&mut chunk);
+    std::task::ready!(Pin::new(stream).poll_read(cx, &mut read))?;
+    let filled = read.filled();
+    if !filled.is_empty() {
+        if buf.capacity() == 0 {
+            *buf = spare::take();
+            buf.reserve(READ_CHUNK);
+        }
+        buf.extend_from_slice(filled);
+    }
+    std::task::Poll::Ready(Ok(filled.len()))
 }
 
 /// Read buffers of connections that wait (for a long-poll's answer, or
