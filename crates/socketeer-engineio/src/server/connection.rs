@@ -97,7 +97,12 @@ pub(super) async fn serve_connection<T, H, R>(
         // where the next head read takes it: a request answered at once
         // costs no allocation.
         if buf.is_empty() {
-            spare::give(std::mem::take(&mut buf));
+            let empty = std::mem::take(&mut buf);
+            // Not one that held a large request: it still shares the
+            // request's allocation (with the body), which it would keep.
+            if head_len + body_len <= READ_CHUNK {
+                spare::give(empty);
+            }
         }
         let request = request.map(|()| RequestBody::read(body));
         // Pinned here, not moved into `answer`: an argument of an async fn
@@ -242,7 +247,6 @@ mod spare {
         debug_assert!(buf.is_empty());
         SPARE.with(|s| {
             let mut spare = s.borrow_mut();
-            // One grown by a large body is let go.
             if spare.len() < KEPT && buf.capacity() > 0 && buf.capacity() <= LARGEST {
                 spare.push(buf);
             }
