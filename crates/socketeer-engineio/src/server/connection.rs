@@ -42,7 +42,7 @@ pub(super) async fn serve_connection<T, H, R>(
     H: Fn(Request<RequestBody>, SocketAddr) -> R + Clone + Send + Sync + 'static,
     R: Future<Output = Response<Body>> + Send + 'static,
 {
-    // No buffer until the client sends something (`read_head`).
+    // No buffer until the client sends something (`read_into`).
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
     let mut timer = HeadTimer::new(head.timeout);
@@ -60,7 +60,7 @@ pub(super) async fn serve_connection<T, H, R>(
             }
             tokio::select! {
                 biased;
-                read = read_head(&mut stream, &mut buf) => match read {
+                read = read_into(&mut stream, &mut buf) => match read {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 },
@@ -92,10 +92,10 @@ pub(super) async fn serve_connection<T, H, R>(
             .freeze();
         // A long-poll may wait for minutes, and a keep-alive connection
         // idle between requests as long: neither keeps a read buffer
-        // meanwhile (`answer` and `read_head` read what the client sends
-        // through the stack). The buffer goes to this thread's spares,
-        // where the next head read takes it: a request answered at once
-        // costs no allocation.
+        // meanwhile (`read_into` reads what the client sends through the
+        // stack). The buffer goes to this thread's spares, where the next
+        // head read takes it: a request answered at once costs no
+        // allocation.
         if buf.is_empty() {
             let empty = std::mem::take(&mut buf);
             // Not one that held a large request: it still shares the
@@ -152,7 +152,7 @@ where
         tokio::select! {
             biased;
             r = &mut response => return Some(r),
-            read = read_more(stream, buf), if buf.len() < room => match read {
+            read = read_into(stream, buf), if buf.len() < room => match read {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             },
@@ -160,12 +160,13 @@ where
     }
 }
 
-/// Reads the next part of a request head into `buf`. A connection waiting
-/// for a request holds no read buffer (most of a keep-alive connection's
-/// life, and all of it for a client that connects and sends nothing): its
-/// first bytes come through the stack (`poll_read_through`). The rest of a
-/// head, or a body sent with it, is read into `buf` directly.
-fn read_head<'a, T>(
+/// Reads what the client sends next into `buf`: the next part of a
+/// request head, or, while a request is answered, a pipelined request or
+/// the end of the connection. A connection that waits holds no read buffer
+/// (for its next request, or for a long-poll's answer): while `buf` is
+/// empty, bytes come through the stack (`poll_read_through`). The rest of
+/// a head, or a body sent with it, is read into `buf` directly.
+fn read_into<'a, T>(
     stream: &'a mut T,
     buf: &'a mut BytesMut,
 ) -> impl Future<Output = std::io::Result<usize>> + 'a
@@ -179,20 +180,6 @@ where
         buf.reserve(READ_CHUNK);
         std::pin::pin!(stream.read_buf(&mut *buf)).poll(cx)
     })
-}
-
-/// Reads what the client sends while its request is answered: a
-/// connection whose long-poll waits holds no read buffer until its client
-/// sends something, which is rare (a pipelined request, or the end of the
-/// connection).
-fn read_more<'a, T>(
-    stream: &'a mut T,
-    buf: &'a mut BytesMut,
-) -> impl Future<Output = std::io::Result<usize>> + 'a
-where
-    T: AsyncRead + Unpin,
-{
-    std::future::poll_fn(move |cx| poll_read_through(stream, buf, cx))
 }
 
 /// Reads once through a buffer on the stack (never kept in a connection's
