@@ -137,6 +137,116 @@ async fn connection_close_and_preflight() {
     .await;
 }
 
+/// A poll of a known session is routed from its head alone (no
+/// `http::Request` built); one whose target has characters the server's
+/// own path leaves to hyper (`{`, `^`, `|`) is served by hyper, with the rest
+/// of its connection: both reach the session alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_routed_from_the_head_or_by_hyper_reach_the_session_alike() {
+    within(async {
+        let mut server = TestServer::start(calm()).await;
+        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+        let mut pending = Vec::new();
+        let sid = handshake_on(&mut tcp, &mut pending).await;
+        let socket = server.connected(&sid).await;
+        let path = server.polling(&sid);
+        for (target, message) in [
+            (path.clone(), "one"),
+            (format!("{path}&t=%7Bx%7D"), "two"),
+            (format!("{path}&t={{x}}"), "three"),
+            (format!("{path}&t=x^|y"), "four"),
+            (path.clone(), "five"),
+        ] {
+            let request = post(&target, &format!("4{message}"));
+            tcp.write_all(request.as_bytes()).await.expect("write");
+            let (head, body) = response(&mut tcp, &mut pending).await;
+            assert!(head.starts_with("http/1.1 200 ok\r\n"), "{target}: {head}");
+            assert_eq!(body, "ok", "{target}");
+            assert_eq!(server.received(&sid).await, text(message), "{target}");
+        }
+        // And a long-poll gets what the session sent: the fixture's echoes,
+        // then one more.
+        socket.send_text("back").expect("open");
+        let poll = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        tcp.write_all(poll.as_bytes()).await.expect("write");
+        let (_, body) = response(&mut tcp, &mut pending).await;
+        assert_eq!(body, "4one\x1e4two\x1e4three\x1e4four\x1e4five\x1e4back");
+        server.assert_alive(&sid);
+    })
+    .await;
+}
+
+/// [`EngineIo::serve_mounted`]: the server at its path, a handler for
+/// everything else, on one keep-alive connection; plain requests and one
+/// that hyper serves (a body arriving after its head) reach each alike,
+/// and the signal shuts the server down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_mounted_beside_a_handler() {
+    within(async {
+        let (mut server, stop) = TestServer::start_mounted(calm()).await;
+        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+        let mut pending = Vec::new();
+        let sid = handshake_on(&mut tcp, &mut pending).await;
+        server.connected(&sid).await;
+        let path = server.polling(&sid);
+        let page = "GET /index.html?x=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+        let unknown = r#"{"code":0,"message":"Transport unknown"}"#;
+        for (request, status, answer) in [
+            (post(&path, "4one"), "200 ok", "ok".to_owned()),
+            (
+                page.to_owned(),
+                "200 ok",
+                "page GET /index.html?x=1 ".to_owned(),
+            ),
+            (
+                post("/form", "a=1"),
+                "200 ok",
+                "page POST /form a=1".to_owned(),
+            ),
+            (
+                post("/engine.io.js", "x"),
+                "200 ok",
+                "page POST /engine.io.js x".to_owned(),
+            ),
+            // The server's path without its last `/` is the server's.
+            (
+                post("/engine.io", "4two"),
+                "400 bad request",
+                unknown.to_owned(),
+            ),
+            (post(&path, "4three"), "200 ok", "ok".to_owned()),
+        ] {
+            tcp.write_all(request.as_bytes()).await.expect("write");
+            let (head, body) = response(&mut tcp, &mut pending).await;
+            let status_line = format!("http/1.1 {status}\r\n");
+            assert!(head.starts_with(&status_line), "{request}: {head}");
+            assert_eq!(body, answer, "{request}");
+        }
+        assert_eq!(server.received(&sid).await, text("one"));
+        assert_eq!(server.received(&sid).await, text("three"));
+        // A body after its head: hyper serves the rest of the connection.
+        let late = post("/late", "body");
+        let (head_part, body_part) = late.split_at(late.len() - 4);
+        tcp.write_all(head_part.as_bytes()).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tcp.write_all(body_part.as_bytes()).await.expect("write");
+        let (_, body) = response(&mut tcp, &mut pending).await;
+        assert_eq!(body, "page POST /late body");
+        tcp.write_all(post(&path, "4four").as_bytes())
+            .await
+            .expect("write");
+        let (_, body) = response(&mut tcp, &mut pending).await;
+        assert_eq!(body, "ok");
+        assert_eq!(server.received(&sid).await, text("four"));
+        stop.send(()).expect("serving");
+        assert_eq!(
+            server.disconnected(&sid).await,
+            socketeer_engineio::server::CloseReason::ServerShuttingDown
+        );
+    })
+    .await;
+}
+
 /// A connection that served polling requests can then upgrade: hyper
 /// takes it over with the bytes already read, and the WebSocket answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

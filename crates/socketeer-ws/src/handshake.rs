@@ -167,14 +167,21 @@ pub fn header_has_token(
 /// Whether one comma-separated header value lists `token`, compared
 /// without case (a value that is not visible ASCII lists nothing).
 pub fn value_has_token(value: &HeaderValue, token: &str) -> bool {
-    value_tokens(value).any(|t| t.eq_ignore_ascii_case(token))
+    value_tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// The tokens of one comma-separated header value, trimmed (none for a
-/// value that is not visible ASCII): for a caller that looks for several
-/// in one pass.
-pub fn value_tokens(value: &HeaderValue) -> impl Iterator<Item = &str> {
-    value.to_str().unwrap_or("").split(',').map(str::trim)
+/// value that is not visible ASCII, as `HeaderValue::to_str` reads it):
+/// for a caller that looks for several in one pass, or that has the
+/// value's bytes only.
+pub fn value_tokens(value: &[u8]) -> impl Iterator<Item = &str> {
+    let visible = value.iter().all(|&b| b == b'\t' || (32..127).contains(&b));
+    let text = if visible {
+        std::str::from_utf8(value).unwrap_or("")
+    } else {
+        ""
+    };
+    text.split(',').map(str::trim)
 }
 
 /// Checks that a request is a valid WebSocket upgrade and returns its key.

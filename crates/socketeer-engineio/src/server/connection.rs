@@ -18,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 use super::body::RequestBody;
 use super::h1::{self, Head};
 use super::response::Body;
+use super::service::Service;
 
 /// The bounds of a request head, from [`HttpOptions`](super::HttpOptions).
 #[derive(Debug, Clone, Copy)]
@@ -31,105 +32,110 @@ const READ_CHUNK: usize = 4096;
 
 /// Serves HTTP/1.1 on one connection until it closes, or, once `stop`
 /// turns true, until the request in progress is answered.
-pub(super) async fn serve_connection<T, H, R>(
+// Not an `async fn`: see the comment on the block.
+#[allow(clippy::manual_async_fn)]
+pub(super) fn serve_connection<T, S>(
     mut stream: T,
     remote: SocketAddr,
-    handler: H,
+    service: S,
     mut stop: watch::Receiver<bool>,
     head: HeadLimits,
-) where
+) -> impl Future<Output = ()> + Send
+where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    H: Fn(Request<RequestBody>, SocketAddr) -> R + Clone + Send + Sync + 'static,
-    R: Future<Output = Response<Body>> + Send + 'static,
+    S: Service,
 {
-    // No buffer until the client sends something (`read_into`).
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let mut timer = HeadTimer::new(head.timeout);
-    loop {
-        // A request head, in the time allowed from when the connection
-        // started waiting for it.
-        timer.start();
-        let parsed = loop {
-            match h1::parse_head(&buf, head.max_bytes) {
-                Head::Request(parsed) => break parsed,
-                Head::Elsewhere => {
-                    return to_hyper(buf, stream, remote, handler, stop, head).await;
+    // An async block, not an `async fn`: the future of an `async fn`
+    // keeps each argument twice (as it came, and moved into the body),
+    // about 100 bytes of every connection here.
+    async move {
+        // No buffer until the client sends something (`read_into`).
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut timer = HeadTimer::new(head.timeout);
+        loop {
+            // A request head, in the time allowed from when the connection
+            // started waiting for it.
+            timer.start();
+            let parsed = loop {
+                match h1::parse_head(&buf, head.max_bytes, S::BUILDS) {
+                    Head::Request(parsed) => break parsed,
+                    Head::Elsewhere => {
+                        return to_hyper(buf, stream, remote, service, stop, head).await;
+                    }
+                    Head::Partial => {}
                 }
-                Head::Partial => {}
+                tokio::select! {
+                    biased;
+                    read = read_into(&mut stream, &mut buf) => match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    },
+                    // At shutdown an idle connection closes; one in the
+                    // middle of a head gets to finish its request.
+                    () = stopped(&mut stop), if buf.is_empty() => return,
+                    () = timer.expired() => {
+                        tracing::debug!(%remote, "request head timed out");
+                        return;
+                    }
+                }
+            };
+            let (head_len, body_len, close) = (parsed.head_len, parsed.body_len, parsed.close);
+            if buf.len() < head_len + body_len {
+                // A body still on its way: hyper streams it to the handler,
+                // which sees the request from its head on, as the official
+                // server does (a second POST meanwhile fails the session).
+                // Clients send a small body with its head: this is rare.
+                return to_hyper(buf, stream, remote, service, stop, head).await;
             }
-            tokio::select! {
-                biased;
-                read = read_into(&mut stream, &mut buf) => match read {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                },
-                // At shutdown an idle connection closes; one in the
-                // middle of a head gets to finish its request.
-                () = stopped(&mut stop), if buf.is_empty() => return,
-                () = timer.expired() => {
-                    tracing::debug!(%remote, "request head timed out");
-                    return;
+            let response = {
+                let mut request = buf.split_to(head_len + body_len);
+                let body = request.split_off(head_len).freeze();
+                service.call_plain(h1::Plain::new(parsed, request), body, remote)
+            };
+            // A long-poll may wait for minutes, and a keep-alive connection
+            // idle between requests as long: neither keeps a read buffer
+            // meanwhile (`read_into` reads what the client sends through the
+            // stack). The buffer goes to this thread's spares, where the next
+            // head read takes it: a request answered at once costs no
+            // allocation.
+            if buf.is_empty() {
+                let empty = std::mem::take(&mut buf);
+                // Not one that held a large request: it still shares the
+                // request's allocation (with the body), which it would keep.
+                if head_len + body_len <= READ_CHUNK {
+                    spare::give(empty);
                 }
             }
-        };
-        let h1::Parsed {
-            request,
-            head_len,
-            body_len,
-            close,
-        } = parsed;
-        if buf.len() < head_len + body_len {
-            // A body still on its way: hyper streams it to the handler,
-            // which sees the request from its head on, as the official
-            // server does (a second POST meanwhile fails the session).
-            // Clients send a small body with its head: this is rare.
-            return to_hyper(buf, stream, remote, handler, stop, head).await;
-        }
-        let body = buf
-            .split_to(head_len + body_len)
-            .split_off(head_len)
-            .freeze();
-        // A long-poll may wait for minutes, and a keep-alive connection
-        // idle between requests as long: neither keeps a read buffer
-        // meanwhile (`read_into` reads what the client sends through the
-        // stack). The buffer goes to this thread's spares, where the next
-        // head read takes it: a request answered at once costs no
-        // allocation.
-        if buf.is_empty() {
-            let empty = std::mem::take(&mut buf);
-            // Not one that held a large request: it still shares the
-            // request's allocation (with the body), which it would keep.
-            if head_len + body_len <= READ_CHUNK {
-                spare::give(empty);
+            // Pinned here, not moved into `answer`: an argument of an async fn
+            // is kept in its future beside the local it is moved to.
+            let answered = {
+                let response = std::pin::pin!(response);
+                answer(&mut stream, &mut buf, response, &head).await
+            };
+            let Some(response) = answered else {
+                // The client went away first: its request is dropped (a
+                // long-poll whose client left fails its session, as with hyper).
+                return;
+            };
+            let (parts, body) = response.into_parts();
+            let body: Bytes = match super::body::whole(body).await {
+                Ok(bytes) => bytes,
+                Err(never) => match never {},
+            };
+            let close = close || h1::closes(&parts.headers) || *stop.borrow();
+            out.clear();
+            h1::write_response(parts.status, &parts.headers, &body, close, &mut out);
+            if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                return;
             }
-        }
-        let request = request.map(|()| RequestBody::read(body));
-        // Pinned here, not moved into `answer`: an argument of an async fn
-        // is kept in its future beside the local it is moved to.
-        let response = std::pin::pin!(handler(request, remote));
-        let Some(response) = answer(&mut stream, &mut buf, response, &head).await else {
-            // The client went away first: its request is dropped (a
-            // long-poll whose client left fails its session, as with hyper).
-            return;
-        };
-        let (parts, body) = response.into_parts();
-        let body: Bytes = match super::body::whole(body).await {
-            Ok(bytes) => bytes,
-            Err(never) => match never {},
-        };
-        let close = close || h1::closes(&parts.headers) || *stop.borrow();
-        out.clear();
-        h1::write_response(parts.status, &parts.headers, &body, close, &mut out);
-        if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
-            return;
-        }
-        if out.capacity() > 4 * READ_CHUNK {
-            out = Vec::new();
-        }
-        if close {
-            let _ = stream.shutdown().await;
-            return;
+            if out.capacity() > 4 * READ_CHUNK {
+                out = Vec::new();
+            }
+            if close {
+                let _ = stream.shutdown().await;
+                return;
+            }
         }
     }
 }
@@ -296,23 +302,27 @@ impl HeadTimer {
 /// large, and a connection task that held it inline would be over twice
 /// as large for the whole life of the connection, hyper or not
 /// (long-polling connections keep theirs between requests).
-fn to_hyper<T, H, R>(
+fn to_hyper<T, S>(
     buf: BytesMut,
     stream: T,
     remote: SocketAddr,
-    handler: H,
+    service: S,
     mut stop: watch::Receiver<bool>,
     head: HeadLimits,
 ) -> Pin<Box<impl Future<Output = ()>>>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    H: Fn(Request<RequestBody>, SocketAddr) -> R + Clone + Send + Sync + 'static,
-    R: Future<Output = Response<Body>> + Send + 'static,
+    S: Service,
 {
     let stream = Prefixed::new(buf.freeze(), stream);
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-        let response = handler(req.map(RequestBody::hyper), remote);
-        async move { Ok::<_, std::convert::Infallible>(response.await) }
+        // A clone per request (an `Arc`'s count): the answer's future
+        // borrows its service, and hyper wants it apart from the closure.
+        let service = service.clone();
+        async move {
+            let response = service.call(req.map(RequestBody::hyper), remote).await;
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
@@ -349,7 +359,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             max_bytes: 8192,
         };
-        let task = serve_connection(near, ([127, 0, 0, 1], 1).into(), handler, stop, limits);
+        let service = super::super::service::FnService(handler);
+        let task = serve_connection(near, ([127, 0, 0, 1], 1).into(), service, stop, limits);
         // 696 bytes when measured; hyper's state inline made it 1,712.
         let size = std::mem::size_of_val(&task);
         assert!(size < 1024, "a connection task takes {size} bytes");
@@ -378,15 +389,14 @@ mod tests {
         assert!(size <= 768, "a request's future takes {size} bytes");
         let (_far, near) = tokio::io::duplex(64);
         let (_stop_tx, stop) = watch::channel(false);
-        let handler = move |req: Request<RequestBody>, remote: SocketAddr| {
-            engine.answer(req, Some(remote), true)
-        };
+        let service = super::super::service::Alone(engine);
         let limits = HeadLimits {
             timeout: Duration::from_secs(1),
             max_bytes: 8192,
         };
-        let task = serve_connection(near, ([127, 0, 0, 1], 1).into(), handler, stop, limits);
+        let task = serve_connection(near, ([127, 0, 0, 1], 1).into(), service, stop, limits);
         let size = std::mem::size_of_val(&task);
+        println!("a connection task takes {size} bytes");
         assert!(size <= 1536, "a connection task takes {size} bytes");
     }
 }

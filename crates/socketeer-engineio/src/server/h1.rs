@@ -4,7 +4,7 @@
 //! response's bytes out; `connection.rs` drives it on a stream.
 //!
 //! Only the plain cases are served here: HTTP/1.1 `GET`, `POST` or
-//! `OPTIONS` in origin form, no body or a `Content-Length` one of at most
+//! `OPTIONS` in origin form (of the plainest characters), no body or a `Content-Length` one of at most
 //! [`MAX_BODY`] bytes, no `Upgrade`, no `Expect`, no `Transfer-Encoding`.
 //! Anything else ([`Head::Elsewhere`], a head that does not parse or is too
 //! large among them) goes to hyper with the connection, which answers it
@@ -13,9 +13,10 @@
 //! machinery per request is what this saves.
 
 use std::cell::RefCell;
+use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use socketeer_ws::handshake::{header_has_token, value_tokens};
@@ -39,21 +40,38 @@ pub(crate) enum Head {
     Request(Parsed),
 }
 
-/// A request head served here.
+/// A request head served here: what the connection needs of it (its
+/// length, its body's, whether it closes), and where the parts the
+/// Engine.IO server reads of a long-poll lie in the head's bytes. The
+/// `http::Request` is built when asked for ([`Plain::into_request`]):
+/// a long-poll of a known session is answered without one, which saves
+/// about a fifth of the instructions of its request (the URI's parse, a
+/// `HeaderName` and `HeaderValue` per field, the map, their drop).
 #[derive(Debug)]
 pub(crate) struct Parsed {
-    /// The head (its body is read separately).
-    pub(crate) request: Request<()>,
     /// Bytes of the head, blank line included.
     pub(crate) head_len: usize,
     /// Bytes of the body that follows.
     pub(crate) body_len: usize,
     /// The client asked to close the connection after this request.
     pub(crate) close: bool,
+    method: PlainMethod,
+    /// The request target (a path and maybe a query) in the head.
+    target: Span,
+    /// Where its path ends (at its `?`, or its end).
+    path_end: u32,
+    /// The first `Origin` field's value in the head.
+    origin: Option<Span>,
+    /// The first `Accept-Encoding` field's value in the head.
+    accept_encoding: Option<Span>,
+    /// The whole request, when [`parse_head`] was asked to build it.
+    request: Option<Box<Request<()>>>,
 }
 
-/// Parses the request head at the start of `buf`, of at most `max_bytes`.
-pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
+/// Parses the request head at the start of `buf`, of at most `max_bytes`;
+/// with `build`, builds its `http::Request` at once (for a server that
+/// will want it for every request: the head is not parsed twice).
+pub(crate) fn parse_head(buf: &[u8], max_bytes: usize, build: bool) -> Head {
     if buf.is_empty() {
         return Head::Partial;
     }
@@ -72,37 +90,47 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
         return Head::Elsewhere;
     }
     let method = match req.method {
-        Some("GET") => Method::GET,
-        Some("POST") => Method::POST,
-        Some("OPTIONS") => Method::OPTIONS,
+        Some("GET") => PlainMethod::Get,
+        Some("POST") => PlainMethod::Post,
+        Some("OPTIONS") => PlainMethod::Options,
         _ => return Head::Elsewhere,
     };
-    // The URI and the field values share one copy of the head: one
-    // allocation, not one per value (and a URI cloned later costs none).
-    let head = Bytes::copy_from_slice(&buf[..head_len]);
-    let share = |part: &[u8]| {
+    // A head is at most `max_bytes` long: its offsets fit a `u32` (a
+    // larger limit is refused here, and hyper serves such a head).
+    if u32::try_from(head_len).is_err() {
+        return Head::Elsewhere;
+    }
+    let at = |part: &[u8]| {
         let start = part.as_ptr() as usize - buf.as_ptr() as usize;
-        head.slice(start..start + part.len())
+        Span {
+            start: start as u32,
+            end: (start + part.len()) as u32,
+        }
     };
-    let uri = match req.path {
-        Some(path) if path.starts_with('/') => match Uri::from_maybe_shared(share(path.as_bytes()))
-        {
-            Ok(uri) => uri,
-            Err(_) => return Head::Elsewhere,
-        },
-        _ => return Head::Elsewhere,
+    // Origin form, of the characters of RFC 3986 that every parser takes
+    // alike (`http::Uri` among them); anything else is rare enough for
+    // hyper.
+    let Some(path) = req
+        .path
+        .filter(|p| p.starts_with('/') && p.bytes().all(plain_target_byte))
+    else {
+        return Head::Elsewhere;
     };
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let target = at(path.as_bytes());
+    let path_end = target.start
+        + path
+            .bytes()
+            .position(|b| b == b'?')
+            .map_or(target.len(), |i| i as u32);
+    // httparse took only the field names and values `http` takes (tokens;
+    // visible ASCII, tabs, spaces and obs-text): they need no other check.
     let mut body_len = None;
     let (mut upgrade, mut close) = (false, false);
+    let (mut origin, mut accept_encoding) = (None, None);
     for field in req.headers.iter() {
-        let Ok(name) = HeaderName::from_bytes(field.name.as_bytes()) else {
-            return Head::Elsewhere;
-        };
-        let Ok(value) = HeaderValue::from_maybe_shared(share(field.value)) else {
-            return Head::Elsewhere;
-        };
-        if name == CONTENT_LENGTH {
+        let name = field.name.as_bytes();
+        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+        if is("content-length") {
             let len = std::str::from_utf8(field.value)
                 .ok()
                 .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
@@ -112,33 +140,223 @@ pub(crate) fn parse_head(buf: &[u8], max_bytes: usize) -> Head {
                 // Two lengths, a bad one, or a large body.
                 _ => return Head::Elsewhere,
             }
-        } else if name == CONNECTION {
+        } else if is("connection") {
             // Both tokens in one pass over the value.
-            for token in value_tokens(&value) {
+            for token in value_tokens(field.value) {
                 upgrade |= token.eq_ignore_ascii_case("upgrade");
                 close |= token.eq_ignore_ascii_case("close");
             }
-        } else if name == TRANSFER_ENCODING
-            || name == http::header::UPGRADE
-            || name == http::header::EXPECT
-        {
+        } else if is("transfer-encoding") || is("upgrade") || is("expect") {
             return Head::Elsewhere;
+        } else if is("origin") {
+            origin.get_or_insert_with(|| at(field.value));
+        } else if is("accept-encoding") {
+            accept_encoding.get_or_insert_with(|| at(field.value));
         }
-        headers.append(name, value);
     }
     if upgrade {
         return Head::Elsewhere;
+    }
+    let request = if build {
+        let head = Bytes::copy_from_slice(&buf[..head_len]);
+        match request_of(buf, &head, method.method(), path, req.headers) {
+            Some(request) => Some(Box::new(request)),
+            None => return Head::Elsewhere,
+        }
+    } else {
+        None
+    };
+    Head::Request(Parsed {
+        head_len,
+        body_len: body_len.unwrap_or(0),
+        close,
+        method,
+        target,
+        path_end,
+        origin,
+        accept_encoding,
+        request,
+    })
+}
+
+/// The methods served here (a byte, where `http::Method` takes 16).
+#[derive(Debug, Clone, Copy)]
+enum PlainMethod {
+    Get,
+    Post,
+    Options,
+}
+
+impl PlainMethod {
+    fn method(self) -> Method {
+        match self {
+            PlainMethod::Get => Method::GET,
+            PlainMethod::Post => Method::POST,
+            PlainMethod::Options => Method::OPTIONS,
+        }
+    }
+}
+
+/// Where a part lies in a head: a head's offsets fit 32 bits, and a
+/// request's head is kept in its connection's future while it is read.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn len(self) -> u32 {
+        self.end - self.start
+    }
+
+    fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// A byte of a request target served here: RFC 3986's unreserved and
+/// sub-delimiter characters, `%`, `:`, `@`, `/` and `?`.
+fn plain_target_byte(b: u8) -> bool {
+    // A table: a search of the list of punctuation per byte cost about
+    // 1,300 instructions per request (callgrind).
+    const PLAIN: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                        | b'%'
+                        | b':'
+                        | b'@'
+                        | b'/'
+                        | b'?'
+                );
+            b += 1;
+        }
+        table
+    };
+    PLAIN[b as usize]
+}
+
+/// The `http::Request` of a head parsed from `base`, its URI and field
+/// values slices of `head` (a copy of `base`'s head: one allocation for
+/// all of them, which does not keep the connection's read buffer).
+fn request_of(
+    base: &[u8],
+    head: &Bytes,
+    method: Method,
+    path: &str,
+    fields: &[httparse::Header<'_>],
+) -> Option<Request<()>> {
+    let share = |part: &[u8]| {
+        let start = part.as_ptr() as usize - base.as_ptr() as usize;
+        head.slice(start..start + part.len())
+    };
+    let uri = Uri::from_maybe_shared(share(path.as_bytes())).ok()?;
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for field in fields {
+        let name = HeaderName::from_bytes(field.name.as_bytes()).ok()?;
+        let value = HeaderValue::from_maybe_shared(share(field.value)).ok()?;
+        headers.append(name, value);
     }
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    Head::Request(Parsed {
-        head_len,
-        body_len: body_len.unwrap_or(0),
-        close,
-        request,
-    })
+    Some(request)
+}
+
+/// A plain request's head, as the connection hands it to the server:
+/// what [`parse_head`] found, and the head's bytes.
+#[derive(Debug)]
+pub(crate) struct Plain {
+    parsed: Parsed,
+    /// The head's bytes (the body is handed over apart).
+    head: BytesMut,
+}
+
+impl Plain {
+    pub(crate) fn new(parsed: Parsed, head: BytesMut) -> Self {
+        debug_assert_eq!(head.len(), parsed.head_len);
+        Plain { parsed, head }
+    }
+
+    /// The request's method.
+    pub(crate) fn method(&self) -> Method {
+        self.parsed.method.method()
+    }
+
+    fn text(&self, range: Range<usize>) -> &str {
+        // ASCII: the target's characters were checked.
+        std::str::from_utf8(&self.head[range]).unwrap_or("")
+    }
+
+    /// The target's path.
+    pub(crate) fn path(&self) -> &str {
+        let Span { start, .. } = self.parsed.target;
+        self.text(start as usize..self.parsed.path_end as usize)
+    }
+
+    /// The target's query, without its `?` (`None` without one).
+    pub(crate) fn query(&self) -> Option<&str> {
+        let (path_end, end) = (self.parsed.path_end, self.parsed.target.end);
+        (path_end < end).then(|| self.text(path_end as usize + 1..end as usize))
+    }
+
+    /// The first `Origin` field's value, copied.
+    pub(crate) fn origin(&self) -> Option<HeaderValue> {
+        self.value(self.parsed.origin)
+    }
+
+    /// The first `Accept-Encoding` field's value, copied.
+    pub(crate) fn accept_encoding(&self) -> Option<HeaderValue> {
+        self.value(self.parsed.accept_encoding)
+    }
+
+    /// A copy: a value kept while a long-poll waits must not keep the
+    /// read buffer it came in.
+    fn value(&self, span: Option<Span>) -> Option<HeaderValue> {
+        HeaderValue::from_bytes(&self.head[span?.range()]).ok()
+    }
+
+    /// The whole `http::Request` (`None` if `http` refuses a part of it,
+    /// which httparse's checks leave no room for).
+    pub(crate) fn into_request(self) -> Option<Request<()>> {
+        if let Some(request) = self.parsed.request {
+            return Some(*request);
+        }
+        let head = Bytes::copy_from_slice(&self.head);
+        let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        match req.parse_with_uninit_headers(&head, &mut fields) {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => return None,
+        }
+        request_of(
+            &head,
+            &head,
+            self.parsed.method.method(),
+            req.path?,
+            req.headers,
+        )
+    }
 }
 
 /// Appends the response of status `status` with `headers` and `body` to
@@ -244,14 +462,17 @@ mod tests {
     use super::*;
 
     fn parsed(head: &str) -> Parsed {
-        match parse_head(head.as_bytes(), 16 << 10) {
+        match parse_head(head.as_bytes(), 16 << 10, false) {
             Head::Request(p) => p,
             other => panic!("{head:?}: {other:?}"),
         }
     }
 
     fn elsewhere(head: &str) -> bool {
-        matches!(parse_head(head.as_bytes(), 16 << 10), Head::Elsewhere)
+        matches!(
+            parse_head(head.as_bytes(), 16 << 10, false),
+            Head::Elsewhere
+        )
     }
 
     /// The response is written into one allocation: what `write_response`
@@ -282,46 +503,96 @@ mod tests {
         }
     }
 
+    /// The head of a request served here, as the connection hands it on.
+    fn plain(head: &str, build: bool) -> Plain {
+        match parse_head(head.as_bytes(), 16 << 10, build) {
+            Head::Request(p) => {
+                let bytes = BytesMut::from(&head.as_bytes()[..p.head_len]);
+                Plain::new(p, bytes)
+            }
+            other => panic!("{head:?}: {other:?}"),
+        }
+    }
+
     #[test]
     fn a_polling_post_is_served_here() {
         let head = "POST /engine.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\n\
                     Host: x\r\nContent-Length: 6\r\nOrigin: http://a\r\n\r\n4hello";
         let p = parsed(head);
-        assert_eq!(p.request.method(), Method::POST);
-        assert_eq!(
-            p.request.uri().query(),
-            Some("EIO=4&transport=polling&sid=abc")
-        );
-        assert_eq!(p.request.headers()["origin"], "http://a");
         assert_eq!(p.head_len, head.len() - 6);
         assert_eq!(p.body_len, 6);
         assert!(!p.close);
+        for build in [false, true] {
+            let plain = plain(head, build);
+            assert_eq!(plain.method(), Method::POST);
+            assert_eq!(plain.path(), "/engine.io/");
+            assert_eq!(plain.query(), Some("EIO=4&transport=polling&sid=abc"));
+            assert_eq!(plain.origin().expect("an origin"), "http://a");
+            assert_eq!(plain.accept_encoding(), None);
+            let request = plain.into_request().expect("a request");
+            assert_eq!(request.method(), Method::POST);
+            assert_eq!(
+                request.uri().query(),
+                Some("EIO=4&transport=polling&sid=abc")
+            );
+            assert_eq!(request.headers()["origin"], "http://a");
+        }
+    }
+
+    /// What the server reads of a head without building its request is
+    /// what the request says: the path and query as `http::Uri` splits
+    /// them, the first `Origin` and `Accept-Encoding`, whatever their case.
+    #[test]
+    fn a_head_read_in_place_says_what_its_request_says() {
+        for head in [
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET /x? HTTP/1.1\r\n\r\n",
+            "GET /x?a=1?b&c=%20 HTTP/1.1\r\norigin: o1\r\nORIGIN: o2\r\n\r\n",
+            "OPTIONS /socket.io/?EIO=4 HTTP/1.1\r\nAccept-Encoding: gzip, br\r\n\r\n",
+            "GET /a/b;c@d:e!$'()*+,~ HTTP/1.1\r\naccept-encoding: \r\n\r\n",
+        ] {
+            let plain = plain(head, false);
+            let (path, query) = (plain.path().to_owned(), plain.query().map(str::to_owned));
+            let (origin, accept) = (plain.origin(), plain.accept_encoding());
+            let request = plain.into_request().expect("a request");
+            assert_eq!(path, request.uri().path(), "{head:?}");
+            assert_eq!(query.as_deref(), request.uri().query(), "{head:?}");
+            let headers = request.headers();
+            assert_eq!(origin.as_ref(), headers.get("origin"), "{head:?}");
+            assert_eq!(accept.as_ref(), headers.get("accept-encoding"), "{head:?}");
+        }
     }
 
     /// The URI and the values share one copy of the head: each is the
     /// right slice of it, and none depends on the buffer read into.
     #[test]
     fn uri_and_values_are_their_own_bytes_of_the_head() {
-        let mut buf = b"GET /socket.io/?EIO=4&transport=polling&t=x HTTP/1.1\r\n\
-                        Host: 127.0.0.1:3000\r\nCookie: a=1\r\nX-Custom: one\r\n\
-                        Cookie: b=2\r\nAccept: */*\r\n\r\n"
-            .to_vec();
-        let Head::Request(p) = parse_head(&buf, 16 << 10) else {
-            panic!("not served here");
-        };
-        buf.fill(b'?');
-        let request = p.request;
-        assert_eq!(
-            request.uri().to_string(),
-            "/socket.io/?EIO=4&transport=polling&t=x"
-        );
-        let headers = request.headers();
-        assert_eq!(headers["host"], "127.0.0.1:3000");
-        assert_eq!(headers["x-custom"], "one");
-        assert_eq!(headers["accept"], "*/*");
-        let cookies: Vec<_> = headers.get_all("cookie").iter().collect();
-        assert_eq!(cookies, ["a=1", "b=2"]);
-        assert_eq!(headers.len(), 5);
+        let text = b"GET /socket.io/?EIO=4&transport=polling&t=x HTTP/1.1\r\n\
+                     Host: 127.0.0.1:3000\r\nCookie: a=1\r\nX-Custom: one\r\n\
+                     Cookie: b=2\r\nAccept: */*\r\n\r\n";
+        for build in [false, true] {
+            let mut buf = text.to_vec();
+            let Head::Request(p) = parse_head(&buf, 16 << 10, build) else {
+                panic!("not served here");
+            };
+            let mut head = BytesMut::from(&buf[..p.head_len]);
+            let plain = Plain::new(p, head.split());
+            buf.fill(b'?');
+            // What the connection does with its buffer once handed over.
+            head.extend_from_slice(&buf);
+            let request = plain.into_request().expect("a request");
+            assert_eq!(
+                request.uri().to_string(),
+                "/socket.io/?EIO=4&transport=polling&t=x"
+            );
+            let headers = request.headers();
+            assert_eq!(headers["host"], "127.0.0.1:3000");
+            assert_eq!(headers["x-custom"], "one");
+            assert_eq!(headers["accept"], "*/*");
+            let cookies: Vec<_> = headers.get_all("cookie").iter().collect();
+            assert_eq!(cookies, ["a=1", "b=2"]);
+            assert_eq!(headers.len(), 5);
+        }
     }
 
     #[test]
@@ -329,14 +600,17 @@ mod tests {
         let head = b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n";
         for end in 0..head.len() {
             assert!(
-                matches!(parse_head(&head[..end], 1024), Head::Partial),
+                matches!(parse_head(&head[..end], 1024, false), Head::Partial),
                 "{end}"
             );
         }
-        assert!(matches!(parse_head(head, 1024), Head::Request(_)));
+        assert!(matches!(parse_head(head, 1024, false), Head::Request(_)));
         // Past the limit, whole or not: hyper answers (431).
-        assert!(matches!(parse_head(head, 20), Head::Elsewhere));
-        assert!(matches!(parse_head(&head[..40], 20), Head::Elsewhere));
+        assert!(matches!(parse_head(head, 20, false), Head::Elsewhere));
+        assert!(matches!(
+            parse_head(&head[..40], 20, false),
+            Head::Elsewhere
+        ));
     }
 
     #[test]
@@ -354,6 +628,11 @@ mod tests {
             "PUT / HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.0\r\n\r\n",
             "GET http://x/ HTTP/1.1\r\n\r\n",
+            // Characters `http::Uri` may read otherwise, or not take.
+            "GET /x#y HTTP/1.1\r\n\r\n",
+            "GET /x?a=\"b\" HTTP/1.1\r\n\r\n",
+            "GET /x?{} HTTP/1.1\r\n\r\n",
+            "GET /x\u{e9} HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
             "NOT HTTP\r\n\r\n",
         ] {

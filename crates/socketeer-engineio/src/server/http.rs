@@ -15,10 +15,12 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Limited;
 
 use super::admission::request_info;
+use super::body::RequestBody;
 use super::command::Command;
 use super::core::{CloseReason, TransportKind};
 use super::driver;
 use super::engine::{EngineIo, Shared};
+use super::h1::Plain;
 use super::metrics::{self, Refusal};
 use super::response::{empty, error, payload_response, text, Body, EngineError};
 use super::socket::{QueueLimits, RequestInfo, Socket};
@@ -114,8 +116,84 @@ impl EngineIo {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let (routed, finish) = self.dispatch(req, remote_addr, mounted_only);
+        self.respond(routed, finish)
+    }
+
+    /// A request of [`EngineIo::serve`]'s connections, read there
+    /// (`h1.rs`): the long-poll or POST of a known session is routed from
+    /// its head alone; anything else gets its `http::Request` built and
+    /// goes the way of [`EngineIo::answer`].
+    pub(super) fn answer_plain(
+        &self,
+        head: Plain,
+        body: Bytes,
+        remote_addr: Option<SocketAddr>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static {
+        let (routed, finish) = match self.known_session(&head) {
+            Some(socket) => {
+                let config = &self.shared.config;
+                let finish = Finish {
+                    // Copied only when read (`Finish::apply`, `coding`).
+                    origin: config.cors.as_ref().and_then(|_| head.origin()),
+                    accept: config
+                        .http_compression
+                        .as_ref()
+                        .filter(|_| head.method() == Method::GET)
+                        .and_then(|_| head.accept_encoding()),
+                    hook_info: None,
+                };
+                let body = move || RequestBody::read(body);
+                (poll_or_post(socket, &head.method(), body), Some(finish))
+            }
+            None => match head.into_request() {
+                Some(req) => {
+                    let req = req.map(|()| RequestBody::read(body));
+                    self.dispatch(req, remote_addr, true)
+                }
+                None => (Routed::Now(error(EngineError::BadRequest)), None),
+            },
+        };
+        self.respond(routed, finish)
+    }
+
+    /// The polling session a plain request of `serve`'s is a `GET` or
+    /// `POST` of, if that is all there is to it: on the server's path,
+    /// `EIO=4`, polling allowed and no `headers` hook to tell of the
+    /// request. Checks only: what [`EngineIo::route`] would do with such
+    /// a request is done by [`poll_or_post`] then.
+    fn known_session(&self, head: &Plain) -> Option<Socket> {
         let config = &self.shared.config;
-        let (routed, finish) = if mounted_only && !self.matches(req.uri().path()) {
+        if config.headers.is_some() || !config.allow_polling {
+            return None;
+        }
+        if !matches!(head.method(), Method::GET | Method::POST) || !self.matches(head.path()) {
+            return None;
+        }
+        let q = parse_query(head.query().unwrap_or(""));
+        if q.transport != Some("polling") || q.eio != Some("4") {
+            return None;
+        }
+        let socket = {
+            let sessions = self.shared.sessions.locked();
+            sessions.get(q.sid?).map(|e| e.socket.clone())
+        }?;
+        (socket.transport() == TransportKind::Polling).then_some(socket)
+    }
+
+    /// Where `req` goes, and what its answer gets on the way out.
+    fn dispatch<B>(
+        &self,
+        req: Request<B>,
+        remote_addr: Option<SocketAddr>,
+        mounted_only: bool,
+    ) -> (Routed<B>, Option<Finish>)
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let config = &self.shared.config;
+        if mounted_only && !self.matches(req.uri().path()) {
             (Routed::Now(text(StatusCode::NOT_FOUND, "not found")), None)
         } else if req.method() == Method::OPTIONS {
             let origin = req.headers().get(http::header::ORIGIN);
@@ -145,7 +223,20 @@ impl EngineIo {
                 hook_info,
             };
             (self.route(req, remote_addr), Some(finish))
-        };
+        }
+    }
+
+    /// The answer: at once, or once the session (or the handshake) has
+    /// given it; then compressed and finished.
+    fn respond<B>(
+        &self,
+        routed: Routed<B>,
+        finish: Option<Finish>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let engine = self.clone();
         async move {
             let resp = match routed {
@@ -294,29 +385,8 @@ impl EngineIo {
                                 context,
                             ));
                         }
-                        match *req.method() {
-                            Method::GET => {
-                                let (tx, rx) = tokio::sync::oneshot::channel();
-                                if socket.offer_poll(tx).is_err() {
-                                    return Routed::Now(error(EngineError::UnknownSid));
-                                }
-                                Routed::Session(PollWait {
-                                    reply: Some(rx),
-                                    socket,
-                                })
-                            }
-                            Method::POST => {
-                                let Some(posting) = PostGuard::enter(socket.clone()) else {
-                                    // Two POSTs at once: the official server
-                                    // fails the session.
-                                    let _ =
-                                        socket.command(Command::Fail(CloseReason::TransportError));
-                                    return Routed::Now(error(EngineError::BadRequest));
-                                };
-                                Routed::Post(req.into_body(), posting)
-                            }
-                            _ => Routed::Now(error(EngineError::BadRequest)),
-                        }
+                        let method = req.method().clone();
+                        poll_or_post(socket, &method, move || req.into_body())
                     }
                 }
             }
@@ -488,6 +558,33 @@ impl EngineIo {
         });
         tokio::spawn(websocket_session(self.shared.clone(), socket, handshake));
         resp
+    }
+}
+
+/// A long-poll (`GET`) or a POST of a polling session: the poll is handed
+/// to the session, the POST's body (made by `body`) is read and decoded
+/// by the answer's future.
+fn poll_or_post<B>(socket: Socket, method: &Method, body: impl FnOnce() -> B) -> Routed<B> {
+    match *method {
+        Method::GET => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if socket.offer_poll(tx).is_err() {
+                return Routed::Now(error(EngineError::UnknownSid));
+            }
+            Routed::Session(PollWait {
+                reply: Some(rx),
+                socket,
+            })
+        }
+        Method::POST => {
+            let Some(posting) = PostGuard::enter(socket.clone()) else {
+                // Two POSTs at once: the official server fails the session.
+                let _ = socket.command(Command::Fail(CloseReason::TransportError));
+                return Routed::Now(error(EngineError::BadRequest));
+            };
+            Routed::Post(body(), posting)
+        }
+        _ => Routed::Now(error(EngineError::BadRequest)),
     }
 }
 
@@ -826,6 +923,69 @@ mod tests {
         drop(third);
         run_until(|| socket.is_closed()).await;
         assert_eq!(engine.session_count(), 0);
+    }
+
+    fn plain_of(text: &str) -> Plain {
+        match super::super::h1::parse_head(text.as_bytes(), 16 << 10, false) {
+            super::super::h1::Head::Request(parsed) => {
+                let head = bytes::BytesMut::from(&text.as_bytes()[..parsed.head_len]);
+                Plain::new(parsed, head)
+            }
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+
+    /// A `GET` or `POST` of a polling session is routed from its head;
+    /// whatever else `route` would answer otherwise (another path,
+    /// version, transport or method, an unknown session, a `headers`
+    /// hook to call) is left to the whole request.
+    #[test]
+    fn only_a_plain_poll_of_a_known_session_skips_the_request() {
+        let (engine, socket) = engine_with_session(TransportKind::Polling);
+        let sid = socket.id();
+        let head = |line: &str| plain_of(&format!("{line} HTTP/1.1\r\nHost: x\r\n\r\n"));
+        let poll = format!("GET /engine.io/?EIO=4&transport=polling&sid={sid}");
+        let post = format!("POST /engine.io/?sid={sid}&transport=polling&EIO=4&t=1");
+        let known = |line: &str| engine.known_session(&head(line)).map(|s| s.id().to_owned());
+        assert_eq!(known(&poll).as_deref(), Some(sid));
+        assert_eq!(known(&post).as_deref(), Some(sid));
+        assert_eq!(
+            known(&poll.replace("/engine.io/", "/engine.io")).as_deref(),
+            Some(sid)
+        );
+        for other in [
+            poll.replace("GET", "OPTIONS"),
+            poll.replace("/engine.io/", "/other/"),
+            poll.replace("EIO=4", "EIO=3"),
+            poll.replace("transport=polling", "transport=websocket"),
+            poll.replace(sid, "unknown"),
+            "GET /engine.io/?EIO=4&transport=polling".to_owned(),
+        ] {
+            assert!(known(&other).is_none(), "{other}");
+        }
+        // A session on a WebSocket is not polled.
+        let (ws_engine, ws) = engine_with_session(TransportKind::WebSocket);
+        let line = format!("GET /engine.io/?EIO=4&transport=polling&sid={}", ws.id());
+        assert!(ws_engine.known_session(&head(&line)).is_none());
+        // With a `headers` hook, every answer needs the whole request.
+        let hooked = EngineIo::new(
+            EngineIoConfig {
+                headers: Some(Arc::new(|_, _| {})),
+                ..EngineIoConfig::default()
+            },
+            Arc::new(Nothing),
+        );
+        let info = RequestInfo {
+            uri: http::Uri::from_static("/engine.io/?EIO=4&transport=polling"),
+            headers: Arc::new(http::HeaderMap::new()),
+            remote_addr: None,
+        };
+        let socket = hooked.register(TransportKind::Polling, info).expect("room");
+        let line = format!(
+            "GET /engine.io/?EIO=4&transport=polling&sid={}",
+            socket.id()
+        );
+        assert!(hooked.known_session(&head(&line)).is_none());
     }
 
     /// Every idle WebSocket session keeps its task's future: it must not

@@ -30,6 +30,7 @@ mod outbox;
 mod rate;
 mod response;
 mod serve;
+mod service;
 mod socket;
 mod stats;
 #[cfg(feature = "tls")]

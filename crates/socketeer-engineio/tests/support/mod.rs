@@ -147,6 +147,52 @@ impl TestServer {
         }
     }
 
+    /// The server served by [`EngineIo::serve_mounted`] beside a handler
+    /// that answers every other request with `page METHOD PATH BODY`,
+    /// until `stop` is sent (or dropped).
+    pub async fn start_mounted(
+        config: EngineIoConfig,
+    ) -> (TestServer, tokio::sync::oneshot::Sender<()>) {
+        let (tx, events) = mpsc::unbounded_channel();
+        let engine = EngineIo::new(config, Arc::new(Recorder(tx)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let pages = |req: Request<socketeer_engineio::server::RequestBody>, _| async move {
+            let (parts, body) = req.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let page = format!(
+                "page {} {} {}",
+                parts.method,
+                parts.uri,
+                String::from_utf8_lossy(&body)
+            );
+            http::Response::new(Full::new(Bytes::from(page)))
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            let _ = stopped.await;
+        };
+        let mounted = engine.clone();
+        let serve = tokio::spawn(async move {
+            let options = socketeer_engineio::server::HttpOptions::default();
+            mounted
+                .serve_mounted(listener, pages, signal, &options)
+                .await
+        });
+        let server = TestServer {
+            addr,
+            engine,
+            events,
+            backlog: Vec::new(),
+            serve,
+        };
+        (server, stop)
+    }
+
     /// The first event (received or yet to come) that `pick` accepts.
     pub async fn event<T>(&mut self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
         if let Some(i) = self.backlog.iter().position(|e| pick(e).is_some()) {
