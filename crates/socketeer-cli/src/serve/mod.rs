@@ -35,7 +35,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use socketeer::server::{SocketIo, SocketIoConfig};
 use socketeer_engineio::server::RequestBody;
 use socketeer_engineio::server::{
-    serve_http_with, EngineIoConfig, HttpOptions, ReloadableCert, DEFAULT_MAX_HEADER_BYTES,
+    EngineIoConfig, HttpOptions, ReloadableCert, DEFAULT_MAX_HEADER_BYTES,
 };
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -379,10 +379,16 @@ async fn serve(args: Args) -> ExitCode {
                 "shutting down: closing connections"
             );
             app.shutting_down.store(true, Ordering::Release);
-            app.io.shutdown();
+            // `serve_mounted` shuts the server down once this returns.
         }
     };
-    if let Err(e) = serve_http_with(listener, handler, stopping, &options).await {
+    // The server at its path (its long-polls routed from their heads),
+    // `route` for the rest.
+    let served = io
+        .clone()
+        .serve_mounted(listener, handler, stopping, &options)
+        .await;
+    if let Err(e) = served {
         tracing::error!(error = %e, "server failed");
         return ExitCode::FAILURE;
     }

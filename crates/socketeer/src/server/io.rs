@@ -232,4 +232,32 @@ impl SocketIo {
             .serve_with_shutdown(listener, signal)
             .await
     }
+
+    /// Serves this server at its path and `handler` for every other
+    /// request (the app's pages), on `options`' accept loop, until
+    /// `signal` completes; then shuts down as
+    /// [`SocketIo::serve_with_shutdown`] does. Cheaper per long-polling
+    /// request than a handler that calls [`SocketIo::handle`] itself: see
+    /// [`EngineIo::serve_mounted`].
+    pub async fn serve_mounted<H, R, S>(
+        self,
+        listener: tokio::net::TcpListener,
+        handler: H,
+        signal: S,
+        options: &socketeer_engineio::server::HttpOptions,
+    ) -> std::io::Result<()>
+    where
+        H: Fn(Request<socketeer_engineio::server::RequestBody>, SocketAddr) -> R
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        R: std::future::Future<Output = Response<Body>> + Send + 'static,
+        S: std::future::Future<Output = ()>,
+    {
+        self.engine()
+            .clone()
+            .serve_mounted(listener, handler, signal, options)
+            .await
+    }
 }
