@@ -37,8 +37,8 @@ use socketeer::server::{
 };
 use socketeer::Value;
 use socketeer_engineio::server::{
-    serve_http_with, AllowOrigin, Body, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig,
-    HttpOptions, ReloadableCert, RequestBody,
+    AllowOrigin, Body, CloseReason, Cors, EngineHandler, EngineIo, EngineIoConfig, HttpOptions,
+    ReloadableCert, RequestBody,
 };
 use socketeer_engineio::Payload;
 use tokio::net::TcpListener;
@@ -312,12 +312,11 @@ async fn main() -> std::io::Result<()> {
         "conformance server listening on {scheme}://{}",
         listener.local_addr()?
     );
+    // The Socket.IO server at its path (`serve_mounted`: its long-polls
+    // routed from their heads), this handler for the rest.
     let handler = move |req: Request<RequestBody>, remote| {
-        let (io, engine) = (io.clone(), engine.clone());
+        let engine = engine.clone();
         async move {
-            if io.matches(req.uri().path()) {
-                return io.handle(req, Some(remote)).await;
-            }
             if engine.matches(req.uri().path()) {
                 return engine.handle(req, Some(remote)).await;
             }
@@ -332,5 +331,6 @@ async fn main() -> std::io::Result<()> {
         tls,
         ..HttpOptions::default()
     };
-    serve_http_with(listener, handler, std::future::pending(), &options).await
+    io.serve_mounted(listener, handler, std::future::pending(), &options)
+        .await
 }

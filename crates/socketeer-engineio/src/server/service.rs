@@ -65,15 +65,18 @@ where
         body: Bytes,
         remote: SocketAddr,
     ) -> impl Future<Output = Response<Body>> + Send + 'static {
-        // Built with the head (`BUILDS`): `None` does not happen.
-        let answer = head
-            .into_request()
-            .map(|req| (self.0)(req.map(|()| RequestBody::read(body)), remote));
-        async move {
-            match answer {
-                Some(answer) => answer.await,
-                None => super::response::error(super::response::EngineError::BadRequest),
-            }
+        // Built with the head (`BUILDS`): `None` does not happen. Not an
+        // `async` block around the handler's future: that would move it
+        // twice more per request, and keep it twice.
+        match head.into_request() {
+            Some(req) => Either::Left {
+                inner: (self.0)(req.map(|()| RequestBody::read(body)), remote),
+            },
+            None => Either::Right {
+                inner: std::future::ready(super::response::error(
+                    super::response::EngineError::BadRequest,
+                )),
+            },
         }
     }
 }
