@@ -4,8 +4,9 @@
 //! response's bytes out; `connection.rs` drives it on a stream.
 //!
 //! Only the plain cases are served here: HTTP/1.1 `GET`, `POST` or
-//! `OPTIONS` in origin form (of the plainest characters), no body or a `Content-Length` one of at most
-//! [`MAX_BODY`] bytes, no `Upgrade`, no `Expect`, no `Transfer-Encoding`.
+//! `OPTIONS` in origin form (of the plainest characters), no body or a
+//! `Content-Length` one of at most [`MAX_BODY`] bytes, no `Upgrade`, no
+//! `Expect`, no `Transfer-Encoding`.
 //! Anything else ([`Head::Elsewhere`], a head that does not parse or is too
 //! large among them) goes to hyper with the connection, which answers it
 //! as before (400, 431, 101 ...). Long-polling requests, the ones a busy
@@ -27,9 +28,6 @@ const MAX_HEADERS: usize = 100;
 pub(crate) const MAX_BODY: usize = 64 << 10;
 
 /// What the start of a connection's buffer holds.
-// Not boxed: a head is returned once per request and taken apart at once,
-// and a box would cost an allocation per request.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Head {
     /// Not a whole head yet (and under the size limit).

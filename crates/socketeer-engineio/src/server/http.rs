@@ -120,10 +120,11 @@ impl EngineIo {
         self.respond(routed, finish)
     }
 
-    /// A request of [`EngineIo::serve`]'s connections, read there
-    /// (`h1.rs`): the long-poll or POST of a known session is routed from
-    /// its head alone; anything else gets its `http::Request` built and
-    /// goes the way of [`EngineIo::answer`].
+    /// A plain request read by the connections of [`EngineIo::serve`] or
+    /// [`EngineIo::serve_mounted`] (`h1.rs`; for the latter, one on the
+    /// server's path): the long-poll or POST of a known session is routed
+    /// from its head alone; anything else gets its `http::Request` built
+    /// and goes the way of [`EngineIo::answer`].
     pub(super) fn answer_plain(
         &self,
         head: Plain,
@@ -157,8 +158,8 @@ impl EngineIo {
         self.respond(routed, finish)
     }
 
-    /// The polling session a plain request of `serve`'s is a `GET` or
-    /// `POST` of, if that is all there is to it: on the server's path,
+    /// The polling session a plain request is a `GET` or `POST` of, if
+    /// that is all there is to it: on the server's path,
     /// `EIO=4`, polling allowed and no `headers` hook to tell of the
     /// request. Checks only: what [`EngineIo::route`] would do with such
     /// a request is done by [`poll_or_post`] then.

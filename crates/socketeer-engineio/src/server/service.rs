@@ -65,9 +65,11 @@ where
         body: Bytes,
         remote: SocketAddr,
     ) -> impl Future<Output = Response<Body>> + Send + 'static {
-        // Built with the head (`BUILDS`): `None` does not happen. Not an
-        // `async` block around the handler's future: that would move it
-        // twice more per request, and keep it twice.
+        // Built with the head when this service reads the connection
+        // (`BUILDS`); built now inside `Mounted`, where `None` (a head
+        // `http` refuses, which httparse's checks leave no room for) is
+        // answered 400. Not an `async` block around the handler's future:
+        // that would move it twice more per request, and keep it twice.
         match head.into_request() {
             Some(req) => Either::Left {
                 inner: (self.0)(req.map(|()| RequestBody::read(body)), remote),
