@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use socketeer_engineio::server::EngineIoConfig;
+use socketeer_engineio::server::{EngineIoConfig, Socket};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -58,6 +58,26 @@ async fn handshake_on(tcp: &mut TcpStream, pending: &mut Vec<u8>) -> String {
     open["sid"].as_str().expect("sid").to_owned()
 }
 
+/// A raw connection to `server` with a polling session opened on it (the
+/// handshake answered by the server's own path) and reported: the
+/// connection, its bytes read and not yet taken, the session.
+async fn session_on(server: &mut TestServer) -> (TcpStream, Vec<u8>, Socket) {
+    let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let mut pending = Vec::new();
+    let sid = handshake_on(&mut tcp, &mut pending).await;
+    let socket = server.connected(&sid).await;
+    (tcp, pending, socket)
+}
+
+/// Writes `request` with its last 4 bytes (its body's, here) 50 ms after
+/// the rest: a body that is still on its way when the head is read.
+async fn send_with_late_body(tcp: &mut TcpStream, request: &str) {
+    let (head_part, body_part) = request.split_at(request.len() - 4);
+    tcp.write_all(head_part.as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tcp.write_all(body_part.as_bytes()).await.expect("write");
+}
+
 fn post(path: &str, body: &str) -> String {
     format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
@@ -69,10 +89,8 @@ fn post(path: &str, body: &str) -> String {
 async fn plain_requests_share_a_connection_pipelined_or_not() {
     within(async {
         let mut server = TestServer::start(calm()).await;
-        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
-        let mut pending = Vec::new();
-        let sid = handshake_on(&mut tcp, &mut pending).await;
-        server.connected(&sid).await;
+        let (mut tcp, mut pending, socket) = session_on(&mut server).await;
+        let sid = socket.id().to_owned();
         let path = server.polling(&sid);
 
         // Two POSTs in one write: answered in order, handled in order.
@@ -88,11 +106,7 @@ async fn plain_requests_share_a_connection_pipelined_or_not() {
 
         // A body that comes after its head: hyper serves it, and the
         // requests after it on the connection.
-        let late = post(&path, "4three");
-        let (head_part, body_part) = late.split_at(late.len() - 4);
-        tcp.write_all(head_part.as_bytes()).await.expect("write");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        tcp.write_all(body_part.as_bytes()).await.expect("write");
+        send_with_late_body(&mut tcp, &post(&path, "4three")).await;
         let (head, body) = response(&mut tcp, &mut pending).await;
         assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
         assert_eq!(body, "ok");
@@ -145,10 +159,8 @@ async fn connection_close_and_preflight() {
 async fn polls_routed_from_the_head_or_by_hyper_reach_the_session_alike() {
     within(async {
         let mut server = TestServer::start(calm()).await;
-        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
-        let mut pending = Vec::new();
-        let sid = handshake_on(&mut tcp, &mut pending).await;
-        let socket = server.connected(&sid).await;
+        let (mut tcp, mut pending, socket) = session_on(&mut server).await;
+        let sid = socket.id().to_owned();
         let path = server.polling(&sid);
         for (target, message) in [
             (path.clone(), "one"),
@@ -184,10 +196,8 @@ async fn polls_routed_from_the_head_or_by_hyper_reach_the_session_alike() {
 async fn a_server_mounted_beside_a_handler() {
     within(async {
         let (mut server, stop) = TestServer::start_mounted(calm()).await;
-        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
-        let mut pending = Vec::new();
-        let sid = handshake_on(&mut tcp, &mut pending).await;
-        server.connected(&sid).await;
+        let (mut tcp, mut pending, socket) = session_on(&mut server).await;
+        let sid = socket.id().to_owned();
         let path = server.polling(&sid);
         let page = "GET /index.html?x=1 HTTP/1.1\r\nHost: x\r\n\r\n";
         let unknown = r#"{"code":0,"message":"Transport unknown"}"#;
@@ -225,11 +235,7 @@ async fn a_server_mounted_beside_a_handler() {
         assert_eq!(server.received(&sid).await, text("one"));
         assert_eq!(server.received(&sid).await, text("three"));
         // A body after its head: hyper serves the rest of the connection.
-        let late = post("/late", "body");
-        let (head_part, body_part) = late.split_at(late.len() - 4);
-        tcp.write_all(head_part.as_bytes()).await.expect("write");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        tcp.write_all(body_part.as_bytes()).await.expect("write");
+        send_with_late_body(&mut tcp, &post("/late", "body")).await;
         let (_, body) = response(&mut tcp, &mut pending).await;
         assert_eq!(body, "page POST /late body");
         tcp.write_all(post(&path, "4four").as_bytes())
@@ -253,10 +259,8 @@ async fn a_server_mounted_beside_a_handler() {
 async fn a_connection_upgrades_after_plain_requests() {
     within(async {
         let mut server = TestServer::start(calm()).await;
-        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
-        let mut pending = Vec::new();
-        let sid = handshake_on(&mut tcp, &mut pending).await;
-        server.connected(&sid).await;
+        let (mut tcp, mut pending, socket) = session_on(&mut server).await;
+        let sid = socket.id().to_owned();
         let mut upgrade = format!(
             "GET /engine.io/?EIO=4&transport=websocket&sid={sid} HTTP/1.1\r\nHost: x\r\n\
              Upgrade: websocket\r\nConnection: Upgrade\r\n\
