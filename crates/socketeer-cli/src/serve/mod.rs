@@ -360,9 +360,9 @@ async fn serve(args: Args) -> ExitCode {
     };
     let handler = {
         let app = app.clone();
-        move |req: Request<RequestBody>, remote: SocketAddr| {
+        move |req: Request<RequestBody>, _remote: SocketAddr| {
             let app = app.clone();
-            async move { route(&app, req, remote).await }
+            async move { route(&app, req).await }
         }
     };
     // One drain deadline from the signal on, for the HTTP connections and
@@ -485,11 +485,10 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-async fn route(app: &App, req: Request<RequestBody>, remote: SocketAddr) -> Response<Full<Bytes>> {
+/// Every request but the Socket.IO server's (`serve_mounted` sends those
+/// to the server).
+async fn route(app: &App, req: Request<RequestBody>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
-    if app.io.matches(path) {
-        return app.io.handle(req, Some(remote)).await;
-    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         r.headers_mut()
