@@ -137,6 +137,21 @@ async fn cors_origin_list() {
             Some("https://good.example")
         );
         assert_eq!(server.received(&sid).await, text("x"));
+        // And its long-polls: the session's answer gets them on its way out.
+        let r = request(
+            server.addr,
+            Method::GET,
+            &server.polling(&sid),
+            &good,
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://good.example")
+        );
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=UTF-8"));
 
         let evil = [("origin", "https://evil.example")];
         let r = request(server.addr, Method::GET, handshake, &evil, Bytes::new()).await;

@@ -2,12 +2,11 @@
 //! (`driver.rs`), and the queue in the session ([`Socket`](super::Socket))
 //! that carries them.
 
-use http::Response;
 use socketeer_ws::upgrade::HyperWebSocket;
 use tokio::sync::oneshot;
 
 use super::core::CloseReason;
-use super::response::Body;
+use super::response::Reply;
 use crate::Packet;
 
 /// Requests from the HTTP side to a session's task.
@@ -15,7 +14,7 @@ pub(crate) enum Command {
     /// A long-polling GET, answered when there is something to send.
     Poll(PollReply),
     /// The packets of a long-polling POST, answered `ok` once handled.
-    Post(Vec<Packet>, oneshot::Sender<Response<Body>>),
+    Post(Vec<Packet>, oneshot::Sender<Reply>),
     /// The HTTP side found the session broken.
     Fail(CloseReason),
     /// A WebSocket that wants to upgrade this session.
@@ -23,7 +22,7 @@ pub(crate) enum Command {
 }
 
 /// A long-poll's answer, once the session has something to send.
-pub(crate) type PollReply = oneshot::Sender<Response<Body>>;
+pub(crate) type PollReply = oneshot::Sender<Reply>;
 
 /// Requests from the HTTP side to a session's task, in arrival order.
 /// Kept in the session itself (woken through its `Notify`) rather than a
@@ -151,7 +150,7 @@ impl Commands {
 mod tests {
     use super::*;
 
-    fn poll() -> (PollReply, oneshot::Receiver<Response<Body>>) {
+    fn poll() -> (PollReply, oneshot::Receiver<Reply>) {
         oneshot::channel()
     }
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
-use http::{Request, Response};
+use http::Request;
 use socketeer_ws::prefixed::Prefixed;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -17,7 +17,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::body::RequestBody;
 use super::h1::{self, Head};
-use super::response::Body;
+use super::response::Reply;
 use super::service::Service;
 
 /// The bounds of a request head, from [`HttpOptions`](super::HttpOptions).
@@ -116,19 +116,25 @@ where
                 let response = std::pin::pin!(response);
                 answer(&mut stream, &mut buf, response, &head).await
             };
-            let Some(response) = answered else {
+            let Some(reply) = answered else {
                 // The client went away first: its request is dropped (a
                 // long-poll whose client left fails its session, as with hyper).
                 return;
             };
-            let (parts, body) = response.into_parts();
-            let body: Bytes = match super::body::whole(body).await {
-                Ok(bytes) => bytes,
-                Err(never) => match never {},
-            };
-            let close = close || h1::closes(&parts.headers) || *stop.borrow();
+            let mut close = close || *stop.borrow();
             out.clear();
-            h1::write_response(parts.status, &parts.headers, &body, close, &mut out);
+            match reply {
+                Reply::Text(body) => h1::write_text(&body, close, &mut out),
+                Reply::Full(response) => {
+                    let (parts, body) = response.into_parts();
+                    let body: Bytes = match super::body::whole(body).await {
+                        Ok(bytes) => bytes,
+                        Err(never) => match never {},
+                    };
+                    close = close || h1::closes(&parts.headers);
+                    h1::write_response(parts.status, &parts.headers, &body, close, &mut out);
+                }
+            }
             if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
                 return;
             }
@@ -151,10 +157,10 @@ async fn answer<T, R>(
     buf: &mut BytesMut,
     mut response: Pin<&mut R>,
     head: &HeadLimits,
-) -> Option<Response<Body>>
+) -> Option<Reply>
 where
     T: AsyncRead + Unpin,
-    R: Future<Output = Response<Body>>,
+    R: Future<Output = Reply>,
 {
     let room = head.max_bytes + h1::MAX_BODY;
     loop {

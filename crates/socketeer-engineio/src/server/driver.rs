@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::Response;
 use socketeer_ws::upgrade::HyperWebSocket;
 use socketeer_ws::{CloseFrame, Error as WsError};
 use tokio::sync::oneshot;
@@ -20,7 +19,7 @@ use super::handler::SessionHandler;
 use super::metrics::{self, Traffic};
 use super::outbox::Outgoing;
 use super::rate::TokenBucket;
-use super::response::{error, payload_response, post_ok, Body, EngineError};
+use super::response::{error, EngineError, Reply};
 use super::socket::Socket;
 use super::ws_io::{close_ws, feed, from_ws, note_backlog, recv_opt, to_ws, ws_io, ws_len, WsIo};
 use crate::payload::PayloadBuilder;
@@ -50,7 +49,7 @@ fn created(socket: &Socket, frame: &Payload) {
 }
 
 /// Resolves when the HTTP request of a pending poll has gone away.
-async fn poll_gone(poll: &mut Option<oneshot::Sender<Response<Body>>>) {
+async fn poll_gone(poll: &mut Option<PollReply>) {
     match poll {
         Some(tx) => tx.closed().await,
         None => pending().await,
@@ -72,8 +71,8 @@ async fn sleep_opt(timer: &mut std::pin::Pin<Box<tokio::time::Sleep>>, deadline:
     }
 }
 
-fn noop_response() -> Response<Body> {
-    payload_response(bytes::Bytes::from_static(b"6"))
+fn noop_response() -> Reply {
+    Reply::Text(bytes::Bytes::from_static(b"6"))
 }
 
 struct Driver {
@@ -103,7 +102,7 @@ struct Driver {
     inbox: VecDeque<Packet>,
     /// The POST whose packets are in `inbox`: answered once they are all
     /// handled.
-    post_reply: Option<oneshot::Sender<Response<Body>>>,
+    post_reply: Option<oneshot::Sender<Reply>>,
     /// Messages and bytes since the metrics were last flushed.
     traffic: Traffic,
 }
@@ -140,7 +139,7 @@ impl Driver {
         if self.inbox.is_empty() || self.core.closed().is_some() {
             self.inbox.clear();
             if let Some(tx) = self.post_reply.take() {
-                let _ = tx.send(post_ok());
+                let _ = tx.send(Reply::post_ok());
             }
         }
     }
@@ -196,10 +195,10 @@ impl Driver {
         // first (they may sit unread on the probing socket).
         self.drain_probe();
         if self.core.transport() != TransportKind::Polling {
-            let _ = tx.send(error(EngineError::BadRequest));
+            let _ = tx.send(error(EngineError::BadRequest).into());
         } else if self.pending_poll.is_some() {
             // Two polls at once: the official server fails the session.
-            let _ = tx.send(error(EngineError::BadRequest));
+            let _ = tx.send(error(EngineError::BadRequest).into());
             self.core.close(CloseReason::TransportError);
         } else if self.core.upgrade_state() == UpgradeState::Probed {
             let _ = tx.send(noop_response());
@@ -480,7 +479,7 @@ impl Driver {
         if let Some(tx) = self.pending_poll.take() {
             let body = payload.finish();
             self.traffic.sent(messages, body.len());
-            let _ = tx.send(payload_response(body));
+            let _ = tx.send(Reply::Text(body));
             events.drain();
         }
         if let Some(reason) = close {
@@ -525,7 +524,7 @@ const SHUTDOWN_POLL_GRACE: Duration = Duration::from_secs(1);
 fn refuse(cmd: Command) {
     match cmd {
         Command::Poll(tx) | Command::Post(_, tx) => {
-            let _ = tx.send(error(EngineError::UnknownSid));
+            let _ = tx.send(error(EngineError::UnknownSid).into());
         }
         Command::Upgrade(ws) => {
             tokio::spawn(close_ws(ws, None));
@@ -732,7 +731,7 @@ impl Driver {
             if let Some(tx) = d.post_reply.take() {
                 // The session closed before all of the POST's packets were
                 // handled (or by one of them): as when a POST closes a session.
-                let _ = tx.send(post_ok());
+                let _ = tx.send(Reply::post_ok());
             }
             shared.remove(socket.id());
             socket.mark_closed();
@@ -752,7 +751,7 @@ impl Driver {
                 } else {
                     b"1"
                 };
-                let _ = tx.send(payload_response(bytes::Bytes::from_static(body)));
+                let _ = tx.send(Reply::Text(bytes::Bytes::from_static(body)));
             }
             // Answer anything still waiting so no HTTP request hangs.
             for cmd in unanswered {

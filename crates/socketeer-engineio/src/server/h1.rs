@@ -393,24 +393,46 @@ pub(crate) fn write_response(
         out.extend_from_slice(b"\r\n");
     }
     if !headers.contains_key(DATE) {
-        out.extend_from_slice(b"date: ");
-        with_date(|date| out.extend_from_slice(date));
-        out.extend_from_slice(b"\r\n");
+        write_date(out);
     }
-    if close && !headers.contains_key(CONNECTION) {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
+    let close = close && !headers.contains_key(CONNECTION);
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    if !bodiless {
+    write_end((!bodiless).then_some(body), close, out);
+}
+
+/// A session's payload or `ok` (`Reply::Text`): the response
+/// [`write_response`] writes for a 200 with only `Content-Type:
+/// text/plain; charset=UTF-8`, written without the header map.
+pub(crate) fn write_text(body: &[u8], close: bool, out: &mut Vec<u8>) {
+    out.reserve(RESPONSE_OVERHEAD + TEXT_HEAD.len() + body.len());
+    out.extend_from_slice(TEXT_HEAD);
+    write_date(out);
+    write_end(Some(body), close, out);
+}
+
+const TEXT_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=UTF-8\r\n";
+
+fn write_date(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"date: ");
+    with_date(|date| out.extend_from_slice(date));
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `connection: close` if `close`, the length of `body` unless the
+/// status has none, the blank line and the body.
+fn write_end(body: Option<&[u8]>, close: bool, out: &mut Vec<u8>) {
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    if let Some(body) = body {
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(itoa(body.len(), &mut [0u8; 20]));
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    if !bodiless {
+        out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(body);
+    } else {
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -695,6 +717,36 @@ mod tests {
         assert_eq!(text.matches("connection").count(), 1, "{text}");
         assert!(text.contains("\r\ncontent-length: 2\r\n"), "{text}");
         assert!(!closes(&HeaderMap::new()));
+    }
+
+    /// A session's payload written without its `Response` is the response
+    /// it stood for, byte for byte, closing or not, and fits what is
+    /// reserved for it.
+    #[test]
+    fn a_text_reply_is_written_as_its_response() {
+        for close in [false, true] {
+            for body in [&b"ok"[..], b"", &[b'4'; 70_000][..]] {
+                let resp: http::Response<super::super::response::Body> =
+                    super::super::response::Reply::Text(Bytes::copy_from_slice(body)).into();
+                let mut whole = Vec::new();
+                write_response(resp.status(), resp.headers(), body, close, &mut whole);
+                let mut text = Vec::new();
+                write_text(body, close, &mut text);
+                // The same second's date, unless the clock ticked between.
+                if whole != text {
+                    whole.clear();
+                    write_response(resp.status(), resp.headers(), body, close, &mut whole);
+                }
+                assert_eq!(
+                    String::from_utf8_lossy(&text),
+                    String::from_utf8_lossy(&whole)
+                );
+                assert_eq!(
+                    text.capacity(),
+                    RESPONSE_OVERHEAD + TEXT_HEAD.len() + body.len()
+                );
+            }
+        }
     }
 
     #[test]

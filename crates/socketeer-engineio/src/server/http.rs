@@ -22,7 +22,7 @@ use super::driver;
 use super::engine::{EngineIo, Shared};
 use super::h1::Plain;
 use super::metrics::{self, Refusal};
-use super::response::{empty, error, payload_response, text, Body, EngineError};
+use super::response::{empty, error, payload_response, text, Body, EngineError, Reply};
 use super::socket::{QueueLimits, RequestInfo, Socket};
 use super::ws_io;
 use crate::sync::LockExt;
@@ -117,7 +117,7 @@ impl EngineIo {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (routed, finish) = self.dispatch(req, remote_addr, mounted_only);
-        self.respond(routed, finish)
+        self.respond::<B, Response<Body>>(routed, finish)
     }
 
     /// A plain request read by the connections of [`EngineIo::serve`] or
@@ -130,7 +130,7 @@ impl EngineIo {
         head: Plain,
         body: Bytes,
         remote_addr: Option<SocketAddr>,
-    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Reply> + Send + 'static {
         let (routed, finish) = match self.known_session(&head) {
             Some(socket) => {
                 let config = &self.shared.config;
@@ -228,28 +228,35 @@ impl EngineIo {
     }
 
     /// The answer: at once, or once the session (or the handshake) has
-    /// given it; then compressed and finished.
-    fn respond<B>(
+    /// given it; then compressed and finished. A session's payload or
+    /// `ok` stays a [`Reply::Text`] when nothing is to be added to it, for
+    /// a caller that writes one (`O` is `Reply`).
+    fn respond<B, O>(
         &self,
         routed: Routed<B>,
         finish: Option<Finish>,
-    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static
+    ) -> impl std::future::Future<Output = O> + Send + 'static
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        O: From<Reply>,
     {
         let engine = self.clone();
         async move {
-            let resp = match routed {
-                Routed::Now(resp) => resp,
+            let reply = match routed {
+                Routed::Now(resp) => Reply::Full(resp),
                 Routed::Session(answer) => answer.await,
                 Routed::Post(body, posting) => engine.post(body, &posting.0).await,
-                Routed::Later(answer) => answer.await,
+                Routed::Later(answer) => Reply::Full(answer.await),
             };
             let Some(finish) = finish else {
-                return resp;
+                return reply.into();
             };
             let config = &engine.shared.config;
+            if finish.adds_nothing(&reply, config) {
+                return reply.into();
+            }
+            let resp = Response::from(reply);
             let resp = match finish.coding(&resp, config) {
                 // Boxed: the compressing future is large, and rare
                 // (bodies past the threshold).
@@ -258,7 +265,7 @@ impl EngineIo {
                 }
                 None => resp,
             };
-            finish.apply(resp, config)
+            Reply::Full(finish.apply(resp, config)).into()
         }
     }
 
@@ -411,7 +418,7 @@ impl EngineIo {
         }
     }
 
-    async fn post<B>(&self, body: B, socket: &Socket) -> Response<Body>
+    async fn post<B>(&self, body: B, socket: &Socket) -> Reply
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -432,11 +439,11 @@ impl EngineIo {
                     CloseReason::TransportClose
                 };
                 let _ = socket.command(Command::Fail(reason));
-                return if too_large {
+                return Reply::Full(if too_large {
                     text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large")
                 } else {
                     error(EngineError::BadRequest)
-                };
+                });
             }
         };
         let limits = crate::Limits {
@@ -452,14 +459,15 @@ impl EngineIo {
             Ok(packets) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 if socket.command(Command::Post(packets, tx)).is_err() {
-                    return error(EngineError::UnknownSid);
+                    return error(EngineError::UnknownSid).into();
                 }
-                rx.await.unwrap_or_else(|_| error(EngineError::UnknownSid))
+                rx.await
+                    .unwrap_or_else(|_| error(EngineError::UnknownSid).into())
             }
             Err(e) => {
                 tracing::debug!(error = %e, "invalid polling payload");
                 let _ = socket.command(Command::Fail(CloseReason::ParseError));
-                error(EngineError::BadRequest)
+                error(EngineError::BadRequest).into()
             }
         }
     }
@@ -681,6 +689,22 @@ impl Finish {
         Some((options, coding))
     }
 
+    /// Whether `reply` goes as it is: a session's payload or `ok`, with
+    /// no CORS or `headers` hook configured, too small to compress or to
+    /// a client that did not ask for compression (see [`Finish::coding`]).
+    fn adds_nothing(&self, reply: &Reply, config: &super::EngineIoConfig) -> bool {
+        let Reply::Text(body) = reply else {
+            return false;
+        };
+        config.headers.is_none()
+            && config.cors.is_none()
+            && (self.accept.is_none()
+                || config
+                    .http_compression
+                    .as_ref()
+                    .is_none_or(|options| (body.len() as u64) < options.threshold as u64))
+    }
+
     /// The `headers` hook and CORS headers.
     fn apply(self, mut resp: Response<Body>, config: &super::EngineIoConfig) -> Response<Body> {
         let status = resp.status();
@@ -712,23 +736,23 @@ enum Routed<B> {
 /// client went away), it tells the session (`Socket::poll_gone`).
 struct PollWait {
     /// `None` once answered.
-    reply: Option<tokio::sync::oneshot::Receiver<Response<Body>>>,
+    reply: Option<tokio::sync::oneshot::Receiver<Reply>>,
     socket: Socket,
 }
 
 impl std::future::Future for PollWait {
-    type Output = Response<Body>;
+    type Output = Reply;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Response<Body>> {
+    ) -> std::task::Poll<Reply> {
         let Some(reply) = self.reply.as_mut() else {
-            return std::task::Poll::Ready(error(EngineError::UnknownSid));
+            return std::task::Poll::Ready(error(EngineError::UnknownSid).into());
         };
         let answer = std::task::ready!(std::pin::Pin::new(reply).poll(cx));
         self.reply = None;
-        std::task::Poll::Ready(answer.unwrap_or_else(|_| error(EngineError::UnknownSid)))
+        std::task::Poll::Ready(answer.unwrap_or_else(|_| error(EngineError::UnknownSid).into()))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The responses of the server that are not a session's: the official
 //! Engine.IO errors ([`EngineError`], [`error`]), plain text and JSON
 //! responses, and the polling payload response; [`Body`] is the body type
-//! of them all.
+//! of them all. A session answers its long-polls and POSTs with a
+//! [`Reply`].
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
@@ -64,11 +65,6 @@ pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body>
     r
 }
 
-/// The answer to a long-polling POST: 200 `ok`.
-pub(crate) fn post_ok() -> Response<Body> {
-    text(StatusCode::OK, "ok")
-}
-
 pub(crate) fn json(status: StatusCode, body: &str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
     *r.status_mut() = status;
@@ -89,6 +85,41 @@ pub fn error(e: EngineError) -> Response<Body> {
         status,
         &format!("{{\"code\":{},\"message\":\"{}\"}}", e.code(), e.message()),
     )
+}
+
+/// What a session answers a long-poll or a POST with: most often a
+/// payload or `ok`, which the server's own connections write without
+/// building a `Response` (its header map costs two allocations and their
+/// frees, and the `Response` is moved whole on its way out); anything
+/// else whole.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// 200, `text/plain; charset=UTF-8`, this body.
+    Text(Bytes),
+    /// Any other response.
+    Full(Response<Body>),
+}
+
+impl Reply {
+    /// The answer to a long-polling POST: 200 `ok`.
+    pub(crate) fn post_ok() -> Reply {
+        Reply::Text(Bytes::from_static(b"ok"))
+    }
+}
+
+impl From<Response<Body>> for Reply {
+    fn from(resp: Response<Body>) -> Reply {
+        Reply::Full(resp)
+    }
+}
+
+impl From<Reply> for Response<Body> {
+    fn from(reply: Reply) -> Response<Body> {
+        match reply {
+            Reply::Text(body) => payload_response(body),
+            Reply::Full(resp) => resp,
+        }
+    }
 }
 
 pub(crate) fn payload_response(body: Bytes) -> Response<Body> {

@@ -15,7 +15,7 @@ use http::{Request, Response};
 use super::body::RequestBody;
 use super::engine::EngineIo;
 use super::h1::Plain;
-use super::response::Body;
+use super::response::{Body, Reply};
 
 /// Answers the requests of a connection.
 pub(super) trait Service: Clone + Send + Sync + 'static {
@@ -37,7 +37,7 @@ pub(super) trait Service: Clone + Send + Sync + 'static {
         head: Plain,
         body: Bytes,
         remote: SocketAddr,
-    ) -> impl Future<Output = Response<Body>> + Send + 'static;
+    ) -> impl Future<Output = Reply> + Send + 'static;
 }
 
 /// A handler closure as a [`Service`]: every request is built for it.
@@ -64,7 +64,7 @@ where
         head: Plain,
         body: Bytes,
         remote: SocketAddr,
-    ) -> impl Future<Output = Response<Body>> + Send + 'static {
+    ) -> impl Future<Output = Reply> + Send + 'static {
         // Built with the head when this service reads the connection
         // (`BUILDS`); built now inside `Mounted`, where `None` (a head
         // `http` refuses, which httparse's checks leave no room for) is
@@ -72,12 +72,14 @@ where
         // that would move it twice more per request, and keep it twice.
         match head.into_request() {
             Some(req) => Either::Left {
-                inner: (self.0)(req.map(|()| RequestBody::read(body)), remote),
+                inner: Whole {
+                    inner: (self.0)(req.map(|()| RequestBody::read(body)), remote),
+                },
             },
             None => Either::Right {
-                inner: std::future::ready(super::response::error(
+                inner: std::future::ready(Reply::Full(super::response::error(
                     super::response::EngineError::BadRequest,
-                )),
+                ))),
             },
         }
     }
@@ -103,7 +105,7 @@ impl Service for Alone {
         head: Plain,
         body: Bytes,
         remote: SocketAddr,
-    ) -> impl Future<Output = Response<Body>> + Send + 'static {
+    ) -> impl Future<Output = Reply> + Send + 'static {
         self.0.answer_plain(head, body, Some(remote))
     }
 }
@@ -146,7 +148,7 @@ where
         head: Plain,
         body: Bytes,
         remote: SocketAddr,
-    ) -> impl Future<Output = Response<Body>> + Send + 'static {
+    ) -> impl Future<Output = Reply> + Send + 'static {
         if self.engine.matches(head.path()) {
             Either::Left {
                 inner: self.engine.answer_plain(head, body, Some(remote)),
@@ -156,6 +158,22 @@ where
                 inner: self.others.call_plain(head, body, remote),
             }
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's future, its response as a [`Reply`].
+    struct Whole<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future<Output = Response<Body>>> Future for Whole<F> {
+    type Output = Reply;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+        self.project().inner.poll(cx).map(Reply::Full)
     }
 }
 
