@@ -156,10 +156,20 @@ pub(crate) fn coding_for(
     options: &HttpCompression,
     accept: Option<&HeaderValue>,
 ) -> Option<ContentCoding> {
-    if resp.status() != StatusCode::OK {
+    let len = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
+    coding_for_body(resp.status(), len, options, accept)
+}
+
+/// [`coding_for`] a response of `status` with a body of `len` bytes.
+pub(crate) fn coding_for_body(
+    status: StatusCode,
+    len: u64,
+    options: &HttpCompression,
+    accept: Option<&HeaderValue>,
+) -> Option<ContentCoding> {
+    if status != StatusCode::OK {
         return None;
     }
-    let len = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
     if len < options.threshold as u64 {
         return None;
     }

@@ -690,19 +690,24 @@ impl Finish {
     }
 
     /// Whether `reply` goes as it is: a session's payload or `ok`, with
-    /// no CORS or `headers` hook configured, too small to compress or to
-    /// a client that did not ask for compression (see [`Finish::coding`]).
+    /// no CORS or `headers` hook configured, and not to be compressed
+    /// (what [`Finish::coding`] would say of it as a `Response`).
     fn adds_nothing(&self, reply: &Reply, config: &super::EngineIoConfig) -> bool {
         let Reply::Text(body) = reply else {
             return false;
         };
         config.headers.is_none()
             && config.cors.is_none()
-            && (self.accept.is_none()
-                || config
-                    .http_compression
-                    .as_ref()
-                    .is_none_or(|options| (body.len() as u64) < options.threshold as u64))
+            && config.http_compression.as_ref().is_none_or(|options| {
+                let len = body.len() as u64;
+                super::compression::coding_for_body(
+                    StatusCode::OK,
+                    len,
+                    options,
+                    self.accept.as_ref(),
+                )
+                .is_none()
+            })
     }
 
     /// The `headers` hook and CORS headers.
